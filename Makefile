@@ -1,0 +1,44 @@
+# One task runner for developers and CI. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install jars lint test test-unit test-integration demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/lgsp: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/lgsp ## create .venv and install the project with dev tools
+
+jars: install ## resolve the Kafka and Apicurio Registry jars from Maven Central into the cache
+	$(BIN)/lgsp dev fetch
+
+lint: install ## ruff + mypy --strict on all code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bus producers consumers lgsp tests bench
+
+test: install ## the whole suite: unit, integration (real Kafka + registry), e2e, faults
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## only the tests that need no broker
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+demo: install ## the whole bus locally: stack, topics, schemas, simulated nation, views, scoreboard
+	$(BIN)/lgsp demo
+
+bench: install ## benchmarks on the local stack; results in bench/results/
+	$(BIN)/lgsp bench
+
+clean: ## remove the venv and caches (not the jar cache in ~/.cache/lgsp)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,118 @@
+"""One exception root for the whole bus; the retry decision lives on the type.
+
+    LgspError                       retriable = False
+    ├── ConfigError                 bad settings or environment (java/maven missing, port taken)
+    ├── DevStackError               the local Kafka/registry launcher could not do what was asked
+    │   └── ArtifactResolutionError a jar or archive could not be resolved from Maven Central
+    ├── ValidationError             an event breaks a schema or semantic rule (names the field)
+    │   └── UnknownAgencyError      an agency code that is not in the catalog
+    ├── UnknownEventTypeError       a CloudEvents type / Avro full name we do not know
+    ├── SerializationError          bytes could not be produced or parsed (wire format, Avro)
+    │   └── UnknownSchemaError      a schema id the registry does not know
+    ├── SchemaCompatibilityError    a schema version breaks its record's compatibility level
+    ├── RegistryError               the schema registry answered with an error
+    │   └── RegistryUnavailableError  retriable = True: timeouts, connection errors, 5xx
+    ├── BrokerError                 Kafka failed
+    │   ├── BrokerUnavailableError  retriable = True
+    │   └── PublishError            events not confirmed within the delivery timeout (names their ids)
+    └── StoreError                  the view store failed
+        └── StoreBusyError          retriable = True: locked, disk full, connection lost
+
+Foreign exceptions are converted where they enter our code, with `raise ... from exc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LgspError(Exception):
+    """Root of every error the bus raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(LgspError):
+    """Settings or the environment make the requested action impossible."""
+
+
+class DevStackError(LgspError):
+    """The local development stack could not be started, stopped or inspected."""
+
+
+class ArtifactResolutionError(DevStackError):
+    """A jar or archive could not be resolved from Maven Central."""
+
+
+class ValidationError(LgspError):
+    """An event breaks a schema or semantic rule; `field` names where, `rule` names which."""
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+class UnknownAgencyError(ValidationError):
+    """An agency code with the right shape that is not in the agency catalog."""
+
+
+class UnknownEventTypeError(LgspError):
+    """A CloudEvents `type` or Avro full name that the bus does not carry."""
+
+
+class SerializationError(LgspError):
+    """Bytes could not be produced from, or parsed into, an event."""
+
+
+class UnknownSchemaError(SerializationError):
+    """The registry does not know the schema id found in a record."""
+
+
+class SchemaCompatibilityError(LgspError):
+    """A schema version is incompatible with earlier ones under its record's level."""
+
+
+class RegistryError(LgspError):
+    """The schema registry answered with an error."""
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry could not be reached or answered 5xx; worth retrying."""
+
+    retriable = True
+
+
+class BrokerError(LgspError):
+    """Kafka failed."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """Kafka could not be reached; worth retrying."""
+
+    retriable = True
+
+
+class PublishError(BrokerError):
+    """Some events were not confirmed by Kafka within the delivery timeout."""
+
+    def __init__(self, message: str, *, unconfirmed: Sequence[str], confirmed: int = 0) -> None:
+        super().__init__(f"{message}; unconfirmed event ids: {', '.join(unconfirmed[:20])}"
+                         + (f" (+{len(unconfirmed) - 20} more)" if len(unconfirmed) > 20 else ""))
+        self.unconfirmed = list(unconfirmed)
+        self.confirmed = confirmed
+
+
+class StoreError(LgspError):
+    """The view store failed."""
+
+
+class StoreBusyError(StoreError):
+    """The store is temporarily unable to write (locked, disk full, connection lost)."""
+
+    retriable = True

@@ -1,0 +1,122 @@
+"""Settings by concern: environment variables with prefix ``LGSP_``, nested with ``__``.
+
+Examples: ``LGSP_KAFKA__BOOTSTRAP_SERVERS``, ``LGSP_REGISTRY__URL``, ``LGSP_STORE__URL``,
+``LGSP_VIEWS__GROUP_ID``. Secrets are ``SecretStr`` and never printed (see :func:`Settings.redacted`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home(kind: str) -> Path:
+    return Path.home() / f".{kind}" / "lgsp"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "lgsp"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+class ProducerSettings(BaseModel):
+    """Tuned for throughput with acks=all and the idempotent producer."""
+
+    linger_ms: int = Field(default=10, ge=0)
+    max_batch_size: int = Field(default=256 * 1024, gt=0, description="bytes per partition batch")
+    compression_type: Literal["none", "gzip", "lz4", "zstd"] = "lz4"
+    delivery_timeout_s: float = Field(default=30.0, gt=0, description="bound on retries before a publish fails")
+    max_request_size: int = Field(default=4 * 1024 * 1024, gt=0)
+
+
+class RegistrySettings(BaseModel):
+    url: str = Field(
+        default="http://127.0.0.1:8081/apis/ccompat/v7",
+        description="base URL of the Confluent-compatible API (Apicurio: .../apis/ccompat/v7)",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
+
+
+class TopicSettings(BaseModel):
+    partitions: int = Field(default=6, gt=0)
+    replication_factor: int = Field(default=1, gt=0)
+    min_insync_replicas: int = Field(default=1, gt=0)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="-1 keeps events forever")
+    dlq_partitions: int = Field(default=1, gt=0)
+    dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000)
+
+
+class StoreSettings(BaseModel):
+    url: str = Field(default="sqlite:///lgsp-views.db", description="sqlite:///path or postgresql://...")
+
+
+class ViewsSettings(BaseModel):
+    group_id: str = "lgsp-views"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    max_batch_records: int = Field(default=5000, gt=0)
+    poll_timeout_ms: int = Field(default=500, gt=0)
+    document_sla_hours: float = Field(default=24.0, gt=0, description="a document not arrived after this is late")
+
+
+class IngressSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_keys_file: Path = Field(default=Path("ingress-keys.json"))
+    max_batch_events: int = Field(default=1000, gt=0)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_in_flight: int = Field(default=64, gt=0, description="concurrent publishes before 429")
+    retry_after_s: int = Field(default=2, gt=0)
+
+
+class SimulatorSettings(BaseModel):
+    metrics_port: int = Field(default=9101, ge=0, le=65535)
+
+
+class DevSettings(BaseModel):
+    """The local stack launched by ``lgsp dev``: real Kafka (KRaft) and Apicurio Registry, no Docker."""
+
+    state_dir: Path = Field(default_factory=lambda: _default_home("local/state"))
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "lgsp")
+    host: str = "127.0.0.1"
+    kafka_port: int = Field(default=9092, ge=0, le=65535)
+    controller_port: int = Field(default=9093, ge=0, le=65535)
+    registry_port: int = Field(default=8081, ge=0, le=65535)
+    kafka_version: str = "4.1.1"
+    registry_version: str = "3.0.9"
+    kafka_heap: str = "1g"
+    registry_heap: str = "512m"
+    start_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LGSP_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    views: ViewsSettings = Field(default_factory=ViewsSettings)
+    ingress: IngressSettings = Field(default_factory=IngressSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    dev: DevSettings = Field(default_factory=DevSettings)
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a JSON-able dict with every secret shown as ``**********``."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,50 @@
+"""Session-wide fixtures: one real Kafka broker and one real schema registry per test session.
+
+Set ``LGSP_KAFKA__BOOTSTRAP_SERVERS`` and ``LGSP_REGISTRY__URL`` to reuse a running stack; otherwise the
+``lgsp dev`` launcher starts both on free ports chosen by the OS, in a temporary state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bus.settings import Settings
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    bootstrap_servers: str
+    registry_url: str
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackEndpoints]:
+    """The real broker and registry, started once per session (or reused from the environment)."""
+    bootstrap = os.environ.get("LGSP_KAFKA__BOOTSTRAP_SERVERS")
+    registry = os.environ.get("LGSP_REGISTRY__URL")
+    if bootstrap and registry:
+        yield StackEndpoints(bootstrap, registry)
+        return
+    from tests.stack import started_test_stack  # the launcher, only when no stack is given
+
+    with started_test_stack() as endpoints:
+        yield StackEndpoints(endpoints.bootstrap_servers, endpoints.registry_url)
+
+
+@pytest.fixture
+def settings(stack: StackEndpoints) -> Settings:
+    """Settings pointing at the session's stack."""
+    return Settings.model_validate(
+        {"kafka": {"bootstrap_servers": stack.bootstrap_servers}, "registry": {"url": stack.registry_url}}
+    )
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix unique to this test, so each test uses its own topic names."""
+    return f"t{uuid.uuid4().hex[:10]}."
