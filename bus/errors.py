@@ -8,7 +8,8 @@
     │   └── UnknownAgencyError      an agency code that is not in the catalog
     ├── UnknownEventTypeError       a CloudEvents type / Avro full name we do not know
     ├── SerializationError          bytes could not be produced or parsed (wire format, Avro)
-    │   └── UnknownSchemaError      a schema id the registry does not know
+    │   ├── UnknownSchemaError      a schema id the registry does not know
+    │   └── UnknownRecordError      a writer schema names a record we do not read (+UnknownEventTypeError)
     ├── SchemaCompatibilityError    a schema version breaks its record's compatibility level
     ├── RegistryError               the schema registry answered with an error
     │   └── RegistryUnavailableError  retriable = True: timeouts, connection errors, 5xx
@@ -67,6 +68,10 @@ class SerializationError(LgspError):
 
 class UnknownSchemaError(SerializationError):
     """The registry does not know the schema id found in a record."""
+
+
+class UnknownRecordError(SerializationError, UnknownEventTypeError):
+    """A record's writer schema names an Avro record this reader has no model for."""
 
 
 class SchemaCompatibilityError(LgspError):

@@ -46,10 +46,12 @@ class RegistrySettings(BaseModel):
     password: SecretStr | None = None
     timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
+    retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles per retry, capped")
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
 
 
 class TopicSettings(BaseModel):
+    prefix: str = Field(default="", description="prepended to every topic name; isolates tests and tenants")
     partitions: int = Field(default=6, gt=0)
     replication_factor: int = Field(default=1, gt=0)
     min_insync_replicas: int = Field(default=1, gt=0)
@@ -66,6 +68,7 @@ class ViewsSettings(BaseModel):
     group_id: str = "lgsp-views"
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
+    metrics_host: str = Field(default="127.0.0.1", description="address `views run` serves /metrics on")
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     max_batch_records: int = Field(default=5000, gt=0)
     poll_timeout_ms: int = Field(default=500, gt=0)
@@ -83,6 +86,7 @@ class IngressSettings(BaseModel):
 
 
 class SimulatorSettings(BaseModel):
+    metrics_host: str = Field(default="127.0.0.1", description="address `lgsp simulate` serves /metrics on")
     metrics_port: int = Field(default=9101, ge=0, le=65535)
 
 
@@ -100,6 +104,10 @@ class DevSettings(BaseModel):
     kafka_heap: str = "1g"
     registry_heap: str = "512m"
     start_timeout_s: float = Field(default=120.0, gt=0)
+    stop_timeout_s: float = Field(default=30.0, gt=0, description="SIGTERM, then SIGKILL after this long")
+    java: str = Field(default="java", description="the java command (or its path); Java 17+")
+    mvn: str = Field(default="mvn", description="the Maven command (or its path); only needed to fetch jars")
+    maven_repo: Path | None = Field(default=None, description="Maven local repository; None: Maven's default")
 
 
 class Settings(BaseSettings):

@@ -2,9 +2,128 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from bus.devstack import DevStack, StackStatus, State
+from bus.errors import ConfigError, LgspError
+from bus.settings import DevSettings, Settings
+
+StateDir = Annotated[
+    Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
+]
 
 
 def register(app: typer.Typer) -> None:
-    dev = typer.Typer(help="Local Kafka (KRaft) + Apicurio Registry on loopback, no Docker.", no_args_is_help=True)
+    dev = typer.Typer(
+        help="Local Kafka (KRaft) + Apicurio Registry on loopback, no Docker.", no_args_is_help=True
+    )
+    dev.command("up")(up)
+    dev.command("status")(status)
+    dev.command("down")(down)
+    dev.command("fetch")(fetch)
     app.add_typer(dev, name="dev")
+
+
+def up(
+    brokers: Annotated[int, typer.Option(min=1, max=9, help="Kafka nodes (KRaft combined mode)")] = 1,
+    kafka_port: Annotated[int | None, typer.Option(help="first broker's port; 0: any free port")] = None,
+    controller_port: Annotated[int | None, typer.Option(help="first controller's port; 0: any free")] = None,
+    registry_port: Annotated[int | None, typer.Option(help="Apicurio Registry's port; 0: any free")] = None,
+    registry: Annotated[bool, typer.Option(help="also run the schema registry")] = True,
+    timeout: Annotated[float | None, typer.Option(help="seconds to wait for readiness")] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Start Kafka and the schema registry (fetching jars on first use) and wait until they are ready."""
+    overrides = {
+        "kafka_port": kafka_port,
+        "controller_port": controller_port,
+        "registry_port": registry_port,
+        "state_dir": state_dir,
+    }
+    with _errors():
+        stack = DevStack(_dev_settings(**overrides))
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+    _print_status(result)
+    typer.echo("\nPoint the bus at it:")
+    typer.echo(f"  export LGSP_KAFKA__BOOTSTRAP_SERVERS={result.bootstrap_servers}")
+    if result.registry_url:
+        typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Each component as ready / starting / not running / failed; exit code 1 unless all are ready."""
+    with _errors():
+        result = DevStack(_dev_settings(state_dir=state_dir)).status()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_status(result)
+    if not result.ready:
+        raise typer.Exit(1)
+
+
+def down(
+    purge: Annotated[bool, typer.Option(help="also delete the state dir (topics, schemas, logs)")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Stop exactly the processes `lgsp dev up` started."""
+    with _errors():
+        stack = DevStack(_dev_settings(state_dir=state_dir))
+        stopped = stack.down(purge=purge)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        typer.echo(f"removed {stack.settings.state_dir}")
+
+
+def fetch() -> None:
+    """Resolve the Kafka jars and the registry from Maven Central into the cache (used by CI)."""
+    with _errors():
+        fetched = DevStack(_dev_settings()).fetch()
+    for item in fetched:
+        typer.echo(f"{item.name:9} {'downloaded' if item.downloaded else 'cached':10} {item.path}")
+
+
+def _dev_settings(**overrides: Any) -> DevSettings:
+    """Settings from the environment, with the flags that were given on top."""
+    try:
+        base = Settings().dev
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return DevSettings.model_validate({**base.model_dump(), **given})
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Our errors as one clear line on stderr and exit code 2 (configuration) or 1, not a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _print_status(result: StackStatus) -> None:
+    if not result.components:
+        typer.echo(f"no stack in {result.state_dir} (not running); start one with `lgsp dev up`")
+        return
+    for component in result.components:
+        pid = f"pid {component.pid}" if component.pid and component.state is not State.FAILED else ""
+        typer.echo(f"{component.name:10} {component.state.value:12} {component.endpoint:28} {pid}")
+        if component.state is State.FAILED:
+            typer.echo(f"{'':10} {component.detail}")
+        elif component.state is State.STARTING:
+            typer.echo(f"{'':10} log: {component.log_file}")
+    typer.echo(f"state: {result.state_dir}")

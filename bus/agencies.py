@@ -1,0 +1,220 @@
+"""The agency catalog: provinces, their People's Committees and departments, ministries and central bodies.
+
+The data is ``bus/data/agencies.json`` (its sources, and how sure each code is, are written in the file).
+Codes are QĐ 20/2020/QĐ-TTg agency codes: dotted groups of digits and A–Z, at most 35 characters, the level-1
+unit on the right (``G..`` ministries and central bodies, ``H..`` provincial People's Committees, ``K..``
+provincial People's Councils). Any code whose level-1 group is a province's ``H`` number rolls up to that
+province, including units not listed here and the People's Committees of provinces merged on 2025-07-01.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from bus.errors import ConfigError, UnknownAgencyError, ValidationError
+from bus.types import AgencyCode, ProvinceCode
+
+AgencyKind = Literal["province_committee", "ministry", "department"]
+CodeStatus = Literal["confirmed", "derived", "illustrative"]
+
+AGENCY_CODE_MAX_LENGTH = 35
+AGENCY_CODE_RE = re.compile(r"^[0-9A-Z]+(?:\.[0-9A-Z]+)*\.[A-Z][0-9]{2}$")
+"""QĐ 20/2020 shape: dotted groups of digits and A–Z ending in the level-1 group (a letter and two digits)."""
+
+
+@dataclass(frozen=True)
+class Agency:
+    """One agency of the catalog."""
+
+    code: AgencyCode
+    name: str
+    kind: AgencyKind
+    province: ProvinceCode | None
+    code_status: CodeStatus
+    name_en: str | None = None
+
+
+@dataclass(frozen=True)
+class Province:
+    """One of the 34 provinces (since 2025-07-01), by its two-digit statistics code."""
+
+    code: ProvinceCode
+    name: str
+    short_name: str
+    is_city: bool
+    committee: AgencyCode
+    merged_from: tuple[str, ...]
+    legacy_committees: tuple[AgencyCode, ...]
+    """People's Committee codes of the former provinces merged into this one (the first is its own)."""
+
+
+def is_agency_code(code: str) -> bool:
+    """True if ``code`` has the QĐ 20/2020 shape (it may still be missing from the catalog)."""
+    return len(code) <= AGENCY_CODE_MAX_LENGTH and AGENCY_CODE_RE.match(code) is not None
+
+
+def check_agency_code_shape(code: str, *, field: str) -> AgencyCode:
+    """``code`` as an :data:`AgencyCode`, or :class:`~bus.errors.ValidationError` naming ``field``."""
+    if not is_agency_code(code):
+        raise ValidationError(
+            f"{field}: {code!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most "
+            f"{AGENCY_CODE_MAX_LENGTH} characters, ending in the level-1 group such as H29 or G22)",
+            field=field,
+            rule="agency_code.shape",
+        )
+    return AgencyCode(code)
+
+
+class AgencyCatalog:
+    """Lookup of agencies and provinces; build it with :func:`load_catalog`."""
+
+    def __init__(self, provinces: Iterable[Province], agencies: Iterable[Agency]) -> None:
+        self._provinces = {p.code: p for p in provinces}
+        self._agencies = {a.code: a for a in agencies}
+        self._by_level1 = {
+            _level1(code): p.code for p in self._provinces.values() for code in p.legacy_committees
+        }
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._agencies
+
+    def __iter__(self) -> Iterator[Agency]:
+        return iter(self._agencies.values())
+
+    def __len__(self) -> int:
+        return len(self._agencies)
+
+    def find(self, code: str) -> Agency | None:
+        """The agency with ``code``, or None."""
+        return self._agencies.get(AgencyCode(code))
+
+    def get(self, code: str, *, field: str = "agency_code") -> Agency:
+        """The agency with ``code``; :class:`~bus.errors.UnknownAgencyError` (naming ``field``) if absent."""
+        agency = self._agencies.get(check_agency_code_shape(code, field=field))
+        if agency is None:
+            raise UnknownAgencyError(
+                f"{field}: agency {code!r} is not in the agency catalog",
+                field=field,
+                rule="agency_code.known",
+            )
+        return agency
+
+    def province_of(self, code: str) -> ProvinceCode | None:
+        """The province an agency code rolls up to, by its level-1 group; None for ministries, central bodies.
+
+        ``K`` (People's Council) codes are taken to share the number of their province's ``H`` code.
+        """
+        if not is_agency_code(code):
+            return None
+        level1 = _level1(code)
+        if level1[0] == "K":
+            level1 = "H" + level1[1:]
+        return self._by_level1.get(level1)
+
+    def province(self, code: str) -> Province:
+        """The province with statistics code ``code`` (e.g. ``79``); ValidationError if there is none."""
+        try:
+            return self._provinces[ProvinceCode(code)]
+        except KeyError:
+            raise ValidationError(
+                f"province_code: {code!r} is not one of the 34 province codes",
+                field="province_code",
+                rule="province_code.known",
+            ) from None
+
+    def provinces(self) -> list[Province]:
+        """The 34 provinces, by statistics code."""
+        return sorted(self._provinces.values(), key=lambda p: p.code)
+
+    def ministries(self) -> list[Agency]:
+        """Ministries and central bodies (level-1 ``G`` codes), by code."""
+        return self._of_kind("ministry")
+
+    def province_committees(self) -> list[Agency]:
+        """The People's Committee of each province, by code."""
+        return self._of_kind("province_committee")
+
+    def departments(self, province: str | None = None) -> list[Agency]:
+        """Departments of one province (or of all), by code."""
+        return [a for a in self._of_kind("department") if province is None or a.province == province]
+
+    def _of_kind(self, kind: AgencyKind) -> list[Agency]:
+        return sorted((a for a in self._agencies.values() if a.kind == kind), key=lambda a: a.code)
+
+
+def _level1(code: str) -> str:
+    return code.rsplit(".", 1)[-1]
+
+
+@cache
+def load_catalog() -> AgencyCatalog:
+    """The catalog from the packaged ``bus/data/agencies.json`` (loaded once)."""
+    text = resources.files("bus").joinpath("data/agencies.json").read_text(encoding="utf-8")
+    return catalog_from_json(json.loads(text))
+
+
+def catalog_from_json(data: dict[str, Any]) -> AgencyCatalog:
+    """Build a catalog from the JSON document (the layout of ``bus/data/agencies.json``)."""
+    try:
+        provinces = [_province(item) for item in data["provinces"]]
+        agencies = [_committee(item) for item in data["provinces"]]
+        agencies += [_ministry(item) for item in data["ministries"]]
+        agencies += list(_departments(data["department_template"], provinces))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"agency catalog data is malformed: {exc!r}") from exc
+    for agency in agencies:
+        check_agency_code_shape(agency.code, field=f"catalog[{agency.name}].code")
+    return AgencyCatalog(provinces, agencies)
+
+
+def _province(item: dict[str, Any]) -> Province:
+    return Province(
+        code=ProvinceCode(item["code"]),
+        name=item["name"],
+        short_name=item["short_name"],
+        is_city=item["kind"] == "city",
+        committee=AgencyCode(item["committee"]["code"]),
+        merged_from=tuple(m["name"] for m in item["merged_from"]),
+        legacy_committees=tuple(AgencyCode(m["committee_code"]) for m in item["merged_from"]),
+    )
+
+
+def _committee(item: dict[str, Any]) -> Agency:
+    committee = item["committee"]
+    return Agency(
+        code=AgencyCode(committee["code"]),
+        name=committee["name"],
+        kind="province_committee",
+        province=ProvinceCode(item["code"]),
+        code_status=committee["code_status"],
+    )
+
+
+def _ministry(item: dict[str, Any]) -> Agency:
+    return Agency(
+        code=AgencyCode(item["code"]),
+        name=item["name"],
+        kind="ministry",
+        province=None,
+        code_status=item["code_status"],
+        name_en=item.get("name_en"),
+    )
+
+
+def _departments(template: dict[str, Any], provinces: list[Province]) -> Iterator[Agency]:
+    for province in provinces:
+        level1 = _level1(province.committee)
+        for unit in template["units"]:
+            yield Agency(
+                code=AgencyCode(f"000.00.{unit['unit']}.{level1}"),
+                name=unit["name"].format(province=province.name[0].lower() + province.name[1:]),
+                kind="department",
+                province=province.code,
+                code_status=template["code_status"],
+            )

@@ -1,0 +1,279 @@
+"""CloudEvents 1.0 for the bus: structured-mode JSON (CLI files, HTTP ingress) and Kafka binary-mode headers.
+
+Structured mode::
+
+    {"specversion": "1.0", "id": <meta.event_id>, "source": <meta.source agency code>,
+     "type": <Avro full name>, "time": <meta.occurred_at, RFC 3339 UTC>, "subject": <entity key>,
+     "datacontenttype": "application/json", "data": {<the event's fields except meta>},
+     "lgsppublishedat": <meta.published_at>, "correlationid": <meta.correlation_id>}
+
+``subject``, ``datacontenttype`` and the two extension attributes are optional on input; a ``subject`` that is
+given must equal the entity key. Unknown extension attributes are ignored, as the spec asks of consumers.
+
+Binary mode on Kafka (the value is Confluent-framed Avro): headers ``ce_specversion``, ``ce_id``,
+``ce_source``, ``ce_type``, ``ce_time``, ``content-type: application/avro``, plus ``ce_lgsppublishedat`` and
+``ce_correlationid`` when set.
+
+Errors are :class:`bus.errors.ValidationError` whose ``field`` is the attribute (``id``, ``time``) or a dotted
+path into the data (``data.received_at``) and whose ``rule`` names the broken rule;
+:class:`bus.errors.UnknownEventTypeError` for a ``type`` the bus does not carry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from bus.errors import ValidationError
+from bus.events import Event, EventMeta, event_type, to_lgsp_error
+
+SPECVERSION = "1.0"
+JSON_CONTENT_TYPE = "application/json"
+AVRO_CONTENT_TYPE = "application/avro"
+PUBLISHED_AT = "lgsppublishedat"
+CORRELATION_ID = "correlationid"
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time")
+HEADER_PREFIX = "ce_"
+CONTENT_TYPE_HEADER = "content-type"
+
+_META_ATTRIBUTES = {
+    "event_id": "id",
+    "source": "source",
+    "occurred_at": "time",
+    "published_at": PUBLISHED_AT,
+    "correlation_id": CORRELATION_ID,
+}
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2025-07-01T08:30:00.000Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def to_structured(event: Event) -> dict[str, Any]:
+    """The CloudEvents structured-mode JSON object of ``event`` (JSON-able dict)."""
+    meta = event.meta
+    envelope: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": meta.event_id,
+        "source": meta.source,
+        "type": event.AVRO_NAME,
+        "time": format_time(meta.occurred_at),
+        "subject": event.entity_key(),
+        "datacontenttype": JSON_CONTENT_TYPE,
+    }
+    if meta.published_at is not None:
+        envelope[PUBLISHED_AT] = format_time(meta.published_at)
+    if meta.correlation_id is not None:
+        envelope[CORRELATION_ID] = meta.correlation_id
+    envelope["data"] = event.model_dump(mode="json", exclude={"meta"})
+    return envelope
+
+
+def to_json(event: Event) -> str:
+    """:func:`to_structured` as one line of JSON (UTF-8 text, Vietnamese kept as is)."""
+    return json.dumps(to_structured(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(text: str | bytes) -> Event:
+    """Parse one structured-mode CloudEvent from JSON text; see :func:`from_structured`."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"not valid JSON: {exc}", field="<root>", rule="json.syntax") from exc
+    return from_structured(obj)
+
+
+def from_structured(obj: Mapping[str, Any]) -> Event:
+    """The event of a structured-mode CloudEvent; ValidationError or UnknownEventTypeError if not one."""
+    if not isinstance(obj, Mapping):
+        raise ValidationError("a CloudEvent must be a JSON object", field="<root>", rule="cloudevents.object")
+    attributes = _attributes(obj)
+    model = event_type(attributes["type"])
+    data = obj.get("data")
+    if "data_base64" in obj or not isinstance(data, Mapping):
+        raise ValidationError(
+            "data: must be a JSON object with the event's fields", field="data", rule="cloudevents.data"
+        )
+    if "meta" in data:
+        raise ValidationError(
+            "data.meta: metadata travels in the CloudEvents attributes, not in data",
+            field="data.meta",
+            rule="cloudevents.data",
+        )
+    meta = _meta(attributes)
+    try:
+        event = model.model_validate({**data, "meta": meta})
+    except pydantic.ValidationError as exc:
+        raise to_lgsp_error(exc, prefix="data") from exc
+    _check_subject(obj, event)
+    _reject_unknown_symbols(event, "data")
+    return event
+
+
+def _attributes(obj: Mapping[str, Any]) -> dict[str, str]:
+    for name in REQUIRED_ATTRIBUTES:
+        if name not in obj or obj[name] is None:
+            raise ValidationError(
+                f"{name}: required CloudEvents attribute is missing", field=name, rule="cloudevents.required"
+            )
+    attributes = {}
+    for name in (*REQUIRED_ATTRIBUTES, "datacontenttype", "subject", PUBLISHED_AT, CORRELATION_ID):
+        value = obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise ValidationError(
+                f"{name}: must be a non-empty string", field=name, rule="cloudevents.string"
+            )
+        attributes[name] = value
+    if attributes["specversion"] != SPECVERSION:
+        raise ValidationError(
+            f"specversion: {attributes['specversion']!r} is not supported (only {SPECVERSION})",
+            field="specversion",
+            rule="cloudevents.specversion",
+        )
+    content_type = attributes.get("datacontenttype")
+    if content_type is not None and content_type.split(";")[0].strip().lower() != JSON_CONTENT_TYPE:
+        raise ValidationError(
+            f"datacontenttype: {content_type!r} is not {JSON_CONTENT_TYPE}",
+            field="datacontenttype",
+            rule="cloudevents.datacontenttype",
+        )
+    return attributes
+
+
+def _meta(attributes: Mapping[str, str]) -> EventMeta:
+    data = {field: attributes.get(attribute) for field, attribute in _META_ATTRIBUTES.items()}
+    try:
+        return EventMeta.model_validate(data)
+    except pydantic.ValidationError as exc:
+        error = to_lgsp_error(exc)
+        field = str(error.field or "")
+        # report the attribute the integrator wrote, not the model field it feeds
+        attribute = _META_ATTRIBUTES.get(field.split(".")[0], field)
+        raise type(error)(str(error).replace(field, attribute, 1), field=attribute, rule=error.rule) from exc
+
+
+def _check_subject(obj: Mapping[str, Any], event: Event) -> None:
+    subject = obj.get("subject")
+    if subject is not None and subject != event.entity_key():
+        raise ValidationError(
+            f"subject: {subject!r} differs from the event's entity key {event.entity_key()!r}",
+            field="subject",
+            rule="cloudevents.subject",
+        )
+
+
+def _reject_unknown_symbols(model: BaseModel, path: str) -> None:
+    """UNKNOWN is what old readers see for new symbols; a producer never sends it."""
+    for name, value in model:
+        items = value if isinstance(value, tuple) else (value,)
+        for index, item in enumerate(items):
+            where = f"{path}.{name}" + (f"[{index}]" if isinstance(value, tuple) else "")
+            if isinstance(item, Enum) and item.value == "UNKNOWN":
+                raise ValidationError(
+                    f"{where}: UNKNOWN is only for readers; send a known code",
+                    field=where,
+                    rule="enum.unknown_symbol",
+                )
+            if isinstance(item, BaseModel) and not isinstance(item, EventMeta):
+                _reject_unknown_symbols(item, where)
+
+
+def kafka_headers(event: Event) -> list[tuple[str, bytes]]:
+    """CloudEvents Kafka binary-mode headers for ``event`` (the value is Avro)."""
+    meta = event.meta
+    headers = [
+        ("ce_specversion", SPECVERSION.encode()),
+        ("ce_id", meta.event_id.encode()),
+        ("ce_source", meta.source.encode()),
+        ("ce_type", event.AVRO_NAME.encode()),
+        ("ce_time", format_time(meta.occurred_at).encode()),
+        (CONTENT_TYPE_HEADER, AVRO_CONTENT_TYPE.encode()),
+    ]
+    if meta.published_at is not None:
+        headers.append((HEADER_PREFIX + PUBLISHED_AT, format_time(meta.published_at).encode()))
+    if meta.correlation_id is not None:
+        headers.append((HEADER_PREFIX + CORRELATION_ID, meta.correlation_id.encode()))
+    return headers
+
+
+def parse_kafka_headers(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The CloudEvents attributes of a Kafka record's headers, by attribute name.
+
+    ``ce_id`` becomes ``id``; ``content-type`` becomes ``datacontenttype``; other headers are ignored.
+    Raises ValidationError for a missing required attribute, an unsupported specversion, a header that is not
+    UTF-8 or one given twice.
+    """
+    attributes: dict[str, str] = {}
+    for key, raw in headers:
+        name = _attribute_name(key)
+        if name is None:
+            continue
+        if name in attributes:
+            raise ValidationError(
+                f"{key}: header given twice", field=key, rule="cloudevents.duplicate_header"
+            )
+        try:
+            attributes[name] = (raw or b"").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"{key}: header is not UTF-8", field=key, rule="cloudevents.encoding"
+            ) from exc
+    for name in REQUIRED_ATTRIBUTES:
+        if not attributes.get(name):
+            raise ValidationError(
+                f"{HEADER_PREFIX}{name}: required CloudEvents header is missing",
+                field=HEADER_PREFIX + name,
+                rule="cloudevents.required",
+            )
+    if attributes["specversion"] != SPECVERSION:
+        raise ValidationError(
+            f"ce_specversion: {attributes['specversion']!r} is not supported (only {SPECVERSION})",
+            field="ce_specversion",
+            rule="cloudevents.specversion",
+        )
+    return attributes
+
+
+def _attribute_name(key: str) -> str | None:
+    lowered = key.lower()
+    if lowered == CONTENT_TYPE_HEADER:
+        return "datacontenttype"
+    if lowered.startswith(HEADER_PREFIX) and len(lowered) > len(HEADER_PREFIX):
+        return lowered[len(HEADER_PREFIX) :]
+    return None
+
+
+def verify_headers(event: Event, attributes: Mapping[str, str]) -> None:
+    """Check that parsed headers describe ``event`` (id, source, type, time);
+
+    ValidationError names the header."""
+    expected = {"id": event.meta.event_id, "source": event.meta.source, "type": event.AVRO_NAME}
+    for name, value in expected.items():
+        if attributes.get(name) != value:
+            _header_mismatch(name, attributes.get(name), value)
+    if _parse_time(attributes.get("time")) != event.meta.occurred_at:
+        _header_mismatch("time", attributes.get("time"), format_time(event.meta.occurred_at))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC) if text else None
+    except ValueError:
+        return None
+
+
+def _header_mismatch(name: str, got: str | None, expected: str) -> None:
+    raise ValidationError(
+        f"ce_{name}: header {got!r} differs from the event's {expected!r}",
+        field=HEADER_PREFIX + name,
+        rule="cloudevents.header_mismatch",
+    )

@@ -1,0 +1,169 @@
+"""Turn a fetched batch of records into events to apply and dead letters, one verdict per record.
+
+Decoding is batched: the writer schema ids of the whole batch are resolved first (one registry round trip
+per unknown id, ``AvroDeserializer.prepare_ids``), then every record is decoded synchronously.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bus.consumer.dlq import DeadLetter
+from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
+from bus.consumer.types import Partition
+from bus.errors import LgspError, SerializationError, ValidationError
+
+if TYPE_CHECKING:
+    from bus.events import Event
+    from bus.types import SchemaId
+
+
+class RecordLike(Protocol):
+    """The fields of aiokafka's ``ConsumerRecord`` that decoding reads."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class DeserializerLike(Protocol):
+    """The part of ``bus.serde.AvroDeserializer`` the decoder uses."""
+
+    @staticmethod
+    def schema_id_of(data: bytes) -> SchemaId: ...
+    async def prepare_ids(self, ids: Iterable[SchemaId]) -> dict[SchemaId, LgspError]: ...
+    def deserialize(self, data: bytes, ctx: Any) -> Event: ...
+
+
+ContextFactory = Callable[[str], Any]
+"""Builds the serde's ``SerializationContext`` for a topic (one per partition, not per record)."""
+
+Validator = Callable[["Event"], None]
+"""A semantic check beyond the model (raises ``bus.errors.ValidationError``)."""
+
+
+@dataclass
+class DecodedBatch:
+    """The verdicts of one fetched batch, grouped for the runner."""
+
+    events: dict[str, list[Event]] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    next_offsets: dict[Partition, int] = field(default_factory=dict)
+    retry: LgspError | None = None
+    records: int = 0
+
+
+class BatchDecoder:
+    """Decodes and judges records; knows which event types belong on which topic."""
+
+    def __init__(
+        self,
+        deserializer: DeserializerLike,
+        context: ContextFactory,
+        *,
+        topic_types: Mapping[str, frozenset[str]] | None = None,  # real topic -> short Avro names
+        validate: Validator | None = None,
+    ) -> None:
+        self._deserializer = deserializer
+        self._context = context
+        self._topic_types = dict(topic_types or {})
+        self._validate = validate
+
+    async def decode(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> DecodedBatch:
+        """Verdicts for every record of ``fetched`` (partition → records in offset order)."""
+        batch = DecodedBatch()
+        failed = await self._deserializer.prepare_ids(self._schema_ids(fetched))
+        for records in fetched.values():
+            if records:
+                self._decode_partition(records, failed, batch)
+        return batch
+
+    def _schema_ids(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> set[SchemaId]:
+        ids: set[SchemaId] = set()
+        schema_id_of = self._deserializer.schema_id_of
+        for records in fetched.values():
+            for record in records:
+                try:
+                    if record.value is not None:
+                        ids.add(schema_id_of(record.value))
+                except SerializationError:
+                    continue  # judged per record below
+        return ids
+
+    def _decode_partition(
+        self, records: Sequence[RecordLike], failed: Mapping[SchemaId, LgspError], batch: DecodedBatch
+    ) -> None:
+        first = records[0]
+        ctx = self._context(first.topic)
+        allowed = self._topic_types.get(first.topic)
+        applied = batch.events.setdefault(first.topic, [])
+        for record in records:
+            verdict = self._judge(record, ctx, allowed, failed)
+            if verdict.outcome is Outcome.APPLY and verdict.event is not None:
+                applied.append(verdict.event)
+            elif verdict.outcome is Outcome.DEAD_LETTER:
+                batch.dead_letters.append(_dead_letter(record, verdict))
+            elif batch.retry is None and isinstance(verdict.error, LgspError):
+                batch.retry = verdict.error
+        batch.records += len(records)
+        batch.next_offsets[Partition(first.topic, first.partition)] = records[-1].offset + 1
+
+    def _judge(
+        self,
+        record: RecordLike,
+        ctx: Any,
+        allowed: frozenset[str] | None,
+        failed: Mapping[SchemaId, LgspError],
+    ) -> Verdict:
+        value = record.value
+        if value is None:
+            return _poison(DeadLetterReason.EMPTY_VALUE, "record without a value (tombstone)")
+        try:
+            failure = failed.get(self._deserializer.schema_id_of(value))
+            if failure is not None:
+                return outcome_for_error(failure)
+            event = self._deserializer.deserialize(value, ctx)
+            if allowed is not None and event.AVRO_NAME.rsplit(".", 1)[-1] not in allowed:
+                return _poison(
+                    DeadLetterReason.WRONG_TOPIC, f"{event.AVRO_NAME} does not belong on this topic"
+                )
+            if self._validate is not None:
+                self._validate(event)
+        except SerializationError as exc:
+            if len(value) < 5 or value[0] != 0:
+                return Verdict(Outcome.DEAD_LETTER, reason=DeadLetterReason.BAD_WIRE_FORMAT, error=exc)
+            return outcome_for_error(exc)
+        except LgspError as exc:
+            return outcome_for_error(exc)
+        return Verdict(Outcome.APPLY, event=event)
+
+
+def _poison(reason: DeadLetterReason, message: str) -> Verdict:
+    return Verdict(Outcome.DEAD_LETTER, reason=reason, error=ValidationError(message, rule=reason.value))
+
+
+def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
+    error = verdict.error
+    reason = verdict.reason or DeadLetterReason.UNDECODABLE
+    return DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+        reason=reason,
+        error_class=type(error).__name__ if error is not None else "",
+        message=str(error) if error is not None else reason.value,
+    )

@@ -1,0 +1,60 @@
+"""Kafka client settings and error conversion for the consumer side (runner, DLQ writer, DLQ tools)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+
+from bus.errors import BrokerError, BrokerUnavailableError
+from bus.settings import Settings
+
+
+def client_config(settings: Settings, *, client_suffix: str) -> dict[str, Any]:
+    """Connection keyword arguments shared by aiokafka consumers, producers and admin clients."""
+    kafka = settings.kafka
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": f"{kafka.client_id}-{client_suffix}",
+        "request_timeout_ms": kafka.request_timeout_ms,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism is not None:
+        config["sasl_mechanism"] = kafka.sasl_mechanism
+        config["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            config["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return config
+
+
+def consumer_config(settings: Settings, *, group_id: str | None) -> dict[str, Any]:
+    """A consumer that never commits by itself: the view store's offsets are the truth."""
+    return {
+        **client_config(settings, client_suffix="views"),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "fetch_max_wait_ms": 200,
+    }
+
+
+def dlq_producer_config(settings: Settings) -> dict[str, Any]:
+    """Dead letters are few and must not be lost: acks=all, idempotent, no lingering."""
+    return {
+        **client_config(settings, client_suffix="dlq"),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 0,
+        "max_request_size": settings.producer.max_request_size,
+    }
+
+
+def broker_error(exc: BaseException, action: str) -> BrokerError:
+    """Our error for an aiokafka failure; timeouts and retriable broker errors are worth retrying."""
+    message = f"Kafka: {action} failed: {type(exc).__name__}: {exc}"
+    retriable = isinstance(exc, KafkaTimeoutError | OSError) or (
+        isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+    )
+    return BrokerUnavailableError(message) if retriable else BrokerError(message)

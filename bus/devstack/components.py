@@ -1,0 +1,169 @@
+"""The two kinds of process in the local stack, each knowing how to prepare, start and probe itself.
+
+State directory (``settings.dev.state_dir``)::
+
+    stack.json                      the layout of the last `up` (ports, cluster id)
+    kafka-<n>/server.properties     regenerated on every start
+    kafka-<n>/data/                 KRaft metadata and topic logs, formatted on first start
+    kafka-<n>/kafka-<n>.log|.pid    output of the current run (the previous run's in .log.1), pid
+    registry/db.mv.db               Apicurio's H2 database: schemas survive restarts
+    registry/registry.log|.pid
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bus.devstack import artifacts
+from bus.devstack.kafka_config import format_command, render_server_properties, server_command
+from bus.devstack.layout import KafkaNode, StackLayout
+from bus.devstack.ports import PortUse
+from bus.devstack.probes import kafka_node_ready, registry_ready
+from bus.devstack.processes import Managed, marker_for
+from bus.errors import DevStackError
+from bus.settings import DevSettings
+
+_FORMAT_TIMEOUT_S = 120.0
+
+
+class Component(Protocol):
+    """A process of the stack."""
+
+    @property
+    def managed(self) -> Managed: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def port_uses(self) -> list[PortUse]: ...
+
+    def prepare(self, java: str) -> None:
+        """Write configuration and initialise storage; runs before every start."""
+
+    def command(self, java: str) -> list[str]: ...
+
+    def ready(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class KafkaComponent:
+    """One KRaft combined node."""
+
+    settings: DevSettings
+    layout: StackLayout
+    node: KafkaNode
+
+    @property
+    def managed(self) -> Managed:
+        name = self.node.name
+        return Managed(name, self.settings.state_dir / name, marker_for(self.settings.state_dir, name))
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.layout.host}:{self.node.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.managed.directory / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.managed.directory / "data"
+
+    def port_uses(self) -> list[PortUse]:
+        return self.node.port_uses()
+
+    def prepare(self, java: str) -> None:
+        (self.managed.directory / "tmp").mkdir(parents=True, exist_ok=True)
+        text = render_server_properties(self.layout, self.node, self.data_dir.resolve())
+        self.config_file.write_text(text, encoding="utf-8")
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(java)
+
+    def _format(self, java: str) -> None:
+        command = format_command(
+            java,
+            artifacts.kafka_libs(self.settings),
+            self.config_file,
+            self.layout.cluster_id,
+            standalone=len(self.layout.nodes) == 1,
+        )
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DevStackError(f"cannot format {self.data_dir}: {exc}") from exc
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip().splitlines()[-8:]
+            raise DevStackError(f"formatting {self.data_dir} failed:\n  " + "\n  ".join(output))
+
+    def command(self, java: str) -> list[str]:
+        return server_command(
+            java,
+            artifacts.kafka_libs(self.settings),
+            self.config_file.resolve(),
+            heap=self.settings.kafka_heap,
+            log4j2=artifacts.log4j2_config(),
+            marker=self.managed.marker,
+        )
+
+    def ready(self) -> bool:
+        return kafka_node_ready(self.layout.host, self.node.port, self.node.node_id)
+
+
+@dataclass(frozen=True)
+class RegistryComponent:
+    """Apicurio Registry with its H2 database in a file, so registered schemas survive restarts."""
+
+    settings: DevSettings
+    layout: StackLayout
+    port: int
+
+    @property
+    def managed(self) -> Managed:
+        return Managed(
+            "registry", self.settings.state_dir / "registry", marker_for(self.settings.state_dir, "registry")
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.layout.host}:{self.port}"
+
+    def port_uses(self) -> list[PortUse]:
+        return [PortUse(self.port, "registry", "registry_port")]
+
+    def prepare(self, java: str) -> None:
+        (self.managed.directory / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def command(self, java: str) -> list[str]:
+        directory = self.managed.directory.resolve()
+        return [
+            java,
+            f"-Xmx{self.settings.registry_heap}",
+            self.managed.marker,
+            f"-Djava.io.tmpdir={directory / 'tmp'}",
+            f"-Dquarkus.http.host={self.layout.host}",
+            f"-Dquarkus.http.port={self.port}",
+            f"-Dapicurio.datasource.url=jdbc:h2:file:{directory / 'db'};DB_CLOSE_ON_EXIT=FALSE",
+            # A development registry: let tests and developers delete what they registered.
+            "-Dapicurio.rest.deletion.artifact.enabled=true",
+            "-Dapicurio.rest.deletion.artifact-version.enabled=true",
+            "-Dapicurio.rest.deletion.group.enabled=true",
+            "-jar",
+            str(artifacts.registry_jar(self.settings).resolve()),
+        ]
+
+    def ready(self) -> bool:
+        return registry_ready(self.endpoint)
+
+
+def components_of(settings: DevSettings, layout: StackLayout) -> list[Component]:
+    """Every process of ``layout``, Kafka nodes first."""
+    found: list[Component] = [KafkaComponent(settings, layout, node) for node in layout.nodes]
+    if layout.registry_port is not None:
+        found.append(RegistryComponent(settings, layout, layout.registry_port))
+    return found

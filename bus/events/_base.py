@@ -1,0 +1,259 @@
+"""Base classes and field types of the event models.
+
+Field types carry what the Avro schema says (:class:`AvroType` metadata: ``long`` vs ``int``, logical types)
+so a drift test can derive each model's schema and compare it with the ``.avsc`` file. Semantic rules raise
+:func:`rule_error`, whose context names the rule and, for rules across fields, the field.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Self, TypeVar
+
+import pydantic
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from bus import errors
+from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
+from bus.types import AgencyCode
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Timestamps outside [EARLIEST, LATEST) are rejected: no LGSP fact is older, and later ones are typos."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class AvroType:
+    """Metadata on a field type: the Avro primitive and logical type it maps to."""
+
+    primitive: str
+    logical: str | None = None
+
+
+def rule_error(rule: str, detail: str, *, field: str | None = None) -> PydanticCustomError:
+    """A validation error for semantic rule ``rule``; ``field`` names the field for rules across fields."""
+    context: dict[str, Any] = {"rule": rule, "detail": detail}
+    if field is not None:
+        context["field"] = field
+    return PydanticCustomError(rule, "{detail}", context)
+
+
+def _nfc(value: str) -> str:
+    return unicodedata.normalize("NFC", value)
+
+
+def _utc_millis(value: datetime) -> datetime:
+    # Avro timestamp-millis keeps milliseconds; truncating here makes model -> bytes -> model the identity.
+    value = value.astimezone(UTC)
+    value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if not EARLIEST <= value < LATEST:
+        raise rule_error("timestamp.range", f"{value.isoformat()} is outside 1970..2099")
+    return value
+
+
+def _plausible_date(value: date) -> date:
+    if not 1900 <= value.year < 2100:
+        raise rule_error("date.range", f"{value.isoformat()} is outside 1900..2099")
+    return value
+
+
+def _uuid_text(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise rule_error("uuid.format", f"{value!r} is not a UUID") from None
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise rule_error("number.finite", f"{value!r} is not a finite number")
+    return value
+
+
+def catalog_of(info: ValidationInfo) -> AgencyCatalog:
+    """The catalog to validate against: ``context={"catalog": ...}`` if given, else the packaged one."""
+    context = info.context
+    if isinstance(context, Mapping) and isinstance(context.get("catalog"), AgencyCatalog):
+        return context["catalog"]  # type: ignore[no-any-return]
+    return load_catalog()
+
+
+def _known_agency(value: str, info: ValidationInfo) -> str:
+    if not is_agency_code(value):
+        raise rule_error(
+            "agency_code.shape",
+            f"{value!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most 35 "
+            "characters, ending in the level-1 group such as H29 or G22)",
+        )
+    if value not in catalog_of(info):
+        raise rule_error("agency_code.known", f"agency {value!r} is not in the agency catalog")
+    return value
+
+
+Int = Annotated[int, AvroType("int"), Field(ge=-(2**31), le=2**31 - 1, strict=False)]
+Long = Annotated[int, AvroType("long"), Field(ge=-(2**63), le=2**63 - 1)]
+Double = Annotated[float, AvroType("double"), AfterValidator(_finite)]
+Text = Annotated[str, AvroType("string"), Field(min_length=1, max_length=1000), AfterValidator(_nfc)]
+LongText = Annotated[str, AvroType("string"), Field(min_length=1, max_length=8000), AfterValidator(_nfc)]
+Identifier = Annotated[
+    str, AvroType("string"), Field(min_length=1, max_length=200, pattern=r"^\S+$"), AfterValidator(_nfc)
+]
+UuidText = Annotated[str, AvroType("string", "uuid"), BeforeValidator(_uuid_text)]
+UtcDatetime = Annotated[AwareDatetime, AvroType("long", "timestamp-millis"), AfterValidator(_utc_millis)]
+Date = Annotated[date, AvroType("int", "date"), AfterValidator(_plausible_date)]
+KnownAgencyCode = Annotated[AgencyCode, AvroType("string"), AfterValidator(_known_agency)]
+
+
+class AvroRecord(BaseModel):
+    """A frozen model that is one Avro record (``AVRO_NAME`` is its full name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    AVRO_NAME: ClassVar[str]
+
+
+class AgencyRef(AvroRecord):
+    """An agency as a message names it: catalog code plus the name the message gives (cơ quan)."""
+
+    AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.common.AgencyRef"
+
+    code: KnownAgencyCode
+    name: Text
+
+
+class EventMeta(AvroRecord):
+    """Metadata every event carries; ``published_at`` is set by the Publisher."""
+
+    AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.common.EventMeta"
+
+    event_id: UuidText
+    source: KnownAgencyCode
+    occurred_at: UtcDatetime
+    published_at: UtcDatetime | None = None
+    correlation_id: Annotated[Text, Field(max_length=200)] | None = None
+
+    @classmethod
+    def new(
+        cls, source: str, *, occurred_at: datetime | None = None, correlation_id: str | None = None
+    ) -> Self:
+        """Fresh metadata: a random event id, ``occurred_at`` now unless given."""
+        return cls.model_validate(
+            {
+                "event_id": str(uuid.uuid4()),
+                "source": source,
+                "occurred_at": occurred_at or datetime.now(UTC),
+                "correlation_id": correlation_id,
+            }
+        )
+
+
+class Event(AvroRecord):
+    """Base of the four events. ``AVRO_NAME`` is the CloudEvents ``type`` and the registry subject."""
+
+    SCHEMA_VERSION: ClassVar[int]
+    """Version of the ``.avsc`` this model reads and writes (the latest; a test checks)."""
+
+    meta: EventMeta
+
+    def entity_key(self) -> str:
+        """The Kafka key: the id of the entity this event is about."""
+        raise NotImplementedError
+
+    def to_avro(self) -> dict[str, Any]:
+        """The record for fastavro ``schemaless_writer`` with :meth:`avro_schema`."""
+        return self.model_dump()
+
+    @classmethod
+    def from_avro(cls, record: Mapping[str, Any]) -> Self:
+        """The event from a fastavro reader's output (reader schema :meth:`avro_schema`).
+
+        Raises :class:`~bus.errors.ValidationError` (``field`` a dotted path) when a rule is broken.
+        """
+        return validate(cls, record)
+
+    @classmethod
+    def avro_schema(cls) -> dict[str, Any]:
+        """The fastavro-parsed, self-contained schema of this model (shared: do not mutate)."""
+        return _parsed_schema(cls.AVRO_NAME, cls.SCHEMA_VERSION)
+
+    @classmethod
+    def avro_schema_source(cls) -> dict[str, Any]:
+        """The self-contained schema as JSON-able data, docs included (what a registry should get)."""
+        from bus.schemas import load_schema
+
+        return load_schema(cls.AVRO_NAME, cls.SCHEMA_VERSION)
+
+    def with_published_at(self, published_at: datetime) -> Self:
+        """A copy whose ``meta.published_at`` is ``published_at`` (UTC, milliseconds)."""
+        meta = self.meta.model_copy(update={"published_at": _utc_millis(published_at)})
+        return self.model_copy(update={"meta": meta})
+
+
+@lru_cache(maxsize=64)
+def _parsed_schema(name: str, version: int) -> dict[str, Any]:
+    from fastavro import parse_schema
+
+    from bus.schemas import load_schema
+
+    parsed = parse_schema(load_schema(name, version))
+    if not isinstance(parsed, dict):  # parse_schema returns the type of its input: a record dict here
+        raise TypeError(f"{name} v{version} did not parse to a record")
+    return parsed
+
+
+def validate(model: type[M], data: Mapping[str, Any], *, prefix: str = "", context: Any = None) -> M:
+    """``model.model_validate(data)``, pydantic's errors turned into :class:`bus.errors.ValidationError`."""
+    try:
+        return model.model_validate(data, context=context)
+    except pydantic.ValidationError as exc:
+        raise to_lgsp_error(exc, prefix=prefix) from exc
+
+
+def to_lgsp_error(exc: pydantic.ValidationError, *, prefix: str = "") -> errors.ValidationError:
+    """The first error of ``exc`` as our ValidationError (UnknownAgencyError for unknown agencies).
+
+    ``field`` is a dotted path (``data.recipients[0].code``) under ``prefix``; the message lists every error.
+    """
+    details = exc.errors(include_url=False)
+    paths = [_path(prefix, detail) for detail in details]
+    message = "; ".join(
+        f"{path or '<root>'}: {detail['msg']}" for path, detail in zip(paths, details, strict=True)
+    )
+    first = details[0]
+    rule = str((first.get("ctx") or {}).get("rule", first["type"]))
+    kind = errors.UnknownAgencyError if rule == "agency_code.known" else errors.ValidationError
+    return kind(message, field=paths[0] or None, rule=rule)
+
+
+def _path(prefix: str, detail: Any) -> str:
+    parts = [prefix] if prefix else []
+    for item in detail["loc"]:
+        if isinstance(item, int) and parts:
+            parts[-1] = f"{parts[-1]}[{item}]"
+        else:
+            parts.append(str(item))
+    extra = (detail.get("ctx") or {}).get("field")
+    if extra:
+        parts.append(str(extra))
+    return ".".join(parts)

@@ -1,0 +1,122 @@
+"""Dossier events: snapshots synchronised to the National Public Service Portal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Self
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from bus.events._base import (
+    AgencyRef,
+    Event,
+    Identifier,
+    Long,
+    LongText,
+    Text,
+    UtcDatetime,
+    catalog_of,
+    rule_error,
+)
+from bus.events.codes import ApplicantType, DossierStatus, OnlineLevel, SubmissionChannel
+
+PROCEDURE_CODE_PATTERN = r"^[0-9]\.[0-9]{6}(\.[0-9A-Z]+)*$"
+"""``1.000494`` (national procedure code), optionally + an agency code: ``1.000494.000.00.00.H29``."""
+
+
+class DossierSynced(Event):
+    """A full snapshot of one dossier (hồ sơ thủ tục hành chính); ``version`` grows with each update."""
+
+    AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.dossier.DossierSynced"
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    dossier_code: Identifier
+    procedure_code: Annotated[str, Field(max_length=60, pattern=PROCEDURE_CODE_PATTERN)]
+    procedure_name: LongText
+    sector_code: Annotated[Text, Field(max_length=100)]
+    sector_name: Text
+    processing_agency: AgencyRef
+    province_code: Annotated[str, Field(pattern=r"^[0-9]{2}$")] | None = None
+    applicant_type: ApplicantType
+    channel: SubmissionChannel
+    online_level: OnlineLevel
+    status: DossierStatus
+    received_at: UtcDatetime
+    due_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+    returned_at: UtcDatetime | None = None
+    fees_paid_online: bool
+    digitised: bool
+    version: Annotated[Long, Field(ge=0)]
+    result_digitised: bool | None = None
+
+    def entity_key(self) -> str:
+        return self.dossier_code
+
+    @field_validator("province_code")
+    @classmethod
+    def _known_province(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value not in {p.code for p in catalog_of(info).provinces()}:
+            raise rule_error("province_code.known", f"{value!r} is not one of the 34 province codes")
+        return value
+
+    @model_validator(mode="after")
+    def _province_of_agency(self, info: ValidationInfo) -> Self:
+        expected = catalog_of(info).province_of(self.processing_agency.code)
+        if self.province_code != expected:
+            raise rule_error(
+                "province_code.matches_agency",
+                f"province_code is {self.province_code!r} but processing agency "
+                f"{self.processing_agency.code} belongs to {expected!r}",
+                field="province_code",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _timeline(self) -> Self:
+        _not_before(self.due_at, "due_at", self.received_at, "received_at", "dossier.due_after_received")
+        _not_before(
+            self.finished_at,
+            "finished_at",
+            self.received_at,
+            "received_at",
+            "dossier.finished_after_received",
+        )
+        if self.status.is_finished and self.finished_at is None:
+            raise rule_error(
+                "dossier.finished_requires_time",
+                f"a dossier with status {self.status.value} ({self.status.code}) needs finished_at",
+                field="finished_at",
+            )
+        if self.returned_at is not None:
+            if self.finished_at is None:
+                raise rule_error(
+                    "dossier.returned_requires_finished",
+                    "returned_at is set but finished_at is not",
+                    field="finished_at",
+                )
+            _not_before(
+                self.returned_at,
+                "returned_at",
+                self.finished_at,
+                "finished_at",
+                "dossier.returned_after_finished",
+            )
+        if self.status is DossierStatus.RETURNED and self.returned_at is None:
+            raise rule_error(
+                "dossier.returned_requires_time",
+                "a dossier with status RETURNED (10) needs returned_at",
+                field="returned_at",
+            )
+        return self
+
+
+def _not_before(
+    later: datetime | None, later_name: str, earlier: datetime, earlier_name: str, rule: str
+) -> None:
+    if later is not None and later < earlier:
+        raise rule_error(
+            rule,
+            f"{later.isoformat()} is before {earlier_name} {earlier.isoformat()}",
+            field=later_name,
+        )

@@ -1,0 +1,453 @@
+"""The SDK publisher: typed events to Kafka with acks=all and the idempotent producer.
+
+What happens to the events of one :meth:`Publisher.publish_many` call, in order:
+
+1. **Check and encode all of them** (nothing is sent yet): each must be an instance of a bus event type; the
+   Publisher stamps ``meta.published_at`` (UTC, millisecond precision, one instant per call), picks the topic
+   from the topic catalog (``settings.topics.prefix`` + catalog name), keys the record by
+   ``event.entity_key()`` so one entity's events stay in one partition and in order, adds the CloudEvents
+   binary-mode headers, and serializes with the injected :class:`~bus.serde.AvroSerializer` (Confluent wire
+   format; each event type's schema id is resolved once). Any :class:`~bus.errors.ValidationError`,
+   :class:`~bus.errors.SerializationError` or registry error raises here, before a single record is sent.
+2. **Send all**: ``producer.send()`` for every record (it only waits when the producer's buffer is full),
+   collecting one delivery future per record; then wait for all futures together.
+3. **Confirm or fail**: aiokafka's idempotent producer retries broker errors by itself without duplicating
+   records; this class bounds the whole of steps 2–3 by ``settings.producer.delivery_timeout_s``. Records
+   acknowledged by Kafka (acks=all) become :class:`Delivery` values. If any record is not acknowledged by the
+   deadline, or failed, :class:`~bus.errors.PublishError` names the event ids not confirmed and the count that
+   were. An unconfirmed record may still land later (the producer keeps retrying until it is closed), so the
+   caller may resend the same events: consumers drop duplicates by event id and entity version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Protocol, Self
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
+from prometheus_client import CollectorRegistry
+
+from bus.cloudevents import kafka_headers
+from bus.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    PublishError,
+    SerializationError,
+    ValidationError,
+)
+from bus.events import EVENT_TYPES, Event
+from bus.metrics import PublisherMetrics
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroSerializer, SerializationContext
+from bus.settings import Settings
+from bus.topics import topic_for
+
+log = logging.getLogger(__name__)
+
+_CLOSE_GRACE_S: Final = 5.0
+
+
+class EventEncodingError(SerializationError):
+    """One event of a batch could not be encoded (its values do not fit its Avro schema); nothing was sent."""
+
+    def __init__(self, message: str, *, index: int, event_id: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.event_id = event_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where Kafka stored one event: its id, topic, partition and offset."""
+
+    id: str
+    topic: str
+    partition: int
+    offset: int
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One event, encoded and ready to send."""
+
+    event_id: str
+    type_name: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class RecordMetadataLike(Protocol):
+    """What a delivery future resolves to (aiokafka's ``RecordMetadata``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+class ProducerPort(Protocol):
+    """The few producer operations the Publisher uses; aiokafka in production, a fake in unit tests."""
+
+    async def start(self) -> None: ...
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[RecordMetadataLike]: ...
+
+    async def close(self, timeout_s: float) -> None: ...
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]: ...
+
+
+ProducerFactory = Callable[[Settings], ProducerPort]
+
+
+class Publisher:
+    """Publish bus events to Kafka; an async context manager (see the module docstring for the guarantees).
+
+    ``registry`` is the schema registry client to share (one id cache per process); without it the Publisher
+    opens and closes its own. ``metrics`` holds the Prometheus metrics (its ``CollectorRegistry`` is the
+    caller's); without it they go to a private registry. ``serializer`` and ``producer_factory`` exist for
+    tests and tools that bring their own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: SchemaRegistryClient | None = None,
+        metrics: PublisherMetrics | None = None,
+        serializer: AvroSerializer | None = None,
+        producer_factory: ProducerFactory | None = None,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._owns_registry = registry is None and serializer is None
+        self._serializer = serializer
+        self._metrics = metrics if metrics is not None else PublisherMetrics(CollectorRegistry())
+        self._producer_factory = producer_factory or AiokafkaProducerPort
+        self._producer: ProducerPort | None = None
+        self._prepared: set[type[Event]] = set()
+        self._topics: dict[type[Event], str] = {}
+        self._timeout = settings.producer.delivery_timeout_s
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect to Kafka (bounded by the delivery timeout); ``BrokerUnavailableError`` if it cannot."""
+        if self._producer is not None:
+            return
+        if self._serializer is None:
+            if self._registry is None:
+                self._registry = SchemaRegistryClient(self._settings.registry)
+            self._serializer = AvroSerializer(
+                self._registry, auto_register=self._settings.registry.auto_register
+            )
+        producer = self._producer_factory(self._settings)
+        try:
+            await asyncio.wait_for(producer.start(), timeout=self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await producer.close(_CLOSE_GRACE_S)
+            await self._close_registry()
+            raise BrokerUnavailableError(
+                f"cannot connect to Kafka at {self._settings.kafka.bootstrap_servers}: {exc!r}"
+            ) from exc
+        self._producer = producer
+
+    async def close(self) -> None:
+        """Flush what is pending (bounded by the delivery timeout), then disconnect."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.close(self._timeout)
+        await self._close_registry()
+
+    async def _close_registry(self) -> None:
+        if self._owns_registry and self._registry is not None:
+            registry, self._registry = self._registry, None
+            self._serializer = None
+            await registry.aclose()
+
+    # --- publishing --------------------------------------------------------------------------------------
+
+    async def publish(self, event: Event) -> Delivery:
+        """Publish one event; its :class:`Delivery` once Kafka acknowledged it."""
+        return (await self.publish_many([event]))[0]
+
+    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+        """Publish events in one go; their deliveries in the same order, once Kafka acknowledged all.
+
+        Raises ``ValidationError``/``SerializationError``/``RegistryError`` before anything is sent, or
+        ``PublishError`` (naming the unconfirmed event ids) after the delivery timeout.
+        """
+        if not events:
+            return []
+        started = time.perf_counter()
+        try:
+            records = await self._encode_all(events)
+            return await self._send_all(records)
+        finally:
+            self._metrics.publish_duration.observe(time.perf_counter() - started)
+
+    async def prepare(self, types: Iterable[type[Event]] = ()) -> None:
+        """Resolve the schema ids of ``types`` (all event types by default) now rather than on first use."""
+        await self._prepare(set(types) or set(EVENT_TYPES.values()))
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]:
+        """Topics Kafka reports, asked afresh (a reachability probe); ``BrokerUnavailableError`` if not."""
+        producer = self._require_producer()
+        try:
+            return await producer.cluster_topics(timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailableError(f"Kafka did not answer a metadata request: {exc!r}") from exc
+
+    def topic_of(self, event_type: type[Event]) -> str:
+        """The real topic for an event type: the settings' prefix + the catalog's topic."""
+        topic = self._topics.get(event_type)
+        if topic is None:
+            topic = self._topics[event_type] = topic_for(event_type, prefix=self._settings.topics.prefix)
+        return topic
+
+    # --- step 1: check and encode ------------------------------------------------------------------------
+
+    async def _encode_all(self, events: Sequence[Event]) -> list[_Record]:
+        types: set[type[Event]] = set()
+        for index, event in enumerate(events):
+            event_type = type(event)
+            if event_type not in types:
+                _check_event_type(index, event)
+                types.add(event_type)
+        await self._prepare(types)
+        published_at = _now_millis()
+        return [self._encode(index, event, published_at) for index, event in enumerate(events)]
+
+    async def _prepare(self, types: set[type[Event]]) -> None:
+        missing = types - self._prepared
+        if missing:
+            await self._require_serializer().prepare(missing)
+            self._prepared |= missing
+
+    def _encode(self, index: int, event: Event, published_at: datetime) -> _Record:
+        stamped = event.with_published_at(published_at)
+        event_type = type(event)
+        topic = self.topic_of(event_type)
+        event_id = str(stamped.meta.event_id)
+        try:
+            headers = kafka_headers(stamped)
+            value = self._require_serializer().serialize(
+                stamped, SerializationContext(topic, "value", headers)
+            )
+            key = stamped.entity_key().encode()
+        except (SerializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise EventEncodingError(
+                f"event {event_id} ({event_type.AVRO_NAME}) could not be encoded: {exc}",
+                index=index,
+                event_id=event_id,
+            ) from exc
+        return _Record(event_id, event_type.AVRO_NAME, topic, key, value, headers)
+
+    # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
+
+    async def _send_all(self, records: list[_Record]) -> list[Delivery]:
+        producer = self._require_producer()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        futures: list[asyncio.Future[RecordMetadataLike]] = []
+        send_error: BaseException | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                for record in records:
+                    futures.append(
+                        await producer.send(
+                            record.topic, record.value, key=record.key, headers=record.headers
+                        )
+                    )
+        except (KafkaError, TimeoutError) as exc:
+            send_error = exc
+        if futures:
+            await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
+        return self._confirm(records, futures, send_error)
+
+    def _confirm(
+        self,
+        records: list[_Record],
+        futures: list[asyncio.Future[RecordMetadataLike]],
+        send_error: BaseException | None,
+    ) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        unconfirmed: list[str] = []
+        published: Counter[tuple[str, str]] = Counter()
+        errors: Counter[tuple[str, str]] = Counter()
+        cause = send_error
+        for index, record in enumerate(records):
+            future = futures[index] if index < len(futures) else None
+            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+                meta = future.result()
+                deliveries.append(Delivery(record.event_id, meta.topic, meta.partition, meta.offset))
+                published[(record.topic, record.type_name)] += 1
+                continue
+            failure = _failure_of(future, send_error)
+            cause = cause or failure
+            unconfirmed.append(record.event_id)
+            errors[(record.topic, _reason(failure))] += 1
+            if future is not None and not future.done():
+                future.add_done_callback(_retrieve)
+        for (topic, type_name), count in published.items():
+            self._metrics.events_published.labels(topic=topic, type=type_name).inc(count)
+        if unconfirmed:
+            self._count_errors(errors.elements())
+            raise PublishError(
+                f"{len(unconfirmed)} of {len(records)} events not confirmed by Kafka within "
+                f"{self._timeout:g} s ({cause!r})",
+                unconfirmed=unconfirmed,
+                confirmed=len(deliveries),
+            ) from cause
+        return deliveries
+
+    def _count_errors(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for (topic, reason), count in Counter(pairs).items():
+            self._metrics.publish_errors.labels(topic=topic, reason=reason).inc(count)
+
+    def _require_producer(self) -> ProducerPort:
+        if self._producer is None:
+            raise BrokerError("the Publisher is not started; use `async with Publisher(...)`")
+        return self._producer
+
+    def _require_serializer(self) -> AvroSerializer:
+        if self._serializer is None:
+            raise BrokerError("the Publisher is not started; use `async with Publisher(...)`")
+        return self._serializer
+
+
+def _check_event_type(index: int, event: object) -> None:
+    """A ``ValidationError`` unless ``event`` is an instance of a registered bus event type."""
+    if not isinstance(event, Event) or EVENT_TYPES.get(type(event).AVRO_NAME) is not type(event):
+        raise ValidationError(
+            f"item {index}: {type(event).__name__} is not a bus event type",
+            field=f"[{index}]",
+            rule="known-type",
+        )
+
+
+def _now_millis() -> datetime:
+    # Avro carries timestamp-millis; truncating here makes the model equal what consumers will read.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _failure_of(future: asyncio.Future[Any] | None, send_error: BaseException | None) -> BaseException:
+    if future is None:
+        return send_error or TimeoutError("not sent before the delivery timeout")
+    if not future.done() or future.cancelled():
+        return TimeoutError("not acknowledged before the delivery timeout")
+    return future.exception() or TimeoutError("no result")
+
+
+def _reason(failure: BaseException) -> str:
+    """A low-cardinality label for why an event was not confirmed."""
+    if isinstance(failure, TimeoutError | KafkaTimeoutError | RequestTimedOutError):
+        return "timeout"
+    if isinstance(failure, KafkaConnectionError) or getattr(failure, "retriable", False):
+        return "unavailable"
+    return "rejected"
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A record we gave up waiting for may still fail later; reading its exception keeps asyncio quiet.
+    if not future.cancelled():
+        future.exception()
+
+
+class AiokafkaProducerPort:
+    """aiokafka's producer with the bus's settings: acks=all, idempotence, linger, batch size, compression."""
+
+    def __init__(self, settings: Settings) -> None:
+        kafka, producer = settings.kafka, settings.producer
+        # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
+        request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
+        sasl: dict[str, Any] = {}
+        if kafka.sasl_mechanism is not None:
+            sasl = {
+                "sasl_mechanism": kafka.sasl_mechanism,
+                "sasl_plain_username": kafka.sasl_username,
+                "sasl_plain_password": (
+                    kafka.sasl_password.get_secret_value() if kafka.sasl_password is not None else None
+                ),
+            }
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers,
+            client_id=kafka.client_id,
+            security_protocol=kafka.security_protocol,
+            request_timeout_ms=request_timeout_ms,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=producer.linger_ms,
+            max_batch_size=producer.max_batch_size,
+            max_request_size=producer.max_request_size,
+            compression_type=None if producer.compression_type == "none" else producer.compression_type,
+            **sasl,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[RecordMetadataLike]:
+        future: asyncio.Future[RecordMetadataLike] = await self._producer.send(
+            topic, value, key=key, headers=headers
+        )
+        return future
+
+    async def close(self, timeout_s: float) -> None:
+        """Stop, flushing pending records for up to ``timeout_s``; then abandon the rest and disconnect."""
+        stopping = asyncio.ensure_future(self._producer.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
+        if not done:
+            log.warning("Kafka did not acknowledge pending records within %.1f s; abandoning them", timeout_s)
+            await self._abandon_pending()
+            await asyncio.wait({stopping}, timeout=_CLOSE_GRACE_S)
+        if not stopping.done():
+            stopping.cancel()
+        elif not stopping.cancelled() and stopping.exception() is not None:
+            log.warning("error while closing the Kafka producer: %r", stopping.exception())
+
+    async def _abandon_pending(self) -> None:
+        # The idempotent producer retries forever and stop() waits for it. aiokafka has no public way out, so:
+        # stop its sender task, then fail the batches it still holds, which lets stop() finish.
+        producer: Any = self._producer
+        sender_task = producer._sender.sender_task
+        if sender_task is not None and not sender_task.done():
+            sender_task.cancel()
+            await asyncio.wait({sender_task}, timeout=_CLOSE_GRACE_S)
+        accumulator = producer._message_accumulator
+        # Re-enqueued batches keep a done-callback that removes them from this set; keep that removal valid.
+        accumulator._pending_batches.update(b for queue in accumulator._batches.values() for b in queue)
+        accumulator.fail_all(KafkaTimeoutError("the producer was closed before Kafka acknowledged"))
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]:
+        metadata = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)
+        return set(metadata.topics())

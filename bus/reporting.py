@@ -1,0 +1,140 @@
+"""The report catalog: which agencies owe which periodic report, for which periods, by when.
+
+Data: ``bus/data/reports.json`` (sources and what is illustrative are written in the file). The reports view
+asks :meth:`ReportCatalog.expected` for the filings due in a period and compares them with the
+``ReportFiled`` events it has seen (completeness, on-time filing).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, timezone
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from bus.agencies import AgencyCatalog, load_catalog
+from bus.errors import ConfigError
+from bus.events.codes import PeriodType
+from bus.events.periods import Period
+from bus.types import AgencyCode, ReportId
+
+VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+"""Vietnam has used UTC+7 without daylight saving since 1975; deadlines are end of day there."""
+
+OwedBy = Literal["provinces", "ministries"]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """An indicator a report carries (chỉ tiêu)."""
+
+    code: str
+    name: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class ReportDefinition:
+    """One periodic report regime (chế độ báo cáo định kỳ)."""
+
+    code: str
+    name: str
+    period_types: tuple[PeriodType, ...]
+    owed_by: tuple[OwedBy, ...]
+    deadline_day: int
+    indicators: tuple[Indicator, ...]
+
+    def deadline(self, period: Period) -> datetime:
+        """When a filing for ``period`` is due: end of ``deadline_day`` of its last month (Vietnam), UTC."""
+        day = period.day_of_last_month(self.deadline_day)
+        return datetime.combine(day, time(23, 59, 59), tzinfo=VIETNAM).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One filing an agency owes for one period."""
+
+    agency: AgencyCode
+    report: ReportDefinition
+    period: Period
+
+    @property
+    def deadline_at(self) -> datetime:
+        return self.report.deadline(self.period)
+
+    @property
+    def report_id(self) -> ReportId:
+        """The conventional report id (see :func:`bus.events.make_report_id`)."""
+        from bus.events.report import make_report_id
+
+        return make_report_id(self.agency, self.report.code, self.period)
+
+
+class ReportCatalog:
+    """The report regimes and who owes them; build with :func:`load_report_catalog`."""
+
+    def __init__(self, reports: list[ReportDefinition], agencies: AgencyCatalog) -> None:
+        self._reports = {r.code: r for r in reports}
+        self._agencies = agencies
+
+    def reports(self) -> list[ReportDefinition]:
+        """Every report regime, by code."""
+        return sorted(self._reports.values(), key=lambda r: r.code)
+
+    def get(self, code: str) -> ReportDefinition | None:
+        """The report regime with ``code``, or None."""
+        return self._reports.get(code)
+
+    def owers(self, report: ReportDefinition) -> list[AgencyCode]:
+        """Agencies that owe ``report``: People's Committees of the provinces and/or the ministries."""
+        agencies: list[AgencyCode] = []
+        if "provinces" in report.owed_by:
+            agencies += [a.code for a in self._agencies.province_committees()]
+        if "ministries" in report.owed_by:
+            agencies += [a.code for a in self._agencies.ministries()]
+        return agencies
+
+    def expected(self, period: Period) -> list[Obligation]:
+        """Every filing due for ``period`` (reports whose regime has its period type), by report, agency."""
+        return [
+            Obligation(agency, report, period)
+            for report in self.reports()
+            if period.type in report.period_types
+            for agency in self.owers(report)
+        ]
+
+    def owed_by(self, agency: str) -> list[ReportDefinition]:
+        """The report regimes ``agency`` owes."""
+        return [r for r in self.reports() if agency in self.owers(r)]
+
+
+@cache
+def load_report_catalog() -> ReportCatalog:
+    """The catalog from the packaged ``bus/data/reports.json`` and the agency catalog (loaded once)."""
+    text = resources.files("bus").joinpath("data/reports.json").read_text(encoding="utf-8")
+    return report_catalog_from_json(json.loads(text), load_catalog())
+
+
+def report_catalog_from_json(data: dict[str, Any], agencies: AgencyCatalog) -> ReportCatalog:
+    """Build a report catalog from the JSON document (the layout of ``bus/data/reports.json``)."""
+    try:
+        reports = [_definition(item) for item in data["reports"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"report catalog data is malformed: {exc!r}") from exc
+    return ReportCatalog(reports, agencies)
+
+
+def _definition(item: dict[str, Any]) -> ReportDefinition:
+    owed_by = tuple(item["owed_by"])
+    if not set(owed_by) <= {"provinces", "ministries"} or not 1 <= int(item["deadline_day"]) <= 31:
+        raise ValueError(f"report {item.get('code')}: owed_by or deadline_day out of range")
+    return ReportDefinition(
+        code=item["code"],
+        name=item["name"],
+        period_types=tuple(PeriodType(p) for p in item["period_types"]),
+        owed_by=owed_by,
+        deadline_day=int(item["deadline_day"]),
+        indicators=tuple(Indicator(i["code"], i["name"], i["unit"]) for i in item["indicators"]),
+    )

@@ -1,0 +1,431 @@
+"""The documents view: what each agency sent on each day, and what became of it.
+
+Rows are **cohorts of sending**: per sender agency and (Vietnamese) day of sending —
+
+- ``sent``, ``sent_electronic`` (electronic only, or electronic with a paper copy), ``signed`` (digitally),
+  ``revoked`` (the sender later sent a revocation, business type 1);
+- ``deliveries``: one per (document, recipient) named in the header; of these, ``arrived`` (the recipient
+  reported 01 arrived or 03 accepted: each document counts once per recipient), ``finished`` (06),
+  ``rejected`` (02), ``recalled`` (13 recalled or 15 recall accepted); statuses from agencies that are not
+  recipients of the document are kept but not counted;
+- delivery latency percentiles (sent → the recipient's first arrival status; nearest rank; a status time
+  before the sending time counts as 0) and ``not_arrived_after_sla``: deliveries still without an arrival
+  status for documents sent more than ``views.document_sla_hours`` before ``as_of``;
+- rolled up to province (of the sender), ministry (central senders) and nation; ``electronic_rate`` =
+  ``sent_electronic / sent``.
+
+State is per document, and every merge is order-free and idempotent: the header is the non-revocation
+``DocumentSent`` with the smallest (occurred-at, event id), each status class keeps its earliest time per
+agency, ``revoked`` is an "or". The daily counts are the sum of each document's contribution, maintained
+by subtracting a document's old contribution and adding its new one in the same transaction, so
+duplicates, late events and re-deliveries never double-count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bus.events import DocumentSent, DocumentStatusChanged
+from bus.events.codes import BusinessType, DocumentForm, DocumentStatus
+from consumers.base import (
+    Grain,
+    Level,
+    Rollup,
+    View,
+    ViewQuery,
+    ViewResult,
+    level_columns,
+    local_day,
+    month_bounds,
+    place_filters,
+    ratio,
+    to_ms,
+    unsupported,
+    where,
+)
+from consumers.store.base import Migration, StoreReader, StoreTxn, select_in, upsert_sql
+
+if TYPE_CHECKING:
+    from bus.events import Event
+
+COUNTERS = (
+    "sent",
+    "sent_electronic",
+    "signed",
+    "revoked",
+    "deliveries",
+    "arrived",
+    "finished",
+    "rejected",
+    "recalled",
+)
+_ELECTRONIC = frozenset({DocumentForm.ELECTRONIC_ONLY, DocumentForm.ELECTRONIC_AND_PAPER})
+_STATUS_CLASS = {
+    DocumentStatus.ARRIVED: 0,
+    DocumentStatus.ACCEPTED: 0,
+    DocumentStatus.FINISHED: 1,
+    DocumentStatus.REJECTED: 2,
+    DocumentStatus.RECALLED: 3,
+    DocumentStatus.RECALL_ACCEPTED: 3,
+}
+"""Status → index in a delivery's ``[arrived, finished, rejected, recalled]`` earliest times."""
+
+MIGRATIONS = (
+    Migration(
+        "documents",
+        1,
+        "per-document state, per-delivery statuses, daily counts per sender",
+        (
+            "CREATE TABLE doc_documents (document_id TEXT PRIMARY KEY, agency TEXT, province TEXT,"
+            " ministry TEXT, day TEXT, sent_ms BIGINT, header_event_id TEXT, electronic INTEGER,"
+            " signed INTEGER, recipients TEXT, revoked INTEGER NOT NULL, pending INTEGER NOT NULL)",
+            "CREATE INDEX doc_documents_pending ON doc_documents (sent_ms) WHERE pending > 0",
+            "CREATE TABLE doc_deliveries (document_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+            " is_recipient INTEGER NOT NULL, arrived_ms BIGINT, finished_ms BIGINT, rejected_ms BIGINT,"
+            " recalled_ms BIGINT, latency_ms BIGINT, PRIMARY KEY (document_id, recipient))",
+            "CREATE TABLE doc_daily (agency TEXT NOT NULL, day TEXT NOT NULL, province TEXT NOT NULL,"
+            " ministry TEXT NOT NULL, sent BIGINT NOT NULL, sent_electronic BIGINT NOT NULL,"
+            " signed BIGINT NOT NULL, revoked BIGINT NOT NULL, deliveries BIGINT NOT NULL,"
+            " arrived BIGINT NOT NULL, finished BIGINT NOT NULL, rejected BIGINT NOT NULL,"
+            " recalled BIGINT NOT NULL, PRIMARY KEY (agency, day))",
+            "CREATE INDEX doc_daily_day ON doc_daily (day)",
+        ),
+    ),
+)
+
+_UPSERT_DOCUMENT = upsert_sql(
+    "doc_documents",
+    ("document_id", "agency", "province", "ministry", "day", "sent_ms", "header_event_id", "electronic",
+     "signed", "recipients", "revoked", "pending"),
+    ("document_id",),
+)  # fmt: skip
+_UPSERT_DELIVERY = upsert_sql(
+    "doc_deliveries",
+    ("document_id", "recipient", "is_recipient", "arrived_ms", "finished_ms", "rejected_ms", "recalled_ms",
+     "latency_ms"),
+    ("document_id", "recipient"),
+)  # fmt: skip
+_UPSERT_DAILY = upsert_sql(
+    "doc_daily", ("agency", "day", "province", "ministry", *COUNTERS), ("agency", "day"), add=COUNTERS
+)
+
+
+@dataclass(slots=True)
+class _Header:
+    sent_ms: int
+    event_id: str
+    agency: str
+    electronic: bool
+    signed: bool
+    recipients: tuple[str, ...]
+
+
+class _Doc:
+    """One document's merged state, as loaded from the store plus this batch's events."""
+
+    __slots__ = ("changed", "header", "revoked", "statuses")
+
+    def __init__(self, header: _Header | None = None, revoked: bool = False) -> None:
+        self.header = header
+        self.revoked = revoked
+        self.statuses: dict[str, list[int | None]] = {}
+        self.changed = False
+
+    def merge_sent(self, event: DocumentSent) -> None:
+        if event.business_type is BusinessType.REVOKE:
+            if not self.revoked:
+                self.revoked = self.changed = True
+            return
+        sent_ms = to_ms(event.meta.occurred_at)
+        header = self.header
+        if header is None or (sent_ms, event.meta.event_id) < (header.sent_ms, header.event_id):
+            self.header = _Header(
+                sent_ms,
+                event.meta.event_id,
+                event.sender.code,
+                event.form in _ELECTRONIC,
+                event.digitally_signed,
+                tuple(r.code for r in event.recipients),
+            )
+            self.changed = True
+
+    def merge_status(self, event: DocumentStatusChanged) -> None:
+        index = _STATUS_CLASS.get(event.status)
+        if index is None:
+            return
+        at = to_ms(event.status_at)
+        times = self.statuses.get(event.reporting_agency.code)
+        if times is None:
+            times = self.statuses[event.reporting_agency.code] = [None, None, None, None]
+        current = times[index]
+        if current is None or at < current:
+            times[index] = at
+            self.changed = True
+
+    def contribution(self) -> tuple[str, str, tuple[int, ...]] | None:
+        """``(sender, day, counters)`` this document adds to ``doc_daily``, or None without a header."""
+        header = self.header
+        if header is None:
+            return None
+        counts = [0, 0, 0, 0]
+        for recipient in header.recipients:
+            times = self.statuses.get(recipient)
+            if times is not None:
+                for index in range(4):
+                    if times[index] is not None:
+                        counts[index] += 1
+        vector = (
+            1,
+            int(header.electronic),
+            int(header.signed),
+            int(self.revoked),
+            len(header.recipients),
+            *counts,
+        )
+        return header.agency, local_day(header.sent_ms), vector
+
+
+class DocumentsView(View):
+    """Documents sent, delivered and handled, per sender and day."""
+
+    name: ClassVar[str] = "documents"
+    topic: ClassVar[str | None] = "lgsp.documents"
+
+    def __init__(self, rollup: Rollup | None = None, *, sla_hours: float = 24.0) -> None:
+        self._rollup = rollup or Rollup()
+        self._sla_ms = int(sla_hours * 3600 * 1000)
+
+    def migrations(self) -> Sequence[Migration]:
+        return MIGRATIONS
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
+        by_doc: dict[str, list[Event]] = {}
+        for event in events:
+            document_id = (
+                event.document_id if isinstance(event, DocumentSent | DocumentStatusChanged) else None
+            )
+            if document_id is not None:
+                by_doc.setdefault(document_id, []).append(event)
+        if not by_doc:
+            return
+        docs = self._load(txn, list(by_doc))
+        deltas: dict[tuple[str, str], list[int]] = {}
+        changed: list[tuple[str, _Doc]] = []
+        for document_id, doc_events in by_doc.items():
+            doc = docs.get(document_id) or _Doc()
+            before = doc.contribution()
+            for event in doc_events:
+                if isinstance(event, DocumentSent):
+                    doc.merge_sent(event)
+                elif isinstance(event, DocumentStatusChanged):
+                    doc.merge_status(event)
+            if doc.changed:
+                changed.append((document_id, doc))
+                _add_delta(deltas, before, -1)
+                _add_delta(deltas, doc.contribution(), 1)
+        self._write(txn, changed, deltas)
+
+    def _load(self, txn: StoreTxn, ids: list[str]) -> dict[str, _Doc]:
+        docs: dict[str, _Doc] = {}
+        rows = select_in(
+            txn,
+            "SELECT document_id, agency, sent_ms, header_event_id, electronic, signed, recipients, revoked"
+            " FROM doc_documents WHERE document_id",
+            ids,
+        )
+        for document_id, agency, sent_ms, event_id, electronic, signed, recipients, revoked in rows:
+            header = None
+            if agency is not None:
+                header = _Header(
+                    sent_ms, event_id, agency, bool(electronic), bool(signed), tuple(recipients.split())
+                )
+            docs[document_id] = _Doc(header, bool(revoked))
+        rows = select_in(
+            txn,
+            "SELECT document_id, recipient, arrived_ms, finished_ms, rejected_ms, recalled_ms"
+            " FROM doc_deliveries WHERE document_id",
+            ids,
+        )
+        for document_id, agency, arrived, finished, rejected, recalled in rows:
+            doc = docs.get(document_id)
+            if doc is None:  # statuses stored for a document row that is missing: cannot happen, but be safe
+                doc = docs[document_id] = _Doc()
+            doc.statuses[agency] = [arrived, finished, rejected, recalled]
+        return docs
+
+    def _write(
+        self, txn: StoreTxn, changed: list[tuple[str, _Doc]], deltas: dict[tuple[str, str], list[int]]
+    ) -> None:
+        doc_rows: list[tuple[Any, ...]] = []
+        delivery_rows: list[tuple[Any, ...]] = []
+        for document_id, doc in changed:
+            doc_rows.append(self._doc_row(document_id, doc))
+            delivery_rows.extend(_delivery_rows(document_id, doc))
+        txn.executemany(_UPSERT_DOCUMENT, doc_rows)
+        txn.executemany(_UPSERT_DELIVERY, delivery_rows)
+        txn.executemany(
+            _UPSERT_DAILY,
+            [
+                (agency, day, *self._rollup.of(agency), *vector)
+                for (agency, day), vector in deltas.items()
+                if any(vector)
+            ],
+        )
+
+    def _doc_row(self, document_id: str, doc: _Doc) -> tuple[Any, ...]:
+        header = doc.header
+        if header is None:
+            return (document_id, None, None, None, None, None, None, None, None, None, int(doc.revoked), 0)
+        province, ministry = self._rollup.of(header.agency)
+        arrived = sum(
+            1 for r in header.recipients if (t := doc.statuses.get(r)) is not None and t[0] is not None
+        )
+        return (
+            document_id,
+            header.agency,
+            province,
+            ministry,
+            local_day(header.sent_ms),
+            header.sent_ms,
+            header.event_id,
+            int(header.electronic),
+            int(header.signed),
+            " ".join(header.recipients),
+            int(doc.revoked),
+            len(header.recipients) - arrived,
+        )
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def query(self, reader: StoreReader, query: ViewQuery) -> ViewResult:
+        level = query.level or Level.PROVINCE
+        grain = query.grain or Grain.MONTH
+        groups = _group_columns(level, grain)
+        clauses, params = _filters(query, level)
+        where_sql = where(clauses)
+        names = [name for name, _ in groups]
+        select = ", ".join(f"{expr} AS {name}" for name, expr in groups)
+        group_by = f"GROUP BY {', '.join(expr for _, expr in groups)}" if groups else ""
+        sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+        rows = reader.query(
+            f"SELECT {select + ', ' if select else ''}{sums} FROM doc_daily {where_sql} {group_by}"
+            f" HAVING SUM(sent) > 0 ORDER BY {', '.join(names) or 'SUM(sent)'}",
+            params,
+        )
+        latencies = self._latencies(reader, groups, clauses, params)
+        pending = self._pending(reader, groups, clauses, params, query.as_of_ms() - self._sla_ms)
+        result = []
+        for row in rows:
+            key = tuple(row[: len(names)])
+            counts = dict(zip(COUNTERS, (int(v) for v in row[len(names) :]), strict=True))
+            item: dict[str, Any] = dict(zip(names, key, strict=True))
+            item.update(counts)
+            item["electronic_rate"] = ratio(counts["sent_electronic"], counts["sent"])
+            item["arrival_rate"] = ratio(counts["arrived"], counts["deliveries"])
+            p50, p90, p99 = latencies.get(key, (None, None, None))
+            item.update(latency_p50_s=p50, latency_p90_s=p90, latency_p99_s=p99)
+            item["not_arrived_after_sla"] = pending.get(key, 0)
+            result.append(item)
+        if query.limit is not None:
+            result = result[: query.limit]
+        columns = (*names, *COUNTERS, "electronic_rate", "arrival_rate", "latency_p50_s", "latency_p90_s",
+                   "latency_p99_s", "not_arrived_after_sla")  # fmt: skip
+        meta = {"level": level.value, "grain": grain.value, "sla_hours": self._sla_ms / 3_600_000}
+        return ViewResult(self.name, columns, result, meta)
+
+    def _latencies(
+        self, reader: StoreReader, groups: list[tuple[str, str]], clauses: list[str], params: list[Any]
+    ) -> dict[tuple[Any, ...], tuple[float | None, ...]]:
+        names = [name for name, _ in groups]
+        inner = ", ".join(f"{expr} AS {name}" for name, expr in groups)
+        partition = f"PARTITION BY {', '.join(names)}" if names else ""
+        where_sql = where(["latency_ms IS NOT NULL", *clauses])
+        picks = ", ".join(f"MIN(CASE WHEN rn * 100 >= n * {p} THEN latency_ms END)" for p in (50, 90, 99))
+        sql = (
+            f"SELECT {', '.join(names) + ', ' if names else ''}{picks} FROM ("
+            f" SELECT {inner + ', ' if inner else ''}latency_ms,"
+            f" ROW_NUMBER() OVER ({partition} ORDER BY latency_ms) AS rn, COUNT(*) OVER ({partition}) AS n"
+            f" FROM doc_deliveries JOIN doc_documents USING (document_id) {where_sql}) AS ranked"
+            f" {'GROUP BY ' + ', '.join(names) if names else ''}"
+        )
+        out: dict[tuple[Any, ...], tuple[float | None, ...]] = {}
+        for row in reader.query(sql, params):
+            key = tuple(row[: len(names)])
+            out[key] = tuple(None if v is None else v / 1000 for v in row[len(names) :])
+        return out
+
+    def _pending(
+        self,
+        reader: StoreReader,
+        groups: list[tuple[str, str]],
+        clauses: list[str],
+        params: list[Any],
+        cutoff_ms: int,
+    ) -> dict[tuple[Any, ...], int]:
+        names = [name for name, _ in groups]
+        select = ", ".join(f"{expr} AS {name}" for name, expr in groups)
+        where_sql = where([*clauses, "pending > 0", "sent_ms <= ?"])
+        sql = (
+            f"SELECT {select + ', ' if select else ''}SUM(pending) FROM doc_documents {where_sql}"
+            f" {'GROUP BY ' + ', '.join(expr for _, expr in groups) if groups else ''}"
+        )
+        return {
+            tuple(row[: len(names)]): int(row[-1] or 0) for row in reader.query(sql, [*params, cutoff_ms])
+        }
+
+
+def _add_delta(
+    deltas: dict[tuple[str, str], list[int]], contribution: tuple[str, str, tuple[int, ...]] | None, sign: int
+) -> None:
+    if contribution is None:
+        return
+    agency, day, vector = contribution
+    current = deltas.get((agency, day))
+    if current is None:
+        current = deltas[(agency, day)] = [0] * len(COUNTERS)
+    for index, value in enumerate(vector):
+        current[index] += sign * value
+
+
+def _delivery_rows(document_id: str, doc: _Doc) -> Iterable[tuple[Any, ...]]:
+    header = doc.header
+    recipients = set(header.recipients) if header is not None else set()
+    for agency, (arrived, finished, rejected, recalled) in doc.statuses.items():
+        is_recipient = agency in recipients
+        latency = None
+        if is_recipient and arrived is not None and header is not None:
+            latency = max(arrived - header.sent_ms, 0)
+        yield (document_id, agency, int(is_recipient), arrived, finished, rejected, recalled, latency)
+
+
+def _group_columns(level: Level, grain: Grain) -> list[tuple[str, str]]:
+    if level is Level.PROCEDURE:
+        raise unsupported("documents", "level", level.value)
+    groups = level_columns(level)
+    if grain is Grain.DAY:
+        groups.append(("day", "day"))
+    elif grain is Grain.MONTH:
+        groups.append(("month", "substr(day, 1, 7)"))
+    return groups
+
+
+def _filters(query: ViewQuery, level: Level) -> tuple[list[str], list[Any]]:
+    clauses, params = place_filters(query, level)
+    if query.period is not None:
+        clauses.append("day BETWEEN ? AND ?")
+        params.extend(month_bounds(query.period))
+    return clauses, params
+
+
+def province_totals(reader: StoreReader, period: str | None) -> dict[str, tuple[int, int]]:
+    """``province → (sent, sent_electronic)`` (``""``: central agencies), for the scoreboard."""
+    condition, params = ("WHERE day BETWEEN ? AND ?", list(month_bounds(period))) if period else ("", [])
+    rows = reader.query(
+        f"SELECT province, SUM(sent), SUM(sent_electronic) FROM doc_daily {condition} GROUP BY province",
+        params,
+    )
+    return {str(p): (int(s), int(e)) for p, s, e in rows}

@@ -1,0 +1,345 @@
+"""The dossiers view: the latest state of every dossier, and monthly counts per agency and procedure.
+
+The portal sends a full snapshot of a dossier on every change, with a ``version`` that grows. The state of a
+dossier is the snapshot with the highest ``(version, occurred-at, event id)``: duplicates and late
+(older) snapshots never move it backwards, and the choice does not depend on arrival order.
+
+Counts per processing agency, procedure and month of receipt (Vietnamese calendar), rolled up to province
+(of the agency; ``province_code`` of the snapshot), ministry and nation:
+
+- ``received`` (every dossier), by channel (``channel_counter``/``_online``/``_postal``) and by the
+  procedure's online level (``level_full``/``_partial``/``_none``); ``full_online``: received online for a
+  full-process online procedure; ``digitised``;
+- ``resolved`` (status 9 resolved or 10 result returned) and ``resolved_on_time`` (finished at ≤ due at; a
+  dossier without a due time is on time); ``open`` (not resolved, not accepted, withdrawn or stopped) and
+  ``overdue`` (open with a due time before ``as_of``, counted when read);
+- rates: ``online_rate`` = channel_online / received, ``full_online_rate`` = full_online / received,
+  ``on_time_rate`` = resolved_on_time / resolved, ``digitised_rate`` = digitised / received.
+
+Monthly counts are the sum of each dossier's contribution, kept up to date by subtracting a dossier's old
+contribution and adding its new one in the same transaction as the new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bus.events import DossierSynced
+from bus.events.codes import DossierStatus, OnlineLevel, SubmissionChannel
+from consumers.base import (
+    CENTRAL,
+    Grain,
+    Level,
+    Rollup,
+    View,
+    ViewQuery,
+    ViewResult,
+    level_columns,
+    local_month,
+    place_filters,
+    ratio,
+    to_ms,
+    unsupported,
+    where,
+)
+from consumers.store.base import Migration, StoreReader, StoreTxn, select_in, upsert_sql
+
+if TYPE_CHECKING:
+    from bus.events import Event
+
+COUNTERS = (
+    "received",
+    "channel_counter",
+    "channel_online",
+    "channel_postal",
+    "level_full",
+    "level_partial",
+    "level_none",
+    "full_online",
+    "digitised",
+    "resolved",
+    "resolved_on_time",
+    "open",
+)
+_CLOSED = frozenset(
+    {
+        DossierStatus.NOT_ACCEPTED,
+        DossierStatus.WITHDRAWN,
+        DossierStatus.STOPPED,
+        DossierStatus.RESOLVED,
+        DossierStatus.RETURNED,
+    }
+)
+_STATE_COLUMNS = (
+    "dossier_code",
+    "version",
+    "occurred_ms",
+    "event_id",
+    "agency",
+    "province",
+    "ministry",
+    "procedure_code",
+    "month",
+    "channel",
+    "online_level",
+    "status",
+    "received_ms",
+    "due_ms",
+    "finished_ms",
+    "digitised",
+    "is_open",
+)
+
+MIGRATIONS = (
+    Migration(
+        "dossiers",
+        1,
+        "latest snapshot per dossier, monthly counts per agency and procedure",
+        (
+            "CREATE TABLE dos_dossiers (dossier_code TEXT PRIMARY KEY, version BIGINT NOT NULL,"
+            " occurred_ms BIGINT NOT NULL, event_id TEXT NOT NULL, agency TEXT NOT NULL, province TEXT NOT NULL,"
+            " ministry TEXT NOT NULL, procedure_code TEXT NOT NULL, month TEXT NOT NULL, channel TEXT NOT NULL,"
+            " online_level TEXT NOT NULL, status TEXT NOT NULL, received_ms BIGINT NOT NULL, due_ms BIGINT,"
+            " finished_ms BIGINT, digitised INTEGER NOT NULL, is_open INTEGER NOT NULL)",
+            "CREATE INDEX dos_dossiers_open_due ON dos_dossiers (due_ms) WHERE is_open = 1",
+            "CREATE TABLE dos_monthly (agency TEXT NOT NULL, procedure_code TEXT NOT NULL, month TEXT NOT NULL,"
+            " province TEXT NOT NULL, ministry TEXT NOT NULL, "
+            + ", ".join(f"{c} BIGINT NOT NULL" for c in COUNTERS)
+            + ", PRIMARY KEY (agency, procedure_code, month))",
+            "CREATE INDEX dos_monthly_month ON dos_monthly (month)",
+        ),
+    ),
+)
+_UPSERT_STATE = upsert_sql("dos_dossiers", _STATE_COLUMNS, ("dossier_code",))
+_UPSERT_MONTHLY = upsert_sql(
+    "dos_monthly",
+    ("agency", "procedure_code", "month", "province", "ministry", *COUNTERS),
+    ("agency", "procedure_code", "month"),
+    add=COUNTERS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The winning snapshot of one dossier, reduced to what the view needs."""
+
+    version: int
+    occurred_ms: int
+    event_id: str
+    agency: str
+    province: str
+    procedure_code: str
+    channel: str
+    online_level: str
+    status: str
+    received_ms: int
+    due_ms: int | None
+    finished_ms: int | None
+    digitised: bool
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        return (self.version, self.occurred_ms, self.event_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in _CLOSED
+
+    def contribution(self) -> tuple[tuple[str, str, str], tuple[int, ...]]:
+        """``((agency, procedure, month), counters)`` this dossier adds to ``dos_monthly``."""
+        resolved = self.status in (DossierStatus.RESOLVED, DossierStatus.RETURNED)
+        on_time = resolved and (self.due_ms is None or (self.finished_ms is not None and self.finished_ms <= self.due_ms))
+        online = self.channel == SubmissionChannel.ONLINE
+        full = self.online_level == OnlineLevel.FULL
+        vector = (
+            1,
+            int(self.channel == SubmissionChannel.COUNTER),
+            int(online),
+            int(self.channel == SubmissionChannel.POSTAL),
+            int(full),
+            int(self.online_level == OnlineLevel.PARTIAL),
+            int(self.online_level == OnlineLevel.NONE),
+            int(online and full),
+            int(self.digitised),
+            int(resolved),
+            int(on_time),
+            int(self.is_open),
+        )
+        return (self.agency, self.procedure_code, local_month(self.received_ms)), vector
+
+
+def _state_of(event: DossierSynced) -> _State:
+    return _State(
+        version=event.version,
+        occurred_ms=to_ms(event.meta.occurred_at),
+        event_id=event.meta.event_id,
+        agency=event.processing_agency.code,
+        province=event.province_code or CENTRAL,
+        procedure_code=event.procedure_code,
+        channel=event.channel.value,
+        online_level=event.online_level.value,
+        status=event.status.value,
+        received_ms=to_ms(event.received_at),
+        due_ms=to_ms(event.due_at) if event.due_at is not None else None,
+        finished_ms=to_ms(event.finished_at) if event.finished_at is not None else None,
+        digitised=event.digitised,
+    )
+
+
+class DossiersView(View):
+    """Administrative-procedure dossiers: latest state and monthly counts."""
+
+    name: ClassVar[str] = "dossiers"
+    topic: ClassVar[str | None] = "lgsp.dossiers"
+
+    def __init__(self, rollup: Rollup | None = None) -> None:
+        self._rollup = rollup or Rollup()
+
+    def migrations(self) -> Sequence[Migration]:
+        return MIGRATIONS
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
+        best: dict[str, DossierSynced] = {}
+        best_rank: dict[str, tuple[int, int, str]] = {}
+        for event in events:
+            if not isinstance(event, DossierSynced):
+                continue
+            rank = (event.version, to_ms(event.meta.occurred_at), event.meta.event_id)
+            code = event.dossier_code
+            if code not in best_rank or rank > best_rank[code]:
+                best[code] = event
+                best_rank[code] = rank
+        if not best:
+            return
+        stored = self._load(txn, list(best))
+        deltas: dict[tuple[str, str, str], list[int]] = {}
+        rows: list[tuple[Any, ...]] = []
+        for code, event in best.items():
+            old = stored.get(code)
+            if old is not None and old.rank >= best_rank[code]:
+                continue
+            new = _state_of(event)
+            if old is not None:
+                _add_delta(deltas, old.contribution(), -1)
+            _add_delta(deltas, new.contribution(), 1)
+            rows.append(self._row(code, new))
+        txn.executemany(_UPSERT_STATE, rows)
+        txn.executemany(
+            _UPSERT_MONTHLY,
+            [
+                (agency, procedure, month, *self._rollup.of(agency), *vector)
+                for (agency, procedure, month), vector in deltas.items()
+                if any(vector)
+            ],
+        )
+
+    def _load(self, txn: StoreTxn, codes: list[str]) -> dict[str, _State]:
+        rows = select_in(
+            txn,
+            "SELECT dossier_code, version, occurred_ms, event_id, agency, province, procedure_code, channel,"
+            " online_level, status, received_ms, due_ms, finished_ms, digitised FROM dos_dossiers"
+            " WHERE dossier_code",
+            codes,
+        )
+        return {
+            row[0]: _State(
+                row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11],
+                row[12], bool(row[13]),
+            )  # fmt: skip
+            for row in rows
+        }
+
+    def _row(self, code: str, state: _State) -> tuple[Any, ...]:
+        _, ministry = self._rollup.of(state.agency)
+        return (
+            code, state.version, state.occurred_ms, state.event_id, state.agency, state.province, ministry,
+            state.procedure_code, local_month(state.received_ms), state.channel, state.online_level,
+            state.status, state.received_ms, state.due_ms, state.finished_ms, int(state.digitised),
+            int(state.is_open),
+        )  # fmt: skip
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def query(self, reader: StoreReader, query: ViewQuery) -> ViewResult:
+        level = query.level or Level.PROVINCE
+        grain = query.grain or Grain.MONTH
+        if grain is Grain.DAY:
+            raise unsupported(self.name, "grain", grain.value)
+        groups = level_columns(level) + ([("month", "month")] if grain is Grain.MONTH else [])
+        clauses, params = place_filters(query, level)
+        if query.period is not None:
+            clauses.append("month = ?")
+            params.append(query.period)
+        names = [name for name, _ in groups]
+        select = "".join(f"{expr} AS {name}, " for name, expr in groups)
+        group_by = f"GROUP BY {', '.join(expr for _, expr in groups)}" if groups else ""
+        sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+        rows = reader.query(
+            f"SELECT {select}{sums} FROM dos_monthly {where(clauses)} {group_by}"
+            f" HAVING SUM(received) > 0 ORDER BY {', '.join(names) or 'SUM(received)'}",
+            params,
+        )
+        overdue_rows = reader.query(
+            f"SELECT {select}COUNT(*) FROM dos_dossiers"
+            f" {where([*clauses, 'is_open = 1', 'due_ms < ?'])} {group_by}",
+            [*params, query.as_of_ms()],
+        )
+        overdue = {tuple(row[: len(names)]): int(row[-1]) for row in overdue_rows}
+        result = []
+        for row in rows:
+            key = tuple(row[: len(names)])
+            counts = dict(zip(COUNTERS, (int(v) for v in row[len(names) :]), strict=True))
+            item: dict[str, Any] = dict(zip(names, key, strict=True))
+            item.update(counts)
+            item["overdue"] = overdue.get(key, 0)
+            item.update(rates(counts))
+            result.append(item)
+        if query.limit is not None:
+            result = result[: query.limit]
+        columns = (*names, *COUNTERS, "overdue", *RATES)
+        return ViewResult(self.name, columns, result, {"level": level.value, "grain": grain.value})
+
+    def latest(self, reader: StoreReader, dossier_code: str) -> dict[str, Any] | None:
+        """The current state of one dossier, or None if the view has never seen it."""
+        rows = reader.query(
+            f"SELECT {', '.join(_STATE_COLUMNS)} FROM dos_dossiers WHERE dossier_code = ?", [dossier_code]
+        )
+        return dict(zip(_STATE_COLUMNS, rows[0], strict=True)) if rows else None
+
+
+RATES = ("online_rate", "full_online_rate", "on_time_rate", "digitised_rate")
+
+
+def rates(counts: dict[str, int]) -> dict[str, float | None]:
+    """The four dossier rates from the summed counters."""
+    return {
+        "online_rate": ratio(counts["channel_online"], counts["received"]),
+        "full_online_rate": ratio(counts["full_online"], counts["received"]),
+        "on_time_rate": ratio(counts["resolved_on_time"], counts["resolved"]),
+        "digitised_rate": ratio(counts["digitised"], counts["received"]),
+    }
+
+
+def _add_delta(
+    deltas: dict[tuple[str, str, str], list[int]],
+    contribution: tuple[tuple[str, str, str], tuple[int, ...]],
+    sign: int,
+) -> None:
+    key, vector = contribution
+    current = deltas.get(key)
+    if current is None:
+        current = deltas[key] = [0] * len(COUNTERS)
+    for index, value in enumerate(vector):
+        current[index] += sign * value
+
+
+def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[str, int]]:
+    """``province → summed counters`` (``""``: central agencies), for the scoreboard."""
+    condition, params = ("WHERE month = ?", [period]) if period else ("", [])
+    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+    rows = reader.query(f"SELECT province, {sums} FROM dos_monthly {condition} GROUP BY province", params)
+    return {str(row[0]): dict(zip(COUNTERS, (int(v) for v in row[1:]), strict=True)) for row in rows}

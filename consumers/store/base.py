@@ -1,0 +1,117 @@
+"""The view store interface: view writes and consumed offsets committed in one transaction.
+
+A backend keeps, besides the views' own tables, the next offset to read per partition. Both are written in
+the same transaction, so after any crash the views and the offsets agree: the store's offsets are the
+truth, whatever the consumer group committed in Kafka (see docs in ``consumers/__init__``).
+
+SQL passed to :class:`StoreTxn` and :class:`StoreReader` uses ``?`` placeholders and the portable subset
+shared by SQLite (≥ 3.35) and PostgreSQL: ``INSERT ... ON CONFLICT (...) DO UPDATE`` with ``excluded``,
+window functions, ``BIGINT``/``TEXT``/``DOUBLE PRECISION`` columns. A PostgreSQL backend translates ``?`` to
+its paramstyle and otherwise runs the same statements.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from bus.consumer.types import Partition
+
+Row = tuple[Any, ...]
+
+MAX_IN_PARAMS = 900
+"""Keys per ``IN (...)`` list; below SQLite's and PostgreSQL's bind-parameter limits."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One ordered step of one component's schema (``component`` is a view name or ``core``)."""
+
+    component: str
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+class StoreReader(ABC):
+    """Read access, for queries that do not write."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Rows of a SELECT."""
+
+
+class StoreTxn(StoreReader):
+    """One unit of work; everything done through it commits or rolls back together."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for each parameter row (batched by the driver)."""
+
+    @abstractmethod
+    def save_offsets(self, offsets: Mapping[Partition, int]) -> None:
+        """Record the next offset to read for each partition, as part of this transaction."""
+
+
+class ViewStore(ABC):
+    """A transactional store for the views and their offsets. Not thread-safe: one writer thread."""
+
+    @abstractmethod
+    def migrate(self, migrations: Sequence[Migration]) -> dict[str, int]:
+        """Apply the migrations newer than each component's recorded version; return the versions."""
+
+    @abstractmethod
+    def load_offsets(self) -> dict[Partition, int]:
+        """Next offset to read per partition (empty for a new store)."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[StoreTxn]:
+        """A write transaction: commits on normal exit, rolls back on exception."""
+
+    @abstractmethod
+    def reader(self) -> AbstractContextManager[StoreReader]:
+        """A consistent read snapshot; safe to use from another thread than the writer's."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; idempotent."""
+
+
+def chunks(items: Sequence[Any], size: int = MAX_IN_PARAMS) -> Iterator[Sequence[Any]]:
+    """``items`` in slices small enough for one ``IN (...)`` list."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ...`` for an ``IN`` list of ``count`` values."""
+    return ", ".join("?" * count)
+
+
+def select_in(reader: StoreReader, sql_prefix: str, keys: Sequence[Any], suffix: str = "") -> list[Row]:
+    """Rows of ``{sql_prefix} IN (keys...) {suffix}``, querying in chunks."""
+    rows: list[Row] = []
+    for part in chunks(keys):
+        rows.extend(reader.query(f"{sql_prefix} IN ({placeholders(len(part))}) {suffix}", part))
+    return rows
+
+
+def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()) -> str:
+    """Portable ``INSERT ... ON CONFLICT (key) DO UPDATE``: ``add`` columns are incremented by the new
+    values, the other non-key columns replaced. Names come from code, never from input."""
+    assignments = [
+        f"{c} = {table}.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}"
+        for c in columns
+        if c not in key
+    ]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders(len(columns))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)}"
+    )

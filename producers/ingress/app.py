@@ -1,0 +1,231 @@
+"""The ingress application: FastAPI wiring, lifespan (Publisher up and down), metrics, problem handlers.
+
+``create_app(settings)`` builds everything from settings (a real :class:`bus.Publisher`, the key file, the
+packaged agency catalog); tests hand in fakes for the publisher and the keys. ``serve(settings, host, port)``
+runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bus.agencies import AgencyCatalog, load_catalog
+from bus.errors import LgspError
+from bus.events import EVENT_TYPES
+from bus.metrics import IngressMetrics, PublisherMetrics, metrics_route, new_process_registry
+from bus.publisher import Publisher
+from bus.registry import SchemaRegistryClient
+from bus.settings import Settings
+from bus.topics import topic_for
+from producers.ingress import openapi
+from producers.ingress.auth import Authorizer, ReloadingKeyStore
+from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
+from producers.ingress.routes import IngressState, KeySource, router
+from producers.ingress.service import (
+    CachedProbe,
+    Check,
+    EventPublisher,
+    PublishService,
+    kafka_probe,
+    kafka_reachable,
+)
+
+log = logging.getLogger(__name__)
+
+RegistryProbe = Callable[[float], Awaitable[Check]]
+UNMATCHED_ROUTE = "<unmatched>"
+_PROBE_TIMEOUT_S = 1.0
+
+
+def create_app(
+    settings: Settings,
+    *,
+    publisher: EventPublisher | None = None,
+    keys: KeySource | None = None,
+    registry: CollectorRegistry | None = None,
+    catalog: AgencyCatalog | None = None,
+    registry_probe: RegistryProbe | None = None,
+) -> FastAPI:
+    """The ingress app. Without ``publisher`` it opens a :class:`bus.Publisher` at startup and closes it."""
+    metrics_registry = registry if registry is not None else new_process_registry()
+    metrics = IngressMetrics(metrics_registry)
+    key_store = keys if keys is not None else ReloadingKeyStore(settings.ingress.api_keys_file)
+    holder = _PublisherHolder(settings, publisher, PublisherMetrics(metrics_registry))
+    probe = registry_probe or _registry_probe(settings)
+    topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
+    gate = CachedProbe(kafka_reachable(holder), timeout_s=min(2.0, settings.producer.delivery_timeout_s))
+    state = IngressState(
+        settings=settings.ingress,
+        keys=key_store,
+        authorizer=Authorizer(catalog or load_catalog()),
+        service=PublishService(
+            holder,
+            gate=gate,
+            max_in_flight=settings.ingress.max_in_flight,
+            retry_after_s=settings.ingress.retry_after_s,
+            on_in_flight=metrics.in_flight.set,
+        ),
+        kafka_ready=CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S),
+        registry_ready=CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S),
+    )
+
+    app = FastAPI(
+        title="LGSP bus ingress",
+        version="1",
+        description=openapi.DESCRIPTION,
+        lifespan=holder.lifespan,
+    )
+    app.state.ingress = state
+    app.include_router(router)
+    app.add_route("/metrics", metrics_route(metrics_registry), include_in_schema=False)
+    app.add_exception_handler(ProblemError, _problem_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    openapi.install(app)
+    return app
+
+
+class _PublisherHolder:
+    """The publisher the routes use: the one given, or a :class:`bus.Publisher` opened by the lifespan."""
+
+    def __init__(self, settings: Settings, given: EventPublisher | None, metrics: PublisherMetrics) -> None:
+        self._settings = settings
+        self._publisher = given
+        self._owned = given is None
+        self._metrics = metrics
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if self._owned:
+                self._publisher = await stack.enter_async_context(
+                    Publisher(self._settings, metrics=self._metrics)
+                )
+            await self._warm_up()
+            yield
+            if self._owned:
+                self._publisher = None
+
+    async def _warm_up(self) -> None:
+        # Resolve every schema id now, so a registry outage later does not affect publishing.
+        try:
+            await self._require().prepare()
+        except LgspError as exc:
+            log.warning("schema ids not resolved at startup (retried on first publish): %s", exc)
+
+    def _require(self) -> EventPublisher:
+        if self._publisher is None:
+            raise LgspError("the ingress is not started")
+        return self._publisher
+
+    async def publish_many(self, events: Any) -> Any:
+        return await self._require().publish_many(events)
+
+    async def prepare(self, types: Any = ()) -> None:
+        await self._require().prepare(types)
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]:
+        return await self._require().cluster_topics(timeout_s)
+
+
+def _registry_probe(settings: Settings) -> RegistryProbe:
+    # Its own client: no retries and a short timeout, so a probe answers fast.
+    probe_settings = settings.registry.model_copy(update={"max_retries": 0, "timeout_s": _PROBE_TIMEOUT_S})
+
+    async def probe(_timeout: float) -> Check:
+        async with SchemaRegistryClient(probe_settings) as client:
+            await client.list_subjects()
+        return Check(True, "reachable")
+
+    return probe
+
+
+# --- errors as problems ------------------------------------------------------------------------------------
+
+
+async def _problem_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ProblemError):  # pragma: no cover - registered for ProblemError only
+        raise exc
+    return exc.response(request.url.path)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover - registered for it only
+        raise exc
+    kind = kind_for_status(exc.status_code)
+    body = {
+        "type": kind.type_uri,
+        "title": kind.title,
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.url.path,
+    }
+    return problem_response(exc.status_code, body, exc.headers)
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return ProblemError(
+        ProblemKind.INTERNAL, "an unexpected error; nothing is known to be published"
+    ).response(request.url.path)
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+
+
+class MetricsMiddleware:
+    """Counts every answered request by route template and status, and its duration (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, metrics: IngressMetrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            self._metrics.observe(template, status, time.perf_counter() - started)
+
+
+# --- running -----------------------------------------------------------------------------------------------
+
+
+def serve(settings: Settings, *, host: str, port: int, access_log: bool = False) -> None:
+    """Run the ingress under uvicorn until interrupted."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        server_header=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,168 @@
+"""The OpenAPI document: request bodies documented from the event models, though parsed by hand.
+
+The routes read raw bodies (for precise 400/413/415/422 answers), so FastAPI cannot infer their schema. This
+module hand-crafts it: a ``CloudEvent`` is a ``oneOf`` of one envelope per event type, each with ``type``
+fixed to the Avro full name and ``data`` referencing that event's data schema, which is generated from the
+pydantic model (minus ``meta``, whose fields are the envelope's ``id``, ``source``, ``time`` and
+``correlationid``). ``/docs`` renders it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from bus.agencies import AGENCY_CODE_RE
+from bus.events import EVENT_TYPES, Event
+from producers.ingress.problems import PROBLEM_MEDIA_TYPE, problem_schema
+
+DESCRIPTION: Final = """\
+The HTTP gateway of the LGSP bus for agency systems that do not speak Kafka.
+
+Send CloudEvents 1.0 in structured mode (`POST /v1/events`) or batched mode (`POST /v1/events:batch`, all or
+nothing) with `Authorization: Bearer <your agency's key>`. `202 Accepted` means Kafka has stored every event
+(acks=all); its answer gives each event's topic, partition and offset. Every error is an RFC 9457 problem
+(`application/problem+json`) naming the field and the rule; nothing of a failed request is published, except
+that after a Kafka failure mid-publish a 503 lists the ids Kafka did not confirm (resend those unchanged:
+consumers drop duplicates by event id).
+"""
+
+_REF = "#/components/schemas/{model}"
+
+
+def _data_name(event_type: type[Event]) -> str:
+    return f"{event_type.__name__}Data"
+
+
+def _envelope_name(event_type: type[Event]) -> str:
+    return f"{event_type.__name__}Event"
+
+
+def event_components() -> dict[str, Any]:
+    """Schemas for every event type's data and envelope, the ``CloudEvent`` union and the answers."""
+    components: dict[str, Any] = {}
+    for event_type in EVENT_TYPES.values():
+        schema = copy.deepcopy(event_type.model_json_schema(ref_template=_REF, mode="validation"))
+        components.update(schema.pop("$defs", {}))
+        components.pop("EventMeta", None)
+        schema["properties"].pop("meta", None)
+        schema["required"] = [f for f in schema.get("required", []) if f != "meta"]
+        schema["title"] = _data_name(event_type)
+        components[_data_name(event_type)] = schema
+        components[_envelope_name(event_type)] = _envelope(event_type)
+    components["CloudEvent"] = {
+        "title": "CloudEvent",
+        "description": "One CloudEvents 1.0 event, structured mode; `type` selects the shape of `data`.",
+        "oneOf": [{"$ref": _REF.format(model=_envelope_name(t))} for t in EVENT_TYPES.values()],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {name: _REF.format(model=_envelope_name(t)) for name, t in EVENT_TYPES.items()},
+        },
+    }
+    components["CloudEventBatch"] = {
+        "title": "CloudEventBatch",
+        "type": "array",
+        "minItems": 1,
+        "items": {"$ref": _REF.format(model="CloudEvent")},
+    }
+    components["Delivery"] = _delivery_schema()
+    components["BatchAccepted"] = {
+        "type": "object",
+        "required": ["count", "events"],
+        "properties": {
+            "count": {"type": "integer"},
+            "events": {"type": "array", "items": {"$ref": _REF.format(model="Delivery")}},
+        },
+    }
+    components["ProblemError"] = problem_schema()
+    return components
+
+
+def _envelope(event_type: type[Event]) -> dict[str, Any]:
+    return {
+        "title": _envelope_name(event_type),
+        "type": "object",
+        "required": ["specversion", "id", "source", "type", "time", "data"],
+        "properties": {
+            "specversion": {"type": "string", "enum": ["1.0"]},
+            "id": {"type": "string", "format": "uuid", "description": "event id; resend with the same id"},
+            "source": {
+                "type": "string",
+                "pattern": AGENCY_CODE_RE.pattern,
+                "maxLength": 35,
+                "description": "agency code (QĐ 20/2020) of the unit the event is about, e.g. 000.00.00.H29",
+            },
+            "type": {"type": "string", "enum": [event_type.AVRO_NAME]},
+            "time": {
+                "type": "string",
+                "format": "date-time",
+                "description": "when it happened (with offset)",
+            },
+            "subject": {
+                "type": "string",
+                "description": "optional; if given, the entity key (document id, ...)",
+            },
+            "datacontenttype": {"type": "string", "enum": ["application/json"]},
+            "correlationid": {"type": "string", "maxLength": 200},
+            "data": {"$ref": _REF.format(model=_data_name(event_type))},
+        },
+    }
+
+
+def _delivery_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["id", "topic", "partition", "offset"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+
+
+def request_body(*, batch: bool) -> dict[str, Any]:
+    """``openapi_extra`` for a route: the request body's media types and schema."""
+    schema = {"$ref": _REF.format(model="CloudEventBatch" if batch else "CloudEvent")}
+    media = (
+        ("application/cloudevents-batch+json", "application/json")
+        if batch
+        else ("application/cloudevents+json", "application/json")
+    )
+    return {"requestBody": {"required": True, "content": {m: {"schema": schema} for m in media}}}
+
+
+def responses_for(*, batch: bool) -> dict[int | str, dict[str, Any]]:
+    """The documented answers of an event route."""
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="ProblemError")}}}
+    accepted = {"$ref": _REF.format(model="BatchAccepted" if batch else "Delivery")}
+    return {
+        202: {"description": "Kafka has every event", "content": {"application/json": {"schema": accepted}}},
+        400: {"description": "not UTF-8 JSON of the expected shape", "content": problem},
+        401: {"description": "missing or wrong API key", "content": problem},
+        403: {"description": "an event's source is not this key's agency or its units", "content": problem},
+        413: {"description": "body or batch over the limits", "content": problem},
+        415: {"description": "wrong content type", "content": problem},
+        422: {"description": "an event breaks the contract (errors name field and rule)", "content": problem},
+        429: {"description": "too many publishes in flight; see Retry-After", "content": problem},
+        503: {"description": "Kafka or the registry unavailable; see Retry-After", "content": problem},
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` include the hand-crafted components."""
+
+    def generate() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(event_components())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = generate  # type: ignore[method-assign]

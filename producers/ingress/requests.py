@@ -1,0 +1,204 @@
+"""Reading and checking a request before anything is published: content type, size, JSON, events, sources.
+
+Each step raises a :class:`~producers.ingress.problems.ProblemError`; the order is the order of the checks an
+integrator sees (415 before 413 before 400 before 422 before 403), so one request gets one clear answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any, Final
+
+from bus.cloudevents import from_structured
+from bus.errors import UnknownEventTypeError, ValidationError
+from bus.events import Event
+from producers.ingress.auth import Authorizer, Principal
+from producers.ingress.problems import FieldError, ProblemError, ProblemKind
+
+SINGLE_MEDIA_TYPES: Final = frozenset({"application/cloudevents+json", "application/json"})
+BATCH_MEDIA_TYPES: Final = frozenset({"application/cloudevents-batch+json", "application/json"})
+
+
+def check_content_type(header: str | None, allowed: Collection[str]) -> None:
+    """415 unless the media type is one of ``allowed`` and any ``charset`` is UTF-8."""
+    media, _, params = (header or "").partition(";")
+    media = media.strip().lower()
+    if media not in allowed:
+        raise ProblemError(
+            ProblemKind.UNSUPPORTED_MEDIA_TYPE,
+            f"content type {media or '(none)'!r} is not accepted here; use one of {sorted(allowed)}",
+            headers={"Accept-Post": ", ".join(sorted(allowed))},
+        )
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise ProblemError(
+                ProblemKind.UNSUPPORTED_MEDIA_TYPE,
+                f"charset {value.strip()!r} is not accepted; events are JSON in UTF-8",
+            )
+
+
+def check_declared_length(header: str | None, limit: int) -> None:
+    """413 as soon as ``Content-Length`` says the body is over ``limit`` (before reading it)."""
+    if header is None:
+        return
+    try:
+        declared = int(header)
+    except ValueError:
+        raise ProblemError(ProblemKind.MALFORMED, f"Content-Length {header!r} is not a number") from None
+    if declared > limit:
+        raise ProblemError(
+            ProblemKind.TOO_LARGE, f"the body is {declared} bytes; at most {limit} are accepted"
+        )
+
+
+async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The body, reading no more than ``limit`` bytes (413 past it: a chunked body has no length to check)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError(ProblemKind.TOO_LARGE, f"the body is over the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of a UTF-8 body; 400 naming the position of the first problem."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(
+            ProblemKind.MALFORMED,
+            f"the body is not valid UTF-8: byte {exc.start} ({body[exc.start : exc.start + 1]!r})",
+            errors=[FieldError(None, "utf-8", str(exc))],
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(
+            ProblemKind.MALFORMED,
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            errors=[FieldError(None, "json", f"{exc.msg} (line {exc.lineno}, column {exc.colno})")],
+        ) from None
+    except ValueError as exc:  # NaN / Infinity, which Python's json would otherwise accept
+        raise ProblemError(ProblemKind.MALFORMED, f"the body is not valid JSON: {exc}") from None
+
+
+def expect_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProblemError(
+            ProblemKind.MALFORMED,
+            f"expected one CloudEvents JSON object, got a JSON {_json_kind(value)}",
+            errors=[FieldError(None, "json.object", "the body must be a JSON object")],
+        )
+    return value
+
+
+def expect_batch(value: Any, max_events: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise ProblemError(
+            ProblemKind.MALFORMED,
+            f"expected a JSON array of CloudEvents objects, got a JSON {_json_kind(value)}",
+            errors=[FieldError(None, "json.array", "the body must be a JSON array")],
+        )
+    if len(value) > max_events:
+        raise ProblemError(
+            ProblemKind.TOO_LARGE,
+            f"the batch has {len(value)} events; at most {max_events} are accepted per request",
+            errors=[FieldError(None, "max-events", f"at most {max_events} events per batch")],
+        )
+    if not value:
+        raise ProblemError(
+            ProblemKind.INVALID_EVENT,
+            "the batch is empty",
+            errors=[FieldError(None, "min-events", "a batch carries at least one event")],
+        )
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+def to_events(items: Sequence[Any], *, batch: bool) -> list[Event]:
+    """Every item as an event, or one 422 listing each bad item's field and rule (and duplicate ids)."""
+    events: list[Event] = []
+    errors: list[FieldError] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(items):
+        where = f"[{index}]" if batch else ""
+        event = _to_event(item, where, errors)
+        if event is None:
+            continue
+        events.append(event)
+        event_id = str(event.meta.event_id)
+        if event_id in first_index:
+            errors.append(
+                FieldError(
+                    _join(where, "id"), "unique", f"id {event_id} repeats [{first_index[event_id]}].id"
+                )
+            )
+        else:
+            first_index[event_id] = index
+    if errors:
+        bad = len({e.field.split(".", 1)[0] for e in errors if e.field}) if batch else 1
+        summary = (
+            f"{bad} of {len(items)} events break the contract" if batch else "the event breaks the contract"
+        )
+        raise ProblemError(ProblemKind.INVALID_EVENT, f"{summary}; nothing was published", errors=errors)
+    return events
+
+
+def _to_event(item: Any, where: str, errors: list[FieldError]) -> Event | None:
+    if not isinstance(item, dict):
+        errors.append(FieldError(where or None, "json.object", "each event must be a JSON object"))
+        return None
+    try:
+        return from_structured(item)
+    except UnknownEventTypeError as exc:
+        errors.append(FieldError(_join(where, "type"), "known-type", str(exc)))
+    except ValidationError as exc:
+        errors.append(FieldError(_join(where, exc.field or ""), exc.rule or "invalid", str(exc)))
+    return None
+
+
+def _join(where: str, field: str) -> str | None:
+    if not where:
+        return field or None
+    return f"{where}.{field}" if field else where
+
+
+def authorize(authorizer: Authorizer, principal: Principal, events: Sequence[Event], *, batch: bool) -> None:
+    """403 naming each event whose ``source`` the principal may not publish for."""
+    errors = [
+        FieldError(
+            f"[{index}].source" if batch else "source",
+            "source-allowed",
+            f"{principal.agency} may not publish for {event.meta.source}",
+        )
+        for index, event in enumerate(events)
+        if not authorizer.may_publish(principal, event.meta.source)
+    ]
+    if errors:
+        raise ProblemError(
+            ProblemKind.FORBIDDEN_SOURCE,
+            f"the key of {principal.agency} may not publish {len(errors)} events; nothing was published",
+            errors=errors,
+        )

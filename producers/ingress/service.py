@@ -1,0 +1,188 @@
+"""Publishing behind the routes: the in-flight bound, the Kafka gate, readiness, and errors as problems.
+
+What happens to a request's validated events:
+
+- more than ``max_in_flight`` publishes already running -> 429 with ``Retry-After``; nothing is sent;
+- Kafka known unreachable (a metadata probe, cached for ``ttl_s``) -> 503 with ``Retry-After``; nothing is
+  sent (without this gate the producer would queue the events and might deliver them after the 503);
+- otherwise ``publish_many``: 202 with every delivery once Kafka acknowledged all of them; a registry
+  failure (before sending) -> 503; a Kafka failure mid-publish -> 503 naming the unconfirmed ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bus.errors import (
+    BrokerError,
+    LgspError,
+    PublishError,
+    RegistryError,
+    SerializationError,
+    ValidationError,
+)
+from bus.events import Event
+from bus.publisher import Delivery, EventEncodingError
+from producers.ingress.problems import FieldError, ProblemError, ProblemKind
+
+
+class EventPublisher(Protocol):
+    """What the ingress needs from :class:`bus.Publisher` (a fake in unit tests)."""
+
+    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]: ...
+
+    async def prepare(self, types: Iterable[type[Event]] = ()) -> None: ...
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One dependency's state as last probed."""
+
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail}
+
+
+class CachedProbe:
+    """A probe run at most once per ``ttl_s``, bounded by ``timeout_s``; concurrent callers share one run."""
+
+    def __init__(
+        self,
+        probe: Callable[[float], Awaitable[Check]],
+        *,
+        ttl_s: float = 1.0,
+        timeout_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._ttl = ttl_s
+        self._timeout = timeout_s
+        self._clock = clock
+        self._last: Check | None = None
+        self._expires = 0.0
+        self._running: asyncio.Task[Check] | None = None
+
+    @property
+    def last(self) -> Check | None:
+        return self._last
+
+    async def get(self) -> Check:
+        if self._last is not None and self._clock() < self._expires:
+            return self._last
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run())
+        return await asyncio.shield(self._running)
+
+    async def _run(self) -> Check:
+        try:
+            check = await asyncio.wait_for(self._probe(self._timeout), timeout=self._timeout)
+        except TimeoutError:
+            check = Check(False, f"no answer within {self._timeout:g} s")
+        except (LgspError, OSError) as exc:
+            check = Check(False, str(exc))
+        self._last, self._expires = check, self._clock() + self._ttl
+        return check
+
+
+def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[float], Awaitable[Check]]:
+    """Kafka answers a metadata request and has every topic the ingress publishes to."""
+    wanted = sorted(set(topics))
+
+    async def probe(timeout_s: float) -> Check:
+        present = await publisher.cluster_topics(timeout_s)
+        missing = [t for t in wanted if t not in present]
+        if missing:
+            return Check(False, f"reachable, but topics are missing: {', '.join(missing)}")
+        return Check(True, "reachable")
+
+    return probe
+
+
+def kafka_reachable(publisher: EventPublisher) -> Callable[[float], Awaitable[Check]]:
+    """Kafka answers a metadata request (the gate before publishing)."""
+
+    async def probe(timeout_s: float) -> Check:
+        await publisher.cluster_topics(timeout_s)
+        return Check(True, "reachable")
+
+    return probe
+
+
+class PublishService:
+    """Publishes validated events for the routes, turning every failure into a problem."""
+
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        *,
+        gate: CachedProbe,
+        max_in_flight: int,
+        retry_after_s: int,
+        on_in_flight: Callable[[int], None] = lambda _n: None,
+    ) -> None:
+        self._publisher = publisher
+        self._gate = gate
+        self._max_in_flight = max_in_flight
+        self._retry_after = {"Retry-After": str(retry_after_s)}
+        self._on_in_flight = on_in_flight
+        self.in_flight = 0
+
+    async def publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
+        if self.in_flight >= self._max_in_flight:
+            raise ProblemError(
+                ProblemKind.OVERLOADED,
+                f"{self.in_flight} publishes are in flight (the limit); nothing was published",
+                headers=self._retry_after,
+            )
+        self._set_in_flight(self.in_flight + 1)
+        try:
+            return await self._publish(events, batch=batch)
+        finally:
+            self._set_in_flight(self.in_flight - 1)
+
+    def _set_in_flight(self, value: int) -> None:
+        self.in_flight = value
+        self._on_in_flight(value)
+
+    async def _publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
+        kafka = await self._gate.get()
+        if not kafka.ok:
+            raise ProblemError(
+                ProblemKind.UNAVAILABLE,
+                f"Kafka is unavailable ({kafka.detail}); nothing was published",
+                headers=self._retry_after,
+            )
+        try:
+            return await self._publisher.publish_many(events)
+        except EventEncodingError as exc:
+            raise ProblemError(
+                ProblemKind.INVALID_EVENT,
+                "an event does not fit its Avro schema; nothing was published",
+                errors=[FieldError(f"[{exc.index}]" if batch else None, "avro-schema", str(exc))],
+            ) from exc
+        except ValidationError as exc:
+            raise ProblemError(
+                ProblemKind.INVALID_EVENT,
+                f"{exc}; nothing was published",
+                errors=[FieldError(exc.field, exc.rule or "invalid", str(exc))],
+            ) from exc
+        except PublishError as exc:
+            raise ProblemError(
+                ProblemKind.UNAVAILABLE,
+                f"Kafka did not confirm {len(exc.unconfirmed)} of {len(events)} events ({exc.__cause__!r}); "
+                "resend them unchanged: consumers drop duplicates by event id",
+                headers=self._retry_after,
+                extra={"unconfirmed": exc.unconfirmed, "confirmed": exc.confirmed},
+            ) from exc
+        except (RegistryError, SerializationError, BrokerError) as exc:
+            raise ProblemError(
+                ProblemKind.UNAVAILABLE, f"{exc}; nothing was published", headers=self._retry_after
+            ) from exc

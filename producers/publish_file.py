@@ -1,0 +1,273 @@
+"""Publish a file of CloudEvents JSON lines through :class:`bus.Publisher` (the logic of ``lgsp publish``).
+
+What happens to each line:
+
+- blank: skipped;
+- not JSON, not an object, an unknown ``type`` or an event that breaks the contract: **failed**, reported at
+  once with its line number, field and rule; with ``stop_on_error`` reading stops there (the good lines
+  before it are still published), otherwise it goes on;
+- valid: queued; every ``batch_size`` valid lines (or when input pauses, for a pipe) are published with one
+  ``publish_many``. A line whose values do not fit the Avro schema fails alone; the rest of its batch is
+  published. Kafka or registry failures are not a line's fault: the run **stops**, the lines Kafka did not
+  confirm are reported failed, and the lines not read are counted as not attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Final, Protocol
+
+from bus.cloudevents import from_structured
+from bus.errors import LgspError, PublishError, UnknownEventTypeError, ValidationError
+from bus.events import EVENT_TYPES, Event
+from bus.publisher import Delivery, EventEncodingError
+
+DEFAULT_BATCH_SIZE: Final = 500
+PIPE_FLUSH_S: Final = 0.2
+"""For a pipe, publish what has been read after this long without a new line (so ``tail -f |`` flows)."""
+UNKNOWN_TYPE: Final = "(unknown)"
+
+
+class BatchPublisher(Protocol):
+    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """Why one line was not published."""
+
+    line: int
+    field: str | None
+    rule: str
+    message: str
+    type: str = UNKNOWN_TYPE
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"line {self.line}: {where}{self.rule}: {self.message}"
+
+
+@dataclass
+class PublishSummary:
+    """What a run did, per CloudEvents type."""
+
+    published: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    lines_read: int = 0
+    stopped_at_line: int | None = None
+    fatal: str | None = None
+    """Why the run stopped early because of Kafka or the registry (None if it did not)."""
+
+    @property
+    def total_published(self) -> int:
+        return sum(self.published.values())
+
+    @property
+    def total_failed(self) -> int:
+        return sum(self.failed.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.total_failed == 0 and self.fatal is None
+
+    def to_json(self) -> dict[str, Any]:
+        types = sorted(set(self.published) | set(self.failed))
+        return {
+            "published": self.total_published,
+            "failed": self.total_failed,
+            "lines_read": self.lines_read,
+            "stopped_at_line": self.stopped_at_line,
+            "fatal": self.fatal,
+            "by_type": {t: {"published": self.published[t], "failed": self.failed[t]} for t in types},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    line: int
+    event: Event
+
+
+class FilePublisher:
+    """Reads lines, validates each, publishes valid ones in batches; reports through callbacks."""
+
+    def __init__(
+        self,
+        publisher: BatchPublisher,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        stop_on_error: bool = False,
+        on_error: Callable[[LineError], None] = lambda _e: None,
+        on_progress: Callable[[int], None] = lambda _n: None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._stop_on_error = stop_on_error
+        self._on_error = on_error
+        self._on_progress = on_progress
+        self.summary = PublishSummary()
+
+    async def run(self, stream: IO[bytes]) -> PublishSummary:
+        """Publish every line of ``stream``; the summary (also on ``self.summary``)."""
+        pending: list[_Pending] = []
+        try:
+            async for chunk in _line_chunks(stream, self._batch_size):
+                for number, raw, size in chunk:
+                    self.summary.lines_read = number
+                    self._on_progress(size)
+                    outcome = _parse(number, raw)
+                    if isinstance(outcome, _Pending):
+                        pending.append(outcome)
+                    elif outcome is not None:
+                        self._record(outcome)
+                    if self.summary.stopped_at_line is not None or len(pending) >= self._batch_size:
+                        await self._publish(pending)
+                        pending = []
+                    if self.summary.stopped_at_line is not None:
+                        return self.summary
+                if pending and _is_pause(chunk):
+                    await self._publish(pending)
+                    pending = []
+            await self._publish(pending)
+        except _FatalError:
+            pass
+        return self.summary
+
+    def _record(self, error: LineError) -> None:
+        self.summary.failed[error.type] += 1
+        self._on_error(error)
+        if self._stop_on_error and self.summary.stopped_at_line is None:
+            self.summary.stopped_at_line = error.line
+
+    async def _publish(self, batch: list[_Pending]) -> None:
+        """Publish ``batch``, dropping lines that do not encode; ``_FatalError`` when Kafka fails."""
+        while batch:
+            try:
+                await self._publisher.publish_many([p.event for p in batch])
+            except EventEncodingError as exc:
+                bad = batch.pop(exc.index)
+                self._record(LineError(bad.line, None, "avro-schema", str(exc), bad.event.AVRO_NAME))
+                continue
+            except PublishError as exc:
+                self._unconfirmed(batch, exc)
+                raise _FatalError from exc
+            except LgspError as exc:
+                for pending in batch:
+                    self._record_quietly(
+                        LineError(pending.line, None, "publish", str(exc), pending.event.AVRO_NAME)
+                    )
+                self.summary.fatal = str(exc)
+                raise _FatalError from exc
+            self.summary.published.update(p.event.AVRO_NAME for p in batch)
+            return
+
+    def _record_quietly(self, error: LineError) -> None:
+        self.summary.failed[error.type] += 1
+        self._on_error(error)
+
+    def _unconfirmed(self, batch: list[_Pending], exc: PublishError) -> None:
+        unconfirmed = set(exc.unconfirmed)
+        for pending in batch:
+            name = pending.event.AVRO_NAME
+            if str(pending.event.meta.event_id) in unconfirmed:
+                self._record_quietly(
+                    LineError(pending.line, None, "not-confirmed", "Kafka did not confirm it", name)
+                )
+            else:
+                self.summary.published[name] += 1
+        self.summary.fatal = str(exc)
+
+
+def _parse(number: int, raw: bytes) -> _Pending | LineError | None:
+    """One line as an event, a reason it is not one, or None for a blank line."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return LineError(number, None, "json", f"not valid JSON: {exc}")
+    if not isinstance(obj, dict):
+        return LineError(number, None, "json.object", "a line must be one JSON object")
+    type_name = obj.get("type")
+    label = type_name if isinstance(type_name, str) and type_name in EVENT_TYPES else UNKNOWN_TYPE
+    try:
+        return _Pending(number, from_structured(obj))
+    except UnknownEventTypeError as exc:
+        return LineError(number, "type", "known-type", str(exc), label)
+    except ValidationError as exc:
+        return LineError(number, exc.field, exc.rule or "invalid", str(exc), label)
+
+
+class _FatalError(Exception):
+    """Internal: Kafka or the registry failed; the summary says why."""
+
+
+# --- reading lines -----------------------------------------------------------------------------------------
+
+_Line = tuple[int, bytes, int]
+"""(line number, raw bytes, bytes consumed)."""
+_PAUSE: Final[list[_Line]] = []
+
+
+def _is_pause(chunk: list[_Line]) -> bool:
+    return chunk is _PAUSE
+
+
+async def _line_chunks(stream: IO[bytes], size: int) -> AsyncIterator[list[_Line]]:
+    """Lines in chunks; a regular file is read directly, a pipe in a thread with pauses marked."""
+    if _is_regular_file(stream):
+        chunk: list[_Line] = []
+        for line in _numbered(stream):
+            chunk.append(line)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+        return
+    async for item in _threaded_lines(stream):
+        yield item
+
+
+def _numbered(stream: IO[bytes]) -> Iterator[_Line]:
+    for number, raw in enumerate(stream, start=1):
+        yield number, raw, len(raw)
+
+
+def _is_regular_file(stream: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return True  # in-memory streams (tests): nothing to wait for
+
+
+async def _threaded_lines(stream: IO[bytes]) -> AsyncIterator[list[_Line]]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_Line | None] = asyncio.Queue(maxsize=10_000)
+
+    def reader() -> None:
+        for line in _numbered(stream):
+            asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
+        asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+    thread = threading.Thread(target=reader, name="lgsp-publish-stdin", daemon=True)
+    thread.start()
+    while True:
+        try:
+            item = await asyncio.wait_for(queue.get(), timeout=PIPE_FLUSH_S)
+        except TimeoutError:
+            yield _PAUSE
+            continue
+        if item is None:
+            return
+        yield [item]

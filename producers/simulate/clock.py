@@ -1,0 +1,106 @@
+"""Simulated time: integer milliseconds since the epoch (UTC), seen through Vietnam's office week.
+
+Vietnam keeps UTC+7 all year (no daylight saving), so local hour-of-week is plain arithmetic. Offices work
+Monday to Friday, 07:30-11:30 and 13:00-17:00; activity outside those hours is low but not zero (online
+submissions, urgent dispatches). Public holidays are not modelled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+SECOND_MS: Final = 1000
+MINUTE_MS: Final = 60 * SECOND_MS
+HOUR_MS: Final = 60 * MINUTE_MS
+DAY_MS: Final = 24 * HOUR_MS
+WEEK_MS: Final = 7 * DAY_MS
+LOCAL_OFFSET_MS: Final = 7 * HOUR_MS
+"""Asia/Ho_Chi_Minh is UTC+7 without daylight saving."""
+
+_EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
+_WORK_START_MS: Final = 7 * HOUR_MS + 30 * MINUTE_MS
+_WORK_END_MS: Final = 17 * HOUR_MS
+_LUNCH_START_MS: Final = 11 * HOUR_MS + 30 * MINUTE_MS
+_LUNCH_END_MS: Final = 13 * HOUR_MS
+
+_WEEKDAY_PROFILE: Final = (
+    0.03, 0.02, 0.02, 0.02, 0.03, 0.05, 0.12, 0.55,  # 00-07
+    1.00, 1.00, 1.00, 0.85, 0.25, 0.60, 1.00, 1.00,  # 08-15
+    0.90, 0.35, 0.15, 0.12, 0.10, 0.08, 0.06, 0.04,  # 16-23
+)  # fmt: skip
+_SATURDAY_PROFILE: Final = tuple(round(v * 0.18, 4) for v in _WEEKDAY_PROFILE)
+_SUNDAY_PROFILE: Final = tuple(round(v * 0.08, 4) for v in _WEEKDAY_PROFILE)
+
+ACTIVITY: Final[tuple[float, ...]] = _WEEKDAY_PROFILE * 5 + _SATURDAY_PROFILE + _SUNDAY_PROFILE
+"""Relative activity of agencies for each local hour of the week (Monday 00:00 first); the peak is 1."""
+MEAN_ACTIVITY: Final = sum(ACTIVITY) / len(ACTIVITY)
+
+
+def to_ms(moment: datetime) -> int:
+    """A timezone-aware datetime as epoch milliseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("simulated time needs a timezone-aware datetime")
+    return int(moment.timestamp() * 1000)
+
+
+def to_datetime(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (millisecond precision, as Avro carries it)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def local_date(ms: int) -> date:
+    """The calendar date in Vietnam at ``ms``."""
+    return (_EPOCH + timedelta(milliseconds=ms + LOCAL_OFFSET_MS)).date()
+
+
+def local_midnight(day: date) -> int:
+    """Epoch ms of 00:00 in Vietnam on ``day``."""
+    return (day - _EPOCH.date()).days * DAY_MS - LOCAL_OFFSET_MS
+
+
+def hour_of_week(ms: int) -> int:
+    """Local hour of the week, Monday 00:00-00:59 being 0."""
+    local = ms + LOCAL_OFFSET_MS
+    weekday = (local // DAY_MS + _EPOCH_WEEKDAY) % 7
+    return int(weekday * 24 + (local % DAY_MS) // HOUR_MS)
+
+
+def activity(ms: int) -> float:
+    """Relative activity at ``ms`` (peak 1)."""
+    return ACTIVITY[hour_of_week(ms)]
+
+
+def is_weekday(ms: int) -> bool:
+    local = ms + LOCAL_OFFSET_MS
+    return (local // DAY_MS + _EPOCH_WEEKDAY) % 7 < 5
+
+
+def next_office_time(ms: int) -> int:
+    """``ms`` if an office is open then, else the next opening (07:30 or 13:00 of a weekday)."""
+    for _ in range(8):
+        local_day_start = (ms + LOCAL_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_OFFSET_MS
+        into_day = ms - local_day_start
+        if is_weekday(ms):
+            if into_day < _WORK_START_MS:
+                return local_day_start + _WORK_START_MS
+            if _LUNCH_START_MS <= into_day < _LUNCH_END_MS:
+                return local_day_start + _LUNCH_END_MS
+            if into_day < _WORK_END_MS:
+                return ms
+        ms = local_day_start + DAY_MS
+    raise AssertionError("unreachable: a weekday comes within a week")  # pragma: no cover
+
+
+def add_working_days(ms: int, days: int) -> int:
+    """17:00 local on the ``days``-th working day after ``ms`` (0: the same working day, or the next one)."""
+    moment = next_office_time(ms)
+    day_start = (moment + LOCAL_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_OFFSET_MS
+    while days > 0:
+        day_start += DAY_MS
+        if is_weekday(day_start + _WORK_START_MS):
+            days -= 1
+    return day_start + _WORK_END_MS

@@ -1,0 +1,257 @@
+"""The words of Vietnamese public administration the simulator writes with.
+
+Document types and their notation abbreviations follow Decree 30/2020/NĐ-CP (công tác văn thư, Annex III);
+their numeric codes are the order of its list of 29 administrative document types, which is what the edXML
+``TypeDetail`` uses (18 Công văn, 19 Công điện). Agency abbreviations are the ones printed on real
+notations (``UBND``, ``VPCP``, ``BTC``...). Procedure names are real procedure names of the national procedure
+database; their six-digit numbers here are ILLUSTRATIVE (right shape, not looked up), as are the sector codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from bus.events import Priority
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentType:
+    """One administrative document type (thể loại văn bản hành chính)."""
+
+    code: str
+    name: str
+    abbreviation: str | None
+    """Abbreviation in the notation (``QĐ`` in ``45/QĐ-UBND``); None for Công văn (``123/UBND-VP``)."""
+    subjects: tuple[str, ...]
+    """Templates of the summary (trích yếu); ``{topic}``, ``{year}`` and ``{hazard}`` are filled in."""
+    weights: tuple[float, float, float]
+    """How often each kind of sender issues it: (People's Committee, department, ministry)."""
+    priority: Priority = Priority.NORMAL
+    steering: bool = False
+
+
+_CV: Final = ("V/v {action} {topic}",)
+
+DOCUMENT_TYPES: Final[tuple[DocumentType, ...]] = (
+    DocumentType("18", "Công văn", None, _CV, (52, 58, 55)),
+    DocumentType("2", "Quyết định", "QĐ", (
+        "Quyết định về việc phê duyệt Kế hoạch {topic} năm {year}",
+        "Quyết định công bố Danh mục thủ tục hành chính được chuẩn hóa thuộc phạm vi quản lý",
+        "Quyết định về việc kiện toàn Ban Chỉ đạo {topic}",
+        "Quyết định thành lập Tổ công tác {topic}",
+    ), (16, 8, 12)),
+    DocumentType("10", "Kế hoạch", "KH", ("Kế hoạch triển khai {topic} năm {year}",), (6, 6, 4)),
+    DocumentType("14", "Báo cáo", "BC", (
+        "Báo cáo kết quả thực hiện {topic}",
+        "Báo cáo tình hình, kết quả {topic} năm {year}",
+    ), (6, 10, 6)),
+    DocumentType("7", "Thông báo", "TB", ("Thông báo kết luận cuộc họp về {topic}",), (6, 4, 6)),
+    DocumentType("16", "Tờ trình", "TTr", ("Tờ trình đề nghị phê duyệt Đề án {topic}",), (1, 6, 3)),
+    DocumentType("23", "Giấy mời", "GM", (
+        "Mời dự họp về {topic}",
+        "Mời dự Hội nghị trực tuyến về {topic}",
+    ), (5, 5, 5)),
+    DocumentType("8", "Hướng dẫn", "HD", ("Hướng dẫn thực hiện {topic}",), (0.5, 2, 3)),
+    DocumentType("19", "Công điện", "CĐ", (
+        "Công điện về việc chủ động ứng phó với {hazard}",
+        "Công điện về việc tập trung khắc phục hậu quả {hazard}",
+    ), (1.5, 0, 1.5), Priority.FLASH, True),
+    DocumentType("3", "Chỉ thị", "CT", ("Chỉ thị về việc tăng cường {topic}",), (1, 0, 0.5), Priority.NORMAL, True),
+    DocumentType("15", "Biên bản", "BB", ("Biên bản làm việc về {topic}",), (0.5, 1, 0.5)),
+    DocumentType("27", "Phiếu chuyển", "PC", ("Phiếu chuyển đơn liên quan đến {topic}",), (0.5, 0.5, 1)),
+)
+
+CONG_VAN_ACTIONS: Final = (
+    "triển khai thực hiện",
+    "đôn đốc thực hiện",
+    "góp ý dự thảo Kế hoạch",
+    "tăng cường",
+    "báo cáo tình hình",
+    "hướng dẫn thực hiện",
+    "đề nghị phối hợp thực hiện",
+    "cung cấp thông tin, số liệu về",
+    "rà soát, đánh giá",
+    "tiếp tục đẩy mạnh",
+)
+
+TOPICS: Final = (
+    "chuyển đổi số",
+    "cải cách hành chính",
+    "Đề án 06/CP",
+    "dịch vụ công trực tuyến toàn trình",
+    "số hóa hồ sơ, kết quả giải quyết thủ tục hành chính",
+    "phòng, chống thiên tai và tìm kiếm cứu nạn",
+    "phòng cháy, chữa cháy và cứu nạn, cứu hộ",
+    "bảo đảm an toàn thông tin mạng",
+    "giải ngân vốn đầu tư công",
+    "thu ngân sách nhà nước",
+    "sắp xếp tổ chức bộ máy",
+    "vận hành chính quyền địa phương hai cấp",
+    "phòng, chống tham nhũng, tiêu cực",
+    "bảo đảm trật tự, an toàn giao thông",
+    "xây dựng nông thôn mới",
+    "Chương trình mục tiêu quốc gia giảm nghèo bền vững",
+    "công tác thi đua, khen thưởng",
+    "quản lý, sử dụng tài sản công",
+    "kiểm soát thủ tục hành chính",
+    "chế độ báo cáo định kỳ",
+    "phát triển kinh tế - xã hội",
+    "xây dựng cơ sở dữ liệu đất đai",
+)
+
+HAZARDS: Final = (
+    "áp thấp nhiệt đới",
+    "bão và mưa lớn",
+    "mưa lũ, sạt lở đất",
+    "nắng nóng, hạn hán, xâm nhập mặn",
+    "dịch tả lợn châu Phi",
+    "triều cường",
+)
+
+# --- agencies --------------------------------------------------------------------------------------------------
+
+MINISTRY_ABBREVIATIONS: Final = {
+    "G01": "BCA", "G02": "BCT", "G03": "BGDĐT", "G06": "BKHCN", "G08": "BNG", "G09": "BNV", "G10": "BNNMT",
+    "G11": "BQP", "G12": "BTC", "G15": "BTP", "G16": "BVHTTDL", "G17": "BXD", "G18": "BYT", "G19": "NHNN",
+    "G20": "TTCP", "G21": "BDTTG", "G22": "VPCP",
+}  # fmt: skip
+DEPARTMENT_ABBREVIATIONS: Final = {
+    "01": "VPUBND", "02": "SNV", "03": "STP", "04": "STC", "05": "SYT", "06": "SKHCN", "07": "SNNMT", "08": "SXD",
+}  # fmt: skip
+COMMITTEE_ABBREVIATION: Final = "UBND"
+
+DRAFTING_UNITS: Final = {
+    "province_committee": ("VP", "KT", "KGVX", "NC", "TH", "HCTC", "TCD"),
+    "department": ("VP", "KHTC", "TTr", "QLCL", "PC", "TCCB", "CNTT"),
+    "ministry": ("VP", "KHTC", "PC", "TCCB", "HTQT", "CNTT", "TTr"),
+    "G22": ("KSTT", "TH", "KTTH", "NC", "KGVX", "TCCV", "TTĐT", "ĐMDN", "CN", "NN", "QHĐP", "PL"),
+}
+
+SIGNER_POSITIONS: Final = {
+    "province_committee": (("Chủ tịch", 1, 0.25), ("Phó Chủ tịch", 3, 0.6), ("Chánh Văn phòng", 1, 0.15)),
+    "department": (("Giám đốc", 1, 0.35), ("Phó Giám đốc", 3, 0.55), ("Chánh Văn phòng", 1, 0.1)),
+    "ministry": (("Bộ trưởng", 1, 0.15), ("Thứ trưởng", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
+    "G22": (("Bộ trưởng, Chủ nhiệm", 1, 0.2), ("Phó Chủ nhiệm", 4, 0.7), ("Vụ trưởng", 3, 0.1)),
+    "G19": (("Thống đốc", 1, 0.15), ("Phó Thống đốc", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
+    "G20": (("Tổng Thanh tra Chính phủ", 1, 0.15), ("Phó Tổng Thanh tra", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
+}
+"""By kind of agency (or level-1 code): (position, how many people hold it, share of signatures)."""
+
+SURNAMES: Final = (
+    ("Nguyễn", 38), ("Trần", 11), ("Lê", 9.5), ("Phạm", 7), ("Hoàng", 5), ("Huỳnh", 4), ("Phan", 4.5),
+    ("Vũ", 4), ("Võ", 3.5), ("Đặng", 2), ("Bùi", 2), ("Đỗ", 1.5), ("Hồ", 1.5), ("Ngô", 1.3), ("Dương", 1),
+    ("Lý", 0.5), ("Đinh", 1), ("Trương", 1), ("Lương", 0.5), ("Hà", 0.5),
+)  # fmt: skip
+MIDDLE_NAMES: Final = {
+    "m": ("Văn", "Đức", "Minh", "Quốc", "Hữu", "Thanh", "Xuân", "Công", "Ngọc", "Hoàng", "Anh", "Tiến"),
+    "f": ("Thị", "Thị Thanh", "Thị Minh", "Ngọc", "Thu", "Thị Kim", "Thị Hồng", "Phương"),
+}
+GIVEN_NAMES: Final = {
+    "m": ("Hùng", "Dũng", "Nam", "Bình", "Phước", "Tuấn", "Hải", "Long", "Sơn", "Trung", "Khánh", "Phong",
+          "Quang", "Thắng", "Cường", "Hòa", "Thành", "Tâm", "Vinh", "Đạt", "Lực", "Mừng", "Hiếu", "Toàn"),
+    "f": ("Lan", "Hương", "Thúy", "Mai", "Thảo", "Hà", "Hạnh", "Nga", "Hằng", "Huyền", "Dung", "Loan"),
+}  # fmt: skip
+
+# --- document status feedback ----------------------------------------------------------------------------------
+
+REJECTION_REASONS: Final = (
+    "Văn bản gửi không đúng thẩm quyền giải quyết, đề nghị chuyển đúng nơi nhận",
+    "Văn bản điện tử không có chữ ký số hợp lệ",
+    "Tệp đính kèm bị lỗi, không mở được",
+    "Văn bản gửi trùng, đã tiếp nhận trước đó",
+)
+STATUS_DESCRIPTIONS: Final = {
+    "ARRIVED": "Văn bản đã đến hệ thống quản lý văn bản của cơ quan nhận",
+    "ACCEPTED": "Đã tiếp nhận, vào sổ văn bản đến",
+    "ASSIGNED": "Lãnh đạo đã phân công đơn vị chủ trì xử lý",
+    "PROCESSING": "Đơn vị chủ trì đang xử lý",
+    "FINISHED": "Đã hoàn thành xử lý văn bản",
+    "RECALLED": "Cơ quan gửi đề nghị lấy lại văn bản",
+    "RECALL_ACCEPTED": "Đồng ý cho lấy lại văn bản",
+    "RECALL_REFUSED": "Không đồng ý lấy lại: văn bản đã được xử lý",
+}
+
+
+# --- administrative procedures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """One administrative procedure (thủ tục hành chính) and how it is handled."""
+
+    number: str
+    """National procedure number (``1.000894``), illustrative; the full code appends the agency code."""
+    name: str
+    sector_code: str
+    sector_name: str
+    unit: str
+    """Who handles it: a department unit number (``03``), ``00`` for the People's Committee, or a ministry's
+    level-1 code (``G08``)."""
+    days: int
+    """Legal processing time in working days (thời hạn giải quyết)."""
+    weight: float
+    """Share of dossiers among the procedures of the same level."""
+    business_share: float = 0.1
+    has_fee: bool = True
+    financial_obligation: float = 0.0
+    """Probability that the dossier waits for the applicant's financial obligation (status 6)."""
+
+
+PROVINCE_PROCEDURES: Final[tuple[Procedure, ...]] = (
+    Procedure("1.001193", "Đăng ký biến động quyền sử dụng đất, quyền sở hữu tài sản gắn liền với đất",
+              "DD", "Đất đai", "07", 10, 16, 0.08, True, 0.45),
+    Procedure("1.012760", "Đăng ký đất đai, tài sản gắn liền với đất, cấp Giấy chứng nhận quyền sử dụng đất, "
+              "quyền sở hữu tài sản gắn liền với đất lần đầu", "DD", "Đất đai", "07", 20, 6, 0.03, True, 0.6),
+    Procedure("1.004227", "Cung cấp thông tin, dữ liệu đất đai", "DD", "Đất đai", "07", 2, 3, 0.2),
+    Procedure("1.010733", "Cấp giấy phép môi trường", "MT", "Môi trường", "07", 30, 0.4, 1.0, True),
+    Procedure("2.000488", "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam, người nước ngoài đang cư trú tại "
+              "Việt Nam", "LLTP", "Lý lịch tư pháp", "03", 10, 9, 0.0),
+    Procedure("2.000815", "Chứng thực bản sao từ bản chính giấy tờ, văn bản do cơ quan có thẩm quyền của Việt "
+              "Nam cấp hoặc chứng nhận", "CT", "Chứng thực", "03", 1, 10, 0.15),
+    Procedure("1.001695", "Đăng ký khai sinh có yếu tố nước ngoài", "HT", "Hộ tịch", "03", 5, 1.5, 0.0),
+    Procedure("1.000894", "Đăng ký kết hôn có yếu tố nước ngoài", "HT", "Hộ tịch", "03", 10, 1, 0.0),
+    Procedure("1.002671", "Cấp đổi giấy phép lái xe do ngành Giao thông vận tải cấp", "GPLX", "Đường bộ", "08", 5,
+              8, 0.0),
+    Procedure("1.009972", "Cấp giấy phép xây dựng mới đối với công trình", "XD", "Hoạt động xây dựng", "08", 20,
+              1.5, 0.7, True),
+    Procedure("1.009986", "Cấp chứng chỉ hành nghề hoạt động xây dựng", "XD", "Hoạt động xây dựng", "08", 10, 1),
+    Procedure("2.001610", "Đăng ký thành lập công ty trách nhiệm hữu hạn một thành viên",
+              "DKKD", "Thành lập và hoạt động doanh nghiệp", "04", 3, 3, 1.0),
+    Procedure("2.002040", "Đăng ký thay đổi nội dung đăng ký doanh nghiệp",
+              "DKKD", "Thành lập và hoạt động doanh nghiệp", "04", 3, 4, 1.0),
+    Procedure("1.009645", "Cấp Giấy chứng nhận đăng ký đầu tư", "DT", "Đầu tư tại Việt Nam", "04", 15, 0.5, 1.0,
+              False),
+    Procedure("1.003600", "Cấp giấy phép hành nghề khám bệnh, chữa bệnh", "KCB", "Khám bệnh, chữa bệnh", "05", 20,
+              1.5, 0.0),
+    Procedure("1.004616", "Cấp Giấy chứng nhận đủ điều kiện kinh doanh dược", "DUOC", "Dược phẩm", "05", 20, 1,
+              1.0),
+    Procedure("1.010821", "Giải quyết chế độ trợ cấp một lần đối với người có công với cách mạng", "NCC",
+              "Người có công", "02", 12, 1, 0.0, False),
+    Procedure("1.000459", "Cấp giấy phép lao động cho người lao động nước ngoài làm việc tại Việt Nam", "VL",
+              "Việc làm", "02", 10, 1.5, 1.0),
+    Procedure("1.003736", "Cấp giấy phép tiến hành công việc bức xạ", "ATBX", "An toàn bức xạ và hạt nhân", "06",
+              15, 0.3, 1.0),
+    Procedure("1.011523", "Giao đất, cho thuê đất không thông qua đấu giá quyền sử dụng đất", "DD", "Đất đai",
+              "00", 20, 0.5, 0.9, True, 0.8),
+)  # fmt: skip
+
+MINISTRY_PROCEDURES: Final[tuple[Procedure, ...]] = (
+    Procedure("2.001258", "Chứng nhận lãnh sự, hợp pháp hóa lãnh sự giấy tờ, tài liệu tại Cục Lãnh sự",
+              "LS", "Lãnh sự", "G08", 1, 3, 0.2),
+    Procedure("2.002188", "Cấp hộ chiếu phổ thông ở trong nước (thực hiện tại cấp trung ương)", "XNC",
+              "Quản lý xuất nhập cảnh", "G01", 8, 5, 0.0),
+    Procedure("2.000213", "Cấp Giấy chứng nhận xuất xứ hàng hóa (C/O) ưu đãi", "XNK", "Xuất nhập khẩu", "G02", 1, 4,
+              1.0),
+    Procedure("1.004591", "Cấp giấy đăng ký lưu hành thuốc", "DUOC", "Dược phẩm", "G18", 30, 1, 1.0),
+    Procedure("1.005092", "Công nhận văn bằng do cơ sở giáo dục nước ngoài cấp", "VB", "Văn bằng, chứng chỉ",
+              "G03", 20, 1, 0.0),
+    Procedure("2.000505", "Cấp Phiếu lý lịch tư pháp tại Trung tâm Lý lịch tư pháp quốc gia", "LLTP",
+              "Lý lịch tư pháp", "G15", 10, 1, 0.0),
+    Procedure("1.007794", "Đăng ký thuế lần đầu", "THUE", "Thuế", "G12", 3, 3, 1.0, False),
+    Procedure("1.010624", "Cấp giấy phép lái xe quốc tế", "GPLX", "Đường bộ", "G17", 5, 1, 0.0),
+    Procedure("1.005022", "Đăng ký nhãn hiệu", "SHTT", "Sở hữu trí tuệ", "G06", 30, 1, 0.9),
+    Procedure("1.004228", "Cấp giấy phép khai thác, sử dụng nước dưới đất", "TNN", "Tài nguyên nước", "G10", 30,
+              0.3, 1.0),
+    Procedure("1.001029", "Cấp giấy phép phổ biến phim", "DA", "Điện ảnh", "G16", 15, 0.3, 1.0),
+)  # fmt: skip

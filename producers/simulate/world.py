@@ -1,0 +1,211 @@
+"""The simulated nation: agencies from the catalog, with the people who sign for them, the procedures they
+handle and the traffic they generate, calibrated by the targets file.
+
+Built once per run from the seeded RNG, so the same seed names the same signers. Agencies come from
+:func:`bus.agencies.load_catalog`; a province without a targets row is a configuration error.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from bus.agencies import Agency, AgencyCatalog
+from bus.errors import ConfigError
+from bus.events import AgencyRef
+from bus.types import AgencyCode, ProvinceCode
+from producers.simulate import vocab
+from producers.simulate.targets import MINISTRIES_KEY, TargetTable, Targets
+
+T = TypeVar("T")
+
+_COMMITTEE_DOC_WEIGHT = 3.0
+_OFFICE_DOC_WEIGHT = 2.0
+_DEPARTMENT_DOC_WEIGHT = 1.4
+_MINISTRY_DOC_WEIGHTS = {"G22": 3.0, "G12": 2.0, "G09": 1.5, "G01": 1.5}
+_FEMALE_SHARE = 0.3
+
+
+class Picker(Generic[T]):
+    """Weighted choice by one uniform draw (cumulative weights and a bisection)."""
+
+    __slots__ = ("_cumulative", "_items", "_total")
+
+    def __init__(self, items: Sequence[T], weights: Sequence[float]) -> None:
+        if not items or len(items) != len(weights):
+            raise ConfigError("a weighted choice needs as many weights as items, and at least one")
+        self._items = tuple(items)
+        self._cumulative = tuple(itertools.accumulate(weights))
+        self._total = self._cumulative[-1]
+        if self._total <= 0:
+            raise ConfigError("a weighted choice needs a positive total weight")
+
+    def pick(self, rng: random.Random) -> T:
+        index = bisect.bisect_right(self._cumulative, rng.random() * self._total)
+        return self._items[min(index, len(self._items) - 1)]
+
+    @property
+    def items(self) -> tuple[T, ...]:
+        return self._items
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    position: str
+    name: str
+
+
+@dataclass(eq=False, slots=True)
+class SimAgency:
+    """One agency as the simulator uses it."""
+
+    code: AgencyCode
+    ref: AgencyRef
+    kind: str
+    province: ProvinceCode | None
+    targets: Targets
+    abbreviation: str
+    drafting_units: tuple[str, ...]
+    signers: Picker[Signer]
+    place: str
+    unit: str
+    """Department unit number (``03``), ``00`` for a People's Committee, level-1 code (``G08``) for a ministry."""
+
+    @property
+    def truth_key(self) -> str:
+        """Key of the ground truth and the targets: the province code, or ``ministries``."""
+        return self.province if self.province is not None else MINISTRIES_KEY
+
+
+@dataclass(eq=False, slots=True)
+class SimProvince:
+    code: ProvinceCode
+    targets: Targets
+    committee: SimAgency
+    departments: tuple[SimAgency, ...]
+    senders: Picker[SimAgency]
+    procedures: Picker[tuple[vocab.Procedure, SimAgency]]
+
+
+@dataclass(eq=False, slots=True)
+class World:
+    """Every simulated agency, and what starts new documents and dossiers."""
+
+    provinces: tuple[SimProvince, ...]
+    ministries: tuple[SimAgency, ...]
+    ministry_senders: Picker[SimAgency]
+    ministry_procedures: Picker[tuple[vocab.Procedure, SimAgency]]
+    ministry_targets: Targets
+    by_code: dict[str, SimAgency] = field(default_factory=dict)
+    by_level1: dict[str, SimAgency] = field(default_factory=dict)
+
+    @property
+    def committees(self) -> tuple[SimAgency, ...]:
+        return tuple(p.committee for p in self.provinces)
+
+
+def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random) -> World:
+    """The simulated agencies of ``catalog``, calibrated by ``targets``, signers drawn from ``rng``."""
+    provinces = tuple(_province(catalog, targets, rng, province.code) for province in catalog.provinces())
+    ministries = tuple(_agency(a, targets.ministries, rng, _level1(a.code)) for a in catalog.ministries())
+    if not ministries:
+        raise ConfigError("the agency catalog has no ministries to simulate")
+    by_level1 = {m.unit: m for m in ministries}
+    ministry_procedures = [(p, by_level1[p.unit]) for p in vocab.MINISTRY_PROCEDURES if p.unit in by_level1]
+    world = World(
+        provinces=provinces,
+        ministries=ministries,
+        ministry_senders=Picker(ministries, [_MINISTRY_DOC_WEIGHTS.get(m.unit, 1.0) for m in ministries]),
+        ministry_procedures=Picker(ministry_procedures, [p.weight for p, _ in ministry_procedures]),
+        ministry_targets=targets.ministries,
+        by_level1=by_level1,
+    )
+    for agency in (*ministries, *(a for p in provinces for a in (p.committee, *p.departments))):
+        world.by_code[agency.code] = agency
+    return world
+
+
+def _province(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random, code: ProvinceCode) -> SimProvince:
+    if code not in targets.provinces:
+        raise ConfigError(f"province targets have no row for province {code} of the agency catalog")
+    row = targets.provinces[code]
+    place = catalog.province(code).short_name
+    committee_agency = catalog.get(catalog.province(code).committee)
+    committee = _agency(committee_agency, row, rng, "00", place)
+    departments = tuple(
+        _agency(a, row, rng, a.code.split(".")[2], place) for a in catalog.departments(code)
+    )
+    senders = [committee, *departments]
+    weights = [_COMMITTEE_DOC_WEIGHT] + [
+        _OFFICE_DOC_WEIGHT if d.unit == "01" else _DEPARTMENT_DOC_WEIGHT for d in departments
+    ]
+    by_unit = {a.unit: a for a in senders}
+    procedures = [(p, by_unit.get(p.unit, committee)) for p in vocab.PROVINCE_PROCEDURES]
+    return SimProvince(
+        code=code,
+        targets=row,
+        committee=committee,
+        departments=departments,
+        senders=Picker(senders, weights),
+        procedures=Picker(procedures, [p.weight for p, _ in procedures]),
+    )
+
+
+def _agency(agency: Agency, row: Targets, rng: random.Random, unit: str, place: str = "Hà Nội") -> SimAgency:
+    style = unit if unit in vocab.SIGNER_POSITIONS else agency.kind
+    units_style = unit if unit in vocab.DRAFTING_UNITS else agency.kind
+    return SimAgency(
+        code=agency.code,
+        ref=AgencyRef(code=agency.code, name=agency.name),
+        kind=agency.kind,
+        province=agency.province,
+        targets=row,
+        abbreviation=_abbreviation(agency, unit),
+        drafting_units=vocab.DRAFTING_UNITS[units_style],
+        signers=_signers(rng, style),
+        place=place,
+        unit=unit,
+    )
+
+
+def _abbreviation(agency: Agency, unit: str) -> str:
+    if agency.kind == "province_committee":
+        return vocab.COMMITTEE_ABBREVIATION
+    if agency.kind == "ministry":
+        known = vocab.MINISTRY_ABBREVIATIONS.get(unit)
+    else:
+        known = vocab.DEPARTMENT_ABBREVIATIONS.get(unit)
+    if known:
+        return known
+    # Notations abbreviate a name by the initials of its words: "Sở Giáo dục và Đào tạo" -> "SGDĐT".
+    words = [w for w in agency.name.split() if w[0].isupper()]
+    return "".join(w[0] for w in words)[:8] or "CQ"
+
+
+def _signers(rng: random.Random, style: str) -> Picker[Signer]:
+    signers: list[Signer] = []
+    weights: list[float] = []
+    for position, holders, share in vocab.SIGNER_POSITIONS[style]:
+        for _ in range(holders):
+            signers.append(Signer(position, _person_name(rng)))
+            weights.append(share / holders)
+    return Picker(signers, weights)
+
+
+_SURNAMES = Picker([s for s, _ in vocab.SURNAMES], [w for _, w in vocab.SURNAMES])
+
+
+def _person_name(rng: random.Random) -> str:
+    sex = "f" if rng.random() < _FEMALE_SHARE else "m"
+    surname = _SURNAMES.pick(rng)
+    middle = rng.choice(vocab.MIDDLE_NAMES[sex])
+    given = rng.choice(vocab.GIVEN_NAMES[sex])
+    return f"{surname} {middle} {given}"
+
+
+def _level1(code: str) -> str:
+    return code.rsplit(".", 1)[-1]

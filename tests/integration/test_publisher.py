@@ -1,0 +1,162 @@
+"""bus.Publisher on the real broker and registry: what lands, where, with which headers; what never lands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from bus.cloudevents import parse_kafka_headers
+from bus.errors import PublishError, RegistryUnavailableError, ValidationError
+from bus.events import EVENT_TYPES, Event
+from bus.metrics import PublisherMetrics
+from bus.publisher import Delivery, Publisher
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroDeserializer, SerializationContext
+from bus.settings import Settings
+from bus.topics import ensure_topics, topic_for
+from tests import publishing_samples as samples
+from tests.integration.kafka_read import end_offsets, read_all
+from tests.integration.kafka_relay import KafkaRelay
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def publish_settings(settings: Settings, topic_prefix: str) -> Settings:
+    settings.topics.prefix = topic_prefix
+    settings.topics.partitions = 3
+    settings.registry.auto_register = True
+    return settings
+
+
+@pytest.fixture
+async def topics(publish_settings: Settings) -> list[str]:
+    await ensure_topics(publish_settings)
+    return sorted({topic_for(t, prefix=publish_settings.topics.prefix) for t in EVENT_TYPES.values()})
+
+
+def _events(count: int) -> list[Event]:
+    return [samples.event(obj) for obj in samples.mixed(count)]
+
+
+async def test_every_event_lands_once_with_key_headers_and_published_at(
+    publish_settings: Settings, topics: list[str]
+) -> None:
+    registry = CollectorRegistry()
+    events = _events(200)
+    async with Publisher(publish_settings, metrics=PublisherMetrics(registry)) as publisher:
+        deliveries = await publisher.publish_many(events)
+        single = await publisher.publish(samples.event(samples.report(999)))
+
+    assert [d.id for d in deliveries] == [e.meta.event_id for e in events]
+    records = await read_all(publish_settings.kafka.bootstrap_servers, topics)
+    by_place = {(r.topic, r.partition, r.offset): r for r in records}
+    assert len(records) == 201
+    async with SchemaRegistryClient(publish_settings.registry) as client:
+        deserializer = AvroDeserializer(client)
+        await deserializer.prepare_ids({AvroDeserializer.schema_id_of(r.value) for r in records})
+        for event, delivery in zip([*events, None], [*deliveries, single], strict=True):
+            record = by_place[(delivery.topic, delivery.partition, delivery.offset)]
+            attributes = parse_kafka_headers(record.headers)
+            assert attributes["id"] == delivery.id
+            decoded = deserializer.deserialize(record.value, SerializationContext(record.topic))
+            assert decoded.meta.published_at is not None
+            if event is not None:
+                assert delivery.topic == topic_for(type(event), prefix=publish_settings.topics.prefix)
+                assert record.key == event.entity_key().encode()
+                assert attributes["type"] == event.AVRO_NAME
+                assert decoded.model_copy(update={"meta": event.meta}) == event
+    published = registry.get_sample_value(
+        "lgsp_events_published_total",
+        {"topic": topic_for("DossierSynced", prefix=publish_settings.topics.prefix),
+         "type": "vn.gov.lgsp.dossier.DossierSynced"},
+    )
+    assert published == 50
+    assert registry.get_sample_value("lgsp_publish_duration_seconds_count") == 2
+
+
+async def test_one_entity_keeps_its_order(publish_settings: Settings, topics: list[str]) -> None:
+    versions = [samples.event(samples.dossier(7, version=v)) for v in range(1, 101)]
+    async with Publisher(publish_settings) as publisher:
+        deliveries = await publisher.publish_many(versions)
+    assert len({(d.topic, d.partition) for d in deliveries}) == 1
+    assert [d.offset for d in deliveries] == list(range(deliveries[0].offset, deliveries[0].offset + 100))
+
+
+async def test_a_bad_item_raises_before_anything_is_sent(publish_settings: Settings, topics: list[str]) -> None:
+    good = _events(10)
+    before = await end_offsets(publish_settings.kafka.bootstrap_servers, topics)
+    async with Publisher(publish_settings) as publisher:
+        with pytest.raises(ValidationError) as caught:
+            await publisher.publish_many([*good[:5], "not an event", *good[5:]])  # type: ignore[list-item]
+    assert caught.value.field == "[5]"
+    assert await end_offsets(publish_settings.kafka.bootstrap_servers, topics) == before
+
+
+async def test_registry_unreachable_raises_before_anything_is_sent(
+    publish_settings: Settings, topics: list[str], unused_tcp_port: int
+) -> None:
+    publish_settings.registry.url = f"http://127.0.0.1:{unused_tcp_port}/apis/ccompat/v7"
+    publish_settings.registry.max_retries = 0
+    before = await end_offsets(publish_settings.kafka.bootstrap_servers, topics)
+    async with Publisher(publish_settings) as publisher:
+        with pytest.raises(RegistryUnavailableError):
+            await publisher.publish_many(_events(4))
+    assert await end_offsets(publish_settings.kafka.bootstrap_servers, topics) == before
+
+
+@contextlib.asynccontextmanager
+async def _relay(bootstrap: str) -> AsyncIterator[KafkaRelay]:
+    host, _, port = bootstrap.rpartition(":")
+    relay = KafkaRelay(host, int(port))
+    await relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.cut()
+
+
+async def test_broker_lost_mid_run_names_the_unconfirmed_and_keeps_the_confirmed(
+    publish_settings: Settings, topics: list[str]
+) -> None:
+    """The broker disappears (for this client) while batches are being published."""
+    real_bootstrap = publish_settings.kafka.bootstrap_servers
+    publish_settings.producer.delivery_timeout_s = 3.0
+    confirmed: list[Delivery] = []
+    failure: PublishError | None = None
+    async with _relay(real_bootstrap) as relay:
+        publish_settings.kafka.bootstrap_servers = relay.bootstrap
+        async with Publisher(publish_settings) as publisher:
+            for round_ in range(200):
+                batch = _events(50)
+                if round_ == 5:
+                    sending = asyncio.create_task(publisher.publish_many(batch))
+                    await asyncio.sleep(0)  # let it start sending, then take the broker away
+                    await relay.cut()
+                    try:
+                        confirmed += await sending
+                    except PublishError as exc:
+                        failure = exc
+                        batch_ids = {e.meta.event_id for e in batch}
+                        assert set(exc.unconfirmed) <= batch_ids
+                        assert exc.confirmed + len(exc.unconfirmed) == len(batch)
+                        confirmed_ids = batch_ids - set(exc.unconfirmed)
+                        confirmed += [Delivery(i, "", -1, -1) for i in confirmed_ids]
+                    break
+                confirmed += await publisher.publish_many(batch)
+            if failure is None:
+                with pytest.raises(PublishError) as caught:
+                    await publisher.publish_many(_events(20))
+                failure = caught.value
+                assert len(failure.unconfirmed) == 20
+
+    assert failure.unconfirmed
+    assert "unconfirmed event ids" in str(failure)
+    records = await read_all(real_bootstrap, topics)
+    on_topic = {parse_kafka_headers(r.headers)["id"] for r in records}
+    assert {d.id for d in confirmed} <= on_topic
+    assert not set(failure.unconfirmed) & on_topic
