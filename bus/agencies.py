@@ -128,6 +128,10 @@ class AgencyCatalog:
                 rule="province_code.known",
             ) from None
 
+    def is_province(self, code: str) -> bool:
+        """True if ``code`` is the statistics code of one of the 34 provinces."""
+        return code in self._provinces
+
     def provinces(self) -> list[Province]:
         """The 34 provinces, by statistics code."""
         return sorted(self._provinces.values(), key=lambda p: p.code)

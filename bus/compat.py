@@ -21,6 +21,7 @@ BACKWARD_TRANSITIVE. Released versions are pinned in ``schemas/FINGERPRINTS``; s
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -172,8 +173,12 @@ def reader_writer_issues(
     from avro.schema import parse
 
     try:
+        with warnings.catch_warnings():
+            # avro warns about logical types it does not know and ignores them; _evolution_rules compares them
+            warnings.simplefilter("ignore")
+            reader_schema, writer_schema = parse(json.dumps(reader)), parse(json.dumps(writer))
         result = ReaderWriterCompatibilityChecker().get_compatibility(  # type: ignore[no-untyped-call]
-            parse(json.dumps(reader)), parse(json.dumps(writer))
+            reader_schema, writer_schema
         )
     except AvroException as exc:
         raise ConfigError(
@@ -182,7 +187,10 @@ def reader_writer_issues(
     if result.compatibility is not SchemaCompatibilityType.incompatible:
         return []
     rules = sorted({i.name for i in result.incompatibilities})
-    fields = sorted({_field_at(reader, location) for location in result.locations})
+    # the checker's merged results keep the root location "/" beside the real ones
+    fields = sorted({_field_at(reader, location) for location in result.locations} - {"<record>"}) or [
+        "<record>"
+    ]
     message = "; ".join(sorted(result.messages))
     return [
         Issue(record, reader_version, writer_version, direction, ", ".join(fields), ", ".join(rules), message)
@@ -193,8 +201,8 @@ def _field_at(schema: Any, location: str) -> str:
     """Turn the checker's ``/fields/3/type/fields/1/type`` into ``meta.occurred_at``."""
     names: list[str] = []
     node = schema
-    steps = [t for t in location.split("/") if t]
-    for step, following in zip(steps, [*steps[1:], None], strict=True):
+    steps: list[str | None] = [t for t in location.split("/") if t]
+    for step, following in zip(steps, [*steps[1:], None][: len(steps)], strict=True):
         if step == "fields" and isinstance(node, dict) and following is not None and following.isdigit():
             field = node["fields"][int(following)]
             names.append(field["name"])

@@ -199,7 +199,7 @@ EVENTS_CONSUMED = MetricSpec(
 EVENTS_DEAD_LETTERED = MetricSpec(
     "lgsp_events_dead_lettered_total",
     Kind.COUNTER,
-    "Records sent to <topic>.dlq because they can never be applied, by group, source topic and reason "
+    "Records sent to `<topic>.dlq` because they can never be applied, by group, source topic and reason "
     "(the lgsp_dlq_reason header: bad-wire-format, unknown-schema, invalid-event, unknown-agency, ...).",
     "Is anyone publishing poison, and of which kind?",
     ("group", "topic", "reason"),

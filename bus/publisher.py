@@ -444,9 +444,15 @@ class AiokafkaProducerPort:
             sender_task.cancel()
             await asyncio.wait({sender_task}, timeout=_CLOSE_GRACE_S)
         accumulator = producer._message_accumulator
+        queued = [batch for queue in accumulator._batches.values() for batch in queue]
+        batches = [*queued, *accumulator._pending_batches]
         # Re-enqueued batches keep a done-callback that removes them from this set; keep that removal valid.
-        accumulator._pending_batches.update(b for queue in accumulator._batches.values() for b in queue)
+        accumulator._pending_batches.update(queued)
         accumulator.fail_all(KafkaTimeoutError("the producer was closed before Kafka acknowledged"))
+        for batch in batches:  # nobody waits on these any more; reading them keeps asyncio quiet
+            for future in (batch.future, batch._drain_waiter):
+                if future.done() and not future.cancelled():
+                    future.exception()
 
     async def cluster_topics(self, timeout_s: float) -> set[str]:
         metadata = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)

@@ -205,6 +205,15 @@ class SchemaRegistryClient:
             raise RegistryError(f"unexpected answer to listing subjects: {body!r}")
         return [Subject(s) for s in body]
 
+    async def delete_subject(self, subject: Subject | str, *, permanent: bool = False) -> list[int]:
+        """Delete a subject (soft; ``permanent`` also hard-deletes it afterwards); returns its versions."""
+        path = f"subjects/{_q(subject)}"
+        versions = await self._request("DELETE", path)
+        if permanent:
+            versions = await self._request("DELETE", f"{path}?permanent=true")
+        self._ids = {key: value for key, value in self._ids.items() if key[0] != subject}
+        return list(versions) if isinstance(versions, list) else []
+
     # --- compatibility -----------------------------------------------------------------------------------
 
     async def check_compatibility(self, subject: Subject | str, schema: Schema) -> bool:

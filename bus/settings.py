@@ -68,7 +68,6 @@ class ViewsSettings(BaseModel):
     group_id: str = "lgsp-views"
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
-    metrics_host: str = Field(default="127.0.0.1", description="address `views run` serves /metrics on")
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     max_batch_records: int = Field(default=5000, gt=0)
     poll_timeout_ms: int = Field(default=500, gt=0)

@@ -342,7 +342,7 @@ class DocumentsView(View):
     ) -> dict[tuple[Any, ...], tuple[float | None, ...]]:
         names = [name for name, _ in groups]
         inner = ", ".join(f"{expr} AS {name}" for name, expr in groups)
-        partition = f"PARTITION BY {', '.join(names)}" if names else ""
+        partition = f"PARTITION BY {', '.join(expr for _, expr in groups)}" if groups else ""
         where_sql = where(["latency_ms IS NOT NULL", *clauses])
         picks = ", ".join(f"MIN(CASE WHEN rn * 100 >= n * {p} THEN latency_ms END)" for p in (50, 90, 99))
         sql = (

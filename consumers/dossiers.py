@@ -44,7 +44,7 @@ from consumers.base import (
     unsupported,
     where,
 )
-from consumers.store.base import Migration, StoreReader, StoreTxn, select_in, upsert_sql
+from consumers.store.base import Migration, StoreReader, StoreTxn, create_table, select_in, upsert_sql
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -72,25 +72,27 @@ _CLOSED = frozenset(
         DossierStatus.RETURNED,
     }
 )
-_STATE_COLUMNS = (
-    "dossier_code",
-    "version",
-    "occurred_ms",
-    "event_id",
-    "agency",
-    "province",
-    "ministry",
-    "procedure_code",
-    "month",
-    "channel",
-    "online_level",
-    "status",
-    "received_ms",
-    "due_ms",
-    "finished_ms",
-    "digitised",
-    "is_open",
-)
+_TEXT = "TEXT NOT NULL"
+_STATE_TYPES = {
+    "dossier_code": _TEXT,
+    "version": "BIGINT NOT NULL",
+    "occurred_ms": "BIGINT NOT NULL",
+    "event_id": _TEXT,
+    "agency": _TEXT,
+    "province": _TEXT,
+    "ministry": _TEXT,
+    "procedure_code": _TEXT,
+    "month": _TEXT,
+    "channel": _TEXT,
+    "online_level": _TEXT,
+    "status": _TEXT,
+    "received_ms": "BIGINT NOT NULL",
+    "due_ms": "BIGINT",
+    "finished_ms": "BIGINT",
+    "digitised": "INTEGER NOT NULL",
+    "is_open": "INTEGER NOT NULL",
+}
+_STATE_COLUMNS = tuple(_STATE_TYPES)
 
 MIGRATIONS = (
     Migration(
@@ -98,16 +100,20 @@ MIGRATIONS = (
         1,
         "latest snapshot per dossier, monthly counts per agency and procedure",
         (
-            "CREATE TABLE dos_dossiers (dossier_code TEXT PRIMARY KEY, version BIGINT NOT NULL,"
-            " occurred_ms BIGINT NOT NULL, event_id TEXT NOT NULL, agency TEXT NOT NULL, province TEXT NOT NULL,"
-            " ministry TEXT NOT NULL, procedure_code TEXT NOT NULL, month TEXT NOT NULL, channel TEXT NOT NULL,"
-            " online_level TEXT NOT NULL, status TEXT NOT NULL, received_ms BIGINT NOT NULL, due_ms BIGINT,"
-            " finished_ms BIGINT, digitised INTEGER NOT NULL, is_open INTEGER NOT NULL)",
+            create_table("dos_dossiers", _STATE_TYPES, ("dossier_code",)),
             "CREATE INDEX dos_dossiers_open_due ON dos_dossiers (due_ms) WHERE is_open = 1",
-            "CREATE TABLE dos_monthly (agency TEXT NOT NULL, procedure_code TEXT NOT NULL, month TEXT NOT NULL,"
-            " province TEXT NOT NULL, ministry TEXT NOT NULL, "
-            + ", ".join(f"{c} BIGINT NOT NULL" for c in COUNTERS)
-            + ", PRIMARY KEY (agency, procedure_code, month))",
+            create_table(
+                "dos_monthly",
+                {
+                    "agency": _TEXT,
+                    "procedure_code": _TEXT,
+                    "month": _TEXT,
+                    "province": _TEXT,
+                    "ministry": _TEXT,
+                }
+                | dict.fromkeys(COUNTERS, "BIGINT NOT NULL"),
+                ("agency", "procedure_code", "month"),
+            ),
             "CREATE INDEX dos_monthly_month ON dos_monthly (month)",
         ),
     ),
@@ -150,7 +156,9 @@ class _State:
     def contribution(self) -> tuple[tuple[str, str, str], tuple[int, ...]]:
         """``((agency, procedure, month), counters)`` this dossier adds to ``dos_monthly``."""
         resolved = self.status in (DossierStatus.RESOLVED, DossierStatus.RETURNED)
-        on_time = resolved and (self.due_ms is None or (self.finished_ms is not None and self.finished_ms <= self.due_ms))
+        on_time = resolved and (
+            self.due_ms is None or (self.finished_ms is not None and self.finished_ms <= self.due_ms)
+        )
         online = self.channel == SubmissionChannel.ONLINE
         full = self.online_level == OnlineLevel.FULL
         vector = (
@@ -168,6 +176,15 @@ class _State:
             int(self.is_open),
         )
         return (self.agency, self.procedure_code, local_month(self.received_ms)), vector
+
+
+def _state_from_row(row: Sequence[Any]) -> _State:
+    version, occurred, event_id, agency, province, procedure, channel, level, status = row[1:10]
+    received, due, finished, digitised = row[10:14]
+    return _State(
+        version, occurred, event_id, agency, province, procedure, channel, level, status, received, due,
+        finished, bool(digitised),
+    )  # fmt: skip
 
 
 def _state_of(event: DossierSynced) -> _State:
@@ -245,13 +262,7 @@ class DossiersView(View):
             " WHERE dossier_code",
             codes,
         )
-        return {
-            row[0]: _State(
-                row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], row[11],
-                row[12], bool(row[13]),
-            )  # fmt: skip
-            for row in rows
-        }
+        return {str(row[0]): _state_from_row(row) for row in rows}
 
     def _row(self, code: str, state: _State) -> tuple[Any, ...]:
         _, ministry = self._rollup.of(state.agency)

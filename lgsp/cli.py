@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lgsp.commands import dev, schemas, topics
+from lgsp.commands import dev, dlq, ingress, publish, schemas, topics, views
 
 app = typer.Typer(
     name="lgsp",
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Order here is the order of `lgsp --help`.
-for _module in (dev, topics, schemas):
+for _module in (dev, topics, schemas, publish, ingress, views, dlq):
     _module.register(app)
 
 

@@ -13,6 +13,7 @@ must never go green by skipping them there.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -79,7 +80,7 @@ class PrometheusServer:
         return body["data"]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
-        """The instant vector ``promql`` evaluates to now: ``[{"metric": {...}, "value": [ts, "v"]}, ...]``."""
+        """The instant vector ``promql`` gives now: ``[{"metric": {...}, "value": [ts, "v"]}, ...]``."""
         data = self.api("query", query=promql)
         if data["resultType"] != "vector":
             raise PrometheusError(f"{promql} is a {data['resultType']}, not an instant vector")
@@ -93,7 +94,9 @@ class PrometheusServer:
             if result:
                 return result
             if time.monotonic() > deadline:
-                raise PrometheusError(f"{promql} returned nothing within {timeout_s:g} s; log: {self.log_tail()}")
+                raise PrometheusError(
+                    f"{promql} returned nothing within {timeout_s:g} s; log: {self.log_tail()}"
+                )
             time.sleep(POLL_S)
 
     def wait_for_value(self, promql: str, timeout_s: float = 30.0) -> float:
@@ -127,7 +130,8 @@ def write_config(
         "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": list(addresses)}]} for job, addresses in targets.items()
+            {"job_name": job, "static_configs": [{"targets": list(addresses)}]}
+            for job, addresses in targets.items()
         ],
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -188,3 +192,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+_METRIC_NAME = re.compile(r"\blgsp_[a-z_]+")
+_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The ``lgsp_`` metric names a PromQL expression reads, histogram series suffixes stripped.
+
+    Recording rules (``lgsp:...``) and label values (``lgsp.documents``, ``lgsp-ingress``) do not match.
+    """
+    names = set()
+    for name in _METRIC_NAME.findall(expr):
+        for suffix in _SERIES_SUFFIXES:
+            if name.endswith(suffix):
+                name = name.removesuffix(suffix)
+                break
+        names.add(name)
+    return names

@@ -30,7 +30,6 @@ from bus.events import (
     IndicatorValue,
     OnlineLevel,
     Period,
-    PeriodType,
     Priority,
     ReportFiled,
     SubmissionChannel,
@@ -78,7 +77,8 @@ def agency_codes() -> st.SearchStrategy[str]:
 
 def agency_refs(codes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[AgencyRef]:
     """An agency reference whose code is in the catalog and whose name is free Vietnamese text."""
-    return st.builds(lambda code, name: AgencyRef(code=code, name=name), codes or agency_codes(), vietnamese_text())
+    codes = agency_codes() if codes is None else codes
+    return st.builds(lambda code, name: AgencyRef(code=code, name=name), codes, vietnamese_text())
 
 
 @st.composite
@@ -189,7 +189,9 @@ def report_filed(draw: st.DrawFn) -> ReportFiled:
     """A report for a catalog regime and a period in range, with unique, finite indicator values."""
     definition = draw(st.sampled_from(load_report_catalog().reports()))
     period_type = draw(st.sampled_from(definition.period_types))
-    period = Period(period_type, draw(st.integers(2000, 2099)), draw(st.integers(1, PERIODS_PER_YEAR[period_type])))
+    period = Period(
+        period_type, draw(st.integers(2000, 2099)), draw(st.integers(1, PERIODS_PER_YEAR[period_type]))
+    )
     agency = draw(agency_refs(st.sampled_from(ISSUER_CODES)))
     values = st.floats(allow_nan=False, allow_infinity=False)
     codes = draw(st.lists(identifiers(max_size=20), max_size=6, unique=True))
@@ -228,3 +230,125 @@ def _known(enum: type[Any]) -> st.SearchStrategy[Any]:
     """A member other than UNKNOWN (which producers never send)."""
     return st.sampled_from([m for m in enum if m.value != "UNKNOWN"])
 
+
+# Fixed valid samples, for tests that change one field and expect one rule to fire.
+
+HCMC = "000.00.00.H29"
+GOVERNMENT_OFFICE = "000.00.00.G22"
+NGHE_AN = "000.00.00.H41"
+
+
+def sample_meta(source: str = HCMC, **overrides: Any) -> dict[str, Any]:
+    """Metadata fields as a dict."""
+    fields: dict[str, Any] = {
+        "event_id": "6f1c1a8e-9a53-4c3e-9a77-2f1f5f3b8d10",
+        "source": source,
+        "occurred_at": datetime(2025, 7, 3, 2, 0, tzinfo=UTC),
+        "published_at": None,
+        "correlation_id": None,
+    }
+    return fields | overrides
+
+
+def sample_document_sent(**overrides: Any) -> dict[str, Any]:
+    """The edXML example of QCVN 102 (Government Office to Nghệ An), as model input."""
+    fields: dict[str, Any] = {
+        "meta": sample_meta(GOVERNMENT_OFFICE),
+        "document_id": "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
+        "sender": {"code": GOVERNMENT_OFFICE, "name": "Văn phòng Chính phủ"},
+        "recipients": [{"code": NGHE_AN, "name": "Ủy ban nhân dân tỉnh Nghệ An"}],
+        "code_number": "7816",
+        "code_notation": "VPCP-TTĐT",
+        "promulgation_place": "Hà Nội",
+        "promulgation_date": date(2015, 9, 30),
+        "document_type_code": "18",
+        "document_type_name": "Công văn",
+        "subject": "Về việc triển khai Trục liên thông văn bản quốc gia",
+        "signer_position": "Phó Chủ nhiệm",
+        "signer_name": "Nguyễn Văn Tùng",
+        "due_date": date(2015, 10, 15),
+        "priority": "URGENT",
+        "steering": True,
+        "business_type": "NEW",
+        "attachment_count": 2,
+        "attachment_bytes": 524_288,
+        "digitally_signed": True,
+        "form": "ELECTRONIC_ONLY",
+    }
+    return fields | overrides
+
+
+def sample_status_changed(**overrides: Any) -> dict[str, Any]:
+    """Nghệ An reports that the document arrived."""
+    fields: dict[str, Any] = {
+        "meta": sample_meta(NGHE_AN),
+        "document_id": "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
+        "reporting_agency": {"code": NGHE_AN, "name": "Ủy ban nhân dân tỉnh Nghệ An"},
+        "status": "ARRIVED",
+        "description": "Đã nhận văn bản",
+        "status_at": datetime(2015, 9, 30, 3, 15, tzinfo=UTC),
+    }
+    return fields | overrides
+
+
+def sample_dossier_synced(**overrides: Any) -> dict[str, Any]:
+    """A resolved birth-registration dossier of Hồ Chí Minh City."""
+    received = datetime(2025, 7, 1, 1, 30, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "meta": sample_meta(HCMC),
+        "dossier_code": "000.00.04.H29-250701-0001",
+        "procedure_code": "1.000494.000.00.00.H29",
+        "procedure_name": "Đăng ký khai sinh",
+        "sector_code": "HT",
+        "sector_name": "Hộ tịch",
+        "processing_agency": {"code": "000.00.03.H29", "name": "Sở Tư pháp thành phố Hồ Chí Minh"},
+        "province_code": "79",
+        "applicant_type": "CITIZEN",
+        "channel": "ONLINE",
+        "online_level": "FULL",
+        "status": "RESOLVED",
+        "received_at": received,
+        "due_at": received + timedelta(days=3),
+        "finished_at": received + timedelta(days=1),
+        "returned_at": None,
+        "fees_paid_online": True,
+        "digitised": True,
+        "version": 4,
+        "result_digitised": True,
+    }
+    return fields | overrides
+
+
+def sample_report_filed(**overrides: Any) -> dict[str, Any]:
+    """Hồ Chí Minh City's Q3 2025 administrative-procedure report."""
+    fields: dict[str, Any] = {
+        "meta": sample_meta(HCMC),
+        "report_id": "000.00.00.H29/BC-KSTT-01/2025-Q3",
+        "report_code": "BC-KSTT-01",
+        "reporting_agency": {"code": HCMC, "name": "Ủy ban nhân dân thành phố Hồ Chí Minh"},
+        "period_type": "QUARTER",
+        "period_year": 2025,
+        "period_number": 3,
+        "deadline_at": datetime(2025, 9, 20, 16, 59, 59, tzinfo=UTC),
+        "filed_at": datetime(2025, 9, 18, 9, 0, tzinfo=UTC),
+        "revision": 0,
+        "indicators": [
+            {"code": "DOSSIERS_RECEIVED", "value": 152_340.0, "unit": "hồ sơ"},
+            {"code": "DOSSIERS_ONLINE_RATE", "value": 75.8, "unit": "%"},
+        ],
+    }
+    return fields | overrides
+
+
+def sample_dossier(**overrides: Any) -> DossierSynced:
+    """:func:`sample_dossier_synced` as a model."""
+    return DossierSynced.model_validate(sample_dossier_synced(**overrides))
+
+
+SAMPLES: dict[type[Event], Any] = {
+    DocumentSent: sample_document_sent,
+    DocumentStatusChanged: sample_status_changed,
+    DossierSynced: sample_dossier_synced,
+    ReportFiled: sample_report_filed,
+}
+"""Sample builders by model: ``SAMPLES[model](**overrides)`` is valid model input."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from bus.errors import DevStackError
 
 _POLL_S = 0.1
+_EXEC_TIMEOUT_S = 10.0
 _TAIL_BYTES = 256 * 1024
 _ERROR_RE = re.compile(r"\b(ERROR|FATAL|SEVERE)\b|Exception\b|Error\b|Caused by:")
 _STACK_FRAME_RE = re.compile(r"^\s+(at |\.\.\. \d+ more)")
@@ -70,7 +71,15 @@ def spawn(managed: Managed, command: Sequence[str]) -> int:
             raise DevStackError(f"cannot start {managed.name}: {exc}") from exc
     _CHILDREN[proc.pid] = proc
     managed.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
+    _wait_exec(proc.pid, managed.marker)
     return proc.pid
+
+
+def _wait_exec(pid: int, marker: str) -> None:
+    """Wait until the new process shows its own command line (the java launcher may still be exec'ing)."""
+    deadline = time.monotonic() + _EXEC_TIMEOUT_S
+    while not is_ours(pid, marker) and not is_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -82,13 +91,26 @@ def read_pid(pid_file: Path) -> int | None:
 
 
 def is_ours(pid: int, marker: str) -> bool:
-    """Whether ``pid`` is alive and was started by us with ``marker`` (zombies have an empty cmdline)."""
+    """Whether ``pid`` runs and was started by us with ``marker``.
+
+    A process that is exiting or a zombie has an empty cmdline, so it no longer counts as ours.
+    """
     _reap(pid)
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
     return marker.encode() in args
+
+
+def is_gone(pid: int) -> bool:
+    """Whether ``pid`` has fully exited (no such process, or a zombie): its ports and files are released."""
+    _reap(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
 
 
 def running_pid(managed: Managed) -> int | None:
@@ -155,7 +177,7 @@ def _wait_gone(procs: Iterable[tuple[int, Managed]], timeout_s: float) -> list[t
     deadline = time.monotonic() + timeout_s
     while pending and time.monotonic() < deadline:
         time.sleep(_POLL_S)
-        pending = [(pid, m) for pid, m in pending if is_ours(pid, m.marker)]
+        pending = [(pid, m) for pid, m in pending if not is_gone(pid)]
     return pending
 
 
@@ -165,7 +187,7 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def _reap(pid: int) -> None:
-    proc = _CHILDREN.get(pid)
-    if proc is not None and proc.poll() is not None:
-        _EXIT_CODES[pid] = proc.returncode
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        _EXIT_CODES[pid] = child.returncode
         del _CHILDREN[pid]

@@ -61,8 +61,10 @@ def _nfc(value: str) -> str:
 
 def _utc_millis(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds; truncating here makes model -> bytes -> model the identity.
-    value = value.astimezone(UTC)
-    value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.microsecond % 1000:
+        value = value.replace(microsecond=value.microsecond // 1000 * 1000)
     if not EARLIEST <= value < LATEST:
         raise rule_error("timestamp.range", f"{value.isoformat()} is outside 1970..2099")
     return value

@@ -56,7 +56,7 @@ class DossierSynced(Event):
     @field_validator("province_code")
     @classmethod
     def _known_province(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and value not in {p.code for p in catalog_of(info).provinces()}:
+        if value is not None and not catalog_of(info).is_province(value):
             raise rule_error("province_code.known", f"{value!r} is not one of the 34 province codes")
         return value
 

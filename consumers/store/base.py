@@ -115,3 +115,9 @@ def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, add: S
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders(len(columns))})"
         f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(assignments)}"
     )
+
+
+def create_table(table: str, columns: Mapping[str, str], key: Sequence[str]) -> str:
+    """Portable ``CREATE TABLE`` from ``{column: type}`` and the primary key columns."""
+    body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return f"CREATE TABLE {table} ({body}, PRIMARY KEY ({', '.join(key)}))"

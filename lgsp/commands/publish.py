@@ -63,9 +63,11 @@ def publish(
 ) -> None:
     """Publish CloudEvents JSON lines (one event per line) to Kafka through the SDK publisher.
 
-    Bad lines are reported on standard error with their line number, field and rule; a summary per event type
-    follows. Exit status: 0 when every line was published, 1 when some lines failed, 2 when Kafka or the
-    registry failed and the run stopped.
+    Each bad line is reported on standard error with its line number, field and rule.
+
+    A summary per event type follows on standard output.
+
+    Exit status: 0 if every line was published, 1 if some lines failed, 2 if Kafka or the registry failed.
     """
     settings = Settings()
     if bootstrap_servers is not None:

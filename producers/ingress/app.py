@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.agencies import AgencyCatalog, load_catalog
@@ -38,7 +39,6 @@ from producers.ingress.service import (
     EventPublisher,
     PublishService,
     kafka_probe,
-    kafka_reachable,
 )
 
 log = logging.getLogger(__name__)
@@ -64,19 +64,20 @@ def create_app(
     holder = _PublisherHolder(settings, publisher, PublisherMetrics(metrics_registry))
     probe = registry_probe or _registry_probe(settings)
     topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
-    gate = CachedProbe(kafka_reachable(holder), timeout_s=min(2.0, settings.producer.delivery_timeout_s))
+    # One cached Kafka check serves both /readyz and the gate before publishing, so they never disagree.
+    kafka = CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S)
     state = IngressState(
         settings=settings.ingress,
         keys=key_store,
         authorizer=Authorizer(catalog or load_catalog()),
         service=PublishService(
             holder,
-            gate=gate,
+            gate=kafka,
             max_in_flight=settings.ingress.max_in_flight,
             retry_after_s=settings.ingress.retry_after_s,
             on_in_flight=metrics.in_flight.set,
         ),
-        kafka_ready=CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S),
+        kafka_ready=kafka,
         registry_ready=CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S),
     )
 
@@ -92,7 +93,7 @@ def create_app(
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)
     openapi.install(app)
     return app
 
@@ -186,11 +187,16 @@ async def _unexpected_handler(request: Request, exc: Exception) -> Response:
 
 
 class MetricsMiddleware:
-    """Counts every answered request by route template and status, and its duration (pure ASGI: cheap)."""
+    """Counts every answered request by route template and status, and its duration (pure ASGI: cheap).
 
-    def __init__(self, app: ASGIApp, metrics: IngressMetrics) -> None:
+    The template is found by matching the request against the app's routes (``/problems/{slug}``, never the
+    raw path, so an attacker cannot create label values); anything else is ``<unmatched>``.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: IngressMetrics, routes: Sequence[BaseRoute]) -> None:
         self._app = app
         self._metrics = metrics
+        self._routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -208,9 +214,20 @@ class MetricsMiddleware:
         try:
             await self._app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            self._metrics.observe(template, status, time.perf_counter() - started)
+            self._metrics.observe(self._template(scope), status, time.perf_counter() - started)
+
+    def _template(self, scope: Scope) -> str:
+        # FastAPI marks its own routes in the scope; plain Starlette routes (/metrics, /docs) are matched here.
+        selected = getattr(scope.get("route"), "path", None)
+        if isinstance(selected, str):
+            return selected
+        probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", "")}
+        probe["method"] = scope.get("method", "GET")
+        for route in self._routes:
+            match, _ = route.matches(probe)
+            if match is not Match.NONE:
+                return str(getattr(route, "path", UNMATCHED_ROUTE))
+        return UNMATCHED_ROUTE
 
 
 # --- running -----------------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def event_components() -> dict[str, Any]:
             "events": {"type": "array", "items": {"$ref": _REF.format(model="Delivery")}},
         },
     }
-    components["ProblemError"] = problem_schema()
+    components["Problem"] = problem_schema()
     return components
 
 
@@ -138,7 +138,7 @@ def request_body(*, batch: bool) -> dict[str, Any]:
 
 def responses_for(*, batch: bool) -> dict[int | str, dict[str, Any]]:
     """The documented answers of an event route."""
-    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="ProblemError")}}}
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="Problem")}}}
     accepted = {"$ref": _REF.format(model="BatchAccepted" if batch else "Delivery")}
     return {
         202: {"description": "Kafka has every event", "content": {"application/json": {"schema": accepted}}},
@@ -161,8 +161,21 @@ def install(app: FastAPI) -> None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(event_components())
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            _drop_framework_validation(schema, schemas)
+            schemas.update(event_components())
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = generate  # type: ignore[method-assign]
+
+
+def _drop_framework_validation(schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """FastAPI documents its own 422 body for path parameters; ours are problems, documented above."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if "HTTPValidationError" in str(answer):
+                del operation["responses"]["422"]
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)

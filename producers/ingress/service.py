@@ -3,8 +3,9 @@
 What happens to a request's validated events:
 
 - more than ``max_in_flight`` publishes already running -> 429 with ``Retry-After``; nothing is sent;
-- Kafka known unreachable (a metadata probe, cached for ``ttl_s``) -> 503 with ``Retry-After``; nothing is
-  sent (without this gate the producer would queue the events and might deliver them after the 503);
+- Kafka known unreachable, or without the topics (a metadata probe, cached for a second, the same that
+  ``/readyz`` shows) -> 503 with ``Retry-After``; nothing is sent (without this gate the producer would queue
+  the events and might deliver them after the 503);
 - otherwise ``publish_many``: 202 with every delivery once Kafka acknowledged all of them; a registry
   failure (before sending) -> 503; a Kafka failure mid-publish -> 503 naming the unconfirmed ids.
 """
@@ -101,16 +102,6 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
         missing = [t for t in wanted if t not in present]
         if missing:
             return Check(False, f"reachable, but topics are missing: {', '.join(missing)}")
-        return Check(True, "reachable")
-
-    return probe
-
-
-def kafka_reachable(publisher: EventPublisher) -> Callable[[float], Awaitable[Check]]:
-    """Kafka answers a metadata request (the gate before publishing)."""
-
-    async def probe(timeout_s: float) -> Check:
-        await publisher.cluster_topics(timeout_s)
         return Check(True, "reachable")
 
     return probe

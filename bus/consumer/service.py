@@ -1,0 +1,78 @@
+"""Wiring a :class:`ConsumerRunner` to real Kafka and the real schema registry from settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bus.consumer.decode import BatchDecoder, Validator
+from bus.consumer.dlq import DeadLetterWriter
+from bus.consumer.kafka import broker_error, consumer_config, dlq_producer_config
+from bus.consumer.retry import Backoff
+from bus.consumer.runner import ConsumerRunner, RunnerConfig, RunStats
+from bus.consumer.telemetry import RunnerTelemetry
+from bus.consumer.types import BatchSink
+from bus.metrics import ConsumerMetrics
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroDeserializer, SerializationContext
+from bus.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """What to consume and where it goes."""
+
+    group_id: str
+    topics: Sequence[str]
+    sink: BatchSink
+    topic_types: Mapping[str, frozenset[str]] | None = None
+    validate: Validator | None = None
+
+
+async def run_consumer(
+    settings: Settings,
+    spec: ConsumerSpec,
+    *,
+    stop: asyncio.Event,
+    until_caught_up: bool = False,
+    metrics: ConsumerMetrics | None = None,
+    backoff: Backoff | None = None,
+) -> RunStats:
+    """Run one consumer-group member on the real broker until ``stop`` (or caught up, if asked)."""
+    consumer = AIOKafkaConsumer(**consumer_config(settings, group_id=spec.group_id))
+    producer = AIOKafkaProducer(**dlq_producer_config(settings))
+    try:
+        await producer.start()
+    except Exception as exc:
+        await producer.stop()
+        raise broker_error(exc, "starting the dead-letter producer") from exc
+    try:
+        async with SchemaRegistryClient(settings.registry) as registry:
+            contexts = {topic: SerializationContext(topic) for topic in spec.topics}
+            decoder = BatchDecoder(
+                AvroDeserializer(registry),
+                lambda topic: contexts.get(topic) or SerializationContext(topic),
+                topic_types=spec.topic_types,
+                validate=spec.validate,
+            )
+            config = RunnerConfig(
+                group_id=spec.group_id,
+                topics=spec.topics,
+                max_batch_records=settings.views.max_batch_records,
+                poll_timeout_ms=settings.views.poll_timeout_ms,
+                backoff=backoff or Backoff(),
+            )
+            runner = ConsumerRunner(
+                consumer,
+                spec.sink,
+                decoder,
+                DeadLetterWriter(producer, group=spec.group_id),
+                config,
+                RunnerTelemetry(spec.group_id, metrics),
+            )
+            return await runner.run(stop, until_caught_up=until_caught_up)
+    finally:
+        await producer.stop()

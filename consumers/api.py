@@ -1,0 +1,130 @@
+"""``lgsp views serve``: the national views over HTTP (JSON API, an HTML scoreboard, /metrics, /healthz).
+
+    GET /v1/views/scoreboard | documents | dossiers | reports
+        ?province=79&agency=000.00.00.H29&period=2025-07&level=province&grain=month&as_of=...&limit=100
+    GET /            the scoreboard as an HTML page
+    GET /metrics     Prometheus; the KPI gauges are refreshed from the scoreboard on each scrape
+    GET /healthz     the store answers; the offsets it has applied
+
+Bad filters are answered ``400`` with an RFC 9457 problem document naming the parameter.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.responses import Response
+
+from bus.errors import LgspError, ValidationError
+from bus.metrics import ViewMetrics, metrics_route
+from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers.scoreboard import kpi_values
+from consumers.viewset import VIEW_NAMES, ViewSet
+
+_PROBLEM = "application/problem+json"
+_RATE_COLUMNS = frozenset(
+    {"electronic_rate", "online_rate", "full_online_rate", "on_time_rate", "digitised_rate",
+     "report_completeness", "report_on_time_rate"}
+)  # fmt: skip
+
+
+def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:
+    """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges."""
+    app = FastAPI(title="LGSP national views", version="1", docs_url="/docs")
+    render_metrics = metrics_route(registry)
+
+    @app.exception_handler(ValidationError)
+    async def invalid(request: Request, exc: ValidationError) -> JSONResponse:
+        return _problem(400, "Invalid query", str(exc), exc.field)
+
+    @app.exception_handler(LgspError)
+    async def failed(request: Request, exc: LgspError) -> JSONResponse:
+        return _problem(503 if exc.retriable else 500, "View store error", str(exc), None)
+
+    for name in VIEW_NAMES:
+        app.add_api_route(
+            f"/v1/views/{name}",
+            _endpoint(viewset, name),
+            methods=["GET"],
+            name=f"view_{name}",
+            summary=f"The {name} view",
+        )
+
+    @app.get("/", response_class=HTMLResponse, summary="The scoreboard as a page")
+    def page(period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> HTMLResponse:
+        return HTMLResponse(scoreboard_html(viewset.query("scoreboard", ViewQuery(period=period))))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        refresh_kpis(viewset, metrics)
+        return render_metrics(request)
+
+    @app.get("/healthz", summary="Liveness: the store answers")
+    def healthz() -> dict[str, Any]:
+        offsets = viewset.offsets()
+        return {"status": "ok", "partitions": len(offsets), "applied_offsets": sum(offsets.values())}
+
+    return app
+
+
+def _endpoint(viewset: ViewSet, name: str) -> Any:
+    def endpoint(
+        province: Annotated[str | None, Query(description="province statistics code, e.g. 79")] = None,
+        agency: Annotated[str | None, Query(description="agency code, e.g. 000.00.00.H29")] = None,
+        period: Annotated[str | None, Query(description="month YYYY-MM", pattern=r"^\d{4}-\d{2}$")] = None,
+        level: Annotated[Level | None, Query(description="roll-up level")] = None,
+        grain: Annotated[Grain | None, Query(description="time grain")] = None,
+        as_of: Annotated[datetime | None, Query(description="reference time for open/late counts")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    ) -> dict[str, Any]:
+        query = ViewQuery(
+            province=province, agency=agency, period=period, level=level, grain=grain, as_of=as_of, limit=limit
+        )
+        return viewset.query(name, query).as_json()
+
+    endpoint.__name__ = f"view_{name}"
+    return endpoint
+
+
+def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
+    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard."""
+    for province, values in kpi_values(viewset.query("scoreboard", ViewQuery())).items():
+        metrics.set_kpis(province, values)
+
+
+def _problem(status: int, title: str, detail: str, field: str | None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, media_type=_PROBLEM)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if column in _RATE_COLUMNS:
+        return f"{value * 100:.1f}%"
+    return html.escape(str(value))
+
+
+def scoreboard_html(result: ViewResult) -> str:
+    """A self-contained HTML page of the scoreboard."""
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in result.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(c, row[c])}</td>" for c in result.columns) + "</tr>" for row in result.rows
+    )
+    period = html.escape(str(result.meta.get("period") or "all periods"))
+    return (
+        "<!doctype html><html lang='vi'><head><meta charset='utf-8'><title>LGSP national scoreboard</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:nth-child(2){text-align:left}"
+        "tr:last-child{font-weight:bold}</style></head><body>"
+        f"<h1>National scoreboard</h1><p>Period: {period}. Rates per province; the last row is the nation. "
+        "JSON: <a href='/v1/views/scoreboard'>/v1/views/scoreboard</a>, metrics: <a href='/metrics'>/metrics</a>."
+        f"</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
+    )

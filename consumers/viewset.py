@@ -1,0 +1,145 @@
+"""The national views together with their store: the runner's sink, and the read side for API and CLI.
+
+Writes happen on one dedicated thread (the store's writer), so the event loop keeps fetching and
+heartbeating while SQLite works (it releases the GIL during statements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from bus.consumer.types import Batch, Partition
+from bus.errors import ValidationError
+from bus.metrics import ViewMetrics
+from bus.settings import Settings
+from bus.topics import TOPICS
+from bus.types import TopicName
+from consumers.base import Rollup, View, ViewQuery, ViewResult
+from consumers.documents import DocumentsView
+from consumers.dossiers import DossiersView
+from consumers.reports import ReportsView
+from consumers.scoreboard import ScoreboardView
+from consumers.store import ViewStore, open_store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports")
+
+
+def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
+    """The four national views, sharing one agency roll-up."""
+    rollup = rollup or Rollup()
+    reports_view = ReportsView(rollup)
+    return [
+        DocumentsView(rollup, sla_hours=settings.views.document_sla_hours),
+        DossiersView(rollup),
+        reports_view,
+        ScoreboardView(reports_view, rollup),
+    ]
+
+
+class ViewSet:
+    """Views + store. As a ``BatchSink`` it applies a batch and its offsets in one transaction."""
+
+    def __init__(
+        self,
+        store: ViewStore,
+        views: Sequence[View],
+        *,
+        topic_prefix: str = "",
+        metrics: ViewMetrics | None = None,
+    ) -> None:
+        self._store = store
+        self._views = {view.name: view for view in views}
+        self._by_topic = {topic_prefix + view.topic: view for view in views if view.topic is not None}
+        self._prefix = topic_prefix
+        self._metrics = metrics
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-store")
+        store.migrate([m for view in views for m in view.migrations()])
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, metrics: ViewMetrics | None = None) -> ViewSet:
+        """The views on the store named by ``settings.store.url``, topics prefixed by ``settings.topics``."""
+        return cls(
+            open_store(settings.store.url),
+            build_views(settings),
+            topic_prefix=settings.topics.prefix,
+            metrics=metrics,
+        )
+
+    @property
+    def store(self) -> ViewStore:
+        """The underlying store."""
+        return self._store
+
+    def topics(self) -> list[str]:
+        """The real (prefixed) topics that feed the views."""
+        return sorted(self._by_topic)
+
+    def topic_types(self) -> dict[str, frozenset[str]]:
+        """Real topic → short Avro names of the events allowed on it (from the topic catalog)."""
+        out: dict[str, frozenset[str]] = {}
+        for topic, view in self._by_topic.items():
+            spec = TOPICS.get(TopicName(view.topic)) if view.topic is not None else None
+            if spec is not None:
+                out[topic] = frozenset(spec.event_types)
+        return out
+
+    # -- BatchSink ------------------------------------------------------------------------------------------
+
+    async def load_offsets(self) -> dict[Partition, int]:
+        """The offsets recorded with the views."""
+        return await self._on_writer(self._store.load_offsets)
+
+    async def apply(self, batch: Batch) -> None:
+        """Apply every view's events and the batch's offsets in one transaction."""
+        counts = await self._on_writer(lambda: self._apply(batch))
+        if self._metrics is not None:
+            for view, count in counts.items():
+                self._metrics.applied(view, count)
+
+    def _apply(self, batch: Batch) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._store.transaction() as txn:
+            for topic, events in batch.events.items():
+                view = self._by_topic.get(topic)
+                if view is None or not events:
+                    continue
+                view.apply(txn, events)
+                counts[view.name] = counts.get(view.name, 0) + len(events)
+            txn.save_offsets(batch.next_offsets)
+        return counts
+
+    async def _on_writer(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def view(self, name: str) -> View:
+        """The view called ``name``; ValidationError listing the names otherwise."""
+        view = self._views.get(name)
+        if view is None:
+            raise ValidationError(
+                f"no view {name!r}; views: {', '.join(VIEW_NAMES)}", field="view", rule="view.known"
+            )
+        return view
+
+    def query(self, name: str, query: ViewQuery) -> ViewResult:
+        """Read one view (a consistent snapshot; safe from any thread)."""
+        view = self.view(name)
+        with self._store.reader() as reader:
+            return view.query(reader, query)
+
+    def offsets(self) -> Mapping[Partition, int]:
+        """The recorded offsets (for status pages)."""
+        return self._store.load_offsets()
+
+    def close(self) -> None:
+        """Finish pending writes and close the store."""
+        self._writer.shutdown(wait=True)
+        self._store.close()

@@ -1,0 +1,158 @@
+"""``lgsp views run | serve | show``: build the national views, serve them, read them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bus.consumer.runner import install_stop_signals
+from bus.errors import LgspError
+from bus.settings import Settings
+from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers.viewset import VIEW_NAMES, ViewSet
+
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=0, max=65535, help="serve /metrics here (default: views.metrics_port; 0: any)"
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    views = typer.Typer(help="The national views: build them from the topics, read them, serve them.")
+    views.command("run")(run)
+    views.command("serve")(serve)
+    views.command("show")(show)
+    app.add_typer(views, name="views", no_args_is_help=True)
+
+
+def run(
+    until_caught_up: Annotated[
+        bool, typer.Option("--until-caught-up", help="exit once everything on the topics at start is applied")
+    ] = False,
+    metrics_port: MetricsPortOption = None,
+) -> None:
+    """Consume the topics into the view store (long-running; SIGTERM/SIGINT finish the batch in hand)."""
+    from consumers.service import run_views
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = settings.views.metrics_port if metrics_port is None else metrics_port
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        stats = await run_views(settings, stop=stop, until_caught_up=until_caught_up, metrics_port=port)
+        typer.echo(
+            f"views: {stats.records} records in {stats.batches} batches: {stats.applied} applied, "
+            f"{stats.dead_lettered} dead-lettered, {stats.retries} retries, {stats.rebalances} rebalances"
+        )
+
+    try:
+        asyncio.run(main())
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="bind address (default: views.host)")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="default: views.port")] = None,
+) -> None:
+    """Serve the views API, the HTML scoreboard and /metrics."""
+    import uvicorn
+
+    from bus.metrics import ViewMetrics, new_process_registry
+    from consumers.api import create_app
+
+    settings = Settings()
+    registry = new_process_registry()
+    metrics = ViewMetrics(registry)
+    try:
+        viewset = ViewSet.from_settings(settings)
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        app = create_app(viewset, registry, metrics)
+        uvicorn.run(app, host=host or settings.views.host, port=settings.views.port if port is None else port)
+    finally:
+        viewset.close()
+
+
+def show(
+    name: Annotated[str, typer.Argument(help=f"one of: {', '.join(VIEW_NAMES)}")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    province: Annotated[str | None, typer.Option("--province", help="province code, e.g. 79")] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="agency code")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="month YYYY-MM")] = None,
+    level: Annotated[Level | None, typer.Option("--level", help="roll-up level")] = None,
+    grain: Annotated[Grain | None, typer.Option("--grain", help="time grain")] = None,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="reference time for open/late counts")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
+) -> None:
+    """Print one view as a table (or JSON)."""
+    settings = Settings()
+    try:
+        viewset = ViewSet.from_settings(settings)
+        try:
+            query = ViewQuery(
+                province=province,
+                agency=agency,
+                period=period,
+                level=level,
+                grain=grain,
+                as_of=as_of,
+                limit=limit,
+            )
+            result = viewset.query(name, query)
+        finally:
+            viewset.close()
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    Console().print(result_table(result))
+
+
+def result_table(result: ViewResult) -> Table:
+    """A rich table of a view read (rates as percentages)."""
+    table = Table(
+        title=f"{result.view} ({', '.join(f'{k}={v}' for k, v in result.meta.items() if _short(v))})"
+    )
+    for column in result.columns:
+        table.add_column(column.replace("_", " "), justify="left" if column in _TEXT_COLUMNS else "right")
+    for row in result.rows:
+        table.add_row(*(_format(column, row.get(column)) for column in result.columns))
+    return table
+
+
+_TEXT_COLUMNS = frozenset({"province", "name", "agency", "ministry", "day", "month", "period", "report_code"})
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, str | int | float) and len(str(value)) < 40
+
+
+def _format(column: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if column.endswith(("_rate", "completeness")) and isinstance(value, float):
+        return f"{value * 100:.1f}%"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if column == "province" and value == "":
+        return "central"
+    return str(value)

@@ -1,0 +1,311 @@
+"""bus.Publisher with a fake producer and an in-memory registry: batching, errors, headers, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from prometheus_client import CollectorRegistry
+
+import bus
+from bus.cloudevents import parse_kafka_headers
+from bus.errors import BrokerError, BrokerUnavailableError, PublishError, ValidationError
+from bus.events import Event
+from bus.metrics import PublisherMetrics
+from bus.publisher import Delivery, EventEncodingError, Publisher
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroSerializer, SerializationContext
+from bus.settings import Settings
+from tests import publishing_samples as samples
+from tests.unit.registry_fake import FakeRegistry
+
+pytestmark = pytest.mark.unit
+
+PREFIX = "t."
+
+
+@dataclass(frozen=True)
+class Meta:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Sent:
+    topic: str
+    value: bytes
+    key: bytes
+    headers: list[tuple[str, bytes]]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class FakeProducer:
+    """Records sends; acknowledges them soon (``auto_ack``) or only when a test says."""
+
+    auto_ack: bool = True
+    fail_send_after: int | None = None
+    sent: list[Sent] = field(default_factory=list)
+    pending_at_first_ack: int | None = None
+    started: bool = False
+    closed: bool = False
+    sent_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_sent(self, count: int) -> None:
+        while len(self.sent) < count:
+            self.sent_event.clear()
+            await self.sent_event.wait()
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def send(self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]) -> Any:
+        if self.fail_send_after is not None and len(self.sent) >= self.fail_send_after:
+            raise KafkaTimeoutError("buffer full")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.sent.append(Sent(topic, value, key, headers, future))
+        self.sent_event.set()
+        if self.auto_ack:
+            asyncio.get_running_loop().call_soon(self.ack_all)
+        return future
+
+    def ack_all(self) -> None:
+        pending = [s for s in self.sent if not s.future.done()]
+        if self.pending_at_first_ack is None and pending:
+            self.pending_at_first_ack = len(pending)
+        for sent in pending:
+            sent.future.set_result(Meta(sent.topic, 0, self.sent.index(sent)))
+
+    async def close(self, timeout_s: float) -> None:
+        self.closed = True
+
+    async def cluster_topics(self, timeout_s: float) -> set[str]:
+        return {s.topic for s in self.sent}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    settings = Settings()
+    settings.topics.prefix = PREFIX
+    settings.registry.auto_register = True
+    settings.producer.delivery_timeout_s = 0.2
+    return settings
+
+
+@pytest.fixture
+async def registry_client() -> AsyncIterator[SchemaRegistryClient]:
+    settings = Settings().registry.model_copy(update={"url": "http://registry.test/apis/ccompat/v7"})
+    async with SchemaRegistryClient(settings, transport=FakeRegistry().transport()) as client:
+        yield client
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def prom() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(prom: CollectorRegistry) -> PublisherMetrics:
+    return PublisherMetrics(prom)
+
+
+@pytest.fixture
+async def publisher(
+    settings: Settings,
+    registry_client: SchemaRegistryClient,
+    producer: FakeProducer,
+    metrics: PublisherMetrics,
+) -> AsyncIterator[Publisher]:
+    async with Publisher(
+        settings, registry=registry_client, metrics=metrics, producer_factory=lambda _s: producer
+    ) as publisher:
+        yield publisher
+
+
+def _events(count: int) -> list[Event]:
+    return [samples.event(obj) for obj in samples.mixed(count)]
+
+
+def _value(prom: CollectorRegistry, name: str, **labels: str) -> float:
+    return float(prom.get_sample_value(name, labels) or 0.0)
+
+
+def test_publisher_is_exported_from_bus() -> None:
+    assert bus.Publisher is Publisher
+    assert bus.Delivery is Delivery
+
+
+async def test_publish_many_sends_every_record_before_waiting_for_any(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    events = _events(40)
+    deliveries = await publisher.publish_many(events)
+    assert producer.pending_at_first_ack == 40
+    assert [d.id for d in deliveries] == [e.meta.event_id for e in events]
+    assert [d.offset for d in deliveries] == list(range(40))
+
+
+async def test_records_are_keyed_by_entity_with_cloudevents_headers_on_the_catalog_topic(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    events = _events(4)
+    await publisher.publish_many(events)
+    for event, sent in zip(events, producer.sent, strict=True):
+        assert sent.key == event.entity_key().encode()
+        assert sent.topic.startswith(PREFIX + "lgsp.")
+        attributes = parse_kafka_headers(sent.headers)
+        assert (attributes["id"], attributes["type"], attributes["source"]) == (
+            event.meta.event_id,
+            event.AVRO_NAME,
+            event.meta.source,
+        )
+        assert "lgsppublishedat" in attributes
+        assert sent.value[0] == 0  # Confluent framing
+
+
+async def test_published_at_is_stamped_once_per_call(publisher: Publisher, producer: FakeProducer) -> None:
+    await publisher.publish_many(_events(8))
+    stamps = {parse_kafka_headers(s.headers)["lgsppublishedat"] for s in producer.sent}
+    assert len(stamps) == 1
+
+
+async def test_an_item_that_is_not_an_event_raises_before_anything_is_sent(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    events: list[Any] = [*_events(3), {"type": "dict"}, *_events(2)]
+    with pytest.raises(ValidationError) as caught:
+        await publisher.publish_many(events)
+    assert (caught.value.field, caught.value.rule) == ("[3]", "known-type")
+    assert producer.sent == []
+
+
+async def test_an_event_that_does_not_encode_raises_with_its_index_before_anything_is_sent(
+    settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer
+) -> None:
+    events = _events(6)
+    bad_id = events[4].meta.event_id
+
+    class Picky(AvroSerializer):
+        def serialize(self, event: Any, ctx: SerializationContext) -> bytes:
+            if event.meta.event_id == bad_id:
+                raise ValueError("value out of range")
+            return super().serialize(event, ctx)
+
+    serializer = Picky(registry_client, auto_register=True)
+    async with Publisher(settings, serializer=serializer, producer_factory=lambda _s: producer) as publisher:
+        with pytest.raises(EventEncodingError) as caught:
+            await publisher.publish_many(events)
+    assert (caught.value.index, caught.value.event_id) == (4, bad_id)
+    assert producer.sent == []
+
+
+async def test_nothing_acknowledged_in_time_names_every_event(
+    publisher: Publisher, producer: FakeProducer, prom: CollectorRegistry
+) -> None:
+    producer.auto_ack = False
+    events = _events(5)
+    with pytest.raises(PublishError) as caught:
+        await publisher.publish_many(events)
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events]
+    assert caught.value.confirmed == 0
+    assert _value(prom, "lgsp_publish_errors_total", topic=PREFIX + "lgsp.dossiers", reason="timeout") == 2
+    assert _value(prom, "lgsp_publish_duration_seconds_count") == 1
+
+
+async def test_a_partial_failure_reports_the_unconfirmed_and_counts_the_confirmed(
+    publisher: Publisher, producer: FakeProducer, prom: CollectorRegistry
+) -> None:
+    producer.auto_ack = False
+    events = _events(8)
+    task = asyncio.create_task(publisher.publish_many(events))
+    await producer.wait_sent(8)
+    for index, sent in enumerate(producer.sent):
+        if index % 2:
+            sent.future.set_exception(KafkaConnectionError("connection lost"))
+        else:
+            sent.future.set_result(Meta(sent.topic, 1, index))
+    with pytest.raises(PublishError) as caught:
+        await task
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events[1::2]]
+    assert caught.value.confirmed == 4
+    assert isinstance(caught.value.__cause__, KafkaConnectionError)
+    dossiers = PREFIX + "lgsp.dossiers"
+    assert _value(prom, "lgsp_events_published_total", topic=dossiers, type=events[0].AVRO_NAME) == 2
+    assert (
+        _value(prom, "lgsp_publish_errors_total", topic=PREFIX + "lgsp.documents", reason="unavailable") == 2
+    )
+    assert _value(prom, "lgsp_publish_errors_total", topic=PREFIX + "lgsp.reports", reason="unavailable") == 2
+
+
+async def test_a_rejected_record_is_reported_as_rejected(
+    publisher: Publisher, producer: FakeProducer, prom: CollectorRegistry
+) -> None:
+    producer.auto_ack = False
+    task = asyncio.create_task(publisher.publish(samples.event(samples.report(1))))
+    await producer.wait_sent(1)
+    producer.sent[0].future.set_exception(MessageSizeTooLargeError())
+    with pytest.raises(PublishError):
+        await task
+    assert _value(prom, "lgsp_publish_errors_total", topic=PREFIX + "lgsp.reports", reason="rejected") == 1
+
+
+async def test_records_never_sent_are_unconfirmed_too(publisher: Publisher, producer: FakeProducer) -> None:
+    producer.fail_send_after = 3
+    events = _events(6)
+    with pytest.raises(PublishError) as caught:
+        await publisher.publish_many(events)
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events[3:]]
+    assert caught.value.confirmed == 3
+
+
+async def test_schema_ids_are_resolved_once_per_type(settings: Settings, producer: FakeProducer) -> None:
+    fake = FakeRegistry()
+    registry_settings = settings.registry.model_copy(update={"url": "http://registry.test/apis/ccompat/v7"})
+    async with (
+        SchemaRegistryClient(registry_settings, transport=fake.transport()) as client,
+        Publisher(settings, registry=client, producer_factory=lambda _s: producer) as publisher,
+    ):
+        await publisher.publish_many(_events(8))
+        await publisher.publish_many(_events(8))
+    assert len(fake.requests) == 4
+
+
+async def test_empty_batch_sends_nothing(publisher: Publisher, producer: FakeProducer) -> None:
+    assert await publisher.publish_many([]) == []
+    assert producer.sent == []
+
+
+async def test_publishing_before_start_is_an_error(settings: Settings) -> None:
+    publisher = Publisher(settings, producer_factory=lambda _s: FakeProducer())
+    with pytest.raises(BrokerError, match="not started"):
+        await publisher.publish_many(_events(1))
+
+
+async def test_a_broker_that_cannot_be_reached_at_start_is_unavailable(settings: Settings) -> None:
+    class Unreachable(FakeProducer):
+        async def start(self) -> None:
+            raise KafkaConnectionError("Unable to bootstrap")
+
+    producer = Unreachable()
+    with pytest.raises(BrokerUnavailableError, match="cannot connect"):
+        async with Publisher(settings, producer_factory=lambda _s: producer):
+            pass
+    assert producer.closed
+
+
+async def test_close_closes_the_producer(
+    settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer
+) -> None:
+    async with Publisher(settings, registry=registry_client, producer_factory=lambda _s: producer):
+        assert producer.started
+    assert producer.closed

@@ -1,0 +1,235 @@
+"""The national views on an in-memory store: given events → expected rows; duplicates and order never matter."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bus.consumer.types import Batch, Partition
+from bus.events import Event
+from bus.settings import Settings
+from consumers.base import Grain, Level, ViewQuery
+from consumers.store import SqliteStore
+from consumers.viewset import ViewSet, build_views
+from producers.simulate import EmissionKind, Simulation, SimulationConfig
+from tests import views_samples as s
+from tests.views_compare import mismatches
+
+pytestmark = pytest.mark.unit
+
+AS_OF = datetime(2025, 9, 1, tzinfo=UTC)
+SLA_HOURS = 24.0
+
+
+def new_viewset() -> ViewSet:
+    return ViewSet(SqliteStore(":memory:"), build_views(Settings()))
+
+
+@pytest.fixture
+def viewset() -> Iterator[ViewSet]:
+    views = new_viewset()
+    yield views
+    views.close()
+
+
+def apply(viewset: ViewSet, events: Sequence[Event], batch_size: int = 500) -> None:
+    """Feed ``events`` in order, in batches, as the runner would (one transaction each)."""
+
+    async def feed() -> None:
+        offset = 0
+        for start in range(0, len(events), batch_size):
+            by_topic: dict[str, list[Event]] = {}
+            for event in events[start : start + batch_size]:
+                by_topic.setdefault(s.topic_of(event), []).append(event)
+            offset += len(events[start : start + batch_size])
+            await viewset.apply(Batch(by_topic, {Partition("lgsp.documents", 0): offset}))
+
+    asyncio.run(feed())
+
+
+@cache
+def simulated(count: int = 4000, seed: int = 11) -> tuple[Event, ...]:
+    """Valid simulated events, duplicates and late snapshots included (invalid ones left out)."""
+    # a small scale spreads the events over three weeks: monthly reports and finished dossiers included
+    config = SimulationConfig(seed=seed, duplicates=0.05, late_ratio=0.05, scale=0.0005)
+    emissions = itertools.islice(Simulation(config), count)
+    return tuple(e.event for e in emissions if e.kind is not EmissionKind.INVALID)
+
+
+def test_simulated_events_match_the_recomputation(viewset: ViewSet) -> None:
+    events = simulated()
+    apply(viewset, events)
+    assert mismatches(viewset, events, as_of=AS_OF, sla_hours=SLA_HOURS) == []
+
+
+def test_replaying_everything_twice_changes_nothing(viewset: ViewSet) -> None:
+    events = simulated()
+    apply(viewset, events)
+    before = viewset.query("documents", ViewQuery(level=Level.AGENCY, grain=Grain.DAY, as_of=AS_OF)).rows
+    apply(viewset, events, batch_size=977)
+    after = viewset.query("documents", ViewQuery(level=Level.AGENCY, grain=Grain.DAY, as_of=AS_OF)).rows
+    assert after == before
+    assert mismatches(viewset, events, as_of=AS_OF, sla_hours=SLA_HOURS) == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_order_duplication_and_batching_gives_the_same_views(data: st.DataObject) -> None:
+    pool = list(simulated(1200, seed=5)) + hand_made_revisions()
+    seed = data.draw(st.integers(0, 2**32 - 1), label="shuffle seed")
+    rng = random.Random(seed)
+    events = pool + rng.sample(pool, data.draw(st.integers(0, 200), label="duplicates"))
+    rng.shuffle(events)
+    batch_size = data.draw(st.integers(1, 700), label="batch size")
+    views = new_viewset()
+    try:
+        apply(views, events, batch_size)
+        assert mismatches(views, pool, as_of=AS_OF, sla_hours=SLA_HOURS) == []
+    finally:
+        views.close()
+
+
+def hand_made_revisions() -> list[Event]:
+    """Reports with several revisions and documents whose statuses race their header."""
+    deadline = s.BASE + timedelta(days=3)
+    events: list[Event] = []
+    for n, agency in enumerate((s.HCMC, s.NGHE_AN, s.FINANCE)):
+        for revision in range(3):
+            filed = s.BASE + timedelta(days=2 * revision + n)
+            events.append(s.report(agency, revision=revision, filed=filed, deadline=deadline, values=(n + 0.1 * revision,)))
+        events.append(s.sent(50 + n, at=s.BASE + timedelta(minutes=n)))
+        events.append(s.sent(50 + n, at=s.BASE + timedelta(minutes=n), business_type="REVOKE"))
+        events.append(s.status(50 + n, s.HCMC, "ACCEPTED", s.BASE + timedelta(minutes=30 + n)))
+        events.append(s.status(50 + n, s.HCMC, "ARRIVED", s.BASE + timedelta(minutes=20 + n)))
+        events.append(s.status(50 + n, s.NGHE_AN, "FINISHED", s.BASE + timedelta(hours=5)))
+    return events
+
+
+# --- documents, by hand -------------------------------------------------------------------------------------
+
+
+def test_a_document_counts_once_per_recipient_and_statuses_before_the_header_wait_for_it(viewset: ViewSet) -> None:
+    t = s.BASE
+    events: list[Event] = [
+        s.status(1, s.HCMC, "ARRIVED", t + timedelta(minutes=5)),  # before its DocumentSent
+        s.status(1, s.HCMC, "ACCEPTED", t + timedelta(minutes=7)),  # a second arrival status: same recipient
+        s.status(1, s.FINANCE, "ARRIVED", t + timedelta(minutes=1)),  # not a recipient: ignored
+    ]
+    apply(viewset, events)
+    nation = ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=AS_OF)
+    assert viewset.query("documents", nation).rows == []
+    apply(viewset, [s.sent(1, at=t), s.status(1, s.NGHE_AN, "REJECTED", t + timedelta(hours=30))])
+    (row,) = viewset.query("documents", nation).rows
+    assert (row["sent"], row["deliveries"], row["arrived"], row["rejected"]) == (1, 2, 1, 1)
+    assert row["latency_p50_s"] == row["latency_p99_s"] == 300.0
+    assert row["not_arrived_after_sla"] == 1  # Nghệ An never reported arrival
+    assert row["electronic_rate"] == 1.0
+
+
+def test_the_earliest_send_is_the_header_and_a_revocation_is_remembered(viewset: ViewSet) -> None:
+    t = s.BASE
+    apply(viewset, [s.sent(2, at=t + timedelta(days=1), form="PAPER_ONLY")])
+    apply(viewset, [s.sent(2, at=t, form="ELECTRONIC_AND_PAPER"), s.sent(2, at=t, business_type="REVOKE")])
+    rows = viewset.query("documents", ViewQuery(level=Level.AGENCY, grain=Grain.DAY, as_of=AS_OF)).rows
+    assert [(r["day"], r["sent"], r["sent_electronic"], r["revoked"]) for r in rows] == [("2025-07-01", 1, 1, 1)]
+
+
+def test_days_are_vietnamese_days(viewset: ViewSet) -> None:
+    apply(viewset, [s.sent(3, at=datetime(2025, 7, 1, 18, 30, tzinfo=UTC))])  # 01:30 on 2 July in Hà Nội
+    (row,) = viewset.query("documents", ViewQuery(level=Level.AGENCY, grain=Grain.DAY)).rows
+    assert row["day"] == "2025-07-02"
+
+
+# --- dossiers, by hand --------------------------------------------------------------------------------------
+
+
+def test_the_highest_version_wins_whatever_the_arrival_order(viewset: ViewSet) -> None:
+    final = s.dossier("D-1", 3, status="RESOLVED", finished_days=2)
+    apply(viewset, [s.dossier("D-1", 1, status="REGISTERED"), final])
+    apply(viewset, [s.dossier("D-1", 2, status="PROCESSING"), final])  # late and duplicate
+    (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=AS_OF)).rows
+    assert (row["received"], row["resolved"], row["resolved_on_time"], row["open"]) == (1, 1, 1, 0)
+    assert viewset.view("dossiers").latest is not None
+
+
+def test_open_dossiers_past_due_are_overdue_as_of_the_query_time(viewset: ViewSet) -> None:
+    apply(viewset, [s.dossier("D-2", 1, due_days=1), s.dossier("D-3", 1, due_days=None)])
+    early = ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=s.BASE + timedelta(hours=1))
+    late = ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=s.BASE + timedelta(days=2))
+    assert viewset.query("dossiers", early).rows[0]["overdue"] == 0
+    assert viewset.query("dossiers", late).rows[0]["overdue"] == 1
+    assert viewset.query("dossiers", late).rows[0]["open"] == 2
+
+
+def test_equal_versions_are_ordered_by_time_then_event_id(viewset: ViewSet) -> None:
+    a = s.dossier("D-4", 5, status="PROCESSING", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(1)))
+    b = s.dossier("D-4", 5, status="WITHDRAWN", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(2)))
+    apply(viewset, [b, a])
+    (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
+    assert row["open"] == 0  # b has the larger event id
+
+
+# --- reports, by hand ---------------------------------------------------------------------------------------
+
+
+def test_latest_revision_wins_and_the_first_filing_decides_on_time(viewset: ViewSet) -> None:
+    deadline = s.BASE + timedelta(days=10)
+    late_fix = s.report(s.HCMC, revision=1, filed=deadline + timedelta(days=1), deadline=deadline, values=(20.0,))
+    apply(viewset, [late_fix])
+    query = ViewQuery(level=Level.AGENCY, as_of=AS_OF)
+    (row,) = [r for r in viewset.query("reports", query).rows if r["agency"] == s.HCMC and r["filed"]]
+    assert row["filed_on_time"] == 0
+    apply(viewset, [s.report(s.HCMC, revision=0, filed=s.BASE, deadline=deadline, values=(10.0,))])  # late
+    result = viewset.query("reports", query)
+    (row,) = [r for r in result.rows if r["agency"] == s.HCMC and r["filed"]]
+    assert (row["filed"], row["filed_expected"], row["filed_on_time"]) == (1, 1, 1)
+    (indicator,) = [i for i in result.meta["indicators"] if i["agency"] == s.HCMC]
+    assert indicator["sum"] == 20.0  # revision 1's values
+
+
+def test_completeness_counts_the_owed_filings_of_periods_in_play(viewset: ViewSet) -> None:
+    apply(viewset, [s.report(s.HCMC), s.report(s.NGHE_AN), s.report(s.FINANCE)])
+    rows = viewset.query("reports", ViewQuery(level=Level.NATION)).rows
+    (row,) = [r for r in rows if r["report_code"] == "BC-KSTT-01"]
+    assert row["filed_expected"] == 3
+    assert row["expected"] > 3  # every province and ministry owes BC-KSTT-01 for a quarter
+    assert row["completeness"] == round(3 / row["expected"], 6)
+
+
+# --- queries ---------------------------------------------------------------------------------------------------
+
+
+def test_filters_by_province_agency_and_period(viewset: ViewSet) -> None:
+    apply(viewset, [s.dossier("D-5", 1), s.dossier("D-6", 1, agency=s.NGHE_AN, province="40")])
+    assert [r["province"] for r in viewset.query("dossiers", ViewQuery(province="40")).rows] == ["40"]
+    assert viewset.query("dossiers", ViewQuery(agency=s.HCMC, level=Level.AGENCY)).rows[0]["agency"] == s.HCMC
+    assert viewset.query("dossiers", ViewQuery(period="2025-08")).rows == []
+    (hcmc,) = viewset.query("scoreboard", ViewQuery(province="79")).rows
+    assert hcmc["dossiers_received"] == 1
+
+
+def test_a_bad_period_or_shape_is_refused() -> None:
+    from bus.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="YYYY-MM"):
+        ViewQuery(period="2025-13")
+    views = new_viewset()
+    try:
+        with pytest.raises(ValidationError, match="grain"):
+            views.query("dossiers", ViewQuery(grain=Grain.DAY))
+        with pytest.raises(ValidationError, match="no view"):
+            views.query("nope", ViewQuery())
+    finally:
+        views.close()
+
+
+def _uuid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
