@@ -12,6 +12,7 @@ Cases, each over the same records (the events' ``to_avro()`` dicts for the raw c
     avro.decode       Avro binary -> dict (avro.io.DatumReader + BinaryDecoder)
     model.to_avro     event -> dict only (the model's share of serde.encode)
     model.from_avro   dict -> event only (the model's share of serde.decode: pydantic + semantic rules)
+    serde.*.framing   the serde with free model conversions (FramingOnly): framing + fastavro only
 
 Each round runs every case once, in turn, after one warm-up round; the result is the median events/s with
 min and max over rounds. The registry is an in-process stub by default (the serde only talks to it while
@@ -29,12 +30,12 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import avro
 import avro.io
@@ -42,6 +43,7 @@ import avro.schema
 import fastavro
 import httpx
 from fastavro import schemaless_reader, schemaless_writer
+from pydantic import PrivateAttr
 
 from bus.events import DossierSynced, EventMeta
 from bus.registry import SchemaRegistryClient, schema_text
@@ -116,34 +118,68 @@ class StubRegistry:
         return httpx.Response(200, json={"subject": DossierSynced.AVRO_NAME, "version": 1, "id": 1})
 
 
-async def prepare_serde(registry_url: str | None) -> tuple[AvroSerializer, AvroDeserializer]:
-    """Serializer and deserializer prepared for DossierSynced; no registry calls happen after this."""
+class FramingOnly(DossierSynced):
+    """DossierSynced whose model conversions cost nothing: through the serde, only framing + fastavro remain.
+
+    ``to_avro`` hands back a prepared dict and ``from_avro`` the decoded dict itself, so ``serde.*.framing``
+    against ``fastavro.*`` on the same records is exactly what the serde adds.
+    """
+
+    _record: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def to_avro(self) -> dict[str, Any]:
+        return self._record
+
+    @classmethod
+    def from_avro(cls, record: Mapping[str, Any]) -> Self:
+        return record  # type: ignore[return-value]  # a dict on purpose: no model work is measured
+
+
+def framing_only(event: DossierSynced) -> FramingOnly:
+    twin = FramingOnly.model_validate(event.model_dump())
+    twin._record = event.to_avro()
+    return twin
+
+
+@dataclass
+class Serde:
+    serializer: AvroSerializer
+    deserializer: AvroDeserializer
+    framing_deserializer: AvroDeserializer
+
+
+async def prepare_serde(registry_url: str | None) -> Serde:
+    """Serializer and deserializers prepared for DossierSynced; no registry calls happen after this."""
     transport = None
     if registry_url is None:
         registry_url = "http://stub.invalid/apis/ccompat/v7"
         transport = httpx.MockTransport(StubRegistry(DossierSynced.avro_schema_source()))
     async with SchemaRegistryClient(RegistrySettings(url=registry_url), transport=transport) as registry:
         serializer = AvroSerializer(registry)
-        await serializer.prepare([DossierSynced])
+        await serializer.prepare([DossierSynced, FramingOnly])
         deserializer = AvroDeserializer(registry)
+        framing = AvroDeserializer(registry, reader_types={DossierSynced.AVRO_NAME: FramingOnly})
         sample = serializer.serialize(make_dossiers(1)[0], CTX)
-        failed = await deserializer.prepare_ids([deserializer.schema_id_of(sample)])
-        if failed:
-            raise SystemExit(f"could not prepare the deserializer: {failed}")
-    return serializer, deserializer
+        for reader in (deserializer, framing):
+            failed = await reader.prepare_ids([reader.schema_id_of(sample)])
+            if failed:
+                raise SystemExit(f"could not prepare the deserializer: {failed}")
+    return Serde(serializer, deserializer, framing)
 
 
 @dataclass
 class Inputs:
     events: list[DossierSynced]
+    framing_events: list[FramingOnly]
     records: list[dict[str, Any]]
     wire: list[bytes]
     avro_binary: list[bytes]
     decoded: list[dict[str, Any]]
 
 
-def cases(serializer: AvroSerializer, deserializer: AvroDeserializer) -> dict[str, Callable[[Inputs], int]]:
+def cases(serde: Serde) -> dict[str, Callable[[Inputs], int]]:
     """Each case processes every input once and returns how many it processed."""
+    serializer, deserializer = serde.serializer, serde.deserializer
     parsed = DossierSynced.avro_schema()
     apache = avro.schema.parse(json.dumps(DossierSynced.avro_schema_source()))
     writer, reader = avro.io.DatumWriter(apache), avro.io.DatumReader(apache)
@@ -154,6 +190,14 @@ def cases(serializer: AvroSerializer, deserializer: AvroDeserializer) -> dict[st
 
     def serde_decode(inputs: Inputs) -> int:
         deserialize = deserializer.deserialize
+        return len([deserialize(data, CTX) for data in inputs.wire])
+
+    def serde_encode_framing(inputs: Inputs) -> int:
+        serialize = serializer.serialize
+        return len([serialize(event, CTX) for event in inputs.framing_events])
+
+    def serde_decode_framing(inputs: Inputs) -> int:
+        deserialize = serde.framing_deserializer.deserialize
         return len([deserialize(data, CTX) for data in inputs.wire])
 
     def fastavro_encode(inputs: Inputs) -> int:
@@ -187,6 +231,8 @@ def cases(serializer: AvroSerializer, deserializer: AvroDeserializer) -> dict[st
     return {
         "serde.encode": serde_encode,
         "serde.decode": serde_decode,
+        "serde.encode.framing": serde_encode_framing,
+        "serde.decode.framing": serde_decode_framing,
         "fastavro.encode": fastavro_encode,
         "fastavro.decode": fastavro_decode,
         "avro.encode": avro_encode,
@@ -199,13 +245,15 @@ def cases(serializer: AvroSerializer, deserializer: AvroDeserializer) -> dict[st
 def build_inputs(count: int, distinct: int, serializer: AvroSerializer) -> Inputs:
     base = make_dossiers(distinct)
     events = [base[i % distinct] for i in range(count)]
-    records = [event.to_avro() for event in events]
+    twins = [framing_only(event) for event in base]
+    framing_events = [twins[i % distinct] for i in range(count)]
+    records = [event.to_avro() for event in framing_events]  # the very dicts the framing cases write
     wire = [serializer.serialize(event, CTX) for event in events]
     avro_binary = [data[5:] for data in wire]
     parsed = DossierSynced.avro_schema()
     distinct_records = [_read_record(data, parsed) for data in avro_binary[:distinct]]
     decoded = [distinct_records[i % distinct] for i in range(count)]
-    return Inputs(events, records, wire, avro_binary, decoded)
+    return Inputs(events, framing_events, records, wire, avro_binary, decoded)
 
 
 def _read_record(data: bytes, parsed: Any) -> dict[str, Any]:
@@ -249,20 +297,49 @@ def summary(rates: Rates) -> dict[str, dict[str, dict[str, float]]]:
     }
 
 
+def breakdown(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """CPU microseconds per event from each case's best round (the least disturbed on a shared machine),
+    and what the serde adds beyond fastavro plus the model."""
+
+    def micros(case: str) -> float:
+        return 1e6 / results[case]["cpu"]["max"]
+
+    return {
+        "encode_us": micros("serde.encode"),
+        "encode_fastavro_us": micros("fastavro.encode"),
+        "encode_model_us": micros("model.to_avro"),
+        "encode_serde_own_us": micros("serde.encode") - micros("fastavro.encode") - micros("model.to_avro"),
+        "decode_us": micros("serde.decode"),
+        "decode_fastavro_us": micros("fastavro.decode"),
+        "decode_model_us": micros("model.from_avro"),
+        "decode_serde_own_us": micros("serde.decode") - micros("fastavro.decode") - micros("model.from_avro"),
+        "encode_framing_us": micros("serde.encode.framing") - micros("fastavro.encode"),
+        "decode_framing_us": micros("serde.decode.framing") - micros("fastavro.decode"),
+    }
+
+
 def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = [
-        f"{'case':<18}{'cpu median ev/s':>16}{'(min':>10}{'max)':>10}{'wall median':>14}{'(min':>10}{'max)':>10}"
+        f"{'case':<22}{'cpu median ev/s':>16}{'(min':>10}{'max)':>10}"
+        f"{'wall median':>14}{'(min':>10}{'max)':>10}"
     ]
     for name, clocks in results.items():
         cpu, wall = clocks["cpu"], clocks["wall"]
         lines.append(
-            f"{name:<18}{cpu['median']:>16,.0f}{cpu['min']:>10,.0f}{cpu['max']:>10,.0f}"
+            f"{name:<22}{cpu['median']:>16,.0f}{cpu['min']:>10,.0f}{cpu['max']:>10,.0f}"
             f"{wall['median']:>14,.0f}{wall['min']:>10,.0f}{wall['max']:>10,.0f}"
         )
     for clock in ("cpu", "wall"):
         enc = results["serde.encode"][clock]["median"] / results["fastavro.encode"][clock]["median"]
         dec = results["serde.decode"][clock]["median"] / results["fastavro.decode"][clock]["median"]
         lines.append(f"serde / raw fastavro ({clock}): encode {enc:.2f}x, decode {dec:.2f}x")
+    parts = breakdown(results)
+    for op in ("encode", "decode"):
+        lines.append(
+            f"{op}: {parts[f'{op}_us']:.1f} us/event = fastavro {parts[f'{op}_fastavro_us']:.1f}"
+            f" + model {parts[f'{op}_model_us']:.1f} + rest {parts[f'{op}_serde_own_us']:+.1f};"
+            f" serde framing alone {parts[f'{op}_framing_us']:+.1f} (best-round cpu)"
+        )
     return "\n".join(lines)
 
 
@@ -282,9 +359,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     load_before = os.getloadavg()
-    serializer, deserializer = asyncio.run(prepare_serde(args.registry_url))
-    inputs = build_inputs(args.events, min(args.distinct, args.events), serializer)
-    results = summary(run(inputs, cases(serializer, deserializer), args.rounds))
+    serde = asyncio.run(prepare_serde(args.registry_url))
+    inputs = build_inputs(args.events, min(args.distinct, args.events), serde.serializer)
+    results = summary(run(inputs, cases(serde), args.rounds))
     print(report(results))
     payload = {
         "benchmark": "serde",
@@ -295,8 +372,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "distinct_events": min(args.distinct, args.events),
         "rounds": args.rounds,
         "bytes_per_event_median": statistics.median(len(w) for w in inputs.wire),
-        "unit": "events/s; cpu = per second of process CPU time (steady on a shared machine), wall = per second",
+        "unit": "events/s; cpu: per second of process CPU time (steadier when shared); wall: per second",
         "results": results,
+        "breakdown_best_round_cpu_us_per_event": breakdown(results),
         "environment": {
             "python": sys.version.split()[0],
             "fastavro": fastavro.__version__,

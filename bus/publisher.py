@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
 from prometheus_client import CollectorRegistry
 
-from bus.cloudevents import kafka_headers
+from bus.cloudevents import HEADER_PREFIX, PUBLISHED_AT, format_time, kafka_headers
 from bus.errors import (
     BrokerError,
     BrokerUnavailableError,
@@ -75,6 +75,16 @@ class Delivery:
 
     def to_json(self) -> dict[str, str | int]:
         return {"id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+class _Stamp:
+    """The published-at instant of one call, as a model update and as its CloudEvents header."""
+
+    __slots__ = ("header", "update")
+
+    def __init__(self, published_at: datetime) -> None:
+        self.update = {"published_at": published_at}
+        self.header = (HEADER_PREFIX + PUBLISHED_AT, format_time(published_at).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,10 @@ class Publisher:
         self._producer: ProducerPort | None = None
         self._prepared: set[type[Event]] = set()
         self._topics: dict[type[Event], str] = {}
+        self._targets: dict[type[Event], tuple[str, SerializationContext]] = {}
+        # One publish_many's records are handed to the producer before the next one's, so one entity's events
+        # keep their order even when calls overlap (their encoding and acknowledgements still overlap).
+        self._send_lock = asyncio.Lock()
         self._timeout = settings.producer.delivery_timeout_s
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -241,8 +255,9 @@ class Publisher:
                 _check_event_type(index, event)
                 types.add(event_type)
         await self._prepare(types)
-        published_at = _now_millis()
-        return [self._encode(index, event, published_at) for index, event in enumerate(events)]
+        stamp = _Stamp(_now_millis())
+        serializer = self._require_serializer()
+        return [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
 
     async def _prepare(self, types: set[type[Event]]) -> None:
         missing = types - self._prepared
@@ -250,24 +265,31 @@ class Publisher:
             await self._require_serializer().prepare(missing)
             self._prepared |= missing
 
-    def _encode(self, index: int, event: Event, published_at: datetime) -> _Record:
-        stamped = event.with_published_at(published_at)
+    def _encode(self, index: int, event: Event, stamp: _Stamp, serializer: AvroSerializer) -> _Record:
+        # The hot path of publishing: keep it to the model copy, the headers and the serializer's work.
         event_type = type(event)
-        topic = self.topic_of(event_type)
-        event_id = str(stamped.meta.event_id)
+        target = self._targets.get(event_type)
+        if target is None:
+            topic = self.topic_of(event_type)
+            target = self._targets[event_type] = (topic, SerializationContext(topic, "value"))
+        event_id = event.meta.event_id
         try:
-            headers = kafka_headers(stamped)
-            value = self._require_serializer().serialize(
-                stamped, SerializationContext(topic, "value", headers)
-            )
-            key = stamped.entity_key().encode()
+            stamped = event.model_copy(update={"meta": event.meta.model_copy(update=stamp.update)})
+            value = serializer.serialize(stamped, target[1])
+            if event.meta.published_at is None:
+                # The unstamped event's headers plus the call's one published-at header: a time format less.
+                headers = kafka_headers(event)
+                headers.append(stamp.header)
+            else:  # published before (a replay): its headers must not carry two published-at values
+                headers = kafka_headers(stamped)
+            key = event.entity_key().encode()
         except (SerializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise EventEncodingError(
                 f"event {event_id} ({event_type.AVRO_NAME}) could not be encoded: {exc}",
                 index=index,
                 event_id=event_id,
             ) from exc
-        return _Record(event_id, event_type.AVRO_NAME, topic, key, value, headers)
+        return _Record(event_id, event_type.AVRO_NAME, target[0], key, value, headers)
 
     # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
 
@@ -278,7 +300,7 @@ class Publisher:
         futures: list[asyncio.Future[RecordMetadataLike]] = []
         send_error: BaseException | None = None
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline), self._send_lock:
                 for record in records:
                     futures.append(
                         await producer.send(
@@ -381,35 +403,39 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def producer_kwargs(settings: Settings) -> dict[str, Any]:
+    """aiokafka producer arguments from settings: acks=all, idempotence, linger, batch size, compression.
+
+    Public so a benchmark can build a raw producer with exactly the Publisher's settings.
+    """
+    kafka, producer = settings.kafka, settings.producer
+    # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
+    request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": request_timeout_ms,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": producer.linger_ms,
+        "max_batch_size": producer.max_batch_size,
+        "max_request_size": producer.max_request_size,
+        "compression_type": None if producer.compression_type == "none" else producer.compression_type,
+    }
+    if kafka.sasl_mechanism is not None:
+        kwargs["sasl_mechanism"] = kafka.sasl_mechanism
+        kwargs["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            kwargs["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return kwargs
+
+
 class AiokafkaProducerPort:
-    """aiokafka's producer with the bus's settings: acks=all, idempotence, linger, batch size, compression."""
+    """aiokafka's producer with the bus's settings (:func:`producer_kwargs`)."""
 
     def __init__(self, settings: Settings) -> None:
-        kafka, producer = settings.kafka, settings.producer
-        # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
-        request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
-        sasl: dict[str, Any] = {}
-        if kafka.sasl_mechanism is not None:
-            sasl = {
-                "sasl_mechanism": kafka.sasl_mechanism,
-                "sasl_plain_username": kafka.sasl_username,
-                "sasl_plain_password": (
-                    kafka.sasl_password.get_secret_value() if kafka.sasl_password is not None else None
-                ),
-            }
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers,
-            client_id=kafka.client_id,
-            security_protocol=kafka.security_protocol,
-            request_timeout_ms=request_timeout_ms,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=producer.linger_ms,
-            max_batch_size=producer.max_batch_size,
-            max_request_size=producer.max_request_size,
-            compression_type=None if producer.compression_type == "none" else producer.compression_type,
-            **sasl,
-        )
+        self._producer = AIOKafkaProducer(**producer_kwargs(settings))
 
     async def start(self) -> None:
         await self._producer.start()

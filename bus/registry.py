@@ -18,7 +18,7 @@ Apicurio 3.0.9 behaviour, checked against a running registry (where it differs f
   client always sends one canonical text per schema, :func:`schema_text`, and
   :meth:`~SchemaRegistryClient.lookup` only finds schemas registered in that form.
 - ``?normalize=true`` makes Apicurio match on the Parsing Canonical Form, which drops ``doc``, defaults and
-  logical types: a schema whose only change is a new default would be matched to the old id. Never sent.
+  logical types: a schema whose only change was its ``doc`` came back with the old id. Never sent.
 - Unknown subject: 404 with ``error_code`` 40401 (for lookups, versions and ``GET /config/{subject}`` alike);
   unknown version: 40402; schema not under the subject (lookup) or unknown id: 40403. Invalid schema: 422,
   42201. Registering an incompatible schema: 409 with ``error_code`` 409.
@@ -28,6 +28,10 @@ Apicurio 3.0.9 behaviour, checked against a running registry (where it differs f
   an unknown level is answered with **500** and ``error_code`` 0, which would look retriable, so levels are
   validated here before sending.
 - A compatibility check against a subject that does not exist answers ``is_compatible: true``.
+- ``DELETE /subjects/{subject}`` (soft) then ``?permanent=true`` removes a subject, as in Confluent.
+
+:func:`register_schemas` is what ``lgsp schemas register`` runs: every version of every record, oldest
+first, after setting the subject's level from ``schemas/compatibility.json``.
 """
 
 from __future__ import annotations
@@ -123,8 +127,8 @@ class SchemaRegistryClient:
 
     @property
     def url(self) -> str:
-        """The registry's base URL (no credentials in it)."""
-        return self._settings.url
+        """The registry's base URL, without any credentials written into it (for messages)."""
+        return str(httpx.URL(self._settings.url).copy_with(username=None, password=None)).rstrip("/")
 
     async def __aenter__(self) -> Self:
         return self
@@ -261,7 +265,7 @@ class SchemaRegistryClient:
         return await self._request_once(method, path, body)
 
     async def _request_once(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
-        where = f"{method} {self._settings.url.rstrip('/')}/{path}"
+        where = f"{method} {self.url}/{path}"
         try:
             response = await self._http.request(method, path, json=body)
         except httpx.TimeoutException as exc:

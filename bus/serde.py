@@ -37,6 +37,7 @@ from bus.types import SchemaId
 MAGIC_BYTE: Final = 0
 HEADER: Final = struct.Struct(">bI")
 """Magic byte and schema id; ``HEADER.size`` (5) bytes in front of the Avro binary."""
+_MAX_CONCURRENT_FETCHES: Final = 8
 
 # What fastavro raises on bytes or records that do not fit the schema (checked with fastavro 1.13).
 _AVRO_ERRORS: Final = (
@@ -166,12 +167,16 @@ class AvroDeserializer:
         again.
         """
         missing = sorted({SchemaId(i) for i in ids if i not in self._readers})
-        outcomes = await asyncio.gather(*(self._prepare_one(i) for i in missing))
+        # Bounded: a batch of garbage with many distinct "ids" must not queue on the connection pool until
+        # its timeout, which would read as a registry outage and retry the batch forever.
+        limit = asyncio.Semaphore(_MAX_CONCURRENT_FETCHES)
+        outcomes = await asyncio.gather(*(self._prepare_one(i, limit) for i in missing))
         return {i: error for i, error in zip(missing, outcomes, strict=True) if error is not None}
 
-    async def _prepare_one(self, schema_id: SchemaId) -> LgspError | None:
+    async def _prepare_one(self, schema_id: SchemaId, limit: asyncio.Semaphore) -> LgspError | None:
         try:
-            self._readers[schema_id] = await self._reader_for(schema_id)
+            async with limit:
+                self._readers[schema_id] = await self._reader_for(schema_id)
         except LgspError as exc:
             return exc
         return None

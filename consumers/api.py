@@ -83,7 +83,13 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     ) -> dict[str, Any]:
         query = ViewQuery(
-            province=province, agency=agency, period=period, level=level, grain=grain, as_of=as_of, limit=limit
+            province=province,
+            agency=agency,
+            period=period,
+            level=level,
+            grain=grain,
+            as_of=as_of,
+            limit=limit,
         )
         return viewset.query(name, query).as_json()
 
@@ -116,7 +122,8 @@ def scoreboard_html(result: ViewResult) -> str:
     """A self-contained HTML page of the scoreboard."""
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in result.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c, row[c])}</td>" for c in result.columns) + "</tr>" for row in result.rows
+        "<tr>" + "".join(f"<td>{_cell(c, row[c])}</td>" for c in result.columns) + "</tr>"
+        for row in result.rows
     )
     period = html.escape(str(result.meta.get("period") or "all periods"))
     return (
@@ -125,6 +132,7 @@ def scoreboard_html(result: ViewResult) -> str:
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:nth-child(2){text-align:left}"
         "tr:last-child{font-weight:bold}</style></head><body>"
         f"<h1>National scoreboard</h1><p>Period: {period}. Rates per province; the last row is the nation. "
-        "JSON: <a href='/v1/views/scoreboard'>/v1/views/scoreboard</a>, metrics: <a href='/metrics'>/metrics</a>."
+        "JSON: <a href='/v1/views/scoreboard'>/v1/views/scoreboard</a>, "
+        "metrics: <a href='/metrics'>/metrics</a>."
         f"</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
     )

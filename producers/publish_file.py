@@ -51,7 +51,8 @@ class LineError:
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"line {self.line}: {where}{self.rule}: {self.message}"
+        message = self.message.removeprefix(where) if where else self.message
+        return f"line {self.line}: {where}{self.rule}: {message}"
 
 
 @dataclass

@@ -60,10 +60,12 @@ class Places:
         return self.ministry_by_group.get(agency.split(".")[-1], "")
 
 
-# --- documents ------------------------------------------------------------------------------------------------
+# --- documents ----------------------------------------------------------------------------------------------
 
-DOC_COUNTERS = ("sent", "sent_electronic", "signed", "revoked", "deliveries", "arrived", "finished", "rejected",
-                "recalled")  # fmt: skip
+DOC_COUNTERS = (
+    "sent", "sent_electronic", "signed", "revoked", "deliveries",
+    "arrived", "finished", "rejected", "recalled",
+)  # fmt: skip
 _CLASSES = {"ARRIVED": "arrived", "ACCEPTED": "arrived", "FINISHED": "finished", "REJECTED": "rejected",
             "RECALLED": "recalled", "RECALL_ACCEPTED": "recalled"}  # fmt: skip
 
@@ -142,7 +144,7 @@ def documents_rows(
     return rows
 
 
-# --- dossiers -------------------------------------------------------------------------------------------------
+# --- dossiers -----------------------------------------------------------------------------------------------
 
 DOSSIER_COUNTERS = ("received", "channel_counter", "channel_online", "channel_postal", "level_full",
                     "level_partial", "level_none", "full_online", "digitised", "resolved", "resolved_on_time",
@@ -214,7 +216,9 @@ def dossiers_rows(
         row: dict[str, Any] = dict(zip(names, key, strict=True))
         for counter in DOSSIER_COUNTERS:
             row[counter] = sum(f[counter] for f in members)
-        row["overdue"] = sum(1 for f in members if f["open"] and f["due_ms"] is not None and f["due_ms"] < as_of_ms)
+        row["overdue"] = sum(
+            1 for f in members if f["open"] and f["due_ms"] is not None and f["due_ms"] < as_of_ms
+        )
         row.update(dossier_rates(row))
         rows.append(row)
     return rows
@@ -229,7 +233,7 @@ def dossier_rates(row: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-# --- reports --------------------------------------------------------------------------------------------------
+# --- reports ------------------------------------------------------------------------------------------------
 
 
 def _label(r: ReportFiled) -> str:
@@ -278,7 +282,9 @@ def reports_rows(
     def place(agency: str) -> tuple[str, ...] | None:
         if level == "nation":
             return ()
-        value = {"agency": agency, "province": places.province(agency), "ministry": places.ministry(agency)}[level]
+        value = {"agency": agency, "province": places.province(agency), "ministry": places.ministry(agency)}[
+            level
+        ]
         if level == "ministry" and not value:
             return None
         return (value,)
@@ -301,8 +307,10 @@ def reports_rows(
     for key in sorted(counts):
         expected, filed, filed_expected, on_time = counts[key]
         row = dict(zip(names, key, strict=True))
-        row.update(expected=expected, filed=filed, filed_expected=filed_expected, filed_on_time=on_time,
-                   completeness=rate(filed_expected, expected), on_time_rate=rate(on_time, filed))  # fmt: skip
+        row.update(
+            expected=expected, filed=filed, filed_expected=filed_expected, filed_on_time=on_time,
+            completeness=rate(filed_expected, expected), on_time_rate=rate(on_time, filed),
+        )  # fmt: skip
         rows.append(row)
     values: dict[tuple[Any, ...], list[float]] = defaultdict(list)
     for (code, agency, label), (report, _) in latest.items():
@@ -310,7 +318,9 @@ def reports_rows(
         if where is None:
             continue
         for indicator in report.indicators:
-            values[((where[0] if where else ""), code, label, indicator.code, indicator.unit)].append(indicator.value)
+            values[((where[0] if where else ""), code, label, indicator.code, indicator.unit)].append(
+                indicator.value
+            )
     indicators = []
     for key in sorted(values, key=lambda k: tuple(str(x) for x in k)):
         numbers = values[key]
@@ -322,7 +332,7 @@ def reports_rows(
     return rows, indicators
 
 
-# --- scoreboard -----------------------------------------------------------------------------------------------
+# --- scoreboard ---------------------------------------------------------------------------------------------
 
 
 def scoreboard_rows(events: Sequence[Event], places: Places) -> list[dict[str, Any]]:
@@ -335,9 +345,9 @@ def scoreboard_rows(events: Sequence[Event], places: Places) -> list[dict[str, A
     dossiers: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DOSSIER_COUNTERS, 0))
     for dossier in latest_dossiers(events).values():
         fact = dossier_fact(dossier)
-        entry = dossiers[places.province(fact["agency"])]
+        totals = dossiers[places.province(fact["agency"])]
         for counter in DOSSIER_COUNTERS:
-            entry[counter] += fact[counter]
+            totals[counter] += fact[counter]
     report_rows, _ = reports_rows(events, places, level="province", per_period=False)
     reports: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in report_rows:
@@ -352,8 +362,10 @@ def scoreboard_rows(events: Sequence[Event], places: Places) -> list[dict[str, A
             d = {c: sum(v[c] for v in dossiers.values()) for c in DOSSIER_COUNTERS}
             r = [sum(v[i] for v in reports.values()) for i in range(4)]
         else:
-            s, d, r = sent.get(code, [0, 0]), dossiers.get(code, dict.fromkeys(DOSSIER_COUNTERS, 0)), reports.get(
-                code, [0, 0, 0, 0]
+            s, d, r = (
+                sent.get(code, [0, 0]),
+                dossiers.get(code, dict.fromkeys(DOSSIER_COUNTERS, 0)),
+                reports.get(code, [0, 0, 0, 0]),
             )
         dr = dossier_rates(d)
         rows.append({

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bus.consumer.dlq import StoredDeadLetter, parse_dead_letter
-from bus.consumer.kafka import broker_error, client_config, dlq_producer_config
+from bus.consumer.kafka import broker_error, client_config, dlq_producer_config, topic_partitions
 from bus.settings import Settings
 
 REPLAY_GROUP = "lgsp-dlq-replay"
@@ -41,7 +41,7 @@ async def read_dead_letters(
     consumer = AIOKafkaConsumer(**client_config(settings, client_suffix="dlq-show"), enable_auto_commit=False)
     try:
         await consumer.start()
-        tps = await _assign(consumer, topics, from_beginning=True)
+        tps = await _assign(settings, consumer, topics, from_beginning=True)
         return await _read_to_end(consumer, tps, limit)
     except Exception as exc:
         raise broker_error(exc, "reading dead letters") from exc
@@ -71,7 +71,7 @@ async def replay_dead_letters(
     try:
         await consumer.start()
         await producer.start()
-        tps = await _assign(consumer, topics, from_beginning=from_beginning)
+        tps = await _assign(settings, consumer, topics, from_beginning=from_beginning)
         letters = await _read_to_end(consumer, tps, limit)
         chosen = [letter for letter in letters if accept is None or accept(letter)]
         report.read, report.skipped = len(letters), len(letters) - len(chosen)
@@ -98,13 +98,10 @@ async def replay_dead_letters(
     return report
 
 
-async def _assign(consumer: AIOKafkaConsumer, topics: Sequence[str], *, from_beginning: bool) -> list[Any]:
-    await consumer.topics()
-    tps = [
-        TopicPartition(topic, part)
-        for topic in topics
-        for part in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
+async def _assign(
+    settings: Settings, consumer: AIOKafkaConsumer, topics: Sequence[str], *, from_beginning: bool
+) -> list[Any]:
+    tps = await topic_partitions(settings, topics)
     consumer.assign(tps)
     if from_beginning and tps:
         await consumer.seek_to_beginning(*tps)

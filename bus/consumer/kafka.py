@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from bus.errors import BrokerError, BrokerUnavailableError
 from bus.settings import Settings
+from bus.topics import admin_kwargs
 
 
 def client_config(settings: Settings, *, client_suffix: str) -> dict[str, Any]:
@@ -58,3 +62,22 @@ def broker_error(exc: BaseException, action: str) -> BrokerError:
         isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
     )
     return BrokerUnavailableError(message) if retriable else BrokerError(message)
+
+
+async def topic_partitions(settings: Settings, topics: Sequence[str]) -> list[Any]:
+    """The partitions of those ``topics`` that exist, asked of the cluster (a consumer only knows the
+    metadata of what it already reads)."""
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(topics))
+    except Exception as exc:
+        raise broker_error(exc, "describing topics") from exc
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"])
+        for t in described
+        if t["error_code"] == 0
+        for p in t["partitions"]
+    )

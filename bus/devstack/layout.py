@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus.devstack.ports import PortUse, check_distinct, free_port
+from bus.devstack.ports import PortUse, check_distinct, free_port, port_in_use
 from bus.errors import DevStackError
 from bus.settings import DevSettings
 
@@ -114,31 +114,49 @@ def new_cluster_id() -> str:
 
 
 def plan_layout(
-    settings: DevSettings, *, brokers: int = 1, registry: bool = True, cluster_id: str | None = None
+    settings: DevSettings,
+    *,
+    brokers: int = 1,
+    registry: bool = True,
+    cluster_id: str | None = None,
+    previous: StackLayout | None = None,
 ) -> StackLayout:
     """Ports for ``brokers`` nodes and the registry.
 
     A configured port is the first node's; node ``n`` adds ``2 * (n - 1)``, so the defaults give 9092/9093,
-    9094/9095, 9096/9097. A port of 0 asks the OS for a free one, separately for every listener.
+    9094/9095, 9096/9097. A port of 0 reuses the ``previous`` layout's port while it is free (a restarted
+    stack keeps its endpoints), else asks the OS for a free one, separately for every listener.
     """
     if not 1 <= brokers <= 9:
         raise DevStackError(f"brokers must be between 1 and 9, not {brokers}")
-    nodes = tuple(
-        KafkaNode(
-            node_id=n,
-            port=_port(settings.host, settings.kafka_port, n),
-            controller_port=_port(settings.host, settings.controller_port, n),
+    before = {n.node_id: n for n in previous.nodes} if previous is not None else {}
+    host = settings.host
+    nodes = []
+    for n in range(1, brokers + 1):
+        old = before.get(n)
+        nodes.append(
+            KafkaNode(
+                node_id=n,
+                port=_port(host, settings.kafka_port, n, old.port if old else None),
+                controller_port=_port(
+                    host, settings.controller_port, n, old.controller_port if old else None
+                ),
+            )
         )
-        for n in range(1, brokers + 1)
-    )
-    registry_port = _port(settings.host, settings.registry_port, 1) if registry else None
-    layout = StackLayout(settings.host, cluster_id or new_cluster_id(), nodes, registry_port)
+    registry_port = None
+    if registry:
+        registry_port = _port(host, settings.registry_port, 1, previous.registry_port if previous else None)
+    layout = StackLayout(host, cluster_id or new_cluster_id(), tuple(nodes), registry_port)
     check_distinct(layout.port_uses())
     return layout
 
 
-def _port(host: str, configured: int, node_id: int) -> int:
-    return free_port(host) if configured == 0 else configured + 2 * (node_id - 1)
+def _port(host: str, configured: int, node_id: int, previous: int | None) -> int:
+    if configured != 0:
+        return configured + 2 * (node_id - 1)
+    if previous is not None and not port_in_use(host, previous):
+        return previous
+    return free_port(host)
 
 
 def load_layout(state_dir: Path) -> StackLayout | None:

@@ -104,13 +104,21 @@ def is_ours(pid: int, marker: str) -> bool:
 
 
 def is_gone(pid: int) -> bool:
-    """Whether ``pid`` has fully exited (no such process, or a zombie): its ports and files are released."""
+    """Whether ``pid`` has fully exited, every thread of it, so its ports and files are released.
+
+    A JVM's main thread shows as a zombie while its other threads are still exiting, so a zombie counts as
+    gone only once it has no other task left (for our own children: once it could be reaped).
+    """
     _reap(pid)
+    if pid in _CHILDREN:
+        return False
+    proc = Path(f"/proc/{pid}")
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        state = (proc / "stat").read_text(encoding="ascii", errors="replace").rpartition(")")[2].split()[:1]
+        tasks = len(list((proc / "task").iterdir()))
     except OSError:
         return True
-    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
+    return state in (["Z"], ["X"]) and tasks <= 1
 
 
 def running_pid(managed: Managed) -> int | None:

@@ -126,35 +126,38 @@ class DevStack:
         return layout
 
     def _layout_for(self, *, brokers: int, registry: bool) -> StackLayout:
-        """The running layout if compatible, else a new one (keeping the cluster id of formatted data)."""
+        """The layout to bring up.
+
+        While any process of the previous layout runs, that layout is kept as it is (ports included): `up`
+        completes it and is otherwise a no-op; a different number of brokers or the registry toggled is an
+        error until `down`. When nothing runs, a new layout is planned that keeps the previous cluster id
+        (the data directories are formatted with it) and, for ports set to 0, the previous ports.
+        """
         previous = self.layout
         if previous is None:
             return plan_layout(self.settings, brokers=brokers, registry=registry)
-        running = [c.managed.name for c in components_of(self.settings, previous) if running_pid(c.managed)]
-        fits = previous.has_shape(brokers=brokers, registry=registry)
+        running = any(running_pid(c.managed) for c in components_of(self.settings, previous))
         if running:
-            if not fits or self._ports_differ(previous):
+            if not previous.has_shape(brokers=brokers, registry=registry):
                 raise DevStackError(
-                    f"a different stack is running from {self.settings.state_dir} ({', '.join(running)}; "
-                    f"Kafka at {previous.bootstrap_servers}); run `lgsp dev down` first"
+                    f"a stack with {_shape(len(previous.nodes), previous.registry_port is not None)} is "
+                    f"running from {self.settings.state_dir} (Kafka at {previous.bootstrap_servers}), "
+                    f"not one with {_shape(brokers, registry)}; run `lgsp dev down` first"
                 )
             return previous
-        if not fits and self._has_kafka_data():
+        if len(previous.nodes) != brokers and self._has_kafka_data():
             raise DevStackError(
-                f"{self.settings.state_dir} holds the data of a stack with {len(previous.nodes)} broker(s); "
+                f"{self.settings.state_dir} holds the Kafka data of {_shape(len(previous.nodes), None)}, "
+                f"not {_shape(brokers, None)}; "
                 "run `lgsp dev down --purge` to discard it, or use another LGSP_DEV__STATE_DIR"
             )
-        return plan_layout(self.settings, brokers=brokers, registry=registry, cluster_id=previous.cluster_id)
-
-    def _ports_differ(self, previous: StackLayout) -> bool:
-        """Whether a configured (non-zero) port differs from the one the running stack uses."""
-        pairs = [
-            (self.settings.kafka_port, previous.nodes[0].port),
-            (self.settings.controller_port, previous.nodes[0].controller_port),
-        ]
-        if previous.registry_port is not None:
-            pairs.append((self.settings.registry_port, previous.registry_port))
-        return any(configured not in (0, actual) for configured, actual in pairs)
+        return plan_layout(
+            self.settings,
+            brokers=brokers,
+            registry=registry,
+            cluster_id=previous.cluster_id,
+            previous=previous,
+        )
 
     def _has_kafka_data(self) -> bool:
         return any(self.settings.state_dir.glob("kafka-*/data/meta.properties"))
@@ -220,3 +223,10 @@ def _why(component: Component) -> str:
     parts.append(f"last error: {error}" if error else "no error in its log")
     parts.append(f"log: {managed.log_file}")
     return "; ".join(parts)
+
+
+def _shape(brokers: int, registry: bool | None) -> str:
+    text = f"{brokers} broker" + ("s" if brokers > 1 else "")
+    if registry is None:
+        return text
+    return text + (" and the registry" if registry else " and no registry")

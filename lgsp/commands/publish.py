@@ -80,21 +80,21 @@ def publish(
     try:
         stream = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        err.print(f"error: cannot open {file}: {exc.strerror or exc}")
+        err.print(f"error: cannot open {file}: {exc.strerror or exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_STOPPED) from exc
     try:
         summary = asyncio.run(
             _run(settings, stream, batch_size, stop_on_error, _show_progress(stream, progress), err)
         )
     except LgspError as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_STOPPED) from exc
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
     _print_summary(summary, as_json)
     if summary.fatal is not None:
-        err.print(f"stopped: {summary.fatal}")
+        err.print(f"stopped: {summary.fatal}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_STOPPED)
     if not summary.ok:
         raise typer.Exit(EXIT_LINES_FAILED)
@@ -131,7 +131,7 @@ async def _run(
     task = bar.add_task("publish", total=total_bytes or None)
 
     def on_error(error: LineError) -> None:
-        bar.console.print(str(error), markup=False, highlight=False)
+        bar.console.print(str(error), markup=False, highlight=False, soft_wrap=True)
 
     with bar:
         async with Publisher(settings) as publisher:

@@ -100,8 +100,11 @@ def show(
         datetime | None, typer.Option("--as-of", help="reference time for open/late counts")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
+    all_columns: Annotated[
+        bool, typer.Option("--all-columns", help="every column in the table, not the key ones")
+    ] = False,
 ) -> None:
-    """Print one view as a table (or JSON)."""
+    """Print one view as a table (or JSON, always with every column)."""
     settings = Settings()
     try:
         viewset = ViewSet.from_settings(settings)
@@ -124,18 +127,32 @@ def show(
     if as_json:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
         return
-    Console().print(result_table(result))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or captured: do not squeeze the table to 80 columns
+    console.print(result_table(result, all_columns=all_columns))
 
 
-def result_table(result: ViewResult) -> Table:
-    """A rich table of a view read (rates as percentages)."""
-    table = Table(
-        title=f"{result.view} ({', '.join(f'{k}={v}' for k, v in result.meta.items() if _short(v))})"
-    )
-    for column in result.columns:
+_KEY_COLUMNS = {
+    "documents": ("sent", "electronic_rate", "deliveries", "arrival_rate", "latency_p50_s", "latency_p90_s",
+                  "not_arrived_after_sla", "rejected"),
+    "dossiers": ("received", "online_rate", "full_online_rate", "resolved", "on_time_rate", "digitised_rate",
+                 "open", "overdue"),
+}  # fmt: skip
+
+
+def result_table(result: ViewResult, *, all_columns: bool = False) -> Table:
+    """A rich table of a view read (rates as percentages); the key columns unless ``all_columns``."""
+    columns = list(result.columns)
+    keys = _KEY_COLUMNS.get(result.view)
+    if keys is not None and not all_columns:
+        columns = [c for c in columns if c in _TEXT_COLUMNS or c == "procedure_code" or c in keys]
+    meta = ", ".join(f"{k}={v}" for k, v in result.meta.items() if _short(v))
+    table = Table(title=f"{result.view} ({meta})")
+    for column in columns:
         table.add_column(column.replace("_", " "), justify="left" if column in _TEXT_COLUMNS else "right")
     for row in result.rows:
-        table.add_row(*(_format(column, row.get(column)) for column in result.columns))
+        table.add_row(*(_format(column, row.get(column)) for column in columns))
     return table
 
 

@@ -7,6 +7,7 @@ submissions, urgent dispatches). Public holidays are not modelled.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
@@ -41,7 +42,7 @@ def to_ms(moment: datetime) -> int:
     """A timezone-aware datetime as epoch milliseconds."""
     if moment.tzinfo is None:
         raise ValueError("simulated time needs a timezone-aware datetime")
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // _ONE_MS
 
 
 def to_datetime(ms: int) -> datetime:
@@ -54,6 +55,7 @@ def to_datetime(ms: int) -> datetime:
 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 
 
 def local_date(ms: int) -> date:
@@ -97,6 +99,17 @@ def next_office_time(ms: int) -> int:
                 return ms
         ms = local_day_start + DAY_MS
     raise AssertionError("unreachable: a weekday comes within a week")  # pragma: no cover
+
+
+def office_time(rng: random.Random, ms: int) -> int:
+    """Like :func:`next_office_time`, but work waiting for the opening starts within 90 minutes of it."""
+    opened = next_office_time(ms)
+    if opened == ms:
+        return ms
+    return opened + int(rng.random() * _OPENING_SPREAD_MS)
+
+
+_OPENING_SPREAD_MS: Final = 90 * MINUTE_MS
 
 
 def add_working_days(ms: int, days: int) -> int:

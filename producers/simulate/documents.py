@@ -25,7 +25,7 @@ from bus.events import (
     make_document_id,
 )
 from producers.simulate import vocab
-from producers.simulate.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, local_date, next_office_time
+from producers.simulate.clock import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, local_date, office_time
 from producers.simulate.factory import Factory
 from producers.simulate.process import Delay, Process
 from producers.simulate.world import Picker, SimAgency, World
@@ -149,7 +149,9 @@ class DocumentPlanner:
             subject=_subject(rng, doc_type, promulgated.year),
             signer_position=signer.position,
             signer_name=signer.name,
-            due_date=promulgated + timedelta(days=rng.randint(3, 15)) if rng.random() < DUE_DATE_RATE else None,
+            due_date=promulgated + timedelta(days=rng.randint(3, 15))
+            if rng.random() < DUE_DATE_RATE
+            else None,
             priority=_priority(rng, doc_type),
             steering=doc_type.steering or (kind != 1 and doc_type.code == _CONG_VAN and rng.random() < 0.12),
             business_type=BusinessType.UPDATE if rng.random() < UPDATE_RATE else BusinessType.NEW,
@@ -212,9 +214,7 @@ def _attachment_bytes(rng: random.Random, count: int) -> int:
     return sum(int(rng.lognormvariate(_LOG_ATTACHMENT, 0.9)) + 1 for _ in range(count))
 
 
-
-
-# --- recipients ------------------------------------------------------------------------------------------------
+# --- recipients ---------------------------------------------------------------------------------------------
 
 
 def _recipients(
@@ -227,8 +227,8 @@ def _recipients(
     else:
         chosen = _from_department(rng, world, sender)
     unique = {a.code: a for a in chosen if a.code != sender.code}
-    if not unique:  # every draw hit the sender itself: send to the Government Office or the committee
-        fallback = world.by_level1.get("G22") or world.ministries[0]
+    if not unique:  # every draw hit the sender itself: send to the Government Office (or another ministry)
+        fallback = next(m for m in (world.by_level1.get("G22"), *world.ministries) if m and m is not sender)
         unique = {fallback.code: fallback}
     return tuple(a.ref for a in unique.values())
 
@@ -269,7 +269,9 @@ def _from_committee(
         return rng.sample(list(departments), rng.randint(2, min(5, len(departments))))
     if u < 0.92:
         government_office = world.by_level1.get("G22")
-        return [government_office if government_office and rng.random() < 0.5 else rng.choice(world.ministries)]
+        return [
+            government_office if government_office and rng.random() < 0.5 else rng.choice(world.ministries)
+        ]
     return [rng.choice(world.committees)]
 
 
@@ -288,7 +290,7 @@ def _from_department(rng: random.Random, world: World, sender: SimAgency) -> lis
     return rng.sample(peers, min(len(peers), rng.randint(1, 3)))
 
 
-# --- status feedback -------------------------------------------------------------------------------------------
+# --- status feedback ----------------------------------------------------------------------------------------
 
 
 def _feedback(rng: random.Random, sent_ms: int, recipients: tuple[AgencyRef, ...]) -> list[Step]:
@@ -304,12 +306,14 @@ def _time_of(step: Step) -> int:
     return step[0]
 
 
-def _one_recipient(rng: random.Random, sent_ms: int, recipient: AgencyRef, recall_ms: int | None) -> list[Step]:
+def _one_recipient(
+    rng: random.Random, sent_ms: int, recipient: AgencyRef, recall_ms: int | None
+) -> list[Step]:
     deadline = sent_ms + MAX_DOCUMENT_SPAN_MS
     t = sent_ms + _ARRIVAL.draw(rng)
     steps: list[Step] = [(t, recipient, DocumentStatus.ARRIVED)]
     if recall_ms is None and rng.random() < REJECT_RATE:
-        return [*steps, (_office(t + _REJECT.draw(rng), deadline), recipient, DocumentStatus.REJECTED)]
+        return [*steps, (_office(rng, t + _REJECT.draw(rng), deadline), recipient, DocumentStatus.REJECTED)]
     chain = (
         (DocumentStatus.ACCEPTED, _ACCEPT, 1.0),
         (DocumentStatus.ASSIGNED, _ASSIGN, ASSIGN_RATE),
@@ -319,7 +323,7 @@ def _one_recipient(rng: random.Random, sent_ms: int, recipient: AgencyRef, recal
     for status, delay, rate in chain:
         if rng.random() >= rate:
             break
-        nxt = _office(t + delay.draw(rng), deadline)
+        nxt = _office(rng, t + delay.draw(rng), deadline)
         if recall_ms is not None and nxt >= recall_ms:
             break
         t = nxt
@@ -327,10 +331,14 @@ def _one_recipient(rng: random.Random, sent_ms: int, recipient: AgencyRef, recal
     if recall_ms is not None:
         t = max(t, recall_ms) + _ARRIVAL.draw(rng)
         steps.append((t, recipient, DocumentStatus.RECALLED))
-        answer = DocumentStatus.RECALL_REFUSED if rng.random() < RECALL_REFUSED_RATE else DocumentStatus.RECALL_ACCEPTED
-        steps.append((_office(t + _RECALL_ANSWER.draw(rng), deadline + DAY_MS), recipient, answer))
+        answer = (
+            DocumentStatus.RECALL_REFUSED
+            if rng.random() < RECALL_REFUSED_RATE
+            else DocumentStatus.RECALL_ACCEPTED
+        )
+        steps.append((_office(rng, t + _RECALL_ANSWER.draw(rng), deadline + DAY_MS), recipient, answer))
     return steps
 
 
-def _office(at_ms: int, latest_ms: int) -> int:
-    return min(next_office_time(at_ms), latest_ms)
+def _office(rng: random.Random, at_ms: int, latest_ms: int) -> int:
+    return min(office_time(rng, at_ms), latest_ms)

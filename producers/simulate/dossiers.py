@@ -22,7 +22,7 @@ from producers.simulate.clock import (
     MINUTE_MS,
     add_working_days,
     local_date,
-    next_office_time,
+    office_time,
     to_datetime,
 )
 from producers.simulate.factory import Factory
@@ -116,8 +116,12 @@ class DossierProcess(Process):
             status=status,
             received_at=self._received,
             due_at=None if due is None else to_datetime(due),
-            finished_at=None if finished is None else (meta.occurred_at if finished == at_ms else to_datetime(finished)),
-            returned_at=None if returned is None else (meta.occurred_at if returned == at_ms else to_datetime(returned)),
+            finished_at=None
+            if finished is None
+            else (meta.occurred_at if finished == at_ms else to_datetime(finished)),
+            returned_at=None
+            if returned is None
+            else (meta.occurred_at if returned == at_ms else to_datetime(returned)),
             fees_paid_online=self._fees_online,
             digitised=self._digitised,
             version=self._index,
@@ -151,16 +155,22 @@ class DossierPlanner:
             channel = SubmissionChannel.ONLINE
             level = OnlineLevel.FULL if rng.random() < targets.full_of_online else OnlineLevel.PARTIAL
         else:
-            channel = SubmissionChannel.POSTAL if u < targets.online_share + targets.postal_share else (
-                SubmissionChannel.COUNTER
+            channel = (
+                SubmissionChannel.POSTAL
+                if u < targets.online_share + targets.postal_share
+                else (SubmissionChannel.COUNTER)
             )
             level = OnlineLevel.NONE
-        applicant = ApplicantType.BUSINESS if rng.random() < procedure.business_share else ApplicantType.CITIZEN
-        digitised = rng.random() < targets.digitised_rate
-        fees_online = procedure.has_fee and channel is SubmissionChannel.ONLINE and (
-            rng.random() < targets.fees_online_rate
+        applicant = (
+            ApplicantType.BUSINESS if rng.random() < procedure.business_share else ApplicantType.CITIZEN
         )
-        received_ms = at_ms if channel is SubmissionChannel.ONLINE else next_office_time(at_ms)
+        digitised = rng.random() < targets.digitised_rate
+        fees_online = (
+            procedure.has_fee
+            and channel is SubmissionChannel.ONLINE
+            and (rng.random() < targets.fees_online_rate)
+        )
+        received_ms = at_ms if channel is SubmissionChannel.ONLINE else office_time(rng, at_ms)
         steps = _plan(rng, procedure, agency, channel, level, received_ms)
         return DossierProcess(
             self._factory,
@@ -195,12 +205,15 @@ def _plan(
     accepted = received
     if channel is SubmissionChannel.ONLINE:
         steps.append((received, DossierStatus.REGISTERED, None, None, None, None))
-        accepted = next_office_time(received + _ACCEPT.draw(rng))
+        accepted = office_time(rng, received + _ACCEPT.draw(rng))
         if rng.random() < NOT_ACCEPTED_RATE:
             return [*steps, (accepted, DossierStatus.NOT_ACCEPTED, None, None, None, None)]
     due = add_working_days(accepted, procedure.days)
     steps.append((accepted, DossierStatus.ACCEPTED, due, None, None, None))
-    started = max(accepted + MINUTE_MS, min(next_office_time(accepted + _START.draw(rng)), accepted + (due - accepted) // 4))
+    started = max(
+        accepted + MINUTE_MS,
+        min(office_time(rng, accepted + _START.draw(rng)), accepted + (due - accepted) // 4),
+    )
     steps.append((started, DossierStatus.PROCESSING, due, None, None, None))
     u = rng.random()
     if u < WITHDRAWN_RATE + STOPPED_RATE:
@@ -208,21 +221,23 @@ def _plan(
         status = DossierStatus.WITHDRAWN if u < WITHDRAWN_RATE else DossierStatus.STOPPED
         return [*steps, (ended, status, due, None, None, None)]
     if rng.random() < targets.on_time_rate:
-        finished = next_office_time(started + int((due - started) * (0.15 + 0.85 * rng.random() ** 1.5)))
+        finished = office_time(rng, started + int((due - started) * (0.15 + 0.85 * rng.random() ** 1.5)))
         finished = min(finished, due)
     else:
-        finished = next_office_time(due + _OVERDUE.draw(rng))
+        finished = office_time(rng, due + _OVERDUE.draw(rng))
     steps.extend(_detours(rng, procedure, started, finished, due))
     result_digitised = rng.random() < targets.digitised_rate
     steps.append((finished, DossierStatus.RESOLVED, due, finished, None, result_digitised))
     if rng.random() < RETURNED_RATE:
         hand_over = _RETURN_ONLINE if level is OnlineLevel.FULL else _RETURN_COUNTER
-        returned = next_office_time(finished + hand_over.draw(rng))
+        returned = office_time(rng, finished + hand_over.draw(rng))
         steps.append((returned, DossierStatus.RETURNED, due, finished, returned, result_digitised))
     return steps
 
 
-def _detours(rng: random.Random, procedure: Procedure, started: int, finished: int, due: int) -> list[Snapshot]:
+def _detours(
+    rng: random.Random, procedure: Procedure, started: int, finished: int, due: int
+) -> list[Snapshot]:
     """Supplement requests and financial obligations between processing and resolution."""
     span = finished - started
     detours: list[Snapshot] = []
@@ -230,6 +245,8 @@ def _detours(rng: random.Random, procedure: Procedure, started: int, finished: i
         detours.append((started + int(span * 0.3), DossierStatus.SUPPLEMENT_REQUESTED, due, None, None, None))
         detours.append((started + int(span * 0.55), DossierStatus.PROCESSING, due, None, None, None))
     if rng.random() < procedure.financial_obligation:
-        detours.append((started + int(span * 0.7), DossierStatus.FINANCIAL_OBLIGATION_REQUESTED, due, None, None, None))
+        detours.append(
+            (started + int(span * 0.7), DossierStatus.FINANCIAL_OBLIGATION_REQUESTED, due, None, None, None)
+        )
         detours.append((started + int(span * 0.85), DossierStatus.PROCESSING, due, None, None, None))
     return detours

@@ -53,7 +53,7 @@ class Simulation(Iterator[Emission]):
         obligations: tuple[Obligation, ...] | None = None,
     ) -> None:
         self.config = config
-        self._rng = rng = random.Random(config.seed)
+        self._rng = rng = random.Random(config.seed)  # noqa: S311 - a simulation, not secrets
         table = targets if targets is not None else load_targets(config.targets_path)
         self.world: World = build_world(catalog or load_catalog(), table, rng)
         self.factory = Factory(rng, validated=config.validated)
@@ -78,7 +78,9 @@ class Simulation(Iterator[Emission]):
         self._keys = {code: agency.truth_key for code, agency in self.world.by_code.items()}
         self._duplicates = config.duplicates
         self._injected = config.duplicates + config.bad_ratio
-        self._push(ReportScheduler(self.world, self.factory, obligations or load_obligations(), start, self._push))
+        self._push(
+            ReportScheduler(self.world, self.factory, obligations or load_obligations(), start, self._push)
+        )
 
     def __iter__(self) -> Simulation:
         return self
@@ -140,7 +142,9 @@ class Simulation(Iterator[Emission]):
     def _start_entity(self, at_ms: int) -> Event | None:
         kind, province = self._roots.pick(self._rng)
         if kind == _DOCUMENT:
-            sender = province.senders.pick(self._rng) if province else self.world.ministry_senders.pick(self._rng)
+            sender = (
+                province.senders.pick(self._rng) if province else self.world.ministry_senders.pick(self._rng)
+            )
             document, feedback = self._documents.start(at_ms, sender)
             if feedback is not None:
                 self._push(feedback)
@@ -157,9 +161,10 @@ class Simulation(Iterator[Emission]):
 
     def _maybe_hold(self, event: DossierSynced, final: bool) -> Event | None:
         held = self._held.pop(event.dossier_code, None)
-        if held is not None:
+        if held is not None:  # its successor goes out now, so the held one may follow
             lag = self._rng.randint(1, MAX_LATE_LAG)
             heapq.heappush(self._release, (self._emitted + lag, self._next_sequence(), held))
+            return event
         if not final and self._rng.random() < self.config.late_ratio:
             self._held[event.dossier_code] = event
             return None

@@ -73,8 +73,8 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
     """``model.model_construct(**values)`` for plain frozen models, without its per-field loop.
 
     ``values`` must name every field. This sets the same four attributes ``model_construct`` sets for a model
-    without aliases, private attributes or ``model_post_init`` (checked once per model; other models go through
-    ``model_construct``). The per-field loop was two thirds of the generator's time.
+    without aliases, private attributes or ``model_post_init`` (checked once per model; other models go
+    through ``model_construct``). The per-field loop was two thirds of the generator's time.
     """
     if not _plain(model):
         return model.model_construct(**values)

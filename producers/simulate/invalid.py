@@ -23,6 +23,7 @@ from bus.events import (
     make_document_id,
     parse_document_id,
 )
+from bus.types import AgencyCode
 from producers.simulate.clock import HOUR_MS
 from producers.simulate.config import Defect, Emission, EmissionKind
 from producers.simulate.factory import Factory
@@ -90,7 +91,7 @@ class InvalidEvents:
     def _unknown_agency(self, event: Event, now_ms: int) -> Emission:
         level1 = event.meta.source.rsplit(".", 1)[-1]
         code = f"000.00.{self._rng.choice(_UNKNOWN_UNITS)}.{level1}"
-        ref = AgencyRef.model_construct(code=code, name=UNKNOWN_AGENCY_NAME)
+        ref = AgencyRef.model_construct(code=AgencyCode(code), name=UNKNOWN_AGENCY_NAME)
         update: dict[str, object]
         if isinstance(event, DocumentSent):
             parts = parse_document_id(event.document_id)
@@ -100,4 +101,6 @@ class InvalidEvents:
             update = {"reporting_agency": ref}
         else:
             update = {"processing_agency": ref}
-        return Emission(self._fresh(event, code, now_ms, **update), EmissionKind.INVALID, Defect.UNKNOWN_AGENCY)
+        return Emission(
+            self._fresh(event, code, now_ms, **update), EmissionKind.INVALID, Defect.UNKNOWN_AGENCY
+        )

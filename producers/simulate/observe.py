@@ -4,10 +4,10 @@ Only what an outside observer sees is used: the events (duplicates dropped by id
 dossier and the first filing of each report kept), and the agency catalog to roll sources up to provinces.
 Truncation would bias rates measured over a run that stops mid-flight, so:
 
-* dossiers count when received in ``[a, b)``: ``a`` and ``b`` are Mondays 00:00 in Vietnam, ``a`` at least three
-  days after the first event, ``b`` at least :data:`MAX_DOSSIER_SPAN_MS` before the last one. Every such
-  dossier's life is complete, and counter dossiers (received when the office opens) are neither gained nor lost
-  at the edges, because both edges sit at the same point of the office week;
+* dossiers count when received in ``[a, b)``: ``a`` and ``b`` are Mondays 00:00 in Vietnam, ``a`` at least
+  three days after the first event, ``b`` at least :data:`MAX_DOSSIER_SPAN_MS` before the last one. Every such
+  dossier's life is complete, and counter dossiers (received when the office opens) are neither gained nor
+  lost at the edges, because both edges sit at the same point of the office week;
 * reports count when their deadline is at least :data:`MAX_REPORT_SPAN_MS` before the last event.
 """
 
@@ -134,8 +134,10 @@ def _count_dossier(dossier: DossierSynced, c: Counter[str]) -> None:
     c["digitised"] += dossier.digitised
     if dossier.status in (DossierStatus.RESOLVED, DossierStatus.RETURNED):
         c["finished"] += 1
-        c["on_time"] += dossier.finished_at is not None and dossier.due_at is not None and (
-            dossier.finished_at <= dossier.due_at
+        c["on_time"] += (
+            dossier.finished_at is not None
+            and dossier.due_at is not None
+            and (dossier.finished_at <= dossier.due_at)
         )
 
 
@@ -159,5 +161,3 @@ def _proportions(c: Counter[str]) -> dict[str, Proportion]:
         "report_revised_rate": ("revised", "reports"),
     }
     return {name: Proportion(c[num], c[den]) for name, (num, den) in pairs.items() if c[den]}
-
-

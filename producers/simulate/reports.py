@@ -16,7 +16,15 @@ from datetime import date, timedelta
 from typing import Final
 
 from bus.events import IndicatorValue, Period, PeriodType, ReportFiled, make_report_id, periods_of_year
-from producers.simulate.clock import DAY_MS, HOUR_MS, MINUTE_MS, local_date, local_midnight, next_office_time, to_datetime
+from producers.simulate.clock import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    local_date,
+    local_midnight,
+    office_time,
+    to_datetime,
+)
 from producers.simulate.factory import Factory
 from producers.simulate.obligations import IndicatorSpec, Obligation
 from producers.simulate.process import Delay, Process
@@ -38,7 +46,9 @@ _KPI_INDICATORS: Final = {
     "EDOC_RATE": ("electronic_rate", 1.0),
 }
 """Indicator code -> (targets field, spread in percentage points)."""
-_NATIONAL_BUDGET_PER_YEAR: Final = 1_000_000.0  # tỷ đồng of revenue collected in the provinces, order of magnitude
+_NATIONAL_BUDGET_PER_YEAR: Final = (
+    1_000_000.0  # tỷ đồng of revenue collected in the provinces, order of magnitude
+)
 _NATIONAL_DOSSIERS_PER_DAY: Final = 12_600.0
 
 Filing = tuple[int, int]
@@ -77,7 +87,10 @@ class FilingProcess(Process):
         factory, agency, period = self._factory, self._agency, self._period
         indicators = tuple(
             factory.make(
-                IndicatorValue, code=spec.code, value=_revised(factory.rng, value, revision, spec.unit), unit=spec.unit
+                IndicatorValue,
+                code=spec.code,
+                value=_revised(factory.rng, value, revision, spec.unit),
+                unit=spec.unit,
             )
             for spec, value in zip(self._obligation.indicators, self._base, strict=True)
         )
@@ -151,15 +164,15 @@ class ReportScheduler(Process):
 def _filings(rng: random.Random, agency: SimAgency, deadline_ms: int) -> list[Filing]:
     targets = agency.targets
     if rng.random() < targets.report_late_rate:
-        first = next_office_time(deadline_ms + _LATE.draw(rng))
+        first = office_time(rng, deadline_ms + _LATE.draw(rng))
     else:
         first = _before(rng, deadline_ms)
     filings = [(first, 0)]
     if rng.random() < targets.report_revised_rate:
-        second = next_office_time(filings[-1][0] + int(rng.uniform(2, 20) * DAY_MS))
+        second = office_time(rng, filings[-1][0] + int(rng.uniform(2, 20) * DAY_MS))
         filings.append((second, 1))
         if rng.random() < SECOND_REVISION_RATE:
-            filings.append((next_office_time(second + int(rng.uniform(2, 15) * DAY_MS)), 2))
+            filings.append((office_time(rng, second + int(rng.uniform(2, 15) * DAY_MS)), 2))
     return filings
 
 
@@ -176,7 +189,8 @@ def _indicator_value(rng: random.Random, spec: IndicatorSpec, agency: SimAgency,
     kpi = _KPI_INDICATORS.get(spec.code)
     if kpi is not None:
         field, spread = kpi
-        return round(min(100.0, max(0.0, getattr(targets, field) * 100 + rng.uniform(-spread, spread))), 2)
+        target: float = getattr(targets, field)
+        return round(min(100.0, max(0.0, target * 100 + rng.uniform(-spread, spread))), 2)
     if spec.code == "DOSSIERS_RECEIVED":
         return float(round(targets.dossiers_per_day * 30.4 * months * rng.uniform(0.9, 1.1)))
     if spec.code == "GRDP_GROWTH":

@@ -108,7 +108,7 @@ def default_targets_path() -> Path:
 
 @cache
 def load_targets(path: Path | None = None) -> TargetTable:
-    """Parse the targets file (default: the packaged one); ConfigError naming the problem if it is malformed."""
+    """Parse the targets file (default: the packaged one); ConfigError naming the problem if malformed."""
     path = path or default_targets_path()
     try:
         text = path.read_text(encoding="utf-8")

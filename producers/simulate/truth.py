@@ -122,8 +122,8 @@ def _count_dossier(event: DossierSynced, counts: Counter[str]) -> None:
         return
     if event.status is DossierStatus.RESOLVED:
         counts["resolved"] += 1
-        counts["on_time"] += event.finished_at is not None and event.due_at is not None and (
-            event.finished_at <= event.due_at
+        counts["on_time"] += (
+            event.finished_at is not None and event.due_at is not None and (event.finished_at <= event.due_at)
         )
     else:
         counts[closing] += 1

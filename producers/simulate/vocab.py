@@ -35,29 +35,57 @@ _CV: Final = ("V/v {action} {topic}",)
 
 DOCUMENT_TYPES: Final[tuple[DocumentType, ...]] = (
     DocumentType("18", "Công văn", None, _CV, (52, 58, 55)),
-    DocumentType("2", "Quyết định", "QĐ", (
-        "Quyết định về việc phê duyệt Kế hoạch {topic} năm {year}",
-        "Quyết định công bố Danh mục thủ tục hành chính được chuẩn hóa thuộc phạm vi quản lý",
-        "Quyết định về việc kiện toàn Ban Chỉ đạo {topic}",
-        "Quyết định thành lập Tổ công tác {topic}",
-    ), (16, 8, 12)),
+    DocumentType(
+        "2",
+        "Quyết định",
+        "QĐ",
+        (
+            "Quyết định về việc phê duyệt Kế hoạch {topic} năm {year}",
+            "Quyết định công bố Danh mục thủ tục hành chính được chuẩn hóa thuộc phạm vi quản lý",
+            "Quyết định về việc kiện toàn Ban Chỉ đạo {topic}",
+            "Quyết định thành lập Tổ công tác {topic}",
+        ),
+        (16, 8, 12),
+    ),
     DocumentType("10", "Kế hoạch", "KH", ("Kế hoạch triển khai {topic} năm {year}",), (6, 6, 4)),
-    DocumentType("14", "Báo cáo", "BC", (
-        "Báo cáo kết quả thực hiện {topic}",
-        "Báo cáo tình hình, kết quả {topic} năm {year}",
-    ), (6, 10, 6)),
+    DocumentType(
+        "14",
+        "Báo cáo",
+        "BC",
+        (
+            "Báo cáo kết quả thực hiện {topic}",
+            "Báo cáo tình hình, kết quả {topic} năm {year}",
+        ),
+        (6, 10, 6),
+    ),
     DocumentType("7", "Thông báo", "TB", ("Thông báo kết luận cuộc họp về {topic}",), (6, 4, 6)),
     DocumentType("16", "Tờ trình", "TTr", ("Tờ trình đề nghị phê duyệt Đề án {topic}",), (1, 6, 3)),
-    DocumentType("23", "Giấy mời", "GM", (
-        "Mời dự họp về {topic}",
-        "Mời dự Hội nghị trực tuyến về {topic}",
-    ), (5, 5, 5)),
+    DocumentType(
+        "23",
+        "Giấy mời",
+        "GM",
+        (
+            "Mời dự họp về {topic}",
+            "Mời dự Hội nghị trực tuyến về {topic}",
+        ),
+        (5, 5, 5),
+    ),
     DocumentType("8", "Hướng dẫn", "HD", ("Hướng dẫn thực hiện {topic}",), (0.5, 2, 3)),
-    DocumentType("19", "Công điện", "CĐ", (
-        "Công điện về việc chủ động ứng phó với {hazard}",
-        "Công điện về việc tập trung khắc phục hậu quả {hazard}",
-    ), (1.5, 0, 1.5), Priority.FLASH, True),
-    DocumentType("3", "Chỉ thị", "CT", ("Chỉ thị về việc tăng cường {topic}",), (1, 0, 0.5), Priority.NORMAL, True),
+    DocumentType(
+        "19",
+        "Công điện",
+        "CĐ",
+        (
+            "Công điện về việc chủ động ứng phó với {hazard}",
+            "Công điện về việc tập trung khắc phục hậu quả {hazard}",
+        ),
+        (1.5, 0, 1.5),
+        Priority.FLASH,
+        True,
+    ),
+    DocumentType(
+        "3", "Chỉ thị", "CT", ("Chỉ thị về việc tăng cường {topic}",), (1, 0, 0.5), Priority.NORMAL, True
+    ),
     DocumentType("15", "Biên bản", "BB", ("Biên bản làm việc về {topic}",), (0.5, 1, 0.5)),
     DocumentType("27", "Phiếu chuyển", "PC", ("Phiếu chuyển đơn liên quan đến {topic}",), (0.5, 0.5, 1)),
 )
@@ -109,16 +137,37 @@ HAZARDS: Final = (
     "triều cường",
 )
 
-# --- agencies --------------------------------------------------------------------------------------------------
+# --- agencies -----------------------------------------------------------------------------------------------
 
 MINISTRY_ABBREVIATIONS: Final = {
-    "G01": "BCA", "G02": "BCT", "G03": "BGDĐT", "G06": "BKHCN", "G08": "BNG", "G09": "BNV", "G10": "BNNMT",
-    "G11": "BQP", "G12": "BTC", "G15": "BTP", "G16": "BVHTTDL", "G17": "BXD", "G18": "BYT", "G19": "NHNN",
-    "G20": "TTCP", "G21": "BDTTG", "G22": "VPCP",
-}  # fmt: skip
+    "G01": "BCA",
+    "G02": "BCT",
+    "G03": "BGDĐT",
+    "G06": "BKHCN",
+    "G08": "BNG",
+    "G09": "BNV",
+    "G10": "BNNMT",
+    "G11": "BQP",
+    "G12": "BTC",
+    "G15": "BTP",
+    "G16": "BVHTTDL",
+    "G17": "BXD",
+    "G18": "BYT",
+    "G19": "NHNN",
+    "G20": "TTCP",
+    "G21": "BDTTG",
+    "G22": "VPCP",
+}
 DEPARTMENT_ABBREVIATIONS: Final = {
-    "01": "VPUBND", "02": "SNV", "03": "STP", "04": "STC", "05": "SYT", "06": "SKHCN", "07": "SNNMT", "08": "SXD",
-}  # fmt: skip
+    "01": "VPUBND",
+    "02": "SNV",
+    "03": "STP",
+    "04": "STC",
+    "05": "SYT",
+    "06": "SKHCN",
+    "07": "SNNMT",
+    "08": "SXD",
+}
 COMMITTEE_ABBREVIATION: Final = "UBND"
 
 DRAFTING_UNITS: Final = {
@@ -134,26 +183,71 @@ SIGNER_POSITIONS: Final = {
     "ministry": (("Bộ trưởng", 1, 0.15), ("Thứ trưởng", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
     "G22": (("Bộ trưởng, Chủ nhiệm", 1, 0.2), ("Phó Chủ nhiệm", 4, 0.7), ("Vụ trưởng", 3, 0.1)),
     "G19": (("Thống đốc", 1, 0.15), ("Phó Thống đốc", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
-    "G20": (("Tổng Thanh tra Chính phủ", 1, 0.15), ("Phó Tổng Thanh tra", 4, 0.75), ("Chánh Văn phòng", 1, 0.1)),
+    "G20": (
+        ("Tổng Thanh tra Chính phủ", 1, 0.15),
+        ("Phó Tổng Thanh tra", 4, 0.75),
+        ("Chánh Văn phòng", 1, 0.1),
+    ),
 }
 """By kind of agency (or level-1 code): (position, how many people hold it, share of signatures)."""
 
 SURNAMES: Final = (
-    ("Nguyễn", 38), ("Trần", 11), ("Lê", 9.5), ("Phạm", 7), ("Hoàng", 5), ("Huỳnh", 4), ("Phan", 4.5),
-    ("Vũ", 4), ("Võ", 3.5), ("Đặng", 2), ("Bùi", 2), ("Đỗ", 1.5), ("Hồ", 1.5), ("Ngô", 1.3), ("Dương", 1),
-    ("Lý", 0.5), ("Đinh", 1), ("Trương", 1), ("Lương", 0.5), ("Hà", 0.5),
-)  # fmt: skip
+    ("Nguyễn", 38),
+    ("Trần", 11),
+    ("Lê", 9.5),
+    ("Phạm", 7),
+    ("Hoàng", 5),
+    ("Huỳnh", 4),
+    ("Phan", 4.5),
+    ("Vũ", 4),
+    ("Võ", 3.5),
+    ("Đặng", 2),
+    ("Bùi", 2),
+    ("Đỗ", 1.5),
+    ("Hồ", 1.5),
+    ("Ngô", 1.3),
+    ("Dương", 1),
+    ("Lý", 0.5),
+    ("Đinh", 1),
+    ("Trương", 1),
+    ("Lương", 0.5),
+    ("Hà", 0.5),
+)
 MIDDLE_NAMES: Final = {
     "m": ("Văn", "Đức", "Minh", "Quốc", "Hữu", "Thanh", "Xuân", "Công", "Ngọc", "Hoàng", "Anh", "Tiến"),
     "f": ("Thị", "Thị Thanh", "Thị Minh", "Ngọc", "Thu", "Thị Kim", "Thị Hồng", "Phương"),
 }
 GIVEN_NAMES: Final = {
-    "m": ("Hùng", "Dũng", "Nam", "Bình", "Phước", "Tuấn", "Hải", "Long", "Sơn", "Trung", "Khánh", "Phong",
-          "Quang", "Thắng", "Cường", "Hòa", "Thành", "Tâm", "Vinh", "Đạt", "Lực", "Mừng", "Hiếu", "Toàn"),
+    "m": (
+        "Hùng",
+        "Dũng",
+        "Nam",
+        "Bình",
+        "Phước",
+        "Tuấn",
+        "Hải",
+        "Long",
+        "Sơn",
+        "Trung",
+        "Khánh",
+        "Phong",
+        "Quang",
+        "Thắng",
+        "Cường",
+        "Hòa",
+        "Thành",
+        "Tâm",
+        "Vinh",
+        "Đạt",
+        "Lực",
+        "Mừng",
+        "Hiếu",
+        "Toàn",
+    ),
     "f": ("Lan", "Hương", "Thúy", "Mai", "Thảo", "Hà", "Hạnh", "Nga", "Hằng", "Huyền", "Dung", "Loan"),
-}  # fmt: skip
+}
 
-# --- document status feedback ----------------------------------------------------------------------------------
+# --- document status feedback -------------------------------------------------------------------------------
 
 REJECTION_REASONS: Final = (
     "Văn bản gửi không đúng thẩm quyền giải quyết, đề nghị chuyển đúng nơi nhận",
@@ -173,7 +267,7 @@ STATUS_DESCRIPTIONS: Final = {
 }
 
 
-# --- administrative procedures ---------------------------------------------------------------------------------
+# --- administrative procedures ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,59 +293,233 @@ class Procedure:
 
 
 PROVINCE_PROCEDURES: Final[tuple[Procedure, ...]] = (
-    Procedure("1.001193", "Đăng ký biến động quyền sử dụng đất, quyền sở hữu tài sản gắn liền với đất",
-              "DD", "Đất đai", "07", 10, 16, 0.08, True, 0.45),
-    Procedure("1.012760", "Đăng ký đất đai, tài sản gắn liền với đất, cấp Giấy chứng nhận quyền sử dụng đất, "
-              "quyền sở hữu tài sản gắn liền với đất lần đầu", "DD", "Đất đai", "07", 20, 6, 0.03, True, 0.6),
+    Procedure(
+        "1.001193",
+        "Đăng ký biến động quyền sử dụng đất, quyền sở hữu tài sản gắn liền với đất",
+        "DD",
+        "Đất đai",
+        "07",
+        10,
+        16,
+        0.08,
+        True,
+        0.45,
+    ),
+    Procedure(
+        "1.012760",
+        "Đăng ký đất đai, tài sản gắn liền với đất, cấp Giấy chứng nhận quyền sử dụng đất, "
+        "quyền sở hữu tài sản gắn liền với đất lần đầu",
+        "DD",
+        "Đất đai",
+        "07",
+        20,
+        6,
+        0.03,
+        True,
+        0.6,
+    ),
     Procedure("1.004227", "Cung cấp thông tin, dữ liệu đất đai", "DD", "Đất đai", "07", 2, 3, 0.2),
     Procedure("1.010733", "Cấp giấy phép môi trường", "MT", "Môi trường", "07", 30, 0.4, 1.0, True),
-    Procedure("2.000488", "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam, người nước ngoài đang cư trú tại "
-              "Việt Nam", "LLTP", "Lý lịch tư pháp", "03", 10, 9, 0.0),
-    Procedure("2.000815", "Chứng thực bản sao từ bản chính giấy tờ, văn bản do cơ quan có thẩm quyền của Việt "
-              "Nam cấp hoặc chứng nhận", "CT", "Chứng thực", "03", 1, 10, 0.15),
+    Procedure(
+        "2.000488",
+        "Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam, người nước ngoài đang cư trú tại Việt Nam",
+        "LLTP",
+        "Lý lịch tư pháp",
+        "03",
+        10,
+        9,
+        0.0,
+    ),
+    Procedure(
+        "2.000815",
+        "Chứng thực bản sao từ bản chính giấy tờ, văn bản do cơ quan có thẩm quyền của Việt "
+        "Nam cấp hoặc chứng nhận",
+        "CT",
+        "Chứng thực",
+        "03",
+        1,
+        10,
+        0.15,
+    ),
     Procedure("1.001695", "Đăng ký khai sinh có yếu tố nước ngoài", "HT", "Hộ tịch", "03", 5, 1.5, 0.0),
     Procedure("1.000894", "Đăng ký kết hôn có yếu tố nước ngoài", "HT", "Hộ tịch", "03", 10, 1, 0.0),
-    Procedure("1.002671", "Cấp đổi giấy phép lái xe do ngành Giao thông vận tải cấp", "GPLX", "Đường bộ", "08", 5,
-              8, 0.0),
-    Procedure("1.009972", "Cấp giấy phép xây dựng mới đối với công trình", "XD", "Hoạt động xây dựng", "08", 20,
-              1.5, 0.7, True),
-    Procedure("1.009986", "Cấp chứng chỉ hành nghề hoạt động xây dựng", "XD", "Hoạt động xây dựng", "08", 10, 1),
-    Procedure("2.001610", "Đăng ký thành lập công ty trách nhiệm hữu hạn một thành viên",
-              "DKKD", "Thành lập và hoạt động doanh nghiệp", "04", 3, 3, 1.0),
-    Procedure("2.002040", "Đăng ký thay đổi nội dung đăng ký doanh nghiệp",
-              "DKKD", "Thành lập và hoạt động doanh nghiệp", "04", 3, 4, 1.0),
-    Procedure("1.009645", "Cấp Giấy chứng nhận đăng ký đầu tư", "DT", "Đầu tư tại Việt Nam", "04", 15, 0.5, 1.0,
-              False),
-    Procedure("1.003600", "Cấp giấy phép hành nghề khám bệnh, chữa bệnh", "KCB", "Khám bệnh, chữa bệnh", "05", 20,
-              1.5, 0.0),
-    Procedure("1.004616", "Cấp Giấy chứng nhận đủ điều kiện kinh doanh dược", "DUOC", "Dược phẩm", "05", 20, 1,
-              1.0),
-    Procedure("1.010821", "Giải quyết chế độ trợ cấp một lần đối với người có công với cách mạng", "NCC",
-              "Người có công", "02", 12, 1, 0.0, False),
-    Procedure("1.000459", "Cấp giấy phép lao động cho người lao động nước ngoài làm việc tại Việt Nam", "VL",
-              "Việc làm", "02", 10, 1.5, 1.0),
-    Procedure("1.003736", "Cấp giấy phép tiến hành công việc bức xạ", "ATBX", "An toàn bức xạ và hạt nhân", "06",
-              15, 0.3, 1.0),
-    Procedure("1.011523", "Giao đất, cho thuê đất không thông qua đấu giá quyền sử dụng đất", "DD", "Đất đai",
-              "00", 20, 0.5, 0.9, True, 0.8),
-)  # fmt: skip
+    Procedure(
+        "1.002671",
+        "Cấp đổi giấy phép lái xe do ngành Giao thông vận tải cấp",
+        "GPLX",
+        "Đường bộ",
+        "08",
+        5,
+        8,
+        0.0,
+    ),
+    Procedure(
+        "1.009972",
+        "Cấp giấy phép xây dựng mới đối với công trình",
+        "XD",
+        "Hoạt động xây dựng",
+        "08",
+        20,
+        1.5,
+        0.7,
+        True,
+    ),
+    Procedure(
+        "1.009986", "Cấp chứng chỉ hành nghề hoạt động xây dựng", "XD", "Hoạt động xây dựng", "08", 10, 1
+    ),
+    Procedure(
+        "2.001610",
+        "Đăng ký thành lập công ty trách nhiệm hữu hạn một thành viên",
+        "DKKD",
+        "Thành lập và hoạt động doanh nghiệp",
+        "04",
+        3,
+        3,
+        1.0,
+    ),
+    Procedure(
+        "2.002040",
+        "Đăng ký thay đổi nội dung đăng ký doanh nghiệp",
+        "DKKD",
+        "Thành lập và hoạt động doanh nghiệp",
+        "04",
+        3,
+        4,
+        1.0,
+    ),
+    Procedure(
+        "1.009645",
+        "Cấp Giấy chứng nhận đăng ký đầu tư",
+        "DT",
+        "Đầu tư tại Việt Nam",
+        "04",
+        15,
+        0.5,
+        1.0,
+        False,
+    ),
+    Procedure(
+        "1.003600",
+        "Cấp giấy phép hành nghề khám bệnh, chữa bệnh",
+        "KCB",
+        "Khám bệnh, chữa bệnh",
+        "05",
+        20,
+        1.5,
+        0.0,
+    ),
+    Procedure(
+        "1.004616", "Cấp Giấy chứng nhận đủ điều kiện kinh doanh dược", "DUOC", "Dược phẩm", "05", 20, 1, 1.0
+    ),
+    Procedure(
+        "1.010821",
+        "Giải quyết chế độ trợ cấp một lần đối với người có công với cách mạng",
+        "NCC",
+        "Người có công",
+        "02",
+        12,
+        1,
+        0.0,
+        False,
+    ),
+    Procedure(
+        "1.000459",
+        "Cấp giấy phép lao động cho người lao động nước ngoài làm việc tại Việt Nam",
+        "VL",
+        "Việc làm",
+        "02",
+        10,
+        1.5,
+        1.0,
+    ),
+    Procedure(
+        "1.003736",
+        "Cấp giấy phép tiến hành công việc bức xạ",
+        "ATBX",
+        "An toàn bức xạ và hạt nhân",
+        "06",
+        15,
+        0.3,
+        1.0,
+    ),
+    Procedure(
+        "1.011523",
+        "Giao đất, cho thuê đất không thông qua đấu giá quyền sử dụng đất",
+        "DD",
+        "Đất đai",
+        "00",
+        20,
+        0.5,
+        0.9,
+        True,
+        0.8,
+    ),
+)
 
 MINISTRY_PROCEDURES: Final[tuple[Procedure, ...]] = (
-    Procedure("2.001258", "Chứng nhận lãnh sự, hợp pháp hóa lãnh sự giấy tờ, tài liệu tại Cục Lãnh sự",
-              "LS", "Lãnh sự", "G08", 1, 3, 0.2),
-    Procedure("2.002188", "Cấp hộ chiếu phổ thông ở trong nước (thực hiện tại cấp trung ương)", "XNC",
-              "Quản lý xuất nhập cảnh", "G01", 8, 5, 0.0),
-    Procedure("2.000213", "Cấp Giấy chứng nhận xuất xứ hàng hóa (C/O) ưu đãi", "XNK", "Xuất nhập khẩu", "G02", 1, 4,
-              1.0),
+    Procedure(
+        "2.001258",
+        "Chứng nhận lãnh sự, hợp pháp hóa lãnh sự giấy tờ, tài liệu tại Cục Lãnh sự",
+        "LS",
+        "Lãnh sự",
+        "G08",
+        1,
+        3,
+        0.2,
+    ),
+    Procedure(
+        "2.002188",
+        "Cấp hộ chiếu phổ thông ở trong nước (thực hiện tại cấp trung ương)",
+        "XNC",
+        "Quản lý xuất nhập cảnh",
+        "G01",
+        8,
+        5,
+        0.0,
+    ),
+    Procedure(
+        "2.000213",
+        "Cấp Giấy chứng nhận xuất xứ hàng hóa (C/O) ưu đãi",
+        "XNK",
+        "Xuất nhập khẩu",
+        "G02",
+        1,
+        4,
+        1.0,
+    ),
     Procedure("1.004591", "Cấp giấy đăng ký lưu hành thuốc", "DUOC", "Dược phẩm", "G18", 30, 1, 1.0),
-    Procedure("1.005092", "Công nhận văn bằng do cơ sở giáo dục nước ngoài cấp", "VB", "Văn bằng, chứng chỉ",
-              "G03", 20, 1, 0.0),
-    Procedure("2.000505", "Cấp Phiếu lý lịch tư pháp tại Trung tâm Lý lịch tư pháp quốc gia", "LLTP",
-              "Lý lịch tư pháp", "G15", 10, 1, 0.0),
+    Procedure(
+        "1.005092",
+        "Công nhận văn bằng do cơ sở giáo dục nước ngoài cấp",
+        "VB",
+        "Văn bằng, chứng chỉ",
+        "G03",
+        20,
+        1,
+        0.0,
+    ),
+    Procedure(
+        "2.000505",
+        "Cấp Phiếu lý lịch tư pháp tại Trung tâm Lý lịch tư pháp quốc gia",
+        "LLTP",
+        "Lý lịch tư pháp",
+        "G15",
+        10,
+        1,
+        0.0,
+    ),
     Procedure("1.007794", "Đăng ký thuế lần đầu", "THUE", "Thuế", "G12", 3, 3, 1.0, False),
     Procedure("1.010624", "Cấp giấy phép lái xe quốc tế", "GPLX", "Đường bộ", "G17", 5, 1, 0.0),
     Procedure("1.005022", "Đăng ký nhãn hiệu", "SHTT", "Sở hữu trí tuệ", "G06", 30, 1, 0.9),
-    Procedure("1.004228", "Cấp giấy phép khai thác, sử dụng nước dưới đất", "TNN", "Tài nguyên nước", "G10", 30,
-              0.3, 1.0),
+    Procedure(
+        "1.004228",
+        "Cấp giấy phép khai thác, sử dụng nước dưới đất",
+        "TNN",
+        "Tài nguyên nước",
+        "G10",
+        30,
+        0.3,
+        1.0,
+    ),
     Procedure("1.001029", "Cấp giấy phép phổ biến phim", "DA", "Điện ảnh", "G16", 15, 0.3, 1.0),
-)  # fmt: skip
+)

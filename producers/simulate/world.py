@@ -19,7 +19,7 @@ from bus.errors import ConfigError
 from bus.events import AgencyRef
 from bus.types import AgencyCode, ProvinceCode
 from producers.simulate import vocab
-from producers.simulate.targets import MINISTRIES_KEY, TargetTable, Targets
+from producers.simulate.targets import MINISTRIES_KEY, Targets, TargetTable
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class SimAgency:
     signers: Picker[Signer]
     place: str
     unit: str
-    """Department unit number (``03``), ``00`` for a People's Committee, level-1 code (``G08``) for a ministry."""
+    """Department unit (``03``), ``00`` for a People's Committee, level-1 code (``G08``) for a ministry."""
     documents_per_day: float = 0.0
     """Documents this agency sends per day in the real nation (scale 1); sets how fast its numbers grow."""
 
@@ -133,16 +133,16 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
     return world
 
 
-def _province(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random, code: ProvinceCode) -> SimProvince:
+def _province(
+    catalog: AgencyCatalog, targets: TargetTable, rng: random.Random, code: ProvinceCode
+) -> SimProvince:
     if code not in targets.provinces:
         raise ConfigError(f"province targets have no row for province {code} of the agency catalog")
     row = targets.provinces[code]
     place = catalog.province(code).short_name
     committee_agency = catalog.get(catalog.province(code).committee)
     committee = _agency(committee_agency, row, rng, "00", place)
-    departments = tuple(
-        _agency(a, row, rng, a.code.split(".")[2], place) for a in catalog.departments(code)
-    )
+    departments = tuple(_agency(a, row, rng, a.code.split(".")[2], place) for a in catalog.departments(code))
     senders = [committee, *departments]
     weights = [_COMMITTEE_DOC_WEIGHT] + [
         _OFFICE_DOC_WEIGHT if d.unit == "01" else _DEPARTMENT_DOC_WEIGHT for d in departments

@@ -49,7 +49,9 @@ class Running:
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[str]:
     """The ingress under uvicorn on 127.0.0.1 and a port the OS picks; yields its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -141,7 +143,10 @@ async def test_every_client_error_publishes_nothing(ingress: Running) -> None:
     unauthenticated = await ingress.client.post("/v1/events", json=good[0])
     assert "www-authenticate" in unauthenticated.headers
     _problem(unauthenticated, 401)
-    _problem(await ingress.post("/v1/events", good[0], {"authorization": "Bearer lgsp_000000000000_" + "a" * 43}), 401)
+    _problem(
+        await ingress.post("/v1/events", good[0], {"authorization": "Bearer lgsp_000000000000_" + "a" * 43}),
+        401,
+    )
     # 403: a source outside the key's responsibility, even beside good events
     _problem(await ingress.post("/v1/events:batch", [*good, samples.report(1)], BATCH), 403)
     # 413: declared too large, a batch over the count
@@ -210,7 +215,9 @@ async def test_the_registry_unreachable_is_503_and_publishes_nothing(
         assert await end_offsets(ingress_settings.kafka.bootstrap_servers, ingress.topics) == before
 
 
-async def test_too_many_publishes_in_flight_is_429_and_publishes_nothing_more(ingress_settings: Settings) -> None:
+async def test_too_many_publishes_in_flight_is_429_and_publishes_nothing_more(
+    ingress_settings: Settings,
+) -> None:
     real = ingress_settings.kafka.bootstrap_servers
     host, _, port = real.rpartition(":")
     relay = KafkaRelay(host, int(port))

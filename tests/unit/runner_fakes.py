@@ -46,7 +46,7 @@ def wire(schema_id: int, payload: bytes) -> bytes:
 
 
 class FakeDeserializer:
-    """Payloads: ``#<n>`` → ``events[n]``; ``!invalid`` / ``!agency`` → ValidationError / UnknownAgencyError."""
+    """Payloads: ``#<n>`` is ``events[n]``; ``!invalid`` and ``!agency`` raise validation errors."""
 
     def __init__(self, events: Sequence[Event]) -> None:
         self.events = list(events)
@@ -151,10 +151,12 @@ class FakeSink:
 class FakeConsumer:
     """One member of a consumer group over in-memory partition logs."""
 
-    def __init__(self, logs: Mapping[TopicPartition, list[Record]], *, group_offsets: Mapping[Any, int] = ()) -> None:
+    def __init__(
+        self, logs: Mapping[TopicPartition, list[Record]], *, group_offsets: Mapping[Any, int] | None = None
+    ) -> None:
         self.logs = dict(logs)
         self.positions: dict[TopicPartition, int] = {}
-        self.group_offsets = dict(group_offsets)
+        self.group_offsets = dict(group_offsets or {})
         """What Kafka's group would say; the runner must ignore it in favour of the store."""
         self.committed: dict[TopicPartition, int] = {}
         self.assigned: set[TopicPartition] = set()

@@ -124,6 +124,17 @@ def test_port_zero_gives_distinct_free_ports(tmp_path: Path) -> None:
     assert all(p > 0 for p in ports)
 
 
+def test_port_zero_reuses_the_previous_ports_while_free(tmp_path: Path, listening: int) -> None:
+    settings = _settings(tmp_path, kafka_port=0, controller_port=0, registry_port=0)
+    free = free_port("127.0.0.1")
+    previous = StackLayout("127.0.0.1", "cid", (KafkaNode(1, free, listening),), None)
+    layout = plan_layout(settings, previous=previous)
+    assert layout.nodes[0].port == free
+    assert layout.nodes[0].controller_port not in (listening, 0)  # taken meanwhile: a new one
+    explicit = plan_layout(_settings(tmp_path), previous=previous)
+    assert explicit.nodes[0].port == 9092
+
+
 def test_overlapping_ports_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="port 9094 would be used twice"):
         plan_layout(_settings(tmp_path, controller_port=9094), brokers=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,16 @@ async def test_published_at_is_stamped_once_per_call(publisher: Publisher, produ
     await publisher.publish_many(_events(8))
     stamps = {parse_kafka_headers(s.headers)["lgsppublishedat"] for s in producer.sent}
     assert len(stamps) == 1
+
+
+async def test_an_event_published_before_gets_one_new_published_at(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    replayed = _events(1)[0].with_published_at(datetime(2024, 1, 1, tzinfo=UTC))
+    await publisher.publish(replayed)
+    names = [name for name, _ in producer.sent[0].headers]
+    assert names.count("ce_lgsppublishedat") == 1
+    assert parse_kafka_headers(producer.sent[0].headers)["lgsppublishedat"] != "2024-01-01T00:00:00.000Z"
 
 
 async def test_an_item_that_is_not_an_event_raises_before_anything_is_sent(

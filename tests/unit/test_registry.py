@@ -5,21 +5,24 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from bus.errors import RegistryError, RegistryUnavailableError
+from bus.errors import ConfigError, RegistryError, RegistryUnavailableError
 from bus.registry import (
     SCHEMA_NOT_FOUND,
     SUBJECT_NOT_FOUND,
     SchemaRegistryClient,
     is_not_found,
     record_subject,
+    register_schemas,
     schema_text,
 )
+from bus.schemas import load_schema
 from bus.settings import RegistrySettings
 from tests.unit.registry_fake import FakeRegistry
 
@@ -273,3 +276,74 @@ async def test_list_subjects_and_versions(client: SchemaRegistryClient, fake: Fa
     fake.add("test.lgsp.Thing", {**SCHEMA, "doc": "v2"})
     assert await client.list_subjects() == ["test.lgsp.Thing"]
     assert await client.list_versions("test.lgsp.Thing") == [1, 2]
+
+
+def write_record_versions(directory: Path) -> None:
+    v1 = {
+        "type": "record",
+        "name": "Probe",
+        "namespace": "test.lgsp",
+        "fields": [{"name": "a", "type": "int"}],
+    }
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "b", "type": ["null", "string"], "default": None}]}
+    v3 = {**v2, "doc": "Bản ghi thử"}
+    for number, schema in enumerate((v1, v2, v3), start=1):
+        (directory / f"Probe.v{number}.avsc").write_text(json.dumps(schema), encoding="utf-8")
+    levels = {"default": "BACKWARD_TRANSITIVE", "records": {"test.lgsp.Probe": "FULL"}}
+    (directory / "compatibility.json").write_text(json.dumps(levels), encoding="utf-8")
+
+
+async def test_register_schemas_sets_the_level_first_then_versions_in_order(
+    client: SchemaRegistryClient, fake: FakeRegistry, tmp_path: Path
+) -> None:
+    write_record_versions(tmp_path)
+    (result,) = await register_schemas(client, ["Probe"], directory=tmp_path)
+    assert (result.subject, result.level, result.in_order) == ("test.lgsp.Probe", "FULL", True)
+    assert [(r.file_version, r.registered.version, r.created) for r in result.versions] == [
+        (1, 1, True),
+        (2, 2, True),
+        (3, 3, True),
+    ]
+    assert fake.requests[0].method == "PUT"
+    assert fake.subjects["test.lgsp.Probe"] == [
+        schema_text(load_schema("Probe", v, tmp_path)) for v in (1, 2, 3)
+    ]
+
+
+async def test_register_schemas_is_idempotent(
+    client: SchemaRegistryClient, fake: FakeRegistry, tmp_path: Path
+) -> None:
+    write_record_versions(tmp_path)
+    first = await register_schemas(client, ["Probe"], directory=tmp_path)
+    again = await register_schemas(client, ["Probe"], directory=tmp_path)
+    assert [r.registered for r in again[0].versions] == [r.registered for r in first[0].versions]
+    assert not any(r.created for r in again[0].versions)
+    assert len(fake.subjects["test.lgsp.Probe"]) == 3
+
+
+async def test_register_schemas_notices_versions_out_of_order(
+    client: SchemaRegistryClient, fake: FakeRegistry, tmp_path: Path
+) -> None:
+    write_record_versions(tmp_path)
+    fake.add("test.lgsp.Probe", load_schema("Probe", 2, tmp_path))  # someone auto-registered v2 first
+    (result,) = await register_schemas(client, ["Probe"], directory=tmp_path)
+    assert [r.registered.version for r in result.versions] == [2, 1, 3]
+    assert not result.in_order
+
+
+async def test_register_schemas_of_a_record_without_files_is_a_config_error(
+    client: SchemaRegistryClient, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="Nothing"):
+        await register_schemas(client, ["Nothing"], directory=tmp_path)
+
+
+async def test_credentials_in_the_url_never_reach_messages(fake: FakeRegistry, sleeps: Sleeps) -> None:
+    fake.fail_next = [httpx.Response(403, json={"error_code": 40301, "message": "denied"})]
+    settings = RegistrySettings(url="http://lgsp:bi-mat@registry.test/apis/ccompat/v7/")
+    async with SchemaRegistryClient(settings, transport=fake.transport(), sleep=sleeps) as client:
+        assert client.url == "http://registry.test/apis/ccompat/v7"
+        with pytest.raises(RegistryError) as caught:
+            await client.list_subjects()
+    assert "bi-mat" not in str(caught.value)
+    assert fake.requests[0].headers["authorization"].startswith("Basic ")

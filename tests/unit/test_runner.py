@@ -81,8 +81,12 @@ class Harness:
         self.deserializer = FakeDeserializer(events)
         self.producer = FakeProducer(self.log)
         self.sink = FakeSink(self.log)
-        decoder = BatchDecoder(self.deserializer, lambda topic: topic, topic_types={TOPIC: frozenset({"DossierSynced"})})
-        config = RunnerConfig(group_id="views", topics=[TOPIC], max_batch_records=batch, poll_timeout_ms=1, backoff=FAST)
+        decoder = BatchDecoder(
+            self.deserializer, lambda topic: topic, topic_types={TOPIC: frozenset({"DossierSynced"})}
+        )
+        config = RunnerConfig(
+            group_id="views", topics=[TOPIC], max_batch_records=batch, poll_timeout_ms=1, backoff=FAST
+        )
         self.runner = ConsumerRunner(
             self.consumer,
             self.sink,
@@ -274,8 +278,12 @@ async def test_metrics_count_consumed_dead_lettered_and_lag() -> None:
     h = Harness({TP0: records}, events, metrics=ConsumerMetrics(registry), batch=10)
     await h.run()
     labels = {"group": "views", "topic": TOPIC}
-    assert registry.get_sample_value("lgsp_events_consumed_total", {**labels, "type": events[0].AVRO_NAME}) == 2
-    dead = registry.get_sample_value("lgsp_events_dead_lettered_total", {**labels, "reason": "bad-wire-format"})
+    assert (
+        registry.get_sample_value("lgsp_events_consumed_total", {**labels, "type": events[0].AVRO_NAME}) == 2
+    )
+    dead = registry.get_sample_value(
+        "lgsp_events_dead_lettered_total", {**labels, "reason": "bad-wire-format"}
+    )
     assert dead == 1
     assert registry.get_sample_value("lgsp_consumer_lag_messages", {**labels, "partition": "0"}) == 0
     assert registry.get_sample_value("lgsp_event_age_seconds_count", labels) == 2
@@ -294,7 +302,9 @@ async def test_metrics_count_consumed_dead_lettered_and_lag() -> None:
         (StoreBusyError("x"), Outcome.RETRY, None),
     ],
 )
-def test_each_error_has_one_outcome(error: Exception, outcome: Outcome, reason: DeadLetterReason | None) -> None:
+def test_each_error_has_one_outcome(
+    error: Exception, outcome: Outcome, reason: DeadLetterReason | None
+) -> None:
     verdict = outcome_for_error(error)  # type: ignore[arg-type]
     assert (verdict.outcome, verdict.reason) == (outcome, reason)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import AsyncIterator
 from io import BytesIO
@@ -134,6 +135,25 @@ async def test_registry_outage_is_a_retriable_failure(
     failed = await AvroDeserializer(registry).prepare_ids([SchemaId(1)])
     assert isinstance(failed[SchemaId(1)], RegistryUnavailableError)
     assert failed[SchemaId(1)].retriable
+
+
+async def test_many_unknown_ids_are_fetched_with_bounded_concurrency() -> None:
+    in_flight, peak = 0, 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)
+        in_flight -= 1
+        return httpx.Response(404, json={"error_code": 40403, "message": "No content"})
+
+    settings = RegistrySettings(url="http://registry.test/apis/ccompat/v7")
+    async with SchemaRegistryClient(settings, transport=httpx.MockTransport(handler)) as registry:
+        failed = await AvroDeserializer(registry).prepare_ids(SchemaId(i) for i in range(1, 201))
+    assert len(failed) == 200
+    assert all(isinstance(e, UnknownSchemaError) for e in failed.values())
+    assert 1 < peak <= 8
 
 
 async def test_failures_are_asked_again_on_the_next_prepare(

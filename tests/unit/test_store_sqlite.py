@@ -14,7 +14,9 @@ from consumers.store.base import select_in, upsert_sql
 
 pytestmark = pytest.mark.unit
 
-COUNTS_V1 = Migration("counts", 1, "a counter table", ("CREATE TABLE counts (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",))
+COUNTS_V1 = Migration(
+    "counts", 1, "a counter table", ("CREATE TABLE counts (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",)
+)
 COUNTS_V2 = Migration("counts", 2, "a note column", ("ALTER TABLE counts ADD COLUMN note TEXT",))
 ADD = upsert_sql("counts", ("k", "n"), ("k",), add=("n",))
 
@@ -37,7 +39,8 @@ def test_migrations_apply_in_order_once_and_are_recorded(tmp_path: Path) -> None
     store.close()
     reopened = SqliteStore(tmp_path / "v.db")
     with reopened.reader() as reader:
-        versions = dict(reader.query("SELECT component, version FROM schema_version"))
+        rows = reader.query("SELECT component, version FROM schema_version")
+    versions: dict[str, int] = dict(rows)
     assert versions == {"core": 1, "counts": 2}
 
 
@@ -53,10 +56,15 @@ def test_view_writes_and_offsets_commit_together(store: SqliteStore) -> None:
 
 def test_a_failed_transaction_leaves_neither_writes_nor_offsets(store: SqliteStore) -> None:
     store.migrate([COUNTS_V1])
-    with pytest.raises(RuntimeError), store.transaction() as txn:
-        txn.executemany(ADD, [("a", 1)])
-        txn.save_offsets({Partition("t", 0): 1})
-        raise RuntimeError("view code failed half-way")
+
+    def half_way() -> None:
+        with store.transaction() as txn:
+            txn.executemany(ADD, [("a", 1)])
+            txn.save_offsets({Partition("t", 0): 1})
+            raise RuntimeError("view code failed half-way")
+
+    with pytest.raises(RuntimeError):
+        half_way()
     with store.reader() as reader:
         assert reader.query("SELECT COUNT(*) FROM counts") == [(0,)]
     assert store.load_offsets() == {}

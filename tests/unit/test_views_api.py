@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
@@ -28,7 +28,9 @@ EVENTS: list[Event] = [
     s.sent(1),
     s.status(1, s.HCMC, "ARRIVED", s.BASE.replace(hour=3)),
     s.dossier("D-1", 1),
-    s.dossier("D-2", 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"),
+    s.dossier(
+        "D-2", 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
+    ),
     s.report(s.HCMC),
 ]
 
@@ -49,49 +51,53 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
+Client = tuple[httpx.AsyncClient, CollectorRegistry]
+
+
 @pytest.fixture
-def client(db: Path) -> Iterator[tuple[TestClient, CollectorRegistry]]:
+async def client(db: Path) -> AsyncIterator[Client]:
     registry = CollectorRegistry()
     views = ViewSet(SqliteStore(db), build_views(Settings()))
-    with TestClient(create_app(views, registry, ViewMetrics(registry))) as test_client:
-        yield test_client, registry
+    transport = httpx.ASGITransport(app=create_app(views, registry, ViewMetrics(registry)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://views.test") as http:
+        yield http, registry
     views.close()
 
 
-def test_each_view_answers_json_with_filters(client: tuple[TestClient, CollectorRegistry]) -> None:
+async def test_each_view_answers_json_with_filters(client: Client) -> None:
     http, _ = client
-    scoreboard = http.get("/v1/views/scoreboard").json()
+    scoreboard = (await http.get("/v1/views/scoreboard")).json()
     assert scoreboard["view"] == "scoreboard"
     assert len(scoreboard["rows"]) == 35  # 34 provinces and the nation
     assert scoreboard["rows"][-1]["province"] == "00"
-    dossiers = http.get("/v1/views/dossiers", params={"province": "40", "period": "2025-07"}).json()
+    dossiers = (await http.get("/v1/views/dossiers", params={"province": "40", "period": "2025-07"})).json()
     assert [(r["province"], r["received"], r["resolved"]) for r in dossiers["rows"]] == [("40", 1, 1)]
-    by_agency = http.get("/v1/views/dossiers", params={"agency": s.HCMC, "level": "agency"}).json()
+    by_agency = (await http.get("/v1/views/dossiers", params={"agency": s.HCMC, "level": "agency"})).json()
     assert [r["agency"] for r in by_agency["rows"]] == [s.HCMC]
-    documents = http.get("/v1/views/documents", params={"level": "nation", "grain": "all"}).json()
+    documents = (await http.get("/v1/views/documents", params={"level": "nation", "grain": "all"})).json()
     assert documents["rows"][0]["arrived"] == 1
-    reports = http.get("/v1/views/reports", params={"province": "79", "level": "province"}).json()
+    reports = (await http.get("/v1/views/reports", params={"province": "79", "level": "province"})).json()
     assert any(r["filed"] == 1 for r in reports["rows"])
 
 
-def test_bad_filters_are_problem_documents(client: tuple[TestClient, CollectorRegistry]) -> None:
+async def test_bad_filters_are_problem_documents(client: Client) -> None:
     http, _ = client
-    assert http.get("/v1/views/dossiers", params={"period": "July"}).status_code == 422
-    answer = http.get("/v1/views/dossiers", params={"grain": "day"})
+    assert (await http.get("/v1/views/dossiers", params={"period": "July"})).status_code == 422
+    answer = await http.get("/v1/views/dossiers", params={"grain": "day"})
     assert answer.status_code == 400
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["field"] == "grain"
 
 
-def test_the_page_metrics_and_health(client: tuple[TestClient, CollectorRegistry]) -> None:
+async def test_the_page_metrics_and_health(client: Client) -> None:
     http, registry = client
-    page = http.get("/")
+    page = await http.get("/")
     assert page.status_code == 200
     assert "Thành phố Hồ Chí Minh" in page.text
-    metrics = http.get("/metrics").text
+    metrics = (await http.get("/metrics")).text
     assert 'lgsp_kpi_dossier_on_time_ratio{province="40"} 1.0' in metrics
     assert registry.get_sample_value("lgsp_kpi_dossier_online_ratio", {"province": "00"}) == 0.5
-    assert http.get("/healthz").json()["status"] == "ok"
+    assert (await http.get("/healthz")).json()["status"] == "ok"
 
 
 def test_views_show_prints_a_table_or_json(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

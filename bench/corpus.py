@@ -1,0 +1,194 @@
+"""The rebuild corpus: ``N`` simulated events, encoded once, cached on disk, sent raw to their topics.
+
+Simulating a million events takes minutes, so the encoded records are cached
+(``<dev cache dir>/bench/corpus-*.bin``) without their schema ids: the 5-byte Confluent header is added again
+on loading, with the ids of the registry in use. Sending is the fast path: pre-encoded bytes straight to an
+``AIOKafkaProducer`` with the Publisher's settings, many records in flight.
+
+Cache file: a sequence of records, each
+``type index (u8) | key len (u16) | key | header count (u8) | (name len u8, name, value len u16, value)* |
+body len (u32) | Avro body``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from io import BufferedReader, BytesIO
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastavro import schemaless_writer
+
+from bus.cloudevents import kafka_headers
+from bus.events import EVENT_TYPES, Event
+from bus.publisher import producer_kwargs
+from bus.registry import SchemaRegistryClient
+from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
+from bus.settings import Settings
+from bus.topics import TOPICS, admin_kwargs, topic_for
+from producers.simulate import Simulation, SimulationConfig
+
+CORPUS_SEED = 20250701
+_TYPES = sorted(EVENT_TYPES)
+_HEAD = struct.Struct("<BH")
+_HEADER_NAME = struct.Struct("<B")
+_HEADER_VALUE = struct.Struct("<H")
+_BODY = struct.Struct("<I")
+_IN_FLIGHT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusRecord:
+    type_index: int
+    key: bytes
+    headers: list[tuple[str, bytes]]
+    body: bytes
+
+
+def corpus_prefix(count: int) -> str:
+    """Topic prefix of the corpus of ``count`` events: the same for every run, so it can be reused."""
+    return f"bench-corpus-{count}-{_fingerprint()}."
+
+
+def cache_path(settings: Settings, count: int) -> Path:
+    return settings.dev.cache_dir / "bench" / f"corpus-{count}-{_fingerprint()}.bin"
+
+
+def _fingerprint() -> str:
+    """Changes when the seed or an event type's schema version changes (the cache is then rebuilt)."""
+    text = f"{CORPUS_SEED}:" + ",".join(f"{name}@{EVENT_TYPES[name].SCHEMA_VERSION}" for name in _TYPES)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def simulate_to_cache(path: Path, count: int, progress: Callable[[str], None]) -> None:
+    """Simulate ``count`` events (seeded) and write them, Avro-encoded, to ``path``."""
+    writer = _BodyWriter()
+    simulation = Simulation(SimulationConfig(seed=CORPUS_SEED))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    started = time.monotonic()
+    with partial.open("wb") as out:
+        for index, emission in enumerate(simulation):
+            if index == count:
+                break
+            out.write(writer.encode(emission.event))
+            if index and index % 100_000 == 0:
+                rate = index / (time.monotonic() - started)
+                progress(f"corpus: simulated {index:,} of {count:,} events ({rate:,.0f}/s)")
+    partial.replace(path)
+
+
+class _BodyWriter:
+    """Encodes an event into one cache record (the serde's Avro body, without the schema id)."""
+
+    def __init__(self) -> None:
+        self._schemas = {name: parsed_schema(EVENT_TYPES[name].avro_schema(), name) for name in _TYPES}
+        self._index = {name: i for i, name in enumerate(_TYPES)}
+
+    def encode(self, event: Event) -> bytes:
+        name = event.AVRO_NAME
+        body = BytesIO()
+        schemaless_writer(body, self._schemas[name], event.to_avro())
+        key = event.entity_key().encode()
+        parts = [_HEAD.pack(self._index[name], len(key)), key]
+        headers = kafka_headers(event)
+        parts.append(bytes([len(headers)]))
+        for header, value in headers:
+            raw = header.encode()
+            parts += [_HEADER_NAME.pack(len(raw)), raw, _HEADER_VALUE.pack(len(value)), value]
+        data = body.getvalue()
+        parts += [_BODY.pack(len(data)), data]
+        return b"".join(parts)
+
+
+def read_cache(path: Path) -> Iterator[CorpusRecord]:
+    with path.open("rb") as raw:
+        reader = BufferedReader(raw, 1 << 20)  # type: ignore[arg-type]
+        while head := reader.read(_HEAD.size):
+            type_index, key_len = _HEAD.unpack(head)
+            key = reader.read(key_len)
+            headers = []
+            for _ in range(reader.read(1)[0]):
+                name = reader.read(_HEADER_NAME.unpack(reader.read(1))[0]).decode()
+                value = reader.read(_HEADER_VALUE.unpack(reader.read(2))[0])
+                headers.append((name, value))
+            body = reader.read(_BODY.unpack(reader.read(4))[0])
+            yield CorpusRecord(type_index, key, headers, body)
+
+
+async def topic_counts(settings: Settings, prefix: str) -> dict[str, int]:
+    """Records on each catalog topic under ``prefix`` (end − beginning offsets; 0 for a missing topic)."""
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    names = [prefix + name for name in TOPICS if prefix + name in existing]
+    counts = {prefix + name: 0 for name in TOPICS}
+    if not names:
+        return counts
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        if len(partitions) < len(names):
+            await consumer.topics()
+            partitions = [
+                TopicPartition(name, p)
+                for name in names
+                for p in sorted(consumer.partitions_for_topic(name) or ())
+            ]
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+    finally:
+        await consumer.stop()
+    for tp, end in ends.items():
+        counts[tp.topic] += end - starts.get(tp, 0)
+    return counts
+
+
+async def send_cache(settings: Settings, path: Path, progress: Callable[[str], None]) -> int:
+    """Send every cached record to its topic under ``settings.topics.prefix``; how many were sent."""
+    types = [EVENT_TYPES[name] for name in _TYPES]
+    async with SchemaRegistryClient(settings.registry) as registry:
+        frames = [await _frame_of(registry, t) for t in types]
+    topics = [topic_for(t, prefix=settings.topics.prefix) for t in types]
+    producer = AIOKafkaProducer(**producer_kwargs(settings))
+    await producer.start()
+    sent = 0
+    try:
+        pending: list[asyncio.Future[object]] = []
+        for record in read_cache(path):
+            value = frames[record.type_index] + record.body
+            pending.append(
+                await producer.send(topics[record.type_index], value, key=record.key, headers=record.headers)
+            )
+            sent += 1
+            if len(pending) >= _IN_FLIGHT:
+                await asyncio.gather(*pending)
+                pending.clear()
+                if sent % 200_000 == 0:
+                    progress(f"corpus: sent {sent:,} records")
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _frame_of(registry: SchemaRegistryClient, event_type: type[Event]) -> bytes:
+    """The 5-byte Confluent header the serializer puts before ``event_type``'s Avro body."""
+    schema_id = await registry.lookup(subject_for(event_type), event_type.avro_schema_source())
+    return HEADER.pack(MAGIC_BYTE, schema_id)

@@ -1,0 +1,1 @@
+"""The benchmark parts; each has ``run(ctx: BenchContext) -> PartResult``."""

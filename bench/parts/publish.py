@@ -1,0 +1,109 @@
+"""Part 2, publish: ``bus.Publisher`` vs raw aiokafka with the same bytes and settings vs Kafka's own
+``ProducerPerformance`` at the same record size (this broker's ceiling on this machine).
+
+The first two come from ``bench/publish_bench.py`` (its ``one_round``): ``publish_many`` of DossierSynced
+events, one batch awaited after another, against an ``AIOKafkaProducer`` built from the same
+``producer_kwargs(settings)`` sending the pre-encoded value, key and CloudEvents headers of the same events
+(``send()`` a batch, then gather its futures), in alternating order. Each round then runs
+**ProducerPerformance** (Java) unthrottled with the same producer settings, records of the median encoded
+size (values only: no key, no headers) to a topic with the same partition count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Sequence
+
+from bench import publish_bench, serde_bench
+from bench.kafka_tools import producer_performance, producer_props
+from bench.model import BenchContext, PartResult
+from bench.stack import create_topic, prepare_topics
+from bench.stats import Figure, Ratio, Target
+from bus.events import Event
+from bus.settings import Settings
+
+_DISTINCT = 5_000
+
+
+def run(ctx: BenchContext) -> PartResult:
+    rounds = ctx.sizes.rounds_for("publish")
+    count, batch = ctx.sizes.publish_events, ctx.sizes.publish_chunk
+    settings = ctx.part_settings("publish")
+    result = PartResult(
+        "publish", "Publish: bus.Publisher vs raw aiokafka vs ProducerPerformance", rounds=rounds
+    )
+    asyncio.run(prepare_topics(settings))
+    perf_topic = f"{ctx.prefix('publish')}producer-perf"
+    asyncio.run(create_topic(settings, perf_topic, settings.topics.partitions))
+    base = serde_bench.make_dossiers(min(_DISTINCT, count))
+    events: list[Event] = [base[i % len(base)] for i in range(count)]
+    records = asyncio.run(publish_bench.encode_all(settings, events))
+    record_size = int(statistics.median(len(r.value) for r in records))
+    headers = statistics.median(sum(len(k) + len(v) for k, v in r.headers) for r in records)
+    props = producer_props(
+        settings.kafka.bootstrap_servers,
+        linger_ms=settings.producer.linger_ms,
+        batch_size=settings.producer.max_batch_size,
+        compression=settings.producer.compression_type,
+        max_request_size=settings.producer.max_request_size,
+    )
+    figures = result.figures
+    publisher = figures.add(Figure("publisher", "bus.Publisher.publish_many", "events/s"))
+    raw = figures.add(Figure("raw_aiokafka", "raw aiokafka, same bytes and settings", "events/s"))
+    java = figures.add(
+        Figure("producer_perf", "Kafka ProducerPerformance (Java), same record size", "events/s")
+    )
+    ctx.say(f"publish: {rounds} rounds of {count} events in batches of {batch}")
+    for index in range(rounds):
+        rates = asyncio.run(_python_round(settings, events, records, batch, index % 2 == 0))
+        publisher.add(rates["publisher"])
+        raw.add(rates["raw"])
+        perf = producer_performance(
+            ctx.java,
+            ctx.classpath,
+            topic=perf_topic,
+            records=count,
+            record_size=record_size,
+            props=props,
+            timeout_s=600,
+        )
+        java.add(perf.records_per_s)
+        java.detail.setdefault("latency_ms", []).append(perf.latency_ms)
+        java.detail["command"] = perf.command
+        ctx.say(
+            f"publish round {index + 1}: publisher {rates['publisher']:,.0f}/s, raw {rates['raw']:,.0f}/s, "
+            f"ProducerPerformance {perf.records_per_s:,.0f}/s"
+        )
+    result.sizes = {
+        "events_per_round": count,
+        "batch": batch,
+        "record_value_bytes_median": record_size,
+        "record_header_bytes_median": int(headers),
+        "partitions": settings.topics.partitions,
+    }
+    result.ratios = [
+        Ratio("publisher", "raw_aiokafka", "raw aiokafka"),
+        Ratio("publisher", "producer_perf", "ProducerPerformance"),
+        Ratio("raw_aiokafka", "producer_perf", "ProducerPerformance"),
+    ]
+    result.targets = [Target("Publisher ≥ 0.6× raw aiokafka", "publisher/raw_aiokafka", ">=", 0.6, "×")]
+    result.notes += [
+        f"Producer settings, all three: {' '.join(props[1:])}; {settings.topics.partitions} partitions.",
+        f"Python cases: one publish_many / gather per batch of {batch}, awaited in turn (bench/publish_bench.py); "
+        "both producers started before the timing, with a warm-up batch.",
+        f"ProducerPerformance sends {record_size}-byte values of random letters with no key and no headers; "
+        f"our records also carry a key and ~{headers:.0f} B of CloudEvents headers, and it pipelines freely "
+        "(no per-batch wait).",
+    ]
+    return result
+
+
+async def _python_round(
+    settings: Settings,
+    events: Sequence[Event],
+    records: Sequence[publish_bench.Encoded],
+    batch: int,
+    publisher_first: bool,
+) -> dict[str, float]:
+    return await publish_bench.one_round(settings, events, records, batch, publisher_first)

@@ -1,0 +1,285 @@
+"""Publisher events/s beside raw aiokafka sending the same pre-encoded bytes with the same settings.
+
+    LGSP_KAFKA__BOOTSTRAP_SERVERS=... LGSP_REGISTRY__URL=... \\
+    .venv/bin/python bench/publish_bench.py [--events 20000] [--batch 1000] [--rounds 5] [--output FILE]
+
+Cases, over the same DossierSynced events (``bench.serde_bench.make_dossiers``):
+
+    publisher   bus.Publisher.publish_many, one call per ``--batch`` events, awaited in turn: validation of
+                the types, published_at stamping, CloudEvents headers, Avro + Confluent framing, keys,
+                send-all-then-gather, acks=all
+    raw         aiokafka's AIOKafkaProducer built from the same ``producer_kwargs(settings)`` (acks=all,
+                idempotence, linger, batch size, lz4), sending the pre-encoded value, key and headers of the
+                same events: for each batch, ``send()`` all, then gather the futures
+
+Each round starts both producers (outside the timing, with one warm-up batch each), then times the two cases
+in alternating order (so load drifts affect both), twice: ``sequential`` (each call awaited before the next,
+a simple caller) and ``pipelined`` (4 calls outstanding, as a busy ingress or a pipelining tool has; the
+Publisher hands one call's records to the producer before the next call's, so order per entity holds).
+Events/s = events / wall time from the first send to the last acknowledgement. The topics are created with a
+unique prefix and deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.serde_bench import make_dossiers
+from bus.cloudevents import kafka_headers
+from bus.events import DossierSynced, Event
+from bus.publisher import Publisher, producer_kwargs
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroSerializer, SerializationContext
+from bus.settings import Settings
+from bus.topics import all_topics, ensure_topics, topic_for
+
+ROOT = Path(__file__).resolve().parent
+TARGET_RATIO = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One event as raw aiokafka sends it: bytes made once, before timing."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def bench_settings(prefix: str) -> Settings:
+    """Settings from the environment, with the bench's own topics and auto-registration."""
+    settings = Settings()
+    settings.topics.prefix = prefix
+    settings.registry.auto_register = True
+    return settings
+
+
+async def encode_all(settings: Settings, events: Sequence[Event]) -> list[Encoded]:
+    """What the Publisher would send for ``events``, made ahead of time for the raw case."""
+    async with SchemaRegistryClient(settings.registry) as registry:
+        serializer = AvroSerializer(registry, auto_register=True)
+        await serializer.prepare({type(e) for e in events})
+        stamped = [e.with_published_at(datetime.now(UTC)) for e in events]
+        encoded = []
+        for event in stamped:
+            topic = topic_for(type(event), prefix=settings.topics.prefix)
+            headers = kafka_headers(event)
+            value = serializer.serialize(event, SerializationContext(topic, "value", headers))
+            encoded.append(Encoded(topic, event.entity_key().encode(), value, headers))
+        return encoded
+
+
+def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _bounded(jobs: Sequence[Callable[[], Awaitable[Any]]], in_flight: int) -> None:
+    """Run ``jobs`` in order, at most ``in_flight`` outstanding (1: strictly one after another)."""
+    if in_flight <= 1:
+        for job in jobs:
+            await job()
+        return
+    slots = asyncio.Semaphore(in_flight)
+
+    async def run(job: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await job()
+        finally:
+            slots.release()
+
+    tasks = []
+    for job in jobs:
+        await slots.acquire()
+        tasks.append(asyncio.create_task(run(job)))
+    await asyncio.gather(*tasks)
+
+
+async def time_publisher(
+    publisher: Publisher, events: Sequence[Event], batch: int, in_flight: int = 1
+) -> float:
+    """Events/s through ``Publisher.publish_many``, ``in_flight`` calls outstanding at most."""
+    jobs = [functools.partial(publisher.publish_many, chunk) for chunk in _batches(events, batch)]
+    started = time.perf_counter()
+    await _bounded(jobs, in_flight)
+    return len(events) / (time.perf_counter() - started)
+
+
+async def time_raw(
+    producer: AIOKafkaProducer, records: Sequence[Encoded], batch: int, in_flight: int = 1
+) -> float:
+    """Events/s through raw aiokafka: per batch, send all records, then gather; ``in_flight`` at most."""
+
+    async def send_batch(chunk: Sequence[Encoded]) -> None:
+        futures = [await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in chunk]
+        await asyncio.gather(*futures)
+
+    jobs = [functools.partial(send_batch, chunk) for chunk in _batches(records, batch)]
+    started = time.perf_counter()
+    await _bounded(jobs, in_flight)
+    return len(records) / (time.perf_counter() - started)
+
+
+MODES = {"sequential": 1, "pipelined": 4}
+"""Calls outstanding at once: one at a time (a simple caller), or 4 (a busy ingress, a pipelining tool)."""
+
+
+async def one_round(
+    settings: Settings, events: Sequence[Event], records: Sequence[Encoded], batch: int, publisher_first: bool
+) -> dict[str, float]:
+    """Every case once: (publisher, raw) x (sequential, pipelined), alternating who goes first."""
+    raw = AIOKafkaProducer(**producer_kwargs(settings))
+    await raw.start()
+    try:
+        async with Publisher(settings) as publisher:
+            warm = min(batch, len(events))
+            await publisher.publish_many(events[:warm])
+            await time_raw(raw, records[:warm], warm)
+            rates: dict[str, float] = {}
+            for mode, in_flight in MODES.items():
+                order = ("publisher", "raw") if publisher_first else ("raw", "publisher")
+                for case in order:
+                    if case == "publisher":
+                        rate = await time_publisher(publisher, events, batch, in_flight)
+                    else:
+                        rate = await time_raw(raw, records, batch, in_flight)
+                    rates[f"{case}.{mode}"] = rate
+            return rates
+    finally:
+        await raw.stop()
+
+
+async def delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(all_topics(settings.topics.prefix))
+    finally:
+        await admin.close()
+
+
+async def run(events_count: int, batch: int, rounds: int) -> dict[str, Any]:
+    settings = bench_settings(f"bench-{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(settings)
+    try:
+        events: list[Event] = list(make_dossiers(events_count))
+        records = await encode_all(settings, events)
+        samples: dict[str, list[float]] = {}
+        for index in range(rounds):
+            rates = await one_round(settings, events, records, batch, publisher_first=index % 2 == 0)
+            for case, rate in rates.items():
+                samples.setdefault(case, []).append(rate)
+            print(
+                f"round {index + 1}/{rounds}: "
+                + "  ".join(
+                    f"{mode}: publisher {rates[f'publisher.{mode}']:,.0f}/s "
+                    f"raw {rates[f'raw.{mode}']:,.0f}/s "
+                    f"ratio {rates[f'publisher.{mode}'] / rates[f'raw.{mode}']:.2f}"
+                    for mode in MODES
+                ),
+                file=sys.stderr,
+            )
+    finally:
+        await delete_topics(settings)
+    return summarize(samples, events_count, batch, settings)
+
+
+def summarize(samples: dict[str, list[float]], events: int, batch: int, settings: Settings) -> dict[str, Any]:
+    cases = {
+        case: {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v}
+        for case, v in samples.items()
+    }
+    ratios = {}
+    for mode in MODES:
+        publisher, raw = samples[f"publisher.{mode}"], samples[f"raw.{mode}"]
+        paired = [p / r for p, r in zip(publisher, raw, strict=True)]
+        ratios[mode] = {
+            "median": statistics.median(publisher) / statistics.median(raw),
+            "paired_min": min(paired),
+            "paired_max": max(paired),
+        }
+    return {
+        "events": events,
+        "batch": batch,
+        "modes": MODES,
+        "event_type": DossierSynced.AVRO_NAME,
+        "producer": {k: v for k, v in producer_kwargs(settings).items() if "sasl" not in k},
+        "cases": cases,
+        "ratio": ratios,
+        "target": {
+            "ratio_at_least": TARGET_RATIO,
+            "met": {mode: r["median"] >= TARGET_RATIO for mode, r in ratios.items()},
+        },
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [
+        f"publish: {result['events']:,} DossierSynced per case per round, batches of {result['batch']}",
+        "",
+        "| case | calls in flight | events/s (median) | min – max | publisher / raw |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for mode, in_flight in result["modes"].items():
+        ratio = result["ratio"][mode]
+        for case in ("publisher", "raw"):
+            stats = result["cases"][f"{case}.{mode}"]
+            shown = (
+                f"{ratio['median']:.2f} ({ratio['paired_min']:.2f} – {ratio['paired_max']:.2f})"
+                if case == "publisher"
+                else ""
+            )
+            lines.append(
+                f"| {case} | {in_flight} | {stats['median']:,.0f} "
+                f"| {stats['min']:,.0f} – {stats['max']:,.0f} | {shown} |"
+            )
+    met = ", ".join(f"{mode} {'met' if ok else 'NOT met'}" for mode, ok in result["target"]["met"].items())
+    lines += ["", f"target publisher / raw >= {TARGET_RATIO}: {met}"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=20_000, help="events per case per round")
+    parser.add_argument("--batch", type=int, default=1_000, help="events per publish_many / gather")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--output", type=Path, default=ROOT / "results" / "publish.json")
+    parser.add_argument("--label", default="", help="free text stored with the result (e.g. before/after)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    result = asyncio.run(run(args.events, args.batch, args.rounds))
+    print(report(result))
+    payload = {
+        "bench": "publish",
+        "label": args.label,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        **result,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The whole flow on the real broker and registry: simulated traffic → Kafka → ``lgsp views run`` → views.
+
+≥ 50k simulated events with duplicates and late events (the simulator's late dossier snapshots, plus events
+held back here so that statuses overtake their document, revisions overtake each other...) are published
+once per module. Then:
+
+- an uninterrupted ``lgsp views run --until-caught-up`` builds views equal to the independent recomputation
+  of ``tests/views_oracle.py``, exactly;
+- a builder killed with SIGKILL at random points (≥ 3) and restarted each time ends with the same views:
+  nothing lost, nothing counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bus.events import Event
+from bus.publisher import Publisher
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from consumers.store import SqliteStore
+from consumers.viewset import ViewSet, build_views
+from producers.simulate import EmissionKind, Simulation, SimulationConfig
+from tests.conftest import StackEndpoints
+from tests.views_compare import mismatches
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EVENTS = 52_000
+AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
+LGSP = Path(sys.executable).parent / "lgsp"
+
+
+@dataclass(frozen=True)
+class Published:
+    prefix: str
+    events: list[Event]
+    records: int
+
+
+def traffic(count: int, seed: int) -> list[Event]:
+    """Valid simulated events with duplicates and late snapshots, then ~2% of them held back further."""
+    config = SimulationConfig(seed=seed, duplicates=0.03, late_ratio=0.03, scale=0.002)
+    events = [
+        e.event for e in itertools.islice(Simulation(config), count) if e.kind is not EmissionKind.INVALID
+    ]
+    rng = random.Random(seed)
+    for index in sorted(rng.sample(range(len(events)), len(events) // 50), reverse=True):
+        event = events.pop(index)
+        events.insert(min(len(events), index + rng.randint(1, 3000)), event)
+    return events
+
+
+@pytest.fixture(scope="module")
+async def published(stack: StackEndpoints) -> Published:
+    prefix = f"e2e{os.getpid()}{random.randrange(10**6)}."
+    settings = Settings.model_validate(
+        {
+            "kafka": {"bootstrap_servers": stack.bootstrap_servers},
+            "registry": {"url": stack.registry_url, "auto_register": True},
+            "topics": {"prefix": prefix, "partitions": 4},
+        }
+    )
+    await ensure_topics(settings, prefix=prefix)
+    events = traffic(EVENTS, seed=20250701)
+    async with Publisher(settings) as publisher:
+        for start in range(0, len(events), 5000):
+            await publisher.publish_many(events[start : start + 5000])
+    return Published(prefix, events, len(events))
+
+
+def builder_env(stack: StackEndpoints, prefix: str, store: Path, group: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LGSP_KAFKA__BOOTSTRAP_SERVERS": stack.bootstrap_servers,
+        "LGSP_REGISTRY__URL": stack.registry_url,
+        "LGSP_TOPICS__PREFIX": prefix,
+        "LGSP_STORE__URL": f"sqlite:///{store}",
+        "LGSP_VIEWS__GROUP_ID": group,
+        "LGSP_VIEWS__MAX_BATCH_RECORDS": "2000",
+    }
+
+
+def start_builder(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(LGSP), "views", "run", "--until-caught-up", "--metrics-port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def applied_records(store: Path) -> int:
+    """Records the store says it has applied (sum of its next offsets); 0 before it exists."""
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as conn:
+            return int(
+                conn.execute("SELECT COALESCE(SUM(next_offset), 0) FROM consumer_offsets").fetchone()[0]
+            )
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def wait_until_applied(store: Path, records: float, builder: subprocess.Popen[bytes]) -> bool:
+    """Poll the store until it has applied ``records``; False if the builder exits first."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and builder.poll() is None:
+        if applied_records(store) >= records:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def assert_views_equal_recomputation(store: Path, events: list[Event]) -> None:
+    views = ViewSet(SqliteStore(store), build_views(Settings()))
+    try:
+        assert mismatches(views, events, as_of=AS_OF, sla_hours=Settings().views.document_sla_hours) == []
+    finally:
+        views.close()
+
+
+async def test_views_equal_the_recomputation(
+    published: Published, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    store = tmp_path / "views.db"
+    env = builder_env(stack, published.prefix, store, f"{published.prefix}straight")
+    builder = start_builder(env, tmp_path / "builder.log")
+    code = await asyncio.to_thread(builder.wait, 600)
+    assert code == 0, (tmp_path / "builder.log").read_text()[-3000:]
+    assert applied_records(store) == published.records
+    assert len(published.events) >= 50_000
+    assert_views_equal_recomputation(store, published.events)
+
+
+async def test_a_builder_killed_at_random_points_ends_exact(
+    published: Published, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    store = tmp_path / "views.db"
+    log = tmp_path / "builder.log"
+    env = builder_env(stack, published.prefix, store, f"{published.prefix}killed")
+    rng = random.Random()
+    points = sorted(rng.uniform(0.1, 0.9) * published.records for _ in range(3))
+    kills: list[int] = []
+    for point in points:
+        builder = start_builder(env, log)
+        reached = await asyncio.to_thread(wait_until_applied, store, point, builder)
+        assert reached, f"the builder ended before the kill point {point:.0f}: {log.read_text()[-2000:]}"
+        builder.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(builder.wait, 30)
+        kills.append(applied_records(store))
+    assert len(kills) >= 3
+    assert all(0 < applied < published.records for applied in kills), kills
+    final = start_builder(env, log)
+    assert await asyncio.to_thread(final.wait, 600) == 0, log.read_text()[-3000:]
+    assert applied_records(store) == published.records
+    assert_views_equal_recomputation(store, published.events)

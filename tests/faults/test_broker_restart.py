@@ -1,0 +1,80 @@
+"""Fault 1: the (only) broker is killed with SIGKILL while events are being published and consumed.
+
+A dedicated broker (``fault_stack``) takes the traffic; ``lgsp views run`` consumes it in its own process.
+While the Publisher sends paced batches, the broker is killed, batches fail for a while, the broker is
+restarted and the rest goes through. The Publisher must confirm only what Kafka stored and report every
+other event in ``PublishError.unconfirmed``; the caller then resends those unchanged (the contract), and the
+views — which never stopped — must hold every confirmed event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from bus.publisher import Publisher
+from bus.topics import ensure_topics
+from tests.faults.conftest import FaultStack, fault_settings
+from tests.faults.ledger import Ledger, feed, resend_pending, scan_topics
+from tests.faults.procs import ViewsProcess, applied, wait_until
+from tests.faults.verify import data_topics, settle
+from tests.faults.workload import chunks, take_units
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+EVENTS = 4000
+CHUNK = 100
+NODE = 1
+
+
+async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, tmp_path: Path) -> None:
+    started = time.monotonic()
+    settings = fault_settings(
+        fault_stack.bootstrap_servers, fault_stack.registry_url, tmp_path, producer={"delivery_timeout_s": 5.0}
+    )
+    await ensure_topics(settings)
+    events = take_units(EVENTS, seed=101)
+    ledger = Ledger()
+    launcher = fault_stack.launcher
+    views = ViewsProcess(settings, tmp_path)
+    try:
+        await views.wait_for_line(r"assigned \d+ partitions", timeout_s=120)
+        async with Publisher(settings) as publisher:
+            await publisher.prepare()
+            feeder = asyncio.create_task(feed(publisher, ledger, chunks(events, CHUNK), pace_s=0.05))
+            await wait_until(
+                lambda: ledger.chunks_ok >= 10 and ledger.in_flight and applied(views.store) > 0,
+                timeout_s=120,
+                what="a batch in flight after confirmed ones, and a view builder that has applied some",
+            )
+            launcher.kill_broker(NODE)
+            confirmed_at_kill = len(ledger.confirmed)
+            await wait_until(lambda: ledger.chunks_failed >= 2, timeout_s=120, what="failed batches")
+            await asyncio.to_thread(launcher.start_broker, NODE)
+            ok_before_restart = ledger.chunks_ok
+            await feeder
+        # The Publisher is closed: whatever it was still retrying has landed or been abandoned.
+        scan = await scan_topics(settings.kafka.bootstrap_servers, data_topics(settings))
+        landed_anyway = len({i for i in ledger.pending if scan.copies[i]})
+        reported = set(ledger.reported_unconfirmed)
+        async with Publisher(settings) as publisher:
+            await resend_pending(publisher, ledger)
+        outcome = await settle(
+            "1 broker SIGKILL + restart",
+            settings,
+            ledger,
+            views,
+            started=started,
+            landed_anyway=landed_anyway,
+            details={"confirmed_at_kill": confirmed_at_kill, "chunks_ok_after_restart": ledger.chunks_ok - ok_before_restart},
+        )
+    finally:
+        views.kill()
+        await asyncio.to_thread(fault_stack.restart_missing)
+    outcome.assert_exact(ledger)
+    assert reported, "the outage was never reported to the caller"
+    assert ledger.chunks_ok - ok_before_restart > 0, "publishing did not resume after the restart"
+

@@ -1,0 +1,160 @@
+"""producers.publish_file (the logic of `lgsp publish`) with a fake publisher: lines, batches, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from bus.errors import PublishError, RegistryUnavailableError
+from bus.events import Event
+from bus.publisher import Delivery, EventEncodingError
+from producers.publish_file import FilePublisher, LineError
+from tests import publishing_samples as samples
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class FakePublisher:
+    batches: list[list[str]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.batches.append([e.meta.event_id for e in events])
+        return [Delivery(e.meta.event_id, "t", 0, i) for i, e in enumerate(events)]
+
+    @property
+    def published(self) -> list[str]:
+        return [i for batch in self.batches for i in batch]
+
+
+def _lines(*items: Any) -> io.BytesIO:
+    text = "\n".join(
+        item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in items
+    )
+    return io.BytesIO(text.encode() + b"\n")
+
+
+async def _run(stream: io.BytesIO, publisher: FakePublisher, **options: Any) -> tuple[Any, list[LineError]]:
+    errors: list[LineError] = []
+    runner = FilePublisher(publisher, on_error=errors.append, **options)
+    return await runner.run(stream), errors
+
+
+async def test_every_good_line_is_published_in_batches() -> None:
+    events = samples.mixed(10)
+    publisher = FakePublisher()
+    summary, errors = await _run(_lines(*events), publisher, batch_size=4)
+    assert errors == []
+    assert [len(b) for b in publisher.batches] == [4, 4, 2]
+    assert publisher.published == [e["id"] for e in events]
+    assert summary.total_published == 10
+    assert summary.published["vn.gov.lgsp.dossier.DossierSynced"] == 3
+    assert summary.ok
+
+
+async def test_bad_lines_are_reported_with_line_number_field_and_rule_and_the_rest_goes_on() -> None:
+    late = samples.dossier(2)
+    late["data"]["due_at"] = "2020-01-01T00:00:00Z"
+    lines = _lines(
+        samples.dossier(1), "{oops", "", late, [1, 2], samples.dossier(1) | {"type": "x.Y"}, samples.report(3)
+    )
+    publisher = FakePublisher()
+    summary, errors = await _run(lines, publisher)
+    assert [(e.line, e.field, e.rule) for e in errors] == [
+        (2, None, "json"),
+        (4, "data.due_at", "dossier.due_after_received"),
+        (5, None, "json.object"),
+        (6, "type", "known-type"),
+    ]
+    assert str(errors[1]).startswith("line 4: data.due_at: dossier.due_after_received: ")
+    assert len(publisher.published) == 2
+    assert summary.failed == {"(unknown)": 3, "vn.gov.lgsp.dossier.DossierSynced": 1}
+    assert summary.lines_read == 7
+    assert not summary.ok
+
+
+async def test_stop_on_error_publishes_the_good_lines_before_and_reads_no_further() -> None:
+    good = [samples.dossier(i) for i in range(3)]
+    publisher = FakePublisher()
+    summary, errors = await _run(_lines(*good, "not json", samples.dossier(9)), publisher, stop_on_error=True)
+    assert publisher.published == [e["id"] for e in good]
+    assert summary.stopped_at_line == 4
+    assert [e.line for e in errors] == [4]
+    assert summary.lines_read == 4
+
+
+async def test_a_line_that_does_not_encode_fails_alone() -> None:
+    events = [samples.dossier(i) for i in range(4)]
+    publisher = FakePublisher(failures=[EventEncodingError("too big", index=2, event_id=events[2]["id"])])
+    summary, errors = await _run(_lines(*events), publisher)
+    assert publisher.published == [events[i]["id"] for i in (0, 1, 3)]
+    assert [(e.line, e.rule) for e in errors] == [(3, "avro-schema")]
+    assert summary.total_published == 3
+
+
+async def test_kafka_failing_stops_the_run_and_names_the_unconfirmed_lines() -> None:
+    events = [samples.dossier(i) for i in range(6)]
+    failure = PublishError("timeout", unconfirmed=[events[1]["id"], events[2]["id"]], confirmed=1)
+    publisher = FakePublisher(failures=[failure])
+    summary, errors = await _run(_lines(*events), publisher, batch_size=3)
+    assert [(e.line, e.rule) for e in errors] == [(2, "not-confirmed"), (3, "not-confirmed")]
+    assert summary.total_published == 1
+    assert summary.fatal is not None
+    assert summary.lines_read == 3
+
+
+async def test_the_registry_failing_stops_the_run() -> None:
+    publisher = FakePublisher(failures=[RegistryUnavailableError("registry down")])
+    summary, errors = await _run(_lines(*[samples.dossier(i) for i in range(3)]), publisher)
+    assert summary.fatal == "registry down"
+    assert {e.rule for e in errors} == {"publish"}
+    assert summary.total_failed == 3
+
+
+async def test_progress_reports_every_byte() -> None:
+    stream = _lines(*samples.mixed(5))
+    seen: list[int] = []
+    runner = FilePublisher(FakePublisher(), on_progress=seen.append)
+    await runner.run(stream)
+    assert sum(seen) == len(stream.getvalue())
+
+
+async def test_a_pipe_is_published_when_input_pauses_not_only_when_a_batch_fills() -> None:
+    read_fd, write_fd = os.pipe()
+    first, second = samples.dossier(1), samples.dossier(2)
+    published_first = threading.Event()
+    publisher = FakePublisher()
+    original = publisher.publish_many
+
+    async def publish_many(events: Sequence[Event]) -> list[Delivery]:
+        result = await original(events)
+        published_first.set()
+        return result
+
+    publisher.publish_many = publish_many  # type: ignore[method-assign]
+
+    def writer() -> None:
+        with os.fdopen(write_fd, "wb") as out:
+            out.write(json.dumps(first).encode() + b"\n")
+            out.flush()
+            published_first.wait(timeout=30)  # the first line was published while the pipe stayed open
+            out.write(json.dumps(second).encode() + b"\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with os.fdopen(read_fd, "rb") as stream:
+        summary = await FilePublisher(publisher, batch_size=100).run(stream)  # type: ignore[arg-type]
+    await asyncio.to_thread(thread.join)
+    assert publisher.batches == [[first["id"]], [second["id"]]]
+    assert summary.total_published == 2
