@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from io import BufferedReader, BytesIO
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastavro import schemaless_writer
 
 from bus.cloudevents import kafka_headers
+from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.events import EVENT_TYPES, Event
 from bus.publisher import producer_kwargs
 from bus.registry import SchemaRegistryClient
 from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
 from bus.settings import Settings
-from bus.topics import TOPICS, admin_kwargs, topic_for
+from bus.topics import TOPICS, topic_for
 from producers.simulate import Simulation, SimulationConfig
 
 CORPUS_SEED = 20250701
@@ -109,7 +109,7 @@ class _BodyWriter:
 
 def read_cache(path: Path) -> Iterator[CorpusRecord]:
     with path.open("rb") as raw:
-        reader = BufferedReader(raw, 1 << 20)  # type: ignore[arg-type]
+        reader = BufferedReader(raw, 1 << 20)
         while head := reader.read(_HEAD.size):
             type_index, key_len = _HEAD.unpack(head)
             key = reader.read(key_len)
@@ -124,33 +124,13 @@ def read_cache(path: Path) -> Iterator[CorpusRecord]:
 
 async def topic_counts(settings: Settings, prefix: str) -> dict[str, int]:
     """Records on each catalog topic under ``prefix`` (end − beginning offsets; 0 for a missing topic)."""
-    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-    finally:
-        await admin.close()
-    names = [prefix + name for name in TOPICS if prefix + name in existing]
     counts = {prefix + name: 0 for name in TOPICS}
-    if not names:
+    partitions = await topic_partitions(settings, list(counts))
+    if not partitions:
         return counts
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**consumer_config(settings, group_id=None))
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(name, p)
-            for name in names
-            for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        if len(partitions) < len(names):
-            await consumer.topics()
-            partitions = [
-                TopicPartition(name, p)
-                for name in names
-                for p in sorted(consumer.partitions_for_topic(name) or ())
-            ]
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
     finally:

@@ -33,6 +33,8 @@ class Outcome:
     latencies_ms: list[float] = field(default_factory=list)
     lags_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    ok_total: int = 0
+    """2xx answers, warm-up included (to compare with what landed on the topics)."""
     first_due: float = 0.0
     last_done: float = 0.0
 
@@ -105,6 +107,8 @@ class Generator:
                 conn = None
         done = time.perf_counter()
         await self.release(conn)
+        if status.startswith("2"):
+            outcome.ok_total += 1
         if counted:
             outcome.latencies_ms.append((done - due) * 1000)
             outcome.lags_ms.append((sent - due) * 1000)
@@ -151,6 +155,7 @@ def summary(outcome: Outcome, rate: float, duration: float) -> dict[str, Any]:
         "duration_s": duration,
         "requests": len(lat),
         "ok": ok,
+        "ok_total": outcome.ok_total,
         "statuses": dict(outcome.statuses),
         "achieved_rate": ok / span,
         "latency_ms": {
@@ -180,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     with open(args.bodies, "rb") as file:
         bodies = [line.rstrip(b"\n") for line in file if line.strip()]
-    generator = Generator(args.url, build_requests(args.url, bodies, args.header), args.rate, args.connections)
+    generator = Generator(
+        args.url, build_requests(args.url, bodies, args.header), args.rate, args.connections
+    )
     try:
         import uvloop
 

@@ -35,8 +35,8 @@ class Sizes:
     rebuild_events: int = 1_000_000
     ingress_seconds: float = 10.0
     ingress_rates: tuple[int, ...] = (500, 1_000)
-    ingress_batch: int = 100
-    ingress_single_connections: int = 16
+    ingress_batch: int = 500
+    ingress_single_connections: int = 32
     ingress_batch_connections: int = 4
     e2e_seconds: float = 30.0
     e2e_warmup_seconds: float = 5.0

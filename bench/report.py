@@ -55,10 +55,11 @@ def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
         f"- **Machine**: {machine['cores']} cores, {machine['cpu_model']}, {machine.get('memory_gib')} GiB, "
         f"{machine['os']}",
         f"- **Software**: {machine['python']}, aiokafka {packages.get('aiokafka')}, "
-        f"fastavro {packages.get('fastavro')}, avro {packages.get('avro')}, {machine.get('java') or 'no java'}, "
-        f"{machine.get('wrk') or 'no wrk'}",
-        f"- **Kafka**: {kafka.get('tools_version')} (broker metadata.version {kafka.get('metadata_version')}), "
-        f"{document['stack']['source']} at {document['stack']['bootstrap_servers']}",
+        f"fastavro {packages.get('fastavro')}, avro {packages.get('avro')}, "
+        f"{machine.get('java') or 'no java'}, {machine.get('wrk') or 'no wrk'}",
+        f"- **Kafka**: {kafka.get('tools_version')} "
+        f"(broker metadata.version {kafka.get('metadata_version')}), {document['stack']['source']} "
+        f"at {document['stack']['bootstrap_servers']}",
         f"- **Load average** (1/5/15 min) at start: {' / '.join(str(x) for x in load) or 'n/a'} — "
         "the machine may be shared with other work; every figure is the median of its rounds with the "
         "min–max range, and each part records the load before and after it.",
@@ -100,7 +101,7 @@ def _part(index: int, part: dict[str, Any]) -> list[str]:
         lines += [f"**{part['status']}**: {part['error']}", ""]
     sizes = ", ".join(f"{k.replace('_', ' ')} {_size(v)}" for k, v in part["sizes"].items())
     lines += [
-        f"{part['rounds']} rounds, {part['seconds']:.0f} s; load average before / after: "
+        f"{part['rounds']} round{'' if part['rounds'] == 1 else 's'}, {part['seconds']:.0f} s; load average before / after: "
         f"{_load(part['load_average_before'])} → {_load(part['load_average_after'])}.",
         f"Sizes: {sizes}." if sizes else "",
         "",
@@ -148,7 +149,8 @@ def _load(values: list[float]) -> str:
 
 def figure_line(figure: Figure) -> str:
     """One figure as a console line."""
-    return f"{figure.label}: {_number(figure.median)} {figure.unit} ({_number(figure.low)} – {_number(figure.high)})"
+    spread = f"{_number(figure.low)} – {_number(figure.high)}"
+    return f"{figure.label}: {_number(figure.median)} {figure.unit} ({spread})"
 
 
 def target_line(target: Target, measured: float, met: bool | None) -> str:

@@ -10,7 +10,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,7 +41,7 @@ _TITLES = {
 @dataclass(frozen=True)
 class BenchOptions:
     parts: Sequence[str] = PARTS
-    sizes: Sizes = Sizes()
+    sizes: Sizes = field(default_factory=Sizes)
     output_dir: Path | None = None
     keep_corpus: bool = False
     keep_work: bool = False

@@ -1,9 +1,9 @@
 """The stack a benchmark runs on, and the topics it creates there.
 
 The stack is the one the settings name when ``LGSP_KAFKA__BOOTSTRAP_SERVERS`` (and ``LGSP_REGISTRY__URL``)
-are given; otherwise the local dev stack (``lgsp dev up``), started if it is not running (and left running,
-like ``lgsp dev up``). Every part works under its own topic prefix (``bench-<run id>-<part>.``), so a run never
-touches anyone else's topics on a shared cluster, and deletes its topics at the end.
+are given; otherwise the local dev stack (``lgsp dev up``), started if it is not running (and left
+running, like ``lgsp dev up``). Every part works under its own topic prefix (``bench-<run id>-<part>.``),
+so a run never touches anyone else's topics on a shared cluster, and deletes its topics at the end.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Measuring workers, each run in a fresh process (``python -m bench.workers NAME``) so that one
-measurement never inherits another's heap, threads or connections. Settings come from ``LGSP_*`` variables;
-the last line printed is the result as JSON.
+"""Measuring workers, each run in a fresh process (``python -m bench.workers NAME``) so that no measurement
+inherits another's heap, threads or connections. Settings come from ``LGSP_*`` variables; the result is the
+last line printed, as JSON. The measurements themselves are ``bench/rebuild_bench.py``'s:
 
-    views-rebuild   the views on an empty store, from the start of the topics until caught up
-    raw-consume     an aiokafka consumer with the runner's fetch settings, reading the same topics to their end
+    views-rebuild   the views on an empty store under a new group, from the start of the topics to caught up
+    raw-consume     aiokafka with the runner's consumer settings, beginning → end offsets, records counted
+    raw-decode      the same, and every record decoded by the serde (schema ids resolved per batch)
 """
 
 from __future__ import annotations
@@ -11,75 +12,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from bus.consumer.kafka import consumer_config
+from bench import rebuild_bench
 from bus.settings import Settings
 from bus.topics import TOPICS
 
 
 async def views_rebuild(settings: Settings) -> dict[str, Any]:
-    """``lgsp views run --until-caught-up`` in-process: seconds from start to caught up, and its stats."""
-    from consumers.service import run_views
-
-    started = time.perf_counter()
-    cpu = time.process_time()
-    stats = await run_views(settings, stop=asyncio.Event(), until_caught_up=True)
+    with tempfile.TemporaryDirectory(prefix="bench-views-") as work:
+        cpu = time.process_time()
+        timing = await rebuild_bench.views_rebuild(settings, Path(work))
+        cpu = time.process_time() - cpu
     return {
-        "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
-        "records": stats.records,
-        "applied": stats.applied,
-        "dead_lettered": stats.dead_lettered,
-        "batches": stats.batches,
-        "retries": stats.retries,
-        "rebalances": stats.rebalances,
+        "records": timing.records,
+        "seconds": timing.seconds,
+        "after_first_batch_s": timing.after_first_batch_s,
+        "cpu_seconds": cpu,
     }
+
+
+async def raw(settings: Settings, *, decode: bool) -> dict[str, Any]:
+    topics = [settings.topics.prefix + name for name in TOPICS]
+    ends = await rebuild_bench.partitions_and_ends(settings, topics)
+    cpu = time.process_time()
+    timing = await rebuild_bench.raw_consume(settings, ends, decode=decode)
+    return {"records": timing.records, "seconds": timing.seconds, "cpu_seconds": time.process_time() - cpu}
 
 
 async def raw_consume(settings: Settings) -> dict[str, Any]:
-    """Every record of the catalog topics, fetched with the views runner's consumer settings, not decoded."""
-    topics = [settings.topics.prefix + name for name in TOPICS]
-    started = time.perf_counter()
-    cpu = time.process_time()
-    consumer = AIOKafkaConsumer(**consumer_config(settings, group_id=None))
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        records = size = batches = 0
-        while remaining:
-            fetched = await consumer.getmany(
-                timeout_ms=settings.views.poll_timeout_ms, max_records=settings.views.max_batch_records
-            )
-            batches += 1 if fetched else 0
-            for tp, batch in fetched.items():
-                records += len(batch)
-                size += sum(len(r.value) for r in batch)
-                if batch[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return {
-        "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
-        "records": records,
-        "value_bytes": size,
-        "batches": batches,
-    }
+    return await raw(settings, decode=False)
 
 
-_WORKERS = {"views-rebuild": views_rebuild, "raw-consume": raw_consume}
+async def raw_decode(settings: Settings) -> dict[str, Any]:
+    return await raw(settings, decode=True)
+
+
+_WORKERS = {"views-rebuild": views_rebuild, "raw-consume": raw_consume, "raw-decode": raw_decode}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

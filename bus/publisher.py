@@ -25,14 +25,16 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
+from aiokafka.protocol.metadata import MetadataRequest
 from prometheus_client import CollectorRegistry
 
 from bus.cloudevents import HEADER_PREFIX, PUBLISHED_AT, format_time, kafka_headers
@@ -121,7 +123,7 @@ class ProducerPort(Protocol):
 
     async def close(self, timeout_s: float) -> None: ...
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]: ...
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]: ...
 
 
 ProducerFactory = Callable[[Settings], ProducerPort]
@@ -230,11 +232,12 @@ class Publisher:
         """Resolve the schema ids of ``types`` (all event types by default) now rather than on first use."""
         await self._prepare(set(types) or set(EVENT_TYPES.values()))
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]:
-        """Topics Kafka reports, asked afresh (a reachability probe); ``BrokerUnavailableError`` if not."""
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
+        """Which of ``topics`` Kafka has, asked afresh (a reachability probe); ``BrokerUnavailableError`` if
+        Kafka does not answer. Only these topics are asked about: a cluster may hold thousands."""
         producer = self._require_producer()
         try:
-            return await producer.cluster_topics(timeout_s)
+            return await producer.present_topics(topics, timeout_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailableError(f"Kafka did not answer a metadata request: {exc!r}") from exc
 
@@ -480,6 +483,15 @@ class AiokafkaProducerPort:
                 if future.done() and not future.cancelled():
                     future.exception()
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]:
-        metadata = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)
-        return set(metadata.topics())
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
+        # A metadata request for these topics only, never creating them; aiokafka's client has no public call
+        # for that, so this uses its request API and its own response parser.
+        client = self._producer.client
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaConnectionError("no broker known")
+        request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
+        response = await asyncio.wait_for(client.send(node, request), timeout=timeout_s)
+        metadata = ClusterMetadata()
+        metadata.update_metadata(response)
+        return set(metadata.topics()) & set(topics)

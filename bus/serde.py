@@ -32,7 +32,7 @@ from bus.errors import (
 )
 from bus.events import EVENT_TYPES, Event
 from bus.registry import SchemaRegistryClient, is_not_found, record_subject
-from bus.types import SchemaId
+from bus.types import SchemaId, Subject
 
 MAGIC_BYTE: Final = 0
 HEADER: Final = struct.Struct(">bI")
@@ -61,7 +61,7 @@ class SerializationContext:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-def subject_for(model: type[Event] | str) -> str:
+def subject_for(model: type[Event] | str) -> Subject:
     """Registry subject of a model or Avro full name (RecordNameStrategy: the full name itself)."""
     return record_subject(model if isinstance(model, str) else model.AVRO_NAME)
 
@@ -131,6 +131,7 @@ class AvroSerializer:
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
+    schema_id: SchemaId
     model: type[Event]
     writer_schema: Any
     reader_schema: Any  # None when identical to the writer's: fastavro then skips resolution
@@ -146,6 +147,7 @@ class AvroDeserializer:
         self._types = dict(EVENT_TYPES if reader_types is None else reader_types)
         self._reader_schemas: dict[str, Any] = {}
         self._readers: dict[int, _Reader] = {}
+        self._by_header: dict[bytes, _Reader] = {}
 
     @staticmethod
     def schema_id_of(data: bytes) -> SchemaId:
@@ -176,9 +178,11 @@ class AvroDeserializer:
     async def _prepare_one(self, schema_id: SchemaId, limit: asyncio.Semaphore) -> LgspError | None:
         try:
             async with limit:
-                self._readers[schema_id] = await self._reader_for(schema_id)
+                reader = await self._reader_for(schema_id)
         except LgspError as exc:
             return exc
+        self._readers[schema_id] = reader
+        self._by_header[HEADER.pack(MAGIC_BYTE, schema_id)] = reader
         return None
 
     async def _reader_for(self, schema_id: SchemaId) -> _Reader:
@@ -197,7 +201,7 @@ class AvroDeserializer:
             )
         reader_parsed = self._reader_schema(model)
         same = writer_parsed == reader_parsed
-        return _Reader(model, writer_parsed, None if same else reader_parsed)
+        return _Reader(schema_id, model, writer_parsed, None if same else reader_parsed)
 
     def _reader_schema(self, model: type[Event]) -> Any:
         parsed = self._reader_schemas.get(model.AVRO_NAME)
@@ -212,10 +216,12 @@ class AvroDeserializer:
         Raises ``SerializationError`` (bad framing, bytes that do not decode, an id not prepared) or the
         model's ``ValidationError`` (decoded but semantically invalid).
         """
-        schema_id = self.schema_id_of(data)
-        reader = self._readers.get(schema_id)
+        # One lookup by the 5 header bytes checks length, magic byte and id at once for every prepared id.
+        reader = self._by_header.get(data[: HEADER.size])
         if reader is None:
+            schema_id = self.schema_id_of(data)  # raises on bad framing
             raise SerializationError(f"schema id {schema_id} was not prepared; await prepare_ids() first")
+        schema_id = reader.schema_id
         buffer = BytesIO(data)  # shares the bytes object: no copy
         buffer.seek(HEADER.size)
         try:

@@ -125,18 +125,26 @@ class _Header:
 class _Doc:
     """One document's merged state, as loaded from the store plus this batch's events."""
 
-    __slots__ = ("changed", "header", "revoked", "statuses")
+    __slots__ = ("dirty", "header", "header_changed", "revoked", "statuses", "stored")
 
-    def __init__(self, header: _Header | None = None, revoked: bool = False) -> None:
+    def __init__(self, header: _Header | None = None, revoked: bool = False, *, stored: bool = False) -> None:
         self.header = header
         self.revoked = revoked
         self.statuses: dict[str, list[int | None]] = {}
-        self.changed = False
+        self.stored = stored
+        self.header_changed = False
+        """The header or the revocation changed: the document row and all its delivery rows are rewritten."""
+        self.dirty: set[str] = set()
+        """Agencies whose status times changed: only their delivery rows are rewritten."""
+
+    @property
+    def changed(self) -> bool:
+        return self.header_changed or bool(self.dirty)
 
     def merge_sent(self, event: DocumentSent) -> None:
         if event.business_type is BusinessType.REVOKE:
             if not self.revoked:
-                self.revoked = self.changed = True
+                self.revoked = self.header_changed = True
             return
         sent_ms = to_ms(event.meta.occurred_at)
         header = self.header
@@ -149,20 +157,21 @@ class _Doc:
                 event.digitally_signed,
                 tuple(r.code for r in event.recipients),
             )
-            self.changed = True
+            self.header_changed = True
 
     def merge_status(self, event: DocumentStatusChanged) -> None:
         index = _STATUS_CLASS.get(event.status)
         if index is None:
             return
         at = to_ms(event.status_at)
-        times = self.statuses.get(event.reporting_agency.code)
+        agency = event.reporting_agency.code
+        times = self.statuses.get(agency)
         if times is None:
-            times = self.statuses[event.reporting_agency.code] = [None, None, None, None]
+            times = self.statuses[agency] = [None, None, None, None]
         current = times[index]
         if current is None or at < current:
             times[index] = at
-            self.changed = True
+            self.dirty.add(agency)
 
     def contribution(self) -> tuple[str, str, tuple[int, ...]] | None:
         """``(sender, day, counters)`` this document adds to ``doc_daily``, or None without a header."""
@@ -214,7 +223,8 @@ class DocumentsView(View):
             return
         docs = self._load(txn, list(by_doc))
         deltas: dict[tuple[str, str], list[int]] = {}
-        changed: list[tuple[str, _Doc]] = []
+        doc_rows: list[tuple[Any, ...]] = []
+        delivery_rows: list[tuple[Any, ...]] = []
         for document_id, doc_events in by_doc.items():
             doc = docs.get(document_id) or _Doc()
             before = doc.contribution()
@@ -223,11 +233,17 @@ class DocumentsView(View):
                     doc.merge_sent(event)
                 elif isinstance(event, DocumentStatusChanged):
                     doc.merge_status(event)
-            if doc.changed:
-                changed.append((document_id, doc))
+            if not doc.changed:
+                continue  # duplicates and later-than-first statuses change nothing
+            after = doc.contribution()
+            if after != before:
                 _add_delta(deltas, before, -1)
-                _add_delta(deltas, doc.contribution(), 1)
-        self._write(txn, changed, deltas)
+                _add_delta(deltas, after, 1)
+            if doc.header_changed or after != before or not doc.stored:
+                doc_rows.append(self._doc_row(document_id, doc))
+            agencies = doc.statuses.keys() if doc.header_changed else doc.dirty
+            delivery_rows.extend(_delivery_rows(document_id, doc, agencies))
+        self._write(txn, doc_rows, delivery_rows, deltas)
 
     def _load(self, txn: StoreTxn, ids: list[str]) -> dict[str, _Doc]:
         docs: dict[str, _Doc] = {}
@@ -243,7 +259,7 @@ class DocumentsView(View):
                 header = _Header(
                     sent_ms, event_id, agency, bool(electronic), bool(signed), tuple(recipients.split())
                 )
-            docs[document_id] = _Doc(header, bool(revoked))
+            docs[document_id] = _Doc(header, bool(revoked), stored=True)
         rows = select_in(
             txn,
             "SELECT document_id, recipient, arrived_ms, finished_ms, rejected_ms, recalled_ms"
@@ -258,13 +274,12 @@ class DocumentsView(View):
         return docs
 
     def _write(
-        self, txn: StoreTxn, changed: list[tuple[str, _Doc]], deltas: dict[tuple[str, str], list[int]]
+        self,
+        txn: StoreTxn,
+        doc_rows: list[tuple[Any, ...]],
+        delivery_rows: list[tuple[Any, ...]],
+        deltas: dict[tuple[str, str], list[int]],
     ) -> None:
-        doc_rows: list[tuple[Any, ...]] = []
-        delivery_rows: list[tuple[Any, ...]] = []
-        for document_id, doc in changed:
-            doc_rows.append(self._doc_row(document_id, doc))
-            delivery_rows.extend(_delivery_rows(document_id, doc))
         txn.executemany(_UPSERT_DOCUMENT, doc_rows)
         txn.executemany(_UPSERT_DELIVERY, delivery_rows)
         txn.executemany(
@@ -391,10 +406,11 @@ def _add_delta(
         current[index] += sign * value
 
 
-def _delivery_rows(document_id: str, doc: _Doc) -> Iterable[tuple[Any, ...]]:
+def _delivery_rows(document_id: str, doc: _Doc, agencies: Iterable[str]) -> Iterable[tuple[Any, ...]]:
     header = doc.header
     recipients = set(header.recipients) if header is not None else set()
-    for agency, (arrived, finished, rejected, recalled) in doc.statuses.items():
+    for agency in agencies:
+        arrived, finished, rejected, recalled = doc.statuses[agency]
         is_recipient = agency in recipients
         latency = None
         if is_recipient and arrived is not None and header is not None:

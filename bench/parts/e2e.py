@@ -26,6 +26,7 @@ Events due in the first ``e2e_warmup_seconds`` of a round are not counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import subprocess
 import threading
@@ -100,7 +101,9 @@ class Observer:
             self._stop.wait(max(0.0, _POLL_S - (time.perf_counter() - began)))
 
 
-def visible_times(sent: Sequence[Sent], snapshots: Sequence[tuple[float, Mapping[Partition, int]]]) -> list[float]:
+def visible_times(
+    sent: Sequence[Sent], snapshots: Sequence[tuple[float, Mapping[Partition, int]]]
+) -> list[float]:
     """For each sent event, the time of the first snapshot that shows it applied (NaN if none does)."""
     by_partition: dict[Partition, list[tuple[int, int]]] = {}
     for index, item in enumerate(sent):
@@ -174,10 +177,8 @@ class ApiReader:
                     self.latencies_ms.append((time.perf_counter() - began) * 1000)
                 except httpx.HTTPError:
                     self.errors += 1
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
 
 
 @dataclass
@@ -213,7 +214,9 @@ def _start_services(ctx: BenchContext, settings: Settings) -> Services:
     store_url = f"sqlite:///{ctx.work_dir / 'e2e' / 'views.db'}"
     api_port, metrics_port = free_port("127.0.0.1"), free_port("127.0.0.1")
     env = settings_env(settings, STORE__URL=store_url, VIEWS__GROUP_ID=f"bench-e2e-{uuid.uuid4().hex[:10]}")
-    builder = spawn("views-run", lgsp_command("views", "run", "--metrics-port", str(metrics_port)), env, ctx.work_dir)
+    builder = spawn(
+        "views-run", lgsp_command("views", "run", "--metrics-port", str(metrics_port)), env, ctx.work_dir
+    )
     api = spawn("views-serve", lgsp_command("views", "serve", "--port", str(api_port)), env, ctx.work_dir)
     base = f"http://127.0.0.1:{api_port}"
     try:
@@ -234,7 +237,9 @@ async def _measure(
     p50 = figures.add(Figure("e2e_p50", f"publish → visible at {sizes.e2e_rate}/s: p50", "ms", Better.LOWER))
     p99 = figures.add(Figure("e2e_p99", f"publish → visible at {sizes.e2e_rate}/s: p99", "ms", Better.LOWER))
     ack99 = figures.add(Figure("ack_p99", "publish → acknowledged: p99", "ms", Better.LOWER))
-    api99 = figures.add(Figure("api_p99", "views API read (scoreboard) during the load: p99", "ms", Better.LOWER))
+    api99 = figures.add(
+        Figure("api_p99", "views API read (scoreboard) during the load: p99", "ms", Better.LOWER)
+    )
     observer = Observer(services.store)
     observer.start()
     try:
@@ -246,7 +251,9 @@ async def _measure(
             for index in range(rounds + (1 if ctx.profile else 0)):
                 chunk = events[200 + index * per_round : 200 + (index + 1) * per_round]
                 profile = _start_profile(ctx, services.builder) if index == rounds else None
-                stats = await _round(publisher, chunk, observer, services, sizes.e2e_rate, sizes.e2e_warmup_seconds)
+                stats = await _round(
+                    publisher, chunk, observer, services, sizes.e2e_rate, sizes.e2e_warmup_seconds
+                )
                 if profile is not None:
                     _stop_profile(profile, result, stats)
                     continue
@@ -257,7 +264,8 @@ async def _measure(
                 p99.detail.setdefault("rounds", []).append(stats)
                 ctx.say(
                     f"e2e round {index + 1}: {stats['events']:,} events at {stats['achieved_rate']:,.0f}/s, "
-                    f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms (ack p99 {stats['ack_p99_ms']:.0f})"
+                    f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms "
+                    f"(acknowledged: p99 {stats['ack_p99_ms']:.0f} ms)"
                 )
         await _check_api(services, observer)
     finally:
@@ -271,11 +279,16 @@ async def _measure(
     }
 
 
-async def _warm_up(publisher: Publisher, events: Sequence[Event], observer: Observer, services: Services) -> None:
+async def _warm_up(
+    publisher: Publisher, events: Sequence[Event], observer: Observer, services: Services
+) -> None:
     """Publish a few events and wait until the view builder has applied them: it is assigned and running."""
     deliveries = await publisher.publish_many(events)
     await _wait_applied(
-        {Partition(d.topic, d.partition): d.offset + 1 for d in deliveries}, observer, services, _DRAIN_TIMEOUT_S
+        {Partition(d.topic, d.partition): d.offset + 1 for d in deliveries},
+        observer,
+        services,
+        _DRAIN_TIMEOUT_S,
     )
 
 
@@ -344,7 +357,9 @@ async def _check_api(services: Services, observer: Observer) -> None:
         health = (await client.get("/healthz")).json()
     store_total = sum(services.store.load_offsets().values())
     if health.get("applied_offsets") != store_total:
-        raise BenchError(f"the API reports applied offsets {health.get('applied_offsets')}, the store {store_total}")
+        raise BenchError(
+            f"the API reports applied offsets {health.get('applied_offsets')}, the store {store_total}"
+        )
 
 
 def _start_profile(ctx: BenchContext, builder: Child) -> tuple[subprocess.Popen[bytes], Path] | None:
@@ -356,7 +371,7 @@ def _start_profile(ctx: BenchContext, builder: Child) -> tuple[subprocess.Popen[
     seconds = max(2, round(ctx.sizes.e2e_seconds + ctx.sizes.e2e_warmup_seconds))
     command = [executable, "record", "--pid", str(builder.pid), "--duration", str(seconds), "--rate", "100",
                "--nonblocking", "--format", "raw", "-o", str(raw)]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), raw  # noqa: S603
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), raw
 
 
 def _stop_profile(
@@ -371,12 +386,14 @@ def _stop_profile(
 
 
 def _finish(ctx: BenchContext, result: PartResult) -> None:
-    result.targets = [Target(f"end-to-end p99 < 1 s at {ctx.sizes.e2e_rate} events/s", "e2e_p99", "<", 1000.0, "ms")]
+    result.targets = [
+        Target(f"end-to-end p99 < 1 s at {ctx.sizes.e2e_rate} events/s", "e2e_p99", "<", 1_000.0, "ms")
+    ]
     result.notes += [
-        "Latency = first store snapshot showing the event's offset applied − the time the event was due on the "
-        "publishing schedule (so publisher queueing, acks=all, fetch, decode, view transaction and commit are "
-        "all inside). The store is polled every 5 ms; the views API reads that same store and, at the end, "
-        "reports the same applied offsets.",
+        "Latency = first store snapshot showing the event's offset applied − the time the event was due on "
+        "the publishing schedule (so publisher queueing, acks=all, fetch, decode, view transaction and "
+        "commit are all inside). The store is polled every 5 ms; the views API reads that same store "
+        "and, at the end, reports the same applied offsets.",
         "Events of all four types from the simulator, published in 5 ms ticks with bus.Publisher (linger "
         f"{ctx.settings.producer.linger_ms} ms); the view builder and the API run as `lgsp views run` and "
         "`lgsp views serve` processes on one SQLite store.",

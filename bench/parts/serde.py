@@ -20,6 +20,8 @@ _CASES = (
     ("serde.decode", "our serde: decode (wire bytes → validated event)"),
     ("fastavro.decode", "raw fastavro schemaless_reader"),
     ("avro.decode", "Apache avro DatumReader"),
+    ("serde.encode.framing", "of which: our framing alone (model cost removed)"),
+    ("serde.decode.framing", "of which: our framing alone, decode (no model validation)"),
     ("model.to_avro", "of which: model → dict (to_avro)"),
     ("model.from_avro", "of which: dict → model (from_avro, pydantic + rules)"),
 )
@@ -30,10 +32,10 @@ def run(ctx: BenchContext) -> PartResult:
     events = ctx.sizes.serde_events
     result = PartResult("serde", "Serde: encode / decode DossierSynced", rounds=rounds)
     result.sizes = {"events_per_round": events, "distinct_events": min(1_000, events)}
-    serializer, deserializer = asyncio.run(serde_bench.prepare_serde(None))
-    inputs = serde_bench.build_inputs(events, min(1_000, events), serializer)
+    serde = asyncio.run(serde_bench.prepare_serde(None))
+    inputs = serde_bench.build_inputs(events, min(1_000, events), serde.serializer)
     ctx.say(f"serde: {rounds} rounds of {events} events per case")
-    rates = serde_bench.run(inputs, serde_bench.cases(serializer, deserializer), rounds)
+    rates = serde_bench.run(inputs, serde_bench.cases(serde), rounds)
     for key, label in _CASES:
         figure = result.figures.add(Figure(key, label, "events/s per CPU-s"))
         for value in rates[key]["cpu"]:
@@ -44,11 +46,20 @@ def run(ctx: BenchContext) -> PartResult:
         Ratio("serde.encode", "avro.encode", "Apache avro"),
         Ratio("serde.decode", "fastavro.decode", "raw fastavro"),
         Ratio("serde.decode", "avro.decode", "Apache avro"),
+        Ratio("serde.encode.framing", "fastavro.encode", "raw fastavro"),
+        Ratio("serde.decode.framing", "fastavro.decode", "raw fastavro"),
         Ratio("fastavro.encode", "avro.encode", "Apache avro"),
         Ratio("fastavro.decode", "avro.decode", "Apache avro"),
     ]
     sizes = sorted(len(data) for data in inputs.wire)
     result.sizes["encoded_bytes_median"] = sizes[len(sizes) // 2]
+    parts = serde_bench.breakdown(serde_bench.summary(rates))
+    for op in ("encode", "decode"):
+        result.notes.append(
+            f"{op}: {parts[f'{op}_us']:.1f} µs/event = fastavro {parts[f'{op}_fastavro_us']:.1f} + model "
+            f"{parts[f'{op}_model_us']:.1f} + the rest {parts[f'{op}_serde_own_us']:+.1f}; our framing alone "
+            f"{parts[f'{op}_framing_us']:+.1f} µs (CPU time, best round; serde_bench.breakdown)"
+        )
     result.notes.append(
         "Same records for every case; our serde includes the model (to_avro / from_avro with validation) "
         "and the 5-byte Confluent header, the raw cases work on plain dicts. The registry is an in-process "

@@ -169,8 +169,10 @@ class ConsumerRunner:
                         log.info(
                             "assignment changed during fetch; dropping %d partitions' records", len(fetched)
                         )
-            elif targets is not None and await self._caught_up(targets, idle=True):
-                return
+            else:
+                self._report_lag()
+                if targets is not None and await self._caught_up(targets, idle=True):
+                    return
             await self._commit_kafka(force=False)
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
@@ -220,6 +222,7 @@ class ConsumerRunner:
     async def _retry(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
         def count(_: LgspError) -> None:
             self.stats.retries += 1
+            self._report_lag()  # a stuck builder must show growing lag, not the last good value
 
         return await retrying(
             operation, what=what, stop=self._stop, backoff=self._config.backoff, on_retry=count
@@ -234,9 +237,14 @@ class ConsumerRunner:
         self.stats.applied += applied
         self.stats.dead_lettered += len(decoded.dead_letters)
         self._telemetry.batch_done(decoded, seconds)
-        for tp, next_offset in decoded.next_offsets.items():
+        self._report_lag()
+
+    def _report_lag(self) -> None:
+        """Lag of every owned partition whose position is known: highwater − next offset to apply."""
+        for tp in self._assigned:
+            next_offset = self._positions.get(tp)
             highwater = self._consumer.highwater(TopicPartition(tp.topic, tp.partition))
-            if highwater is not None:
+            if next_offset is not None and highwater is not None:
                 self._telemetry.lag(tp, max(highwater - next_offset, 0))
 
     # -- offsets in Kafka (for lag tools only) ----------------------------------------------------------

@@ -149,6 +149,12 @@ class RegistryComponent:
             f"-Dquarkus.http.host={self.layout.host}",
             f"-Dquarkus.http.port={self.port}",
             f"-Dapicurio.datasource.url=jdbc:h2:file:{directory / 'db'};DB_CLOSE_ON_EXIT=FALSE",
+            # Apicurio opens 20 H2 connections up front and gives up after 5 s; on a busy laptop or CI
+            # machine reopening the file then fails. A small pool and a patient one start reliably.
+            "-Dapicurio.datasource.jdbc.initial-size=2",
+            "-Dapicurio.datasource.jdbc.min-size=2",
+            "-Dapicurio.datasource.jdbc.max-size=20",
+            "-Dquarkus.datasource.h2.jdbc.acquisition-timeout=60S",
             # A development registry: let tests and developers delete what they registered.
             "-Dapicurio.rest.deletion.artifact.enabled=true",
             "-Dapicurio.rest.deletion.artifact-version.enabled=true",

@@ -270,12 +270,15 @@ def _open(out: Path) -> Iterator[IO[str]]:
 
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM end the run cleanly (the batch in flight is confirmed, the summary printed)."""
+    """SIGINT/SIGTERM end the run cleanly (the batch in flight is confirmed, the summary printed); a second
+    Ctrl-C interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

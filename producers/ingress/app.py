@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 RegistryProbe = Callable[[float], Awaitable[Check]]
 UNMATCHED_ROUTE = "<unmatched>"
-_PROBE_TIMEOUT_S = 1.0
+_PROBE_TIMEOUT_S = 2.0
 
 
 def create_app(
@@ -66,6 +66,18 @@ def create_app(
     topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
     # One cached Kafka check serves both /readyz and the gate before publishing, so they never disagree.
     kafka = CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S)
+    registry_ready = CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with holder.lifespan(app):
+            await kafka.get()  # the gate starts from a real answer
+            try:
+                yield
+            finally:
+                await kafka.aclose()
+                await registry_ready.aclose()
+
     state = IngressState(
         settings=settings.ingress,
         keys=key_store,
@@ -78,14 +90,14 @@ def create_app(
             on_in_flight=metrics.in_flight.set,
         ),
         kafka_ready=kafka,
-        registry_ready=CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S),
+        registry_ready=registry_ready,
     )
 
     app = FastAPI(
         title="LGSP bus ingress",
         version="1",
         description=openapi.DESCRIPTION,
-        lifespan=holder.lifespan,
+        lifespan=lifespan,
     )
     app.state.ingress = state
     app.include_router(router)
@@ -137,8 +149,8 @@ class _PublisherHolder:
     async def prepare(self, types: Any = ()) -> None:
         await self._require().prepare(types)
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]:
-        return await self._require().cluster_topics(timeout_s)
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
+        return await self._require().present_topics(topics, timeout_s)
 
 
 def _registry_probe(settings: Settings) -> RegistryProbe:
@@ -217,7 +229,7 @@ class MetricsMiddleware:
             self._metrics.observe(self._template(scope), status, time.perf_counter() - started)
 
     def _template(self, scope: Scope) -> str:
-        # FastAPI marks its own routes in the scope; plain Starlette routes (/metrics, /docs) are matched here.
+        # FastAPI marks its routes in the scope; plain Starlette ones (/metrics, /docs) are matched here.
         selected = getattr(scope.get("route"), "path", None)
         if isinstance(selected, str):
             return selected

@@ -3,9 +3,9 @@
 What happens to a request's validated events:
 
 - more than ``max_in_flight`` publishes already running -> 429 with ``Retry-After``; nothing is sent;
-- Kafka known unreachable, or without the topics (a metadata probe, cached for a second, the same that
-  ``/readyz`` shows) -> 503 with ``Retry-After``; nothing is sent (without this gate the producer would queue
-  the events and might deliver them after the 503);
+- Kafka known unreachable, or without the topics (the last answer of a metadata probe refreshed in the
+  background at most once a second, the same that ``/readyz`` shows) -> 503 with ``Retry-After``; nothing
+  is sent (without this gate the producer would queue the events and might deliver them after the 503);
 - otherwise ``publish_many``: 202 with every delivery once Kafka acknowledged all of them; a registry
   failure (before sending) -> 503; a Kafka failure mid-publish -> 503 naming the unconfirmed ids.
 """
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bus.errors import (
     BrokerError,
-    LgspError,
     PublishError,
     RegistryError,
     SerializationError,
@@ -38,7 +37,7 @@ class EventPublisher(Protocol):
 
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None: ...
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]: ...
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,11 @@ class Check:
 
 
 class CachedProbe:
-    """A probe run at most once per ``ttl_s``, bounded by ``timeout_s``; concurrent callers share one run."""
+    """A probe run at most once per ``ttl_s``, bounded by ``timeout_s``; concurrent callers share one run.
+
+    :meth:`get` waits for a fresh answer (``/readyz``); :meth:`peek` never waits (the request path): it
+    returns the last answer and starts a refresh in the background when that answer is stale.
+    """
 
     def __init__(
         self,
@@ -71,24 +74,34 @@ class CachedProbe:
         self._expires = 0.0
         self._running: asyncio.Task[Check] | None = None
 
-    @property
-    def last(self) -> Check | None:
+    def peek(self) -> Check | None:
+        if self._last is None or self._clock() >= self._expires:
+            self._refresh()
         return self._last
 
     async def get(self) -> Check:
         if self._last is not None and self._clock() < self._expires:
             return self._last
+        return await asyncio.shield(self._refresh())
+
+    async def aclose(self) -> None:
+        """Cancel a probe still running (at shutdown)."""
+        if self._running is not None and not self._running.done():
+            self._running.cancel()
+            await asyncio.gather(self._running, return_exceptions=True)
+
+    def _refresh(self) -> asyncio.Task[Check]:
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._run())
-        return await asyncio.shield(self._running)
+        return self._running
 
     async def _run(self) -> Check:
         try:
             check = await asyncio.wait_for(self._probe(self._timeout), timeout=self._timeout)
         except TimeoutError:
             check = Check(False, f"no answer within {self._timeout:g} s")
-        except (LgspError, OSError) as exc:
-            check = Check(False, str(exc))
+        except Exception as exc:  # a probe's failure of any kind is the answer, not a crash
+            check = Check(False, str(exc) or repr(exc))
         self._last, self._expires = check, self._clock() + self._ttl
         return check
 
@@ -98,7 +111,7 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
     wanted = sorted(set(topics))
 
     async def probe(timeout_s: float) -> Check:
-        present = await publisher.cluster_topics(timeout_s)
+        present = await publisher.present_topics(wanted, timeout_s)
         missing = [t for t in wanted if t not in present]
         if missing:
             return Check(False, f"reachable, but topics are missing: {', '.join(missing)}")
@@ -144,8 +157,8 @@ class PublishService:
         self._on_in_flight(value)
 
     async def _publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
-        kafka = await self._gate.get()
-        if not kafka.ok:
+        kafka = self._gate.peek()  # never waits: a request does not pay for the probe
+        if kafka is not None and not kafka.ok:
             raise ProblemError(
                 ProblemKind.UNAVAILABLE,
                 f"Kafka is unavailable ({kafka.detail}); nothing was published",

@@ -19,6 +19,8 @@ WEEK_MS: Final = 7 * DAY_MS
 LOCAL_OFFSET_MS: Final = 7 * HOUR_MS
 """Asia/Ho_Chi_Minh is UTC+7 without daylight saving."""
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
 _WORK_START_MS: Final = 7 * HOUR_MS + 30 * MINUTE_MS
 _WORK_END_MS: Final = 17 * HOUR_MS
@@ -52,10 +54,6 @@ def to_datetime(ms: int) -> datetime:
     microsecond, and it rounds to microseconds), and three times faster than adding a timedelta.
     """
     return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS: Final = timedelta(milliseconds=1)
 
 
 def local_date(ms: int) -> date:

@@ -233,20 +233,13 @@ def _recipients(
     return tuple(a.ref for a in unique.values())
 
 
-def _province_of(world: World, agency: SimAgency) -> tuple[SimAgency, tuple[SimAgency, ...]]:
-    for province in world.provinces:
-        if province.code == agency.province:
-            return province.committee, province.departments
-    raise LookupError(agency.code)  # pragma: no cover - every provincial agency has its province
-
-
 def _from_ministry(
     rng: random.Random, world: World, sender: SimAgency, doc_type: vocab.DocumentType
 ) -> list[SimAgency]:
-    committees = list(world.committees)
+    committees = world.committees
     u = rng.random()
     if doc_type.code == _CONG_DIEN or u < 0.15:
-        return committees
+        return list(committees)
     if u < 0.50:
         return [world.by_level1.get("G22", sender) if rng.random() < 0.4 else rng.choice(world.ministries)]
     if u < 0.75:
@@ -259,7 +252,7 @@ def _from_ministry(
 def _from_committee(
     rng: random.Random, world: World, sender: SimAgency, doc_type: vocab.DocumentType
 ) -> list[SimAgency]:
-    _, departments = _province_of(world, sender)
+    departments = world.province_of[sender.code].departments
     u = rng.random()
     if doc_type.code == _CONG_DIEN or u < 0.15:
         return list(departments)
@@ -276,7 +269,8 @@ def _from_committee(
 
 
 def _from_department(rng: random.Random, world: World, sender: SimAgency) -> list[SimAgency]:
-    committee, departments = _province_of(world, sender)
+    province = world.province_of[sender.code]
+    committee, departments = province.committee, province.departments
     u = rng.random()
     if u < 0.55:
         return [committee]
@@ -286,7 +280,7 @@ def _from_department(rng: random.Random, world: World, sender: SimAgency) -> lis
         return [committee, *rng.sample(list(departments), rng.randint(1, min(3, len(departments))))]
     if u < 0.95:
         return [rng.choice(world.ministries)]
-    peers = [a for p in world.provinces for a in p.departments if a.unit == sender.unit]
+    peers = world.peers[sender.unit]
     return rng.sample(peers, min(len(peers), rng.randint(1, 3)))
 
 

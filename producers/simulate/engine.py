@@ -13,6 +13,7 @@ time; a monthly scheduler plans the periodic reports. Events come out in simulat
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 from collections.abc import Iterator
 from typing import Final
@@ -64,7 +65,7 @@ class Simulation(Iterator[Emission]):
         self._dossiers = DossierPlanner(self.world, rng, self.factory, config.scale)
         self._invalid = InvalidEvents(self.factory, config.defects)
         self._heap: list[tuple[int, int, Process]] = []
-        self._sequence = 0
+        self._sequence = itertools.count()
         self._roots, per_day = _roots(self.world)
         # thinning: candidates at the peak rate, each kept with probability activity(t)
         self._peak_gap_ms = DAY_MS * MEAN_ACTIVITY / (per_day * config.scale)
@@ -119,7 +120,8 @@ class Simulation(Iterator[Emission]):
         while True:
             event = self._advance()
             if event is not None:
-                self._remember(event)
+                if self._injected:
+                    self._remember(event)
                 return Emission(event, EmissionKind.NEW)
 
     def _advance(self) -> Event | None:
@@ -180,11 +182,10 @@ class Simulation(Iterator[Emission]):
 
     def _push(self, process: Process) -> None:
         if process.next_ms is not None:
-            heapq.heappush(self._heap, (process.next_ms, self._next_sequence(), process))
+            heapq.heappush(self._heap, (process.next_ms, next(self._sequence), process))
 
     def _next_sequence(self) -> int:
-        self._sequence += 1
-        return self._sequence
+        return next(self._sequence)
 
     def _remember(self, event: Event) -> None:
         self._invalid.latest[type(event)] = event

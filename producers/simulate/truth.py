@@ -40,10 +40,10 @@ class GroundTruth:
     ``late``, ``revised``...) of the real events emitted (new or late, never duplicates or invalid ones)."""
 
     emitted: int = 0
-    by_kind: Counter[str] = field(default_factory=Counter)
-    by_type: Counter[str] = field(default_factory=Counter)
-    """Real events (new + late) by CloudEvents type."""
     by_type_key: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Real events (new + late) by CloudEvents type and province key."""
+    injected: Counter[str] = field(default_factory=Counter)
+    """Emissions that are not new, by kind (late, duplicate, invalid)."""
     duplicates_by_type: Counter[str] = field(default_factory=Counter)
     invalid_by_type: Counter[str] = field(default_factory=Counter)
     invalid_by_defect: Counter[str] = field(default_factory=Counter)
@@ -56,9 +56,10 @@ class GroundTruth:
         """Count ``emission``; ``key`` is the province (or ``ministries``) of its source."""
         self.emitted += 1
         kind = emission.kind
-        self.by_kind[kind] += 1
         event = emission.event
         type_name = event.AVRO_NAME
+        if kind is not EmissionKind.NEW:
+            self.injected[kind] += 1
         if kind is EmissionKind.DUPLICATE:
             self.duplicates_by_type[type_name] += 1
             return
@@ -66,7 +67,6 @@ class GroundTruth:
             self.invalid_by_type[type_name] += 1
             self.invalid_by_defect[emission.defect.value if emission.defect else "?"] += 1
             return
-        self.by_type[type_name] += 1
         self.by_type_key[(type_name, key)] += 1
         if kind is EmissionKind.NEW:
             self.last_time = event.meta.occurred_at
@@ -74,11 +74,26 @@ class GroundTruth:
                 self.first_time = self.last_time
         _count_outcomes(event, self.outcomes[key])
 
+    @property
+    def by_type(self) -> Counter[str]:
+        """Real events (new + late) by CloudEvents type."""
+        counts: Counter[str] = Counter()
+        for (type_name, _), count in self.by_type_key.items():
+            counts[type_name] += count
+        return counts
+
+    @property
+    def by_kind(self) -> Counter[str]:
+        """Emissions by kind: new, late, duplicate, invalid."""
+        counts = Counter({str(kind): count for kind, count in self.injected.items()})
+        counts[EmissionKind.NEW.value] = self.emitted - sum(self.injected.values())
+        return counts
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-able summary (sorted keys, so two runs compare as text)."""
         return {
             "emitted": self.emitted,
-            "by_kind": {str(kind): count for kind, count in sorted(self.by_kind.items())},
+            "by_kind": dict(sorted(self.by_kind.items())),
             "by_type": dict(sorted(self.by_type.items())),
             "by_type_and_province": {
                 f"{type_name}|{key}": count for (type_name, key), count in sorted(self.by_type_key.items())

@@ -104,10 +104,11 @@ class World:
     ministry_targets: Targets
     by_code: dict[str, SimAgency] = field(default_factory=dict)
     by_level1: dict[str, SimAgency] = field(default_factory=dict)
-
-    @property
-    def committees(self) -> tuple[SimAgency, ...]:
-        return tuple(p.committee for p in self.provinces)
+    committees: tuple[SimAgency, ...] = ()
+    province_of: dict[str, SimProvince] = field(default_factory=dict)
+    """Province of each provincial agency, by agency code."""
+    peers: dict[str, tuple[SimAgency, ...]] = field(default_factory=dict)
+    """The same department in every province, by unit number."""
 
 
 def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random) -> World:
@@ -128,8 +129,15 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
         ministry_targets=targets.ministries,
         by_level1=by_level1,
     )
-    for agency in (*ministries, *(a for p in provinces for a in (p.committee, *p.departments))):
+    for agency in ministries:
         world.by_code[agency.code] = agency
+    for province in provinces:
+        for agency in (province.committee, *province.departments):
+            world.by_code[agency.code] = agency
+            world.province_of[agency.code] = province
+    world.committees = tuple(p.committee for p in provinces)
+    units = sorted({d.unit for p in provinces for d in p.departments})
+    world.peers = {u: tuple(d for p in provinces for d in p.departments if d.unit == u) for u in units}
     return world
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,10 +56,10 @@ class FakePublisher:
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None:
         return None
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]:
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
         if self.kafka_down:
             raise BrokerUnavailableError("Kafka did not answer")
-        return set(TOPICS)
+        return set(topics) & TOPICS
 
 
 @dataclass
@@ -260,6 +260,7 @@ async def test_too_many_publishes_in_flight_is_429_with_retry_after(ingress: Ing
 
 async def test_kafka_known_down_is_503_and_nothing_is_handed_to_the_producer(ingress: Ingress) -> None:
     ingress.publisher.kafka_down = True
+    assert (await ingress.client.get("/readyz")).status_code == 503  # the probe has seen it down
     response = await ingress.post("/v1/events", samples.dossier(1))
     _problem(response, 503)
     assert "retry-after" in response.headers

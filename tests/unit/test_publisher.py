@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -85,8 +85,8 @@ class FakeProducer:
     async def close(self, timeout_s: float) -> None:
         self.closed = True
 
-    async def cluster_topics(self, timeout_s: float) -> set[str]:
-        return {s.topic for s in self.sent}
+    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
+        return set(topics)
 
 
 @pytest.fixture

@@ -312,3 +312,23 @@ def test_each_error_has_one_outcome(
 def test_errors_that_say_nothing_about_the_record_are_not_dead_letters() -> None:
     with pytest.raises(RegistryError):
         outcome_for_error(RegistryError("401 unauthorised", status=401))
+
+
+async def test_a_stuck_builder_reports_its_lag() -> None:
+    registry = CollectorRegistry()
+    h = Harness(logs_of(10), dossiers(20), metrics=ConsumerMetrics(registry))
+    h.sink.offsets = {P0: 3, P1: 5}
+    h.sink.failures = [StoreBusyError("locked")] * 1000
+    task = asyncio.create_task(h.runner.run(h.stop))
+    for _ in range(3):  # three failed attempts at the same batch
+        await h.sink.entered.wait()
+        h.sink.entered.clear()
+    lag = {
+        p: registry.get_sample_value(
+            "lgsp_consumer_lag_messages", {"group": "views", "topic": TOPIC, "partition": str(p)}
+        )
+        for p in (0, 1)
+    }
+    h.stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert lag == {0: 7, 1: 5}

@@ -19,7 +19,8 @@ def weighted_mean(field: str) -> float:
     rows = list(load_targets().provinces.values())
     # the file weights provinces by population, which its dossier volumes are proportional to
     total = sum(row.dossiers_per_day for row in rows)
-    return sum(getattr(row, field) * row.dossiers_per_day for row in rows) / total
+    weighted: float = sum(getattr(row, field) * row.dossiers_per_day for row in rows)
+    return weighted / total
 
 
 def test_every_catalog_province_has_a_row() -> None:
