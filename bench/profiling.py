@@ -57,10 +57,10 @@ def hot_paths(raw: Path, *, top: int = 8) -> list[str]:
     if not total:
         return ["no samples"]
     out = [f"{total} samples; self time:"]
-    out += [f"{count / total:6.1%} {name}" for name, count in self_time.most_common(top)]
+    out += [f"{count / total:.1%} {name}" for name, count in self_time.most_common(top)]
     ours = [(name, count) for name, count in inclusive.most_common() if _is_ours(name)]
     out.append("inclusive time in our code:")
-    out += [f"{count / total:6.1%} {name}" for name, count in ours[:top]]
+    out += [f"{count / total:.1%} {name}" for name, count in ours[:top]]
     return out
 
 

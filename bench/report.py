@@ -101,7 +101,8 @@ def _part(index: int, part: dict[str, Any]) -> list[str]:
         lines += [f"**{part['status']}**: {part['error']}", ""]
     sizes = ", ".join(f"{k.replace('_', ' ')} {_size(v)}" for k, v in part["sizes"].items())
     lines += [
-        f"{part['rounds']} round{'' if part['rounds'] == 1 else 's'}, {part['seconds']:.0f} s; load average before / after: "
+        f"{part['rounds']} round{'' if part['rounds'] == 1 else 's'}, {part['seconds']:.0f} s; "
+        "load average before / after: "
         f"{_load(part['load_average_before'])} → {_load(part['load_average_after'])}.",
         f"Sizes: {sizes}." if sizes else "",
         "",

@@ -157,6 +157,7 @@ class Publisher:
         self._prepared: set[type[Event]] = set()
         self._topics: dict[type[Event], str] = {}
         self._targets: dict[type[Event], tuple[str, SerializationContext]] = {}
+        self._published_children: dict[tuple[str, str], Any] = {}
         # One publish_many's records are handed to the producer before the next one's, so one entity's events
         # keep their order even when calls overlap (their encoding and acknowledgements still overlap).
         self._send_lock = asyncio.Lock()
@@ -324,7 +325,7 @@ class Publisher:
     ) -> list[Delivery]:
         deliveries: list[Delivery] = []
         unconfirmed: list[str] = []
-        published: Counter[tuple[str, str]] = Counter()
+        published: dict[tuple[str, str], int] = {}
         errors: Counter[tuple[str, str]] = Counter()
         cause = send_error
         for index, record in enumerate(records):
@@ -332,7 +333,8 @@ class Publisher:
             if future is not None and future.done() and not future.cancelled() and future.exception() is None:
                 meta = future.result()
                 deliveries.append(Delivery(record.event_id, meta.topic, meta.partition, meta.offset))
-                published[(record.topic, record.type_name)] += 1
+                kind = (record.topic, record.type_name)
+                published[kind] = published.get(kind, 0) + 1
                 continue
             failure = _failure_of(future, send_error)
             cause = cause or failure
@@ -340,8 +342,8 @@ class Publisher:
             errors[(record.topic, _reason(failure))] += 1
             if future is not None and not future.done():
                 future.add_done_callback(_retrieve)
-        for (topic, type_name), count in published.items():
-            self._metrics.events_published.labels(topic=topic, type=type_name).inc(count)
+        for kind, count in published.items():
+            self._published_counter(kind).inc(count)
         if unconfirmed:
             self._count_errors(errors.elements())
             raise PublishError(
@@ -351,6 +353,16 @@ class Publisher:
                 confirmed=len(deliveries),
             ) from cause
         return deliveries
+
+    def _published_counter(self, kind: tuple[str, str]) -> Any:
+        # prometheus_client's labels() takes a lock and builds a key each time; keep the few children.
+        counter = self._published_children.get(kind)
+        if counter is None:
+            topic, type_name = kind
+            counter = self._published_children[kind] = self._metrics.events_published.labels(
+                topic=topic, type=type_name
+            )
+        return counter
 
     def _count_errors(self, pairs: Iterable[tuple[str, str]]) -> None:
         for (topic, reason), count in Counter(pairs).items():

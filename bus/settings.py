@@ -46,7 +46,7 @@ class RegistrySettings(BaseModel):
     password: SecretStr | None = None
     timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
-    retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles per retry, capped")
+    retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles, capped at 5 s")
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.responses import Response
@@ -37,6 +38,12 @@ def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetri
     """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges."""
     app = FastAPI(title="LGSP national views", version="1", docs_url="/docs")
     render_metrics = metrics_route(registry)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())[1:])
+        return _problem(400, "Invalid query", f"{where}: {first.get('msg', 'invalid')}", where or None)
 
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: ValidationError) -> JSONResponse:

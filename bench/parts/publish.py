@@ -87,9 +87,9 @@ def run(ctx: BenchContext) -> PartResult:
     ]
     result.notes += [
         f"Producer settings, all three: {' '.join(props[1:])}; {settings.topics.partitions} partitions.",
-        f"Python cases (bench/publish_bench.py): one publish_many / gather per batch of {batch}; sequential: "
-        "each call awaited before the next; pipelined: 4 calls outstanding. Both producers started before the "
-        "timing, with a warm-up batch; the two alternate who goes first.",
+        f"Python cases (bench/publish_bench.py): one publish_many / gather per batch of {batch}; "
+        "sequential: each call awaited before the next; pipelined: 4 calls outstanding. Both producers "
+        "started before the timing, with a warm-up batch; the two alternate who goes first.",
         f"ProducerPerformance sends {record_size}-byte values of random letters with no key and no headers; "
         f"our records also carry a key and ~{headers:.0f} B of CloudEvents headers, and it pipelines freely "
         "(no per-batch wait).",

@@ -166,9 +166,10 @@ class ConsumerRunner:
                         if not await self._process(self._owned(fetched)):
                             return
                     else:
-                        log.info(
-                            "assignment changed during fetch; dropping %d partitions' records", len(fetched)
-                        )
+                        # The fetch may have moved the consumer's positions past records we now drop:
+                        # read every owned partition again from the store's offsets.
+                        log.info("assignment changed during a fetch; re-reading from the store's offsets")
+                        self._needs_seek |= self._assigned
             else:
                 self._report_lag()
                 if targets is not None and await self._caught_up(targets, idle=True):
@@ -189,13 +190,18 @@ class ConsumerRunner:
             return {}
 
     def _owned(self, fetched: Mapping[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
-        return {
-            tp: records
-            for tp, records in fetched.items()
-            if records
-            and Partition(tp.topic, tp.partition) in self._assigned
-            and Partition(tp.topic, tp.partition) not in self._needs_seek
-        }
+        """Records of partitions this member owns and has positioned, from its next offset on."""
+        owned: dict[TopicPartition, list[Any]] = {}
+        for tp, records in fetched.items():
+            partition = Partition(tp.topic, tp.partition)
+            if not records or partition not in self._assigned or partition in self._needs_seek:
+                continue
+            expected = self._positions.get(partition)
+            if expected is not None and records[0].offset < expected:
+                records = [r for r in records if r.offset >= expected]  # already applied: never go back
+            if records:
+                owned[tp] = records
+        return owned
 
     async def _process(self, fetched: Mapping[TopicPartition, Sequence[RecordLike]]) -> bool:
         """Apply one batch; False if a stop was requested before it could be committed."""

@@ -194,7 +194,10 @@ class DevStack:
             if time.monotonic() > deadline:
                 names = ", ".join(c.managed.name for c in pending)
                 logs = ", ".join(str(c.managed.log_file) for c in pending)
-                raise DevStackError(f"{names} not ready after {timeout_s:.0f} s; see {logs}")
+                raise DevStackError(
+                    f"{names} not ready after {timeout_s:.0f} s (LGSP_DEV__START_TIMEOUT_S or --timeout "
+                    f"allow more); see {logs}"
+                )
             time.sleep(_POLL_S)
 
 

@@ -133,11 +133,12 @@ def simulate(
         str | None, typer.Option("--prefix", help="topic name prefix (default: LGSP_TOPICS__PREFIX)")
     ] = None,
 ) -> None:
-    """Simulate the 34 provinces and the ministries: documents and their status feedback, dossier snapshots,
-    periodic reports, calibrated per province (producers/data/province_targets.csv) and seeded.
+    """Simulate the 34 provinces and the ministries: documents and their status feedback,
+    dossier snapshots and periodic reports, calibrated per province and seeded.
 
-    Publishes to Kafka through the SDK publisher, or writes CloudEvents JSON lines with --out. Without
-    --events or --duration it publishes until interrupted (Ctrl-C ends it cleanly); a file run needs a limit.
+    Publishes to Kafka through the SDK publisher, or writes CloudEvents JSON lines with --out.
+
+    Without --events or --duration it publishes until interrupted (Ctrl-C ends it cleanly).
     """
     err = Console(stderr=True, highlight=False)
     to_file = out is not None

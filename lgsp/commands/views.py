@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from bus.consumer.runner import install_stop_signals
 from bus.errors import LgspError
 from bus.settings import Settings
 from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers.store.sqlite import path_from_url
 from consumers.viewset import VIEW_NAMES, ViewSet
 
 MetricsPortOption = Annotated[
@@ -106,6 +108,7 @@ def show(
 ) -> None:
     """Print one view as a table (or JSON, always with every column)."""
     settings = Settings()
+    _require_store(settings)
     try:
         viewset = ViewSet.from_settings(settings)
         try:
@@ -139,6 +142,20 @@ _KEY_COLUMNS = {
     "dossiers": ("received", "online_rate", "full_online_rate", "resolved", "on_time_rate", "digitised_rate",
                  "open", "overdue"),
 }  # fmt: skip
+
+
+def _require_store(settings: Settings) -> None:
+    """Reading must not create an empty SQLite store where none was built."""
+    url = settings.store.url
+    if url.startswith("sqlite:") and url != "sqlite:///:memory:":
+        try:
+            path = Path(path_from_url(url))
+        except LgspError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        if not path.exists():
+            typer.echo(f"error: no view store at {path} (build it with `lgsp views run`)", err=True)
+            raise typer.Exit(1)
 
 
 def result_table(result: ViewResult, *, all_columns: bool = False) -> Table:

@@ -32,7 +32,7 @@ from bus.topics import topic_for
 from producers.ingress import openapi
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
-from producers.ingress.routes import IngressState, KeySource, router
+from producers.ingress.routes import EVENT_ROUTES, IngressState, KeySource, router
 from producers.ingress.service import (
     CachedProbe,
     Check,
@@ -100,6 +100,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ingress = state
+    for route in EVENT_ROUTES:
+        app.router.routes.append(route)
     app.include_router(router)
     app.add_route("/metrics", metrics_route(metrics_registry), include_in_schema=False)
     app.add_exception_handler(ProblemError, _problem_handler)

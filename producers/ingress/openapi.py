@@ -153,6 +153,37 @@ def responses_for(*, batch: bool) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def event_paths() -> dict[str, Any]:
+    """The two event routes' operations (they are plain Starlette routes, so FastAPI does not list them)."""
+    return {
+        "/v1/events": {
+            "post": {
+                "tags": ["events"],
+                "summary": "Publish one event",
+                "description": "One CloudEvents 1.0 event in structured mode. Answers 202 once Kafka "
+                "(acks=all) has it.",
+                "operationId": "post_event",
+                **request_body(batch=False),
+                "responses": {str(k): v for k, v in responses_for(batch=False).items()},
+                "security": [{"agencyKey": []}],
+            }
+        },
+        "/v1/events:batch": {
+            "post": {
+                "tags": ["events"],
+                "summary": "Publish a batch of events, all or nothing",
+                "description": "A JSON array of CloudEvents (batched mode). Every event is validated and "
+                "authorized before any is published; 202 once Kafka has all of them, with their deliveries "
+                "in request order.",
+                "operationId": "post_batch",
+                **request_body(batch=True),
+                "responses": {str(k): v for k, v in responses_for(batch=True).items()},
+                "security": [{"agencyKey": []}],
+            }
+        },
+    }
+
+
 def install(app: FastAPI) -> None:
     """Make ``app.openapi()`` include the hand-crafted components."""
 
@@ -161,8 +192,16 @@ def install(app: FastAPI) -> None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            schema.setdefault("paths", {}).update(event_paths())
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             _drop_framework_validation(schema, schemas)
+            schema["components"]["securitySchemes"] = {
+                "agencyKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The API key of your agency (`lgsp ingress keys add AGENCY`).",
+                }
+            }
             schemas.update(event_components())
             app.openapi_schema = schema
         return app.openapi_schema

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from bus.settings import IngressSettings
-from producers.ingress import openapi
 from producers.ingress.auth import ApiKeyStore, Authorizer, Principal
 from producers.ingress.problems import PROBLEM_DOCS, ProblemError, ProblemKind
 from producers.ingress.requests import (
@@ -92,19 +92,8 @@ def _accepted(body: Any) -> Response:
     )
 
 
-router = APIRouter()
-
-
-@router.post(
-    "/v1/events",
-    status_code=202,
-    summary="Publish one event",
-    description="One CloudEvents 1.0 event in structured mode. Answers 202 once Kafka (acks=all) has it.",
-    responses=openapi.responses_for(batch=False),
-    openapi_extra=openapi.request_body(batch=False),
-    tags=["events"],
-)
 async def post_event(request: Request) -> Response:
+    """``POST /v1/events``: one CloudEvent, 202 once Kafka has it."""
     state = _state(request)
     principal = _authenticate(request, state)
     item = expect_object(await _body(request, state, SINGLE_MEDIA_TYPES))
@@ -114,19 +103,8 @@ async def post_event(request: Request) -> Response:
     return _accepted(deliveries[0].to_json())
 
 
-@router.post(
-    "/v1/events:batch",
-    status_code=202,
-    summary="Publish a batch of events, all or nothing",
-    description=(
-        "A JSON array of CloudEvents (batched mode). Every event is validated and authorized before any is "
-        "published; 202 once Kafka has all of them, with their deliveries in request order."
-    ),
-    responses=openapi.responses_for(batch=True),
-    openapi_extra=openapi.request_body(batch=True),
-    tags=["events"],
-)
 async def post_batch(request: Request) -> Response:
+    """``POST /v1/events:batch``: an array of CloudEvents, all or nothing, 202 once Kafka has all."""
     state = _state(request)
     principal = _authenticate(request, state)
     items = expect_batch(await _body(request, state, BATCH_MEDIA_TYPES), state.settings.max_batch_events)
@@ -134,6 +112,16 @@ async def post_batch(request: Request) -> Response:
     authorize(state.authorizer, principal, events, batch=True)
     deliveries = await state.service.publish(events, batch=True)
     return _accepted({"count": len(deliveries), "events": [d.to_json() for d in deliveries]})
+
+
+EVENT_ROUTES = (
+    Route("/v1/events", post_event, methods=["POST"]),
+    Route("/v1/events:batch", post_batch, methods=["POST"]),
+)
+"""The hot routes, as plain Starlette routes: FastAPI's dependency machinery has nothing to do for them (the
+body is read by hand) but costs CPU on every request. :mod:`producers.ingress.openapi` documents them."""
+
+router = APIRouter()
 
 
 @router.get("/healthz", summary="Liveness: the process answers", tags=["operations"])

@@ -83,20 +83,30 @@ def is_weekday(ms: int) -> bool:
     return (local // DAY_MS + _EPOCH_WEEKDAY) % 7 < 5
 
 
+def _office_open(slot: int) -> bool:
+    """Is the office open in this half hour of the week (Monday 00:00-00:29 being 0)?"""
+    day, into_day = divmod(slot * _SLOT_MS, DAY_MS)
+    morning = _WORK_START_MS <= into_day < _LUNCH_START_MS
+    return day < 5 and (morning or _LUNCH_END_MS <= into_day < _WORK_END_MS)
+
+
+_SLOT_MS: Final = 30 * MINUTE_MS
+_SLOTS: Final = WEEK_MS // _SLOT_MS
+_OPEN: Final = tuple(_office_open(slot) for slot in range(_SLOTS))
+_SLOTS_TO_OPENING: Final = tuple(
+    next(k for k in range(1, _SLOTS + 1) if _OPEN[(slot + k) % _SLOTS]) for slot in range(_SLOTS)
+)
+"""From a closed half hour, how many half-hour steps to the start of the next open one."""
+
+
 def next_office_time(ms: int) -> int:
     """``ms`` if an office is open then, else the next opening (07:30 or 13:00 of a weekday)."""
-    for _ in range(8):
-        local_day_start = (ms + LOCAL_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_OFFSET_MS
-        into_day = ms - local_day_start
-        if is_weekday(ms):
-            if into_day < _WORK_START_MS:
-                return local_day_start + _WORK_START_MS
-            if _LUNCH_START_MS <= into_day < _LUNCH_END_MS:
-                return local_day_start + _LUNCH_END_MS
-            if into_day < _WORK_END_MS:
-                return ms
-        ms = local_day_start + DAY_MS
-    raise AssertionError("unreachable: a weekday comes within a week")  # pragma: no cover
+    local = ms + LOCAL_OFFSET_MS
+    index = local // _SLOT_MS
+    slot = (index + _EPOCH_WEEKDAY * DAY_MS // _SLOT_MS) % _SLOTS
+    if _OPEN[slot]:
+        return ms
+    return (index + _SLOTS_TO_OPENING[slot]) * _SLOT_MS - LOCAL_OFFSET_MS
 
 
 def office_time(rng: random.Random, ms: int) -> int:

@@ -4,7 +4,7 @@ rejected; a recalled document gets 13, then 15 or 16).
 
 Paper-only documents never travel over the axis, so they have no status feedback. Numbers grow per agency,
 year and document type, starting at sim start where a real register would be by then, and advancing by about
-``1 / scale`` per simulated document so they look like a real register's.
+what a real register of that agency would have numbered in between.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ _REJECTION_REASONS: Final = Picker(vocab.REJECTION_REASONS, (4, 3, 2, 1))
 def _describe(rng: random.Random, status: DocumentStatus) -> str | None:
     if status is DocumentStatus.REJECTED:
         return _REJECTION_REASONS.pick(rng)
-    return vocab.STATUS_DESCRIPTIONS.get(status.value)
+    # by the symbol: hashing an Enum member runs Enum.__hash__ in Python, ten times slower than a str's
+    return vocab.STATUS_DESCRIPTIONS.get(status._value_)
 
 
 class DocumentPlanner:
@@ -116,7 +117,7 @@ class DocumentPlanner:
         self._world = world
         self._rng = rng
         self._factory = factory
-        self._number_step = max(0.0, 1.0 / scale - 1.0)
+        self._scale = scale
         self._numbers: dict[tuple[str, int, str], int] = {}
 
     def start(self, at_ms: int, sender: SimAgency) -> tuple[DocumentSent, DocumentProcess | None]:
@@ -166,13 +167,15 @@ class DocumentPlanner:
         return document, DocumentProcess(self._factory, document_id, steps)
 
     def _next_number(self, sender: SimAgency, doc_type: vocab.DocumentType, on: date, kind: int) -> int:
+        """The next number of the sender's register for this type and year: a register numbers every document
+        the agency issues, the simulation sends only some of them, so numbers skip ahead in between."""
         key = (sender.code, on.year, doc_type.code)
         last = self._numbers.get(key)
-        if last is None:
-            # where the real register would be on this day of the year, give or take a fifth
-            per_day = sender.documents_per_day * _TYPE_SHARE[kind][doc_type.code]
+        if last is None:  # where the real register would be on this day of the year, give or take a fifth
+            per_day = sender.register_per_day * _TYPE_SHARE[kind][doc_type.code]
             last = int(on.timetuple().tm_yday * per_day * self._rng.uniform(0.8, 1.2))
-        number = last + 1 + int(self._rng.expovariate(1.0) * self._number_step)
+        skipped = max(0.0, sender.register_per_day / (sender.documents_per_day * self._scale) - 1.0)
+        number = last + 1 + int(self._rng.expovariate(1.0) * skipped)
         self._numbers[key] = number
         return number
 

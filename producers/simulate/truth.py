@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bus.events import (
+    DocumentForm,
     DocumentSent,
     DocumentStatus,
     DocumentStatusChanged,
@@ -20,16 +21,21 @@ from bus.events import (
     Event,
     OnlineLevel,
     ReportFiled,
+    SubmissionChannel,
 )
 from producers.simulate.config import Emission, EmissionKind
 
-_STATUS_KEYS = {status: f"status_{status.value.lower()}" for status in DocumentStatus}
+# Keyed by the enum symbol (a plain str): hashing an Enum member runs Enum.__hash__ in Python.
+_STATUS_KEYS = {status.value: f"status_{status.value.lower()}" for status in DocumentStatus}
+_LOWER = {
+    member.value: member.value.lower() for codes in (DocumentForm, SubmissionChannel) for member in codes
+}
 _CLOSING = {
-    DossierStatus.NOT_ACCEPTED: "not_accepted",
-    DossierStatus.WITHDRAWN: "withdrawn",
-    DossierStatus.STOPPED: "stopped",
-    DossierStatus.RESOLVED: "resolved",
-    DossierStatus.RETURNED: "returned",
+    DossierStatus.NOT_ACCEPTED.value: "not_accepted",
+    DossierStatus.WITHDRAWN.value: "withdrawn",
+    DossierStatus.STOPPED.value: "stopped",
+    DossierStatus.RESOLVED.value: "resolved",
+    DossierStatus.RETURNED.value: "returned",
 }
 
 
@@ -109,12 +115,12 @@ class GroundTruth:
 
 def _count_outcomes(event: Event, counts: Counter[str]) -> None:
     if isinstance(event, DocumentStatusChanged):
-        counts[_STATUS_KEYS[event.status]] += 1
+        counts[_STATUS_KEYS[event.status._value_]] += 1
     elif isinstance(event, DossierSynced):
         _count_dossier(event, counts)
     elif isinstance(event, DocumentSent):
         counts["documents"] += 1
-        counts[event.form.value.lower()] += 1
+        counts[_LOWER[event.form._value_]] += 1
         counts["signed"] += event.digitally_signed
     elif isinstance(event, ReportFiled):
         if event.revision == 0:
@@ -128,11 +134,11 @@ def _count_outcomes(event: Event, counts: Counter[str]) -> None:
 def _count_dossier(event: DossierSynced, counts: Counter[str]) -> None:
     if event.version == 1:
         counts["dossiers"] += 1
-        counts[event.channel.value.lower()] += 1
+        counts[_LOWER[event.channel._value_]] += 1
         counts["full_process"] += event.online_level is OnlineLevel.FULL
         counts["digitised"] += event.digitised
         counts["fees_paid_online"] += event.fees_paid_online
-    closing = _CLOSING.get(event.status)
+    closing = _CLOSING.get(event.status._value_)
     if closing is None:
         return
     if event.status is DossierStatus.RESOLVED:

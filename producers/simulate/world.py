@@ -28,6 +28,9 @@ _OFFICE_DOC_WEIGHT = 2.0
 _DEPARTMENT_DOC_WEIGHT = 1.4
 _MINISTRY_DOC_WEIGHTS = {"G22": 3.0, "G12": 2.0, "G09": 1.5, "G01": 1.5}
 _FEMALE_SHARE = 0.3
+_REGISTER_PER_DAY = {"province_committee": 45.0, "department": 25.0, "ministry": 35.0}
+"""Documents a real agency registers per day, all types; VPCP's Công văn 7816/VPCP-TTĐT was dated 30/09/2015
+(about 30 a day). Provinces scale it by the square root of their size."""
 
 
 class Picker(Generic[T]):
@@ -75,7 +78,9 @@ class SimAgency:
     unit: str
     """Department unit (``03``), ``00`` for a People's Committee, level-1 code (``G08``) for a ministry."""
     documents_per_day: float = 0.0
-    """Documents this agency sends per day in the real nation (scale 1); sets how fast its numbers grow."""
+    """Documents this agency stands for per day at scale 1 (its share of its province's traffic)."""
+    register_per_day: float = 0.0
+    """Documents a real agency of its kind numbers per day: how fast its document numbers grow."""
 
     @property
     def truth_key(self) -> str:
@@ -136,6 +141,7 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
             world.by_code[agency.code] = agency
             world.province_of[agency.code] = province
     world.committees = tuple(p.committee for p in provinces)
+    _set_registers(world)
     units = sorted({d.unit for p in provinces for d in p.departments})
     world.peers = {u: tuple(d for p in provinces for d in p.departments if d.unit == u) for u in units}
     return world
@@ -166,6 +172,16 @@ def _province(
         senders=Picker(senders, weights),
         procedures=Picker(procedures, [p.weight for p, _ in procedures]),
     )
+
+
+def _set_registers(world: World) -> None:
+    mean = sum(p.targets.documents_per_day for p in world.provinces) / max(1, len(world.provinces))
+    for province in world.provinces:
+        size = (province.targets.documents_per_day / mean) ** 0.5 if mean else 1.0
+        for agency in (province.committee, *province.departments):
+            agency.register_per_day = _REGISTER_PER_DAY.get(agency.kind, 25.0) * size
+    for ministry in world.ministries:
+        ministry.register_per_day = _REGISTER_PER_DAY["ministry"]
 
 
 def _share_documents(agencies: Sequence[SimAgency], weights: Sequence[float], per_day: float) -> None:

@@ -165,6 +165,8 @@ class FakeConsumer:
         self.stopped = False
         self.before_return: Callable[[], Awaitable[None]] | None = None
         """Runs inside ``getmany`` after records are taken and before they are returned (rebalance races)."""
+        self.before_take: Callable[[], Awaitable[None]] | None = None
+        """Runs inside ``getmany`` before records are taken: they then come from the positions it set."""
 
     def subscribe(self, topics: Sequence[str], *, listener: ConsumerRebalanceListener) -> None:
         self.listener = listener
@@ -188,6 +190,9 @@ class FakeConsumer:
         self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
     ) -> dict[TopicPartition, list[Record]]:
         await asyncio.sleep(0)
+        if self.before_take is not None:
+            hook, self.before_take = self.before_take, None
+            await hook()
         budget = max_records or 1_000_000
         out: dict[TopicPartition, list[Record]] = {}
         for tp in sorted(self.assigned - self.paused):

@@ -1,0 +1,149 @@
+"""The benchmark harness's own logic: summaries, ratios, targets, tool output parsing, the e2e visibility
+computation and the report. No broker, nothing timed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.kafka_tools import _PRODUCER_FINAL, _consumer_row
+from bench.loadgen import Outcome, build_requests, summary
+from bench.model import PartResult, Sizes
+from bench.parts.e2e import Sent, visible_times
+from bench.profiling import hot_paths
+from bench.report import render_markdown, write_results
+from bench.stats import Better, Figure, FigureSet, Ratio, Target, percentile
+from bus.consumer.types import Partition
+
+pytestmark = pytest.mark.unit
+
+
+def _figures() -> FigureSet:
+    fast = Figure("fast", "fast", "events/s", samples=[100.0, 120.0, 110.0])
+    slow = Figure("slow", "slow", "events/s", samples=[50.0, 40.0, 60.0])
+    latency = Figure("p99", "p99", "ms", Better.LOWER, samples=[30.0, 70.0, 40.0])
+    return FigureSet([fast, slow, latency])
+
+
+def test_figure_summarises_rounds_by_median_and_range() -> None:
+    figure = _figures()["fast"]
+    assert (figure.median, figure.low, figure.high) == (110.0, 100.0, 120.0)
+    assert Figure("none", "none", "x").to_json()["median"] is None
+
+
+def test_ratio_divides_medians_and_pairs_rounds() -> None:
+    figures = _figures()
+    ratio = Ratio("slow", "fast", "fast")
+    assert ratio.value(figures) == pytest.approx(50 / 110)
+    assert ratio.paired(figures) == pytest.approx([0.5, 40 / 120, 60 / 110])
+    assert math.isnan(Ratio("slow", "missing", "x").value(figures))
+
+
+def test_targets_compare_figures_and_ratios_in_their_direction() -> None:
+    figures = _figures()
+    assert Target("ratio", "slow/fast", ">=", 0.4).met(figures) is True
+    assert Target("ratio", "slow/fast", ">=", 0.6).met(figures) is False
+    assert Target("p99", "p99", "<", 50.0).met(figures) is True
+    assert Target("p99", "p99", "<", 35.0).met(figures) is False
+    assert Target("absent", "nothing", "<", 1.0).met(figures) is None
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(x) for x in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([7.0], 0.99) == 7.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_producer_performance_summary_line_is_parsed() -> None:
+    line = (
+        "200000 records sent, 93370.681606 records/sec (25.12 MB/sec), 264.19 ms avg latency, "
+        "524.00 ms max latency, 262 ms 50th, 452 ms 95th, 507 ms 99th, 520 ms 99.9th."
+    )
+    match = _PRODUCER_FINAL.search(line)
+    assert match is not None
+    assert float(match["rate"]) == pytest.approx(93370.681606)
+    assert int(match["p99"]) == 507
+
+
+def test_consumer_performance_row_is_read_by_column_name() -> None:
+    output = (
+        "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, "
+        "rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n"
+        "2026-11-23 15:00:00:000, 2026-11-23 15:00:05:000, 95.1, 19.0, 300000, 60000.0, 3000, 2000, "
+        "47.5, 150000.0\n"
+    )
+    row = _consumer_row(output)
+    assert row["data.consumed.in.nMsg"] == "300000"
+    assert row["fetch.time.ms"] == "2000"
+
+
+def test_loadgen_requests_carry_their_length_and_latency_counts_from_due_time() -> None:
+    (request,) = build_requests("http://127.0.0.1:8080/v1/events", [b'{"a":1}'], ["X-Test: 1"])
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-Test: 1")
+    assert b"Content-Length: 7" in head
+    assert body == b'{"a":1}'
+    outcome = Outcome(latencies_ms=[1.0, 2.0, 100.0], lags_ms=[0.0, 0.0, 0.0], first_due=0.0, last_done=1.0)
+    outcome.statuses.update({"202": 3})
+    result = summary(outcome, rate=3.0, duration=1.0)
+    assert result["ok"] == 3
+    assert result["latency_ms"]["p99"] == 100.0
+
+
+def test_an_event_is_visible_from_the_first_snapshot_past_its_offset() -> None:
+    a, b = Partition("t", 0), Partition("t", 1)
+    sent = [Sent(0.0, 0.1, a, 0), Sent(0.0, 0.1, a, 5), Sent(0.0, 0.1, b, 2), Sent(0.0, 0.1, b, 9)]
+    snapshots = [(1.0, {a: 1}), (2.0, {a: 6, b: 3}), (3.0, {a: 6, b: 10})]
+    assert visible_times(sent, snapshots) == [1.0, 2.0, 2.0, 3.0]
+    assert math.isnan(visible_times([Sent(0.0, 0.1, a, 6)], snapshots)[0])
+
+
+def test_hot_paths_shares_self_and_inclusive_time(tmp_path: Path) -> None:
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "main (bench/x.py:1);apply (consumers/views.py:10);execute (sqlite3.py:5) 6\n"
+        "main (bench/x.py:1);decode (bus/serde.py:3) 4\n",
+        encoding="utf-8",
+    )
+    lines = hot_paths(raw)
+    assert lines[0] == "10 samples; self time:"
+    assert "60.0% execute (sqlite3.py)" in lines
+    assert "60.0% apply (consumers/views.py)" in lines
+    assert "40.0% decode (bus/serde.py)" in lines
+
+
+def test_smoke_sizes_are_tiny_and_overrides_apply() -> None:
+    smoke = Sizes.build(smoke=True, rounds=None, events=None, seconds=None)
+    assert smoke.rounds_for("rebuild") == 1
+    assert smoke.rebuild_events < 10_000
+    full = Sizes.build(smoke=False, rounds=None, events=50_000, seconds=5.0)
+    assert (full.rebuild_events, full.publish_events, full.e2e_seconds) == (50_000, 50_000, 5.0)
+    assert full.rounds_for("serde") == 5
+
+
+def test_results_are_written_as_json_and_a_markdown_table(tmp_path: Path) -> None:
+    part = PartResult("publish", "Publish", figures=_figures(), rounds=3)
+    part.ratios = [Ratio("slow", "fast", "fast thing")]
+    part.targets = [Target("slow ≥ 0.4× fast", "slow/fast", ">=", 0.4, "×")]
+    header = {
+        "date": "2026-01-02",
+        "started_at": "2026-01-02T03:04:05+00:00",
+        "seconds": 60.0,
+        "command": "lgsp bench",
+        "smoke": False,
+        "machine": {"host": "box", "cores": 2, "cpu_model": "cpu", "os": "Linux", "python": "CPython 3.11"},
+        "stack": {"source": "configured", "bootstrap_servers": "127.0.0.1:9092"},
+    }
+    json_path, md_path = write_results(tmp_path, "2026-01-02-box", header, [part])
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    assert document["parts"][0]["targets"][0]["met"] is True
+    text = md_path.read_text(encoding="utf-8")
+    assert text == render_markdown(document, json_path.name)
+    assert "| slow ≥ 0.4× fast | 0.45× | ✅ met |" in text
+    assert "| slow | 50.0 | 40.0 – 60.0 | events/s | **0.45×** fast thing |" in text
+    assert (tmp_path / "LATEST.md").read_text(encoding="utf-8") == text
