@@ -7,23 +7,28 @@ on loading, with the ids of the registry in use. Sending is the fast path: pre-e
 
 Cache file: a sequence of records, each
 ``type index (u8) | key len (u16) | key | header count (u8) | (name len u8, name, value len u16, value)* |
-body len (u32) | Avro body``.
+body len (u32) | Avro body``. Reading checks every record's framing (a damaged file raises
+:class:`CorpusError` instead of sending garbage); each writer uses its own partial file, renamed when done, so
+two runs simulating at once cannot interleave their writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from io import BufferedReader, BytesIO
+from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastavro import schemaless_writer
 
+from bench.procs import BenchError
 from bus.cloudevents import kafka_headers
 from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.events import EVENT_TYPES, Event
@@ -41,6 +46,10 @@ _HEADER_NAME = struct.Struct("<B")
 _HEADER_VALUE = struct.Struct("<H")
 _BODY = struct.Struct("<I")
 _IN_FLIGHT = 20_000
+
+
+class CorpusError(BenchError):
+    """The cached corpus is damaged; delete the file (a run then simulates it again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,7 @@ def simulate_to_cache(path: Path, count: int, progress: Callable[[str], None]) -
     writer = _BodyWriter()
     simulation = Simulation(SimulationConfig(seed=CORPUS_SEED))
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     started = time.monotonic()
     with partial.open("wb") as out:
         for index, emission in enumerate(simulation):
@@ -108,18 +117,40 @@ class _BodyWriter:
 
 
 def read_cache(path: Path) -> Iterator[CorpusRecord]:
-    with path.open("rb") as raw:
-        reader = BufferedReader(raw, 1 << 20)
+    """The records of a cache file, each checked (:class:`CorpusError` at the first damaged one)."""
+    with path.open("rb", buffering=1 << 20) as reader:
+        index = 0
         while head := reader.read(_HEAD.size):
-            type_index, key_len = _HEAD.unpack(head)
-            key = reader.read(key_len)
-            headers = []
-            for _ in range(reader.read(1)[0]):
-                name = reader.read(_HEADER_NAME.unpack(reader.read(1))[0]).decode()
-                value = reader.read(_HEADER_VALUE.unpack(reader.read(2))[0])
-                headers.append((name, value))
-            body = reader.read(_BODY.unpack(reader.read(4))[0])
-            yield CorpusRecord(type_index, key, headers, body)
+            try:
+                yield _record(reader, head)
+            except (CorpusError, struct.error, IndexError, UnicodeDecodeError) as exc:
+                raise CorpusError(f"{path} is damaged at record {index}: {exc}; delete it") from exc
+            index += 1
+
+
+def _record(reader: BinaryIO, head: bytes) -> CorpusRecord:
+    type_index, key_len = _HEAD.unpack(head)
+    if type_index >= len(_TYPES) or key_len == 0:
+        raise CorpusError(f"bad record head (type {type_index}, key length {key_len})")
+    key = _exactly(reader, key_len)
+    headers = []
+    for _ in range(_exactly(reader, 1)[0]):
+        name = _exactly(reader, _HEADER_NAME.unpack(_exactly(reader, 1))[0]).decode()
+        value = _exactly(reader, _HEADER_VALUE.unpack(_exactly(reader, 2))[0])
+        headers.append((name, value))
+    if not headers:
+        raise CorpusError("a record without its CloudEvents headers")
+    body_len = _BODY.unpack(_exactly(reader, 4))[0]
+    if body_len == 0:
+        raise CorpusError("a record with an empty body")
+    return CorpusRecord(type_index, key, headers, _exactly(reader, body_len))
+
+
+def _exactly(reader: BinaryIO, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) != size:
+        raise CorpusError(f"truncated: wanted {size} bytes, got {len(data)}")
+    return data
 
 
 async def topic_counts(settings: Settings, prefix: str) -> dict[str, int]:

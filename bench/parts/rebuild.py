@@ -56,14 +56,29 @@ def run(ctx: BenchContext) -> PartResult:
 
 
 def ensure_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
-    """The corpus topics with exactly ``count`` records, produced now unless a previous run left them."""
+    """The corpus topics with exactly ``count`` records, produced now unless a previous run left them.
+
+    A damaged or wrong-sized cache file is deleted and simulated again, once.
+    """
     prefix = settings.topics.prefix
     counts = asyncio.run(corpus.topic_counts(settings, prefix))
     if sum(counts.values()) == count:
         ctx.say(f"rebuild: reusing the corpus of {count:,} events under {prefix}")
         return counts
-    if any(counts.values()):
-        asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
+    for attempt in (1, 2):
+        try:
+            return _produce_corpus(ctx, settings, count)
+        except corpus.CorpusError as exc:
+            if attempt == 2:
+                raise
+            ctx.say(f"rebuild: {exc}; simulating it again")
+            corpus.cache_path(settings, count).unlink(missing_ok=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _produce_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
+    prefix = settings.topics.prefix
+    asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
     path = corpus.cache_path(settings, count)
     if not path.exists():
         ctx.say(f"rebuild: simulating {count:,} events into {path} (once; later runs reuse the file)")
@@ -71,11 +86,11 @@ def ensure_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str
     asyncio.run(prepare_topics(settings))
     ctx.say(f"rebuild: sending {count:,} pre-encoded events to {prefix}*")
     sent = asyncio.run(corpus.send_cache(settings, path, ctx.say))
+    if sent != count:
+        raise corpus.CorpusError(f"{path} holds {sent} records, not {count}")
     counts = asyncio.run(corpus.topic_counts(settings, prefix))
-    if sent != count or sum(counts.values()) != count:
-        raise BenchError(
-            f"corpus: sent {sent} records, the topics hold {sum(counts.values())}, wanted {count}"
-        )
+    if sum(counts.values()) != count:
+        raise BenchError(f"corpus: sent {sent} records, the topics hold {sum(counts.values())}")
     return counts
 
 

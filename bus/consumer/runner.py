@@ -197,10 +197,11 @@ class ConsumerRunner:
             if not records or partition not in self._assigned or partition in self._needs_seek:
                 continue
             expected = self._positions.get(partition)
+            fresh = records
             if expected is not None and records[0].offset < expected:
-                records = [r for r in records if r.offset >= expected]  # already applied: never go back
-            if records:
-                owned[tp] = records
+                fresh = [r for r in records if r.offset >= expected]  # already applied: never go back
+            if fresh:
+                owned[tp] = fresh
         return owned
 
     async def _process(self, fetched: Mapping[TopicPartition, Sequence[RecordLike]]) -> bool:

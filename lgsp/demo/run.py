@@ -35,7 +35,7 @@ from producers.simulate.run import RunReport
 
 READY_TIMEOUT_S: Final = 180.0
 """Three Python processes importing the bus at once on a busy two-core machine take a while."""
-STEPS: Final = 6
+STEPS: Final = 5
 _SHORT_TYPE: Final = {
     "vn.gov.lgsp.document.DocumentSent": "DocumentSent",
     "vn.gov.lgsp.document.DocumentStatusChanged": "DocumentStatusChanged",
@@ -61,6 +61,7 @@ class _Steps:
 
 def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None:
     """Run the demo; raises :class:`bus.errors.LgspError` on failure and ``KeyboardInterrupt`` on Ctrl-C."""
+    began = time.monotonic()
     paths = DemoPaths.under(settings.dev.state_dir)
     steps = _Steps(console)
     console.print(f"[bold]LGSP bus demo[/bold] (its files: {paths.home})", highlight=False)
@@ -68,32 +69,14 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
     if left:
         steps.say(f"stopped what the previous demo left running: {', '.join(left)}")
     ports = resolve_ports(options.ports, settings, ingress=options.ingress)
-    started = time.monotonic()
-
-    steps.next("Kafka and the schema registry")
-    if options.dev_stack:
-        settings = start_dev_stack(settings, options.dev_ports, steps.say)
-    else:
-        steps.say(
-            f"from settings: Kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}"
-        )
-    settings = demo_settings(settings, paths, ports)
-
-    steps.next("topics and schemas")
-    done = provision(settings)
-    steps.say(f"topics ready: {', '.join(done.topics)} ({done.topics_created} created now)")
-    steps.say(
-        f"schemas: {done.subjects} subjects, {done.versions} versions registered "
-        f"({done.versions_created} new), compatibility levels from schemas/compatibility.json"
-    )
-
+    settings = _stack_topics_schemas(options, settings, paths, ports, steps)
     key = _prepare_files(paths, options.ingress)
     kept = False
-    started_children: list[Child] = []
+    started: list[Child] = []
     server: MetricsServer | None = None
     try:
         steps.next("the views (lgsp views run, lgsp views serve)" + (" and the ingress" if key else ""))
-        started_children = _start_children(settings, ports, paths, steps)
+        started = _start_children(settings, ports, paths, steps)
         steps.next(
             f"the simulated nation: {options.traffic.duration_s:g} s at {options.traffic.rate:g} events/s "
             f"(seed {options.traffic.seed})"
@@ -105,17 +88,39 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
         steps.next("the national scoreboard")
         print_scoreboard(console, read_scoreboard(settings))
         _say_metrics(console, ports)
-        console.print(f"\ndemo completed in {time.monotonic() - started:.0f} s", highlight=False)
+        console.print(f"\ndemo completed in {time.monotonic() - began:.0f} s", highlight=False)
         kept = options.keep_running
         look_further(console, settings, ports, paths, key, kept=kept)
         how_to_stop(console, kept=kept, waiting=options.wait and not kept, dev_stack=options.dev_stack)
         if options.wait and not kept:
-            _wait_for_ctrl_c(started_children)
+            _wait_for_ctrl_c(started)
     finally:
         if server is not None and not kept:
             server.close()
         if not kept:
-            _stop_children(paths, started_children, console)
+            _stop_children(paths, started, console)
+
+
+def _stack_topics_schemas(
+    options: DemoOptions, settings: Settings, paths: DemoPaths, ports: Ports, steps: _Steps
+) -> Settings:
+    """Steps 1 and 2; the settings the rest of the demo (and its children) use."""
+    steps.next("Kafka and the schema registry")
+    if options.dev_stack:
+        settings = start_dev_stack(settings, options.dev_ports, steps.say)
+    else:
+        steps.say(
+            f"from settings: Kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}"
+        )
+    settings = demo_settings(settings, paths, ports)
+    steps.next("topics and schemas")
+    done = provision(settings)
+    steps.say(f"topics ready: {', '.join(done.topics)} ({done.topics_created} created now)")
+    steps.say(
+        f"schemas: {done.subjects} subjects, {done.versions} versions registered "
+        f"({done.versions_created} new), compatibility levels from schemas/compatibility.json"
+    )
+    return settings
 
 
 def _prepare_files(paths: DemoPaths, ingress: bool) -> str | None:

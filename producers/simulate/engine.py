@@ -131,12 +131,21 @@ class Simulation(Iterator[Emission]):
             self._next_arrival = self._draw_arrival()
             self._now = at_ms
             return self._start_entity(at_ms)
-        at_ms, _, process = heapq.heappop(self._heap)
-        self._now = at_ms
-        event = process.step()
-        final = process.next_ms is None
-        if not final:
+        heap = self._heap
+        entry = heap[0]
+        process = entry[2]
+        self._now = entry[0]
+        event = process.step()  # may push new processes, never earlier than this one
+        next_ms = process.next_ms
+        final = next_ms is None
+        if heap[0] is not entry:  # pragma: no cover - pushes are never earlier, but stay safe
+            heap.remove(entry)
+            heapq.heapify(heap)
             self._push(process)
+        elif next_ms is None:
+            heapq.heappop(heap)
+        else:  # one sift instead of a pop and a push
+            heapq.heapreplace(heap, (next_ms, next(self._sequence), process))
         if isinstance(event, DossierSynced):
             return self._maybe_hold(event, final)
         return event

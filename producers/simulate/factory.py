@@ -61,7 +61,7 @@ class Factory:
         }
         made = _new(EventMeta)
         _set(made, "__dict__", values)
-        _set(made, "__pydantic_fields_set__", set(values))
+        _set(made, "__pydantic_fields_set__", _META_FIELDS)
         _set(made, "__pydantic_extra__", None)
         _set(made, "__pydantic_private__", None)
         return made
@@ -70,10 +70,11 @@ class Factory:
         """``model`` with ``values`` (every field given), validated or trusted as configured."""
         if self._validated:
             return model(**values)
-        if model in _PLAIN:
+        fields = _PLAIN.get(model)
+        if fields is not None:
             made = _new(model)
             _set(made, "__dict__", values)
-            _set(made, "__pydantic_fields_set__", set(values))
+            _set(made, "__pydantic_fields_set__", fields)
             _set(made, "__pydantic_extra__", None)
             _set(made, "__pydantic_private__", None)
             return made
@@ -89,10 +90,10 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
     """
     if not _plain(model):
         return model.model_construct(**values)
-    _PLAIN.add(model)
-    made = model.__new__(model)
+    fields = _PLAIN[model] = set(model.__pydantic_fields__)
+    made = _new(model)
     _set(made, "__dict__", values)
-    _set(made, "__pydantic_fields_set__", set(values))
+    _set(made, "__pydantic_fields_set__", fields)
     _set(made, "__pydantic_extra__", None)
     _set(made, "__pydantic_private__", None)
     return made
@@ -100,7 +101,10 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
 
 _set: Final = object.__setattr__
 _new: Final = object.__new__
-_PLAIN: Final[set[type[BaseModel]]] = set()
+_PLAIN: Final[dict[type[BaseModel], set[str]]] = {}
+"""Plain models and their field names. Every instance of a model shares this one fields-set: all fields are
+always set, pydantic only reads it, and it copies the set before adding to it (``model_copy``)."""
+_META_FIELDS: Final = set(EventMeta.__pydantic_fields__)
 
 
 @cache

@@ -86,7 +86,6 @@ async def test_members_joining_and_leaving_never_lose_or_double_count(
         assert sum(first_views.offsets().values()) == len(events)
         assert first_stats.batches > 0
         assert second_stats.batches > 0
-        print("STATS", first_stats, second_stats)
         assert first_stats.applied + second_stats.applied == len(events)  # no record applied twice
         assert mismatches(first_views, events, as_of=AS_OF, sla_hours=config.views.document_sla_hours) == []
     finally:
