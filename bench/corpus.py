@@ -15,6 +15,7 @@ two runs simulating at once cannot interleave their writes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import struct
@@ -40,6 +41,7 @@ from bus.topics import TOPICS, topic_for
 from producers.simulate import Simulation, SimulationConfig
 
 CORPUS_SEED = 20250701
+_FORMAT = 1
 _TYPES = sorted(EVENT_TYPES)
 _HEAD = struct.Struct("<BH")
 _HEADER_NAME = struct.Struct("<B")
@@ -69,10 +71,31 @@ def cache_path(settings: Settings, count: int) -> Path:
     return settings.dev.cache_dir / "bench" / f"corpus-{count}-{_fingerprint()}.bin"
 
 
+@functools.cache
 def _fingerprint() -> str:
-    """Changes when the seed or an event type's schema version changes (the cache is then rebuilt)."""
-    text = f"{CORPUS_SEED}:" + ",".join(f"{name}@{EVENT_TYPES[name].SCHEMA_VERSION}" for name in _TYPES)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+    """Changes when anything that shapes the corpus bytes changes: the seed, the simulator's code and data,
+    the agency catalog, the event models and their schema versions (a stale cache is never reused)."""
+    digest = hashlib.sha256(f"{CORPUS_SEED}:{_FORMAT}:".encode())
+    for name in _TYPES:
+        digest.update(f"{name}@{EVENT_TYPES[name].SCHEMA_VERSION};".encode())
+    for path in _sources():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def _sources() -> list[Path]:
+    import bus.events
+    import producers.simulate
+
+    roots = [Path(producers.simulate.__file__).parent, Path(bus.events.__file__).parent]
+    files = [f for root in roots for f in sorted(root.glob("*.py"))]
+    for data in (
+        Path(producers.simulate.__file__).parents[1] / "data",
+        Path(bus.events.__file__).parents[1] / "data",
+    ):
+        files += sorted(f for f in data.rglob("*") if f.is_file())
+    return files
 
 
 def simulate_to_cache(path: Path, count: int, progress: Callable[[str], None]) -> None:

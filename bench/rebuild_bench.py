@@ -165,6 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="also profile one views rebuild (pyinstrument text)")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before/after)")
+    parser.add_argument(
+        "--decode-workers",
+        default="0",
+        help="comma-separated views.decode_workers values to measure, e.g. 0,2",
+    )
     args = parser.parse_args(argv)
     settings = ensure_corpus(Settings(), args.events)
     topics = [settings.topics.prefix + name for name in ("lgsp.documents", "lgsp.dossiers", "lgsp.reports")]
@@ -175,26 +180,32 @@ def main(argv: list[str] | None = None) -> None:
         for index in range(args.rounds):
             raw = asyncio.run(raw_consume(settings, ends, decode=False))
             decoded = asyncio.run(raw_consume(settings, ends, decode=True))
-            views = asyncio.run(views_rebuild(settings, Path(work)))
-            if views.records != total:
-                raise SystemExit(f"the views applied {views.records} of {total} records")
-            row = {
+            row: dict[str, Any] = {
                 "round": index + 1,
                 "records": total,
                 "raw_per_s": raw.rate,
                 "raw_decode_per_s": decoded.rate,
-                "views_per_s": views.rate,
-                "views_after_join_per_s": views.rate_after_join,
-                "views_seconds": views.seconds,
-                "views_vs_raw": views.rate / raw.rate,
             }
+            line = f"round {index + 1}: raw {raw.rate:,.0f}/s | raw+decode {decoded.rate:,.0f}/s"
+            for workers in (int(w) for w in args.decode_workers.split(",")):
+                variant = settings.model_copy(
+                    update={"views": settings.views.model_copy(update={"decode_workers": workers})}
+                )
+                views = asyncio.run(views_rebuild(variant, Path(work)))
+                if views.records != total:
+                    raise SystemExit(f"the views applied {views.records} of {total} records")
+                row[f"views_w{workers}"] = {
+                    "per_s": views.rate,
+                    "after_join_per_s": views.rate_after_join,
+                    "seconds": views.seconds,
+                    "vs_raw": views.rate / raw.rate,
+                }
+                line += (
+                    f" | views (decode workers {workers}) {views.rate:,.0f}/s in {views.seconds:.1f} s "
+                    f"({views.rate_after_join or 0:,.0f}/s after the first batch), {views.rate / raw.rate:.2f}× raw"
+                )
             rounds.append(row)
-            print(
-                f"round {index + 1}: raw {raw.rate:,.0f}/s | raw+decode {decoded.rate:,.0f}/s | views "
-                f"{views.rate:,.0f}/s ({views.seconds:.1f} s; {views.rate_after_join or 0:,.0f}/s after the "
-                f"first batch) | views/raw {views.rate / raw.rate:.2f}×",
-                flush=True,
-            )
+            print(line, flush=True)
         if args.profile is not None:
             profile_rebuild(settings, Path(work), args.profile)
     write(args, rounds)

@@ -72,6 +72,9 @@ class ViewsSettings(BaseModel):
     max_batch_records: int = Field(default=5000, gt=0)
     poll_timeout_ms: int = Field(default=500, gt=0)
     document_sla_hours: float = Field(default=24.0, gt=0, description="a document not arrived after this is late")
+    decode_workers: int = Field(
+        default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
+    )
 
 
 class IngressSettings(BaseModel):

@@ -64,6 +64,12 @@ class DecodedBatch:
     records: int = 0
 
 
+class Decoder(Protocol):
+    """What the runner needs of a decoder: :class:`BatchDecoder`, or the process-pool one."""
+
+    async def decode(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> DecodedBatch: ...
+
+
 class BatchDecoder:
     """Decodes and judges records; knows which event types belong on which topic."""
 

@@ -14,9 +14,11 @@ group committed in Kafka). Transient failures (``retriable`` errors of the regis
 are retried with backoff; until a step succeeds nothing past the batch is committed anywhere. Other errors
 stop the runner: on restart it resumes from the store's offsets.
 
-Rebalances: the revoke callback waits for the batch in hand to be applied (the processing lock), and a
-batch fetched before an assignment change is dropped rather than applied to partitions this member may no
-longer own. Shutdown (``stop`` set, e.g. by SIGTERM) takes effect between batches.
+Rebalances: the revoke callback waits for the batch in hand to be applied (the processing lock). A batch
+fetched across an assignment change is dropped, and every owned partition is sought again to the store's
+offsets (the fetch may have moved the consumer past the dropped records). Records before a partition's
+known next offset are never applied again. Shutdown (``stop`` set, e.g. by SIGTERM) takes effect between
+batches.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from bus.consumer.decode import BatchDecoder, DecodedBatch, RecordLike
+from bus.consumer.decode import DecodedBatch, Decoder, RecordLike
 from bus.consumer.dlq import DeadLetterWriter
 from bus.consumer.kafka import broker_error
 from bus.consumer.retry import Backoff, StopRequested, retrying, wait_or_stop
@@ -109,7 +111,7 @@ class ConsumerRunner:
         self,
         consumer: ConsumerLike,
         sink: BatchSink,
-        decoder: BatchDecoder,
+        decoder: Decoder,
         dead_letters: DeadLetterWriter,
         config: RunnerConfig,
         telemetry: RunnerTelemetry | None = None,
@@ -336,12 +338,7 @@ class ConsumerRunner:
 
     async def _end_offsets(self) -> dict[Partition, int]:
         try:
-            await self._consumer.topics()  # loads the cluster metadata
-            tps = [
-                TopicPartition(topic, part)
-                for topic in self._config.topics
-                for part in sorted(self._consumer.partitions_for_topic(topic) or ())
-            ]
+            tps = await self._subscribed_partitions()
             ends = await self._consumer.end_offsets(tps)
             starts = await self._consumer.beginning_offsets(tps)
         except Exception as exc:
@@ -349,12 +346,27 @@ class ConsumerRunner:
         # A partition whose records were all deleted (start == end) has nothing left to apply.
         return {Partition(tp.topic, tp.partition): end for tp, end in ends.items() if end > starts.get(tp, 0)}
 
+    async def _subscribed_partitions(self) -> list[TopicPartition]:
+        """Partitions of the subscribed topics, once the consumer's metadata knows them (a few seconds at
+        most; a topic still unknown then is taken as empty)."""
+        topics = self._config.topics
+        for _ in range(50):
+            await self._consumer.topics()
+            if all(self._consumer.partitions_for_topic(topic) for topic in topics):
+                break
+            await asyncio.sleep(0.1)
+        return [
+            TopicPartition(topic, part)
+            for topic in topics
+            for part in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+
     async def _caught_up(self, targets: Mapping[Partition, int], *, idle: bool) -> bool:
         behind = [tp for tp, end in targets.items() if self._positions.get(tp, -1) < end]
         if not behind:
             return True
         mine = [tp for tp in behind if tp in self._assigned]
-        if mine and not idle:
+        if mine and (not idle or self._needs_seek):
             return False
         stored = await self._sink.load_offsets() if len(mine) < len(behind) else {}
         for tp in behind:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bus.consumer.decode import BatchDecoder, Validator
+from bus.consumer.decode import BatchDecoder, Decoder, Validator
 from bus.consumer.dlq import DeadLetterWriter
 from bus.consumer.kafka import broker_error, consumer_config, dlq_producer_config
+from bus.consumer.parallel import ProcessPoolDecoder
 from bus.consumer.retry import Backoff
 from bus.consumer.runner import ConsumerRunner, RunnerConfig, RunStats
 from bus.consumer.telemetry import RunnerTelemetry
@@ -51,13 +52,7 @@ async def run_consumer(
         raise broker_error(exc, "starting the dead-letter producer") from exc
     try:
         async with SchemaRegistryClient(settings.registry) as registry:
-            contexts = {topic: SerializationContext(topic) for topic in spec.topics}
-            decoder = BatchDecoder(
-                AvroDeserializer(registry),
-                lambda topic: contexts.get(topic) or SerializationContext(topic),
-                topic_types=spec.topic_types,
-                validate=spec.validate,
-            )
+            decoder = _decoder(settings, spec, registry)
             config = RunnerConfig(
                 group_id=spec.group_id,
                 topics=spec.topics,
@@ -73,6 +68,24 @@ async def run_consumer(
                 config,
                 RunnerTelemetry(spec.group_id, metrics),
             )
-            return await runner.run(stop, until_caught_up=until_caught_up)
+            try:
+                return await runner.run(stop, until_caught_up=until_caught_up)
+            finally:
+                if isinstance(decoder, ProcessPoolDecoder):
+                    decoder.close()
     finally:
         await producer.stop()
+
+
+def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryClient) -> Decoder:
+    """In process, or in ``views.decode_workers`` processes (in process with a custom validator)."""
+    workers = settings.views.decode_workers
+    if workers > 0 and spec.validate is None:
+        return ProcessPoolDecoder(settings.registry, workers=workers, topic_types=spec.topic_types)
+    contexts = {topic: SerializationContext(topic) for topic in spec.topics}
+    return BatchDecoder(
+        AvroDeserializer(registry),
+        lambda topic: contexts.get(topic) or SerializationContext(topic),
+        topic_types=spec.topic_types,
+        validate=spec.validate,
+    )

@@ -173,6 +173,8 @@ def _registry_probe(settings: Settings) -> RegistryProbe:
 async def _problem_handler(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, ProblemError):  # pragma: no cover - registered for ProblemError only
         raise exc
+    if exc.kind.status >= 500:  # ours to look at; 4xx are the client's and counted in the metrics
+        log.warning("%s %s -> %d: %s", request.method, request.url.path, exc.kind.status, exc.detail)
     return exc.response(request.url.path)
 
 

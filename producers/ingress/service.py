@@ -46,6 +46,8 @@ class Check:
 
     ok: bool
     detail: str
+    timed_out: bool = False
+    """No answer in time: on a busy event loop that is not proof the dependency is down."""
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "detail": self.detail}
@@ -99,7 +101,7 @@ class CachedProbe:
         try:
             check = await asyncio.wait_for(self._probe(self._timeout), timeout=self._timeout)
         except TimeoutError:
-            check = Check(False, f"no answer within {self._timeout:g} s")
+            check = Check(False, f"no answer within {self._timeout:g} s", timed_out=True)
         except Exception as exc:  # a probe's failure of any kind is the answer, not a crash
             check = Check(False, str(exc) or repr(exc))
         self._last, self._expires = check, self._clock() + self._ttl
@@ -158,7 +160,9 @@ class PublishService:
 
     async def _publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
         kafka = self._gate.peek()  # never waits: a request does not pay for the probe
-        if kafka is not None and not kafka.ok:
+        # Only a definite failure closes the gate: a probe that timed out may just have queued behind busy
+        # requests; if Kafka really hangs, the publish itself fails within the delivery timeout.
+        if kafka is not None and not kafka.ok and not kafka.timed_out:
             raise ProblemError(
                 ProblemKind.UNAVAILABLE,
                 f"Kafka is unavailable ({kafka.detail}); nothing was published",

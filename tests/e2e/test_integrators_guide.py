@@ -38,7 +38,7 @@ from producers.ingress.problems import ProblemKind
 from tests.conftest import StackEndpoints
 from tests.prometheus_harness import free_port
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integrators.md"
 BIN = Path(sys.executable).parent

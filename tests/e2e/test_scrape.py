@@ -33,7 +33,7 @@ from tests.conftest import StackEndpoints
 from tests.prometheus_harness import PROMETHEUS_DIR, PrometheusServer, free_port, running_prometheus
 from tests.publishing_samples import HCMC, document_sent, dossier, event, report
 
-pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus, pytest.mark.slow]
 
 LGSP = Path(sys.executable).parent / "lgsp"
 START_TIMEOUT_S = 180.0

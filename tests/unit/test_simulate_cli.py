@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from bus.cloudevents import from_structured
 from bus.errors import ValidationError
 from lgsp.cli import app
 from producers.simulate import Defect
+from producers.simulate.run import Pacer
 
 pytestmark = pytest.mark.unit
 
@@ -44,6 +48,20 @@ def test_same_seed_writes_byte_identical_files(tmp_path: Path) -> None:
         tmp_path, "c", "--seed", "43", "--events", "4000", "--duplicates", "0.03", "--bad-ratio", "0.02"
     )
     assert other != first
+
+
+def test_separate_processes_with_different_hash_seeds_write_the_same_bytes(tmp_path: Path) -> None:
+    lgsp = str(Path(sys.executable).with_name("lgsp"))
+    outputs = []
+    for hash_seed in ("1", "4242"):
+        out = tmp_path / f"run-{hash_seed}.jsonl"
+        subprocess.run(
+            [lgsp, "simulate", "--seed", "8", "--events", "2000", "--duplicates", "0.02",
+             "--bad-ratio", "0.02", "--out", str(out), "--no-progress"],
+            check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )  # fmt: skip
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
 
 
 def test_lines_are_compact_sorted_utf8_cloudevents(tmp_path: Path) -> None:
@@ -106,3 +124,13 @@ def test_stdout_gets_the_events_and_stderr_the_summary(tmp_path: Path) -> None:
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 50
     assert all(json.loads(line)["specversion"] == "1.0" for line in lines)
+
+
+def test_the_pacer_spaces_events_by_the_rate() -> None:
+    now = [100.0]
+    pacer = Pacer(50.0, clock=lambda: now[0])
+    assert pacer.wait_s(0) == 0.0
+    assert pacer.wait_s(100) == pytest.approx(2.0)  # the 100th event may go 2 s after the start
+    now[0] = 103.0
+    assert pacer.wait_s(100) == 0.0  # behind: no wait
+    assert Pacer(None, clock=lambda: now[0]).wait_s(10**9) == 0.0
