@@ -300,7 +300,6 @@ def run(rounds: int, duration_s: int, rate: float, batch: int) -> dict[str, Any]
                 "LGSP_INGRESS__MAX_IN_FLIGHT": "256",
             }
             before = asyncio.run(topic_total(bootstrap, topics))
-            accepted = 0
             with running_ingress(env, workdir) as ingress:
                 for scenario in scenarios(rate, batch):
                     script = workdir / f"{scenario.name.replace('@', '-')}.lua"
@@ -313,16 +312,30 @@ def run(rounds: int, duration_s: int, rate: float, batch: int) -> dict[str, Any]
                         used = ingress.cpu_seconds() - cpu
                         events = result["ok_requests"] * scenario.events_per_request
                         result["ingress_cpu_us_per_event"] = used / events * 1e6 if events else None
-                        accepted += events
                         results.setdefault(scenario.name, []).append(result)
                         print(_line(scenario, index, rounds, result), file=sys.stderr)
                 statuses = _answers(ingress.url)
+                server_errors = _server_errors(ingress.log)
             landed = asyncio.run(topic_total(bootstrap, topics)) - before
     finally:
         asyncio.run(delete_topics(bootstrap, prefix))
+    # wrk does not count answers still in flight when a run ends; the ingress's own count does.
+    accepted = int(statuses.get("/v1/events 202", 0) + statuses.get("/v1/events:batch 202", 0) * batch)
     summary = summarize(results, rate, batch, duration_s, accepted, landed)
     summary["answers"] = statuses
+    summary["server_errors"] = server_errors
     return summary
+
+
+def _server_errors(log: Path) -> list[str]:
+    """The distinct 5xx answers the ingress logged (why it said 503), at most 10."""
+    seen: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if " -> 5" in line:
+            reason = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<id>", line.split(" -> ", 1)[1])[:300]
+            if reason not in seen:
+                seen.append(reason)
+    return seen[:10]
 
 
 def _answers(url: str) -> dict[str, float]:
@@ -414,6 +427,7 @@ def report(result: dict[str, Any]) -> str:
         f"{result['landed_events']:,}",
         "answers by route and status: "
         + ", ".join(f"{k}: {v:,.0f}" for k, v in sorted(result.get("answers", {}).items())),
+        *(f"5xx: {reason}" for reason in result.get("server_errors", [])),
     ]
     return "\n".join(lines)
 

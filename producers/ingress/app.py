@@ -251,6 +251,8 @@ class MetricsMiddleware:
 
 def serve(settings: Settings, *, host: str, port: int, access_log: bool = False) -> None:
     """Run the ingress under uvicorn until interrupted."""
+    # uvicorn configures its own loggers only; ours (5xx reasons, Kafka client errors) go to stderr too.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     config = uvicorn.Config(
         app,

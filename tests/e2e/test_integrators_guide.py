@@ -195,7 +195,7 @@ def test_the_guide_has_checked_examples() -> None:
     kinds = [b.check for b in BLOCKS if b.check is not None]
     assert len(EVENTS) == 4
     assert {"python", "sh"} <= {b.lang for b in RUNS}
-    assert kinds.count("output") >= 5
+    assert kinds.count("output") >= 6
 
 
 @pytest.mark.parametrize("block", EVENTS, ids=[b.id for b in EVENTS])
