@@ -29,7 +29,7 @@ class Sizes:
     smoke: bool = False
     rounds: int | None = None
     serde_events: int = 20_000
-    publish_events: int = 100_000
+    publish_events: int = 20_000
     publish_chunk: int = 1_000
     publish_concurrency: int = 4
     rebuild_events: int = 1_000_000

@@ -153,17 +153,17 @@ async def views_rebuild(settings: Settings, work: Path) -> Timing:
     return Timing(stats.records, ended - started, ended - first if first is not None else None)
 
 
-def ensure_corpus(settings: Settings, count: int) -> Settings:
+def ensure_corpus(settings: Settings, count: int, cache: Path | None = None) -> Settings:
     """Settings pointing at the corpus topics, producing them first if they are not there."""
     # Our own topics (``lgsp bench`` deletes its corpus topics when it is done); the cached corpus is shared.
-    prefix = "rb-" + corpus.corpus_prefix(count)
+    prefix = f"rb-{cache.stem}." if cache is not None else "rb-" + corpus.corpus_prefix(count)
     settings = with_prefix(settings, prefix)
     held = asyncio.run(records_held(settings, [prefix + name for name in CATALOG]))
     if held == count:
         return settings
     if held:
         raise SystemExit(f"topics under {prefix} hold {held} records, not {count}: delete them")
-    path = corpus.cache_path(settings, count)
+    path = cache or corpus.cache_path(settings, count)
     if not path.exists():
         print(f"simulating {count:,} events into {path} (once)", flush=True)
         corpus.simulate_to_cache(path, count, lambda line: print(line, flush=True))
@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--cache", type=Path, help="a corpus file written by bench.corpus (instead of simulating)"
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="put the corpus on its topics, measure nothing"
+    )
     parser.add_argument("--profile", type=Path, help="also profile one views rebuild (pyinstrument text)")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before/after)")
     parser.add_argument(
@@ -187,7 +193,9 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated views.decode_workers values to measure, e.g. 0,2",
     )
     args = parser.parse_args(argv)
-    settings = ensure_corpus(Settings(), args.events)
+    settings = ensure_corpus(Settings(), args.events, args.cache)
+    if args.prepare_only:
+        return
     topics = [settings.topics.prefix + name for name in CATALOG]
     ends = asyncio.run(partitions_and_ends(settings, topics))
     total = sum(ends.values())

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -26,6 +26,9 @@ CodeStatus = Literal["confirmed", "derived", "illustrative"]
 AGENCY_CODE_MAX_LENGTH = 35
 AGENCY_CODE_RE = re.compile(r"^[0-9A-Z]+(?:\.[0-9A-Z]+)*\.[A-Z][0-9]{2}$")
 """QĐ 20/2020 shape: dotted groups of digits and A–Z ending in the level-1 group (a letter and two digits)."""
+_SHAPE_CACHE_SIZE = 8192
+"""Codes whose shape is remembered: several times the catalog, so garbage cannot evict the real ones often."""
+_PROVINCE_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ class Province:
     """People's Committee codes of the former provinces merged into this one (the first is its own)."""
 
 
+@lru_cache(maxsize=_SHAPE_CACHE_SIZE)
 def is_agency_code(code: str) -> bool:
     """True if ``code`` has the QĐ 20/2020 shape (it may still be missing from the catalog)."""
+    # Cached: a stream names the same few hundred agencies over and over, and the regex is the cost.
     return len(code) <= AGENCY_CODE_MAX_LENGTH and AGENCY_CODE_RE.match(code) is not None
 
 
@@ -80,6 +85,10 @@ class AgencyCatalog:
         self._by_level1 = {
             _level1(code): p.code for p in self._provinces.values() for code in p.legacy_committees
         }
+        self._province_of: dict[str, ProvinceCode | None] = {}
+        self.known_codes: frozenset[AgencyCode] = frozenset(c for c in self._agencies if is_agency_code(c))
+        """The catalog's codes that have the QĐ 20/2020 shape (all of them, for a catalog from JSON): the
+        codes an event may name. One set lookup instead of a shape check and a catalog lookup per code."""
 
     def __contains__(self, code: object) -> bool:
         return code in self._agencies
@@ -110,6 +119,15 @@ class AgencyCatalog:
 
         ``K`` (People's Council) codes are taken to share the number of their province's ``H`` code.
         """
+        known = self._province_of.get(code, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]  # a ProvinceCode or None, stored below
+        province = self._province_of_code(code)
+        if len(self._province_of) < _PROVINCE_CACHE_SIZE:  # bounded: callers may pass any text
+            self._province_of[code] = province
+        return province
+
+    def _province_of_code(self, code: str) -> ProvinceCode | None:
         if not is_agency_code(code):
             return None
         level1 = _level1(code)
@@ -152,8 +170,11 @@ class AgencyCatalog:
         return sorted((a for a in self._agencies.values() if a.kind == kind), key=lambda a: a.code)
 
 
+_UNSEEN = object()
+
+
 def _level1(code: str) -> str:
-    return code.rsplit(".", 1)[-1]
+    return code.rpartition(".")[2]
 
 
 @cache

@@ -7,9 +7,10 @@ What happens to each line:
   once with its line number, field and rule; with ``stop_on_error`` reading stops there (the good lines
   before it are still published), otherwise it goes on;
 - valid: queued; every ``batch_size`` valid lines (or when input pauses, for a pipe) are published with one
-  ``publish_many``. A line whose values do not fit the Avro schema fails alone; the rest of its batch is
-  published. Kafka or registry failures are not a line's fault: the run **stops**, the lines Kafka did not
-  confirm are reported failed, and the lines not read are counted as not attempted.
+  ``publish_many``, which runs while the next batch is read (one batch in flight, so file order holds).
+  A line whose values do not fit the Avro schema fails alone; the rest of its batch is published. Kafka or
+  registry failures are not a line's fault: the run **stops**, the lines Kafka did not confirm are reported
+  failed, and the lines after them are not published (``lines_read`` says how far reading got).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class FilePublisher:
         self._on_error = on_error
         self._on_progress = on_progress
         self.summary = PublishSummary()
+        self._in_flight: asyncio.Task[None] | None = None
 
     async def run(self, stream: IO[bytes]) -> PublishSummary:
         """Publish every line of ``stream``; the summary (also on ``self.summary``)."""
@@ -131,17 +133,36 @@ class FilePublisher:
                     elif outcome is not None:
                         self._record(outcome)
                     if self.summary.stopped_at_line is not None or len(pending) >= self._batch_size:
-                        await self._publish(pending)
+                        await self._hand_over(pending)
                         pending = []
                     if self.summary.stopped_at_line is not None:
+                        await self._drain()
                         return self.summary
                 if pending and _is_pause(chunk):
-                    await self._publish(pending)
+                    await self._hand_over(pending)
                     pending = []
-            await self._publish(pending)
+            await self._hand_over(pending)
+            await self._drain()
         except _FatalError:
             pass
+        finally:
+            if self._in_flight is not None and not self._in_flight.done():
+                self._in_flight.cancel()
         return self.summary
+
+    async def _hand_over(self, batch: list[_Pending]) -> None:
+        """Publish ``batch`` while the next one is read: one batch in flight at most, in file order."""
+        await self._drain()
+        stopped = self.summary.stopped_at_line
+        if stopped is not None:  # a line of the batch in flight failed: publish nothing read after it
+            batch = [p for p in batch if p.line < stopped]
+        if batch:
+            self._in_flight = asyncio.create_task(self._publish(batch))
+
+    async def _drain(self) -> None:
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            await task
 
     def _record(self, error: LineError) -> None:
         self.summary.failed[error.type] += 1

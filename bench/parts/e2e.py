@@ -6,9 +6,9 @@ events of all four types on a fixed schedule.
 
 The measurement:
 
-1. Event ``k`` of a round is *due* at ``start + k / rate``. Every 5 ms the publisher sends the events that are
-   due as one ``publish_many`` (not waiting for earlier calls), and records for each event its due time and
-   the partition and offset Kafka acknowledged.
+1. Event ``k`` of a round is *due* at ``start + k / rate``. Every ``_TICK_S`` the publisher sends the events
+   that are due as one ``publish_many`` (not waiting for earlier calls), and records for each event its due
+   time and the partition and offset Kafka acknowledged.
 2. An observer thread reads the store's applied offsets (the ones the view builder commits in the same
    transaction as the view rows, hence exactly what the API can serve) every ``_POLL_S`` and keeps
    ``(time read, offsets)`` snapshots.
@@ -53,8 +53,8 @@ from consumers.store import ViewStore, open_store
 from producers.simulate import SimulationConfig, generate
 
 _SEED = 11
-_POLL_S = 0.005
-_TICK_S = 0.005
+_POLL_S = 0.02
+_TICK_S = 0.01
 _DRAIN_TIMEOUT_S = 120.0
 
 
@@ -392,9 +392,10 @@ def _finish(ctx: BenchContext, result: PartResult) -> None:
     result.notes += [
         "Latency = first store snapshot showing the event's offset applied − the time the event was due on "
         "the publishing schedule (so publisher queueing, acks=all, fetch, decode, view transaction and "
-        "commit are all inside). The store is polled every 5 ms; the views API reads that same store "
-        "and, at the end, reports the same applied offsets.",
-        "Events of all four types from the simulator, published in 5 ms ticks with bus.Publisher (linger "
-        f"{ctx.settings.producer.linger_ms} ms); the view builder and the API run as `lgsp views run` and "
+        f"commit are all inside). The store is polled every {_POLL_S * 1000:.0f} ms; the views API reads "
+        "that same store and, at the end, reports the same applied offsets.",
+        f"Events of all four types from the simulator, published in {_TICK_S * 1000:.0f} ms ticks with "
+        f"bus.Publisher (linger {ctx.settings.producer.linger_ms} ms); the view builder and the API run as "
+        "`lgsp views run` and "
         "`lgsp views serve` processes on one SQLite store.",
     ]

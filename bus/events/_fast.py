@@ -3,17 +3,19 @@
 fastavro has already type-checked a decoded record against the model's own schema, so its values arrive in
 exactly the Python types the models hold (``str``, ``int``, ``float``, ``bool``, ``date``, UTC ``datetime``,
 ``uuid.UUID``, enum symbols as ``str``, records as ``dict``, arrays as ``list``). For such input,
-:func:`trusted` validates in plain Python. It does not restate the rules: :func:`plan_of` walks the model's
-pydantic-core schema once and turns every node into a small converter that applies that node's constraints
-(lengths, bounds, patterns through pydantic-core's own regex engine, enum symbols, forbidden extra keys) and
-calls that node's validator functions, the very ones pydantic calls (NFC, UTC milliseconds, the agency
-catalog, every ``field_validator`` and ``model_validator``). One implementation of each rule, two drivers.
-Models are then built as ``model_construct`` builds them.
+:func:`trusted` validates in plain Python. It does not restate the rules: :func:`plan_source` walks the
+model's pydantic-core schema once and writes one Python function that applies every node's constraints
+(lengths, bounds, patterns through pydantic-core's own regex engine, enum symbols, no missing or extra keys)
+and calls every node's validator functions, the very ones pydantic calls (NFC, UTC milliseconds, the agency
+catalog, each ``field_validator`` and ``model_validator``). One implementation of each rule, two drivers.
+Models are then built as ``model_construct`` builds them. Generated code, rather than a tree of closures,
+because on this path the cost is the number of Python calls per event: pydantic spends most of its time in
+the callbacks to those validators, and a closure per schema node would cost as much again.
 
 Anything unexpected makes :func:`trusted` return None and the caller validates with pydantic, which raises
-its usual error (or accepts an input that is merely unusual, such as a numeric code for an enum). So the
-fast path accepts nothing that pydantic rejects, builds what pydantic builds, and never produces an error of
-its own: errors, with their fields, rules and messages, always come from pydantic.
+its usual error (or accepts an input that is merely unusual, such as a numeric code for an enum or a missing
+optional field). So the fast path accepts nothing that pydantic rejects, builds what pydantic builds, and
+never produces an error of its own: errors, with their fields, rules and messages, come from pydantic.
 ``tests/unit/test_events_fastpath.py`` checks this on generated and on deliberately broken events.
 
 A schema node this module does not know (a new pydantic feature, a ``strict`` model, a plain validator) makes
@@ -23,7 +25,7 @@ the whole model take pydantic's path: slower, never wrong; that test fails so th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, TypeVar
@@ -39,15 +41,8 @@ class Unsupported(Exception):
     """A schema node the fast path does not interpret; the model then always takes pydantic's path."""
 
 
-class _Fallback(Exception):
+class Fallback(Exception):
     """This input is left to pydantic (not an error: pydantic decides)."""
-
-
-_COMMON: Final = frozenset({"type", "metadata", "ref", "serialization"})
-_MODEL_CONFIG: Final = frozenset({"title", "extra_fields_behavior", "validate_default", "frozen"})
-_NO_BOUNDS: Final = {"ge": None, "gt": None, "le": None, "lt": None}
-_set: Final = object.__setattr__
-_new: Final = object.__new__
 
 
 def trusted(model: type[M], record: Mapping[str, Any]) -> M | None:
@@ -66,7 +61,18 @@ def trusted(model: type[M], record: Mapping[str, Any]) -> M | None:
 
 def plan_of(model: type[BaseModel]) -> Converter:
     """The fast converter of ``model``; :class:`Unsupported` if its schema has a node this module lacks."""
-    return _Compiler().compile(model.__pydantic_core_schema__, _Scope(model.__name__, None))
+    source, namespace = plan_source(model)
+    exec(compile(source, f"<fast path of {model.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own code
+    converter: Converter = namespace["convert"]
+    return converter
+
+
+def plan_source(model: type[BaseModel]) -> tuple[str, dict[str, Any]]:
+    """The generated source of ``model``'s converter, and the namespace it runs in (for reading and tests)."""
+    writer = _Writer(model.__name__)
+    body = writer.node(model.__pydantic_core_schema__, "v0", _Scope(model.__name__, None), 1, set())
+    lines = ["def convert(v0):", *body, "    return v0", *writer.helpers]
+    return "\n".join(lines) + "\n", writer.namespace
 
 
 def _plan_or_none(model: type[BaseModel]) -> Converter | None:
@@ -78,6 +84,9 @@ def _plan_or_none(model: type[BaseModel]) -> Converter | None:
 
 _UNPLANNED: Final[Any] = object()
 _PLANS: Final[dict[type[BaseModel], Converter | None]] = {}
+_COMMON: Final = frozenset({"type", "metadata", "ref", "serialization"})
+_MODEL_CONFIG: Final = frozenset({"title", "extra_fields_behavior", "validate_default", "frozen"})
+_BOUNDS: Final = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 
 
 class _Info:
@@ -93,11 +102,20 @@ class _Info:
 
     @property
     def data(self) -> dict[str, Any]:
-        raise _Fallback
+        raise Fallback
 
     @property
     def config(self) -> Any:
-        raise _Fallback
+        raise Fallback
+
+
+def _utf8(value: str) -> bool:
+    """pydantic-core refuses lone surrogates (not UTF-8); fastavro never decodes one, other callers might."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -109,41 +127,45 @@ class _Scope:
 
 
 @dataclass
-class _Compiler:
-    """Turns pydantic-core schema nodes into converters; ``definitions`` resolve ``definition-ref`` nodes."""
+class _Writer:
+    """Writes the statements that check and convert one variable, node by node of a pydantic-core schema."""
 
+    model: str
+    namespace: dict[str, Any] = field(default_factory=dict)
+    helpers: list[str] = field(default_factory=list)
     definitions: dict[str, Any] = field(default_factory=dict)
-    compiled: dict[str, Converter] = field(default_factory=dict)
+    counter: int = 0
 
-    def compile(self, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+    def __post_init__(self) -> None:
+        self.namespace.update(
+            Fallback=Fallback, _new=object.__new__, _set=object.__setattr__, _utf8=_utf8,
+            _isfinite=math.isfinite, _datetime=datetime, _date=date,
+        )  # fmt: skip
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def constant(self, value: Any, prefix: str = "_k") -> str:
+        name = self.fresh(prefix)
+        self.namespace[name] = value
+        return name
+
+    def node(self, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
+        """Statements (indented ``depth`` levels) that leave the converted value in ``var`` or raise."""
         kind = schema.get("type")
-        builder = _BUILDERS.get(kind) if isinstance(kind, str) else None
-        if builder is None:
+        write = _NODES.get(kind) if isinstance(kind, str) else None
+        if write is None:
             raise Unsupported(f"{scope.model}: schema node {kind!r}")
-        return builder(self, schema, scope)
+        return write(self, schema, var, scope, depth, refs)
 
-    def reference(self, schema: Mapping[str, Any], scope: _Scope) -> Converter:
-        _keys(schema, {"schema_ref"}, scope)
-        ref = schema["schema_ref"]
-        converter = self.compiled.get(ref)
-        if converter is None:
-            target = self.definitions.get(ref)
-            if target is None:
-                raise Unsupported(f"{scope.model}: definition {ref!r} is missing or recursive")
-            del self.definitions[ref]  # a recursive reference now finds nothing, instead of looping
-            converter = self.compiled[ref] = self.compile(target, scope)
-        return converter
 
-    def with_definitions(self, schema: Mapping[str, Any], scope: _Scope) -> Converter:
-        _keys(schema, {"schema", "definitions"}, scope)
-        for definition in schema["definitions"]:
-            self.definitions[definition["ref"]] = definition
-        return self.compile(schema["schema"], scope)
+_Node = Callable[[_Writer, Mapping[str, Any], str, _Scope, int, set[str]], list[str]]
 
 
 def _keys(schema: Mapping[str, Any], allowed: set[str], scope: _Scope) -> None:
     """Refuse a node with a key whose meaning this module does not implement (``strict=False`` is lax mode,
-    pydantic's default, which the converters follow; strict mode is not implemented)."""
+    pydantic's default, which the checks follow; strict mode is not implemented)."""
     unknown = set(schema) - _COMMON - allowed
     if "strict" in unknown and not schema["strict"]:
         unknown.discard("strict")
@@ -151,344 +173,229 @@ def _keys(schema: Mapping[str, Any], allowed: set[str], scope: _Scope) -> None:
         raise Unsupported(f"{scope.model}: {schema['type']} node with {sorted(unknown)}")
 
 
-def _bounds(schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: schema.get(name) for name in _NO_BOUNDS}
+def _pad(depth: int, *lines: str) -> list[str]:
+    return ["    " * depth + line for line in lines]
 
 
-def _in_bounds(value: Any, ge: Any, gt: Any, le: Any, lt: Any) -> bool:
-    return (
-        (ge is None or value >= ge)
-        and (gt is None or value > gt)
-        and (le is None or value <= le)
-        and (lt is None or value < lt)
-    )
+def _refuse_unless(depth: int, condition: str) -> list[str]:
+    return _pad(depth, f"if not ({condition}):", "    raise Fallback")
+
+
+def _bound_checks(w: _Writer, schema: Mapping[str, Any], var: str) -> Iterator[str]:
+    for key, operator in _BOUNDS:
+        if schema.get(key) is not None:
+            yield f"{var} {operator} {w.constant(schema[key])}"
 
 
 # --- leaves ----------------------------------------------------------------------------------------------
 
 
-def _str(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _str(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
     _keys(schema, {"min_length", "max_length", "pattern"}, scope)
     if "pattern" in schema:
         # pydantic-core's regex engine (Rust) and Python's `re` read `$` and `\s` differently: ask the former.
-        exact = SchemaValidator(dict(schema)).validate_python
-
-        def patterned(value: Any) -> Any:
-            if type(value) is not str:
-                raise _Fallback
-            return exact(value)
-
-        return patterned
-    low, high = schema.get("min_length", 0), schema.get("max_length", math.inf)
-
-    def text(value: Any) -> Any:
-        # pydantic-core refuses lone surrogates (not UTF-8); fastavro never decodes one, other callers might
-        if type(value) is str and low <= len(value) <= high and (value.isascii() or _utf8(value)):
-            return value
-        raise _Fallback
-
-    return text
+        exact = w.constant(SchemaValidator(dict(schema)).validate_python, "_pattern")
+        return [*_refuse_unless(depth, f"type({var}) is str"), *_pad(depth, f"{var} = {exact}({var})")]
+    checks = [f"type({var}) is str"]
+    low, high = schema.get("min_length"), schema.get("max_length")
+    if low is not None or high is not None:
+        checks.append(f"{low or 0} <= len({var})" + ("" if high is None else f" <= {int(high)}"))
+    checks.append(f"({var}.isascii() or _utf8({var}))")
+    return _refuse_unless(depth, " and ".join(checks))
 
 
-def _utf8(value: str) -> bool:
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _int(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _int(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
     _keys(schema, {"ge", "gt", "le", "lt"}, scope)
-    ge, gt, le, lt = _bounds(schema).values()
-    if gt is None and lt is None and ge is not None and le is not None:
-
-        def closed(value: Any) -> Any:
-            if type(value) is int and ge <= value <= le:
-                return value
-            raise _Fallback
-
-        return closed
-
-    def integer(value: Any) -> Any:
-        if type(value) is int and _in_bounds(value, ge, gt, le, lt):
-            return value
-        raise _Fallback
-
-    return integer
+    return _refuse_unless(depth, " and ".join([f"type({var}) is int", *_bound_checks(w, schema, var)]))
 
 
-def _float(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _float(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
     _keys(schema, {"ge", "gt", "le", "lt", "allow_inf_nan"}, scope)
-    ge, gt, le, lt = _bounds(schema).values()
-    finite_only = not schema.get("allow_inf_nan", True)
-
-    def number(value: Any) -> Any:
-        if (
-            type(value) is float
-            and (not finite_only or math.isfinite(value))
-            and _in_bounds(value, ge, gt, le, lt)
-        ):
-            return value
-        raise _Fallback
-
-    return number
+    checks = [f"type({var}) is float", *_bound_checks(w, schema, var)]
+    if not schema.get("allow_inf_nan", True):
+        checks.append(f"_isfinite({var})")
+    return _refuse_unless(depth, " and ".join(checks))
 
 
-def _exact(kind: type) -> Callable[[_Compiler, Mapping[str, Any], _Scope], Converter]:
-    """Leaves taken as they are when of exactly ``kind`` (bool, date); no constraints supported."""
-
-    def build(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
-        _keys(schema, set(), scope)
-
-        def exact(value: Any) -> Any:
-            if type(value) is kind:
-                return value
-            raise _Fallback
-
-        return exact
-
-    return build
+def _bool(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
+    _keys(schema, set(), scope)
+    return _refuse_unless(depth, f"type({var}) is bool")
 
 
-def _datetime(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _date(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
+    _keys(schema, set(), scope)
+    return _refuse_unless(depth, f"type({var}) is _date")  # exactly: a datetime is a date too
+
+
+def _datetime(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
     # microseconds_precision only concerns text with more than six fractional digits: never a datetime
     _keys(schema, {"tz_constraint", "microseconds_precision"}, scope)
     constraint = schema.get("tz_constraint")
     if constraint not in (None, "aware"):
         raise Unsupported(f"{scope.model}: datetime tz_constraint {constraint!r}")
-    aware = constraint == "aware"
-
-    def moment(value: Any) -> Any:
-        if type(value) is datetime and (not aware or value.utcoffset() is not None):
-            return value
-        raise _Fallback
-
-    return moment
+    aware = f" and {var}.utcoffset() is not None" if constraint == "aware" else ""
+    return _refuse_unless(depth, f"type({var}) is _datetime{aware}")
 
 
-def _enum(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _enum(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
     _keys(schema, {"cls", "members", "sub_type", "missing"}, scope)
-    cls = schema["cls"]
-    by_symbol = {member.value: member for member in schema["members"]} if schema.get("sub_type") == "str" else {}
-
-    def member(value: Any) -> Any:
-        kind = type(value)
-        if kind is cls:
-            return value
-        if kind is str:
-            found = by_symbol.get(value)
-            if found is not None:
-                return found
-        raise _Fallback  # a source code ("01") or anything else: the enum's own lookup, in pydantic
-
-    return member
+    cls = w.constant(schema["cls"], "_enum")
+    lines = _pad(depth, f"if type({var}) is not {cls}:")
+    if schema.get("sub_type") != "str":
+        return lines + _pad(depth + 1, "raise Fallback")
+    symbols = w.constant({member.value: member for member in schema["members"]}, "_symbols")
+    # KeyError for a source code ("01") or any other text: the enum's own lookup, in pydantic
+    return lines + _refuse_unless(depth + 1, f"type({var}) is str") + _pad(depth + 1, f"{var} = {symbols}[{var}]")
 
 
 # --- wrappers --------------------------------------------------------------------------------------------
 
 
-def _nullable(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _nullable(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
     _keys(schema, {"schema"}, scope)
-    inner = compiler.compile(schema["schema"], scope)
-
-    def optional(value: Any) -> Any:
-        return None if value is None else inner(value)
-
-    return optional
+    return [*_pad(depth, f"if {var} is not None:"), *w.node(schema["schema"], var, scope, depth + 1, refs)]
 
 
-def _function(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _function(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
     """``function-after`` / ``-before`` / ``-wrap``: the validator itself, called as pydantic calls it."""
     _keys(schema, {"schema", "function"}, scope)
-    inner = compiler.compile(schema["schema"], scope)
-    spec = schema["function"]
-    function = spec["function"]
+    spec, kind = schema["function"], schema["type"]
+    if spec["type"] not in ("no-info", "with-info"):
+        raise Unsupported(f"{scope.model}: validator function of type {spec['type']!r}")
+    function = w.constant(spec["function"], "_validator")
+    info = ""
     if spec["type"] == "with-info":
-        info = _Info(spec.get("field_name", scope.field_name))
-        return _CALLS_WITH_INFO[schema["type"]](function, inner, info)
-    if spec["type"] == "no-info":
-        return _CALLS[schema["type"]](function, inner)
-    raise Unsupported(f"{scope.model}: validator function of type {spec['type']!r}")
+        info = ", " + w.constant(_Info(spec.get("field_name", scope.field_name)), "_info")
+    if kind == "function-wrap":
+        handler = _helper(w, schema["schema"], scope, refs)
+        return _pad(depth, f"{var} = {function}({var}, {handler}{info})")
+    call = _pad(depth, f"{var} = {function}({var}{info})")
+    inner = w.node(schema["schema"], var, scope, depth, refs)
+    return [*call, *inner] if kind == "function-before" else [*inner, *call]
 
 
-def _after(function: Any, inner: Converter) -> Converter:
-    return lambda value: function(inner(value))
+def _helper(w: _Writer, schema: Mapping[str, Any], scope: _Scope, refs: set[str]) -> str:
+    """A separate function for a node whose converter is passed as a value (a wrap validator's handler)."""
+    name = w.fresh("_handler")
+    body = w.node(schema, "v", scope, 1, refs)
+    w.helpers += [f"def {name}(v):", *body, "    return v"]
+    return name
 
 
-def _before(function: Any, inner: Converter) -> Converter:
-    return lambda value: inner(function(value))
-
-
-def _wrap(function: Any, inner: Converter) -> Converter:
-    return lambda value: function(value, inner)
-
-
-def _after_info(function: Any, inner: Converter, info: _Info) -> Converter:
-    return lambda value: function(inner(value), info)
-
-
-def _before_info(function: Any, inner: Converter, info: _Info) -> Converter:
-    return lambda value: inner(function(value, info))
-
-
-def _wrap_info(function: Any, inner: Converter, info: _Info) -> Converter:
-    return lambda value: function(value, inner, info)
-
-
-_CALLS: Final = {"function-after": _after, "function-before": _before, "function-wrap": _wrap}
-_CALLS_WITH_INFO: Final = {
-    "function-after": _after_info,
-    "function-before": _before_info,
-    "function-wrap": _wrap_info,
-}
-
-
-def _chain(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _chain(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
     _keys(schema, {"steps"}, scope)
-    steps = tuple(compiler.compile(step, scope) for step in schema["steps"])
-
-    def chained(value: Any) -> Any:
-        for step in steps:
-            value = step(value)
-        return value
-
-    return chained
+    return [line for step in schema["steps"] for line in w.node(step, var, scope, depth, refs)]
 
 
-def _tuple(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _tuple(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
     _keys(schema, {"items_schema", "variadic_item_index", "min_length", "max_length"}, scope)
     items = schema["items_schema"]
     if len(items) != 1 or schema.get("variadic_item_index") != 0:
         raise Unsupported(f"{scope.model}: only tuple[X, ...] is supported")
-    item = compiler.compile(items[0], scope)
-    low, high = schema.get("min_length", 0), schema.get("max_length", math.inf)
-
-    def sequence(value: Any) -> Any:
-        kind = type(value)
-        if (kind is list or kind is tuple) and low <= len(value) <= high:
-            return tuple([item(element) for element in value])
-        raise _Fallback
-
-    return sequence
+    low, high = schema.get("min_length", 0), schema.get("max_length")
+    size = f"{low} <= len({var})" + ("" if high is None else f" <= {int(high)}")
+    item, out = w.fresh("v"), w.fresh("v")
+    return [
+        *_refuse_unless(depth, f"(type({var}) is list or type({var}) is tuple) and {size}"),
+        *_pad(depth, f"{out} = []", f"for {item} in {var}:"),
+        *w.node(items[0], item, scope, depth + 1, refs),
+        *_pad(depth + 1, f"{out}.append({item})"),
+        *_pad(depth, f"{var} = tuple({out})"),
+    ]
 
 
 # --- models ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    convert: Converter
-    missing: Callable[[], Any] | None
-    """The value when the key is absent (the field's default, validated if the model says so), or None if
-    the field is required."""
+def _definitions(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
+    _keys(schema, {"schema", "definitions"}, scope)
+    for definition in schema["definitions"]:
+        w.definitions[definition["ref"]] = definition
+    return w.node(schema["schema"], var, scope, depth, refs)
 
 
-def _model(compiler: _Compiler, schema: Mapping[str, Any], scope: _Scope) -> Converter:
+def _reference(
+    w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]
+) -> list[str]:
+    _keys(schema, {"schema_ref"}, scope)
+    ref = schema["schema_ref"]
+    if ref in refs or ref not in w.definitions:
+        raise Unsupported(f"{scope.model}: definition {ref!r} is missing or recursive")
+    return w.node(w.definitions[ref], var, scope, depth, refs | {ref})
+
+
+def _model(w: _Writer, schema: Mapping[str, Any], var: str, scope: _Scope, depth: int, refs: set[str]) -> list[str]:
+    """A dict with exactly the model's fields (missing or extra keys: pydantic) -> an instance, set up as
+    ``model_construct`` sets it up, for a model without aliases, private attributes or post-init."""
     _keys(schema, {"cls", "schema", "config", "custom_init", "root_model"}, scope)
-    cls = schema["cls"]
-    config = schema.get("config", {})
-    if schema.get("custom_init") or schema.get("root_model"):
-        raise Unsupported(f"{cls.__name__}: custom __init__ or root model")
-    if cls.__pydantic_post_init__ or cls.__private_attributes__ or set(config) - _MODEL_CONFIG:
-        raise Unsupported(f"{cls.__name__}: post-init, private attributes or config {sorted(config)}")
-    scope = _Scope(cls.__name__, None)
-    fields_schema = schema["schema"]
-    if fields_schema.get("type") != "model-fields":
-        raise Unsupported(f"{cls.__name__}: model schema {fields_schema.get('type')!r}")
-    _keys(fields_schema, {"fields", "model_name", "computed_fields", "extra_behavior"}, scope)
-    extra = fields_schema.get("extra_behavior", config.get("extra_fields_behavior", "ignore"))
-    if extra not in ("forbid", "ignore"):
-        raise Unsupported(f"{cls.__name__}: extra={extra!r}")
-    validate_default = bool(config.get("validate_default", False))
-    fields = tuple(
-        _model_field(compiler, name, spec, _Scope(cls.__name__, name), validate_default)
-        for name, spec in fields_schema["fields"].items()
+    model, config = schema["cls"], schema.get("config", {})
+    unusual_config = set(config) - _MODEL_CONFIG or config.get("extra_fields_behavior") == "allow"
+    if schema.get("custom_init") or schema.get("root_model") or unusual_config:
+        raise Unsupported(f"{model.__name__}: custom init, root model or config {sorted(config)}")
+    if model.__pydantic_post_init__ or model.__private_attributes__:
+        raise Unsupported(f"{model.__name__}: post-init or private attributes")
+    fields = _model_fields(schema["schema"], _Scope(model.__name__, None))
+    cls, names = w.constant(model, "_model"), w.constant(frozenset(fields), "_fields")
+    lines = _refuse_unless(depth, f"type({var}) is dict and len({var}) == {len(fields)}")
+    values = []
+    for name, spec in fields.items():
+        local = w.fresh("v")
+        lines += _pad(depth, f"{local} = {var}[{name!r}]")  # KeyError: a key is missing (pydantic's case)
+        lines += w.node(_field_schema(spec, scope), local, _Scope(model.__name__, name), depth, refs)
+        values.append(f"{name!r}: {local}")
+    made = w.fresh("m")
+    return lines + _pad(
+        depth,
+        f"{made} = _new({cls})",
+        f"_set({made}, '__dict__', {{{', '.join(values)}}})",
+        f"_set({made}, '__pydantic_fields_set__', set({names}))",
+        f"_set({made}, '__pydantic_extra__', None)",
+        f"_set({made}, '__pydantic_private__', None)",
+        f"{var} = {made}",
     )
-    return _builder(cls, fields, forbid_extra=extra == "forbid")
 
 
-def _model_field(
-    compiler: _Compiler, name: str, spec: Mapping[str, Any], scope: _Scope, validate_default: bool
-) -> _Field:
+def _model_fields(schema: Mapping[str, Any], scope: _Scope) -> dict[str, Any]:
+    if schema.get("type") != "model-fields":
+        raise Unsupported(f"{scope.model}: model schema {schema.get('type')!r}")
+    _keys(schema, {"fields", "model_name", "computed_fields", "extra_behavior"}, scope)
+    if schema.get("extra_behavior") not in (None, "forbid", "ignore"):  # "allow" keeps extras: not here
+        raise Unsupported(f"{scope.model}: extra_behavior {schema['extra_behavior']!r}")
+    fields: dict[str, Any] = schema["fields"]
+    return fields
+
+
+def _field_schema(spec: Mapping[str, Any], scope: _Scope) -> Mapping[str, Any]:
+    """The schema of a present field's value (a default only matters when the key is absent)."""
     if spec.get("type") != "model-field":
-        raise Unsupported(f"{scope.model}.{name}: field node {spec.get('type')!r}")
+        raise Unsupported(f"{scope.model}: field node {spec.get('type')!r}")
     _keys(spec, {"schema", "frozen", "serialization_alias", "serialization_exclude"}, scope)
-    schema = spec["schema"]
-    if schema["type"] != "default":
-        return _Field(name, compiler.compile(schema, scope), None)
-    _keys(schema, {"schema", "default", "validate_default"}, scope)
-    if "default" not in schema:
-        raise Unsupported(f"{scope.model}.{name}: default_factory")
-    default = schema["default"]
-    if default is not None and type(default) not in (bool, int, float, str):  # mutable: pydantic copies it
-        raise Unsupported(f"{scope.model}.{name}: default {default!r}")
-    convert = compiler.compile(schema["schema"], scope)
-    if schema.get("validate_default", validate_default):
-        return _Field(name, convert, lambda: convert(default))
-    return _Field(name, convert, lambda: default)
+    schema: Mapping[str, Any] = spec["schema"]
+    if schema["type"] == "default":
+        _keys(schema, {"schema", "default", "default_factory", "validate_default"}, scope)
+        schema = schema["schema"]
+    return schema
 
 
-def _builder(cls: type[BaseModel], fields: tuple[_Field, ...], *, forbid_extra: bool) -> Converter:
-    """Dict -> instance, set up as ``model_construct`` sets it up (for a model without aliases, private
-    attributes or post-init, checked by the caller)."""
-    steps = tuple((f.name, f.convert) for f in fields)
-    defaults = {f.name: f.missing for f in fields}
-    every = frozenset(defaults)
-    count = len(steps)
-
-    def build(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _Fallback  # an instance, another mapping: pydantic's rules for those
-        if len(value) == count:  # the decoder's case: every field there (and then no extra key)
-            values = {name: convert(value[name]) for name, convert in steps}
-            fields_set = set(every)
-        else:
-            values, fields_set = _sparse(value, steps, defaults, forbid_extra)
-        made = _new(cls)
-        _set(made, "__dict__", values)
-        _set(made, "__pydantic_fields_set__", fields_set)
-        _set(made, "__pydantic_extra__", None)
-        _set(made, "__pydantic_private__", None)
-        return made
-
-    return build
-
-
-def _sparse(
-    value: dict[str, Any],
-    steps: tuple[tuple[str, Converter], ...],
-    defaults: dict[str, Callable[[], Any] | None],
-    forbid_extra: bool,
-) -> tuple[dict[str, Any], set[str]]:
-    """Values of a dict that lacks fields (defaults fill them) or has extra keys (refused or ignored)."""
-    values: dict[str, Any] = {}
-    given: set[str] = set()
-    for name, convert in steps:
-        if name in value:
-            values[name] = convert(value[name])
-            given.add(name)
-            continue
-        missing = defaults[name]
-        if missing is None:
-            raise _Fallback  # a required field is absent
-        values[name] = missing()
-    if forbid_extra and len(given) != len(value):
-        raise _Fallback
-    return values, given
-
-
-_Builder = Callable[[_Compiler, Mapping[str, Any], _Scope], Converter]
-_BUILDERS: Final[dict[str, _Builder]] = {
-    "definitions": lambda c, s, scope: c.with_definitions(s, scope),
-    "definition-ref": lambda c, s, scope: c.reference(s, scope),
+_NODES: Final[dict[str, _Node]] = {
+    "definitions": _definitions,
+    "definition-ref": _reference,
     "model": _model,
     "str": _str,
     "int": _int,
     "float": _float,
-    "bool": _exact(bool),
-    "date": _exact(date),
+    "bool": _bool,
+    "date": _date,
     "datetime": _datetime,
     "enum": _enum,
     "nullable": _nullable,

@@ -98,6 +98,8 @@ def create_app(
         version="1",
         description=openapi.DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: agency networks may not reach a CDN
+        redoc_url=None,
     )
     app.state.ingress = state
     for route in EVENT_ROUTES:
@@ -109,6 +111,7 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected_handler)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)
     openapi.install(app)
+    openapi.install_docs(app)
     return app
 
 
@@ -253,6 +256,7 @@ def serve(settings: Settings, *, host: str, port: int, access_log: bool = False)
     """Run the ingress under uvicorn until interrupted."""
     # uvicorn configures its own loggers only; ours (5xx reasons, Kafka client errors) go to stderr too.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per registry probe
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -13,7 +13,12 @@ import copy
 from typing import Any, Final
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from bus.agencies import AGENCY_CODE_RE
 from bus.events import EVENT_TYPES, Event
@@ -31,6 +36,37 @@ consumers drop duplicates by event id).
 """
 
 _REF = "#/components/schemas/{model}"
+
+EXAMPLE_EVENT: Final[dict[str, Any]] = {
+    "specversion": "1.0",
+    "id": "0b6f6a8e-2d0c-4d55-9a53-4f3e2b1c9d70",
+    "source": "000.00.00.H29",
+    "type": "vn.gov.lgsp.dossier.DossierSynced",
+    "time": "2025-07-03T02:15:00.000Z",
+    "datacontenttype": "application/json",
+    "data": {
+        "dossier_code": "H29.99-250701-000123",
+        "procedure_code": "1.000494.000.00.00.H29",
+        "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
+        "sector_code": "HT",
+        "sector_name": "Hộ tịch",
+        "processing_agency": {"code": "000.00.00.H29", "name": "Ủy ban nhân dân Thành phố Hồ Chí Minh"},
+        "province_code": "79",
+        "applicant_type": "CITIZEN",
+        "channel": "ONLINE",
+        "online_level": "FULL",
+        "status": "RESOLVED",
+        "received_at": "2025-07-01T01:30:00.000Z",
+        "due_at": "2025-07-06T01:30:00.000Z",
+        "finished_at": "2025-07-03T02:15:00.000Z",
+        "returned_at": None,
+        "fees_paid_online": True,
+        "digitised": True,
+        "version": 3,
+        "result_digitised": True,
+    },
+}
+"""A valid event, shown in /docs (a unit test publishes it)."""
 
 
 def _data_name(event_type: type[Event]) -> str:
@@ -133,7 +169,9 @@ def request_body(*, batch: bool) -> dict[str, Any]:
         if batch
         else ("application/cloudevents+json", "application/json")
     )
-    return {"requestBody": {"required": True, "content": {m: {"schema": schema} for m in media}}}
+    example: Any = [EXAMPLE_EVENT] if batch else EXAMPLE_EVENT
+    content = {m: {"schema": schema, "example": example} for m in media}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def responses_for(*, batch: bool) -> dict[int | str, dict[str, Any]]:
@@ -182,6 +220,23 @@ def event_paths() -> dict[str, Any]:
             }
         },
     }
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the packaged assets (``swagger-ui-bundle-v2``), no CDN needed."""
+    assets = "/docs/assets"
+    app.mount(assets, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    async def docs(_request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:

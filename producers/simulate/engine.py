@@ -234,6 +234,6 @@ def generate(config: SimulationConfig) -> Iterator[Event]:
     """The events of a run, endless: take what you need (``itertools.islice``).
 
     The same events as iterating :class:`Simulation` (same config, same events), without the ground-truth
-    bookkeeping, which is about a tenth of the time per event.
+    bookkeeping (about 15% of the work per event).
     """
     return Simulation(config, track_truth=False).events()

@@ -21,12 +21,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Final
+from typing import IO, Any, Final
 
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter as MetricCounter
 
 from bus.cloudevents import kafka_headers
-from bus.errors import PublishError
+from bus.errors import BrokerUnavailableError, ConfigError, PublishError
 from bus.events import Event
 from bus.metrics import PublisherMetrics, SimulatorMetrics
 from bus.publisher import AiokafkaProducerPort, ProducerPort, Publisher
@@ -34,7 +35,7 @@ from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
 from bus.topics import topic_for
-from producers.simulate.config import Emission, EmissionKind
+from producers.simulate.config import AVRO_ENCODABLE_DEFECTS, Emission, EmissionKind
 from producers.simulate.engine import Simulation
 from producers.simulate.truth import GroundTruth
 
@@ -192,7 +193,11 @@ class RawSender:
         self.sent: Counter[str] = Counter()
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._producer.close(0.0)
+            raise BrokerUnavailableError(f"cannot connect to Kafka for invalid events: {exc!r}") from exc
 
     async def close(self) -> None:
         await self._producer.close(self._settings.producer.delivery_timeout_s)
@@ -204,18 +209,24 @@ class RawSender:
             await self._serializer.prepare(types)
             self._prepared |= types
         futures = []
-        for emission in emissions:
-            event = emission.event
-            topic = self._settings.topics.prefix + topic_for(type(event))
-            headers = [*kafka_headers(event), (DEFECT_HEADER, str(emission.defect or "").encode())]
-            value = self._serializer.serialize(event, SerializationContext(topic, "value", headers))
-            futures.append(
-                await self._producer.send(topic, value, key=event.entity_key().encode(), headers=headers)
-            )
-            self.sent[topic] += 1
+        try:
+            for emission in emissions:
+                event = emission.event
+                topic = self._settings.topics.prefix + topic_for(type(event))
+                headers = [*kafka_headers(event), (DEFECT_HEADER, str(emission.defect or "").encode())]
+                value = self._serializer.serialize(event, SerializationContext(topic, "value", headers))
+                key = event.entity_key().encode()
+                futures.append(await self._producer.send(topic, value, key=key, headers=headers))
+                self.sent[topic] += 1
+        except (KafkaError, OSError) as exc:
+            unsent = [e.event.meta.event_id for e in emissions[len(futures) :]]
+            raise PublishError("invalid events (sent raw) could not be sent", unconfirmed=unsent) from exc
         if not futures:
             return 0
         done, _ = await asyncio.wait(futures, timeout=self._settings.producer.delivery_timeout_s)
+        for future in futures:
+            if future not in done:  # may still fail later: read its exception then, quietly
+                future.add_done_callback(_retrieve)
         failed = [
             e.event.meta.event_id
             for e, f in zip(emissions, futures, strict=True)
@@ -230,6 +241,11 @@ class RawSender:
         return len(futures)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def publish(
     simulation: Simulation,
     settings: Settings,
@@ -242,7 +258,13 @@ async def publish(
     stop: threading.Event | None = None,
 ) -> RunReport:
     """Publish the run's events to Kafka: real ones through the Publisher (in order, one batch at a time),
-    invalid ones through :class:`RawSender`."""
+    invalid ones through :class:`RawSender` (so the config's defects must all be Avro-encodable)."""
+    config = simulation.config
+    if config.bad_ratio > 0 and not set(config.defects) <= set(AVRO_ENCODABLE_DEFECTS):
+        raise ConfigError(
+            "Kafka can carry only Avro-encodable defects "
+            f"({', '.join(d.value for d in AVRO_ENCODABLE_DEFECTS)}); a missing field cannot be encoded"
+        )
     started = time.monotonic()
     async with SchemaRegistryClient(settings.registry) as registry:
         publisher = Publisher(settings, registry=registry, metrics=publisher_metrics)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class Running:
     client: httpx.AsyncClient
     token: str
     settings: Settings
-    topics: list[str]
+    topics: Sequence[str]
 
     async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
@@ -155,7 +155,7 @@ async def test_every_client_error_publishes_nothing(ingress: Running) -> None:
     _problem(await ingress.post("/v1/events:batch", _dossiers(1001), BATCH), 413)
     # 415
     _problem(await ingress.post("/v1/events", good[0], {"content-type": "text/plain"}), 415)
-    # 422: unknown type, missing field, unknown agency, impossible date, one bad event in a batch, duplicate ids
+    # 422: unknown type, missing field, unknown agency, impossible dates, bad event in a batch, duplicate ids
     missing = samples.dossier(5)
     del missing["data"]["status"]
     impossible = samples.dossier(6)
@@ -245,8 +245,11 @@ async def test_too_many_publishes_in_flight_is_429_and_publishes_nothing_more(
 async def _until_in_flight(ingress: Running, count: int) -> None:
     """Poll the ingress's own in-flight gauge until ``count`` publishes are running."""
     wanted = f"lgsp_ingress_in_flight_requests {float(count)}"
-    while wanted not in (await ingress.client.get("/metrics")).text:
+    for _ in range(3000):
+        if wanted in (await ingress.client.get("/metrics")).text:
+            return
         await asyncio.sleep(0.01)
+    raise AssertionError(f"never {count} publishes in flight")
 
 
 async def test_readiness_and_metrics_on_the_real_stack(ingress: Running) -> None:

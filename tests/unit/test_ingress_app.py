@@ -345,6 +345,12 @@ async def test_metrics_count_requests_by_route_template_never_raw_paths(ingress:
     )
 
 
+async def test_the_documented_example_is_accepted(ingress: Ingress) -> None:
+    spec = (await ingress.client.get("/openapi.json")).json()
+    example = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert (await ingress.post("/v1/events", example)).status_code == 202
+
+
 async def test_openapi_documents_the_envelope_with_data_per_event_type(ingress: Ingress) -> None:
     spec = (await ingress.client.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
@@ -362,4 +368,7 @@ async def test_openapi_documents_the_envelope_with_data_per_event_type(ingress: 
     broken = samples.dossier(1)
     del broken["data"]["dossier_code"]
     assert not validator.is_valid(broken)
-    assert (await ingress.client.get("/docs")).status_code == 200
+    docs = await ingress.client.get("/docs")
+    assert docs.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text  # served here, not from a CDN
+    assert (await ingress.client.get("/docs/assets/swagger-ui-bundle.js")).status_code == 200

@@ -103,6 +103,15 @@ async def test_a_line_that_does_not_encode_fails_alone() -> None:
     assert summary.total_published == 3
 
 
+async def test_stop_on_error_after_an_encoding_failure_publishes_nothing_after_it() -> None:
+    events = [samples.dossier(i) for i in range(6)]
+    publisher = FakePublisher(failures=[EventEncodingError("too big", index=1, event_id=events[1]["id"])])
+    summary, errors = await _run(_lines(*events), publisher, batch_size=3, stop_on_error=True)
+    assert publisher.published == [events[0]["id"], events[2]["id"]]
+    assert summary.stopped_at_line == 2
+    assert [e.line for e in errors] == [2]
+
+
 async def test_kafka_failing_stops_the_run_and_names_the_unconfirmed_lines() -> None:
     events = [samples.dossier(i) for i in range(6)]
     failure = PublishError("timeout", unconfirmed=[events[1]["id"], events[2]["id"]], confirmed=1)
@@ -111,7 +120,8 @@ async def test_kafka_failing_stops_the_run_and_names_the_unconfirmed_lines() -> 
     assert [(e.line, e.rule) for e in errors] == [(2, "not-confirmed"), (3, "not-confirmed")]
     assert summary.total_published == 1
     assert summary.fatal is not None
-    assert summary.lines_read == 3
+    assert summary.lines_read == 6  # the second batch was read while the first was in flight, never sent
+    assert len(publisher.batches) == 0
 
 
 async def test_the_registry_failing_stops_the_run() -> None:
@@ -154,7 +164,7 @@ async def test_a_pipe_is_published_when_input_pauses_not_only_when_a_batch_fills
     thread = threading.Thread(target=writer)
     thread.start()
     with os.fdopen(read_fd, "rb") as stream:
-        summary = await FilePublisher(publisher, batch_size=100).run(stream)  # type: ignore[arg-type]
+        summary = await FilePublisher(publisher, batch_size=100).run(stream)
     await asyncio.to_thread(thread.join)
     assert publisher.batches == [[first["id"]], [second["id"]]]
     assert summary.total_published == 2

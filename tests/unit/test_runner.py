@@ -347,3 +347,27 @@ async def test_a_stuck_builder_reports_its_lag() -> None:
     h.stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert lag == {0: 7, 1: 5}
+
+
+def test_worker_verdicts_merge_back_in_log_order() -> None:
+    from bus.consumer.decode import DecodedBatch
+    from bus.consumer.dlq import DeadLetter
+    from bus.consumer.parallel import _merge, _split
+
+    events = dossiers(4)
+    letter = DeadLetter(
+        TOPIC, 0, 2, b"k", b"junk", [], DeadLetterReason.BAD_WIRE_FORMAT, "SerializationError", "x"
+    )
+    parts = [
+        DecodedBatch({TOPIC: events[:2]}, [], {P0: 2}, None, 2),
+        DecodedBatch({TOPIC: events[2:3]}, [letter], {P0: 4}, None, 2),
+        DecodedBatch({TOPIC: events[3:]}, [], {P1: 7}, RegistryUnavailableError("down"), 1),
+    ]
+    merged = _merge(parts)
+    assert merged.events == {TOPIC: events}
+    assert merged.dead_letters == [letter]
+    assert merged.next_offsets == {P0: 4, P1: 7}
+    assert merged.records == 5
+    assert isinstance(merged.retry, RegistryUnavailableError)
+    records = [good(TP0, offset, 0) for offset in range(2500)]
+    assert [len(chunk) for chunk in _split(records, 1000)] == [1000, 1000, 500]

@@ -11,6 +11,7 @@ import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
 from bus.errors import ConfigError, ValidationError
+from bus.settings import Settings
 from producers.simulate import (
     AVRO_ENCODABLE_DEFECTS,
     Defect,
@@ -20,6 +21,7 @@ from producers.simulate import (
     SimulationConfig,
 )
 from producers.simulate.config import ALL_DEFECTS
+from producers.simulate.run import Limits, publish
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +98,9 @@ def test_impossible_configs_are_rejected(changes: dict[str, Any]) -> None:
 
 def test_all_defects_include_the_json_only_one() -> None:
     assert set(ALL_DEFECTS) - set(AVRO_ENCODABLE_DEFECTS) == {Defect.MISSING_FIELD}
+
+
+async def test_kafka_runs_refuse_defects_that_cannot_be_encoded() -> None:
+    simulation = Simulation(SimulationConfig(bad_ratio=0.1))  # every defect, missing fields included
+    with pytest.raises(ConfigError, match="Avro-encodable"):
+        await publish(simulation, Settings(), Limits(events=10))
