@@ -73,27 +73,26 @@ def cache_path(settings: Settings, count: int) -> Path:
 
 @functools.cache
 def _fingerprint() -> str:
-    """Changes when anything that shapes the corpus bytes changes: the seed, the simulator's code and data,
-    the agency catalog, the event models and their schema versions (a stale cache is never reused)."""
+    """Changes with the seed, the cache format, the event schemas (versions and files) and the data that
+    decides which events are valid (agency catalog, simulation targets). Not with the simulator's code: an
+    older simulator's events are still valid events (delete the cache directory to force a new corpus)."""
     digest = hashlib.sha256(f"{CORPUS_SEED}:{_FORMAT}:".encode())
     for name in _TYPES:
         digest.update(f"{name}@{EVENT_TYPES[name].SCHEMA_VERSION};".encode())
-    for path in _sources():
+    for path in _inputs():
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
 
 
-def _sources() -> list[Path]:
-    import bus.events
+def _inputs() -> list[Path]:
     import producers.simulate
+    from bus.agencies import __file__ as agencies_module
+    from bus.schemas import schema_dir
 
-    roots = [Path(producers.simulate.__file__).parent, Path(bus.events.__file__).parent]
-    files = [f for root in roots for f in sorted(root.glob("*.py"))]
-    for data in (
-        Path(producers.simulate.__file__).parents[1] / "data",
-        Path(bus.events.__file__).parents[1] / "data",
-    ):
+    data_dirs = [Path(agencies_module).parent / "data", Path(producers.simulate.__file__).parents[1] / "data"]
+    files = sorted(schema_dir().rglob("*.avsc"))
+    for data in data_dirs:
         files += sorted(f for f in data.rglob("*") if f.is_file())
     return files
 

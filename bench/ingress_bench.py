@@ -339,8 +339,13 @@ def _server_errors(log: Path) -> list[str]:
 
 
 def _answers(url: str) -> dict[str, float]:
-    """The ingress's own count of answers by route and status (from its /metrics)."""
-    text = httpx.get(url + "/metrics", timeout=10).text
+    """The ingress's own count of answers by route and status (from its /metrics), once it is idle."""
+    text = ""
+    for _ in range(600):  # requests wrk gave up waiting for still finish: count them too
+        text = httpx.get(url + "/metrics", timeout=10).text
+        if "lgsp_ingress_in_flight_requests 0.0" in text:
+            break
+        time.sleep(0.1)
     counts = {}
     for line in text.splitlines():
         match = re.match(r'lgsp_ingress_requests_total\{route="([^"]+)",status="(\d+)"\} (\S+)', line)

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -155,11 +156,13 @@ async def one_round(
             for mode, in_flight in MODES.items():
                 order = ("publisher", "raw") if publisher_first else ("raw", "publisher")
                 for case in order:
+                    cpu = time.process_time()
                     if case == "publisher":
                         rate = await time_publisher(publisher, events, batch, in_flight)
                     else:
                         rate = await time_raw(raw, records, batch, in_flight)
                     rates[f"{case}.{mode}"] = rate
+                    rates[f"{case}.{mode}.cpu_us"] = (time.process_time() - cpu) / len(events) * 1e6
             return rates
     finally:
         await raw.stop()
@@ -186,7 +189,7 @@ async def run(events_count: int, batch: int, rounds: int) -> dict[str, Any]:
             for case, rate in rates.items():
                 samples.setdefault(case, []).append(rate)
             print(
-                f"round {index + 1}/{rounds}: "
+                f"round {index + 1}/{rounds} (load {os.getloadavg()[0]:.1f}): "
                 + "  ".join(
                     f"{mode}: publisher {rates[f'publisher.{mode}']:,.0f}/s "
                     f"raw {rates[f'raw.{mode}']:,.0f}/s "
@@ -205,6 +208,11 @@ def summarize(samples: dict[str, list[float]], events: int, batch: int, settings
         case: {"median": statistics.median(v), "min": min(v), "max": max(v), "samples": v}
         for case, v in samples.items()
     }
+    cpu_ratios = {
+        mode: statistics.median(samples[f"raw.{mode}.cpu_us"])
+        / statistics.median(samples[f"publisher.{mode}.cpu_us"])
+        for mode in MODES
+    }
     ratios = {}
     for mode in MODES:
         publisher, raw = samples[f"publisher.{mode}"], samples[f"raw.{mode}"]
@@ -222,6 +230,7 @@ def summarize(samples: dict[str, list[float]], events: int, batch: int, settings
         "producer": {k: v for k, v in producer_kwargs(settings).items() if "sasl" not in k},
         "cases": cases,
         "ratio": ratios,
+        "cpu_ratio": cpu_ratios,
         "target": {
             "ratio_at_least": TARGET_RATIO,
             "met": {mode: r["median"] >= TARGET_RATIO for mode, r in ratios.items()},
@@ -233,8 +242,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"publish: {result['events']:,} DossierSynced per case per round, batches of {result['batch']}",
         "",
-        "| case | calls in flight | events/s (median) | min – max | publisher / raw |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| case | calls in flight | events/s (median) | min – max | publisher / raw | CPU µs/event |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for mode, in_flight in result["modes"].items():
         ratio = result["ratio"][mode]
@@ -247,10 +256,16 @@ def report(result: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {case} | {in_flight} | {stats['median']:,.0f} "
-                f"| {stats['min']:,.0f} – {stats['max']:,.0f} | {shown} |"
+                f"| {stats['min']:,.0f} – {stats['max']:,.0f} | {shown} "
+                f"| {result['cases'][f'{case}.{mode}.cpu_us']['median']:.0f} |"
             )
     met = ", ".join(f"{mode} {'met' if ok else 'NOT met'}" for mode, ok in result["target"]["met"].items())
-    lines += ["", f"target publisher / raw >= {TARGET_RATIO}: {met}"]
+    cpu = ", ".join(f"{mode} {value:.2f}" for mode, value in result["cpu_ratio"].items())
+    lines += [
+        "",
+        f"target publisher / raw >= {TARGET_RATIO}: {met}",
+        f"CPU per event of this process, raw / publisher (insensitive to other load on the machine): {cpu}",
+    ]
     return "\n".join(lines)
 
 

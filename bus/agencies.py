@@ -86,6 +86,8 @@ class AgencyCatalog:
             _level1(code): p.code for p in self._provinces.values() for code in p.legacy_committees
         }
         self._province_of: dict[str, ProvinceCode | None] = {}
+        self.province_codes: frozenset[ProvinceCode] = frozenset(self._provinces)
+        """The statistics codes of the provinces (what :meth:`is_province` accepts)."""
         self.known_codes: frozenset[AgencyCode] = frozenset(c for c in self._agencies if is_agency_code(c))
         """The catalog's codes that have the QĐ 20/2020 shape (all of them, for a catalog from JSON): the
         codes an event may name. One set lookup instead of a shape check and a catalog lookup per code."""

@@ -107,8 +107,10 @@ class PublishError(BrokerError):
     """Some events were not confirmed by Kafka within the delivery timeout."""
 
     def __init__(self, message: str, *, unconfirmed: Sequence[str], confirmed: int = 0) -> None:
-        super().__init__(f"{message}; unconfirmed event ids: {', '.join(unconfirmed[:20])}"
-                         + (f" (+{len(unconfirmed) - 20} more)" if len(unconfirmed) > 20 else ""))
+        super().__init__(
+            f"{message}; unconfirmed event ids: {', '.join(unconfirmed[:20])}"
+            + (f" (+{len(unconfirmed) - 20} more)" if len(unconfirmed) > 20 else "")
+        )
         self.unconfirmed = list(unconfirmed)
         self.confirmed = confirmed
 

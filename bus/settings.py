@@ -33,7 +33,9 @@ class ProducerSettings(BaseModel):
     linger_ms: int = Field(default=10, ge=0)
     max_batch_size: int = Field(default=256 * 1024, gt=0, description="bytes per partition batch")
     compression_type: Literal["none", "gzip", "lz4", "zstd"] = "lz4"
-    delivery_timeout_s: float = Field(default=30.0, gt=0, description="bound on retries before a publish fails")
+    delivery_timeout_s: float = Field(
+        default=30.0, gt=0, description="bound on retries before a publish fails"
+    )
     max_request_size: int = Field(default=4 * 1024 * 1024, gt=0)
 
 
@@ -71,7 +73,9 @@ class ViewsSettings(BaseModel):
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     max_batch_records: int = Field(default=5000, gt=0)
     poll_timeout_ms: int = Field(default=500, gt=0)
-    document_sla_hours: float = Field(default=24.0, gt=0, description="a document not arrived after this is late")
+    document_sla_hours: float = Field(
+        default=24.0, gt=0, description="a document not arrived after this is late"
+    )
     decode_workers: int = Field(
         default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
     )

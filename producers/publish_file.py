@@ -16,7 +16,6 @@ What happens to each line:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import stat
 import threading
@@ -29,6 +28,7 @@ from bus.cloudevents import from_structured
 from bus.errors import LgspError, PublishError, UnknownEventTypeError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.publisher import Delivery, EventEncodingError
+from producers.json_input import JsonInputError, loads_strict
 
 DEFAULT_BATCH_SIZE: Final = 500
 PIPE_FLUSH_S: Final = 0.2
@@ -215,9 +215,11 @@ def _parse(number: int, raw: bytes) -> _Pending | LineError | None:
     if not text:
         return None
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return LineError(number, None, "json", f"not valid JSON: {exc}")
+        obj = loads_strict(text)
+    except JsonInputError as exc:
+        return LineError(number, None, exc.rule, f"not acceptable JSON: {exc}")
+    except UnicodeDecodeError as exc:
+        return LineError(number, None, "utf-8", f"not UTF-8: {exc}")
     if not isinstance(obj, dict):
         return LineError(number, None, "json.object", "a line must be one JSON object")
     type_name = obj.get("type")
@@ -228,6 +230,8 @@ def _parse(number: int, raw: bytes) -> _Pending | LineError | None:
         return LineError(number, "type", "known-type", str(exc), label)
     except ValidationError as exc:
         return LineError(number, exc.field, exc.rule or "invalid", str(exc), label)
+    except OverflowError as exc:  # a date at the edge of the calendar that the models fail to convert
+        return LineError(number, None, "value.range", f"a value is out of range: {exc}", label)
 
 
 class _FatalError(Exception):

@@ -180,6 +180,16 @@ def last_error_line(log_file: Path) -> str | None:
     return None
 
 
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    """Wait (polling) until ``pid`` has fully exited; whether it did within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not is_gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(_POLL_S / 2)
+    return True
+
+
 def _wait_gone(procs: Iterable[tuple[int, Managed]], timeout_s: float) -> list[tuple[int, Managed]]:
     pending = list(procs)
     deadline = time.monotonic() + timeout_s

@@ -29,6 +29,7 @@ from bus.devstack.processes import (
     send_signal,
     spawn,
     stop_all,
+    wait_gone,
 )
 from bus.devstack.status import ComponentStatus, StackStatus, State
 from bus.devstack.tools import find_java
@@ -99,8 +100,15 @@ class DevStack:
         return StackStatus(self.settings.state_dir, found, layout.bootstrap_servers, layout.registry_url)
 
     def kill_broker(self, node_id: int, sig: signal.Signals = signal.SIGKILL) -> int:
-        """Send ``sig`` to one Kafka node (a crash, by default); its pid file stays, so status says failed."""
-        return send_signal(self._kafka(node_id).managed, sig)
+        """Send ``sig`` to one Kafka node (a crash, by default); its pid file stays, so status says failed.
+
+        After SIGKILL this returns once the process is gone, so a following ``start_broker`` finds its ports
+        free; other signals (SIGTERM, SIGSTOP, ...) return at once.
+        """
+        pid = send_signal(self._kafka(node_id).managed, sig)
+        if sig is signal.SIGKILL and not wait_gone(pid, self.settings.stop_timeout_s):
+            raise DevStackError(f"kafka-{node_id} (pid {pid}) still exists after SIGKILL")
+        return pid
 
     def stop_broker(self, node_id: int) -> None:
         """Shut one Kafka node down cleanly (SIGTERM, SIGKILL after the stop timeout)."""
@@ -111,6 +119,9 @@ class DevStack:
         component = self._kafka(node_id)
         if running_pid(component.managed) is not None:
             return
+        pid = read_pid(component.managed.pid_file)
+        if pid is not None:
+            wait_gone(pid, self.settings.stop_timeout_s)  # a node still exiting holds its ports
         check_free(component.layout.host, component.port_uses())
         java = find_java(self.settings.java).path
         self._start([component], java, timeout_s, wait_for=[component] if wait else [])

@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from bus import errors
 from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
-from bus.events._fast import trusted
+from bus.events._fast import identity_when, trusted
 from bus.types import AgencyCode
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,6 +60,12 @@ _nfc: Callable[[str], str] = partial(unicodedata.normalize, "NFC")
 """NFC text; a C callable (no Python frame) since it runs once per text field of every event."""
 
 
+@identity_when(
+    "{v}.tzinfo is {UTC} and not {v}.microsecond % 1000 and {EARLIEST} <= {v} < {LATEST}",
+    UTC=UTC,
+    EARLIEST=EARLIEST,
+    LATEST=LATEST,
+)
 def _utc_millis(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds; truncating here makes model -> bytes -> model the identity.
     if value.tzinfo is not UTC:
@@ -71,6 +77,7 @@ def _utc_millis(value: datetime) -> datetime:
     return value
 
 
+@identity_when("1900 <= {v}.year < 2100")
 def _plausible_date(value: date) -> date:
     if not 1900 <= value.year < 2100:
         raise rule_error("date.range", f"{value.isoformat()} is outside 1900..2099")
@@ -88,6 +95,7 @@ def _uuid_text(value: Any) -> Any:
     return value
 
 
+@identity_when("{isfinite}({v})", isfinite=math.isfinite)
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise rule_error("number.finite", f"{value!r} is not a finite number")
@@ -105,6 +113,7 @@ def catalog_of(info: ValidationInfo) -> AgencyCatalog:
     return load_catalog()
 
 
+@identity_when("{v} in {catalog}().known_codes", catalog=load_catalog)
 def _known_agency(value: str, info: ValidationInfo) -> str:
     catalog = catalog_of(info)
     if value in catalog.known_codes:  # well-formed and in the catalog: the usual case, one lookup
@@ -138,12 +147,17 @@ class AvroRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     AVRO_NAME: ClassVar[str]
+    REUSABLE: ClassVar[bool] = False
+    """True if validating this record depends only on its field values (text, integers, booleans, enums),
+    so that the trusted decode path (:mod:`bus.events._fast`) may hand out one instance for equal records.
+    Instances are frozen, so sharing them is safe; agency references repeat in nearly every event."""
 
 
 class AgencyRef(AvroRecord):
     """An agency as a message names it: catalog code plus the name the message gives (cơ quan)."""
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.common.AgencyRef"
+    REUSABLE: ClassVar[bool] = True
 
     code: KnownAgencyCode
     name: Text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -45,8 +46,11 @@ def make_document_id(sender: str, promulgation_date: date, number: str, notation
     return DocumentId(f"{sender},{promulgation_date:%Y/%m/%d},{number}/{notation}")
 
 
+@lru_cache(maxsize=4096)
 def parse_document_id(document_id: str) -> DocumentIdParts:
     """Split an edXML document id; ValueError if it does not have the shape."""
+    # Cached (the parts are frozen): a DocumentSent's validators parse its id twice, and the status events
+    # of one document follow each other closely.
     match = _DOCUMENT_ID_RE.match(document_id)
     if match is None:
         raise ValueError(f"{document_id!r} is not {{sender}},{{yyyy/MM/dd}},{{number}}/{{notation}}")

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from bus.agencies import load_catalog
 from bus.events._base import (
     AgencyRef,
     Event,
@@ -18,6 +19,7 @@ from bus.events._base import (
     catalog_of,
     rule_error,
 )
+from bus.events._fast import identity_when
 from bus.events.codes import ApplicantType, DossierStatus, OnlineLevel, SubmissionChannel
 
 PROCEDURE_CODE_PATTERN = r"^[0-9]\.[0-9]{6}(\.[0-9A-Z]+)*$"
@@ -55,6 +57,7 @@ class DossierSynced(Event):
 
     @field_validator("province_code")
     @classmethod
+    @identity_when("{v} is None or {v} in {catalog}().province_codes", catalog=load_catalog)
     def _known_province(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not catalog_of(info).is_province(value):
             raise rule_error("province_code.known", f"{value!r} is not one of the 34 province codes")
@@ -74,35 +77,27 @@ class DossierSynced(Event):
 
     @model_validator(mode="after")
     def _timeline(self) -> Self:
-        _not_before(self.due_at, "due_at", self.received_at, "received_at", "dossier.due_after_received")
-        _not_before(
-            self.finished_at,
-            "finished_at",
-            self.received_at,
-            "received_at",
-            "dossier.finished_after_received",
-        )
-        if self.status.is_finished and self.finished_at is None:
+        received, due, finished, returned = self.received_at, self.due_at, self.finished_at, self.returned_at
+        if due is not None and due < received:
+            raise _before(due, "due_at", received, "received_at", "dossier.due_after_received")
+        if finished is not None and finished < received:
+            raise _before(finished, "finished_at", received, "received_at", "dossier.finished_after_received")
+        if finished is None and self.status.is_finished:
             raise rule_error(
                 "dossier.finished_requires_time",
                 f"a dossier with status {self.status.value} ({self.status.code}) needs finished_at",
                 field="finished_at",
             )
-        if self.returned_at is not None:
-            if self.finished_at is None:
+        if returned is not None:
+            if finished is None:
                 raise rule_error(
                     "dossier.returned_requires_finished",
                     "returned_at is set but finished_at is not",
                     field="finished_at",
                 )
-            _not_before(
-                self.returned_at,
-                "returned_at",
-                self.finished_at,
-                "finished_at",
-                "dossier.returned_after_finished",
-            )
-        if self.status is DossierStatus.RETURNED and self.returned_at is None:
+            if returned < finished:
+                raise _before(returned, "returned_at", finished, "finished_at", "dossier.returned_after_finished")
+        elif self.status is DossierStatus.RETURNED:
             raise rule_error(
                 "dossier.returned_requires_time",
                 "a dossier with status RETURNED (10) needs returned_at",
@@ -111,12 +106,8 @@ class DossierSynced(Event):
         return self
 
 
-def _not_before(
-    later: datetime | None, later_name: str, earlier: datetime, earlier_name: str, rule: str
-) -> None:
-    if later is not None and later < earlier:
-        raise rule_error(
-            rule,
-            f"{later.isoformat()} is before {earlier_name} {earlier.isoformat()}",
-            field=later_name,
-        )
+def _before(later: datetime, later_name: str, earlier: datetime, earlier_name: str, rule: str) -> Exception:
+    """The error for ``later_name`` being before ``earlier_name``."""
+    return rule_error(
+        rule, f"{later.isoformat()} is before {earlier_name} {earlier.isoformat()}", field=later_name
+    )

@@ -6,7 +6,6 @@ integrator sees (415 before 413 before 400 before 422 before 403), so one reques
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, Final
 
@@ -15,6 +14,7 @@ from bus.errors import UnknownEventTypeError, ValidationError
 from bus.events import Event
 from producers.ingress.auth import Authorizer, Principal
 from producers.ingress.problems import FieldError, ProblemError, ProblemKind
+from producers.json_input import JsonInputError, loads_strict
 
 SINGLE_MEDIA_TYPES: Final = frozenset({"application/cloudevents+json", "application/json"})
 BATCH_MEDIA_TYPES: Final = frozenset({"application/cloudevents-batch+json", "application/json"})
@@ -65,10 +65,6 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
     """The JSON value of a UTF-8 body; 400 naming the position of the first problem."""
     try:
@@ -80,15 +76,13 @@ def parse_json(body: bytes) -> Any:
             errors=[FieldError(None, "utf-8", str(exc))],
         ) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
+        return loads_strict(text)
+    except JsonInputError as exc:
         raise ProblemError(
             ProblemKind.MALFORMED,
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            errors=[FieldError(None, "json", f"{exc.msg} (line {exc.lineno}, column {exc.colno})")],
+            f"the body is not acceptable JSON: {exc}",
+            errors=[FieldError(None, exc.rule, str(exc))],
         ) from None
-    except ValueError as exc:  # NaN / Infinity, which Python's json would otherwise accept
-        raise ProblemError(ProblemKind.MALFORMED, f"the body is not valid JSON: {exc}") from None
 
 
 def expect_object(value: Any) -> dict[str, Any]:
@@ -176,6 +170,8 @@ def _to_event(item: Any, where: str, errors: list[FieldError]) -> Event | None:
         errors.append(FieldError(_join(where, "type"), "known-type", str(exc)))
     except ValidationError as exc:
         errors.append(FieldError(_join(where, exc.field or ""), exc.rule or "invalid", str(exc)))
+    except OverflowError as exc:  # a date at the edge of the calendar that the models fail to convert
+        errors.append(FieldError(where or None, "value.range", f"a value is out of range: {exc}"))
     return None
 
 

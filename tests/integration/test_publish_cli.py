@@ -90,7 +90,7 @@ async def test_good_lines_are_published_and_each_bad_line_is_reported(
 
     assert result.code == 1, result.stderr
     assert "line 6: <root>" not in result.stderr
-    assert "line 6: json: not valid JSON" in result.stderr
+    assert "line 6: json: not acceptable JSON" in result.stderr
     assert "line 7: data.finished_at: dossier.finished_after_received:" in result.stderr
     assert "line 12: source: agency_code.known:" in result.stderr
     summary = result.summary

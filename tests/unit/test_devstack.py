@@ -27,8 +27,10 @@ from bus.devstack.processes import (
     last_error_line,
     marker_for,
     running_pid,
+    send_signal,
     spawn,
     stop_all,
+    wait_gone,
 )
 from bus.devstack.stack import DevStack
 from bus.devstack.status import State
@@ -236,6 +238,18 @@ def test_spawned_process_is_ours_and_stops(tmp_path: Path) -> None:
     assert running_pid(managed) is None
     assert not managed.pid_file.exists()
     assert exit_code(pid) == -signal.SIGTERM
+
+
+def test_killed_process_is_gone_with_its_signal(tmp_path: Path) -> None:
+    managed, command = _sleeper(tmp_path)
+    pid = spawn(managed, command)
+    assert send_signal(managed, signal.SIGKILL) == pid
+    assert wait_gone(pid, timeout_s=10.0)
+    assert running_pid(managed) is None
+    assert managed.pid_file.exists()  # a crash leaves the pid file: status reports "failed"
+    assert exit_code(pid) == -signal.SIGKILL
+    with pytest.raises(DevStackError, match="not running"):
+        send_signal(managed, signal.SIGKILL)
 
 
 def test_pid_file_of_someone_else_is_not_ours(tmp_path: Path) -> None:

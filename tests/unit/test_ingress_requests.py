@@ -98,6 +98,27 @@ def test_bodies_that_are_not_utf8_json_are_400_naming_the_rule(body: bytes, rule
     assert caught.value.errors[0].rule == rule
 
 
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b'{"source": "000.00.00.H29", "source": "000.00.00.G12"}', "json.unique-names"),
+        (b'{"data": {"a": 1, "a": 2}}', "json.unique-names"),
+        (b"[" * 100_000 + b"]" * 100_000, "json.depth"),
+    ],
+)
+def test_duplicate_names_and_absurd_nesting_are_400_not_500(body: bytes, rule: str) -> None:
+    with pytest.raises(ProblemError) as caught:
+        parse_json(body)
+    assert _kind(caught) is ProblemKind.MALFORMED
+    assert caught.value.errors[0].rule == rule
+
+
+def test_a_date_at_the_edge_of_the_calendar_is_422_not_500() -> None:
+    edge = samples.dossier(1) | {"time": "9999-12-31T23:59:59-10:00"}
+    (error,) = _errors([edge], batch=False)
+    assert error.rule in {"value.range", "timestamp.range"}
+
+
 def test_nan_is_not_json() -> None:
     with pytest.raises(ProblemError) as caught:
         parse_json(b'{"value": NaN}')

@@ -84,6 +84,13 @@ async def test_bad_lines_are_reported_with_line_number_field_and_rule_and_the_re
     assert not summary.ok
 
 
+async def test_duplicate_member_names_fail_the_line() -> None:
+    publisher = FakePublisher()
+    summary, errors = await _run(_lines('{"type": "a", "type": "b"}', samples.dossier(1)), publisher)
+    assert [(e.line, e.rule) for e in errors] == [(1, "json.unique-names")]
+    assert summary.total_published == 1
+
+
 async def test_stop_on_error_publishes_the_good_lines_before_and_reads_no_further() -> None:
     good = [samples.dossier(i) for i in range(3)]
     publisher = FakePublisher()
