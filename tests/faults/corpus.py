@@ -54,8 +54,9 @@ class Case:
     """A prefix that some ``errors[].field`` of the problem must start with (None: not checked)."""
     known_bug: str | None = None
     """Why this case does not get its answer yet (a finding); it is checked apart, as an expected failure."""
-    chunked: bool = False
-    """Send the body in chunks without a Content-Length (the size limit must hold while reading)."""
+    send: str = "whole"
+    """``whole`` (an ordinary request), ``headers-only`` (a declared body never sent: the size check must not
+    need it) or ``chunked`` (no Content-Length: the limit must hold while reading). See ``rawhttp.py``."""
 
 
 def dumps(value: Any) -> bytes:
@@ -106,6 +107,8 @@ class Corpus:
 
     def add(self, name: str, body: bytes | Any, **kw: Any) -> None:
         raw = body if isinstance(body, bytes) else dumps(body)
+        if len(raw) > self.max_body_bytes and kw.get("send", "whole") == "whole":
+            kw["send"] = "headers-only"  # the server may answer before reading it
         self.cases.append(Case(name, raw, **kw))
 
     def add_batch(self, name: str, items: Sequence[Any], **kw: Any) -> None:
@@ -143,8 +146,10 @@ class Corpus:
             "colon-only": b":",
             "digits-over-limit": b'{"x": ' + b"9" * 5000 + b"}",
         }
+        why = "a number over Python's 4300-digit limit raises a plain ValueError that loads_strict lets escape: 500"
         for name, body in bodies.items():
-            self.add(f"malformed/{name}", body, expect=frozenset({400}))
+            bug = why if name == "digits-over-limit" else None
+            self.add(f"malformed/{name}", body, expect=frozenset({400}), known_bug=bug)
         for name, body in list(bodies.items())[:8]:
             self.add(f"malformed-batch/{name}", body, path="/v1/events:batch", content_type=BATCH,
                      expect=frozenset({400}))  # fmt: skip
@@ -188,7 +193,7 @@ class Corpus:
         )
         big = dumps(self.structured())[:-1] + b', "pad": "' + b"x" * self.max_body_bytes + b'"}'
         self.add("shape/body-over-limit", big, expect=frozenset({413}))
-        self.add("shape/chunked-over-limit", big, expect=frozenset({413}), chunked=True)
+        self.add("shape/chunked-over-limit", big, expect=frozenset({413}), send="chunked")
 
     def content_types(self) -> None:
         body = dumps(self.structured())
@@ -271,8 +276,8 @@ class Corpus:
         self.add("huge/id-100k", item, field="id")
         item = self.structured()
         first_text = next(k for k, v in item["data"].items() if isinstance(v, str))
-        item["data"][first_text] = "Việt Nam " * 50_000
-        self.add("huge/text-450k", item, field=f"data.{first_text}")
+        item["data"][first_text] = "Việt Nam " * (self.max_body_bytes // 16)
+        self.add("huge/text-under-body-limit", item, field=f"data.{first_text}")
         item = self.structured()
         item["data"]["x" * 50_000] = 1
         self.add("huge/key-50k", item)
