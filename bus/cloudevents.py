@@ -173,18 +173,35 @@ def _check_subject(obj: Mapping[str, Any], event: Event) -> None:
 
 def _reject_unknown_symbols(model: BaseModel, path: str) -> None:
     """UNKNOWN is what old readers see for new symbols; a producer never sends it."""
-    for name, value in model:
-        items = value if isinstance(value, tuple) else (value,)
-        for index, item in enumerate(items):
-            where = f"{path}.{name}" + (f"[{index}]" if isinstance(value, tuple) else "")
-            if isinstance(item, Enum) and item.value == "UNKNOWN":
-                raise ValidationError(
-                    f"{where}: UNKNOWN is only for readers; send a known code",
-                    field=where,
-                    rule="enum.unknown_symbol",
-                )
-            if isinstance(item, BaseModel) and not isinstance(item, EventMeta):
-                _reject_unknown_symbols(item, where)
+    # Runs on every ingress request: paths are built only for what is raised or descended into, and the
+    # fields are read from __dict__ (bus models forbid extras, so it holds exactly the fields).
+    for name, value in model.__dict__.items():
+        if isinstance(value, tuple):
+            for index, item in enumerate(value):
+                if isinstance(item, _SYMBOL_HOLDERS):
+                    _check_symbol(item, path, name, index)
+        elif isinstance(value, _SYMBOL_HOLDERS):
+            _check_symbol(value, path, name, None)
+
+
+_SYMBOL_HOLDERS = (Enum, BaseModel)
+
+
+def _check_symbol(item: object, path: str, name: str, index: int | None) -> None:
+    if isinstance(item, Enum):
+        if item.value == "UNKNOWN":
+            where = _where(path, name, index)
+            raise ValidationError(
+                f"{where}: UNKNOWN is only for readers; send a known code",
+                field=where,
+                rule="enum.unknown_symbol",
+            )
+    elif isinstance(item, BaseModel) and not isinstance(item, EventMeta):
+        _reject_unknown_symbols(item, _where(path, name, index))
+
+
+def _where(path: str, name: str, index: int | None) -> str:
+    return f"{path}.{name}" if index is None else f"{path}.{name}[{index}]"
 
 
 def kafka_headers(event: Event) -> list[tuple[str, bytes]]:

@@ -114,17 +114,26 @@ class AvroSerializer:
 
     def serialize(self, event: Event, ctx: SerializationContext) -> bytes:
         """The event's bytes: header + Avro binary of ``event.to_avro()`` under the model's schema."""
-        writer = self._writers.get(type(event))
+        return self.serialize_record(type(event), event.to_avro(), ctx)
+
+    def serialize_record(
+        self, model: type[Event], record: Mapping[str, Any], ctx: SerializationContext
+    ) -> bytes:
+        """Like :meth:`serialize`, from a ``model.to_avro()`` record the caller may have adjusted.
+
+        The Publisher stamps ``meta.published_at`` into the record rather than copying the model twice.
+        """
+        writer = self._writers.get(model)
         if writer is None:
-            raise SerializationError(f"{type(event).__name__} was not prepared; await prepare() first")
+            raise SerializationError(f"{model.__name__} was not prepared; await prepare() first")
         header, schema = writer
         buffer = BytesIO(header)
         buffer.seek(HEADER.size)
         try:
-            schemaless_writer(buffer, schema, event.to_avro())
+            schemaless_writer(buffer, schema, record)
         except _AVRO_ERRORS as exc:
             raise SerializationError(
-                f"{event.AVRO_NAME} for topic {ctx.topic} does not fit its schema: {exc}"
+                f"{model.AVRO_NAME} for topic {ctx.topic} does not fit its schema: {exc}"
             ) from exc
         return buffer.getvalue()
 

@@ -24,13 +24,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationInfo,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from bus import errors
 from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
-from bus.events._fast import identity_when, trusted
 from bus.types import AgencyCode
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,12 +61,6 @@ _nfc: Callable[[str], str] = partial(unicodedata.normalize, "NFC")
 """NFC text; a C callable (no Python frame) since it runs once per text field of every event."""
 
 
-@identity_when(
-    "{v}.tzinfo is {UTC} and not {v}.microsecond % 1000 and {EARLIEST} <= {v} < {LATEST}",
-    UTC=UTC,
-    EARLIEST=EARLIEST,
-    LATEST=LATEST,
-)
 def _utc_millis(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds; truncating here makes model -> bytes -> model the identity.
     if value.tzinfo is not UTC:
@@ -77,7 +72,6 @@ def _utc_millis(value: datetime) -> datetime:
     return value
 
 
-@identity_when("1900 <= {v}.year < 2100")
 def _plausible_date(value: date) -> date:
     if not 1900 <= value.year < 2100:
         raise rule_error("date.range", f"{value.isoformat()} is outside 1900..2099")
@@ -95,7 +89,6 @@ def _uuid_text(value: Any) -> Any:
     return value
 
 
-@identity_when("{isfinite}({v})", isfinite=math.isfinite)
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise rule_error("number.finite", f"{value!r} is not a finite number")
@@ -113,9 +106,8 @@ def catalog_of(info: ValidationInfo) -> AgencyCatalog:
     return load_catalog()
 
 
-@identity_when("{v} in {catalog}().known_codes", catalog=load_catalog)
 def _known_agency(value: str, info: ValidationInfo) -> str:
-    catalog = catalog_of(info)
+    catalog = load_catalog() if info.context is None else catalog_of(info)  # the first: every decoded event
     if value in catalog.known_codes:  # well-formed and in the catalog: the usual case, one lookup
         return value
     if not is_agency_code(value):
@@ -147,20 +139,38 @@ class AvroRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     AVRO_NAME: ClassVar[str]
-    REUSABLE: ClassVar[bool] = False
-    """True if validating this record depends only on its field values (text, integers, booleans, enums),
-    so that the trusted decode path (:mod:`bus.events._fast`) may hand out one instance for equal records.
-    Instances are frozen, so sharing them is safe; agency references repeat in nearly every event."""
 
 
 class AgencyRef(AvroRecord):
     """An agency as a message names it: catalog code plus the name the message gives (cơ quan)."""
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.common.AgencyRef"
-    REUSABLE: ClassVar[bool] = True
 
     code: KnownAgencyCode
     name: Text
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _reuse(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
+        # The same few hundred agencies appear in nearly every event, and validating a reference depends on
+        # nothing but its two strings and the catalog: a reference validated before against the packaged
+        # catalog is handed out again (instances are frozen). Anything else is validated as usual.
+        if info.context is not None or type(data) is not dict or len(data) != 2:
+            return handler(data)
+        key = (cls, data.get("code"), data.get("name"))
+        if type(key[1]) is not str or type(key[2]) is not str:
+            return handler(data)
+        known = _REUSED.get(key)
+        if known is None:
+            known = handler(data)
+            if len(_REUSED) >= _REUSE_LIMIT:
+                _REUSED.clear()
+            _REUSED[key] = known
+        return known  # type: ignore[return-value]  # stored for this very class
+
+
+_REUSE_LIMIT = 4096
+_REUSED: dict[tuple[type[AgencyRef], Any, Any], AgencyRef] = {}
 
 
 class EventMeta(AvroRecord):
@@ -209,12 +219,9 @@ class Event(AvroRecord):
     def from_avro(cls, record: Mapping[str, Any]) -> Self:
         """The event from a fastavro reader's output (reader schema :meth:`avro_schema`).
 
-        Raises :class:`~bus.errors.ValidationError` (``field`` a dotted path) when a rule is broken. Decoded
-        records take a trusted path (:mod:`bus.events._fast`: the same checks, in plain Python); anything
-        it does not vouch for, every invalid record included, is validated by pydantic as before.
+        Raises :class:`~bus.errors.ValidationError` (``field`` a dotted path) when a rule is broken.
         """
-        event = trusted(cls, record)
-        return event if event is not None else validate(cls, record)
+        return validate(cls, record)
 
     @classmethod
     def avro_schema(cls) -> dict[str, Any]:
@@ -249,7 +256,8 @@ def _parsed_schema(name: str, version: int) -> dict[str, Any]:
 def validate(model: type[M], data: Mapping[str, Any], *, prefix: str = "", context: Any = None) -> M:
     """``model.model_validate(data)``, pydantic's errors turned into :class:`bus.errors.ValidationError`."""
     try:
-        return model.model_validate(data, context=context)
+        # what model_validate calls, minus its Python frame and keyword handling (once per decoded event)
+        return model.__pydantic_validator__.validate_python(data, context=context)  # type: ignore[no-any-return]
     except pydantic.ValidationError as exc:
         raise to_lgsp_error(exc, prefix=prefix) from exc
 
