@@ -17,7 +17,7 @@ from bench.stats import FigureSet, Ratio, Target
 from bus.settings import Settings
 
 PARTS = ("serde", "publish", "rebuild", "ingress", "e2e")
-_DEFAULT_ROUNDS = {"serde": 5, "publish": 5, "rebuild": 3, "ingress": 3, "e2e": 3}
+_DEFAULT_ROUNDS = {"serde": 5, "publish": 5, "rebuild": 2, "ingress": 3, "e2e": 3}
 
 log = logging.getLogger("bench")
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
@@ -24,15 +26,27 @@ def pyspy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def profiled(command: Sequence[str], output: Path, *, rate: int = 100) -> list[str]:
-    """``command`` run under ``py-spy record`` (raw collapsed stacks into ``output``), if py-spy exists."""
+@contextmanager
+def sampling(pid: int, seconds: float, output: Path, *, rate: int = 100) -> Iterator[bool]:
+    """py-spy attached to ``pid`` for ``seconds`` while the block runs (yields False if py-spy is missing);
+    leaving the block waits for py-spy to write ``output``."""
     executable = pyspy()
     if executable is None:
-        return list(command)
-    return [
-        executable, "record", "--format", "raw", "--rate", str(rate), "--nonblocking", "-o", str(output),
-        "--", *command,
+        yield False
+        return
+    command = [
+        executable, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+        "--rate", str(rate), "--nonblocking", "--format", "raw", "-o", str(output),
     ]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield True
+    finally:
+        try:
+            spy.wait(timeout=seconds + 60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
 
 
 def hot_paths(raw: Path, *, top: int = 8) -> list[str]:

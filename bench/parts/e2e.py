@@ -28,20 +28,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError, Child, lgsp_command, settings_env, spawn, wait_http_ready
-from bench.profiling import hot_paths, pyspy
+from bench.profiling import hot_paths, sampling
 from bench.stack import prepare_topics
 from bench.stats import Better, Figure, Target, percentile
 from bus.consumer.types import Partition
@@ -250,13 +248,12 @@ async def _measure(
             rounds = sizes.rounds_for("e2e")
             for index in range(rounds + (1 if ctx.profile else 0)):
                 chunk = events[200 + index * per_round : 200 + (index + 1) * per_round]
-                profile = _start_profile(ctx, services.builder) if index == rounds else None
+                if index == rounds:  # one extra round under py-spy, not counted
+                    await _profiled_round(ctx, publisher, chunk, observer, services, result)
+                    continue
                 stats = await _round(
                     publisher, chunk, observer, services, sizes.e2e_rate, sizes.e2e_warmup_seconds
                 )
-                if profile is not None:
-                    _stop_profile(profile, result, stats)
-                    continue
                 p50.add(stats["p50_ms"])
                 p99.add(stats["p99_ms"])
                 ack99.add(stats["ack_p99_ms"])
@@ -362,23 +359,22 @@ async def _check_api(services: Services, observer: Observer) -> None:
         )
 
 
-def _start_profile(ctx: BenchContext, builder: Child) -> tuple[subprocess.Popen[bytes], Path] | None:
-    """py-spy on the view builder for one extra round (not counted: sampling slows it down)."""
-    executable = pyspy()
-    if executable is None:
-        return None
-    raw = ctx.work_dir / "e2e-views-run.pyspy.txt"
-    seconds = max(2, round(ctx.sizes.e2e_seconds + ctx.sizes.e2e_warmup_seconds))
-    command = [executable, "record", "--pid", str(builder.pid), "--duration", str(seconds), "--rate", "100",
-               "--nonblocking", "--format", "raw", "-o", str(raw)]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), raw
-
-
-def _stop_profile(
-    profile: tuple[subprocess.Popen[bytes], Path], result: PartResult, stats: dict[str, Any]
+async def _profiled_round(
+    ctx: BenchContext,
+    publisher: Publisher,
+    events: Sequence[Event],
+    observer: Observer,
+    services: Services,
+    result: PartResult,
 ) -> None:
-    process, raw = profile
-    process.wait(timeout=120)
+    """One more round with py-spy on the view builder (the profile is of ``lgsp views run`` at the rate)."""
+    sizes = ctx.sizes
+    raw = ctx.work_dir / "e2e-views-run.pyspy.txt"
+    with sampling(services.builder.pid, sizes.e2e_seconds, raw) as available:
+        stats = await _round(publisher, events, observer, services, sizes.e2e_rate, sizes.e2e_warmup_seconds)
+    if not available:
+        result.profile.append("py-spy is not installed (pip install py-spy); no profile")
+        return
     result.profile += [
         f"lgsp views run during one extra round under py-spy (not counted; p99 {stats['p99_ms']:.0f} ms):",
         *hot_paths(raw),

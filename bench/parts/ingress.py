@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from typing import Any
 from bench import ingress_bench
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError, module_command, settings_env, spawn
-from bench.profiling import hot_paths, pyspy
+from bench.profiling import hot_paths, pyspy, sampling
 from bench.serde_bench import AGENCIES, make_dossiers
 from bench.stack import prepare_topics
 from bench.stats import Better, Figure, Ratio, Target
@@ -230,23 +228,6 @@ def _paced(ctx: BenchContext, url: str, setup: Setup, rate: int, name: str) -> d
     return outcome
 
 
-@contextmanager
-def _sampling(pid: int, seconds: float, output: Path) -> Iterator[None]:
-    executable = pyspy()
-    if executable is None:
-        yield
-        return
-    spy = subprocess.Popen(
-        [executable, "record", "--pid", str(pid), "--duration", str(max(2, round(seconds))), "--rate", "100",
-         "--nonblocking", "--format", "raw", "-o", str(output)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield
-    finally:
-        spy.wait(timeout=seconds + 60)
-
-
 def _profile(
     ctx: BenchContext, ingress: ingress_bench.IngressProcess, setup: Setup, result: PartResult
 ) -> None:
@@ -256,7 +237,7 @@ def _profile(
         return
     for scenario in _scenarios(ctx):
         raw = setup.workdir / f"ingress-{_key(scenario)}.pyspy.txt"
-        with _sampling(ingress.process.pid, ctx.sizes.ingress_seconds, raw):
+        with sampling(ingress.process.pid, ctx.sizes.ingress_seconds, raw):
             run = _wrk(ctx, ingress.url, _script(setup, scenario), scenario)
         result.profile.append(
             f"{scenario.name} under py-spy (not counted): {run['events_per_s']:,.0f} events/s"

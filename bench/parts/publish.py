@@ -12,15 +12,18 @@ size (values only: no key, no headers) to a topic with the same partition count.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 from collections.abc import Sequence
 
 from bench import publish_bench, serde_bench
 from bench.kafka_tools import producer_performance, producer_props
 from bench.model import BenchContext, PartResult
+from bench.profiling import hot_paths, sampling
 from bench.stack import create_topic, prepare_topics
 from bench.stats import Figure, Ratio, Target
 from bus.events import Event
+from bus.publisher import Publisher
 from bus.settings import Settings
 
 _DISTINCT = 5_000
@@ -71,6 +74,8 @@ def run(ctx: BenchContext) -> PartResult:
         shown = ", ".join(f"{key} {rates[key]:,.0f}/s" for key in sorted(rates, key=_order))
         ctx.say(f"publish round {index + 1}: {shown}, ProducerPerformance {perf.records_per_s:,.0f}/s")
     figures.add(java)
+    if ctx.profile:
+        _profile(ctx, settings, events, batch, result)
     modes = sorted({key.split(".", 1)[1] for key in rates if key.startswith("publisher.")})
     result.sizes = {
         "events_per_round": count,
@@ -108,6 +113,32 @@ def _order(key: str) -> tuple[bool, bool]:
 def _label(key: str) -> str:
     case, _, mode = key.partition(".")
     return f"{_LABELS.get(case, case)}, {mode}" if mode else _LABELS.get(case, case)
+
+
+def _profile(
+    ctx: BenchContext, settings: Settings, events: list[Event], batch: int, result: PartResult
+) -> None:
+    """py-spy on this process while the Publisher alone publishes the events once more (not counted)."""
+    measured = result.figures.get("publisher.sequential")
+    rate = measured.median if measured is not None and measured.ok else 1_000.0
+    seconds = len(events) / rate + 2
+    raw = ctx.work_dir / "publish-publisher.pyspy.txt"
+    with sampling(os.getpid(), seconds, raw) as available:
+        if available:
+            rate = asyncio.run(_publisher_alone(settings, events, batch))
+    if not available:
+        result.profile.append("py-spy is not installed (pip install py-spy); no profile")
+        return
+    result.profile += [
+        f"bus.Publisher alone under py-spy (not counted): {rate:,.0f} events/s",
+        *hot_paths(raw),
+    ]
+
+
+async def _publisher_alone(settings: Settings, events: Sequence[Event], batch: int) -> float:
+    async with Publisher(settings) as publisher:
+        await publisher.publish_many(events[:batch])
+        return await publish_bench.time_publisher(publisher, events, batch)
 
 
 async def _python_round(

@@ -144,6 +144,10 @@ class RegistryComponent:
         return [
             java,
             f"-Xmx{self.settings.registry_heap}",
+            # Startup dominates a development registry's life and its traffic is light (clients cache
+            # schema ids): the C1 compiler and the serial collector start it about twice as fast on 2 cores.
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
             self.managed.marker,
             f"-Djava.io.tmpdir={directory / 'tmp'}",
             f"-Dquarkus.http.host={self.layout.host}",

@@ -24,9 +24,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     ValidationInfo,
-    model_validator,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -149,28 +149,30 @@ class AgencyRef(AvroRecord):
     code: KnownAgencyCode
     name: Text
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _reuse(cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo) -> Self:
-        # The same few hundred agencies appear in nearly every event, and validating a reference depends on
-        # nothing but its two strings and the catalog: a reference validated before against the packaged
-        # catalog is handed out again (instances are frozen). Anything else is validated as usual.
-        if info.context is not None or type(data) is not dict or len(data) != 2:
-            return handler(data)
-        key = (cls, data.get("code"), data.get("name"))
-        if type(key[1]) is not str or type(key[2]) is not str:
-            return handler(data)
-        known = _REUSED.get(key)
-        if known is None:
-            known = handler(data)
-            if len(_REUSED) >= _REUSE_LIMIT:
-                _REUSED.clear()
-            _REUSED[key] = known
-        return known  # type: ignore[return-value]  # stored for this very class
+
+def _reused(data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    # The same few hundred agencies appear in nearly every event, and validating a reference depends on
+    # nothing but its two strings and the catalog: a reference validated before against the packaged catalog
+    # is handed out again (instances are frozen). Anything else is validated as usual.
+    if info.context is not None or type(data) is not dict or len(data) != 2:
+        return handler(data)
+    key = (data.get("code"), data.get("name"))
+    if type(key[0]) is not str or type(key[1]) is not str:
+        return handler(data)
+    known = _REUSED.get(key)
+    if known is None:
+        known = handler(data)
+        if len(_REUSED) >= _REUSE_LIMIT:
+            _REUSED.clear()
+        _REUSED[key] = known
+    return known
 
 
 _REUSE_LIMIT = 4096
-_REUSED: dict[tuple[type[AgencyRef], Any, Any], AgencyRef] = {}
+_REUSED: dict[tuple[str, str], AgencyRef] = {}
+
+ReusedAgencyRef = Annotated[AgencyRef, WrapValidator(_reused)]
+"""An :class:`AgencyRef` field of an event (equal references may be one shared instance)."""
 
 
 class EventMeta(AvroRecord):

@@ -11,13 +11,13 @@ from typing import Annotated, ClassVar, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bus.events._base import (
-    AgencyRef,
     Date,
     Event,
     Identifier,
     Int,
     Long,
     LongText,
+    ReusedAgencyRef,
     Text,
     UtcDatetime,
     catalog_of,
@@ -79,8 +79,8 @@ class DocumentSent(Event):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     document_id: Identifier
-    sender: AgencyRef
-    recipients: Annotated[tuple[AgencyRef, ...], Field(min_length=1, max_length=10_000)]
+    sender: ReusedAgencyRef
+    recipients: Annotated[tuple[ReusedAgencyRef, ...], Field(min_length=1, max_length=10_000)]
     code_number: Annotated[Text, Field(max_length=50, pattern=r"^[^/\s]+$")]
     code_notation: Annotated[Text, Field(max_length=200)]
     promulgation_place: Text
@@ -162,7 +162,7 @@ class DocumentStatusChanged(Event):
     SCHEMA_VERSION: ClassVar[int] = 1
 
     document_id: Identifier
-    reporting_agency: AgencyRef
+    reporting_agency: ReusedAgencyRef
     status: DocumentStatus
     description: LongText | None = None
     status_at: UtcDatetime

@@ -9,11 +9,11 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bus.agencies import load_catalog
 from bus.events._base import (
-    AgencyRef,
     Event,
     Identifier,
     Long,
     LongText,
+    ReusedAgencyRef,
     Text,
     UtcDatetime,
     catalog_of,
@@ -36,7 +36,7 @@ class DossierSynced(Event):
     procedure_name: LongText
     sector_code: Annotated[Text, Field(max_length=100)]
     sector_name: Text
-    processing_agency: AgencyRef
+    processing_agency: ReusedAgencyRef
     province_code: Annotated[str, Field(pattern=r"^[0-9]{2}$")] | None = None
     applicant_type: ApplicantType
     channel: SubmissionChannel
@@ -96,7 +96,9 @@ class DossierSynced(Event):
                     field="finished_at",
                 )
             if returned < finished:
-                raise _before(returned, "returned_at", finished, "finished_at", "dossier.returned_after_finished")
+                raise _before(
+                    returned, "returned_at", finished, "finished_at", "dossier.returned_after_finished"
+                )
         elif self.status is DossierStatus.RETURNED:
             raise rule_error(
                 "dossier.returned_requires_time",

@@ -7,12 +7,12 @@ from typing import Annotated, ClassVar, Self
 from pydantic import Field, model_validator
 
 from bus.events._base import (
-    AgencyRef,
     AvroRecord,
     Double,
     Event,
     Identifier,
     Int,
+    ReusedAgencyRef,
     Text,
     UtcDatetime,
     rule_error,
@@ -45,7 +45,7 @@ class ReportFiled(Event):
 
     report_id: Identifier
     report_code: Annotated[Identifier, Field(max_length=100)]
-    reporting_agency: AgencyRef
+    reporting_agency: ReusedAgencyRef
     period_type: PeriodType
     period_year: Annotated[Int, Field(ge=2000, le=2099)]
     period_number: Annotated[Int, Field(ge=1)]

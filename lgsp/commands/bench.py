@@ -35,7 +35,9 @@ def bench(
     ] = None,
     rounds: Annotated[
         int | None,
-        typer.Option("--rounds", min=1, help="rounds per figure (default: 5 light, 3 heavy parts)"),
+        typer.Option(
+            "--rounds", min=1, help="rounds per figure (default: serde, publish 5; ingress, e2e 3; rebuild 2)"
+        ),
     ] = None,
     events: Annotated[
         int | None,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,6 @@ class FaultStack:
         if layout is None or layout.registry_port is None:
             raise DevStackError("this stack has no registry")
         component = RegistryComponent(self.launcher.settings, layout, layout.registry_port)
-        import signal
-
         return send_signal(component.managed, signal.SIGKILL)
 
     def restart_missing(self) -> None:
@@ -77,14 +76,44 @@ async def launched(*, brokers: int, registry: bool, **dev: Any) -> AsyncIterator
 
 
 @pytest.fixture(scope="session")
-async def fault_stack() -> AsyncIterator[FaultStack]:
+async def _launchers(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, DevStack]]:
+    """The private stacks this session needs, started side by side (each JVM waits on its own readiness)."""
+    wanted = {"single": (1, True)}
+    if any("test_cluster" in item.nodeid for item in request.session.items):
+        wanted["cluster"] = (3, False)
+    async with AsyncExitStack() as exits:
+        started = await asyncio.gather(
+            *(
+                exits.enter_async_context(launched(brokers=n, registry=r, kafka_heap="512m"))
+                for n, r in wanted.values()
+            ),
+            return_exceptions=True,
+        )
+        failed = [error for error in started if isinstance(error, BaseException)]
+        if failed:
+            raise failed[0]
+        yield {
+            name: launcher
+            for name, launcher in zip(wanted, started, strict=True)
+            if isinstance(launcher, DevStack)
+        }
+
+
+@pytest.fixture(scope="session")
+async def fault_stack(_launchers: dict[str, DevStack]) -> FaultStack:
     """One broker and a registry of our own, with every schema registered (``lgsp schemas register``)."""
-    async with launched(brokers=1, registry=True, kafka_heap="512m") as launcher:
-        registry_url = launcher.endpoints.registry_url
-        if registry_url is None:
-            raise DevStackError("the fault stack started without its registry")
-        await _register_all(registry_url)
-        yield FaultStack(launcher.endpoints.bootstrap_servers, registry_url, launcher)
+    launcher = _launchers["single"]
+    registry_url = launcher.endpoints.registry_url
+    if registry_url is None:
+        raise DevStackError("the fault stack started without its registry")
+    await _register_all(registry_url)
+    return FaultStack(launcher.endpoints.bootstrap_servers, registry_url, launcher)
+
+
+@pytest.fixture(scope="session")
+def cluster(_launchers: dict[str, DevStack]) -> DevStack:
+    """Three KRaft nodes (broker + controller each), without a registry of their own (``fault_stack``'s)."""
+    return _launchers["cluster"]
 
 
 def fault_settings(bootstrap: str, registry_url: str, workdir: Path, **sections: dict[str, Any]) -> Settings:

@@ -1,4 +1,4 @@
-"""The bad-input corpus for the ingress: hundreds of requests that must each get a clear 4xx and publish nothing.
+"""The bad-input corpus for the ingress: hundreds of requests, each due a clear 4xx, none publishing anything.
 
 Cases come from three places:
 
@@ -97,7 +97,7 @@ class Corpus:
             family()
         return self.cases
 
-    # --- helpers -----------------------------------------------------------------------------------------------
+    # --- helpers --------------------------------------------------------------------------------------------
 
     def structured(self, index: int = 0) -> dict[str, Any]:
         """A fresh valid CloudEvent (new id) built from base ``index``."""
@@ -114,7 +114,7 @@ class Corpus:
     def add_batch(self, name: str, items: Sequence[Any], **kw: Any) -> None:
         self.add(name, list(items), path="/v1/events:batch", content_type=BATCH, **kw)
 
-    # --- families ----------------------------------------------------------------------------------------------
+    # --- families -------------------------------------------------------------------------------------------
 
     def malformed_json(self) -> None:
         good = dumps(self.structured())
@@ -146,13 +146,18 @@ class Corpus:
             "colon-only": b":",
             "digits-over-limit": b'{"x": ' + b"9" * 5000 + b"}",
         }
-        why = "a number over Python's 4300-digit limit raises a plain ValueError that loads_strict lets escape: 500"
+        why = "a number over Python's 4300-digit limit raises a ValueError that loads_strict lets escape: 500"
         for name, body in bodies.items():
             bug = why if name == "digits-over-limit" else None
             self.add(f"malformed/{name}", body, expect=frozenset({400}), known_bug=bug)
         for name, body in list(bodies.items())[:8]:
-            self.add(f"malformed-batch/{name}", body, path="/v1/events:batch", content_type=BATCH,
-                     expect=frozenset({400}))  # fmt: skip
+            self.add(
+                f"malformed-batch/{name}",
+                body,
+                path="/v1/events:batch",
+                content_type=BATCH,
+                expect=frozenset({400}),
+            )
 
     def invalid_utf8(self) -> None:
         prefix = b'{"specversion": "1.0", "id": "'
@@ -172,16 +177,29 @@ class Corpus:
             "utf16": '{"id": "x"}'.encode("utf-16"),
         }.items():
             self.add(f"utf8/{name}", prefix + raw + b'"}', expect=frozenset({400}))
-        self.add("utf8/whole-body-utf16", json.dumps(self.structured()).encode("utf-16"), expect=frozenset({400}))
+        self.add(
+            "utf8/whole-body-utf16", json.dumps(self.structured()).encode("utf-16"), expect=frozenset({400})
+        )
 
     def shapes(self) -> None:
-        for name, value in {"array": [self.structured()], "string": "event", "number": 1, "null": None,
-                            "true": True, "empty-object": {}}.items():  # fmt: skip
+        for name, value in {
+            "array": [self.structured()],
+            "string": "event",
+            "number": 1,
+            "null": None,
+            "true": True,
+            "empty-object": {},
+        }.items():
             expect = frozenset({422}) if name == "empty-object" else frozenset({400})
             self.add(f"shape/single-{name}", value, expect=expect)
         for name, value in {"object": self.structured(), "string": "x", "null": None, "number": 3}.items():
-            self.add(f"shape/batch-{name}", value, path="/v1/events:batch", content_type=BATCH,
-                     expect=frozenset({400}))  # fmt: skip
+            self.add(
+                f"shape/batch-{name}",
+                value,
+                path="/v1/events:batch",
+                content_type=BATCH,
+                expect=frozenset({400}),
+            )
         self.add_batch("shape/batch-empty", [], expect=frozenset({422}))
         self.add_batch("shape/batch-of-strings", ["a", "b"], field="[0]")
         self.add_batch("shape/batch-nested-arrays", [[self.structured()]], field="[0]")
@@ -197,15 +215,35 @@ class Corpus:
 
     def content_types(self) -> None:
         body = dumps(self.structured())
-        for media in ("text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data",
-                      "application/cloudevents-batch+json", "application/json-patch+json", ""):  # fmt: skip
-            self.add(f"content-type/single-{media or 'empty'}", body, content_type=media or None,
-                     expect=frozenset({415}))  # fmt: skip
-        self.add("content-type/batch-as-single", dumps([self.structured()]), path="/v1/events:batch",
-                 content_type=SINGLE, expect=frozenset({415}))  # fmt: skip
+        for media in (
+            "text/plain",
+            "application/xml",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "application/cloudevents-batch+json",
+            "application/json-patch+json",
+            "",
+        ):
+            self.add(
+                f"content-type/single-{media or 'empty'}",
+                body,
+                content_type=media or None,
+                expect=frozenset({415}),
+            )
+        self.add(
+            "content-type/batch-as-single",
+            dumps([self.structured()]),
+            path="/v1/events:batch",
+            content_type=SINGLE,
+            expect=frozenset({415}),
+        )
         for charset in ("latin-1", "utf-16", "windows-1258"):
-            self.add(f"content-type/charset-{charset}", body, content_type=f"{SINGLE}; charset={charset}",
-                     expect=frozenset({415}))  # fmt: skip
+            self.add(
+                f"content-type/charset-{charset}",
+                body,
+                content_type=f"{SINGLE}; charset={charset}",
+                expect=frozenset({415}),
+            )
 
     def authentication(self) -> None:
         body = dumps(self.structured())
@@ -238,9 +276,17 @@ class Corpus:
                         del item[attribute]
                     else:
                         item[attribute] = value
-                    self.add(f"envelope/{_short(index, self.bases)}/{attribute}/{label}", item, field=attribute)
-            for attribute, value in (("subject", "not-the-entity-key"), ("datacontenttype", "application/xml"),
-                                     ("data", "a string"), ("data", None), ("data", [1]), ("data_base64", "AAAA")):  # fmt: skip
+                    self.add(
+                        f"envelope/{_short(index, self.bases)}/{attribute}/{label}", item, field=attribute
+                    )
+            for attribute, value in (
+                ("subject", "not-the-entity-key"),
+                ("datacontenttype", "application/xml"),
+                ("data", "a string"),
+                ("data", None),
+                ("data", [1]),
+                ("data_base64", "AAAA"),
+            ):
                 item = self.structured(index)
                 item[attribute] = value
                 self.add(f"envelope/{_short(index, self.bases)}/{attribute}/{value!r:.20}", item)
@@ -270,7 +316,9 @@ class Corpus:
                     if spec.get("type") in ("integer", "number"):
                         item = self.structured(index)
                         item["data"][name] = value
-                        self.add(f"huge/{_short(index, self.bases)}/{name}/{label}", item, field=f"data.{name}")
+                        self.add(
+                            f"huge/{_short(index, self.bases)}/{name}/{label}", item, field=f"data.{name}"
+                        )
         item = self.structured()
         item["id"] = "a" * 100_000
         self.add("huge/id-100k", item, field="id")
@@ -327,8 +375,11 @@ class Corpus:
             self.add(f"vietnamese/over-limit-{form.lower()}", item, field=f"data.{key}")
         item = self.structured()
         key = _text_field(item, max_length=1000)
-        self.add("vietnamese/lone-surrogate", dumps(item).replace(f'"{key}": "'.encode(), f'"{key}": "\\ud800'.encode(), 1),
-                 field=f"data.{key}")  # fmt: skip
+        self.add(
+            "vietnamese/lone-surrogate",
+            dumps(item).replace(f'"{key}": "'.encode(), f'"{key}": "\\ud800'.encode(), 1),
+            field=f"data.{key}",
+        )
         item = self.structured()
         key = _identifier_field(item)
         item["data"][key] = unicodedata.normalize("NFD", "Hồ sơ số 1")
@@ -406,8 +457,11 @@ class Corpus:
             item = self.structured()
             item["time"] = value
             self.add(f"dates/time-{label}", item, field="time")
-        why = "datetime.astimezone raises OverflowError near year 1 or 9999 (bus/events/_base.py _utc_millis): 500"
-        for label, value in (("9999-minus-10h", "9999-12-31T23:59:59-10:00"), ("0001-plus-10h", "0001-01-01T00:00:00+10:00")):
+        why = "astimezone raises OverflowError near year 1 or 9999 (bus/events/_base.py _utc_millis): 500"
+        for label, value in (
+            ("9999-minus-10h", "9999-12-31T23:59:59-10:00"),
+            ("0001-plus-10h", "0001-01-01T00:00:00+10:00"),
+        ):
             item = self.structured()
             item["time"] = value
             self.add(f"dates/time-{label}", item, field="time", known_bug=why)
@@ -418,16 +472,20 @@ class Corpus:
                     resolved, _ = _resolve(spec, schema.get("$defs", {}))
                     if resolved.get("format") == "date-time" and name in item["data"]:
                         item["data"][name] = value
-                        self.add(f"dates/{_short(index, self.bases)}/{name}-{label}", item, field=f"data.{name}",
-                                 known_bug=why)  # fmt: skip
+                        self.add(
+                            f"dates/{_short(index, self.bases)}/{name}-{label}",
+                            item,
+                            field=f"data.{name}",
+                            known_bug=why,
+                        )
                         break
 
     def lenient_coercions(self) -> None:
         """Values of the wrong JSON type or format that pydantic's lax mode coerces today (findings)."""
         why = "lax validation: a value outside the OpenAPI schema is coerced instead of refused"
-        for label, value in (("epoch-seconds", "1751364000"), ("space-separator", "2025-07-01 10:00:00Z")):
+        for label, text in (("epoch-seconds", "1751364000"), ("space-separator", "2025-07-01 10:00:00Z")):
             item = self.structured()
-            item["time"] = value
+            item["time"] = text
             self.add(f"lenient/time-{label}", item, field="time", known_bug=why)
         for index, base in enumerate(self.bases):
             properties = type(base).model_json_schema()["properties"]
@@ -440,8 +498,12 @@ class Corpus:
                     continue
                 item = self.structured(index)
                 item["data"][name] = value
-                self.add(f"lenient/{_short(index, self.bases)}/{name}-{value!r}", item, field=f"data.{name}",
-                         known_bug=why)  # fmt: skip
+                self.add(
+                    f"lenient/{_short(index, self.bases)}/{name}-{value!r}",
+                    item,
+                    field=f"data.{name}",
+                    known_bug=why,
+                )
 
     def files(self) -> None:
         manifest = json.loads((CORPUS_DIR / "manifest.json").read_text(encoding="utf-8"))
@@ -467,8 +529,16 @@ def _short(index: int, bases: Sequence[Event]) -> str:
 
 
 def _envelope_values(attribute: str) -> Iterator[tuple[str, Any]]:
-    yield from (("missing", _MISSING), ("null", None), ("number", 1), ("bool", True), ("array", ["x"]),
-                ("object", {"x": 1}), ("empty", ""), ("huge", "x" * 20_000))  # fmt: skip
+    yield from (
+        ("missing", _MISSING),
+        ("null", None),
+        ("number", 1),
+        ("bool", True),
+        ("array", ["x"]),
+        ("object", {"x": 1}),
+        ("empty", ""),
+        ("huge", "x" * 20_000),
+    )
     extra: Mapping[str, Sequence[tuple[str, Any]]] = {
         "specversion": (("0.3", "0.3"), ("1", "1"), ("v1.0", "v1.0")),
         "id": (("not-uuid", "event-1"), ("uuid-truncated", str(uuid.uuid4())[:-1])),
@@ -492,7 +562,9 @@ def _resolve(spec: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[Mapping[
     return spec, nullable
 
 
-def _mutations(spec: Mapping[str, Any], defs: Mapping[str, Any], *, required: bool) -> Iterator[tuple[str, Any]]:
+def _mutations(
+    spec: Mapping[str, Any], defs: Mapping[str, Any], *, required: bool
+) -> Iterator[tuple[str, Any]]:
     """Values that no lax coercion turns into a valid value of the field ``spec`` describes."""
     resolved, nullable = _resolve(spec, defs)
     if required:
@@ -500,16 +572,35 @@ def _mutations(spec: Mapping[str, Any], defs: Mapping[str, Any], *, required: bo
         if not nullable:
             yield "null", None
     kinds: dict[str, Callable[[], Iterator[tuple[str, Any]]]] = {
-        "enum": lambda: iter((("not-a-member", "NOT_A_MEMBER"), ("bool", True), ("array", []), ("object", {}))),
-        "date-time": lambda: iter((("bool", True), ("array", []), ("garbage", "not-a-time"),
-                                   ("feb-30", "2025-02-30T10:00:00Z"), ("no-zone", "2025-07-01T10:00:00"),
-                                   ("year-2200", "2200-01-01T00:00:00Z"))),  # fmt: skip
-        "date": lambda: iter((("bool", True), ("array", []), ("month-13", "2025-13-01"),
-                              ("year-1800", "1800-01-01"))),  # fmt: skip
-        "string": lambda: iter((("number", 12345), ("bool", True), ("array", []), ("object", {}), ("empty", ""),
-                                ("too-long", "ệ" * 9001))),  # fmt: skip
-        "integer": lambda: iter((("word", "abc"), ("fraction", 1.5), ("array", []), ("object", {}),
-                                 ("too-big", 2**63))),  # fmt: skip
+        "enum": lambda: iter(
+            (("not-a-member", "NOT_A_MEMBER"), ("bool", True), ("array", []), ("object", {}))
+        ),
+        "date-time": lambda: iter(
+            (
+                ("bool", True),
+                ("array", []),
+                ("garbage", "not-a-time"),
+                ("feb-30", "2025-02-30T10:00:00Z"),
+                ("no-zone", "2025-07-01T10:00:00"),
+                ("year-2200", "2200-01-01T00:00:00Z"),
+            )
+        ),
+        "date": lambda: iter(
+            (("bool", True), ("array", []), ("month-13", "2025-13-01"), ("year-1800", "1800-01-01"))
+        ),
+        "string": lambda: iter(
+            (
+                ("number", 12345),
+                ("bool", True),
+                ("array", []),
+                ("object", {}),
+                ("empty", ""),
+                ("too-long", "ệ" * 9001),
+            )
+        ),
+        "integer": lambda: iter(
+            (("word", "abc"), ("fraction", 1.5), ("array", []), ("object", {}), ("too-big", 2**63))
+        ),
         "number": lambda: iter((("word", "abc"), ("array", []), ("object", {}), ("infinite", HUGE))),
         "boolean": lambda: iter((("word", "maybe"), ("two", 2), ("array", []), ("object", {}))),
         "array": lambda: iter((("string", "x"), ("object", {}), ("number", 7), ("bad-item", [12345]))),
@@ -529,7 +620,7 @@ def _kind(spec: Mapping[str, Any]) -> str:
 
 def _text_field(item: Mapping[str, Any], *, max_length: int) -> str:
     for event_type in EVENT_TYPES.values():
-        if event_type.AVRO_NAME == item["type"]:
+        if item["type"] == event_type.AVRO_NAME:
             for name, spec in event_type.model_json_schema()["properties"].items():
                 if spec.get("maxLength") == max_length and name in item["data"]:
                     return str(name)
@@ -538,7 +629,7 @@ def _text_field(item: Mapping[str, Any], *, max_length: int) -> str:
 
 def _identifier_field(item: Mapping[str, Any]) -> str:
     for event_type in EVENT_TYPES.values():
-        if event_type.AVRO_NAME == item["type"]:
+        if item["type"] == event_type.AVRO_NAME:
             for name, spec in event_type.model_json_schema()["properties"].items():
                 if spec.get("pattern") == r"^\S+$" and name in item["data"]:
                     return str(name)

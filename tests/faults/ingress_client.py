@@ -1,4 +1,4 @@
-"""Talking to a real ``lgsp ingress`` process: an API key that covers the test's sources, and posting events."""
+"""Talking to a real ``lgsp ingress``: an API key that covers the test's sources, and posting events."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def post(
 def deliveries_of(response: httpx.Response) -> list[Delivery]:
     """The deliveries of a 202 answer (one event or a batch)."""
     body: dict[str, Any] = response.json()
-    items = body["events"] if "events" in body else [body]
+    items = body.get("events", [body])
     return [Delivery(str(i["id"]), str(i["topic"]), int(i["partition"]), int(i["offset"])) for i in items]
 
 

@@ -1,4 +1,4 @@
-"""What a fault test offered, what the Publisher confirmed, what it reported unconfirmed, and what Kafka holds.
+"""What a fault test offered, what the Publisher confirmed or reported unconfirmed, and what Kafka holds.
 
 The ledger is the test's side of the contract: every offered event must come back either confirmed (a
 :class:`~bus.publisher.Delivery`, or counted as confirmed by a ``PublishError``) or named in
@@ -58,7 +58,9 @@ class Ledger:
     def record_error(self, exc: PublishError, ids: Sequence[str]) -> None:
         unconfirmed = set(exc.unconfirmed)
         if not unconfirmed <= set(ids):
-            raise AssertionError(f"PublishError names ids that were not in the call: {unconfirmed - set(ids)}")
+            raise AssertionError(
+                f"PublishError names ids that were not in the call: {unconfirmed - set(ids)}"
+            )
         if exc.confirmed + len(unconfirmed) != len(ids):
             raise AssertionError(
                 f"PublishError accounts for {exc.confirmed} confirmed + {len(unconfirmed)} unconfirmed "

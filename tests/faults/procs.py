@@ -101,7 +101,7 @@ class Child:
             return "\n".join(self.lines[-lines:])
 
     async def wait_for_line(self, pattern: str, *, timeout_s: float, at_least: int = 1) -> str:
-        """The first line matching ``pattern`` once ``at_least`` lines match; AssertionError on timeout/exit."""
+        """The first line matching ``pattern`` once ``at_least`` lines match; AssertionError otherwise."""
         compiled = re.compile(pattern)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -111,8 +111,9 @@ class Child:
                 return found[0]
             if not self.alive():
                 await asyncio.to_thread(self._reader.join, 5)
-                raise AssertionError(f"{self.name} exited ({self.proc.returncode}) before {pattern!r}:\n"
-                                     + self.tail())
+                raise AssertionError(
+                    f"{self.name} exited ({self.proc.returncode}) before {pattern!r}:\n" + self.tail()
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: no {pattern!r} within {timeout_s:g} s:\n" + self.tail())
             await asyncio.sleep(_POLL_S)
@@ -220,7 +221,9 @@ async def wait_store_reaches(
         if not behind:
             return
         if not child.alive():
-            raise AssertionError(f"{child.name} exited ({child.proc.returncode}) behind {behind}:\n{child.tail()}")
+            raise AssertionError(
+                f"{child.name} exited ({child.proc.returncode}) behind {behind}:\n{child.tail()}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"{child.name} still behind after {timeout_s:g} s: {behind}\n{child.tail()}")
         await asyncio.sleep(0.1)

@@ -43,8 +43,14 @@ async def send(
     reader, writer = await asyncio.open_connection(host, port)
     try:
         head = [f"{method} {path} HTTP/1.1".encode(), f"host: {host}:{port}".encode(), b"connection: close"]
-        head += [name.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) for name, v in headers.items()]
-        head.append(f"content-length: {len(body)}".encode() if mode == "headers-only" else b"transfer-encoding: chunked")
+        head += [
+            name.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) for name, v in headers.items()
+        ]
+        head.append(
+            f"content-length: {len(body)}".encode()
+            if mode == "headers-only"
+            else b"transfer-encoding: chunked"
+        )
         writer.write(b"\r\n".join(head) + b"\r\n\r\n")
         with contextlib.suppress(ConnectionError):
             await writer.drain()

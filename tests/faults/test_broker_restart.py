@@ -33,7 +33,10 @@ NODE = 1
 async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, tmp_path: Path) -> None:
     started = time.monotonic()
     settings = fault_settings(
-        fault_stack.bootstrap_servers, fault_stack.registry_url, tmp_path, producer={"delivery_timeout_s": 5.0}
+        fault_stack.bootstrap_servers,
+        fault_stack.registry_url,
+        tmp_path,
+        producer={"delivery_timeout_s": 5.0},
     )
     await ensure_topics(settings)
     events = take_units(EVENTS, seed=101)
@@ -69,7 +72,10 @@ async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, t
             views,
             started=started,
             landed_anyway=landed_anyway,
-            details={"confirmed_at_kill": confirmed_at_kill, "chunks_ok_after_restart": ledger.chunks_ok - ok_before_restart},
+            details={
+                "confirmed_at_kill": confirmed_at_kill,
+                "chunks_ok_after_restart": ledger.chunks_ok - ok_before_restart,
+            },
         )
     finally:
         views.kill()
@@ -77,4 +83,3 @@ async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, t
     outcome.assert_exact(ledger)
     assert reported, "the outage was never reported to the caller"
     assert ledger.chunks_ok - ok_before_restart > 0, "publishing did not resume after the restart"
-

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bus.devstack import DevStack
 from bus.publisher import Publisher
 from bus.topics import ensure_topics
-from tests.faults.conftest import FaultStack, fault_settings, launched
+from tests.faults.conftest import FaultStack, fault_settings
 from tests.faults.ledger import Ledger, feed, resend_pending
 from tests.faults.procs import ViewsProcess, applied, wait_until
 from tests.faults.verify import data_topics, settle
@@ -28,15 +27,8 @@ from tests.faults.workload import chunks, take_units
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-EVENTS = 4000
+EVENTS = 3000
 CHUNK = 100
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[DevStack]:
-    """Three KRaft nodes (broker + controller each) without a registry of their own."""
-    async with launched(brokers=3, registry=False, kafka_heap="512m") as launcher:
-        yield launcher
 
 
 async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
@@ -82,7 +74,7 @@ async def test_one_of_three_brokers_killed_and_restarted(
             cluster.kill_broker(victim)
             ok_at_kill, applied_at_kill = ledger.chunks_ok, applied(views.store)
             await wait_until(
-                lambda: ledger.chunks_ok >= ok_at_kill + 10 and applied(views.store) > applied_at_kill + 500,
+                lambda: ledger.chunks_ok >= ok_at_kill + 8 and applied(views.store) > applied_at_kill + 400,
                 timeout_s=180,
                 what="publishing and the views to carry on without the killed broker",
             )
@@ -107,4 +99,5 @@ async def test_one_of_three_brokers_killed_and_restarted(
     finally:
         views.kill()
     outcome.assert_exact(ledger)
-    assert ok_while_down >= 10 and applied_while_down > 500
+    assert ok_while_down >= 8
+    assert applied_while_down > 400

@@ -42,7 +42,7 @@ UNKNOWN_ID_RETRY = r"decoding a batch failed \(attempt \d+\)"
 
 def split(events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
     """(documents and dossiers, reports): the builder sees report schemas only after the registry died."""
-    reports = [e for e in events if isinstance(e, ReportFiled)]
+    reports: list[Event] = [e for e in events if isinstance(e, ReportFiled)]
     return [e for e in events if not isinstance(e, ReportFiled)], reports
 
 
@@ -51,7 +51,9 @@ async def caught_up(settings: Settings, views: ViewsProcess) -> None:
     await wait_store_reaches(views.store, ends, views, timeout_s=180)
 
 
-async def test_registry_killed_while_publishing_and_consuming(fault_stack: FaultStack, tmp_path: Path) -> None:
+async def test_registry_killed_while_publishing_and_consuming(
+    fault_stack: FaultStack, tmp_path: Path
+) -> None:
     started = time.monotonic()
     settings = fault_settings(fault_stack.bootstrap_servers, fault_stack.registry_url, tmp_path)
     await ensure_topics(settings)
@@ -73,7 +75,10 @@ async def test_registry_killed_while_publishing_and_consuming(fault_stack: Fault
             fault_stack.kill_registry()
             await feed(publisher, ledger, chunks(during, 100))
             assert ledger.chunks_failed == 0, ledger.errors[:2]
-            accepted = [book(ledger, batch, await post(client, token, batch, batch=True)) for batch in chunks(via_http, 50)]
+            accepted = [
+                book(ledger, batch, await post(client, token, batch, batch=True))
+                for batch in chunks(via_http, 50)
+            ]
             details["ingress_batches_accepted_while_registry_down"] = f"{sum(accepted)}/{len(accepted)}"
             details["ingress_readyz_while_registry_down"] = (await client.get("/readyz")).status_code
             await caught_up(settings, views)  # cached ids: the builder carries on
@@ -84,7 +89,10 @@ async def test_registry_killed_while_publishing_and_consuming(fault_stack: Fault
             with pytest.raises(RegistryUnavailableError) as refused:
                 async with Publisher(cold) as fresh:
                     await fresh.publish_many(during[:5])
-            assert refused.value.retriable and fault_stack.registry_url.split("/apis")[0] in str(refused.value)
+            assert refused.value.retriable
+            assert fault_stack.registry_url.split("/apis")[0] in str(refused.value), (
+                "the error names the registry"
+            )
             assert await topic_ends(settings.kafka.bootstrap_servers, data_topics(settings)) == ends_before
             details["uncached_publish_error"] = str(refused.value)[:200]
 
@@ -99,7 +107,9 @@ async def test_registry_killed_while_publishing_and_consuming(fault_stack: Fault
 
             await asyncio.to_thread(fault_stack.restart_missing)
             await resend_pending(publisher, ledger)
-        outcome = await settle("3 registry SIGKILL + restart", settings, ledger, views, started=started, details=details)
+        outcome = await settle(
+            "3 registry SIGKILL + restart", settings, ledger, views, started=started, details=details
+        )
     finally:
         views.kill()
         await ingress.stop()

@@ -131,8 +131,14 @@ async def test_store_locked_then_disk_full(fault_stack: FaultStack, tmp_path: Pa
                 await feed(publisher, ledger, list(batches))
                 await resend_pending(publisher, ledger)
             details["error_kinds"] = sorted({_kind(line) for line in views.lines if "store failed" in line})
-            outcome = await settle("4 store locked / file size limit / disk full", settings, ledger, views,
-                                   started=started, details=details)
+            outcome = await settle(
+                "4 store locked / file size limit / disk full",
+                settings,
+                ledger,
+                views,
+                started=started,
+                details=details,
+            )
         finally:
             views.kill()
     outcome.assert_exact(ledger)

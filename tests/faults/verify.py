@@ -106,7 +106,7 @@ async def settle(
 
 
 def compare_views(settings: Settings, events: Sequence[Event]) -> tuple[list[str], int]:
-    """Every difference between the views in the settings' store and the recomputation, and the views' count."""
+    """Every difference between the views in the settings' store and the recomputation; the views' count."""
     path = settings.store.url.removeprefix("sqlite:///")
     viewset = ViewSet(SqliteStore(path), build_views(settings), topic_prefix=settings.topics.prefix)
     try:

@@ -18,9 +18,9 @@ the independent recomputation of ``tests/views_oracle.py``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, ReportFiled
 from consumers.base import Grain, Level, ViewQuery
@@ -81,27 +81,12 @@ class _UnitFilter:
         return ("send", event.document_id)
 
 
-def unit_events(count: int, *, seed: int) -> list[Event]:
-    """``count`` unit events from a seeded simulation (deterministic for a seed)."""
-    config = SimulationConfig(seed=seed, scale=0.001, late_ratio=0.0)
-    kept = _UnitFilter()
-    stream: Iterator[Event] = (
-        emission.event for emission in Simulation(config) if emission.kind is not EmissionKind.INVALID
-    )
-    events = [e for e in stream_filter(stream, kept)]
-    return events[:count] if len(events) >= count else events
-
-
-def stream_filter(stream: Iterable[Event], kept: _UnitFilter) -> Iterator[Event]:
-    return (event for event in stream if kept.keep(event))
-
-
 def take_units(count: int, *, seed: int) -> list[Event]:
     """The first ``count`` unit events of the seeded simulation."""
     config = SimulationConfig(seed=seed, scale=0.001, late_ratio=0.0)
     kept = _UnitFilter()
-    stream = (emission.event for emission in Simulation(config) if emission.kind is not EmissionKind.INVALID)
-    return list(itertools.islice((e for e in stream if kept.keep(e)), count))
+    emitted = (emission.event for emission in Simulation(config) if emission.kind is not EmissionKind.INVALID)
+    return list(itertools.islice((event for event in emitted if kept.keep(event)), count))
 
 
 def chunks(events: Sequence[Event], size: int) -> list[list[Event]]:
@@ -127,7 +112,10 @@ def view_units(viewset: ViewSet) -> int:
     return _total(documents, dossiers, reports)
 
 
-def _total(documents: list[dict[str, object]], dossiers: list[dict[str, object]], reports: list[dict[str, object]]) -> int:
-    total = sum(int(str(row[name])) for row in documents for name in DOCUMENT_UNITS)
-    total += sum(int(str(row["received"])) for row in dossiers)
-    return total + sum(int(str(row["filed"])) for row in reports)
+Rows = list[dict[str, Any]]
+
+
+def _total(documents: Rows, dossiers: Rows, reports: Rows) -> int:
+    total = sum(int(row[name]) for row in documents for name in DOCUMENT_UNITS)
+    total += sum(int(row["received"]) for row in dossiers)
+    return total + sum(int(row["filed"]) for row in reports)
