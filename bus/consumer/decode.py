@@ -115,6 +115,10 @@ class BatchDecoder:
         allowed = self._topic_types.get(first.topic)
         applied = batch.events.setdefault(first.topic, [])
         for record in records:
+            event = self._fast(record, ctx, allowed, failed)
+            if event is not None:
+                applied.append(event)
+                continue
             verdict = self._judge(record, ctx, allowed, failed)
             if verdict.outcome is Outcome.APPLY and verdict.event is not None:
                 applied.append(verdict.event)
@@ -124,6 +128,33 @@ class BatchDecoder:
                 batch.retry = verdict.error
         batch.records += len(records)
         batch.next_offsets[Partition(first.topic, first.partition)] = records[-1].offset + 1
+
+    def _fast(
+        self,
+        record: RecordLike,
+        ctx: Any,
+        allowed: frozenset[str] | None,
+        failed: Mapping[SchemaId, LgspError],
+    ) -> Event | None:
+        """The event, when everything about the record is fine (the common case); None sends the record
+        to :meth:`_judge`, which decides again and says why."""
+        value = record.value
+        if (
+            value is None
+            or len(value) < 5
+            or value[0] != 0
+            or (failed and self._deserializer.schema_id_of(value) in failed)
+        ):
+            return None
+        try:
+            event = self._deserializer.deserialize(value, ctx)
+            if self._validate is not None:
+                self._validate(event)
+        except LgspError:
+            return None
+        if allowed is not None and _short_name(event) not in allowed:
+            return None
+        return event
 
     def _judge(
         self,
@@ -140,7 +171,7 @@ class BatchDecoder:
             if failure is not None:
                 return outcome_for_error(failure)
             event = self._deserializer.deserialize(value, ctx)
-            if allowed is not None and event.AVRO_NAME.rsplit(".", 1)[-1] not in allowed:
+            if allowed is not None and _short_name(event) not in allowed:
                 return _poison(
                     DeadLetterReason.WRONG_TOPIC, f"{event.AVRO_NAME} does not belong on this topic"
                 )
@@ -153,6 +184,10 @@ class BatchDecoder:
         except LgspError as exc:
             return outcome_for_error(exc)
         return Verdict(Outcome.APPLY, event=event)
+
+
+def _short_name(event: Event) -> str:
+    return type(event).AVRO_NAME.rsplit(".", 1)[-1]
 
 
 def _poison(reason: DeadLetterReason, message: str) -> Verdict:
