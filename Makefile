@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install jars lint test test-unit test-integration demo bench clean
+.PHONY: help install jars lint test test-unit test-integration test-faults demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: install ## the whole suite: unit, integration (real Kafka + registry), e2e
 
 test-unit: install ## only the tests that need no broker
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-faults: install ## kills, restarts, overload, bad input on real processes; figures in bench/results/
+	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 demo: install ## the whole bus locally: stack, topics, schemas, simulated nation, views, scoreboard
 	$(BIN)/lgsp demo

@@ -21,7 +21,7 @@ from bench.kafka_tools import producer_performance, producer_props
 from bench.model import BenchContext, PartResult
 from bench.profiling import hot_paths, sampling
 from bench.stack import create_topic, prepare_topics
-from bench.stats import Figure, Ratio, Target
+from bench.stats import Better, Figure, FigureSet, Ratio, Target
 from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
@@ -57,8 +57,7 @@ def run(ctx: BenchContext) -> PartResult:
     for index in range(rounds):
         rates = asyncio.run(_python_round(settings, events, records, batch, index % 2 == 0))
         for key in sorted(rates, key=_order):
-            figure = figures.get(key) or figures.add(Figure(key, _label(key), "events/s"))
-            figure.add(rates[key])
+            _figure_for(figures, key).add(rates[key])
         perf = producer_performance(
             ctx.java,
             ctx.classpath,
@@ -71,12 +70,12 @@ def run(ctx: BenchContext) -> PartResult:
         java.add(perf.records_per_s)
         java.detail.setdefault("latency_ms", []).append(perf.latency_ms)
         java.detail["command"] = perf.command
-        shown = ", ".join(f"{key} {rates[key]:,.0f}/s" for key in sorted(rates, key=_order))
+        shown = ", ".join(f"{key} {rates[key]:,.0f}/s" for key in sorted(rates, key=_order) if _is_rate(key))
         ctx.say(f"publish round {index + 1}: {shown}, ProducerPerformance {perf.records_per_s:,.0f}/s")
     figures.add(java)
     if ctx.profile:
         _profile(ctx, settings, events, batch, result)
-    modes = sorted({key.split(".", 1)[1] for key in rates if key.startswith("publisher.")})
+    modes = sorted({key.split(".")[1] for key in rates if key.startswith("publisher.") and _is_rate(key)})
     result.sizes = {
         "events_per_round": count,
         "batch": batch,
@@ -86,6 +85,11 @@ def run(ctx: BenchContext) -> PartResult:
     }
     result.ratios = [Ratio(f"publisher.{mode}", f"raw.{mode}", f"raw aiokafka {mode}") for mode in modes]
     result.ratios += [Ratio(f"raw.{mode}", "producer_perf", "ProducerPerformance") for mode in modes]
+    result.ratios += [
+        Ratio(f"publisher.{mode}.cpu_us", f"raw.{mode}.cpu_us", f"raw aiokafka {mode}")
+        for mode in modes
+        if figures.get(f"publisher.{mode}.cpu_us") and figures.get(f"raw.{mode}.cpu_us")
+    ]
     result.targets = [
         Target(f"Publisher ≥ 0.6× raw aiokafka ({mode})", f"publisher.{mode}/raw.{mode}", ">=", 0.6, "×")
         for mode in modes
@@ -105,14 +109,25 @@ def run(ctx: BenchContext) -> PartResult:
 _LABELS = {"publisher": "bus.Publisher.publish_many", "raw": "raw aiokafka, same bytes and settings"}
 
 
-def _order(key: str) -> tuple[bool, bool]:
-    case, _, mode = key.partition(".")
-    return mode != "sequential", case != "publisher"
+def _is_rate(key: str) -> bool:
+    """``case.mode`` keys of ``publish_bench.one_round`` are events/s; ``case.mode.cpu_us`` CPU µs/event."""
+    return key.count(".") == 1
 
 
-def _label(key: str) -> str:
-    case, _, mode = key.partition(".")
-    return f"{_LABELS.get(case, case)}, {mode}" if mode else _LABELS.get(case, case)
+def _order(key: str) -> tuple[bool, bool, bool]:
+    case, mode = key.split(".")[:2]
+    return mode != "sequential", not _is_rate(key), case != "publisher"
+
+
+def _figure_for(figures: FigureSet, key: str) -> Figure:
+    figure = figures.get(key)
+    if figure is not None:
+        return figure
+    case, mode = key.split(".")[:2]
+    name = _LABELS.get(case, case)
+    if _is_rate(key):
+        return figures.add(Figure(key, f"{name}, {mode}", "events/s"))
+    return figures.add(Figure(key, f"{name}, {mode}: CPU per event", "CPU µs/event", Better.LOWER))
 
 
 def _profile(

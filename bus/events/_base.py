@@ -79,6 +79,9 @@ def _plausible_date(value: date) -> date:
 
 
 def _uuid_text(value: Any) -> Any:
+    if type(value) is uuid.UUID:  # what fastavro decodes: str(value), without UUID.__str__'s Python frame
+        raw = value.int.to_bytes(16)
+        return f"{raw[:4].hex()}-{raw[4:10].hex('-', 2)}-{raw[10:].hex()}"
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):

@@ -61,6 +61,16 @@ class FaultFigures:
         self.exact = exact
 
 
+RECORDED: list[dict[str, Any]] = []
+"""The rows recorded in this run (printed at its end by ``conftest.py``)."""
+
+
+def remember(figures: FaultFigures) -> None:
+    """Write ``figures`` to the day's results file and keep them for the end-of-run table."""
+    record(figures)
+    RECORDED.append({key: getattr(figures, key) for key, _ in COLUMNS})
+
+
 def results_file(day: datetime | None = None) -> Path:
     return RESULTS_DIR / f"faults-{(day or datetime.now(UTC)):%Y-%m-%d}.json"
 

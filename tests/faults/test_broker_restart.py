@@ -17,9 +17,9 @@ import pytest
 
 from bus.publisher import Publisher
 from bus.topics import ensure_topics
-from tests.faults.conftest import FaultStack, fault_settings
 from tests.faults.ledger import Ledger, feed, resend_pending, scan_topics
 from tests.faults.procs import ViewsProcess, applied, wait_until
+from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, settle
 from tests.faults.workload import chunks, take_units
 

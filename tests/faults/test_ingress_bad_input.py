@@ -38,12 +38,12 @@ from schemathesis.core.result import Ok
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, ReportFiled
 from bus.topics import ensure_topics
 from tests.faults import rawhttp
-from tests.faults.conftest import FaultStack, fault_settings, remember
 from tests.faults.corpus import VALID_KEY, Case, Corpus, spoofable_source
 from tests.faults.ingress_client import GOV_OFFICE, issue_key
 from tests.faults.ledger import topic_ends
 from tests.faults.procs import IngressProcess
-from tests.faults.report import FaultFigures
+from tests.faults.report import FaultFigures, remember
+from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, dead_letter_topics
 from tests.faults.workload import take_units
 

@@ -22,10 +22,10 @@ import pytest
 
 from bus.events import Event
 from bus.topics import ensure_topics
-from tests.faults.conftest import FaultStack, fault_settings
 from tests.faults.ingress_client import book, issue_key, post
 from tests.faults.ledger import Ledger
 from tests.faults.procs import IngressProcess, ViewsProcess
+from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import settle
 from tests.faults.workload import chunks, take_units
 
@@ -67,7 +67,7 @@ class Answers:
 
 
 def _spread(values: list[float]) -> list[float]:
-    cuts = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
     return [round(cuts[49], 3), round(cuts[98], 3), round(max(values), 3)]
 
 

@@ -27,10 +27,10 @@ from bus.events import Event, ReportFiled
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.topics import ensure_topics, topic_for
-from tests.faults.conftest import FaultStack, fault_settings
 from tests.faults.ingress_client import book, issue_key, post
 from tests.faults.ledger import Ledger, feed, resend_pending, topic_ends
 from tests.faults.procs import IngressProcess, ViewsProcess, store_offsets, wait_store_reaches
+from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, dead_letter_topics, settle
 from tests.faults.workload import chunks, take_units
 

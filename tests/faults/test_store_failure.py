@@ -25,9 +25,9 @@ from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.topics import ensure_topics
-from tests.faults.conftest import FaultStack, fault_settings
 from tests.faults.ledger import Ledger, feed, publish_chunk, resend_pending, topic_ends
 from tests.faults.procs import ViewsProcess, store_offsets, wait_store_reaches
+from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.storefaults import FileSizeLimit, HeldLock, maybe_tmpfs
 from tests.faults.verify import data_topics, settle
 from tests.faults.workload import chunks, take_units

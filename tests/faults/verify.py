@@ -19,10 +19,9 @@ from bus.settings import Settings
 from bus.topics import dlq_topic, topic_for
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
-from tests.faults.conftest import remember
 from tests.faults.ledger import Ledger, TopicScan, scan_topics, topic_ends
 from tests.faults.procs import ViewsProcess, wait_store_reaches
-from tests.faults.report import FaultFigures
+from tests.faults.report import FaultFigures, remember
 from tests.faults.workload import AS_OF, oracle_units, view_units
 from tests.views_compare import mismatches
 
