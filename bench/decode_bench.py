@@ -1,49 +1,61 @@
 """Decode (consume-path) throughput per event type: fastavro alone, the model's ``from_avro``, the serde.
 
-    .venv/bin/python bench/decode_bench.py [--per-type 1000] [--rounds 7] [--output bench/results/decode.json]
+    .venv/bin/python bench/decode_bench.py [--per-type 1000] [--rounds 9] [--baseline DIR]
+                                           [--output bench/results/decode.json]
 
 Cases, for each of the four event types, over the same simulated events (``producers.simulate``, fixed seed):
 
     fastavro      Avro binary -> dict (schemaless_reader, the model's schema; the raw baseline)
     from_avro     dict -> event (``Model.from_avro``: what the consumer pays for the model)
-    validated     dict -> event through full pydantic validation (``bus.events.validate``; the reference)
     deserialize   Confluent wire bytes -> event (``AvroDeserializer.deserialize``: framing + fastavro + model)
 
 and ``mixed.deserialize``: the simulation's own stream, types interleaved as the consumer sees them.
 
-Every event is distinct (nothing is cycled), so no per-record cache can flatter a figure. Each round runs
+``--baseline DIR`` measures another checkout's ``bus`` package beside this one (``from_avro`` and
+``deserialize`` of each type, and the mixed stream), e.g. the code before a change::
+
+    git worktree add /tmp/lgsp-base HEAD && .venv/bin/python bench/decode_bench.py --baseline /tmp/lgsp-base
+
+Its ``bus`` is copied under the name ``bus_baseline`` (imports rewritten) so both run in one process, and
+each round runs a case and its baseline back to back: on a shared machine only such pairs compare fairly.
+The table gives the speed-up as the median (min–max) of the per-round ratios.
+
+Every event is distinct (nothing is cycled), so no per-record cache can flatter a figure; caches keyed by
+agency (the catalog lookups, reused agency references) do see their real share of repeats. Each round runs
 every case once after a warm-up round; figures are events per second of process CPU time
-(``time.process_time``), which stays meaningful on a shared, loaded machine; the table gives the median and
-min–max over rounds, and the JSON keeps wall-clock rates too. The registry is an in-process stub: the
-deserializer talks to it only while preparing.
+(``time.process_time``), which stays meaningful on a loaded machine; the JSON keeps wall-clock rates too.
+The registry is an in-process stub: the deserializer talks to it only while preparing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import itertools
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import fastavro
 import httpx
 from fastavro import schemaless_reader
 
-from bus.events import EVENT_TYPES, Event, validate
-from bus.registry import SchemaRegistryClient, schema_text
-from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
-from bus.settings import RegistrySettings
+from bus.events import EVENT_TYPES, Event
+from bus.registry import schema_text
 from producers.simulate import Simulation, SimulationConfig
 
 ROOT = Path(__file__).resolve().parent
@@ -52,8 +64,50 @@ REPORT_SCALE = 0.0005
 """At the default scale reports are rare early on; a small nation files them among fewer other events."""
 _SMALL_LIMIT = 60_000
 """Events of the small nation at most (about a thousand reports): bounds the set-up time."""
-CTX = SerializationContext("bench.decode")
 NAMES = sorted(EVENT_TYPES)
+BASELINE_PACKAGE = "bus_baseline"
+
+
+@dataclass(frozen=True)
+class Bus:
+    """The modules of one ``bus`` package that the cases use (this checkout's, or a baseline's)."""
+
+    events: ModuleType
+    registry: ModuleType
+    serde: ModuleType
+    settings: ModuleType
+
+    @classmethod
+    def named(cls, package: str) -> Bus:
+        modules = (
+            importlib.import_module(f"{package}.{m}") for m in ("events", "registry", "serde", "settings")
+        )
+        return cls(*modules)
+
+    def model(self, name: str) -> Any:
+        return self.events.EVENT_TYPES[name]
+
+    def context(self) -> Any:
+        return self.serde.SerializationContext("bench.decode")
+
+
+def load_baseline(checkout: Path) -> Bus:
+    """``checkout``'s ``bus`` package, importable beside ours as ``bus_baseline``."""
+    source = checkout / "bus"
+    if not (source / "events").is_dir():
+        raise SystemExit(f"{checkout} has no bus/events package")
+    target = Path(tempfile.mkdtemp(prefix="decode-bench-")) / BASELINE_PACKAGE
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if (checkout / "schemas").is_dir():  # bus.schemas reads the checkout's schemas/ beside the package
+        shutil.copytree(checkout / "schemas", target.parent / "schemas")
+    imports = re.compile(r"\b(from|import) bus\b")
+    for path in target.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        text = imports.sub(rf"\1 {BASELINE_PACKAGE}", text)
+        text = text.replace('resources.files("bus")', f'resources.files("{BASELINE_PACKAGE}")')
+        path.write_text(text, encoding="utf-8")
+    sys.path.insert(0, str(target.parent))
+    return Bus.named(BASELINE_PACKAGE)
 
 
 class StubRegistry:
@@ -72,15 +126,15 @@ class StubRegistry:
         return httpx.Response(200, json={"subject": subject, "version": 1, "id": self.ids[subject]})
 
 
-async def prepare_serde() -> tuple[AvroSerializer, AvroDeserializer]:
-    """A serializer and a deserializer for every event type; no registry call happens after this."""
+async def prepare_serde(bus: Bus) -> tuple[Any, Any]:
+    """A serializer and a deserializer of ``bus`` for every event type; no registry calls after this."""
     transport = httpx.MockTransport(StubRegistry())
-    settings = RegistrySettings(url="http://stub.invalid/apis/ccompat/v7")
-    async with SchemaRegistryClient(settings, transport=transport) as registry:
-        serializer = AvroSerializer(registry)
-        await serializer.prepare(EVENT_TYPES.values())
-        deserializer = AvroDeserializer(registry)
-        failed = await deserializer.prepare_ids(range(1, len(NAMES) + 1))  # type: ignore[arg-type]
+    settings = bus.settings.RegistrySettings(url="http://stub.invalid/apis/ccompat/v7")
+    async with bus.registry.SchemaRegistryClient(settings, transport=transport) as registry:
+        serializer = bus.serde.AvroSerializer(registry)
+        await serializer.prepare(bus.events.EVENT_TYPES.values())
+        deserializer = bus.serde.AvroDeserializer(registry)
+        failed = await deserializer.prepare_ids(range(1, len(NAMES) + 1))
         if failed:
             raise SystemExit(f"could not prepare the deserializer: {failed}")
     return serializer, deserializer
@@ -100,52 +154,40 @@ def simulate(per_type: int, mixed: int) -> tuple[dict[str, list[Event]], list[Ev
     return by_type, stream
 
 
+Case = Callable[[], int]
+
+
 @dataclass
 class Inputs:
-    """One type's inputs: the same events as Avro bodies, fastavro's dicts and Confluent-framed bytes."""
+    """One type's events as Avro bodies, fastavro's dicts and Confluent-framed bytes."""
 
-    model: type[Event]
+    name: str
     parsed: Any
     bodies: list[bytes]
     records: list[dict[str, Any]]
     wire: list[bytes]
 
 
-def inputs_of(model: type[Event], events: list[Event], serializer: AvroSerializer) -> Inputs:
-    wire = [serializer.serialize(event, CTX) for event in events]
+def inputs_of(name: str, events: list[Event], serializer: Any, ctx: Any) -> Inputs:
+    wire = [serializer.serialize(event, ctx) for event in events]
     bodies = [data[5:] for data in wire]
-    parsed = model.avro_schema()
+    parsed = EVENT_TYPES[name].avro_schema()
     records = [schemaless_reader(BytesIO(body), parsed, None) for body in bodies]
-    return Inputs(model, parsed, bodies, records, wire)  # type: ignore[arg-type]
+    return Inputs(name, parsed, bodies, records, wire)  # type: ignore[arg-type]
 
 
-Case = Callable[[], int]
-
-
-def cases_of(inputs: Inputs, deserializer: AvroDeserializer) -> dict[str, Case]:
-    """Each case processes every input once and returns how many it processed."""
-    model, parsed = inputs.model, inputs.parsed
-
-    def fastavro_decode() -> int:
-        return len([schemaless_reader(BytesIO(body), parsed, None) for body in inputs.bodies])
-
-    def from_avro() -> int:
-        convert = model.from_avro
-        return len([convert(record) for record in inputs.records])
-
-    def validated() -> int:
-        return len([validate(model, record) for record in inputs.records])
-
-    def deserialize() -> int:
-        read = deserializer.deserialize
-        return len([read(data, CTX) for data in inputs.wire])
-
+def model_cases(inputs: Inputs, bus: Bus, deserializer: Any) -> dict[str, Case]:
+    """``from_avro`` and ``deserialize`` of one type with ``bus``; each returns how many it processed."""
+    convert, read, ctx = bus.model(inputs.name).from_avro, deserializer.deserialize, bus.context()
     return {
-        "fastavro": fastavro_decode,
-        "from_avro": from_avro,
-        "validated": validated,
-        "deserialize": deserialize,
+        "from_avro": lambda: len([convert(record) for record in inputs.records]),
+        "deserialize": lambda: len([read(data, ctx) for data in inputs.wire]),
     }
+
+
+def fastavro_case(inputs: Inputs) -> Case:
+    parsed = inputs.parsed
+    return lambda: len([schemaless_reader(BytesIO(body), parsed, None) for body in inputs.bodies])
 
 
 def measure(case: Case) -> tuple[float, float]:
@@ -157,18 +199,34 @@ def measure(case: Case) -> tuple[float, float]:
 
 
 Rates = dict[str, dict[str, list[float]]]
+"""case -> clock ("cpu" or "wall") -> events/s per round."""
 
 
-def run(all_cases: dict[str, Case], rounds: int) -> Rates:
-    for case in all_cases.values():  # warm-up: lazy imports, caches of schemas and catalog
-        measure(case)
-    rates: Rates = {name: {"cpu": [], "wall": []} for name in all_cases}
-    for _ in range(rounds):
-        for name, case in all_cases.items():
-            cpu, wall = measure(case)
-            rates[name]["cpu"].append(cpu)
-            rates[name]["wall"].append(wall)
+def run(groups: dict[str, list[tuple[str, Case]]], rounds: int) -> Rates:
+    """Every group's cases back to back, in alternating order from round to round, after a warm-up."""
+    for group in groups.values():
+        for _, case in group:
+            measure(case)
+    rates: Rates = {name: {"cpu": [], "wall": []} for group in groups.values() for name, _ in group}
+    for index in range(rounds):
+        for group in groups.values():
+            for name, case in group if index % 2 == 0 else reversed(group):
+                cpu, wall = measure(case)
+                rates[name]["cpu"].append(cpu)
+                rates[name]["wall"].append(wall)
     return rates
+
+
+def speed_ups(rates: Rates) -> dict[str, dict[str, float]]:
+    """Per case with a ``baseline.`` twin: median, min and max over rounds of (ours / baseline), CPU clock."""
+    out = {}
+    for name, clocks in rates.items():
+        twin = rates.get(f"baseline.{name}")
+        if twin is None:
+            continue
+        ratios = [a / b for a, b in zip(clocks["cpu"], twin["cpu"], strict=True)]
+        out[name] = {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+    return out
 
 
 def summary(rates: Rates) -> dict[str, dict[str, dict[str, float]]]:
@@ -181,16 +239,21 @@ def summary(rates: Rates) -> dict[str, dict[str, dict[str, float]]]:
     }
 
 
-def report(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = [f"{'case':<40}{'cpu ev/s median':>16}{'(min':>10}{'max)':>10}{'us/ev':>8}{'vs fastavro':>12}"]
+def report(results: dict[str, dict[str, dict[str, float]]], ups: dict[str, dict[str, float]]) -> str:
+    head = f"{'case':<40}{'cpu ev/s median':>16}{'(min':>10}{'max)':>10}{'us/ev':>8}{'vs fastavro':>12}"
+    lines = [head + ("   speed-up vs baseline (min-max)" if ups else "")]
     for name, clocks in results.items():
         cpu = clocks["cpu"]
-        kind, _, case = name.rpartition(".")
+        kind = name.removeprefix("baseline.").rpartition(".")[0]
         base = results.get(f"{kind}.fastavro")
-        ratio = f"{cpu['median'] / base['cpu']['median']:.2f}x" if base and case != "fastavro" else ""
+        ratio = (
+            f"{cpu['median'] / base['cpu']['median']:.2f}x" if base and not name.endswith("fastavro") else ""
+        )
+        up = ups.get(name)
+        gain = f"   {up['median']:.2f}x ({up['min']:.2f}-{up['max']:.2f})" if up else ""
         lines.append(
             f"{name:<40}{cpu['median']:>16,.0f}{cpu['min']:>10,.0f}{cpu['max']:>10,.0f}"
-            f"{1e6 / cpu['median']:>8.1f}{ratio:>12}"
+            f"{1e6 / cpu['median']:>8.1f}{ratio:>12}{gain}"
         )
     return "\n".join(lines)
 
@@ -199,42 +262,69 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--per-type", type=int, default=1_000, help="distinct events of each type")
     parser.add_argument("--mixed", type=int, default=10_000, help="events of the interleaved stream")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--types", nargs="*", default=None, help="short names, e.g. DossierSynced")
+    parser.add_argument("--baseline", type=Path, default=None, help="a checkout to compare with")
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "decode.json")
-    parser.add_argument("--label", default="", help="free text stored with the result (e.g. before/after)")
+    parser.add_argument("--label", default="", help="free text stored with the result")
     return parser.parse_args(argv)
+
+
+def build_groups(
+    args: argparse.Namespace, buses: dict[str, Bus]
+) -> tuple[dict[str, list[tuple[str, Case]]], dict[str, int]]:
+    """The cases, grouped so that each case runs right beside its baseline twin."""
+    serdes = {label: asyncio.run(prepare_serde(bus)) for label, bus in buses.items()}
+    serializer, ctx = serdes[""][0], buses[""].context()
+    by_type, stream = simulate(args.per_type, args.mixed)
+    groups: dict[str, list[tuple[str, Case]]] = {}
+    counts: dict[str, int] = {}
+    for name in NAMES:
+        short = name.rsplit(".", 1)[1]
+        if args.types and short not in args.types:
+            continue
+        inputs = inputs_of(name, by_type[name], serializer, ctx)
+        counts[short] = len(inputs.records)
+        groups[f"{short}.fastavro"] = [(f"{short}.fastavro", fastavro_case(inputs))]
+        for label, bus in buses.items():
+            for case, run_case in model_cases(inputs, bus, serdes[label][1]).items():
+                groups.setdefault(f"{short}.{case}", []).append((f"{label}{short}.{case}", run_case))
+    if args.mixed:
+        wire = [serializer.serialize(event, ctx) for event in stream]
+        counts["mixed"] = len(wire)
+        for label, bus in buses.items():
+            groups.setdefault("mixed", []).append(
+                (f"{label}mixed.deserialize", _reading(serdes[label][1], bus.context(), wire))
+            )
+    return groups, counts
+
+
+def _reading(deserializer: Any, ctx: Any, wire: list[bytes]) -> Case:
+    read = deserializer.deserialize
+    return lambda: len([read(data, ctx) for data in wire])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     load_before = os.getloadavg()
-    serializer, deserializer = asyncio.run(prepare_serde())
-    by_type, stream = simulate(args.per_type, args.mixed)
-    all_cases: dict[str, Case] = {}
-    counts = {}
-    for name in NAMES:
-        model = EVENT_TYPES[name]
-        if args.types and model.__name__ not in args.types:
-            continue
-        counts[model.__name__] = len(by_type[name])
-        for case, run_case in cases_of(inputs_of(model, by_type[name], serializer), deserializer).items():
-            all_cases[f"{model.__name__}.{case}"] = run_case
-    if args.mixed:
-        wire = [serializer.serialize(event, CTX) for event in stream]
-        all_cases["mixed.deserialize"] = lambda: len([deserializer.deserialize(d, CTX) for d in wire])
-        counts["mixed"] = len(wire)
-    results = summary(run(all_cases, args.rounds))
+    buses = {"": Bus.named("bus")}
+    if args.baseline is not None:
+        buses["baseline."] = load_baseline(args.baseline.resolve())
+    groups, counts = build_groups(args, buses)
+    rates = run(groups, args.rounds)
+    results, ups = summary(rates), speed_ups(rates)
     print(f"events per case: {counts}")
-    print(report(results))
+    print(report(results, ups))
     payload = {
         "benchmark": "decode",
         "label": args.label,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "baseline": str(args.baseline) if args.baseline else None,
         "events_per_case": counts,
         "rounds": args.rounds,
         "unit": "events/s; cpu: per second of process CPU time (steadier when shared); wall: per second",
         "results": results,
+        "speed_up_vs_baseline_cpu": ups,
         "environment": {
             "python": sys.version.split()[0],
             "fastavro": fastavro.__version__,

@@ -159,9 +159,10 @@ def _reused(data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationIn
     # is handed out again (instances are frozen). Anything else is validated as usual.
     if info.context is not None or type(data) is not dict or len(data) != 2:
         return handler(data)
-    key = (data.get("code"), data.get("name"))
-    if type(key[0]) is not str or type(key[1]) is not str:
+    code, name = data.get("code"), data.get("name")
+    if type(code) is not str or type(name) is not str:
         return handler(data)
+    key = (code, name)
     known = _REUSED.get(key)
     if known is None:
         known = handler(data)

@@ -50,10 +50,11 @@ def deliveries_of(response: httpx.Response) -> list[Delivery]:
 
 
 def book(ledger: Ledger, events: Sequence[Event], response: httpx.Response) -> bool:
-    """Book an HTTP publish in the ledger: 202 confirms every event; anything else confirms none."""
+    """Book an HTTP publish in the ledger: 202 confirms every event; any refusal reports all unconfirmed."""
     ids = ledger.offer(events)
     if response.status_code == 202:
         ledger.record_ok(deliveries_of(response), ids)
         return True
     ledger.pending.update(set(ids) - ledger.confirmed)
+    ledger.reported_unconfirmed.update(ids)
     return False

@@ -82,7 +82,7 @@ async def settle(
         offered=len(ledger.offered),
         confirmed=len(ledger.confirmed),
         reported_unconfirmed=len(ledger.reported_unconfirmed),
-        landed_anyway=landed_anyway,
+        landed_anyway=_landed(landed_anyway, ledger, scan),
         confirmed_not_in_kafka=len(scan.missing(ledger.confirmed)),
         topic_duplicates=len(scan.duplicated(ledger.offered)),
         details={
@@ -102,6 +102,14 @@ async def settle(
     remember(figures)
     misplaced = scan.misplaced(ledger.deliveries.values())
     return Outcome(figures, exit_code, problems, len(misplaced), dead, scan)
+
+
+def _landed(measured: int | None, ledger: Ledger, scan: TopicScan) -> int | None:
+    """Events reported unconfirmed that Kafka stored anyway: measured before the resend, or else seen twice
+    (the copy that landed and the resent one)."""
+    if measured is not None or not ledger.reported_unconfirmed:
+        return measured
+    return len(scan.duplicated(ledger.reported_unconfirmed))
 
 
 def compare_views(settings: Settings, events: Sequence[Event]) -> tuple[list[str], int]:
