@@ -143,6 +143,7 @@ class ConsumerRunner:
         try:
             await self._consumer.start()
         except Exception as exc:
+            await self._consumer.stop()
             raise broker_error(exc, "starting the consumer") from exc
         try:
             targets = await self._end_offsets() if until_caught_up else None

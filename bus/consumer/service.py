@@ -43,7 +43,6 @@ async def run_consumer(
     backoff: Backoff | None = None,
 ) -> RunStats:
     """Run one consumer-group member on the real broker until ``stop`` (or caught up, if asked)."""
-    consumer = AIOKafkaConsumer(**consumer_config(settings, group_id=spec.group_id))
     producer = AIOKafkaProducer(**dlq_producer_config(settings))
     try:
         await producer.start()
@@ -61,7 +60,7 @@ async def run_consumer(
                 backoff=backoff or Backoff(),
             )
             runner = ConsumerRunner(
-                consumer,
+                AIOKafkaConsumer(**consumer_config(settings, group_id=spec.group_id)),
                 spec.sink,
                 decoder,
                 DeadLetterWriter(producer, group=spec.group_id),

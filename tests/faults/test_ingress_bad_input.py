@@ -35,9 +35,9 @@ from schemathesis.checks import (
 )
 from schemathesis.core.result import Ok
 
-from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, ReportFiled
 from bus.topics import ensure_topics
 from tests.faults import rawhttp
+from tests.faults.badinput import KNOWN_BUGS, MAX_BATCH_EVENTS, MAX_BODY_BYTES, PROBLEM, bases, judge
 from tests.faults.corpus import VALID_KEY, Case, Corpus, spoofable_source
 from tests.faults.ingress_client import GOV_OFFICE, issue_key
 from tests.faults.ledger import topic_ends
@@ -45,15 +45,11 @@ from tests.faults.procs import IngressProcess
 from tests.faults.report import FaultFigures, remember
 from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, dead_letter_topics
-from tests.faults.workload import take_units
 
 pytestmark = pytest.mark.faults
 
-PROBLEM = "application/problem+json"
 CONCURRENCY = 8
 SCHEMATHESIS_EXAMPLES = {"/v1/events": 40, "/v1/events:batch": 25}
-MAX_BODY_BYTES = 256 * 1024
-MAX_BATCH_EVENTS = 100
 
 
 @dataclass(frozen=True)
@@ -65,13 +61,6 @@ class Target:
     topics: list[str]
     bootstrap: str
     cases: list[Case]
-
-
-def bases() -> list[Event]:
-    """One valid event of each type, from the workload."""
-    events = take_units(3000, seed=606)
-    kinds = (DocumentSent, DocumentStatusChanged, DossierSynced, ReportFiled)
-    return [next(e for e in events if type(e) is kind) for kind in kinds]
 
 
 @pytest.fixture(scope="module")
@@ -110,28 +99,6 @@ async def answer(client: httpx.AsyncClient, target: Target, case: Case) -> rawht
     encoded = {name.encode(): v if isinstance(v, bytes) else v.encode() for name, v in headers.items()}
     response = await client.request(case.method, case.path, content=case.body, headers=encoded)
     return rawhttp.Answer(response.status_code, dict(response.headers), response.content)
-
-
-def judge(case: Case, response: rawhttp.Answer) -> str | None:
-    """What is wrong with ``response`` for ``case`` (None: a clear, expected refusal)."""
-    status = response.status
-    if status not in case.expect:
-        return f"{case.name}: {status}, expected {sorted(case.expect)}: {response.text[:200]}"
-    if response.headers.get("content-type") != PROBLEM:
-        return f"{case.name}: {status} is not a problem document ({response.headers.get('content-type')})"
-    body: dict[str, Any] = response.json()
-    if (
-        not all(body.get(key) for key in ("type", "title", "status", "detail", "instance"))
-        or body["status"] != status
-    ):
-        return f"{case.name}: incomplete problem document {body}"
-    errors = body.get("errors", [])
-    if status in (403, 422) and not all(e.get("rule") and e.get("message") for e in errors):
-        return f"{case.name}: {status} without a rule and message per error: {errors}"
-    fields = [str(e.get("field")) for e in errors]
-    if case.field is not None and not any(f.startswith(case.field) for f in fields):
-        return f"{case.name}: no error names {case.field!r} (fields: {fields[:5]})"
-    return None
 
 
 async def run_cases(target: Target, cases: Sequence[Case]) -> tuple[list[str], Counter[int]]:
@@ -179,13 +146,6 @@ async def test_every_bad_input_gets_a_clear_4xx_and_publishes_nothing(target: Ta
     assert problems == [], "\n".join(problems[:30])
     assert not [s for s in statuses if s >= 500], statuses
     assert after == before, "a bad input reached a topic"
-
-
-KNOWN_BUGS = {
-    "datetime-overflow-500": "OverflowError",
-    "int-digits-500": "4300-digit limit",
-    "lax-coercion": "lax validation",
-}
 
 
 @pytest.mark.parametrize("kind", sorted(KNOWN_BUGS))
