@@ -8,6 +8,7 @@ so a drift test can derive each model's schema and compare it with the ``.avsc``
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
@@ -78,6 +79,9 @@ def _plausible_date(value: date) -> date:
     return value
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_text(value: Any) -> Any:
     if type(value) is uuid.UUID:  # what fastavro decodes: str(value), without UUID.__str__'s Python frame
         raw = value.int.to_bytes(16)
@@ -85,6 +89,8 @@ def _uuid_text(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):
+        if type(value) is str and _CANONICAL_UUID.fullmatch(value):  # already what str(UUID(value)) gives
+            return value
         try:
             return str(uuid.UUID(value))
         except ValueError:

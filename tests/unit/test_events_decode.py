@@ -463,6 +463,22 @@ def test_catalog_shortcuts_agree_with_the_rules_they_shortcut(code: str) -> None
 @given(value=st.uuids())
 def test_event_ids_are_canonical_text(value: uuid.UUID) -> None:
     assert _uuid_text(value) == str(value)
+    for text in (str(value), str(value).upper(), value.hex, f"{{{value}}}", f"urn:uuid:{value}"):
+        assert _uuid_text(text) == str(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="0123456789abcdefABCDEF-{}:urn \n", max_size=45))
+def test_event_id_text_reads_as_uuid_does(text: str) -> None:
+    try:
+        expected: str | None = str(uuid.UUID(text))
+    except ValueError:
+        expected = None
+    try:
+        actual: str | None = _uuid_text(text)
+    except Exception:
+        actual = None
+    assert actual == expected
 
 
 def _sample_dossier() -> dict[str, Any]:
