@@ -92,6 +92,7 @@ class Client:
             response = await self.once(events, answers)
             if response.status_code != 202:
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                self.ledger.resent.update(str(e.meta.event_id) for e in events)
                 queue.put_nowait(events)
 
 
