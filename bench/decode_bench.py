@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import importlib
 import itertools
 import json
@@ -96,7 +97,9 @@ def load_baseline(checkout: Path) -> Bus:
     source = checkout / "bus"
     if not (source / "events").is_dir():
         raise SystemExit(f"{checkout} has no bus/events package")
-    target = Path(tempfile.mkdtemp(prefix="decode-bench-")) / BASELINE_PACKAGE
+    scratch = Path(tempfile.mkdtemp(prefix="decode-bench-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    target = scratch / BASELINE_PACKAGE
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
     if (checkout / "schemas").is_dir():  # bus.schemas reads the checkout's schemas/ beside the package
         shutil.copytree(checkout / "schemas", target.parent / "schemas")
