@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from bench.stats import percentile
 
+IDLE_CLOSE_S = 2.0
+
 
 @dataclass
 class Outcome:
@@ -45,6 +47,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_since = time.perf_counter()
 
     async def exchange(self, request: bytes) -> int:
         """Write ``request``, read the whole response; its status code."""
@@ -78,8 +81,10 @@ class Generator:
 
     async def connection(self) -> Connection:
         async with self.freed:
+            self._drop_stale()
             while not self.idle and self.opened >= self.max_connections:
                 await self.freed.wait()
+                self._drop_stale()
             if self.idle:
                 return self.idle.pop()
             self.opened += 1
@@ -91,8 +96,20 @@ class Generator:
             if conn is None:
                 self.opened -= 1
             else:
+                conn.idle_since = time.perf_counter()
                 self.idle.append(conn)
             self.freed.notify()
+
+    def _drop_stale(self) -> None:
+        """Close connections idle for longer than ``IDLE_CLOSE_S``: the server may be closing them (uvicorn's
+        keep-alive timeout is 5 s), and a request written into a closing connection is lost in between."""
+        now = time.perf_counter()
+        fresh = [conn for conn in self.idle if now - conn.idle_since < IDLE_CLOSE_S]
+        for conn in self.idle:
+            if now - conn.idle_since >= IDLE_CLOSE_S:
+                conn.close()
+                self.opened -= 1
+        self.idle = fresh
 
     async def one(self, index: int, due: float, counted: bool, outcome: Outcome) -> None:
         conn: Connection | None = None
