@@ -146,8 +146,8 @@ def _measure(
     result.notes += [
         "views: timed from consumer start (group join included) to caught up, on a fresh SQLite store and a "
         "new group; its rate after the first batch (join excluded) is in the JSON. raw: from consumer "
-        "start to the end offsets. ConsumerPerformance: records over its fetch time (join excluded), "
-        "topic by topic.",
+        "start to the end offsets; raw + decode (first round only: it splits the views' cost, it is not a "
+        "contender). ConsumerPerformance: records over its fetch time (join excluded), topic by topic.",
         f"Consumer settings (views and raw): max_partition_fetch_bytes {fetch['max_partition_fetch_bytes']}, "
         f"fetch_max_bytes {fetch['fetch_max_bytes']}, fetch_max_wait_ms {fetch['fetch_max_wait_ms']}, "
         f"batches of ≤ {settings.views.max_batch_records} records. Each measurement in a fresh process.",
