@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 import uuid
+from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -219,9 +220,9 @@ class Event(AvroRecord):
 
     meta: EventMeta
 
+    @abstractmethod
     def entity_key(self) -> str:
         """The Kafka key: the id of the entity this event is about."""
-        raise NotImplementedError
 
     def to_avro(self) -> dict[str, Any]:
         """The record for fastavro ``schemaless_writer`` with :meth:`avro_schema`."""

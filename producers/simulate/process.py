@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from abc import ABC, abstractmethod
 
 from bus.events import Event
 
 
-class Process:
+class Process(ABC):
     """An entity's remaining events; ``next_ms`` is the time of the next one, None once it has no more."""
 
     __slots__ = ("next_ms",)
@@ -16,9 +17,9 @@ class Process:
     def __init__(self, next_ms: int | None) -> None:
         self.next_ms = next_ms
 
+    @abstractmethod
     def step(self) -> Event | None:
         """The event due at ``next_ms`` (None for bookkeeping steps); advances ``next_ms``."""
-        raise NotImplementedError
 
 
 class Delay:
