@@ -54,6 +54,7 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import EVENT_TYPES, Event
+from bus.kafka_client import connection_kwargs
 from bus.metrics import PublisherMetrics
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
@@ -469,10 +470,8 @@ def producer_kwargs(settings: Settings) -> dict[str, Any]:
     kafka, producer = settings.kafka, settings.producer
     # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
     request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
-    kwargs: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": kafka.client_id,
-        "security_protocol": kafka.security_protocol,
+    return {
+        **connection_kwargs(kafka),
         "request_timeout_ms": request_timeout_ms,
         "acks": "all",
         "enable_idempotence": True,
@@ -481,12 +480,6 @@ def producer_kwargs(settings: Settings) -> dict[str, Any]:
         "max_request_size": producer.max_request_size,
         "compression_type": None if producer.compression_type == "none" else producer.compression_type,
     }
-    if kafka.sasl_mechanism is not None:
-        kwargs["sasl_mechanism"] = kafka.sasl_mechanism
-        kwargs["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            kwargs["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    return kwargs
 
 
 class AiokafkaProducerPort:

@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from bus.errors import BrokerError, BrokerUnavailableError, UnknownEventTypeError
+from bus.kafka_client import connection_kwargs
 from bus.settings import KafkaSettings, Settings, TopicSettings
 from bus.types import TopicName
 
@@ -219,19 +220,8 @@ async def list_topics(settings: Settings, *, prefix: str = "") -> dict[TopicName
 
 
 def admin_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
-    """Connection arguments for aiokafka's admin client from settings (secrets unwrapped only here)."""
-    kwargs: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": f"{kafka.client_id}-admin",
-        "request_timeout_ms": kafka.request_timeout_ms,
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism is not None:
-        kwargs["sasl_mechanism"] = kafka.sasl_mechanism
-        kwargs["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            kwargs["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    return kwargs
+    """Connection arguments for aiokafka's admin client from settings."""
+    return connection_kwargs(kafka, client_suffix="admin")
 
 
 async def _create_missing(

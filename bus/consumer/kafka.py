@@ -10,25 +10,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from bus.errors import BrokerError, BrokerUnavailableError
+from bus.kafka_client import connection_kwargs
 from bus.settings import Settings
 from bus.topics import admin_kwargs
 
 
 def client_config(settings: Settings, *, client_suffix: str) -> dict[str, Any]:
     """Connection keyword arguments shared by aiokafka consumers, producers and admin clients."""
-    kafka = settings.kafka
-    config: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": f"{kafka.client_id}-{client_suffix}",
-        "request_timeout_ms": kafka.request_timeout_ms,
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism is not None:
-        config["sasl_mechanism"] = kafka.sasl_mechanism
-        config["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            config["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    return config
+    return connection_kwargs(settings.kafka, client_suffix=client_suffix)
 
 
 def consumer_config(settings: Settings, *, group_id: str | None) -> dict[str, Any]:
