@@ -24,6 +24,7 @@ from rich.table import Table
 from bus.errors import LgspError
 from bus.publisher import Publisher
 from bus.settings import Settings
+from lgsp.options import BootstrapServersOption, RegistryUrlOption, TopicPrefixOption, settings_with
 from producers.publish_file import DEFAULT_BATCH_SIZE, FilePublisher, LineError, PublishSummary
 
 PROGRESS_MIN_BYTES: Final = 1024 * 1024
@@ -51,15 +52,9 @@ def publish(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    bootstrap_servers: Annotated[
-        str | None, typer.Option("--bootstrap-servers", help="Kafka (default: LGSP_KAFKA__BOOTSTRAP_SERVERS)")
-    ] = None,
-    registry_url: Annotated[
-        str | None, typer.Option("--registry-url", help="schema registry (default: LGSP_REGISTRY__URL)")
-    ] = None,
-    prefix: Annotated[
-        str | None, typer.Option("--prefix", help="topic name prefix (default: LGSP_TOPICS__PREFIX)")
-    ] = None,
+    bootstrap_servers: BootstrapServersOption = None,
+    registry_url: RegistryUrlOption = None,
+    prefix: TopicPrefixOption = None,
 ) -> None:
     """Publish CloudEvents JSON lines (one event per line) to Kafka through the SDK publisher.
 
@@ -69,13 +64,7 @@ def publish(
 
     Exit status: 0 if every line was published, 1 if some lines failed, 2 if Kafka or the registry failed.
     """
-    settings = Settings()
-    if bootstrap_servers is not None:
-        settings.kafka.bootstrap_servers = bootstrap_servers
-    if registry_url is not None:
-        settings.registry.url = registry_url
-    if prefix is not None:
-        settings.topics.prefix = prefix
+    settings = settings_with(bootstrap_servers=bootstrap_servers, registry_url=registry_url, prefix=prefix)
     err = Console(stderr=True, highlight=False)
     try:
         stream = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115 - closed below

@@ -23,6 +23,7 @@ from rich.table import Table
 from bus.errors import LgspError
 from bus.metrics import MetricsServer, PublisherMetrics, SimulatorMetrics, new_process_registry, serve_metrics
 from bus.settings import Settings
+from lgsp.options import BootstrapServersOption, RegistryUrlOption, TopicPrefixOption, settings_with
 from producers.simulate import (
     ALL_DEFECTS,
     AVRO_ENCODABLE_DEFECTS,
@@ -123,15 +124,9 @@ def simulate(
         bool | None, typer.Option("--progress/--no-progress", help="live progress (default: on a terminal)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    bootstrap_servers: Annotated[
-        str | None, typer.Option("--bootstrap-servers", help="Kafka (default: LGSP_KAFKA__BOOTSTRAP_SERVERS)")
-    ] = None,
-    registry_url: Annotated[
-        str | None, typer.Option("--registry-url", help="schema registry (default: LGSP_REGISTRY__URL)")
-    ] = None,
-    prefix: Annotated[
-        str | None, typer.Option("--prefix", help="topic name prefix (default: LGSP_TOPICS__PREFIX)")
-    ] = None,
+    bootstrap_servers: BootstrapServersOption = None,
+    registry_url: RegistryUrlOption = None,
+    prefix: TopicPrefixOption = None,
 ) -> None:
     """Simulate the 34 provinces and the ministries: documents and their status feedback,
     dossier snapshots and periodic reports, calibrated per province and seeded.
@@ -145,7 +140,7 @@ def simulate(
     if to_file and events is None and duration is None:
         err.print("error: writing a file needs --events or --duration")
         raise typer.Exit(EXIT_CONFIG)
-    settings = _settings(bootstrap_servers, registry_url, prefix)
+    settings = settings_with(bootstrap_servers=bootstrap_servers, registry_url=registry_url, prefix=prefix)
     try:
         config = SimulationConfig(
             seed=seed,
@@ -173,17 +168,6 @@ def simulate(
             json.dumps(report.truth.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
     _print_summary(report, as_json, to_stdout=out == Path("-"))
-
-
-def _settings(bootstrap_servers: str | None, registry_url: str | None, prefix: str | None) -> Settings:
-    settings = Settings()
-    if bootstrap_servers is not None:
-        settings.kafka.bootstrap_servers = bootstrap_servers
-    if registry_url is not None:
-        settings.registry.url = registry_url
-    if prefix is not None:
-        settings.topics.prefix = prefix
-    return settings
 
 
 def _start(start: datetime | None) -> datetime:

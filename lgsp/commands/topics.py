@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from bus.errors import LgspError
-from bus.settings import Settings
 from bus.topics import TOPICS, TopicStatus, dlq_topic, ensure_topics_report, list_topics
 from bus.types import TopicName
+from lgsp.options import settings_with
 
 PartitionsOption = Annotated[
     int | None, typer.Option("--partitions", min=1, help="partitions of each event topic (default: settings)")
@@ -41,7 +41,7 @@ def create(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Create every missing topic (idempotent); existing topics are reported and left as they are."""
-    settings = _settings(prefix, bootstrap_servers)
+    settings = settings_with(bootstrap_servers=bootstrap_servers, prefix=prefix)
     try:
         outcomes = asyncio.run(
             ensure_topics_report(settings, partitions=partitions, replication_factor=replication_factor)
@@ -62,7 +62,7 @@ def create(
 
 def list_command(prefix: PrefixOption = None, bootstrap_servers: BootstrapOption = None) -> None:
     """Show each catalog topic, its key and event types, and whether it exists (with its partitions)."""
-    settings = _settings(prefix, bootstrap_servers)
+    settings = settings_with(bootstrap_servers=bootstrap_servers, prefix=prefix)
     try:
         existing = asyncio.run(list_topics(settings))
     except LgspError as exc:
@@ -74,12 +74,3 @@ def list_command(prefix: PrefixOption = None, bootstrap_servers: BootstrapOption
             state = f"{existing[topic]} partitions" if topic in existing else "missing"
             what = f"key: {spec.key}; {', '.join(spec.event_types)}" if topic == name else "dead letters"
             typer.echo(f"{topic:<32} {state:<14} {what}")
-
-
-def _settings(prefix: str | None, bootstrap_servers: str | None) -> Settings:
-    settings = Settings()
-    if prefix is not None:
-        settings.topics.prefix = prefix
-    if bootstrap_servers is not None:
-        settings.kafka.bootstrap_servers = bootstrap_servers
-    return settings
