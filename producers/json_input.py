@@ -44,3 +44,5 @@ def loads_strict(text: str | bytes) -> Any:
         raise JsonInputError(f"{exc.msg} at line {exc.lineno} column {exc.colno}", rule="json") from None
     except RecursionError:
         raise JsonInputError("nested too deeply", rule="json.depth") from None
+    except ValueError as exc:  # int() past sys.get_int_max_str_digits(): a number no field could hold
+        raise JsonInputError(f"a number is too long: {exc}", rule="json.number") from None

@@ -63,10 +63,46 @@ _nfc: Callable[[str], str] = partial(unicodedata.normalize, "NFC")
 """NFC text; a C callable (no Python frame) since it runs once per text field of every event."""
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
+def _datetime_input(value: Any) -> Any:
+    # Lax pydantic would read "1751364000", 1751364000 or "2025-07-01 10:00:00Z" as times: a sender's mistake
+    # (seconds vs milliseconds, a local format) must be refused, not guessed. Only what OpenAPI's date-time
+    # means (RFC 3339) or a datetime object passes on to pydantic's own parsing; a missing offset is left to
+    # pydantic too, whose "timezone_aware" error says exactly that.
+    if isinstance(value, datetime):
+        return value
+    if type(value) is str:
+        if _RFC3339.fullmatch(value):
+            return value
+        raise rule_error("timestamp.format", f"{value[:64]!r} is not an RFC 3339 date-time")
+    raise rule_error("timestamp.type", f"a date-time must be an RFC 3339 string, not {type(value).__name__}")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _date_input(value: Any) -> Any:
+    # As for times: 20250701 or "01/07/2025" is refused, not read as a Unix time or a guess at the format.
+    if type(value) is date:
+        return value
+    if type(value) is str:
+        if _ISO_DATE.fullmatch(value):
+            return value
+        raise rule_error("date.format", f"{value[:64]!r} is not an RFC 3339 full-date (YYYY-MM-DD)")
+    raise rule_error("date.type", f"a date must be a YYYY-MM-DD string, not {type(value).__name__}")
+
+
 def _utc_millis(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds; truncating here makes model -> bytes -> model the identity.
     if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+            raise rule_error("timestamp.range", f"{value.isoformat()} is outside 1970..2099") from None
     if value.microsecond % 1000:
         value = value.replace(microsecond=value.microsecond // 1000 * 1000)
     if not EARLIEST <= value < LATEST:
@@ -129,8 +165,10 @@ def _known_agency(value: str, info: ValidationInfo) -> str:
     raise rule_error("agency_code.known", f"agency {value!r} is not in the agency catalog")
 
 
-Int = Annotated[int, AvroType("int"), Field(ge=-(2**31), le=2**31 - 1, strict=False)]
-Long = Annotated[int, AvroType("long"), Field(ge=-(2**63), le=2**63 - 1)]
+# Strict: true, "7" or 7.0 for a count is a sender's bug that lax coercion would hide.
+Int = Annotated[int, AvroType("int"), Field(ge=-(2**31), le=2**31 - 1, strict=True)]
+Long = Annotated[int, AvroType("long"), Field(ge=-(2**63), le=2**63 - 1, strict=True)]
+Bool = Annotated[bool, Field(strict=True)]
 Double = Annotated[float, AvroType("double"), AfterValidator(_finite)]
 Text = Annotated[str, AvroType("string"), Field(min_length=1, max_length=1000), AfterValidator(_nfc)]
 LongText = Annotated[str, AvroType("string"), Field(min_length=1, max_length=8000), AfterValidator(_nfc)]
@@ -138,8 +176,13 @@ Identifier = Annotated[
     str, AvroType("string"), Field(min_length=1, max_length=200, pattern=r"^\S+$"), AfterValidator(_nfc)
 ]
 UuidText = Annotated[str, AvroType("string", "uuid"), BeforeValidator(_uuid_text)]
-UtcDatetime = Annotated[AwareDatetime, AvroType("long", "timestamp-millis"), AfterValidator(_utc_millis)]
-Date = Annotated[date, AvroType("int", "date"), AfterValidator(_plausible_date)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AvroType("long", "timestamp-millis"),
+    BeforeValidator(_datetime_input),
+    AfterValidator(_utc_millis),
+]
+Date = Annotated[date, AvroType("int", "date"), BeforeValidator(_date_input), AfterValidator(_plausible_date)]
 KnownAgencyCode = Annotated[AgencyCode, AvroType("string"), AfterValidator(_known_agency)]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bus.events._base import (
+    Bool,
     Date,
     Event,
     Identifier,
@@ -92,11 +93,11 @@ class DocumentSent(Event):
     signer_name: Text
     due_date: Date | None = None
     priority: Priority
-    steering: bool
+    steering: Bool
     business_type: BusinessType
     attachment_count: Annotated[Int, Field(ge=0)]
     attachment_bytes: Annotated[Long, Field(ge=0)]
-    digitally_signed: bool
+    digitally_signed: Bool
     form: DocumentForm
 
     def entity_key(self) -> str:

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from bus.agencies import load_catalog
 from bus.events._base import (
+    Bool,
     Event,
     Identifier,
     Long,
@@ -46,10 +47,10 @@ class DossierSynced(Event):
     due_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     returned_at: UtcDatetime | None = None
-    fees_paid_online: bool
-    digitised: bool
+    fees_paid_online: Bool
+    digitised: Bool
     version: Annotated[Long, Field(ge=0)]
-    result_digitised: bool | None = None
+    result_digitised: Bool | None = None
 
     def entity_key(self) -> str:
         return self.dossier_code

@@ -17,14 +17,6 @@ MAX_BODY_BYTES: Final = 256 * 1024
 MAX_BATCH_EVENTS: Final = 100
 
 
-KNOWN_BUGS: Final = {
-    "datetime-overflow-500": "OverflowError",
-    "int-digits-500": "4300-digit limit",
-    "lax-coercion": "lax validation",
-}
-"""Kinds of finding: a case whose ``known_bug`` contains the text is checked in that expected failure."""
-
-
 def bases() -> list[Event]:
     """One valid event of each type, from the workload."""
     events = take_units(3000, seed=606)

@@ -21,7 +21,7 @@ from producers.ingress.auth import ApiKeyStore
 from producers.ingress.routes import FixedKeys
 from producers.ingress.service import Check
 from tests.faults import rawhttp
-from tests.faults.badinput import KNOWN_BUGS, MAX_BATCH_EVENTS, MAX_BODY_BYTES, bases, judge
+from tests.faults.badinput import MAX_BATCH_EVENTS, MAX_BODY_BYTES, bases, judge
 from tests.faults.corpus import VALID_KEY, Case, Corpus, spoofable_source
 from tests.faults.ingress_client import GOV_OFFICE
 
@@ -98,17 +98,7 @@ async def wrong_answers(app: App, cases: Sequence[Case]) -> list[str]:
 
 
 async def test_the_corpus_gets_clear_refusals_in_process(app: App) -> None:
-    cases = [case for case in app.cases if case.known_bug is None]
+    cases = app.cases
     assert len(cases) >= 300
     problems = await wrong_answers(app, cases)
     assert problems == [], "\n".join(problems[:30])
-
-
-@pytest.mark.parametrize("kind", sorted(KNOWN_BUGS))
-@pytest.mark.xfail(
-    strict=True, reason="findings of the fault suite, reported with reproductions; fix, then unmark"
-)
-async def test_known_bugs_in_process(app: App, kind: str) -> None:
-    cases = [c for c in app.cases if c.known_bug is not None and KNOWN_BUGS[kind] in c.known_bug]
-    assert cases
-    assert await wrong_answers(app, cases) == []

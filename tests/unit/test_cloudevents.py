@@ -111,14 +111,14 @@ BAD_ENVELOPES: list[tuple[dict[str, Any], str, str]] = [
     ({"id": 42}, "id", "cloudevents.string"),
     ({"id": "not-a-uuid"}, "id", "uuid.format"),
     ({"time": "2025-07-03T09:00:00"}, "time", "timezone_aware"),
-    ({"time": "yesterday"}, "time", "datetime_from_date_parsing"),
+    ({"time": "yesterday"}, "time", "timestamp.format"),
     ({"source": "000.00.00.H99"}, "source", "agency_code.known"),
     ({"source": "ubnd-hcm"}, "source", "agency_code.shape"),
     ({"datacontenttype": "application/xml"}, "datacontenttype", "cloudevents.datacontenttype"),
     ({"data": "<xml/>"}, "data", "cloudevents.data"),
     ({"data_base64": "AAAA"}, "data", "cloudevents.data"),
     ({"subject": "another-dossier"}, "subject", "cloudevents.subject"),
-    ({"lgsppublishedat": "2025-07-03"}, "lgsppublishedat", "timezone_aware"),
+    ({"lgsppublishedat": "2025-07-03"}, "lgsppublishedat", "timestamp.format"),
 ]
 
 
@@ -147,7 +147,7 @@ def test_unknown_source_agency_is_an_unknown_agency_error() -> None:
         ),
         ({"status": "UNKNOWN", "finished_at": None}, "data.status", "enum.unknown_symbol"),
         ({"meta": {}}, "data.meta", "cloudevents.data"),
-        ({"version": "four"}, "data.version", "int_parsing"),
+        ({"version": "four"}, "data.version", "int_type"),
     ],
 )
 def test_bad_data_names_the_data_path(data_changes: dict[str, Any], field: str, rule: str) -> None:

@@ -84,6 +84,19 @@ BROKEN: list[tuple[type[Event], dict[str, Any], str, str]] = [
     (DossierSynced, {"received_at": datetime(2025, 7, 1, 8, 30)}, "received_at", "timezone_aware"),
     (DossierSynced, {"received_at": datetime(1969, 12, 31, tzinfo=UTC)}, "received_at", "timestamp.range"),
     (DossierSynced, {"dossier_code": "H29 0001"}, "dossier_code", "string_pattern_mismatch"),
+    # strict input: no guessing at a sender's mistake
+    (DossierSynced, {"received_at": "1751364000"}, "received_at", "timestamp.format"),
+    (DossierSynced, {"received_at": 1751364000}, "received_at", "timestamp.type"),
+    (DossierSynced, {"received_at": "2025-07-01 10:00:00Z"}, "received_at", "timestamp.format"),
+    (DossierSynced, {"received_at": "0001-01-01T00:00:00+10:00"}, "received_at", "timestamp.range"),
+    (DossierSynced, {"received_at": "9999-12-31T23:59:59-10:00"}, "received_at", "timestamp.range"),
+    (DossierSynced, {"version": "7"}, "version", "int_type"),
+    (DossierSynced, {"version": True}, "version", "int_type"),
+    (DossierSynced, {"version": 7.0}, "version", "int_type"),
+    (DossierSynced, {"digitised": "true"}, "digitised", "bool_type"),
+    (DossierSynced, {"digitised": 1}, "digitised", "bool_type"),
+    (DocumentSent, {"promulgation_date": 20250701}, "promulgation_date", "date.type"),
+    (DocumentSent, {"promulgation_date": "01/07/2025"}, "promulgation_date", "date.format"),
     (DossierSynced, {"status": "FINISHED"}, "status", "enum"),
     # agency codes
     (

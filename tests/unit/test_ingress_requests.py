@@ -104,9 +104,10 @@ def test_bodies_that_are_not_utf8_json_are_400_naming_the_rule(body: bytes, rule
         (b'{"source": "000.00.00.H29", "source": "000.00.00.G12"}', "json.unique-names"),
         (b'{"data": {"a": 1, "a": 2}}', "json.unique-names"),
         (b"[" * 100_000 + b"]" * 100_000, "json.depth"),
+        (b'{"version": ' + b"9" * 5000 + b"}", "json.number"),
     ],
 )
-def test_duplicate_names_and_absurd_nesting_are_400_not_500(body: bytes, rule: str) -> None:
+def test_duplicate_names_absurd_nesting_and_huge_numbers_are_400_not_500(body: bytes, rule: str) -> None:
     with pytest.raises(ProblemError) as caught:
         parse_json(body)
     assert _kind(caught) is ProblemKind.MALFORMED
