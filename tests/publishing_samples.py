@@ -37,32 +37,43 @@ def _envelope(type_name: str, source: str, occurred: datetime, data: dict[str, A
     }
 
 
+def dossier_received_at(n: int) -> datetime:
+    """When sample dossier ``n`` was received (its event occurred two days later, when it was resolved)."""
+    return _BASE + timedelta(minutes=n)
+
+
+def dossier_data(n: int = 0, *, version: int = 1) -> dict[str, Any]:
+    """The ``data`` of a valid, resolved DossierSynced as JSON; ``n`` varies the code and the times."""
+    received = dossier_received_at(n)
+    return {
+        "dossier_code": f"H29.99-250701-{n:06d}",
+        "procedure_code": "1.000494.000.00.00.H29",
+        "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
+        "sector_code": "HT",
+        "sector_name": "Hộ tịch",
+        "processing_agency": {"code": HCMC, "name": "Ủy ban nhân dân Thành phố Hồ Chí Minh"},
+        "province_code": "79",
+        "applicant_type": "CITIZEN",
+        "channel": "ONLINE",
+        "online_level": "FULL",
+        "status": "RESOLVED",
+        "received_at": format_time(received),
+        "due_at": format_time(received + timedelta(days=5)),
+        "finished_at": format_time(received + timedelta(days=2)),
+        "fees_paid_online": True,
+        "digitised": n % 2 == 0,
+        "version": version,
+        "result_digitised": True,
+    }
+
+
 def dossier(n: int = 0, *, source: str = HCMC, version: int = 1) -> dict[str, Any]:
-    received = _BASE + timedelta(minutes=n)
+    received = dossier_received_at(n)
     return _envelope(
         "vn.gov.lgsp.dossier.DossierSynced",
         source,
         received + timedelta(days=2),
-        {
-            "dossier_code": f"H29.99-250701-{n:06d}",
-            "procedure_code": "1.000494.000.00.00.H29",
-            "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
-            "sector_code": "HT",
-            "sector_name": "Hộ tịch",
-            "processing_agency": {"code": HCMC, "name": "Ủy ban nhân dân Thành phố Hồ Chí Minh"},
-            "province_code": "79",
-            "applicant_type": "CITIZEN",
-            "channel": "ONLINE",
-            "online_level": "FULL",
-            "status": "RESOLVED",
-            "received_at": format_time(received),
-            "due_at": format_time(received + timedelta(days=5)),
-            "finished_at": format_time(received + timedelta(days=2)),
-            "fees_paid_online": True,
-            "digitised": n % 2 == 0,
-            "version": version,
-            "result_digitised": True,
-        },
+        dossier_data(n, version=version),
     )
 
 

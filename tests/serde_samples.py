@@ -6,13 +6,12 @@ v1 schema (``bus.schemas.load_schema(name, 1)``), so it never sees ``result_digi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from bus.events import DossierSynced, EventMeta
-
-HCMC = "000.00.00.H29"
-"""Hồ Chí Minh City People's Committee, province 79."""
+from tests import publishing_samples
+from tests.publishing_samples import HCMC
 
 
 class DossierSyncedV1(DossierSynced):
@@ -23,29 +22,13 @@ class DossierSyncedV1(DossierSynced):
 
 def dossier(n: int = 0, *, model: type[DossierSynced] = DossierSynced, **overrides: Any) -> DossierSynced:
     """A valid, finished dossier snapshot; ``n`` varies the code and the times."""
-    received = datetime(2025, 7, 1, 1, 30, tzinfo=UTC) + timedelta(minutes=n)
+    received = publishing_samples.dossier_received_at(n)
     fields: dict[str, Any] = {
         "meta": EventMeta.new(HCMC, occurred_at=received + timedelta(days=2)),
-        "dossier_code": f"H29.99-250701-{n:06d}",
-        "procedure_code": "1.000494.000.00.00.H29",
-        "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
-        "sector_code": "HT",
-        "sector_name": "Hộ tịch",
-        "processing_agency": {"code": HCMC, "name": "Ủy ban nhân dân Thành phố Hồ Chí Minh"},
-        "province_code": "79",
-        "applicant_type": "CITIZEN",
-        "channel": "ONLINE",
-        "online_level": "FULL",
-        "status": "RESOLVED",
-        "received_at": received,
-        "due_at": received + timedelta(days=5),
-        "finished_at": received + timedelta(days=2),
+        **publishing_samples.dossier_data(n, version=n + 1),
         "returned_at": None,
-        "fees_paid_online": True,
-        "digitised": n % 2 == 0,
-        "version": n + 1,
     }
-    if model is not DossierSyncedV1:
-        fields["result_digitised"] = True
+    if model is DossierSyncedV1:
+        del fields["result_digitised"]
     fields.update(overrides)
     return model.model_validate(fields)
