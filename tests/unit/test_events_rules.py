@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -242,6 +243,17 @@ def test_times_are_converted_to_utc_and_truncated_to_milliseconds() -> None:
     event = validate(DossierSynced, sample_dossier_synced(received_at=local))
     assert event.received_at == datetime(2025, 7, 1, 1, 30, 0, 123_000, tzinfo=UTC)
     assert event.received_at.tzinfo is UTC
+
+
+def test_length_limits_count_nfc_characters_whatever_form_was_sent() -> None:
+    nfc = "Hồ sơ đăng ký khai sinh " * 41  # 984 characters, about 1,300 code points in NFD
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert len(nfc) <= 1000 < len(nfd)
+    event = validate(DossierSynced, sample_dossier_synced(sector_name=nfd))
+    assert event.sector_name == nfc
+    with pytest.raises(ValidationError) as caught:
+        validate(DossierSynced, sample_dossier_synced(sector_name=nfc + "x" * 17))
+    assert (caught.value.field, caught.value.rule) == ("sector_name", "string_too_long")
 
 
 def test_iso_strings_with_offsets_are_accepted() -> None:
