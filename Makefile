@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install jars lint test test-unit test-integration test-faults demo bench clean
+.PHONY: help install jars lint test test-unit test-integration test-faults demo bench wrk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,8 +40,14 @@ test-faults: install ## kills, restarts, overload, bad input on real processes; 
 demo: install ## the whole bus locally: stack, topics, schemas, simulated nation, views, scoreboard
 	$(BIN)/lgsp demo
 
-bench: install ## benchmarks on the local stack; results in bench/results/
+bench: install wrk ## benchmarks on the local stack; results in bench/results/
 	$(BIN)/lgsp bench
+
+wrk: ## the HTTP load generator the ingress benchmark needs (Debian package; sudo when not root)
+	@command -v wrk >/dev/null 2>&1 || { \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing wrk (apt-get)"; \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk; }
 
 clean: ## remove the venv and caches (not the jar cache in ~/.cache/lgsp)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
