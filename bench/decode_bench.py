@@ -8,8 +8,11 @@ Cases, for each of the four event types, over the same simulated events (``produ
     fastavro      Avro binary -> dict (schemaless_reader, the model's schema; the raw baseline)
     from_avro     dict -> event (``Model.from_avro``: what the consumer pays for the model)
     deserialize   Confluent wire bytes -> event (``AvroDeserializer.deserialize``: framing + fastavro + model)
+    deserialize_raw  wire bytes -> the views' record (``AvroDeserializer.deserialize_raw``: framing +
+                  fastavro without logical types + the rules in plain code; what the view builder runs)
 
-and ``mixed.deserialize``: the simulation's own stream, types interleaved as the consumer sees them.
+and ``mixed.deserialize`` / ``mixed.deserialize_raw``: the simulation's own stream, types interleaved as the
+consumer sees them. A baseline without ``deserialize_raw`` is measured on the other cases only.
 
 ``--baseline DIR`` measures another checkout's ``bus`` package beside this one (``from_avro`` and
 ``deserialize`` of each type, and the mixed stream), e.g. the code before a change::
@@ -193,10 +196,14 @@ def model_cases(inputs: Inputs, bus: Bus, deserializer: Any) -> dict[str, Case]:
     def decode() -> None:
         fresh[:] = [schemaless_reader(BytesIO(body), inputs.parsed, None) for body in inputs.bodies]
 
-    return {
+    cases = {
         "from_avro": Case(lambda: len([convert(record) for record in fresh]), decode),
         "deserialize": Case(lambda: len([read(data, ctx) for data in inputs.wire])),
     }
+    read_raw = getattr(deserializer, "deserialize_raw", None)
+    if read_raw is not None:
+        cases["deserialize_raw"] = Case(lambda: len([read_raw(data, ctx) for data in inputs.wire]))
+    return cases
 
 
 def fastavro_case(inputs: Inputs) -> Case:
@@ -308,14 +315,16 @@ def build_groups(
         wire = [serializer.serialize(event, ctx) for event in stream]
         counts["mixed"] = len(wire)
         for label, bus in buses.items():
-            groups.setdefault("mixed", []).append(
-                (f"{label}mixed.deserialize", _reading(serdes[label][1], bus.context(), wire))
-            )
+            for method in ("deserialize", "deserialize_raw"):
+                read = getattr(serdes[label][1], method, None)
+                if read is not None:
+                    groups.setdefault(f"mixed.{method}", []).append(
+                        (f"{label}mixed.{method}", _reading(read, bus.context(), wire))
+                    )
     return groups, counts
 
 
-def _reading(deserializer: Any, ctx: Any, wire: list[bytes]) -> Case:
-    read = deserializer.deserialize
+def _reading(read: Callable[[bytes, Any], Any], ctx: Any, wire: list[bytes]) -> Case:
     return Case(lambda: len([read(data, ctx) for data in wire]))
 
 

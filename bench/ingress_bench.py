@@ -3,8 +3,9 @@
     LGSP_KAFKA__BOOTSTRAP_SERVERS=... LGSP_REGISTRY__URL=... \\
     .venv/bin/python bench/ingress_bench.py [--rounds 3] [--duration 15] [--batch 500] [--output FILE]
 
-The ingress runs as its own process (``lgsp ingress --port 0``, uvicorn, one worker) on the local stack, with
-a fresh API key and its own topics. Scenarios, each ``--rounds`` times (median, min–max):
+The ingress runs as its own process (``lgsp ingress --port 0``, uvicorn, ``LGSP_INGRESS__WORKERS`` workers)
+on the local stack, with a fresh API key and its own topics. Scenarios, each ``--rounds`` times (median,
+min–max):
 
     single@1k      POST /v1/events paced at --rate requests/s (1,000 by default) over 50 connections:
                    achieved rate, p50/p99 latency (target p99 < 50 ms)
@@ -188,8 +189,31 @@ class IngressProcess:
     log: Path
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the ingress and of its worker processes (``LGSP_INGRESS__WORKERS`` > 1)."""
+        return sum(_cpu_ticks(pid) for pid in (self.process.pid, *_children(self.process.pid))) / os.sysconf(
+            "SC_CLK_TCK"
+        )
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, ...), or None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(entry.name)) is not None and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
 
 
 @contextmanager
@@ -343,7 +367,9 @@ def _answers(url: str) -> dict[str, float]:
     text = ""
     for _ in range(600):  # requests wrk gave up waiting for still finish: count them too
         text = httpx.get(url + "/metrics", timeout=10).text
-        if "lgsp_ingress_in_flight_requests 0.0" in text:
+        # one gauge, or one per worker (a pid label) with several workers
+        in_flight = re.findall(r"^lgsp_ingress_in_flight_requests(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+        if in_flight and all(float(value) == 0 for value in in_flight):
             break
         time.sleep(0.1)
     counts = {}
@@ -406,7 +432,7 @@ def summarize(
 
 def report(result: dict[str, Any]) -> str:
     lines = [
-        "ingress (uvicorn, 1 process; wrk on the same machine)",
+        "ingress (uvicorn, LGSP_INGRESS__WORKERS processes; wrk on the same machine)",
         "",
         "| scenario | requests/s | events/s | p50 ms | p99 ms | errors | ingress CPU µs/event |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

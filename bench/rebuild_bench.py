@@ -9,11 +9,13 @@ Each round measures, one after the other on the same topics:
 
 * ``raw``: aiokafka with the runner's consumer settings, partitions assigned, beginning → end offsets,
   records counted (the ceiling for any Python consumer here);
-* ``raw+decode``: the same plus ``AvroDeserializer.prepare_ids`` per batch and ``deserialize`` per record
-  (the serde and the event models' validation: what the runner must do before any view sees an event);
+* ``raw+decode``: the same plus ``AvroDeserializer.prepare_ids`` per batch and ``deserialize_raw`` per
+  record (the serde and the events' rules: what the runner must do before any view sees an event);
 * ``views``: the view builder (``run_views``-equivalent: consumer group, decode, four views, one SQLite
   transaction per batch with the offsets) on a fresh store and a new group, until caught up; reported from
-  consumer start (group join included) and from the first batch (join excluded).
+  consumer start (group join included) and from the first batch (join excluded);
+* ``--rebuild-processes N`` (default 2): the partition-parallel rebuild (``consumers.rebuild``,
+  ``lgsp views rebuild``): N builder processes on shards of the partitions, merged into one fresh store.
 
 ``--profile`` runs one more views rebuild under pyinstrument and writes its text report.
 """
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import json
 import platform
+import resource
 import socket
 import sys
 import tempfile
@@ -44,6 +47,7 @@ from bus.consumer.types import Batch
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
+from consumers.rebuild import rebuild
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
 
@@ -125,7 +129,7 @@ async def raw_consume(settings: Settings, ends: dict[TopicPartition, int], *, de
                 if decode:
                     ctx = contexts[tp.topic]
                     for r in rs:
-                        deserializer.deserialize(r.value, ctx)
+                        deserializer.deserialize_raw(r.value, ctx)
                 if rs and rs[-1].offset + 1 >= remaining.get(tp, 0):
                     remaining.pop(tp, None)
     finally:
@@ -159,6 +163,27 @@ async def views_rebuild(settings: Settings, work: Path) -> Timing:
     first = views.first_batch_at
     after_join = ended - first if first is not None else None
     return Timing(stats.records, ended - started, after_join, time.process_time() - cpu)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def views_rebuild_parallel(settings: Settings, work: Path, processes: int) -> Timing:
+    """The partition-parallel rebuild into a fresh store: shards spawned, built, merged. ``cpu_s`` counts
+    this process and its (reaped) shard processes."""
+    store = work / f"views-{uuid.uuid4().hex[:8]}.db"
+    target = settings.model_copy(
+        update={
+            "store": settings.store.model_copy(update={"url": f"sqlite:///{store}"}),
+            "views": settings.views.model_copy(update={"group_id": f"bench-views-{uuid.uuid4().hex[:10]}"}),
+        }
+    )
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu_s()
+    result = await rebuild(target, processes=processes)
+    cpu_s = time.process_time() - cpu + _children_cpu_s() - children
+    return Timing(result.stats.records, time.perf_counter() - started, cpu_s=cpu_s)
 
 
 def ensure_corpus(settings: Settings, count: int, cache: Path | None = None) -> Settings:
@@ -195,6 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--profile", type=Path, help="also profile one views rebuild (pyinstrument text)")
     parser.add_argument("--label", default="", help="a note stored with the results (e.g. before/after)")
+    parser.add_argument(
+        "--rebuild-processes",
+        type=int,
+        default=2,
+        help="also measure the partition-parallel rebuild in this many processes (0: do not)",
+    )
     parser.add_argument(
         "--decode-workers",
         default="0",
@@ -244,6 +275,21 @@ def main(argv: list[str] | None = None) -> None:
                     f" | views (decode workers {workers}) {views.rate:,.0f}/s in {views.seconds:.1f} s "
                     f"({after_join:,.0f}/s after join; {views.cpu_rate:,.0f}/CPU-s in this process) "
                     f"= {views.rate / raw.rate:.2f}× raw"
+                )
+            if args.rebuild_processes:
+                sharded = asyncio.run(views_rebuild_parallel(settings, Path(work), args.rebuild_processes))
+                if sharded.records != total:
+                    raise SystemExit(f"the parallel rebuild applied {sharded.records} of {total} records")
+                row["views_parallel"] = {
+                    "processes": args.rebuild_processes,
+                    "per_s": sharded.rate,
+                    "seconds": sharded.seconds,
+                    "per_cpu_s": sharded.cpu_rate,
+                    "vs_raw": sharded.rate / raw.rate,
+                }
+                line += (
+                    f" | views rebuild ({args.rebuild_processes} processes) {sharded.rate:,.0f}/s "
+                    f"= {sharded.rate / raw.rate:.2f}× raw"
                 )
             rounds.append(row)
             print(line, flush=True)

@@ -53,8 +53,11 @@ _META_ATTRIBUTES = {
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds: ``2025-07-01T08:30:00.000Z``."""
-    # isoformat: about twice as fast as strftime on the publish hot path (once per event); zero-pads years
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # isoformat: about twice as fast as strftime on the publish hot path (once per event); zero-pads years.
+    # The models hold UTC already: no conversion then, and a UTC isoformat always ends in "+00:00".
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def to_structured(event: Event) -> dict[str, Any]:

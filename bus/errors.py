@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bus.types import Delivery
+
 
 class LgspError(Exception):
     """Root of every error the bus raises on purpose."""
@@ -106,13 +108,23 @@ class BrokerUnavailableError(BrokerError):
 class PublishError(BrokerError):
     """Some events were not confirmed by Kafka within the delivery timeout."""
 
-    def __init__(self, message: str, *, unconfirmed: Sequence[str], confirmed: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        unconfirmed: Sequence[str],
+        deliveries: Sequence[Delivery] = (),
+        confirmed: int | None = None,
+    ) -> None:
         super().__init__(
             f"{message}; unconfirmed event ids: {', '.join(unconfirmed[:20])}"
             + (f" (+{len(unconfirmed) - 20} more)" if len(unconfirmed) > 20 else "")
         )
         self.unconfirmed = list(unconfirmed)
-        self.confirmed = confirmed
+        self.deliveries = list(deliveries)
+        """Where Kafka stored the events of the call it did confirm (when the caller knows them)."""
+        self.confirmed = len(self.deliveries) if confirmed is None else confirmed
+        """How many events of the call Kafka confirmed."""
 
 
 class StoreError(LgspError):

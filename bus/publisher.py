@@ -9,8 +9,13 @@ What happens to the events of one :meth:`Publisher.publish_many` call, in order:
    binary-mode headers, and serializes with the injected :class:`~bus.serde.AvroSerializer` (Confluent wire
    format; each event type's schema id is resolved once). Any :class:`~bus.errors.ValidationError`,
    :class:`~bus.errors.SerializationError` or registry error raises here, before a single record is sent.
-2. **Send all**: ``producer.send()`` for every record (it only waits when the producer's buffer is full),
-   collecting one delivery future per record; then wait for all futures together.
+2. **Send all**: each record's partition is Kafka's default one for its key (:mod:`bus.partitioner`, the
+   same murmur2 choice as aiokafka's and Java's default partitioner). A partition's records of the call go
+   to aiokafka as whole record batches (``create_batch``/``send_batch``: one delivery future per batch, a
+   record's offset is the batch's base offset plus its index), a partition with fewer than
+   ``_BATCH_MIN_RECORDS`` records record by record (``send()``, so that small concurrent calls still share
+   lingering batches). aiokafka applies acks=all and the idempotent producer's sequence numbers to both
+   alike. Then wait for all futures together.
 3. **Confirm or fail**: aiokafka's idempotent producer retries broker errors by itself without duplicating
    records; this class bounds the whole of steps 2–3 by ``settings.producer.delivery_timeout_s``. Records
    acknowledged by Kafka (acks=all) become :class:`Delivery` values. If any record is not acknowledged by the
@@ -35,6 +40,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
 from bus.cloudevents import (
@@ -56,14 +62,19 @@ from bus.errors import (
 from bus.events import EVENT_TYPES, Event
 from bus.kafka_client import connection_kwargs
 from bus.metrics import PublisherMetrics
+from bus.partitioner import partition_for
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
 from bus.topics import topic_for
+from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 
 log = logging.getLogger(__name__)
 
 _CLOSE_GRACE_S: Final = 5.0
+_BATCH_MIN_RECORDS: Final = 8
+"""A partition's records of one call go as one record batch from this many on, below record by record: a
+batch is sent at once (it is closed), while single records linger up to ``linger_ms`` for others to join."""
 
 
 class EventEncodingError(SerializationError):
@@ -73,19 +84,6 @@ class EventEncodingError(SerializationError):
         super().__init__(message)
         self.index = index
         self.event_id = event_id
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """Where Kafka stored one event: its id, topic, partition and offset."""
-
-    id: str
-    topic: str
-    partition: int
-    offset: int
-
-    def to_json(self) -> dict[str, str | int]:
-        return {"id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
 class _Stamp:
@@ -101,6 +99,9 @@ class _Stamp:
 _SPECVERSION_HEADER: Final = ("ce_specversion", SPECVERSION.encode())
 _CONTENT_TYPE: Final = (CONTENT_TYPE_HEADER, AVRO_CONTENT_TYPE.encode())
 _CORRELATION_ID_HEADER: Final = HEADER_PREFIX + CORRELATION_ID
+_SOURCE_HEADERS_LIMIT: Final = 10_000
+_HEADERS_BOUND: Final = 8_192
+"""More than a record's headers and framing can take (ids, agency code, type name, times, correlation id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class _Target:
     type_header: tuple[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much, once per event
 class _Record:
     """One event, encoded and ready to send."""
 
@@ -135,14 +136,41 @@ class RecordMetadataLike(Protocol):
     def offset(self) -> int: ...
 
 
+class RecordBatchLike(Protocol):
+    """A record batch being filled (aiokafka's ``BatchBuilder``)."""
+
+    def append(
+        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Sequence[Any]
+    ) -> object | None:
+        """Add a record (its relative offset is the count before it); None when the batch is full."""
+
+    def close(self) -> None: ...
+
+
 class ProducerPort(Protocol):
     """The few producer operations the Publisher uses; aiokafka in production, a fake in unit tests."""
 
     async def start(self) -> None: ...
 
     async def send(
-        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
     ) -> asyncio.Future[RecordMetadataLike]: ...
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The topic's partition ids, sorted (waits for its metadata)."""
+
+    def create_batch(self) -> RecordBatchLike: ...
+
+    async def send_batch(
+        self, batch: RecordBatchLike, topic: str, *, partition: int
+    ) -> asyncio.Future[RecordMetadataLike]:
+        """Queue a closed batch; its future gives the base offset once Kafka acknowledged it."""
 
     async def close(self, timeout_s: float) -> None: ...
 
@@ -185,6 +213,8 @@ class Publisher:
         # keep their order even when calls overlap (their encoding and acknowledgements still overlap).
         self._send_lock = asyncio.Lock()
         self._timeout = settings.producer.delivery_timeout_s
+        self._max_request_size = settings.producer.max_request_size
+        self._source_headers: dict[str, tuple[str, bytes]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -306,10 +336,13 @@ class Publisher:
         event_id = meta.event_id
         try:
             value = _serialize_stamped(serializer, event, stamp, target.ctx)
+            source = self._source_headers.get(meta.source)
+            if source is None:
+                source = self._source_header(meta.source)
             headers = [
                 _SPECVERSION_HEADER,
                 ("ce_id", event_id.encode()),
-                ("ce_source", meta.source.encode()),
+                source,
                 target.type_header,
                 ("ce_time", format_time(meta.occurred_at).encode()),
                 _CONTENT_TYPE,
@@ -324,7 +357,26 @@ class Publisher:
                 index=index,
                 event_id=event_id,
             ) from exc
+        # aiokafka's send() refuses such a record; a batch would take it and the broker refuse the batch. The
+        # exact estimate only for records near the limit: the headers are a few hundred bytes at most.
+        if len(value) + len(key) + _HEADERS_BOUND < self._max_request_size:
+            return _Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        if size > self._max_request_size:
+            raise EventEncodingError(
+                f"event {event_id} ({event_type.AVRO_NAME}) is {size} bytes as a Kafka record, more than "
+                f"producer.max_request_size ({self._max_request_size})",
+                index=index,
+                event_id=event_id,
+            )
         return _Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+
+    def _source_header(self, source: str) -> tuple[str, bytes]:
+        # Sources are catalog agency codes: a bounded set, each header built once.
+        if len(self._source_headers) >= _SOURCE_HEADERS_LIMIT:
+            self._source_headers.clear()
+        header = self._source_headers[source] = ("ce_source", source.encode())
+        return header
 
     # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
 
@@ -332,38 +384,34 @@ class Publisher:
         producer = self._require_producer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        futures: list[asyncio.Future[RecordMetadataLike]] = []
+        placed: list[_Placed | None] = [None] * len(records)
         send_error: BaseException | None = None
         try:
             async with asyncio.timeout_at(deadline), self._send_lock:
-                for record in records:
-                    futures.append(
-                        await producer.send(
-                            record.topic, record.value, key=record.key, headers=record.headers
-                        )
-                    )
+                await _hand_over(producer, records, placed)
         except (KafkaError, TimeoutError) as exc:
             send_error = exc
+        futures = {slot[0] for slot in placed if slot is not None}
         if futures:
             await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
-        return self._confirm(records, futures, send_error)
+        return self._confirm(records, placed, send_error)
 
     def _confirm(
-        self,
-        records: list[_Record],
-        futures: list[asyncio.Future[RecordMetadataLike]],
-        send_error: BaseException | None,
+        self, records: list[_Record], placed: list[_Placed | None], send_error: BaseException | None
     ) -> list[Delivery]:
         deliveries: list[Delivery] = []
         unconfirmed: list[str] = []
         published: dict[tuple[str, str], int] = {}
         errors: Counter[tuple[str, str]] = Counter()
+        abandoned: set[asyncio.Future[RecordMetadataLike]] = set()
         cause = send_error
-        for index, record in enumerate(records):
-            future = futures[index] if index < len(futures) else None
+        for record, slot in zip(records, placed, strict=True):
+            future, position = (None, 0) if slot is None else slot
             if future is not None and future.done() and not future.cancelled() and future.exception() is None:
                 meta = future.result()
-                deliveries.append(Delivery(record.event_id, meta.topic, meta.partition, meta.offset))
+                deliveries.append(
+                    Delivery(record.event_id, meta.topic, meta.partition, meta.offset + position)
+                )
                 kind = (record.topic, record.type_name)
                 published[kind] = published.get(kind, 0) + 1
                 continue
@@ -371,7 +419,8 @@ class Publisher:
             cause = cause or failure
             unconfirmed.append(record.event_id)
             errors[(record.topic, _reason(failure))] += 1
-            if future is not None and not future.done():
+            if future is not None and not future.done() and future not in abandoned:
+                abandoned.add(future)
                 future.add_done_callback(_retrieve)
         for kind, count in published.items():
             self._published_counter(kind).inc(count)
@@ -381,7 +430,7 @@ class Publisher:
                 f"{len(unconfirmed)} of {len(records)} events not confirmed by Kafka within "
                 f"{self._timeout:g} s ({cause!r})",
                 unconfirmed=unconfirmed,
-                confirmed=len(deliveries),
+                deliveries=deliveries,
             ) from cause
         return deliveries
 
@@ -410,14 +459,83 @@ class Publisher:
         return self._serializer
 
 
+_Placed = tuple[asyncio.Future[RecordMetadataLike], int]
+"""Where a record went: the future of its batch (or its own) and its index in that batch (0 for its own)."""
+
+
+async def _hand_over(producer: ProducerPort, records: list[_Record], placed: list[_Placed | None]) -> None:
+    """Give every record to the producer, filling ``placed`` as they go (what is left None was not sent)."""
+    partitions: dict[str, list[int]] = {}
+    groups: dict[tuple[str, int], list[int]] = {}
+    for index, record in enumerate(records):
+        ids = partitions.get(record.topic)
+        if ids is None:
+            ids = partitions[record.topic] = await producer.partitions(record.topic)
+            if not ids:  # what aiokafka's send() would wait for until its own timeout
+                raise KafkaTimeoutError(f"no partitions known for topic {record.topic}")
+        place = (record.topic, partition_for(record.key, ids))
+        group = groups.get(place)
+        if group is None:
+            groups[place] = [index]
+        else:
+            group.append(index)
+    for (topic, partition), indexes in groups.items():
+        if len(indexes) >= _BATCH_MIN_RECORDS:
+            await _send_batches(producer, topic, partition, records, indexes, placed)
+            continue
+        for index in indexes:
+            record = records[index]
+            future = await producer.send(
+                topic, record.value, key=record.key, headers=record.headers, partition=partition
+            )
+            placed[index] = (future, 0)
+
+
+async def _send_batches(
+    producer: ProducerPort,
+    topic: str,
+    partition: int,
+    records: list[_Record],
+    indexes: list[int],
+    placed: list[_Placed | None],
+) -> None:
+    """One partition's records as few batches as fit, in order; a full batch is sent and a new one begun."""
+    batch = producer.create_batch()
+    members: list[int] = []
+    for index in indexes:
+        record = records[index]
+        while (
+            batch.append(timestamp=None, key=record.key, value=record.value, headers=record.headers) is None
+        ):
+            if not members:  # aiokafka takes any record into an empty batch; a port that does not is broken
+                raise BrokerError(f"the producer's empty batch refused a {len(record.value)}-byte record")
+            await _submit(producer, batch, topic, partition, members, placed)
+            batch, members = producer.create_batch(), []
+        members.append(index)
+    await _submit(producer, batch, topic, partition, members, placed)
+
+
+async def _submit(
+    producer: ProducerPort,
+    batch: RecordBatchLike,
+    topic: str,
+    partition: int,
+    members: list[int],
+    placed: list[_Placed | None],
+) -> None:
+    # Closed, the batch is sent at once: nothing else may join it, so lingering would only add latency.
+    batch.close()
+    future = await producer.send_batch(batch, topic, partition=partition)
+    for position, index in enumerate(members):
+        placed[index] = (future, position)
+
+
 def _serialize_stamped(
     serializer: AvroSerializer, event: Event, stamp: _Stamp, ctx: SerializationContext
 ) -> bytes:
     """The event's bytes with the call's ``published_at``, without copying the model when possible."""
     if type(serializer).serialize is AvroSerializer.serialize:
-        record = event.to_avro()
-        record = {**record, "meta": {**record["meta"], "published_at": stamp.published_at}}
-        return serializer.serialize_record(type(event), record, ctx)
+        return serializer.serialize_stamped(event, ctx, stamp.published_at)
     # A serializer that overrides serialize() (a test's or a tool's) gets the stamped model, as it always did.
     meta = event.meta.model_copy(update={"published_at": stamp.published_at})
     return serializer.serialize(event.model_copy(update={"meta": meta}), ctx)
@@ -492,10 +610,31 @@ class AiokafkaProducerPort:
         await self._producer.start()
 
     async def send(
-        self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
     ) -> asyncio.Future[RecordMetadataLike]:
         future: asyncio.Future[RecordMetadataLike] = await self._producer.send(
-            topic, value, key=key, headers=headers
+            topic, value, key=key, headers=headers, partition=partition
+        )
+        return future
+
+    async def partitions(self, topic: str) -> list[int]:
+        return sorted(await self._producer.partitions_for(topic))
+
+    def create_batch(self) -> RecordBatchLike:
+        batch: RecordBatchLike = self._producer.create_batch()
+        return batch
+
+    async def send_batch(
+        self, batch: RecordBatchLike, topic: str, *, partition: int
+    ) -> asyncio.Future[RecordMetadataLike]:
+        future: asyncio.Future[RecordMetadataLike] = await self._producer.send_batch(
+            batch, topic, partition=partition
         )
         return future
 

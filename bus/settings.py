@@ -87,8 +87,17 @@ class IngressSettings(BaseModel):
     api_keys_file: Path = Field(default=Path("ingress-keys.json"))
     max_batch_events: int = Field(default=1000, gt=0)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
-    max_in_flight: int = Field(default=64, gt=0, description="concurrent publishes before 429")
+    max_in_flight: int = Field(
+        default=64,
+        gt=0,
+        description="requests being read, validated or published at once (per worker) before 429",
+    )
     retry_after_s: int = Field(default=2, gt=0)
+    workers: int = Field(
+        default=1,
+        ge=0,
+        description="uvicorn worker processes sharing the port, each with its own Publisher; 0: one per CPU",
+    )
 
 
 class SimulatorSettings(BaseModel):

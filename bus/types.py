@@ -1,5 +1,6 @@
 """Domain identifiers as distinct types, so a dossier code is never passed where an agency code belongs."""
 
+from dataclasses import dataclass
 from typing import NewType
 
 AgencyCode = NewType("AgencyCode", str)
@@ -15,3 +16,16 @@ EventId = NewType("EventId", str)
 SchemaId = NewType("SchemaId", int)
 Subject = NewType("Subject", str)
 TopicName = NewType("TopicName", str)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where Kafka stored one event: its id, topic, partition and offset."""
+
+    id: str
+    topic: str
+    partition: int
+    offset: int
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"id": self.id, "topic": self.topic, "partition": self.partition, "offset": self.offset}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.errors import ValidationError
+from bus.events.raw import RawEvent, raw_of
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -124,8 +125,11 @@ class View(ABC):
         """This view's schema steps, in order."""
 
     @abstractmethod
-    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
+    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
         """Fold ``events`` (one batch of this view's topic, in log order) into the view's tables.
+
+        The builder hands over :class:`~bus.events.raw.RawEvent` records (checked, logical-type free: times
+        in epoch milliseconds); models are accepted too and read the same (:func:`raw_events`).
 
         Must be idempotent per event and independent of order, so that duplicates, late events and
         re-deliveries never move a count: state is kept per entity and merged by max/min/or rules.
@@ -134,6 +138,19 @@ class View(ABC):
     @abstractmethod
     def query(self, reader: StoreReader, query: ViewQuery) -> ViewResult:
         """The view's rows for ``query``."""
+
+    @abstractmethod
+    def merge(self, txn: StoreTxn, source: str) -> None:
+        """Add the view's tables in schema ``source`` (a rebuild shard that read other partitions) to these.
+
+        Entity rows are copied (an entity's events share its Kafka key, so one shard holds all of them);
+        aggregates, sums of entity contributions, are added.
+        """
+
+
+def raw_events(events: Sequence[Event | RawEvent]) -> list[RawEvent]:
+    """``events`` in the form views read: models (tests, custom decoders) become :class:`RawEvent`."""
+    return [event if isinstance(event, RawEvent) else raw_of(event) for event in events]
 
 
 def ratio(numerator: int, denominator: int) -> float | None:

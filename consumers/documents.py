@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DocumentSent, DocumentStatusChanged
 from bus.events.codes import BusinessType, DocumentForm, DocumentStatus
+from bus.events.raw import RawEvent
 from consumers.base import (
     Grain,
     Level,
@@ -41,11 +42,11 @@ from consumers.base import (
     month_bounds,
     place_filters,
     ratio,
-    to_ms,
+    raw_events,
     unsupported,
     where,
 )
-from consumers.store.base import Migration, StoreReader, StoreTxn, select_in, upsert_sql
+from consumers.store.base import Migration, StoreReader, StoreTxn, copy_sql, select_in, upsert_sql
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -61,16 +62,19 @@ COUNTERS = (
     "rejected",
     "recalled",
 )
-_ELECTRONIC = frozenset({DocumentForm.ELECTRONIC_ONLY, DocumentForm.ELECTRONIC_AND_PAPER})
+_ELECTRONIC = frozenset({DocumentForm.ELECTRONIC_ONLY.value, DocumentForm.ELECTRONIC_AND_PAPER.value})
+_REVOKE = BusinessType.REVOKE.value
 _STATUS_CLASS = {
-    DocumentStatus.ARRIVED: 0,
-    DocumentStatus.ACCEPTED: 0,
-    DocumentStatus.FINISHED: 1,
-    DocumentStatus.REJECTED: 2,
-    DocumentStatus.RECALLED: 3,
-    DocumentStatus.RECALL_ACCEPTED: 3,
+    DocumentStatus.ARRIVED.value: 0,
+    DocumentStatus.ACCEPTED.value: 0,
+    DocumentStatus.FINISHED.value: 1,
+    DocumentStatus.REJECTED.value: 2,
+    DocumentStatus.RECALLED.value: 3,
+    DocumentStatus.RECALL_ACCEPTED.value: 3,
 }
-"""Status → index in a delivery's ``[arrived, finished, rejected, recalled]`` earliest times."""
+"""Status symbol → index in a delivery's ``[arrived, finished, rejected, recalled]`` earliest times."""
+_SENT = DocumentSent.AVRO_NAME
+_STATUS = DocumentStatusChanged.AVRO_NAME
 
 MIGRATIONS = (
     Migration(
@@ -95,21 +99,18 @@ MIGRATIONS = (
     ),
 )
 
-_UPSERT_DOCUMENT = upsert_sql(
-    "doc_documents",
-    ("document_id", "agency", "province", "ministry", "day", "sent_ms", "header_event_id", "electronic",
-     "signed", "recipients", "revoked", "pending"),
-    ("document_id",),
+_DOCUMENT_COLUMNS = (
+    "document_id", "agency", "province", "ministry", "day", "sent_ms", "header_event_id", "electronic",
+    "signed", "recipients", "revoked", "pending",
 )  # fmt: skip
-_UPSERT_DELIVERY = upsert_sql(
-    "doc_deliveries",
-    ("document_id", "recipient", "is_recipient", "arrived_ms", "finished_ms", "rejected_ms", "recalled_ms",
-     "latency_ms"),
-    ("document_id", "recipient"),
+_DELIVERY_COLUMNS = (
+    "document_id", "recipient", "is_recipient", "arrived_ms", "finished_ms", "rejected_ms", "recalled_ms",
+    "latency_ms",
 )  # fmt: skip
-_UPSERT_DAILY = upsert_sql(
-    "doc_daily", ("agency", "day", "province", "ministry", *COUNTERS), ("agency", "day"), add=COUNTERS
-)
+_DAILY_COLUMNS = ("agency", "day", "province", "ministry", *COUNTERS)
+_UPSERT_DOCUMENT = upsert_sql("doc_documents", _DOCUMENT_COLUMNS, ("document_id",))
+_UPSERT_DELIVERY = upsert_sql("doc_deliveries", _DELIVERY_COLUMNS, ("document_id", "recipient"))
+_UPSERT_DAILY = upsert_sql("doc_daily", _DAILY_COLUMNS, ("agency", "day"), add=COUNTERS)
 
 
 @dataclass(slots=True)
@@ -141,30 +142,33 @@ class _Doc:
     def changed(self) -> bool:
         return self.header_changed or bool(self.dirty)
 
-    def merge_sent(self, event: DocumentSent) -> None:
-        if event.business_type is BusinessType.REVOKE:
+    def merge_sent(self, event: dict[str, Any]) -> None:
+        """Merge a ``DocumentSent`` record (:class:`RawEvent` form)."""
+        if event["business_type"] == _REVOKE:
             if not self.revoked:
                 self.revoked = self.header_changed = True
             return
-        sent_ms = to_ms(event.meta.occurred_at)
+        meta = event["meta"]
+        sent_ms, event_id = meta["occurred_at"], meta["event_id"]
         header = self.header
-        if header is None or (sent_ms, event.meta.event_id) < (header.sent_ms, header.event_id):
+        if header is None or (sent_ms, event_id) < (header.sent_ms, header.event_id):
             self.header = _Header(
                 sent_ms,
-                event.meta.event_id,
-                event.sender.code,
-                event.form in _ELECTRONIC,
-                event.digitally_signed,
-                tuple(r.code for r in event.recipients),
+                event_id,
+                event["sender"]["code"],
+                event["form"] in _ELECTRONIC,
+                event["digitally_signed"],
+                tuple(r["code"] for r in event["recipients"]),
             )
             self.header_changed = True
 
-    def merge_status(self, event: DocumentStatusChanged) -> None:
-        index = _STATUS_CLASS.get(event.status)
+    def merge_status(self, event: dict[str, Any]) -> None:
+        """Merge a ``DocumentStatusChanged`` record (:class:`RawEvent` form)."""
+        index = _STATUS_CLASS.get(event["status"])
         if index is None:
             return
-        at = to_ms(event.status_at)
-        agency = event.reporting_agency.code
+        at = event["status_at"]
+        agency = event["reporting_agency"]["code"]
         times = self.statuses.get(agency)
         if times is None:
             times = self.statuses[agency] = [None, None, None, None]
@@ -211,14 +215,11 @@ class DocumentsView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
-        by_doc: dict[str, list[Event]] = {}
-        for event in events:
-            document_id = (
-                event.document_id if isinstance(event, DocumentSent | DocumentStatusChanged) else None
-            )
-            if document_id is not None:
-                by_doc.setdefault(document_id, []).append(event)
+    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+        by_doc: dict[str, list[RawEvent]] = {}
+        for event in raw_events(events):
+            if event.name == _SENT or event.name == _STATUS:
+                by_doc.setdefault(event.record["document_id"], []).append(event)
         if not by_doc:
             return
         docs = self._load(txn, list(by_doc))
@@ -228,11 +229,11 @@ class DocumentsView(View):
         for document_id, doc_events in by_doc.items():
             doc = docs.get(document_id) or _Doc()
             before = doc.contribution()
-            for event in doc_events:
-                if isinstance(event, DocumentSent):
-                    doc.merge_sent(event)
-                elif isinstance(event, DocumentStatusChanged):
-                    doc.merge_status(event)
+            for name, record in doc_events:
+                if name == _SENT:
+                    doc.merge_sent(record)
+                else:
+                    doc.merge_status(record)
             if not doc.changed:
                 continue  # duplicates and later-than-first statuses change nothing
             after = doc.contribution()
@@ -313,6 +314,11 @@ class DocumentsView(View):
             int(doc.revoked),
             len(header.recipients) - arrived,
         )
+
+    def merge(self, txn: StoreTxn, source: str) -> None:
+        txn.execute(copy_sql(source, "doc_documents", _DOCUMENT_COLUMNS, ("document_id",)))
+        txn.execute(copy_sql(source, "doc_deliveries", _DELIVERY_COLUMNS, ("document_id", "recipient")))
+        txn.execute(copy_sql(source, "doc_daily", _DAILY_COLUMNS, ("agency", "day"), add=COUNTERS))
 
     # -- reading ------------------------------------------------------------------------------------------
 

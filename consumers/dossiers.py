@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DossierSynced
 from bus.events.codes import DossierStatus, OnlineLevel, SubmissionChannel
+from bus.events.raw import RawEvent
 from consumers.base import (
     CENTRAL,
     Grain,
@@ -40,11 +41,19 @@ from consumers.base import (
     local_month,
     place_filters,
     ratio,
-    to_ms,
+    raw_events,
     unsupported,
     where,
 )
-from consumers.store.base import Migration, StoreReader, StoreTxn, create_table, select_in, upsert_sql
+from consumers.store.base import (
+    Migration,
+    StoreReader,
+    StoreTxn,
+    copy_sql,
+    create_table,
+    select_in,
+    upsert_sql,
+)
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -118,13 +127,10 @@ MIGRATIONS = (
         ),
     ),
 )
+_MONTHLY_COLUMNS = ("agency", "procedure_code", "month", "province", "ministry", *COUNTERS)
+_MONTHLY_KEY = ("agency", "procedure_code", "month")
 _UPSERT_STATE = upsert_sql("dos_dossiers", _STATE_COLUMNS, ("dossier_code",))
-_UPSERT_MONTHLY = upsert_sql(
-    "dos_monthly",
-    ("agency", "procedure_code", "month", "province", "ministry", *COUNTERS),
-    ("agency", "procedure_code", "month"),
-    add=COUNTERS,
-)
+_UPSERT_MONTHLY = upsert_sql("dos_monthly", _MONTHLY_COLUMNS, _MONTHLY_KEY, add=COUNTERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,21 +193,31 @@ def _state_from_row(row: Sequence[Any]) -> _State:
     )  # fmt: skip
 
 
-def _state_of(event: DossierSynced) -> _State:
+_DOSSIER = DossierSynced.AVRO_NAME
+
+
+def _rank(event: dict[str, Any]) -> tuple[int, int, str]:
+    meta = event["meta"]
+    return (event["version"], meta["occurred_at"], meta["event_id"])
+
+
+def _state_of(event: dict[str, Any]) -> _State:
+    """The state a ``DossierSynced`` record (:class:`RawEvent` form) stands for."""
+    meta = event["meta"]
     return _State(
-        version=event.version,
-        occurred_ms=to_ms(event.meta.occurred_at),
-        event_id=event.meta.event_id,
-        agency=event.processing_agency.code,
-        province=event.province_code or CENTRAL,
-        procedure_code=event.procedure_code,
-        channel=event.channel.value,
-        online_level=event.online_level.value,
-        status=event.status.value,
-        received_ms=to_ms(event.received_at),
-        due_ms=to_ms(event.due_at) if event.due_at is not None else None,
-        finished_ms=to_ms(event.finished_at) if event.finished_at is not None else None,
-        digitised=event.digitised,
+        version=event["version"],
+        occurred_ms=meta["occurred_at"],
+        event_id=meta["event_id"],
+        agency=event["processing_agency"]["code"],
+        province=event["province_code"] or CENTRAL,
+        procedure_code=event["procedure_code"],
+        channel=event["channel"],
+        online_level=event["online_level"],
+        status=event["status"],
+        received_ms=event["received_at"],
+        due_ms=event["due_at"],
+        finished_ms=event["finished_at"],
+        digitised=event["digitised"],
     )
 
 
@@ -219,14 +235,14 @@ class DossiersView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
-        best: dict[str, DossierSynced] = {}
+    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+        best: dict[str, dict[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
-        for event in events:
-            if not isinstance(event, DossierSynced):
+        for name, event in raw_events(events):
+            if name != _DOSSIER:
                 continue
-            rank = (event.version, to_ms(event.meta.occurred_at), event.meta.event_id)
-            code = event.dossier_code
+            rank = _rank(event)
+            code = event["dossier_code"]
             if code not in best_rank or rank > best_rank[code]:
                 best[code] = event
                 best_rank[code] = rank
@@ -272,6 +288,10 @@ class DossiersView(View):
             state.status, state.received_ms, state.due_ms, state.finished_ms, int(state.digitised),
             int(state.is_open),
         )  # fmt: skip
+
+    def merge(self, txn: StoreTxn, source: str) -> None:
+        txn.execute(copy_sql(source, "dos_dossiers", _STATE_COLUMNS, ("dossier_code",)))
+        txn.execute(copy_sql(source, "dos_monthly", _MONTHLY_COLUMNS, _MONTHLY_KEY, add=COUNTERS))
 
     # -- reading ------------------------------------------------------------------------------------------
 

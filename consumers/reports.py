@@ -21,11 +21,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import ReportFiled
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
+from bus.events.raw import RawEvent
 from bus.reporting import ReportCatalog, load_report_catalog
 from consumers.base import (
     Grain,
@@ -36,13 +38,14 @@ from consumers.base import (
     ViewResult,
     month_bounds,
     ratio,
-    to_ms,
+    raw_events,
     unsupported,
 )
 from consumers.store.base import (
     Migration,
     StoreReader,
     StoreTxn,
+    copy_sql,
     create_table,
     placeholders,
     select_in,
@@ -113,15 +116,26 @@ class _Stored:
     first_filed_ms: int
 
 
-def report_key(event: ReportFiled) -> str:
-    """The entity key: report code, agency and period."""
-    return f"{event.report_code}|{event.reporting_agency.code}|{period_label(event)}"
+_REPORT = ReportFiled.AVRO_NAME
 
 
-def period_label(event: ReportFiled) -> str:
+def report_key(event: dict[str, Any]) -> str:
+    """The entity key of a ``ReportFiled`` record (:class:`RawEvent` form): report code, agency and period."""
+    return f"{event['report_code']}|{event['reporting_agency']['code']}|{period_label(event)}"
+
+
+def period_label(event: dict[str, Any]) -> str:
     """``2025-Q3``; periods of a type this reader does not know get ``<year>-UNKNOWN<number>``."""
-    period = event.period
-    return period.label if period is not None else f"{event.period_year}-UNKNOWN{event.period_number}"
+    return _period_info(event["period_type"], event["period_year"], event["period_number"])[0]
+
+
+@lru_cache(maxsize=4096)
+def _period_info(kind: str, year: int, number: int) -> tuple[str, str | None, str | None]:
+    """Label, first and last day (ISO) of a period; no days for a type this reader does not know."""
+    if kind == PeriodType.UNKNOWN.value:
+        return f"{year}-UNKNOWN{number}", None, None
+    period = Period(PeriodType(kind), year, number)
+    return period.label, period.start.isoformat(), period.end.isoformat()
 
 
 class ReportsView(View):
@@ -139,19 +153,20 @@ class ReportsView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
-        best: dict[str, ReportFiled] = {}
+    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+        best: dict[str, dict[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
         first_filed: dict[str, int] = {}
-        for event in events:
-            if not isinstance(event, ReportFiled):
+        for name, event in raw_events(events):
+            if name != _REPORT:
                 continue
             key = report_key(event)
-            rank = (event.revision, to_ms(event.meta.occurred_at), event.meta.event_id)
+            meta = event["meta"]
+            rank = (event["revision"], meta["occurred_at"], meta["event_id"])
             if key not in best_rank or rank > best_rank[key]:
                 best[key] = event
                 best_rank[key] = rank
-            filed = to_ms(event.filed_at)
+            filed = event["filed_at"]
             first_filed[key] = min(filed, first_filed.get(key, filed))
         if not best:
             return
@@ -181,20 +196,20 @@ class ReportsView(View):
         }
 
     def _row(
-        self, key: str, event: ReportFiled, rank: tuple[int, int, str], first_filed_ms: int
+        self, key: str, event: dict[str, Any], rank: tuple[int, int, str], first_filed_ms: int
     ) -> tuple[Any, ...]:
-        agency = event.reporting_agency.code
+        agency = event["reporting_agency"]["code"]
         province, ministry = self._rollup.of(agency)
-        period = event.period
-        deadline = to_ms(event.deadline_at)
+        kind, year, number = event["period_type"], event["period_year"], event["period_number"]
+        label, start, end = _period_info(kind, year, number)
+        deadline = event["deadline_at"]
         return (
-            key, event.report_code, agency, province, ministry, event.period_type.value, event.period_year,
-            event.period_number, period_label(event), period.start.isoformat() if period else None,
-            period.end.isoformat() if period else None, rank[0], rank[1], rank[2], event.report_id,
-            first_filed_ms, deadline, int(first_filed_ms <= deadline),
+            key, event["report_code"], agency, province, ministry, kind, year, number, label, start, end,
+            rank[0], rank[1], rank[2], event["report_id"], first_filed_ms, deadline,
+            int(first_filed_ms <= deadline),
         )  # fmt: skip
 
-    def _replace_indicators(self, txn: StoreTxn, winners: list[ReportFiled]) -> None:
+    def _replace_indicators(self, txn: StoreTxn, winners: list[dict[str, Any]]) -> None:
         if not winners:
             return
         keys = [report_key(event) for event in winners]
@@ -203,15 +218,24 @@ class ReportsView(View):
             txn.execute(f"DELETE FROM rep_indicators WHERE report_key IN ({placeholders(len(part))})", part)
         rows = []
         for key, event in zip(keys, winners, strict=True):
-            agency = event.reporting_agency.code
+            agency = event["reporting_agency"]["code"]
             province, ministry = self._rollup.of(agency)
             label = period_label(event)
-            for indicator in event.indicators:
+            for indicator in event["indicators"]:
                 place = (agency, province, ministry)
                 rows.append(
-                    (key, indicator.code, event.report_code, label, *place, indicator.value, indicator.unit)
-                )
+                    (key, indicator["code"], event["report_code"], label, *place, indicator["value"],
+                     indicator["unit"])
+                )  # fmt: skip
         txn.executemany(_INSERT_INDICATOR, rows)
+
+    def merge(self, txn: StoreTxn, source: str) -> None:
+        # A report's entity (code, agency, period) is not its Kafka key (the report id): a rebuild reads the
+        # whole reports topic in one shard, so these rows come from one shard only.
+        txn.execute(copy_sql(source, "rep_reports", _STATE_COLUMNS, ("report_key",)))
+        txn.execute(
+            copy_sql(source, "rep_indicators", tuple(_INDICATOR_TYPES), ("report_key", "indicator_code"))
+        )
 
     # -- reading ------------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from consumers.base import Rollup, View, ViewQuery, ViewResult, ratio, unsupport
 
 if TYPE_CHECKING:
     from bus.events import Event
+    from bus.events.raw import RawEvent
     from consumers.store.base import Migration, StoreReader, StoreTxn
 
 COLUMNS = (
@@ -60,8 +61,11 @@ class ScoreboardView(View):
     def migrations(self) -> Sequence[Migration]:
         return ()
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event]) -> None:
+    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
         return None  # derived at read time
+
+    def merge(self, txn: StoreTxn, source: str) -> None:
+        return None  # no tables of its own
 
     def query(self, reader: StoreReader, query: ViewQuery) -> ViewResult:
         if query.agency is not None or query.level is not None or query.grain is not None:

@@ -10,10 +10,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 from bus.consumer.types import Batch, Partition
-from bus.errors import ValidationError
+from bus.errors import StoreError, ValidationError
 from bus.metrics import ViewMetrics
 from bus.settings import Settings
 from bus.topics import TOPICS
@@ -24,6 +25,8 @@ from consumers.dossiers import DossiersView
 from consumers.reports import ReportsView
 from consumers.scoreboard import ScoreboardView
 from consumers.store import ViewStore, open_store
+from consumers.store.base import StoreTxn
+from consumers.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,6 +117,19 @@ class ViewSet:
                 counts[view.name] = counts.get(view.name, 0) + len(events)
             txn.save_offsets(batch.next_offsets)
         return counts
+
+    def merge_shards(self, paths: Sequence[str | Path]) -> None:
+        """Add the views and offsets of rebuild shards (``consumers.rebuild``) to this store, atomically."""
+        store = self._store
+        if not isinstance(store, SqliteStore):
+            raise StoreError("only a SQLite store can merge rebuild shards")
+        views = list(self._views.values())
+
+        def merge(txn: StoreTxn, source: str) -> None:
+            for view in views:
+                view.merge(txn, source)
+
+        store.merge_shards(paths, merge)
 
     async def _on_writer(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, work)

@@ -1,8 +1,9 @@
 """Part 4, ingress: ``lgsp ingress`` under load, single events and batches.
 
-One ingress process (``lgsp ingress``, uvicorn, one worker; started by ``bench/ingress_bench.py``'s
-``running_ingress``) on this part's topics, with one API key (agency 000.00.00.H29, granted the other
-agencies of the bodies). Bodies are DossierSynced events as CloudEvents JSON. Each round, in turn:
+One ingress (``lgsp ingress``, uvicorn; as many worker processes as ``LGSP_INGRESS__WORKERS`` says, 1 by
+default; started by ``bench/ingress_bench.py``'s ``running_ingress``) on this part's topics, with one API key
+(agency 000.00.00.H29, granted the other agencies of the bodies). Bodies are DossierSynced events as
+CloudEvents JSON. Each round, in turn:
 
 * **paced single events** at each fixed offered load (500 and 1,000 req/s by default) with
   :mod:`bench.loadgen`, a separate open-loop process that measures latency from each request's due time
@@ -136,6 +137,14 @@ def _measure(
             figures.add(
                 Figure(f"single_{rate}_p99", f"single event at {rate} req/s: p99", "ms", Better.LOWER)
             ),
+            figures.add(
+                Figure(
+                    f"single_{rate}_cpu",
+                    f"single event at {rate} req/s: ingress CPU per request",
+                    "CPU µs/request",
+                    Better.LOWER,
+                )
+            ),
         )
         for rate in sizes.ingress_rates
     }
@@ -145,13 +154,27 @@ def _measure(
             _script(setup, scenario),
             figures.add(Figure(f"{_key(scenario)}", _label(scenario), "events/s")),
             figures.add(Figure(f"{_key(scenario)}_p99", f"{_label(scenario)}: p99", "ms", Better.LOWER)),
+            figures.add(
+                Figure(
+                    f"{_key(scenario)}_cpu",
+                    f"{_label(scenario)}: ingress CPU per event",
+                    "CPU µs/event",
+                    Better.LOWER,
+                )
+            ),
         )
         for scenario in _scenarios(ctx)
     }
     accepted = 0
     for index in range(result.rounds):
-        for rate, (p50, p99) in paced.items():
+        for rate, (p50, p99, paced_cpu) in paced.items():
+            cpu = ingress.cpu_seconds()
             outcome = _paced(ctx, ingress.url, setup, rate, f"loadgen-{rate}-{index}")
+            if outcome["ok_total"]:
+                outcome["ingress_cpu_us_per_request"] = (
+                    (ingress.cpu_seconds() - cpu) / outcome["ok_total"] * 1e6
+                )
+                paced_cpu.add(outcome["ingress_cpu_us_per_request"])
             p50.add(outcome["latency_ms"]["p50"])
             p99.add(outcome["latency_ms"]["p99"])
             p99.detail.setdefault("rounds", []).append(outcome)
@@ -160,7 +183,7 @@ def _measure(
                 f"ingress: {rate} req/s offered, {outcome['achieved_rate']:,.0f} achieved: "
                 f"p50 {outcome['latency_ms']['p50']:.1f} ms, p99 {outcome['latency_ms']['p99']:.1f} ms"
             )
-        for scenario, script, throughput, latency in saturation.values():
+        for scenario, script, throughput, latency, cpu_per_event in saturation.values():
             cpu = ingress.cpu_seconds()
             run = _wrk(ctx, ingress.url, script, scenario)
             events = run["ok_requests"] * scenario.events_per_request
@@ -168,6 +191,8 @@ def _measure(
             accepted += events
             throughput.add(run["events_per_s"])
             latency.add(run["p99_us"] / 1000)
+            if run["ingress_cpu_us_per_event"] is not None:
+                cpu_per_event.add(run["ingress_cpu_us_per_event"])
             throughput.detail.setdefault("rounds", []).append(run)
             ctx.say(
                 f"ingress: {scenario.name} {run['events_per_s']:,.0f} events/s, "
@@ -248,6 +273,7 @@ def _profile(
 def _finish(ctx: BenchContext, result: PartResult) -> None:
     sizes = ctx.sizes
     result.sizes = {
+        "ingress_workers": ctx.part_settings("ingress").ingress.workers,
         "seconds_per_step": sizes.ingress_seconds,
         "offered_rates": list(sizes.ingress_rates),
         "batch_events": sizes.ingress_batch,
@@ -264,5 +290,7 @@ def _finish(ctx: BenchContext, result: PartResult) -> None:
         "Fixed loads: bench/loadgen.py (open loop, ≤ 64 keep-alive connections, latency from each request's "
         "due time, a warm-up second excluded). Saturation: wrk, 1 thread, closed loop (Debian's wrk has no "
         "constant-rate mode); its latencies are from the actual send.",
-        "The load generators, the ingress and Kafka share the machine's cores.",
+        "The load generators, the ingress and Kafka share the machine's cores. The ingress CPU per request "
+        "or event (its processes' user + system time over the step, workers included) depends least on "
+        "what else the machine runs.",
     ]

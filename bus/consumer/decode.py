@@ -1,7 +1,9 @@
 """Turn a fetched batch of records into events to apply and dead letters, one verdict per record.
 
 Decoding is batched: the writer schema ids of the whole batch are resolved first (one registry round trip
-per unknown id, ``AvroDeserializer.prepare_ids``), then every record is decoded synchronously.
+per unknown id, ``AvroDeserializer.prepare_ids``), then every record is decoded synchronously — into the
+views' :class:`~bus.events.raw.RawEvent` form when the deserializer offers ``deserialize_raw`` (the real
+one does) and no extra validator wants models, else into models.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
 from bus.consumer.types import Partition
 from bus.errors import LgspError, SerializationError, ValidationError
+from bus.events.raw import RawEvent
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -57,7 +60,7 @@ Validator = Callable[["Event"], None]
 class DecodedBatch:
     """The verdicts of one fetched batch, grouped for the runner."""
 
-    events: dict[str, list[Event]] = field(default_factory=dict)
+    events: dict[str, list[Event | RawEvent]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     retry: LgspError | None = None
@@ -85,6 +88,9 @@ class BatchDecoder:
         self._context = context
         self._topic_types = dict(topic_types or {})
         self._validate = validate
+        # Models only when a validator needs them; test doubles may offer deserialize() alone.
+        raw = getattr(deserializer, "deserialize_raw", None) if validate is None else None
+        self._read: Callable[[bytes, Any], Event | RawEvent] = raw or deserializer.deserialize
 
     async def decode(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> DecodedBatch:
         """Verdicts for every record of ``fetched`` (partition → records in offset order)."""
@@ -96,15 +102,15 @@ class BatchDecoder:
         return batch
 
     def _schema_ids(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> set[SchemaId]:
+        # Distinct headers first: a batch has a handful, and slicing is cheaper than parsing each one.
+        headers = {record.value[:5] for records in fetched.values() for record in records if record.value}
         ids: set[SchemaId] = set()
         schema_id_of = self._deserializer.schema_id_of
-        for records in fetched.values():
-            for record in records:
-                try:
-                    if record.value is not None:
-                        ids.add(schema_id_of(record.value))
-                except SerializationError:
-                    continue  # judged per record below
+        for header in headers:
+            try:
+                ids.add(schema_id_of(header))
+            except SerializationError:
+                continue  # judged per record below
         return ids
 
     def _decode_partition(
@@ -135,7 +141,7 @@ class BatchDecoder:
         ctx: Any,
         allowed: frozenset[str] | None,
         failed: Mapping[SchemaId, LgspError],
-    ) -> Event | None:
+    ) -> Event | RawEvent | None:
         """The event, when everything about the record is fine (the common case); None sends the record
         to :meth:`_judge`, which decides again and says why."""
         value = record.value
@@ -147,8 +153,8 @@ class BatchDecoder:
         ):
             return None
         try:
-            event = self._deserializer.deserialize(value, ctx)
-            if self._validate is not None:
+            event = self._read(value, ctx)
+            if self._validate is not None and not isinstance(event, RawEvent):
                 self._validate(event)
         except LgspError:
             return None
@@ -170,12 +176,12 @@ class BatchDecoder:
             failure = failed.get(self._deserializer.schema_id_of(value))
             if failure is not None:
                 return outcome_for_error(failure)
-            event = self._deserializer.deserialize(value, ctx)
+            event = self._read(value, ctx)
             if allowed is not None and _short_name(event) not in allowed:
                 return _poison(
-                    DeadLetterReason.WRONG_TOPIC, f"{event.AVRO_NAME} does not belong on this topic"
+                    DeadLetterReason.WRONG_TOPIC, f"{_full_name(event)} does not belong on this topic"
                 )
-            if self._validate is not None:
+            if self._validate is not None and not isinstance(event, RawEvent):
                 self._validate(event)
         except SerializationError as exc:
             if len(value) < 5 or value[0] != 0:
@@ -186,8 +192,19 @@ class BatchDecoder:
         return Verdict(Outcome.APPLY, event=event)
 
 
-def _short_name(event: Event) -> str:
-    return type(event).AVRO_NAME.rsplit(".", 1)[-1]
+def _full_name(event: Event | RawEvent) -> str:
+    return event.name if isinstance(event, RawEvent) else type(event).AVRO_NAME
+
+
+def _short_name(event: Event | RawEvent) -> str:
+    name = _full_name(event)
+    short = _SHORT_NAMES.get(name)
+    if short is None:
+        short = _SHORT_NAMES[name] = name.rsplit(".", 1)[-1]
+    return short
+
+
+_SHORT_NAMES: dict[str, str] = {}  # a handful of type names, looked up once per record
 
 
 def _poison(reason: DeadLetterReason, message: str) -> Verdict:

@@ -28,6 +28,7 @@ from bus.errors import (
 
 if TYPE_CHECKING:
     from bus.events import Event
+    from bus.events.raw import RawEvent
 
 
 class Outcome(Enum):
@@ -56,7 +57,7 @@ class Verdict:
     """The outcome for one record, with the event (APPLY) or the error (DEAD_LETTER, RETRY)."""
 
     outcome: Outcome
-    event: Event | None = None
+    event: Event | RawEvent | None = None
     reason: DeadLetterReason | None = None
     error: BaseException | None = None
 

@@ -8,6 +8,11 @@ One batch, in order:
 4. the sink applies the events and records the batch's next offsets **in one store transaction**;
 5. the same offsets are committed to Kafka (throttled), only so that lag tools see progress.
 
+Step 4 of one batch overlaps steps 1–2 of the next (the store writes on its own thread): the next batch is
+fetched and decoded meanwhile, and its dead letters and its own write wait until the previous write has
+committed. Anything that needs the store settled — a rebalance, a re-seek, the caught-up check, shutdown —
+waits for the write in hand first.
+
 Offsets: on every assignment the runner seeks each partition to the store's next offset, or to the
 beginning for a partition the store has never seen (a new, empty store rebuilds everything, whatever the
 group committed in Kafka). Transient failures (``retriable`` errors of the registry, the broker or the store)
@@ -50,6 +55,7 @@ class ConsumerLike(Protocol):
     """The part of ``AIOKafkaConsumer`` the runner drives (a fake one in unit tests)."""
 
     def subscribe(self, topics: Sequence[str], *, listener: ConsumerRebalanceListener) -> None: ...
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def getmany(
@@ -79,6 +85,9 @@ class RunnerConfig:
     poll_timeout_ms: int = 500
     kafka_commit_interval_s: float = 1.0
     backoff: Backoff = field(default_factory=Backoff)
+    partitions: Sequence[Partition] = ()
+    """If given, exactly these partitions, assigned by hand (no group membership, no rebalances): a shard of
+    a partition-parallel rebuild (``consumers.rebuild``)."""
 
 
 @dataclass
@@ -130,6 +139,9 @@ class ConsumerRunner:
         self._uncommitted_kafka: dict[Partition, int] = {}
         self._last_kafka_commit = 0.0
         self._stop = asyncio.Event()
+        self._writing: asyncio.Task[bool] | None = None
+        """The previous batch's store write, running while the next batch is fetched and decoded."""
+        self._writing_offsets: dict[Partition, int] = {}
         self.stats = RunStats()
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -139,25 +151,38 @@ class ConsumerRunner:
         topics when the run started has been applied (dead letters included)."""
         if stop is not None:
             self._stop = stop
-        self._consumer.subscribe(list(self._config.topics), listener=_Listener(self))
+        manual = [TopicPartition(tp.topic, tp.partition) for tp in self._config.partitions]
+        if manual:
+            self._consumer.assign(manual)
+        else:
+            self._consumer.subscribe(list(self._config.topics), listener=_Listener(self))
         try:
             await self._consumer.start()
         except Exception as exc:
             await self._consumer.stop()
             raise broker_error(exc, "starting the consumer") from exc
         try:
+            if manual:
+                await self.on_assigned(set(self._config.partitions))
             targets = await self._end_offsets() if until_caught_up else None
             await self._loop(targets)
+            await self._settle()
         finally:
+            await self._settle_quietly()
             await self._commit_kafka(force=True)
             await self._consumer.stop()
         return self.stats
 
     async def _loop(self, targets: dict[Partition, int] | None) -> None:
         while not self._stop.is_set():
-            if targets is not None and await self._caught_up(targets, idle=False):
-                return
+            if targets is not None:
+                if self._writing is not None and self._covers(targets) and not await self._settle():
+                    return
+                if await self._caught_up(targets, idle=False):
+                    return
             try:
+                if self._needs_seek and not await self._settle():
+                    return
                 await self._reseek_pending()
             except StopRequested:
                 return
@@ -174,10 +199,37 @@ class ConsumerRunner:
                         log.info("assignment changed during a fetch; re-reading from the store's offsets")
                         self._needs_seek |= self._assigned
             else:
+                if not await self._settle():
+                    return
                 self._report_lag()
                 if targets is not None and await self._caught_up(targets, idle=True):
                     return
             await self._commit_kafka(force=False)
+
+    def _covers(self, targets: Mapping[Partition, int]) -> bool:
+        """True if, once the write in hand commits, every target would be reached."""
+        return all(
+            max(self._positions.get(tp, -1), self._writing_offsets.get(tp, -1)) >= end
+            for tp, end in targets.items()
+        )
+
+    async def _settle(self) -> bool:
+        """Wait for the store write in hand; False if a stop request cut its retries short."""
+        task, self._writing = self._writing, None
+        self._writing_offsets = {}
+        return True if task is None else await task
+
+    async def _write_done(self) -> None:
+        """Wait until the write in hand has finished, leaving its outcome (an error included) to the loop."""
+        if self._writing is not None:
+            await asyncio.wait({self._writing})
+
+    async def _settle_quietly(self) -> None:
+        """:meth:`_settle` while another error is on its way out: that one matters more."""
+        try:
+            await self._settle()
+        except Exception as exc:  # logged, not raised: the error already leaving the loop is the cause
+            log.warning("the store write in hand failed while stopping: %s", exc)
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
         try:
@@ -208,14 +260,26 @@ class ConsumerRunner:
         return owned
 
     async def _process(self, fetched: Mapping[TopicPartition, Sequence[RecordLike]]) -> bool:
-        """Apply one batch; False if a stop was requested before it could be committed."""
+        """Decode one batch, dead-letter its poison and start its store write once the previous write has
+        committed; False if a stop was requested before that."""
         if not fetched:
             return True
         started = time.perf_counter()
         try:
             decoded = await self._retry(lambda: self._decode(fetched), "decoding a batch")
+            if not await self._settle() or self._stop.is_set():  # a stop takes effect between batches
+                return False
             await self._retry(lambda: self._dead_letters.send(decoded.dead_letters), "dead-lettering")
-            batch = Batch(decoded.events, decoded.next_offsets, decoded.records)
+        except StopRequested:
+            log.info("stop requested while retrying; the batch in hand was not committed")
+            return False
+        self._writing = asyncio.create_task(self._write(decoded, started))
+        self._writing_offsets = dict(decoded.next_offsets)
+        return True
+
+    async def _write(self, decoded: DecodedBatch, started: float) -> bool:
+        batch = Batch(decoded.events, decoded.next_offsets, decoded.records)
+        try:
             await self._retry(lambda: self._sink.apply(batch), "applying a batch to the store")
         except StopRequested:
             log.info("stop requested while retrying; the batch in hand was not committed")
@@ -285,6 +349,7 @@ class ConsumerRunner:
     async def on_revoked(self, revoked: set[Partition]) -> None:
         """Wait for the batch in hand, then give the partitions up."""
         async with self._lock:
+            await self._write_done()
             self._generation += 1
             self.stats.rebalances += 1
             await self._commit_kafka(force=True)
@@ -298,6 +363,7 @@ class ConsumerRunner:
     async def on_assigned(self, assigned: set[Partition]) -> None:
         """Seek every newly assigned partition to the store's offset (or the beginning)."""
         async with self._lock:
+            await self._write_done()
             self._generation += 1
             self._assigned = set(assigned)
             self._needs_seek = set(assigned)
@@ -339,7 +405,8 @@ class ConsumerRunner:
 
     async def _end_offsets(self) -> dict[Partition, int]:
         try:
-            tps = await self._subscribed_partitions()
+            manual = [TopicPartition(tp.topic, tp.partition) for tp in self._config.partitions]
+            tps = manual or await self._subscribed_partitions()
             ends = await self._consumer.end_offsets(tps)
             starts = await self._consumer.beginning_offsets(tps)
         except Exception as exc:

@@ -15,7 +15,7 @@ from bus.consumer.parallel import ProcessPoolDecoder
 from bus.consumer.retry import Backoff
 from bus.consumer.runner import ConsumerRunner, RunnerConfig, RunStats
 from bus.consumer.telemetry import RunnerTelemetry
-from bus.consumer.types import BatchSink
+from bus.consumer.types import BatchSink, Partition
 from bus.metrics import ConsumerMetrics
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
@@ -31,6 +31,8 @@ class ConsumerSpec:
     sink: BatchSink
     topic_types: Mapping[str, frozenset[str]] | None = None
     validate: Validator | None = None
+    partitions: Sequence[Partition] = ()
+    """Only these partitions, assigned by hand (a rebuild shard); empty: the group assigns them."""
 
 
 async def run_consumer(
@@ -58,6 +60,7 @@ async def run_consumer(
                 max_batch_records=settings.views.max_batch_records,
                 poll_timeout_ms=settings.views.poll_timeout_ms,
                 backoff=backoff or Backoff(),
+                partitions=tuple(spec.partitions),
             )
             runner = ConsumerRunner(
                 AIOKafkaConsumer(**consumer_config(settings, group_id=spec.group_id)),

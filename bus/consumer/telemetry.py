@@ -11,6 +11,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from bus.consumer.types import Partition
+from bus.events.raw import RawEvent
 
 if TYPE_CHECKING:
     from bus.consumer.decode import DecodedBatch
@@ -38,14 +39,19 @@ class RunnerTelemetry:
             return
         metrics.batch_duration.labels(self._group).observe(seconds)
         metrics.batch_records.labels(self._group).observe(decoded.records)
-        now = time.time()
+        now_ms = time.time() * 1000
         for topic, events in decoded.events.items():
-            by_type = Counter(type(event).AVRO_NAME for event in events)
-            for event_type, count in by_type.items():
-                metrics.events_consumed.labels(self._group, topic, event_type).inc(count)
+            by_type: Counter[str] = Counter()
             observe = metrics.event_age.labels(self._group, topic).observe
             for event in events:
-                observe(max(now - event.meta.occurred_at.timestamp(), 0.0))
+                if isinstance(event, RawEvent):
+                    name, occurred_ms = event.name, float(event.occurred_ms)
+                else:
+                    name, occurred_ms = type(event).AVRO_NAME, event.meta.occurred_at.timestamp() * 1000
+                by_type[name] += 1
+                observe(max(now_ms - occurred_ms, 0.0) / 1000)
+            for event_type, count in by_type.items():
+                metrics.events_consumed.labels(self._group, topic, event_type).inc(count)
         reasons = Counter((letter.topic, letter.reason.value) for letter in decoded.dead_letters)
         for (topic, reason), count in reasons.items():
             metrics.events_dead_lettered.labels(self._group, topic, reason).inc(count)

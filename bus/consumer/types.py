@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from bus.events import Event
+    from bus.events.raw import RawEvent
 
 
 class Partition(NamedTuple):
@@ -24,12 +25,14 @@ class Partition(NamedTuple):
 class Batch:
     """What a sink applies in one transaction.
 
-    ``events`` are the decoded, valid events per topic, in log order within each partition. ``next_offsets``
-    holds, for every partition the batch touched, the offset of the first record *not* in the batch: it
-    covers dead-lettered records too, so committing it never skips a record that was not dealt with.
+    ``events`` are the decoded, valid events per topic, in log order within each partition: the views'
+    :class:`~bus.events.raw.RawEvent` records from the real decoder, models from a custom one.
+    ``next_offsets`` holds, for every partition the batch touched, the offset of the first record *not* in
+    the batch: it covers dead-lettered records too, so committing it never skips a record that was not dealt
+    with.
     """
 
-    events: Mapping[str, Sequence[Event]]
+    events: Mapping[str, Sequence[Event | RawEvent]]
     next_offsets: Mapping[Partition, int]
     record_count: int = field(default=0)
 

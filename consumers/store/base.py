@@ -117,6 +117,24 @@ def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, add: S
     )
 
 
+def copy_sql(
+    source: str, table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()
+) -> str:
+    """Copy ``table``'s rows from schema ``source`` (an attached shard) into the same table here.
+
+    With ``add``, rows with the same ``key`` are summed column by column (aggregates of disjoint entities);
+    without, a key present on both sides fails the statement: such tables hold entities that must have been
+    in one shard only. Names come from code, never from input.
+    """
+    names = ", ".join(columns)
+    select = f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}.{table}"
+    if not add:
+        return select
+    assignments = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in add)
+    # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT
+    return f"{select} WHERE true ON CONFLICT ({', '.join(key)}) DO UPDATE SET {assignments}"
+
+
 def create_table(table: str, columns: Mapping[str, str], key: Sequence[str]) -> str:
     """Portable ``CREATE TABLE`` from ``{column: type}`` and the primary key columns."""
     body = ", ".join(f"{name} {kind}" for name, kind in columns.items())

@@ -10,14 +10,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bus.consumer.types import Partition
 from bus.errors import StoreBusyError, StoreError
-from consumers.store.base import Migration, Row, StoreReader, StoreTxn, ViewStore, upsert_sql
+from consumers.store.base import Migration, Row, StoreReader, StoreTxn, ViewStore, copy_sql, upsert_sql
 
 _RETRIABLE_CODES = frozenset(
     {
@@ -43,9 +43,9 @@ CORE_MIGRATIONS = (
     ),
 )
 
-_UPSERT_OFFSET = upsert_sql(
-    "consumer_offsets", ("topic", "partition_no", "next_offset", "updated_at_ms"), ("topic", "partition_no")
-)
+_OFFSET_COLUMNS = ("topic", "partition_no", "next_offset", "updated_at_ms")
+_OFFSET_KEY = ("topic", "partition_no")
+_UPSERT_OFFSET = upsert_sql("consumer_offsets", _OFFSET_COLUMNS, _OFFSET_KEY)
 
 
 def store_error(exc: sqlite3.Error, action: str) -> StoreError:
@@ -192,6 +192,36 @@ class SqliteStore(ViewStore):
             except sqlite3.Error as exc:
                 self._rollback()
                 raise store_error(exc, "commit") from exc
+
+    def merge_shards(self, shards: Sequence[str | Path], merge: Callable[[StoreTxn, str], None]) -> None:
+        """Fold other stores of the same schema into this one, in one transaction.
+
+        Each shard is attached as schema ``shard<i>`` and handed to ``merge`` with that name; nothing is
+        committed unless every shard merged.
+        """
+        aliases = [f"shard{index}" for index in range(len(shards))]
+        with self._lock:
+            self._check_open()
+            try:
+                for alias, path in zip(aliases, shards, strict=True):
+                    self._conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+            except sqlite3.Error as exc:
+                self._detach(aliases)
+                raise store_error(exc, "attaching a shard") from exc
+        try:
+            with self.transaction() as txn:
+                for alias in aliases:
+                    merge(txn, alias)
+                    txn.execute(copy_sql(alias, "consumer_offsets", _OFFSET_COLUMNS, _OFFSET_KEY))
+        finally:
+            with self._lock:
+                self._detach(aliases)
+
+    def _detach(self, aliases: Sequence[str]) -> None:
+        attached = {str(row[1]) for row in self._conn.execute("PRAGMA database_list")}
+        for alias in aliases:
+            if alias in attached:
+                self._conn.execute(f"DETACH DATABASE {alias}")
 
     def _rollback(self) -> None:
         try:

@@ -46,6 +46,12 @@ def serve_command(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="log every request (costs throughput)")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=0, help="processes sharing the port (default: settings, 1; 0: one per CPU)"
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /v1/events and /v1/events:batch, /docs, /healthz, /readyz and /metrics."""
     if ctx.invoked_subcommand is not None:
@@ -55,8 +61,10 @@ def serve_command(
     settings = Settings()
     if keys_file is not None:
         settings.ingress.api_keys_file = keys_file
+    if workers is not None:
+        settings.ingress.workers = workers
     try:
-        serve(
+        status = serve(
             settings,
             host=host or settings.ingress.host,
             port=settings.ingress.port if port is None else port,
@@ -65,6 +73,8 @@ def serve_command(
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    if status:
+        raise typer.Exit(status)
 
 
 def _keys_path(keys_file: Path | None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ MetricsPortOption = Annotated[
 def register(app: typer.Typer) -> None:
     views = typer.Typer(help="The national views: build them from the topics, read them, serve them.")
     views.command("run")(run)
+    views.command("rebuild")(rebuild)
     views.command("serve")(serve)
     views.command("show")(show)
     app.add_typer(views, name="views", no_args_is_help=True)
@@ -63,6 +65,31 @@ def run(
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+
+
+def rebuild(
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", min=1, max=64, help="builder processes (default: one per CPU)"),
+    ] = None,
+) -> None:
+    """Build the views into a new, empty store from the start of the topics, in parallel: partitions are
+    split among builder processes whose stores are then merged. `views run` carries on from there."""
+    from consumers.rebuild import rebuild as rebuild_views
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    count = processes if processes is not None else os.cpu_count() or 1
+    try:
+        result = asyncio.run(rebuild_views(settings, processes=count))
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    stats = result.stats
+    typer.echo(
+        f"views rebuilt in {result.shards} processes: {stats.records} records, {stats.applied} applied, "
+        f"{stats.dead_lettered} dead-lettered, {stats.retries} retries"
+    )
 
 
 def serve(

@@ -102,8 +102,13 @@ def problem_response(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
     """A problem document as an HTTP response."""
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    content = encode_json(body)
     return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {}))
+
+
+def encode_json(body: Any) -> bytes:
+    """Compact UTF-8 JSON, as every answer of the ingress is written."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def kind_for_status(status: int) -> ProblemKind:

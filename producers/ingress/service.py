@@ -1,20 +1,25 @@
 """Publishing behind the routes: the in-flight bound, the Kafka gate, readiness, and errors as problems.
 
-What happens to a request's validated events:
+Admission, decided from the headers alone, before the body is read (:meth:`PublishService.admit`), so
+refusing costs almost nothing when the ingress is overloaded:
 
-- more than ``max_in_flight`` publishes already running -> 429 with ``Retry-After``; nothing is sent;
+- ``max_in_flight`` requests already admitted (reading, validating or publishing) -> 429 with
+  ``Retry-After``; nothing is sent;
 - Kafka known unreachable, or without the topics (the last answer of a metadata probe refreshed in the
   background at most once a second, the same that ``/readyz`` shows) -> 503 with ``Retry-After``; nothing
-  is sent (without this gate the producer would queue the events and might deliver them after the 503);
-- otherwise ``publish_many``: 202 with every delivery once Kafka acknowledged all of them; a registry
-  failure (before sending) -> 503; a Kafka failure mid-publish -> 503 naming the unconfirmed ids.
+  is sent (without this gate the producer would queue the events and might deliver them after the 503).
+
+Then, for an admitted request's validated events, :meth:`PublishService.publish` calls ``publish_many``: 202
+with every delivery once Kafka acknowledged all of them; a registry failure (before sending) -> 503; a Kafka
+failure mid-publish -> 503 naming the unconfirmed ids.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -122,6 +127,96 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
     return probe
 
 
+class Coalescer:
+    """Publishes the single events of concurrent requests together: one ``publish_many`` call for all the
+    events handed over in one turn of the event loop, so that the per-call work (stamp, lock, delivery
+    wait, confirmation) is paid once for them rather than once per request. A lone request goes alone, at
+    once: nothing waits for company.
+
+    Each request still gets its own answer. If the shared call fails before sending (an event that does not
+    encode, the registry), nothing was sent, and each event is published again on its own so that only the
+    request at fault gets the error. If it fails while sending (:class:`~bus.errors.PublishError`), a request
+    whose event Kafka confirmed gets its delivery, and every other one that failure naming its own event as
+    unconfirmed: it may have landed, and the client resends it unchanged as after any 503 (consumers drop
+    duplicates by event id).
+    """
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+        self._pending: list[tuple[Event, asyncio.Future[Delivery]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def publish(self, event: Event) -> Delivery:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Delivery] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((event, future))
+        return await future
+
+    def _flush(self) -> None:
+        group, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._publish(group))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _publish(self, group: list[tuple[Event, asyncio.Future[Delivery]]]) -> None:
+        if len(group) == 1:
+            await self._alone(*group[0])
+            return
+        try:
+            deliveries = await self._publisher.publish_many([event for event, _ in group])
+        except PublishError as exc:
+            stored = {delivery.id: delivery for delivery in exc.deliveries}
+            for event, future in group:
+                delivery = stored.get(str(event.meta.event_id))
+                if delivery is not None:  # Kafka has it: this request succeeded, whatever befell the others
+                    _settle(future, result=delivery)
+                else:
+                    _settle(future, error=_unconfirmed(event, exc))
+        except (EventEncodingError, ValidationError, RegistryError, SerializationError):
+            await asyncio.gather(*(self._alone(event, future) for event, future in group))
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # unexpected: each request answers it (500, logged) rather than hanging
+            for _, future in group:
+                _settle(future, error=exc)
+        else:
+            for (_, future), delivery in zip(group, deliveries, strict=True):
+                _settle(future, result=delivery)
+
+    async def _alone(self, event: Event, future: asyncio.Future[Delivery]) -> None:
+        try:
+            (delivery,) = await self._publisher.publish_many([event])
+        except Exception as exc:
+            _settle(future, error=exc)
+        else:
+            _settle(future, result=delivery)
+
+
+def _unconfirmed(event: Event, shared: PublishError) -> PublishError:
+    """The failure of a shared call as the failure of one of its events (same cause)."""
+    error = PublishError(
+        f"a publish of {len(shared.unconfirmed) + shared.confirmed} events was not confirmed whole",
+        unconfirmed=[str(event.meta.event_id)],
+    )
+    error.__cause__ = shared.__cause__
+    return error
+
+
+def _settle(
+    future: asyncio.Future[Delivery], *, result: Delivery | None = None, error: BaseException | None = None
+) -> None:
+    if future.done():  # its request was cancelled (the client went away)
+        return
+    if error is not None:
+        future.set_exception(error)
+    elif result is not None:
+        future.set_result(result)
+
+
 class PublishService:
     """Publishes validated events for the routes, turning every failure into a problem."""
 
@@ -139,26 +234,18 @@ class PublishService:
         self._max_in_flight = max_in_flight
         self._retry_after = {"Retry-After": str(retry_after_s)}
         self._on_in_flight = on_in_flight
+        self._coalescer = Coalescer(publisher)
         self.in_flight = 0
 
-    async def publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one of the ``max_in_flight`` places for the block; 429 or 503 at once if none is to be had."""
         if self.in_flight >= self._max_in_flight:
             raise ProblemError(
                 ProblemKind.OVERLOADED,
-                f"{self.in_flight} publishes are in flight (the limit); nothing was published",
+                f"{self.in_flight} requests are in flight (the limit); nothing was published",
                 headers=self._retry_after,
             )
-        self._set_in_flight(self.in_flight + 1)
-        try:
-            return await self._publish(events, batch=batch)
-        finally:
-            self._set_in_flight(self.in_flight - 1)
-
-    def _set_in_flight(self, value: int) -> None:
-        self.in_flight = value
-        self._on_in_flight(value)
-
-    async def _publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
         kafka = self._gate.peek()  # never waits: a request does not pay for the probe
         # Only a definite failure closes the gate: a probe that timed out may just have queued behind busy
         # requests; if Kafka really hangs, the publish itself fails within the delivery timeout.
@@ -168,7 +255,21 @@ class PublishService:
                 f"Kafka is unavailable ({kafka.detail}); nothing was published",
                 headers=self._retry_after,
             )
+        self._set_in_flight(self.in_flight + 1)
         try:
+            yield
+        finally:
+            self._set_in_flight(self.in_flight - 1)
+
+    def _set_in_flight(self, value: int) -> None:
+        self.in_flight = value
+        self._on_in_flight(value)
+
+    async def publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
+        """Publish an admitted request's events; every failure becomes a problem."""
+        try:
+            if not batch and len(events) == 1:
+                return [await self._coalescer.publish(events[0])]
             return await self._publisher.publish_many(events)
         except EventEncodingError as exc:
             raise ProblemError(

@@ -5,7 +5,7 @@ held back here so that statuses overtake their document, revisions overtake each
 once per module. Then:
 
 - an uninterrupted ``lgsp views run --until-caught-up`` builds views equal to the independent recomputation
-  of ``tests/views_oracle.py``, exactly;
+  of ``tests/views_oracle.py``, exactly; so does ``lgsp views rebuild`` (partition-parallel, merged shards);
 - a builder stopped with SIGTERM once and killed with SIGKILL three times, at random points, and restarted
   each time ends with the same views: nothing lost, nothing counted twice.
 """
@@ -145,6 +145,31 @@ async def test_views_equal_the_recomputation(
     assert code == 0, (tmp_path / "builder.log").read_text()[-3000:]
     assert applied_records(store) == published.records
     assert len(published.events) >= 50_000
+    assert_views_equal_recomputation(store, published.events)
+
+
+async def test_a_partition_parallel_rebuild_equals_the_recomputation_and_carries_on(
+    published: Published, stack: StackEndpoints, tmp_path: Path
+) -> None:
+    """``lgsp views rebuild --processes 3``: shards merged into views equal to the recomputation, with the
+    offsets of every partition, from which ``views run`` finds nothing left to do."""
+    store = tmp_path / "views.db"
+    env = builder_env(stack, published.prefix, store, f"{published.prefix}parallel")
+    rebuild = await asyncio.to_thread(
+        subprocess.run,
+        [str(LGSP), "views", "rebuild", "--processes", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert rebuild.returncode == 0, rebuild.stdout[-3000:] + rebuild.stderr[-3000:]
+    assert applied_records(store) == published.records
+    assert not [name for name in os.listdir(tmp_path) if ".shard" in name], "shards are removed once merged"
+    assert_views_equal_recomputation(store, published.events)
+    builder = start_builder(env, tmp_path / "builder.log")
+    assert await asyncio.to_thread(builder.wait, 600) == 0
+    assert applied_records(store) == published.records
     assert_views_equal_recomputation(store, published.events)
 
 

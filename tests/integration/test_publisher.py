@@ -7,13 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bus.cloudevents import parse_kafka_headers
 from bus.errors import PublishError, RegistryUnavailableError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.metrics import PublisherMetrics
-from bus.publisher import Delivery, Publisher
+from bus.publisher import Delivery, Publisher, producer_kwargs
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
@@ -21,6 +22,7 @@ from bus.topics import ensure_topics, topic_for
 from tests import publishing_samples as samples
 from tests.integration.kafka_read import end_offsets, read_all
 from tests.integration.kafka_relay import KafkaRelay
+from tests.integration.serde_io import private_topic
 
 pytestmark = pytest.mark.integration
 
@@ -169,3 +171,35 @@ async def test_broker_lost_mid_run_names_the_unconfirmed_and_keeps_the_confirmed
     on_topic = {parse_kafka_headers(r.headers)["id"] for r in records}
     # Unconfirmed events may or may not have landed (a response can be lost); confirmed ones must have.
     assert {d.id for d in confirmed} <= on_topic
+
+
+async def test_batched_records_land_where_aiokafkas_own_partitioner_puts_them(
+    publish_settings: Settings, topics: list[str]
+) -> None:
+    """The Publisher partitions itself (whole batches per partition); a plain aiokafka ``send()`` of the
+    same key to a topic of the same size must land on the same partition, and every delivery's offset must
+    hold exactly its event."""
+    events = [samples.event(samples.dossier(n)) for n in range(120)]  # ~40 per partition: batches
+    async with Publisher(publish_settings) as publisher:
+        deliveries = await publisher.publish_many(events)
+    dossiers = topic_for("DossierSynced", prefix=publish_settings.topics.prefix)
+    records = await read_all(publish_settings.kafka.bootstrap_servers, [dossiers])
+    by_place = {(r.topic, r.partition, r.offset): r for r in records}
+    for delivery in deliveries:
+        assert (
+            parse_kafka_headers(by_place[(delivery.topic, delivery.partition, delivery.offset)].headers)["id"]
+            == delivery.id
+        )
+    partitions = publish_settings.topics.partitions
+    async with private_topic(
+        publish_settings, publish_settings.topics.prefix + "mirror", partitions
+    ) as mirror:
+        producer = AIOKafkaProducer(**producer_kwargs(publish_settings))
+        await producer.start()
+        try:
+            sent = [await producer.send(mirror, b"x", key=e.entity_key().encode()) for e in events]
+            placed = await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+    assert [m.partition for m in placed] == [d.partition for d in deliveries]
+    assert len({d.partition for d in deliveries}) == publish_settings.topics.partitions

@@ -143,7 +143,9 @@ class FakeSink:
             self.log.append("store-failed")
             raise self.failures.pop(0)
         for events in batch.events.values():
-            self.applied.extend(events)
+            for event in events:
+                assert isinstance(event, Event), "the fake deserializer hands out models"
+                self.applied.append(event)
         self.offsets.update(batch.next_offsets)
         self.log.append("store-committed")
 
@@ -171,8 +173,15 @@ class FakeConsumer:
     def subscribe(self, topics: Sequence[str], *, listener: ConsumerRebalanceListener) -> None:
         self.listener = listener
 
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        """Manual assignment: these partitions, no group, no listener."""
+        self.assigned = set(partitions)
+        for tp in partitions:
+            self.positions[tp] = self.group_offsets.get(tp, 0)
+
     async def start(self) -> None:
-        await self.rebalance(set(self.logs))
+        if self.listener is not None:  # subscribed; a manual assignment is in place already
+            await self.rebalance(set(self.logs))
 
     async def rebalance(self, assignment: set[TopicPartition]) -> None:
         """Revoke everything, then assign ``assignment`` (the eager protocol aiokafka uses)."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
 import bus
@@ -17,7 +18,7 @@ from bus.cloudevents import parse_kafka_headers
 from bus.errors import BrokerError, BrokerUnavailableError, PublishError, ValidationError
 from bus.events import Event
 from bus.metrics import PublisherMetrics
-from bus.publisher import Delivery, EventEncodingError, Publisher
+from bus.publisher import Delivery, EventEncodingError, Publisher, RecordBatchLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
@@ -38,20 +39,52 @@ class Meta:
 
 @dataclass
 class Sent:
+    """One record as the producer got it; records of one batch share its future (``position`` in it)."""
+
     topic: str
     value: bytes
     key: bytes
     headers: list[tuple[str, bytes]]
-    future: asyncio.Future[Any]
+    partition: int | None = None
+    future: asyncio.Future[Any] | None = None
+    position: int = 0
+
+
+@dataclass
+class FakeBatch:
+    """aiokafka's BatchBuilder as the Publisher uses it: full after ``capacity`` records."""
+
+    capacity: int
+    records: list[Sent] = field(default_factory=list)
+    closed: bool = False
+
+    def append(
+        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Sequence[Any]
+    ) -> object | None:
+        if self.closed or len(self.records) >= self.capacity:
+            return None
+        assert key is not None
+        assert value is not None
+        self.records.append(Sent("", value, key, list(headers)))
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @dataclass
 class FakeProducer:
-    """Records sends; acknowledges them soon (``auto_ack``) or only when a test says."""
+    """Records sends; acknowledges them soon (``auto_ack``) or only when a test says.
+
+    A record's offset is its index in ``sent``; a batch's future gives its first record's.
+    """
 
     auto_ack: bool = True
     fail_send_after: int | None = None
+    partition_count: int = 1
+    batch_capacity: int = 1000
     sent: list[Sent] = field(default_factory=list)
+    batches: list[list[Sent]] = field(default_factory=list)
     pending_at_first_ack: int | None = None
     started: bool = False
     closed: bool = False
@@ -65,22 +98,70 @@ class FakeProducer:
     async def start(self) -> None:
         self.started = True
 
-    async def send(self, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    def _check_buffer(self) -> None:
         if self.fail_send_after is not None and len(self.sent) >= self.fail_send_after:
             raise KafkaTimeoutError("buffer full")
+
+    def _add(self, records: list[Sent]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.sent.append(Sent(topic, value, key, headers, future))
+        for position, record in enumerate(records):
+            record.future, record.position = future, position
+        self.sent += records
         self.sent_event.set()
         if self.auto_ack:
             asyncio.get_running_loop().call_soon(self.ack_all)
         return future
 
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> Any:
+        self._check_buffer()
+        return self._add([Sent(topic, value, key, headers, partition)])
+
+    async def partitions(self, topic: str) -> list[int]:
+        return list(range(self.partition_count))
+
+    def create_batch(self) -> RecordBatchLike:
+        return FakeBatch(self.batch_capacity)
+
+    async def send_batch(self, batch: RecordBatchLike, topic: str, *, partition: int) -> Any:
+        self._check_buffer()
+        assert isinstance(batch, FakeBatch)
+        assert batch.closed, "the Publisher closes a batch before sending it"
+        for record in batch.records:
+            record.topic, record.partition = topic, partition
+        self.batches.append(batch.records)
+        return self._add(batch.records)
+
+    def futures(self) -> list[asyncio.Future[Any]]:
+        """Every delivery future, once each, in the order they were handed out."""
+        unique: dict[int, asyncio.Future[Any]] = {}
+        for record in self.sent:
+            assert record.future is not None
+            unique.setdefault(id(record.future), record.future)
+        return list(unique.values())
+
     def ack_all(self) -> None:
-        pending = [s for s in self.sent if not s.future.done()]
+        pending = [s for s in self.sent if s.future is not None and not s.future.done()]
         if self.pending_at_first_ack is None and pending:
             self.pending_at_first_ack = len(pending)
-        for sent in pending:
-            sent.future.set_result(Meta(sent.topic, 0, self.sent.index(sent)))
+        for future in self.futures():
+            if not future.done():
+                self.ack(future)
+
+    def ack(self, future: asyncio.Future[Any]) -> None:
+        first = next(i for i, s in enumerate(self.sent) if s.future is future)
+        record = self.sent[first]
+        future.set_result(Meta(record.topic, record.partition or 0, first))
+
+    def event_ids(self) -> list[str]:
+        return [parse_kafka_headers(s.headers)["id"] for s in self.sent]
 
     async def close(self, timeout_s: float) -> None:
         self.closed = True
@@ -153,7 +234,9 @@ async def test_publish_many_sends_every_record_before_waiting_for_any(
     deliveries = await publisher.publish_many(events)
     assert producer.pending_at_first_ack == 40
     assert [d.id for d in deliveries] == [e.meta.event_id for e in events]
-    assert [d.offset for d in deliveries] == list(range(40))
+    # a delivery's offset is where its record went: its batch's base offset plus its place in the batch
+    sent_ids = producer.event_ids()
+    assert [d.offset for d in deliveries] == [sent_ids.index(e.meta.event_id) for e in events]
 
 
 async def test_records_are_keyed_by_entity_with_cloudevents_headers_on_the_catalog_topic(
@@ -161,7 +244,9 @@ async def test_records_are_keyed_by_entity_with_cloudevents_headers_on_the_catal
 ) -> None:
     events = _events(4)
     await publisher.publish_many(events)
-    for event, sent in zip(events, producer.sent, strict=True):
+    by_id = dict(zip(producer.event_ids(), producer.sent, strict=True))
+    for event in events:
+        sent = by_id[event.meta.event_id]
         assert sent.key == event.entity_key().encode()
         assert sent.topic.startswith(PREFIX + "lgsp.")
         attributes = parse_kafka_headers(sent.headers)
@@ -237,11 +322,13 @@ async def test_a_partial_failure_reports_the_unconfirmed_and_counts_the_confirme
     publisher: Publisher, producer: FakeProducer, prom: CollectorRegistry
 ) -> None:
     producer.auto_ack = False
-    events = _events(8)
+    events = _events(8)  # two of each type, each its own record (fewer than a batch's minimum)
     task = asyncio.create_task(publisher.publish_many(events))
     await producer.wait_sent(8)
-    for index, sent in enumerate(producer.sent):
-        if index % 2:
+    failing = {e.meta.event_id for e in events[1::2]}
+    for index, (event_id, sent) in enumerate(zip(producer.event_ids(), producer.sent, strict=True)):
+        assert sent.future is not None
+        if event_id in failing:
             sent.future.set_exception(KafkaConnectionError("connection lost"))
         else:
             sent.future.set_result(Meta(sent.topic, 1, index))
@@ -264,6 +351,7 @@ async def test_a_rejected_record_is_reported_as_rejected(
     producer.auto_ack = False
     task = asyncio.create_task(publisher.publish(samples.event(samples.report(1))))
     await producer.wait_sent(1)
+    assert producer.sent[0].future is not None
     producer.sent[0].future.set_exception(MessageSizeTooLargeError())
     with pytest.raises(PublishError):
         await task
@@ -275,7 +363,9 @@ async def test_records_never_sent_are_unconfirmed_too(publisher: Publisher, prod
     events = _events(6)
     with pytest.raises(PublishError) as caught:
         await publisher.publish_many(events)
-    assert caught.value.unconfirmed == [e.meta.event_id for e in events[3:]]
+    sent = set(producer.event_ids())
+    assert len(sent) == 3
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events if e.meta.event_id not in sent]
     assert caught.value.confirmed == 3
 
 
@@ -320,3 +410,90 @@ async def test_close_closes_the_producer(
     async with Publisher(settings, registry=registry_client, producer_factory=lambda _s: producer):
         assert producer.started
     assert producer.closed
+
+
+def _dossiers(count: int, *, first: int = 0) -> list[Event]:
+    return [samples.event(samples.dossier(first + n)) for n in range(count)]
+
+
+async def test_a_partitions_records_go_as_batches_split_when_full_with_per_record_offsets(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    producer.batch_capacity = 7
+    versions = [
+        samples.event(samples.dossier(5, version=v)) for v in range(1, 31)
+    ]  # one entity: one partition
+    deliveries = await publisher.publish_many(versions)
+    assert [len(batch) for batch in producer.batches] == [7, 7, 7, 7, 2]
+    assert producer.event_ids() == [e.meta.event_id for e in versions]  # in order, across the batches
+    assert [d.offset for d in deliveries] == list(range(30))
+    assert len({d.partition for d in deliveries}) == 1
+
+
+async def test_each_record_goes_to_the_default_partitioners_choice_for_its_key(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    producer.partition_count = 6
+    events = [*_dossiers(60), *_events(6)]  # batches for the dossiers, single records for the few others
+    deliveries = await publisher.publish_many(events)
+    default = DefaultPartitioner()
+    for event, delivery in zip(events, deliveries, strict=True):
+        key = event.entity_key().encode()
+        assert delivery.partition == default(key, list(range(6)), list(range(6)))
+    in_batches = {id(s) for batch in producer.batches for s in batch}
+    singles = [s for s in producer.sent if id(s) not in in_batches]
+    assert singles
+    assert all(s.partition is not None for s in singles)  # send() is told the partition too
+    assert producer.batches
+
+
+async def test_a_failed_batch_fails_exactly_its_events(
+    publisher: Publisher, producer: FakeProducer, prom: CollectorRegistry
+) -> None:
+    producer.auto_ack = False
+    producer.partition_count = 2
+    events = _dossiers(40)
+    task = asyncio.create_task(publisher.publish_many(events))
+    await producer.wait_sent(40)
+    failed, *others = producer.batches
+    for future in producer.futures():
+        if future is failed[0].future:
+            future.set_exception(KafkaConnectionError("connection lost"))
+        else:
+            producer.ack(future)
+    with pytest.raises(PublishError) as caught:
+        await task
+    failed_ids = {parse_kafka_headers(s.headers)["id"] for s in failed}
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events if e.meta.event_id in failed_ids]
+    assert caught.value.confirmed == 40 - len(failed)
+    assert others
+    dossiers = PREFIX + "lgsp.dossiers"
+    assert _value(prom, "lgsp_publish_errors_total", topic=dossiers, reason="unavailable") == len(failed)
+
+
+async def test_a_record_over_the_request_size_raises_before_anything_is_sent(
+    settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer
+) -> None:
+    settings.producer.max_request_size = 2_000
+    events = _events(4)
+    big = samples.event(
+        samples.dossier(9) | {"data": samples.dossier(9)["data"] | {"procedure_name": "x" * 3000}}
+    )
+    async with Publisher(
+        settings, registry=registry_client, producer_factory=lambda _s: producer
+    ) as publisher:
+        with pytest.raises(EventEncodingError, match="max_request_size") as caught:
+            await publisher.publish_many([*events, big])
+    assert caught.value.index == 4
+    assert producer.sent == []
+
+
+async def test_a_topic_without_known_partitions_leaves_every_event_unconfirmed(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    producer.partition_count = 0
+    events = _events(3)
+    with pytest.raises(PublishError) as caught:
+        await publisher.publish_many(events)
+    assert caught.value.unconfirmed == [e.meta.event_id for e in events]
+    assert producer.sent == []

@@ -28,6 +28,7 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import Event
+from bus.events.raw import RawEvent
 from bus.metrics import ConsumerMetrics
 from tests import views_samples as s
 from tests.unit.runner_fakes import (
@@ -75,6 +76,7 @@ class Harness:
         batch: int = 4,
         metrics: ConsumerMetrics | None = None,
         group_offsets: dict[TopicPartition, int] | None = None,
+        partitions: Sequence[Partition] = (),
     ) -> None:
         self.log: list[str] = []
         self.consumer = FakeConsumer(logs, group_offsets=group_offsets or {})
@@ -85,7 +87,12 @@ class Harness:
             self.deserializer, lambda topic: topic, topic_types={TOPIC: frozenset({"DossierSynced"})}
         )
         config = RunnerConfig(
-            group_id="views", topics=[TOPIC], max_batch_records=batch, poll_timeout_ms=1, backoff=FAST
+            group_id="views",
+            topics=[TOPIC],
+            max_batch_records=batch,
+            poll_timeout_ms=1,
+            backoff=FAST,
+            partitions=partitions,
         )
         self.runner = ConsumerRunner(
             self.consumer,
@@ -113,6 +120,18 @@ async def test_every_record_is_applied_once_with_its_offsets() -> None:
     assert h.consumer.committed == {TP0: 10, TP1: 10}  # a copy for lag tools, after the store
     assert h.consumer.stopped
     assert h.runner.stats.batches >= 5
+
+
+async def test_partitions_assigned_by_hand_are_read_to_their_end_and_no_others() -> None:
+    """A rebuild shard: its partitions only, caught up when they are, the store's offsets honoured."""
+    events = dossiers(20)
+    h = Harness(logs_of(10), events, partitions=[P1])
+    h.sink.offsets = {P1: 3}
+    await h.run()
+    assert h.sink.applied == events[13:]
+    assert h.sink.offsets == {P1: 10}
+    assert h.consumer.assigned == {TP1}
+    assert h.runner.stats.rebalances == 0
 
 
 async def test_the_store_offsets_win_over_the_group_offsets() -> None:
@@ -354,7 +373,7 @@ def test_worker_verdicts_merge_back_in_log_order() -> None:
     from bus.consumer.dlq import DeadLetter
     from bus.consumer.parallel import _merge, _split
 
-    events = dossiers(4)
+    events: list[Event | RawEvent] = list(dossiers(4))
     letter = DeadLetter(
         TOPIC, 0, 2, b"k", b"junk", [], DeadLetterReason.BAD_WIRE_FORMAT, "SerializationError", "x"
     )

@@ -1,0 +1,136 @@
+"""The views' decode path (``bus.events.raw``, ``AvroDeserializer.deserialize_raw``) changes nothing.
+
+A raw check may refuse more than the model does, never less, and what it accepts must read exactly as the
+model reads it. Held on generated events, on records broken one rule at a time (the breakers of
+``test_events_decode``), and through the serde: unusual but valid input (upper-case ids, decomposed text),
+an older writer's schema, and poison records, which must fail with the model's own error.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from collections.abc import AsyncIterator
+from typing import Any
+
+import fastavro
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bus.errors import ValidationError
+from bus.events import EVENT_TYPES, DossierSynced, Event
+from bus.events.raw import RawEvent, raw_check, raw_of, raw_value, strip_logical
+from bus.registry import SchemaRegistryClient
+from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from bus.settings import RegistrySettings
+from tests.serde_samples import DossierSyncedV1, dossier
+from tests.strategies import events
+from tests.unit.registry_fake import FakeRegistry
+from tests.unit.test_events_decode import BREAKERS
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CTX = SerializationContext("lgsp.test")
+
+
+def raw_read(event: Event) -> dict[str, Any]:
+    """The event's bytes read back without logical types, as ``deserialize_raw`` reads them."""
+    model = type(event)
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, model.avro_schema(), event.to_avro())
+    buffer.seek(0)
+    bare = fastavro.parse_schema(strip_logical(model.avro_schema_source()))
+    record = fastavro.schemaless_reader(buffer, bare, None)
+    assert isinstance(record, dict)
+    return record
+
+
+@SETTINGS
+@given(event=events())
+def test_every_valid_event_passes_its_check_and_reads_as_the_model(event: Event) -> None:
+    check = raw_check(event.AVRO_NAME)
+    assert check is not None
+    record = raw_read(event)
+    assert check(record)
+    assert RawEvent(event.AVRO_NAME, record) == raw_of(event)
+
+
+def test_every_event_type_has_a_check() -> None:
+    assert all(raw_check(name) is not None for name in EVENT_TYPES)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKERS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_broken_rule_is_never_let_through(name: str, data: st.DataObject) -> None:
+    broken = BREAKERS[name](data.draw)  # type: ignore[arg-type]  # DataObject.draw draws like a DrawFn
+    check = raw_check(broken.event.AVRO_NAME)
+    assert check is not None
+    with pytest.raises(ValidationError):
+        type(broken.event).from_avro(broken.record)
+    assert not check(raw_value(broken.record))
+
+
+# --- through the serde ------------------------------------------------------------------------------------
+
+
+async def _no_sleep(delay: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[SchemaRegistryClient]:
+    fake = FakeRegistry()
+    config = RegistrySettings(url="http://registry.test/apis/ccompat/v7")
+    async with SchemaRegistryClient(config, transport=fake.transport(), sleep=_no_sleep) as client:
+        yield client
+
+
+async def _prepared(registry: SchemaRegistryClient, data: bytes) -> AvroDeserializer:
+    deserializer = AvroDeserializer(registry)
+    assert await deserializer.prepare_ids([deserializer.schema_id_of(data)]) == {}
+    return deserializer
+
+
+async def _framed(registry: SchemaRegistryClient, model: type[Event], record: dict[str, Any]) -> bytes:
+    """``record`` written with ``model``'s schema, framed with its registered id."""
+    serializer = AvroSerializer(registry, auto_register=True)
+    await serializer.prepare([model])
+    return serializer.serialize_record(model, record, CTX)
+
+
+async def test_unusual_but_valid_input_reads_as_the_model_reads_it(registry: SchemaRegistryClient) -> None:
+    event = dossier(3, sector_name="Tư pháp")
+    record = event.to_avro()
+    record["meta"] = {**record["meta"], "event_id": record["meta"]["event_id"].upper()}
+    record["sector_name"] = unicodedata.normalize("NFD", record["sector_name"])
+    data = await _framed(registry, DossierSynced, record)
+    deserializer = await _prepared(registry, data)
+    read = deserializer.deserialize_raw(data, CTX)
+    assert read == raw_of(deserializer.deserialize(data, CTX)) == raw_of(event)
+
+
+async def test_a_poison_record_fails_with_the_models_error(registry: SchemaRegistryClient) -> None:
+    event = dossier(4)
+    record = event.to_avro()
+    record["due_at"] = record["received_at"].replace(year=record["received_at"].year - 1)
+    data = await _framed(registry, DossierSynced, record)
+    deserializer = await _prepared(registry, data)
+    with pytest.raises(ValidationError) as raw_error:
+        deserializer.deserialize_raw(data, CTX)
+    with pytest.raises(ValidationError) as model_error:
+        deserializer.deserialize(data, CTX)
+    assert (raw_error.value.field, raw_error.value.rule, str(raw_error.value)) == (
+        model_error.value.field,
+        model_error.value.rule,
+        str(model_error.value),
+    )
+
+
+async def test_an_older_writer_reads_through_schema_resolution(registry: SchemaRegistryClient) -> None:
+    written = dossier(2, model=DossierSyncedV1)
+    data = await _framed(registry, DossierSyncedV1, written.to_avro())
+    deserializer = await _prepared(registry, data)
+    assert deserializer.deserialize_raw(data, CTX) == raw_of(deserializer.deserialize(data, CTX))
