@@ -101,6 +101,20 @@ def path_from_url(url: str) -> str:
     return path
 
 
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL answers "database is locked" at once, without the busy handler, while
+    # another connection holds it (two processes opening one new store together): retry within the timeout.
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteStore(ViewStore):
     """The default store. ``path`` may be ``:memory:`` (one connection, for tests)."""
 
@@ -131,7 +145,7 @@ class SqliteStore(ViewStore):
             )
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if not self._memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _enter_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -146,11 +160,12 @@ class SqliteStore(ViewStore):
                 "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY,"
                 " version INTEGER NOT NULL, description TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)"
             )
-        versions = self._versions()
         for migration in sorted(migrations, key=lambda m: (m.component, m.version)):
-            if migration.version <= versions.get(migration.component, 0):
-                continue
             with self.transaction() as txn:
+                # Read under the write lock: `views run` and `views serve` may open a new store at once, and
+                # the second must see the first's migration rather than create its tables again.
+                if migration.version <= self._version_of(migration.component):
+                    continue
                 for statement in migration.statements:
                     txn.execute(statement)
                 txn.execute(
@@ -159,8 +174,13 @@ class SqliteStore(ViewStore):
                     " description = excluded.description, applied_at_ms = excluded.applied_at_ms",
                     (migration.component, migration.version, migration.description, int(time.time() * 1000)),
                 )
-            versions[migration.component] = migration.version
-        return versions
+        return self._versions()
+
+    def _version_of(self, component: str) -> int:
+        row = self._conn.execute(
+            "SELECT version FROM schema_version WHERE component = ?", (component,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def _versions(self) -> dict[str, int]:
         with self.reader() as reader:

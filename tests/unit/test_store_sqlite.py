@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,27 @@ def test_migrations_apply_in_order_once_and_are_recorded(tmp_path: Path) -> None
         rows = reader.query("SELECT component, version FROM schema_version")
     versions: dict[str, int] = dict(rows)
     assert versions == {"core": 1, "counts": 2}
+
+
+def test_two_builders_opening_a_new_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    # `views run` and `views serve` of the demo open one new store together; whichever comes second must
+    # see the other's migration, not run it again ("table counts already exists").
+    def open_and_migrate(path: Path, start: threading.Barrier, versions: list[int]) -> None:
+        start.wait()
+        store = SqliteStore(path)
+        try:
+            versions.append(store.migrate([COUNTS_V1, COUNTS_V2])["counts"])
+        finally:
+            store.close()
+
+    for attempt in range(20):
+        path, start, versions = tmp_path / f"views{attempt}.db", threading.Barrier(2), list[int]()
+        threads = [threading.Thread(target=open_and_migrate, args=(path, start, versions)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert versions == [2, 2], f"attempt {attempt}: a builder failed to open the store"
 
 
 def test_view_writes_and_offsets_commit_together(store: SqliteStore) -> None:
