@@ -119,6 +119,9 @@ def demo(
         console.print(f"error: invalid settings: {exc}", markup=False)
         raise typer.Exit(EXIT_CONFIG) from exc
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
+    # Ctrl-C too, even when started as a background job of a non-interactive shell: such jobs inherit SIGINT
+    # ignored, and Python then installs no handler, so `kill -INT` (or a test's SIGINT) would be lost.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if stop:
         _stop(settings, console)
         return
