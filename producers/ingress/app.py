@@ -105,6 +105,7 @@ def create_app(
         ),
         kafka_ready=kafka,
         registry_ready=registry_ready,
+        schemas_cached=lambda: holder.schemas_cached,
     )
 
     app = FastAPI(
@@ -162,6 +163,8 @@ class _PublisherHolder:
         self._publisher = given
         self._owned = given is None
         self._metrics = metrics
+        self.schemas_cached = False
+        """Every event type's schema id is resolved: publishing no longer needs the registry."""
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
@@ -179,6 +182,7 @@ class _PublisherHolder:
         # Resolve every schema id now, so a registry outage later does not affect publishing.
         try:
             await self._require().prepare()
+            self.schemas_cached = True
         except LgspError as exc:
             log.warning("schema ids not resolved at startup (retried on first publish): %s", exc)
 
@@ -192,6 +196,8 @@ class _PublisherHolder:
 
     async def prepare(self, types: Any = ()) -> None:
         await self._require().prepare(types)
+        if not types:  # all of them
+            self.schemas_cached = True
 
     async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
         return await self._require().present_topics(topics, timeout_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -71,6 +71,8 @@ class IngressState:
     service: PublishService
     kafka_ready: CachedProbe
     registry_ready: CachedProbe
+    schemas_cached: Callable[[], bool] = lambda: False
+    """True once every schema id is resolved: the registry is then not needed to publish."""
 
 
 class FixedKeys:
@@ -241,7 +243,7 @@ async def healthz() -> JSONResponse:
 
 @router.get(
     "/readyz",
-    summary="Readiness: Kafka (with the topics) and the schema registry answer",
+    summary="Readiness: Kafka (with the topics) answers, and the schema registry or every schema id cached",
     responses={503: {"description": "a dependency is unavailable"}},
     tags=["operations"],
 )
@@ -249,10 +251,13 @@ async def readyz(request: Request) -> JSONResponse:
     state = _state(request)
     kafka = await state.kafka_ready.get()
     registry = await state.registry_ready.get()
-    ready = kafka.ok and registry.ok
+    cached = state.schemas_cached()
+    # A registry outage does not stop publishing once every schema id is cached: taking the ingress out of a
+    # load balancer then would turn a degraded registry into an outage of the whole gateway.
+    ready = kafka.ok and (registry.ok or cached)
     body = {
-        "status": "ready" if ready else "unavailable",
-        "checks": {"kafka": kafka.to_json(), "registry": registry.to_json()},
+        "status": ("ready" if registry.ok else "degraded") if ready else "unavailable",
+        "checks": {"kafka": kafka.to_json(), "registry": {**registry.to_json(), "schemas_cached": cached}},
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -298,8 +298,28 @@ async def test_not_ready_when_the_registry_does_not_answer() -> None:
     )  # fmt: skip
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["registry"] == {"ok": False, "detail": "registry unreachable"}
+    assert response.status_code == 503  # no lifespan ran: no schema id was resolved
+    assert response.json()["checks"]["registry"] == {
+        "ok": False,
+        "detail": "registry unreachable",
+        "schemas_cached": False,
+    }
+
+
+async def test_ready_but_degraded_when_the_registry_is_down_after_every_schema_id_was_cached() -> None:
+    settings = Settings()
+    app = create_app(
+        settings, publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
+        registry_probe=Probe(ok=False),
+    )  # fmt: skip
+    async with (
+        app.router.lifespan_context(app),  # the warm-up resolves every schema id
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["registry"]["schemas_cached"] is True
 
 
 async def test_not_ready_when_a_topic_is_missing() -> None:
