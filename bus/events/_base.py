@@ -81,11 +81,7 @@ def _datetime_input(value: Any) -> Any:
     # pydantic too, whose "timezone_aware" error says exactly that.
     if isinstance(value, datetime):
         return value
-    if type(value) is str:
-        if _RFC3339.fullmatch(value):
-            return value
-        raise rule_error("timestamp.format", f"{value[:64]!r} is not an RFC 3339 date-time")
-    raise rule_error("timestamp.type", f"a date-time must be an RFC 3339 string, not {type(value).__name__}")
+    return _formatted(value, _RFC3339, "timestamp", "an RFC 3339 date-time")
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -93,13 +89,18 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 def _date_input(value: Any) -> Any:
     # As for times: 20250701 or "01/07/2025" is refused, not read as a Unix time or a guess at the format.
-    if type(value) is date:
+    if type(value) is date:  # not a datetime: that is a date too, and would lose its time silently
         return value
+    return _formatted(value, _ISO_DATE, "date", "an RFC 3339 full-date (YYYY-MM-DD)")
+
+
+def _formatted(value: Any, pattern: re.Pattern[str], rule: str, what: str) -> str:
+    """``value`` if it is a string in ``pattern``; else the error ``<rule>.format`` or ``<rule>.type``."""
     if type(value) is str:
-        if _ISO_DATE.fullmatch(value):
+        if pattern.fullmatch(value):
             return value
-        raise rule_error("date.format", f"{value[:64]!r} is not an RFC 3339 full-date (YYYY-MM-DD)")
-    raise rule_error("date.type", f"a date must be a YYYY-MM-DD string, not {type(value).__name__}")
+        raise rule_error(f"{rule}.format", f"{value[:64]!r} is not {what}")
+    raise rule_error(f"{rule}.type", f"{what} must be a string, not {type(value).__name__}")
 
 
 def _utc_millis(value: datetime) -> datetime:
