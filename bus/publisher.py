@@ -425,7 +425,7 @@ class Publisher:
         for kind, count in published.items():
             self._published_counter(kind).inc(count)
         if unconfirmed:
-            self._count_errors(errors.elements())
+            self._count_errors(errors)
             raise PublishError(
                 f"{len(unconfirmed)} of {len(records)} events not confirmed by Kafka within "
                 f"{self._timeout:g} s ({cause!r})",
@@ -444,8 +444,8 @@ class Publisher:
             )
         return counter
 
-    def _count_errors(self, pairs: Iterable[tuple[str, str]]) -> None:
-        for (topic, reason), count in Counter(pairs).items():
+    def _count_errors(self, counts: Counter[tuple[str, str]]) -> None:
+        for (topic, reason), count in counts.items():
             self._metrics.publish_errors.labels(topic=topic, reason=reason).inc(count)
 
     def _require_producer(self) -> ProducerPort:

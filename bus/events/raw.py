@@ -153,10 +153,6 @@ def _text(value: Any, longest: int = 1000) -> bool:
     return type(value) is str and 0 < len(value) <= longest and _is_normalized("NFC", value)
 
 
-def _optional_text(value: Any, longest: int = 1000) -> bool:
-    return value is None or _text(value, longest)
-
-
 def _identifier(value: Any, longest: int = 200) -> bool:
     return _text(value, longest) and _IDENTIFIER(value) is not None
 
