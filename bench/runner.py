@@ -24,8 +24,8 @@ from bench.stack import (
     kafka_tools_classpath,
     resolve_stack,
 )
-from bus.devstack.tools import find_java
 from bus.settings import Settings
+from lgsp.devstack.tools import find_java
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -16,13 +16,13 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.procs import BenchError
-from bus.devstack import DevStack
-from bus.devstack.artifacts import fetch_kafka, kafka_libs
 from bus.errors import LgspError
 from bus.events import EVENT_TYPES
 from bus.registry import SchemaRegistryClient, register_schemas
 from bus.settings import Settings
 from bus.topics import admin_kwargs, all_topics, ensure_topics
+from lgsp.devstack import DevStack
+from lgsp.devstack.artifacts import fetch_kafka, kafka_libs
 
 log = logging.getLogger(__name__)
 

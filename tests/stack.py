@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bus.devstack import DevStack
 from bus.errors import DevStackError
 from bus.settings import DevSettings, Settings
+from lgsp.devstack import DevStack
 
 
 @dataclass(frozen=True)

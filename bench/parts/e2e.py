@@ -43,11 +43,11 @@ from bench.profiling import hot_paths, sampling
 from bench.stack import prepare_topics
 from bench.stats import Better, Figure, Target, percentile
 from bus.consumer.types import Partition
-from bus.devstack.ports import free_port
 from bus.events import Event
 from bus.publisher import Delivery, Publisher
 from bus.settings import Settings
 from consumers.store import ViewStore, open_store
+from lgsp.devstack.ports import free_port
 from producers.simulate import SimulationConfig, generate
 
 _SEED = 11

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from bus.devstack import DevStack, StackStatus, State
 from bus.errors import ConfigError, LgspError
 from bus.settings import DevSettings, Settings
+from lgsp.devstack import DevStack, StackStatus, State
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")

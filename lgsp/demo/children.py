@@ -4,7 +4,7 @@ Each runs in its own session, so a Ctrl-C in the terminal reaches only the demo,
 output goes to ``<home>/<name>.log`` and its pid to ``<home>/<name>.pid``. A process counts as the demo's
 only while its command line carries the marker ``-X lgsp-demo=<home>/<name>`` (CPython keeps unknown ``-X``
 options and ignores them), so a stale pid file never leads to signalling someone else's process: the rule of
-:mod:`bus.devstack.processes`, whose helpers stop them.
+:mod:`lgsp.devstack.processes`, whose helpers stop them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Final
 
 import httpx
 
-from bus.devstack.processes import Managed, running_pid, stop_all
 from bus.errors import DevStackError
+from lgsp.devstack.processes import Managed, running_pid, stop_all
 
 CHILD_NAMES: Final = ("views-run", "views-serve", "ingress")
 STOP_TIMEOUT_S: Final = 20.0

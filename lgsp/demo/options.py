@@ -15,9 +15,9 @@ from typing import Any, Final
 
 from pydantic import BaseModel, SecretStr
 
-from bus.devstack.ports import free_port, port_in_use
 from bus.errors import ConfigError
 from bus.settings import Settings
+from lgsp.devstack.ports import free_port, port_in_use
 
 GROUP_ID: Final = "lgsp-demo"
 """The demo's consumer group: its own, so it never competes with a `views run` the user started."""

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from bus.cloudevents import format_time
-from bus.devstack import DevStack, artifacts
 from bus.errors import DevStackError
 from bus.events import EVENT_TYPES
 from bus.registry import SchemaRegistryClient, register_schemas
 from bus.settings import DevSettings, Settings
 from bus.topics import TopicStatus, ensure_topics_report
 from lgsp.demo.options import DEMO_AGENCY, DemoPaths
+from lgsp.devstack import DevStack, artifacts
 from producers.ingress.auth import ApiKeyStore
 from producers.simulate import DEFAULT_START
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bus.devstack.ports import free_port
 from bus.metrics import NATIONAL
+from lgsp.devstack.ports import free_port
 from tests.conftest import StackEndpoints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

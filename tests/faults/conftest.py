@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bus.devstack import DevStack
 from bus.errors import DevStackError
+from lgsp.devstack import DevStack
 from tests.faults import report
 from tests.faults.stacks import FaultStack, launched, register_all
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus.devstack import DevStack
-from bus.devstack.components import RegistryComponent
-from bus.devstack.processes import send_signal
 from bus.errors import DevStackError
 from bus.events import EVENT_TYPES
 from bus.registry import SchemaRegistryClient, register_schemas
 from bus.settings import RegistrySettings, Settings
+from lgsp.devstack import DevStack
+from lgsp.devstack.components import RegistryComponent
+from lgsp.devstack.processes import send_signal
 from tests.stack import dev_settings_for_tests
 
 

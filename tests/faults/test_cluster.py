@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bus.devstack import DevStack
 from bus.publisher import Publisher
 from bus.topics import ensure_topics
+from lgsp.devstack import DevStack
 from tests.faults.ledger import Ledger, feed, resend_pending
 from tests.faults.procs import ViewsProcess, applied, wait_until
 from tests.faults.stacks import FaultStack, fault_settings

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bus.devstack import DevStack, State
-from bus.devstack.probes import kafka_metadata
-from bus.devstack.processes import is_gone
 from bus.errors import ConfigError
+from lgsp.devstack import DevStack, State
+from lgsp.devstack.probes import kafka_metadata
+from lgsp.devstack.processes import is_gone
 from tests.stack import dev_settings_for_tests
 
 pytestmark = pytest.mark.integration

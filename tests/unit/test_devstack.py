@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bus.devstack import artifacts
-from bus.devstack.kafka_config import format_command, render_server_properties
-from bus.devstack.layout import KafkaNode, StackLayout, load_layout, new_cluster_id, plan_layout, save_layout
-from bus.devstack.ports import PortUse, check_free, free_port, port_in_use
-from bus.devstack.probes import ClusterMetadata, kafka_metadata, metadata_request, parse_metadata_response
-from bus.devstack.processes import (
+from bus.errors import ArtifactResolutionError, ConfigError, DevStackError
+from bus.settings import DevSettings
+from lgsp.cli import app
+from lgsp.devstack import artifacts
+from lgsp.devstack.kafka_config import format_command, render_server_properties
+from lgsp.devstack.layout import KafkaNode, StackLayout, load_layout, new_cluster_id, plan_layout, save_layout
+from lgsp.devstack.ports import PortUse, check_free, free_port, port_in_use
+from lgsp.devstack.probes import ClusterMetadata, kafka_metadata, metadata_request, parse_metadata_response
+from lgsp.devstack.processes import (
     Managed,
     exit_code,
     last_error_line,
@@ -32,12 +35,9 @@ from bus.devstack.processes import (
     stop_all,
     wait_gone,
 )
-from bus.devstack.stack import DevStack
-from bus.devstack.status import State
-from bus.devstack.tools import find_java, find_maven, parse_java_version
-from bus.errors import ArtifactResolutionError, ConfigError, DevStackError
-from bus.settings import DevSettings
-from lgsp.cli import app
+from lgsp.devstack.stack import DevStack
+from lgsp.devstack.status import State
+from lgsp.devstack.tools import find_java, find_maven, parse_java_version
 
 pytestmark = pytest.mark.unit
 

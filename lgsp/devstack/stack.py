@@ -17,11 +17,13 @@ import signal
 import time
 from dataclasses import dataclass
 
-from bus.devstack import artifacts
-from bus.devstack.components import Component, KafkaComponent, components_of
-from bus.devstack.layout import StackLayout, load_layout, plan_layout, save_layout
-from bus.devstack.ports import check_free
-from bus.devstack.processes import (
+from bus.errors import DevStackError
+from bus.settings import DevSettings, Settings
+from lgsp.devstack import artifacts
+from lgsp.devstack.components import Component, KafkaComponent, components_of
+from lgsp.devstack.layout import StackLayout, load_layout, plan_layout, save_layout
+from lgsp.devstack.ports import check_free
+from lgsp.devstack.processes import (
     exit_code,
     last_error_line,
     read_pid,
@@ -31,10 +33,8 @@ from bus.devstack.processes import (
     stop_all,
     wait_gone,
 )
-from bus.devstack.status import ComponentStatus, StackStatus, State
-from bus.devstack.tools import find_java
-from bus.errors import DevStackError
-from bus.settings import DevSettings, Settings
+from lgsp.devstack.status import ComponentStatus, StackStatus, State
+from lgsp.devstack.tools import find_java
 
 _POLL_S = 0.25
 

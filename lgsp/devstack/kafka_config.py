@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bus.devstack.layout import KafkaNode, StackLayout
+from lgsp.devstack.layout import KafkaNode, StackLayout
 
 
 def render_server_properties(layout: StackLayout, node: KafkaNode, data_dir: Path) -> str:

@@ -4,10 +4,10 @@ Jars come from Maven Central and are cached (``settings.dev.cache_dir``); config
 live in ``settings.dev.state_dir``. ``lgsp dev up | down | status | fetch`` is the CLI over :class:`DevStack`.
 """
 
-from bus.devstack.artifacts import Fetched
-from bus.devstack.layout import KafkaNode, StackLayout
-from bus.devstack.stack import DevStack, Endpoints
-from bus.devstack.status import ComponentStatus, StackStatus, State
+from lgsp.devstack.artifacts import Fetched
+from lgsp.devstack.layout import KafkaNode, StackLayout
+from lgsp.devstack.stack import DevStack, Endpoints
+from lgsp.devstack.status import ComponentStatus, StackStatus, State
 
 __all__ = [
     "ComponentStatus",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bus.devstack.ports import PortUse, check_distinct, free_port, port_in_use
 from bus.errors import DevStackError
 from bus.settings import DevSettings
+from lgsp.devstack.ports import PortUse, check_distinct, free_port, port_in_use
 
 LAYOUT_FILE = "stack.json"
 REGISTRY_API = "/apis/ccompat/v7"

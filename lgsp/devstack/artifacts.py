@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bus.devstack.tools import find_maven
 from bus.errors import ArtifactResolutionError
 from bus.settings import DevSettings
+from lgsp.devstack.tools import find_maven
 
 REGISTRY_ARTIFACT = "io.apicurio:apicurio-registry-app"
 _MVN_TIMEOUT_S = 1800.0
@@ -61,11 +61,11 @@ def registry_jar(settings: DevSettings) -> Path:
 
 def log4j2_config() -> Path:
     """The broker's log4j2.xml, shipped as package data."""
-    return Path(str(resources.files("bus.devstack").joinpath("log4j2.xml")))
+    return Path(str(resources.files("lgsp.devstack").joinpath("log4j2.xml")))
 
 
 def kafka_pom(version: str) -> str:
-    template = resources.files("bus.devstack").joinpath("kafka-pom.xml").read_text(encoding="utf-8")
+    template = resources.files("lgsp.devstack").joinpath("kafka-pom.xml").read_text(encoding="utf-8")
     return template.replace("@KAFKA_VERSION@", version)
 
 

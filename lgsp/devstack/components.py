@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bus.devstack import artifacts
-from bus.devstack.kafka_config import format_command, render_server_properties, server_command
-from bus.devstack.layout import KafkaNode, StackLayout
-from bus.devstack.ports import PortUse
-from bus.devstack.probes import kafka_node_ready, registry_ready
-from bus.devstack.processes import Managed, marker_for
 from bus.errors import DevStackError
 from bus.settings import DevSettings
+from lgsp.devstack import artifacts
+from lgsp.devstack.kafka_config import format_command, render_server_properties, server_command
+from lgsp.devstack.layout import KafkaNode, StackLayout
+from lgsp.devstack.ports import PortUse
+from lgsp.devstack.probes import kafka_node_ready, registry_ready
+from lgsp.devstack.processes import Managed, marker_for
 
 _FORMAT_TIMEOUT_S = 120.0
 
