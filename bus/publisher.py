@@ -61,12 +61,12 @@ from bus.errors import (
 )
 from bus.events import EVENT_TYPES, Event
 from bus.kafka_client import connection_kwargs
-from bus.metrics import PublisherMetrics
+from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.partitioner import partition_for
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
-from bus.topics import topic_for
+from bus.topics import TOPICS, topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 
 log = logging.getLogger(__name__)
@@ -203,6 +203,7 @@ class Publisher:
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
         self._metrics = metrics if metrics is not None else PublisherMetrics(CollectorRegistry())
+        self._metrics.declare(settings.topics.prefix + name for name in TOPICS)
         self._producer_factory = producer_factory or AiokafkaProducerPort
         self._producer: ProducerPort | None = None
         self._prepared: set[type[Event]] = set()
@@ -568,10 +569,10 @@ def _failure_of(future: asyncio.Future[Any] | None, send_error: BaseException | 
 def _reason(failure: BaseException) -> str:
     """A low-cardinality label for why an event was not confirmed."""
     if isinstance(failure, TimeoutError | KafkaTimeoutError | RequestTimedOutError):
-        return "timeout"
+        return PublishErrorReason.TIMEOUT.value
     if isinstance(failure, KafkaConnectionError) or getattr(failure, "retriable", False):
-        return "unavailable"
-    return "rejected"
+        return PublishErrorReason.UNAVAILABLE.value
+    return PublishErrorReason.REJECTED.value
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

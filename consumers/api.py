@@ -11,7 +11,11 @@ Bad filters are answered ``400`` with an RFC 9457 problem document naming the pa
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,11 +26,13 @@ from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
-from bus.metrics import ViewMetrics, metrics_route
+from bus.metrics import Dependency, DependencyMetrics, ViewMetrics, metrics_route
 from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers.freshness import FreshnessExporter
 from consumers.scoreboard import kpi_values
 from consumers.viewset import VIEW_NAMES, ViewSet
 
+log = logging.getLogger(__name__)
 _PROBLEM = "application/problem+json"
 _RATE_COLUMNS = frozenset(
     {"electronic_rate", "online_rate", "full_online_rate", "on_time_rate", "digitised_rate",
@@ -34,9 +40,32 @@ _RATE_COLUMNS = frozenset(
 )  # fmt: skip
 
 
-def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:
-    """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges."""
-    app = FastAPI(title="LGSP national views", version="1", docs_url="/docs")
+def create_app(
+    viewset: ViewSet,
+    registry: CollectorRegistry,
+    metrics: ViewMetrics,
+    *,
+    dependencies: DependencyMetrics | None = None,
+    freshness: FreshnessExporter | None = None,
+) -> FastAPI:
+    """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges.
+
+    ``freshness`` runs in the background for the app's lifetime (how far the store is behind the topics)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if freshness is None:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(freshness.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    app = FastAPI(title="LGSP national views", version="1", docs_url="/docs", lifespan=lifespan)
     render_metrics = metrics_route(registry)
 
     @app.exception_handler(RequestValidationError)
@@ -68,7 +97,14 @@ def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetri
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint(request: Request) -> Response:
-        refresh_kpis(viewset, metrics)
+        # A store that cannot be read must not take /metrics down with it: the scrape still answers (the
+        # process is up), says the store is down, and keeps the last KPI values.
+        try:
+            refresh_kpis(viewset, metrics)
+        except LgspError as exc:
+            log.warning("/metrics: cannot refresh the KPI gauges from the store: %s", exc)
+            if dependencies is not None:
+                dependencies.set(Dependency.STORE, up=False)
         return render_metrics(request)
 
     @app.get("/healthz", summary="Liveness: the store answers")

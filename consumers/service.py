@@ -7,7 +7,15 @@ import logging
 
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
-from bus.metrics import ConsumerMetrics, MetricsServer, ViewMetrics, new_process_registry, serve_metrics
+from bus.metrics import (
+    ConsumerMetrics,
+    Dependency,
+    DependencyMetrics,
+    MetricsServer,
+    ViewMetrics,
+    new_process_registry,
+    serve_metrics,
+)
 from bus.settings import Settings
 from consumers.viewset import ViewSet
 
@@ -26,6 +34,7 @@ async def run_views(
     registry = new_process_registry()
     consumer_metrics = ConsumerMetrics(registry)
     view_metrics = ViewMetrics(registry)
+    dependencies = DependencyMetrics(registry, (Dependency.KAFKA, Dependency.REGISTRY, Dependency.STORE))
     server: MetricsServer | None = None
     if metrics_port is not None:
         server = serve_metrics(registry, settings.views.host, metrics_port)
@@ -39,7 +48,12 @@ async def run_views(
             topic_types=viewset.topic_types(),
         )
         return await run_consumer(
-            settings, spec, stop=stop, until_caught_up=until_caught_up, metrics=consumer_metrics
+            settings,
+            spec,
+            stop=stop,
+            until_caught_up=until_caught_up,
+            metrics=consumer_metrics,
+            dependencies=dependencies,
         )
     finally:
         viewset.close()

@@ -12,6 +12,7 @@ from typing import Final
 from bus.metrics.spec import (
     BATCH_BUCKETS,
     BATCH_RECORDS_BUCKETS,
+    BUSINESS_LAG_BUCKETS,
     EVENT_AGE_BUCKETS,
     LATENCY_BUCKETS,
     Kind,
@@ -103,10 +104,21 @@ BATCH_RECORDS = MetricSpec(
 EVENT_AGE = MetricSpec(
     "lgsp_event_age_seconds",
     Kind.HISTOGRAM,
-    "Apply time minus the event's occurred-at: how old an event is when the views see it.",
-    "How fresh are the national views, end to end from the agency's clock?",
+    "Apply time minus the event's publish time (its published_at, stamped by the Publisher when the bus "
+    "took it): the operations clock, how long the bus kept an event from the views. Historical traffic "
+    "(old occurred-at) does not move it.",
+    "How long does the bus take from an agency's publish to the national views?",
     ("group", "topic"),
     EVENT_AGE_BUCKETS,
+)
+EVENT_BUSINESS_LAG = MetricSpec(
+    "lgsp_event_business_lag_seconds",
+    Kind.HISTOGRAM,
+    "Publish time minus the event's occurred-at: the domain clock, how late agencies hand what happened to "
+    "the bus (a year for a simulation of the past year; the buckets reach three years).",
+    "How late do agencies report, compared with when things happened?",
+    ("group", "topic"),
+    BUSINESS_LAG_BUCKETS,
 )
 CONSUMER_LAG = MetricSpec(
     "lgsp_consumer_lag_messages",
@@ -215,8 +227,37 @@ SIMULATOR_TARGET_RATE = MetricSpec(
     "Is the simulator keeping to its configured rate?",
 )
 
+# --- Freshness of the views: lgsp views serve, measured without the builder ------------------------------
+
+VIEW_STORE_LAG = MetricSpec(
+    "lgsp_view_store_lag_messages",
+    Kind.GAUGE,
+    "Records on the topic not yet in the view store: the topic's end offsets minus the store's next offsets, "
+    "partitions summed. Measured by views serve every few seconds, so it goes on while the builder is dead "
+    "or stuck.",
+    "How many events are the national views missing, whatever state the builder is in?",
+    ("group", "topic"),
+)
+VIEW_STORE_BEHIND = MetricSpec(
+    "lgsp_view_store_behind_seconds",
+    Kind.GAUGE,
+    "Age of the oldest record of the topic not yet in the view store (now minus its Kafka timestamp; 0 when "
+    "none waits). Measured by views serve; the freshness objective (the views at most 2 minutes behind) "
+    "is stated on it.",
+    "How far behind the bus are the national views, in time?",
+    ("group", "topic"),
+)
+
 # --- Every process ------------------------------------------------------------------------------------------
 
+DEPENDENCY_UP = MetricSpec(
+    "lgsp_dependency_up",
+    Kind.GAUGE,
+    "1 if the process's last use or probe of a dependency (kafka, registry, store) worked, 0 if it failed. "
+    "Each process exports the dependencies it uses, from start-up.",
+    "Which process has lost which dependency?",
+    ("dependency",),
+)
 BUILD_INFO = MetricSpec(
     "lgsp_build_info",
     Kind.INFO,
