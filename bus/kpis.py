@@ -24,7 +24,7 @@ class KpiDefinition:
     definition: str
     question: str
     gauge: str | None = None
-    """Name of the Prometheus gauge that carries it per province (rates only)."""
+    """Name of the Prometheus gauge that carries it per province (``bus.metrics.Kpi``), if it has one."""
 
 
 KPIS: tuple[KpiDefinition, ...] = (
@@ -46,7 +46,6 @@ KPIS: tuple[KpiDefinition, ...] = (
         "electronic_only_rate",
         "Documents sent electronically with no paper copy (form ELECTRONIC_ONLY) / documents sent.",
         "How far has each province gone paperless?",
-        "lgsp_kpi_electronic_only_document_ratio",
     ),
     KpiDefinition(
         "dossiers_received",

@@ -40,8 +40,8 @@ KPI_DESCRIPTION = (
     + "\n".join(f"- `{kpi.column}`: {kpi.definition}" for kpi in KPIS)
 )
 """The scoreboard's OpenAPI description: every column's one written definition."""
-_RATE_COLUMNS = frozenset(kpi.column for kpi in KPIS if kpi.gauge is not None)
-"""Columns shown as percentages: the KPIs that are rates (each has a gauge)."""
+_RATE_COLUMNS = frozenset(kpi.column for kpi in KPIS if kpi.column.endswith(("_rate", "_completeness")))
+"""Columns shown as percentages: the KPIs that are rates."""
 
 
 def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:

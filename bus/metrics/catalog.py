@@ -140,7 +140,6 @@ class Kpi(StrEnum):
     """The national KPI gauges, one series per province plus ``province="00"`` for the nation. Ratios 0..1."""
 
     ELECTRONIC_DOCUMENT_RATIO = "lgsp_kpi_electronic_document_ratio"
-    ELECTRONIC_ONLY_DOCUMENT_RATIO = "lgsp_kpi_electronic_only_document_ratio"
     DOSSIER_ONLINE_RATIO = "lgsp_kpi_dossier_online_ratio"
     DOSSIER_FULL_ONLINE_RATIO = "lgsp_kpi_dossier_full_online_ratio"
     DOSSIER_ON_TIME_RATIO = "lgsp_kpi_dossier_on_time_ratio"
