@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import metadata
 from types import TracebackType
-from typing import ClassVar, Final, Self, cast
+from typing import TYPE_CHECKING, ClassVar, Final, Self, cast
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -43,11 +43,14 @@ from prometheus_client import (
 )
 from prometheus_client.asgi import make_asgi_app
 from prometheus_client.exposition import choose_encoder
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp
 
 from bus.errors import ConfigError
+
+# Starlette is the servers' dependency ([ingress], [views]), not the SDK's: imported for types only.
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp
 
 NATIONAL: Final = "00"
 """``province`` label value of the nation-wide row of every KPI gauge (no province has statistics code 00)."""
@@ -565,7 +568,7 @@ def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> MetricsS
 
 def metrics_asgi_app(registry: CollectorRegistry) -> ASGIApp:
     """An ASGI app that answers with ``registry``'s metrics, for ``app.mount("/metrics", ...)``."""
-    return cast(ASGIApp, make_asgi_app(registry=registry))
+    return cast("ASGIApp", make_asgi_app(registry=registry))
 
 
 def metrics_route(registry: CollectorRegistry) -> Callable[[Request], Response]:
@@ -574,6 +577,8 @@ def metrics_route(registry: CollectorRegistry) -> Callable[[Request], Response]:
     Unlike a mount it answers ``/metrics`` itself (no redirect to ``/metrics/``); it honours ``Accept`` for
     the OpenMetrics format like prometheus_client's own servers do.
     """
+
+    from starlette.responses import Response  # only servers call this; they have Starlette
 
     def endpoint(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
