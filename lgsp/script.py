@@ -13,7 +13,18 @@ CLI_EXTRA_HINT = "the lgsp command needs the [cli] extra: pip install 'lgsp-bus[
 """What ``lgsp`` prints when a module of the ``[cli]`` extra is missing."""
 
 _CLI_MODULES = frozenset(
-    {"typer", "click", "rich", "fastapi", "starlette", "uvicorn", "avro", "swagger_ui_bundle"}
+    {
+        "typer",
+        "click",
+        "rich",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "avro",
+        "swagger_ui_bundle",
+        "cryptography",
+        "psycopg",
+    }
 )
 
 
