@@ -24,7 +24,21 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that signed the brokers' certificates; None: system CAs",
+    )
+    ssl_certfile: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: Path | None = Field(default=None, description="the client certificate's private key (PEM)")
     request_timeout_ms: int = Field(default=30_000, gt=0)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ProducerSettings(BaseModel):
@@ -114,6 +128,7 @@ class DevSettings(BaseModel):
     kafka_port: int = Field(default=9092, ge=0, le=65535)
     controller_port: int = Field(default=9093, ge=0, le=65535)
     registry_port: int = Field(default=8081, ge=0, le=65535)
+    postgres_port: int = Field(default=5432, ge=0, le=65535, description="`lgsp dev up --postgres`")
     kafka_version: str = "4.1.1"
     registry_version: str = "3.0.9"
     kafka_heap: str = "1g"
