@@ -2,7 +2,7 @@
 
 The views are built from a seeded simulated nation (and a few report filings made here), served by the real
 views API in a thread; the page is checked as a person uses it (hover, keyboard, click, a new batch arriving)
-and with axe-core (from npm, ``make js-deps``) for accessibility. Screenshots go to ``build/screenshots/``.
+and with axe-core (from npm, ``make node-deps``) for accessibility. Screenshots go to ``build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def base_url(store: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed (make system-deps installs it)")
+        pytest.fail("Debian's chromium is not installed (`make system-deps` installs it)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield browser
@@ -123,7 +123,7 @@ def shot(page: Page, name: str) -> Path:
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now."""
     if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make js-deps` (npm ci)")
+        pytest.fail(f"{AXE} is missing: run `make node-deps` (npm ci)")
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
     return [
