@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install jars lint test test-unit test-integration test-faults demo bench wrk clean
+.PHONY: help install system-deps node-deps jars lint test test-unit test-integration test-faults demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,7 +20,18 @@ $(BIN)/lgsp: pyproject.toml
 
 install: $(BIN)/lgsp ## create .venv and install the project with dev tools
 
+system-deps: ## the Debian packages the tests use, installed when missing (root or passwordless sudo)
+	@scripts/system_deps.sh test
+
+node-deps: node_modules/.package-lock.json ## the npm packages the tests use (package.json, locked)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@scripts/system_deps.sh test
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p node_modules && touch $@
+
 jars: install ## resolve the Kafka and Apicurio Registry jars from Maven Central into the cache
+	@scripts/system_deps.sh demo
 	$(BIN)/lgsp dev fetch
 
 lint: install ## ruff + mypy --strict on all code
@@ -28,26 +39,22 @@ lint: install ## ruff + mypy --strict on all code
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bus producers consumers lgsp tests bench
 
-test: install ## the whole suite: unit, integration (real Kafka + registry), e2e, faults
+test: install system-deps node-deps jars ## the whole suite: unit, integration (real Kafka + registry), e2e, faults
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: install ## only the tests that need no broker
+test-unit: install system-deps node-deps ## only the tests that need no broker
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-test-faults: install ## kills, restarts, overload, bad input on real processes; figures in bench/results/
+test-faults: install system-deps jars ## kills, restarts, overload, bad input on real processes; figures in bench/results/
 	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 demo: install ## the whole bus locally: stack, topics, schemas, simulated nation, views, scoreboard
+	@scripts/system_deps.sh demo
 	$(BIN)/lgsp demo
 
-bench: install wrk ## benchmarks on the local stack; results in bench/results/
+bench: install ## benchmarks on the local stack; results in bench/results/
+	@scripts/system_deps.sh bench
 	$(BIN)/lgsp bench
 
-wrk: ## the HTTP load generator the ingress benchmark needs (Debian package; sudo when not root)
-	@command -v wrk >/dev/null 2>&1 || { \
-		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		echo "installing wrk (apt-get)"; \
-		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk; }
-
-clean: ## remove the venv and caches (not the jar cache in ~/.cache/lgsp)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the venv, node_modules and caches (not the jar cache in ~/.cache/lgsp)
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -24,7 +24,21 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that signed the brokers' certificates; None: system CAs",
+    )
+    ssl_certfile: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: Path | None = Field(default=None, description="the client certificate's private key (PEM)")
     request_timeout_ms: int = Field(default=30_000, gt=0)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ProducerSettings(BaseModel):

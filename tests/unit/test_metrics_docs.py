@@ -1,4 +1,4 @@
-"""docs/metrics.md is the catalog in bus/metrics.py rendered: it cannot drift from what the bus exports."""
+"""docs/metrics.md is the catalog in bus/metrics/ rendered: it cannot drift from what the bus exports."""
 
 from __future__ import annotations
 

@@ -1,0 +1,226 @@
+"""Every metric of the bus, declared once as a :class:`~bus.metrics.spec.MetricSpec`, grouped by process.
+
+A new metric is one spec here plus its place in a container (``bus.metrics.containers``); ``docs/metrics.md``
+is regenerated from the catalog (``python -m bus.metrics > docs/metrics.md``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from bus.metrics.spec import (
+    BATCH_BUCKETS,
+    BATCH_RECORDS_BUCKETS,
+    EVENT_AGE_BUCKETS,
+    LATENCY_BUCKETS,
+    Kind,
+    MetricSpec,
+)
+
+# --- Publishing: bus.Publisher (used by lgsp publish, lgsp ingress, lgsp simulate) -------------------------
+
+EVENTS_PUBLISHED = MetricSpec(
+    "lgsp_events_published_total",
+    Kind.COUNTER,
+    "Events acknowledged by Kafka (acks=all), by topic and CloudEvents type.",
+    "How many events of each type reach each topic, and at what rate?",
+    ("topic", "type"),
+)
+PUBLISH_ERRORS = MetricSpec(
+    "lgsp_publish_errors_total",
+    Kind.COUNTER,
+    "Events not confirmed by Kafka within the delivery timeout, by topic and reason (timeout, unavailable, "
+    "rejected).",
+    "Are publishers losing events to the broker, and why?",
+    ("topic", "reason"),
+)
+PUBLISH_DURATION = MetricSpec(
+    "lgsp_publish_duration_seconds",
+    Kind.HISTOGRAM,
+    "Time from a publish call (one event or a batch) to Kafka's acknowledgement of all its events.",
+    "How long does a publisher wait for the bus to take its events?",
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- HTTP ingress: lgsp ingress -----------------------------------------------------------------------------
+
+INGRESS_REQUESTS = MetricSpec(
+    "lgsp_ingress_requests_total",
+    Kind.COUNTER,
+    "HTTP requests answered by the ingress, by route template and status code.",
+    "How much traffic do agency systems send, and how much of it fails (4xx theirs, 5xx ours)?",
+    ("route", "status"),
+)
+INGRESS_DURATION = MetricSpec(
+    "lgsp_ingress_request_duration_seconds",
+    Kind.HISTOGRAM,
+    "Time to answer an HTTP request, by route template (202 only after Kafka acknowledged).",
+    "What latency do agency systems see, per route?",
+    ("route",),
+    LATENCY_BUCKETS,
+)
+INGRESS_IN_FLIGHT = MetricSpec(
+    "lgsp_ingress_in_flight_requests",
+    Kind.GAUGE,
+    "HTTP requests being processed right now (429 above LGSP_INGRESS__MAX_IN_FLIGHT).",
+    "Is the ingress saturated?",
+)
+
+# --- Consumers: the runner behind lgsp views run ------------------------------------------------------------
+
+EVENTS_CONSUMED = MetricSpec(
+    "lgsp_events_consumed_total",
+    Kind.COUNTER,
+    "Events decoded and applied to the views (committed with their offsets), by group, topic and type.",
+    "Are the views keeping up with what is published?",
+    ("group", "topic", "type"),
+)
+EVENTS_DEAD_LETTERED = MetricSpec(
+    "lgsp_events_dead_lettered_total",
+    Kind.COUNTER,
+    "Records sent to `<topic>.dlq` because they can never be applied, by group, source topic and reason "
+    "(the lgsp_dlq_reason header: bad-wire-format, unknown-schema, invalid-event, unknown-agency, ...).",
+    "Is anyone publishing poison, and of which kind?",
+    ("group", "topic", "reason"),
+)
+BATCH_DURATION = MetricSpec(
+    "lgsp_batch_processing_duration_seconds",
+    Kind.HISTOGRAM,
+    "Time to decode, apply and commit one batch (view writes and offsets in one store transaction).",
+    "Is the store or the view code the bottleneck?",
+    ("group",),
+    BATCH_BUCKETS,
+)
+BATCH_RECORDS = MetricSpec(
+    "lgsp_consumer_batch_records",
+    Kind.HISTOGRAM,
+    "Records in one batch handed to the views (a count, not seconds).",
+    "Are batches full (the consumer is behind) or nearly empty (it is idle)?",
+    ("group",),
+    BATCH_RECORDS_BUCKETS,
+)
+EVENT_AGE = MetricSpec(
+    "lgsp_event_age_seconds",
+    Kind.HISTOGRAM,
+    "Apply time minus the event's occurred-at: how old an event is when the views see it.",
+    "How fresh are the national views, end to end from the agency's clock?",
+    ("group", "topic"),
+    EVENT_AGE_BUCKETS,
+)
+CONSUMER_LAG = MetricSpec(
+    "lgsp_consumer_lag_messages",
+    Kind.GAUGE,
+    "Records on the partition not yet applied: high watermark minus the next offset to apply.",
+    "How far behind is each consumer group, on which partition?",
+    ("group", "topic", "partition"),
+)
+
+# --- Views: lgsp views run (applied events) and lgsp views serve (KPI gauges) -------------------------------
+
+VIEW_LAST_EVENT = MetricSpec(
+    "lgsp_view_last_event_timestamp_seconds",
+    Kind.GAUGE,
+    "Unix time (wall clock) at which the view last applied an event. For a view fed by one topic the view "
+    "label is that topic's short name (documents, dossiers, reports) so alerts can join it to the lag.",
+    "Is a view stuck while events wait for it?",
+    ("view",),
+)
+VIEW_EVENTS_APPLIED = MetricSpec(
+    "lgsp_view_events_applied_total",
+    Kind.COUNTER,
+    "Events that changed, or were checked against, the view (duplicates and stale versions included).",
+    "Which views do the work, and how much?",
+    ("view",),
+)
+
+
+class Kpi(StrEnum):
+    """The national KPI gauges, one series per province plus ``province="00"`` for the nation. Ratios 0..1."""
+
+    ELECTRONIC_DOCUMENT_RATIO = "lgsp_kpi_electronic_document_ratio"
+    DOSSIER_ONLINE_RATIO = "lgsp_kpi_dossier_online_ratio"
+    DOSSIER_FULL_ONLINE_RATIO = "lgsp_kpi_dossier_full_online_ratio"
+    DOSSIER_ON_TIME_RATIO = "lgsp_kpi_dossier_on_time_ratio"
+    DOSSIER_DIGITISED_RATIO = "lgsp_kpi_dossier_digitised_ratio"
+    REPORT_COMPLETENESS_RATIO = "lgsp_kpi_report_completeness_ratio"
+    REPORT_ON_TIME_RATIO = "lgsp_kpi_report_on_time_ratio"
+
+
+_KPI_DOCS: Final[dict[Kpi, tuple[str, str]]] = {
+    Kpi.ELECTRONIC_DOCUMENT_RATIO: (
+        "Documents sent as electronic documents (electronic only, or with a paper copy) / all documents "
+        "sent.",
+        "How far has each province gone paperless (An Giang 97%, nation 86.5%)?",
+    ),
+    Kpi.DOSSIER_ONLINE_RATIO: (
+        "Dossiers received online (channel 2) / all dossiers received.",
+        "How many citizens and businesses apply online?",
+    ),
+    Kpi.DOSSIER_FULL_ONLINE_RATIO: (
+        "Dossiers handled as full-process online services (Decree 42/2022) / all dossiers received.",
+        "Does each province meet the full-process online target (45% nationally in 2024)?",
+    ),
+    Kpi.DOSSIER_ON_TIME_RATIO: (
+        "Dossiers resolved with finished at <= due at / all dossiers resolved.",
+        "Are administrative procedures resolved on time?",
+    ),
+    Kpi.DOSSIER_DIGITISED_RATIO: (
+        "Dossiers whose files and results were digitised / all dossiers received.",
+        "How far has digitisation gone (67% in localities, 61% in ministries)?",
+    ),
+    Kpi.REPORT_COMPLETENESS_RATIO: (
+        "Periodic reports filed / reports owed by the province's agencies (from the report catalog).",
+        "Is every periodic report filed on the national reporting system?",
+    ),
+    Kpi.REPORT_ON_TIME_RATIO: (
+        "Periodic reports filed by their deadline / reports filed.",
+        "Are reports filed on time?",
+    ),
+}
+
+KPI_SPECS: Final[dict[Kpi, MetricSpec]] = {
+    kpi: MetricSpec(kpi.value, Kind.GAUGE, f"{meaning} province=00 is the nation.", question, ("province",))
+    for kpi, (meaning, question) in _KPI_DOCS.items()
+}
+
+# --- Simulator: lgsp simulate -------------------------------------------------------------------------------
+
+SIMULATOR_GENERATED = MetricSpec(
+    "lgsp_simulator_events_generated_total",
+    Kind.COUNTER,
+    "Events the simulator generated (published or written to a file), by CloudEvents type, injected ones "
+    "included.",
+    "Is the simulated nation producing the traffic mix it was asked for?",
+    ("type",),
+)
+SIMULATOR_DUPLICATES = MetricSpec(
+    "lgsp_simulator_duplicates_injected_total",
+    Kind.COUNTER,
+    "Events the simulator re-sent on purpose (--duplicates), by type.",
+    "How many duplicates should the views have ignored?",
+    ("type",),
+)
+SIMULATOR_INVALID = MetricSpec(
+    "lgsp_simulator_invalid_injected_total",
+    Kind.COUNTER,
+    "Invalid events the simulator produced on purpose (--bad-ratio), by type.",
+    "How many dead letters or 4xx answers should we expect?",
+    ("type",),
+)
+SIMULATOR_TARGET_RATE = MetricSpec(
+    "lgsp_simulator_target_rate_events_per_second",
+    Kind.GAUGE,
+    "The rate the simulator was asked for (--rate); 0 means as fast as it can.",
+    "Is the simulator keeping to its configured rate?",
+)
+
+# --- Every process ------------------------------------------------------------------------------------------
+
+BUILD_INFO = MetricSpec(
+    "lgsp_build_info",
+    Kind.INFO,
+    "Always 1; the labels name the running lgsp-bus version and Python version.",
+    "Which version is deployed where?",
+    ("version", "python"),
+)

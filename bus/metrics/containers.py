@@ -1,0 +1,161 @@
+"""The metric containers: each process builds the metrics it exports from the catalog, on a given registry.
+
+A container takes the :class:`prometheus_client.CollectorRegistry` to register in (STYLE.md item 8): tests
+make a fresh one each, nothing touches the global registry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import ClassVar, Final
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from bus.metrics.catalog import (
+    BATCH_DURATION,
+    BATCH_RECORDS,
+    BUILD_INFO,
+    CONSUMER_LAG,
+    EVENT_AGE,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_PUBLISHED,
+    INGRESS_DURATION,
+    INGRESS_IN_FLIGHT,
+    INGRESS_REQUESTS,
+    KPI_SPECS,
+    PUBLISH_DURATION,
+    PUBLISH_ERRORS,
+    SIMULATOR_DUPLICATES,
+    SIMULATOR_GENERATED,
+    SIMULATOR_INVALID,
+    SIMULATOR_TARGET_RATE,
+    VIEW_EVENTS_APPLIED,
+    VIEW_LAST_EVENT,
+    Kpi,
+)
+from bus.metrics.spec import MetricSpec
+
+
+class PublisherMetrics:
+    """Metrics of :class:`bus.Publisher`: what reached Kafka, what did not, and how long it took."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (EVENTS_PUBLISHED, PUBLISH_ERRORS, PUBLISH_DURATION)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events_published = EVENTS_PUBLISHED.counter(registry)
+        self.publish_errors = PUBLISH_ERRORS.counter(registry)
+        self.publish_duration = PUBLISH_DURATION.histogram(registry)
+
+
+class IngressMetrics:
+    """Metrics of the HTTP ingress; ``route`` is the route template (``/v1/events``), never the raw path."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (INGRESS_REQUESTS, INGRESS_DURATION, INGRESS_IN_FLIGHT)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = INGRESS_REQUESTS.counter(registry)
+        self.request_duration = INGRESS_DURATION.histogram(registry)
+        self.in_flight = INGRESS_IN_FLIGHT.gauge(registry)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.request_duration.labels(route=route).observe(seconds)
+
+
+class ConsumerMetrics:
+    """Metrics of the consumer runner, labelled by consumer group."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        EVENTS_CONSUMED,
+        EVENTS_DEAD_LETTERED,
+        BATCH_DURATION,
+        BATCH_RECORDS,
+        EVENT_AGE,
+        CONSUMER_LAG,
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events_consumed = EVENTS_CONSUMED.counter(registry)
+        self.events_dead_lettered = EVENTS_DEAD_LETTERED.counter(registry)
+        self.batch_duration = BATCH_DURATION.histogram(registry)
+        self.batch_records = BATCH_RECORDS.histogram(registry)
+        self.event_age = EVENT_AGE.histogram(registry)
+        self.consumer_lag = CONSUMER_LAG.gauge(registry)
+
+    def set_lag(self, group: str, topic: str, partition: int, lag: int) -> None:
+        """Record the lag of one assigned partition (never negative)."""
+        self.consumer_lag.labels(group=group, topic=topic, partition=str(partition)).set(max(lag, 0))
+
+    def forget_partition(self, group: str, topic: str, partition: int) -> None:
+        """Drop a revoked partition's lag, so the member that lost it does not report a frozen value."""
+        try:
+            self.consumer_lag.remove(group, topic, str(partition))
+        except KeyError:
+            return  # never reported: nothing to drop
+
+
+class ViewMetrics:
+    """Metrics of the national views: freshness per view and the KPI gauges per province."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (VIEW_LAST_EVENT, VIEW_EVENTS_APPLIED, *KPI_SPECS.values())
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.last_event_timestamp = VIEW_LAST_EVENT.gauge(registry)
+        self.events_applied = VIEW_EVENTS_APPLIED.counter(registry)
+        self.kpis: dict[Kpi, Gauge] = {kpi: spec.gauge(registry) for kpi, spec in KPI_SPECS.items()}
+
+    def applied(self, view: str, count: int, *, now: float | None = None) -> None:
+        """Count ``count`` events applied to ``view``; stamp it fresh (wall clock unless ``now`` is given)."""
+        if count <= 0:
+            return
+        self.events_applied.labels(view=view).inc(count)
+        self.last_event_timestamp.labels(view=view).set(time.time() if now is None else now)
+
+    def set_kpi(self, kpi: Kpi, province: str, value: float | None) -> None:
+        """Set one KPI for a province (:data:`NATIONAL` for the nation); ``None`` (no data yet) drops it."""
+        gauge = self.kpis[kpi]
+        if value is not None:
+            gauge.labels(province=province).set(value)
+            return
+        try:
+            gauge.remove(province)
+        except KeyError:
+            return  # never set: nothing to drop
+
+    def set_kpis(self, province: str, values: Mapping[Kpi, float | None]) -> None:
+        """Set several KPIs of one province at once (one scoreboard row)."""
+        for kpi, value in values.items():
+            self.set_kpi(kpi, province, value)
+
+
+class SimulatorMetrics:
+    """Metrics of ``lgsp simulate``: what it generated, and what it broke on purpose."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        SIMULATOR_GENERATED,
+        SIMULATOR_DUPLICATES,
+        SIMULATOR_INVALID,
+        SIMULATOR_TARGET_RATE,
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events_generated = SIMULATOR_GENERATED.counter(registry)
+        self.duplicates_injected = SIMULATOR_DUPLICATES.counter(registry)
+        self.invalid_injected = SIMULATOR_INVALID.counter(registry)
+        self.target_rate = SIMULATOR_TARGET_RATE.gauge(registry)
+
+
+CONTAINERS: Final = (
+    PublisherMetrics,
+    IngressMetrics,
+    ConsumerMetrics,
+    ViewMetrics,
+    SimulatorMetrics,
+)
+"""Every metrics container, in the order of docs/metrics.md."""
+
+CATALOG: Final[tuple[MetricSpec, ...]] = (*(s for c in CONTAINERS for s in c.SPECS), BUILD_INFO)
+"""Every metric the bus exports."""
