@@ -47,7 +47,8 @@ def test_the_sdk_principal_is_the_agency_of_its_configured_key() -> None:
     settings = Settings()
     settings.signing.key_id = "000.00.00.H29#0011aabb"
     principal = principal_of_settings(settings)
-    assert principal is not None and principal.agency == "000.00.00.H29"
+    assert principal is not None
+    assert principal.agency == "000.00.00.H29"
 
 
 def test_a_malformed_entry_is_a_config_error() -> None:
