@@ -140,6 +140,7 @@ class DevSettings(BaseModel):
     kafka_port: int = Field(default=9092, ge=0, le=65535)
     controller_port: int = Field(default=9093, ge=0, le=65535)
     registry_port: int = Field(default=8081, ge=0, le=65535)
+    postgres_port: int = Field(default=5432, ge=0, le=65535, description="`lgsp dev up --postgres`")
     kafka_version: str = "4.1.1"
     registry_version: str = "3.0.9"
     kafka_heap: str = "1g"

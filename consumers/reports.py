@@ -143,6 +143,7 @@ class ReportsView(View):
 
     name: ClassVar[str] = "reports"
     topic: ClassVar[str | None] = "lgsp.reports"
+    partition_local: ClassVar[bool] = False  # the entity is (code, agency, period), the key the report id
 
     def __init__(self, rollup: Rollup | None = None, catalog: ReportCatalog | None = None) -> None:
         self._rollup = rollup or Rollup()
