@@ -14,9 +14,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from bus.agencies import load_catalog
-from bus.events.codes import PeriodType
-from bus.events.periods import Period, periods_of_year
-from bus.reporting import ReportCatalog, load_report_catalog
+from bus.reporting import load_report_catalog
 from consumers.base import Grain, Level, ViewQuery
 from consumers.viewset import ViewSet
 
@@ -94,48 +92,32 @@ def statuses(viewset: ViewSet, province: str) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-def obligations(
-    viewset: ViewSet, province: str, *, now: datetime | None = None, reports: ReportCatalog | None = None
-) -> list[Obligations]:
-    """Per report regime: filings owed, filed on time, filed late, missing (past the deadline), due later."""
-    catalog = reports or load_report_catalog()
-    moment = now or datetime.now(UTC)
-    result = viewset.query("reports", ViewQuery(province=province, level=Level.PROVINCE))
-    periods = _periods(result.meta.get("periods_in_play", []))
-    out: dict[str, Obligations] = {}
-    for row in result.rows:
+def obligations(viewset: ViewSet, province: str, *, as_of: datetime | None = None) -> list[Obligations]:
+    """Per report regime, the reports view's counts for the province (as of ``as_of``, by default the latest
+    event time applied): filed on time (including those filed before a deadline still ahead), filed late,
+    missing (deadline passed, not filed) and due later (deadline ahead, not filed yet)."""
+    catalog = load_report_catalog()
+    query = ViewQuery(province=province, level=Level.PROVINCE, grain=Grain.ALL, as_of=as_of)
+    out: list[Obligations] = []
+    for row in viewset.query("reports", query).rows:
         code = str(row["report_code"])
         definition = catalog.get(code)
-        entry = out.get(code)
-        if entry is None:
-            entry = out[code] = Obligations(code, definition.name if definition else code)
-        unfiled = int(row["expected"]) - int(row["filed_expected"])
-        entry.owed += int(row["expected"])
-        entry.on_time += int(row["filed_on_time"])
-        entry.late += int(row["filed"]) - int(row["filed_on_time"])
-        period = periods.get(str(row["period"]))
-        overdue = definition is not None and period is not None and definition.deadline(period) < moment
-        if overdue:
-            entry.missing += unfiled
-        else:
-            entry.due_later += unfiled
-    return sorted(out.values(), key=lambda o: o.report_code)
-
-
-def _periods(labels: list[str]) -> dict[str, Period]:
-    """Period of each label (``2025-Q3``), found among the periods of its year rather than parsed again."""
-    found: dict[str, Period] = {}
-    for label in labels:
-        year = int(label[:4]) if label[:4].isdigit() else None
-        if year is None:
-            continue
-        for kind in PeriodType:
-            if kind is PeriodType.UNKNOWN:
-                continue
-            for period in periods_of_year(kind, year):
-                if period.label == label:
-                    found[label] = period
-    return found
+        expected, filed, on_time = int(row["expected"]), int(row["filed"]), int(row["filed_on_time"])
+        later, later_filed = int(row["due_later"]), int(row["due_later_filed"])
+        if expected + later == 0:
+            continue  # filings that match no obligation of the window: not owed here
+        out.append(
+            Obligations(
+                code,
+                definition.name if definition else code,
+                owed=expected + later,
+                on_time=on_time + later_filed,
+                late=filed - on_time,
+                missing=expected - filed,
+                due_later=later - later_filed,
+            )
+        )
+    return sorted(out, key=lambda o: o.report_code)
 
 
 _EVENT_SOURCES: Final = {

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from bus.agencies import load_catalog
+from bus.kpis import KPI_BY_COLUMN
 from bus.events import Event
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
@@ -77,6 +78,10 @@ def test_vietnamese_and_english_formats() -> None:
     assert fmt_day(Lang.VI, "2025-07-03") == "03/07/2025"
     assert fmt_day(Lang.EN, "2025-07-03") == "3 Jul 2025"
     assert fmt_day(Lang.VI, "2025-07") == "07/2025"
+
+
+def test_the_page_colours_only_by_defined_rates() -> None:
+    assert {k.column for k in KPIS} <= {c for c in KPI_BY_COLUMN if c.endswith(("_rate", "_completeness"))}
 
 
 def test_every_text_has_both_languages() -> None:
@@ -156,16 +161,20 @@ async def test_version_moves_when_the_views_apply(http: httpx.AsyncClient, db: P
 def test_obligations_split_missing_from_due_later(db: Path) -> None:
     views = ViewSet(SqliteStore(db), build_views(Settings()))
     try:
-        before = drill.obligations(views, "79", now=DEADLINE - timedelta(days=10))  # before every Q3 deadline
-        after = drill.obligations(views, "79", now=DEADLINE + timedelta(days=40))
+        before = {
+            o.report_code: o for o in drill.obligations(views, "79", as_of=DEADLINE - timedelta(days=10))
+        }
+        after = {o.report_code: o for o in drill.obligations(views, "79", as_of=DEADLINE + timedelta(days=1))}
     finally:
         views.close()
-    filed = {o.report_code: o for o in before}
-    assert filed["BC-CCHC-01"].on_time == 1
-    assert filed["BC-CCHC-01"].owed == 1
-    assert sum(o.due_later for o in before) == sum(o.owed for o in before) - 1
-    assert sum(o.missing for o in before) == 0
-    assert sum(o.missing for o in after) == sum(o.owed for o in after) - 1
-    assert sum(o.due_later for o in after) == 0
-    assert all(o.late == 0 for o in after)
-    assert datetime.now(UTC) > DEADLINE  # so the page shows the past quarter's unfiled reports as missing
+    # ten days before the Q3 deadlines, nothing of Q3 is filed or missing yet
+    assert before["BC-CCHC-01"].on_time == 0
+    assert before["BC-CCHC-01"].missing == 0
+    assert before["BC-CCHC-01"].due_later >= 1
+    # a day after: the filing (a day early) is on time, the other Q3 reports are missing
+    assert after["BC-CCHC-01"].on_time == 1
+    assert after["BC-CCHC-01"].late == 0
+    assert after["BC-PCTN-01"].missing == 1
+    assert after["BC-KSTT-01"].missing == 1
+    for o in after.values():
+        assert o.owed == o.on_time + o.late + o.missing + o.due_later
