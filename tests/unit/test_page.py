@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,10 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from bus.agencies import load_catalog
-from bus.kpis import KPI_BY_COLUMN
 from bus.events import Event
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
+from bus.kpis import KPI_BY_COLUMN
 from bus.metrics import ViewMetrics
 from bus.reporting import load_report_catalog
 from bus.settings import Settings
