@@ -172,6 +172,13 @@ def create_table(table: str, columns: Mapping[str, str], key: Sequence[str]) -> 
     return f"CREATE TABLE {table} ({body}, PRIMARY KEY ({', '.join(key)}))"
 
 
+def reread_topic(topic: str) -> str:
+    """The statement that forgets the store's offsets of ``topic`` (any prefix), so that the builder reads it
+    again from the earliest offset: for a migration that changes what a view keeps per entity and rebuilds
+    its tables. ``topic`` comes from code, never from input."""
+    return f"DELETE FROM consumer_offsets WHERE topic LIKE '%{topic}'"  # a prefix is free text
+
+
 OFFSET_COLUMNS = ("topic", "partition_no", "next_offset", "updated_at_ms")
 OFFSET_KEY = ("topic", "partition_no")
 UPSERT_OFFSET = upsert_sql("consumer_offsets", OFFSET_COLUMNS, OFFSET_KEY)
