@@ -12,6 +12,7 @@ Bad filters are answered ``400`` with an RFC 9457 problem document naming the pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
-from bus.metrics import Dependency, DependencyMetrics, ViewMetrics, metrics_route
+from bus.metrics import ViewMetrics, metrics_route
 from consumers.base import Grain, Level, ViewQuery
 from consumers.freshness import FreshnessExporter
 from consumers.page import register as register_page
@@ -34,6 +35,8 @@ from consumers.scoreboard import kpi_values
 from consumers.viewset import VIEW_NAMES, ViewSet
 
 log = logging.getLogger(__name__)
+KPI_REFRESH_S = 15.0
+"""How often views serve recomputes the KPI gauges in the background (Prometheus's default interval)."""
 _PROBLEM = "application/problem+json"
 _AS_OF = (
     "reference time (RFC 3339): open/overdue dossiers and undelivered documents are counted as of it "
@@ -53,7 +56,6 @@ def create_app(
     registry: CollectorRegistry,
     metrics: ViewMetrics,
     *,
-    dependencies: DependencyMetrics | None = None,
     freshness: FreshnessExporter | None = None,
 ) -> FastAPI:
     """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges.
@@ -66,12 +68,28 @@ def create_app(
             yield
             return
         stop = asyncio.Event()
-        task = asyncio.create_task(freshness.run(stop))
+        tasks = [asyncio.create_task(freshness.run(stop)), asyncio.create_task(_refresh_kpis_until(stop))]
         try:
             yield
         finally:
             stop.set()
-            await task
+            await asyncio.gather(*tasks)
+
+    async def _refresh_kpis_until(stop: asyncio.Event) -> None:
+        # With a background exporter the KPI gauges are refreshed here too, never inside a scrape: the
+        # scoreboard query takes seconds on a big store, longer than a scrape may wait.
+        while not stop.is_set():
+            await asyncio.to_thread(_refresh_quietly)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=KPI_REFRESH_S)
+
+    def _refresh_quietly() -> None:
+        # A store that cannot be read must not take /metrics down with it: the scrape still answers (the
+        # process is up; the freshness exporter says the store is down) and keeps the last KPI values.
+        try:
+            refresh_kpis(viewset, metrics)
+        except LgspError as exc:
+            log.warning("cannot refresh the KPI gauges from the store: %s", exc)
 
     app = FastAPI(title="LGSP national views", version="1", docs_url="/docs", lifespan=lifespan)
     render_metrics = metrics_route(registry)
@@ -104,14 +122,8 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint(request: Request) -> Response:
-        # A store that cannot be read must not take /metrics down with it: the scrape still answers (the
-        # process is up), says the store is down, and keeps the last KPI values.
-        try:
-            refresh_kpis(viewset, metrics)
-        except LgspError as exc:
-            log.warning("/metrics: cannot refresh the KPI gauges from the store: %s", exc)
-            if dependencies is not None:
-                dependencies.set(Dependency.STORE, up=False)
+        if freshness is None:
+            _refresh_quietly()  # no background refresher: the scrape refreshes the KPI gauges itself
         return render_metrics(request)
 
     @app.get("/healthz", summary="Liveness: the store answers")

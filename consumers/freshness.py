@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bus.consumer.kafka import client_config
 from bus.consumer.types import Partition
 from bus.metrics import Dependency, DependencyMetrics, FreshnessMetrics
 from bus.settings import Settings
+from bus.topics import admin_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class KafkaEnds:
         self._settings = settings
         self._topics = list(topics)
         self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
 
     async def _client(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -80,13 +83,23 @@ class KafkaEnds:
         return self._consumer
 
     async def partitions(self) -> list[TopicPartition]:
-        consumer = await self._client()
-        await consumer.topics()  # refreshes the cluster metadata (new partitions included)
-        return [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        """The topics' partitions, asked of the cluster each time (new partitions included); a group-less
+        consumer's own metadata only knows what it already reads."""
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**admin_kwargs(self._settings.kafka))
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin = admin
+        described = await self._admin.describe_topics(self._topics)
+        return sorted(
+            TopicPartition(t["topic"], p["partition"])
+            for t in described
+            if t["error_code"] == 0
+            for p in t["partitions"]
+        )
 
     async def ends(self, tps: Sequence[TopicPartition]) -> tuple[dict[Partition, int], dict[Partition, int]]:
         """(beginning offsets, end offsets) of ``tps``."""
@@ -120,9 +133,11 @@ class KafkaEnds:
         return found
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()
 
 
 def freshness(

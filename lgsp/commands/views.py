@@ -128,7 +128,7 @@ def serve(
         interval_s=settings.views.freshness_interval_s,
     )
     try:
-        app = create_app(viewset, registry, metrics, dependencies=dependencies, freshness=freshness)
+        app = create_app(viewset, registry, metrics, freshness=freshness)
         uvicorn.run(app, host=host or settings.views.host, port=settings.views.port if port is None else port)
     finally:
         viewset.close()

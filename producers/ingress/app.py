@@ -286,13 +286,15 @@ def _with_dependencies(
     registry: CachedProbe,
     dependencies: DependencyMetrics,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """``/metrics`` that first sets ``lgsp_dependency_up`` from the probes' last answers (never waiting: a
-    stale answer starts a refresh in the background, as on the request path)."""
+    """``/metrics`` that first sets ``lgsp_dependency_up`` from the probes' last definite answers (never
+    waiting: a stale answer starts a refresh in the background, as on the request path)."""
 
     async def endpoint(request: Request) -> Response:
         for dependency, probe in ((Dependency.KAFKA, kafka), (Dependency.REGISTRY, registry)):
             check = probe.peek()
-            if check is not None:
+            # As for the gate: a probe that timed out may have queued behind a busy event loop or machine;
+            # only a definite answer moves the gauge (a dependency that hangs for good fails publishes).
+            if check is not None and not check.timed_out:
                 dependencies.set(dependency, up=check.ok)
         return render(request)
 
