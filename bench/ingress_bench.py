@@ -49,8 +49,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.serde_bench import AGENCIES, make_dossiers
 from bus.cloudevents import to_structured
-from bus.settings import Settings
-from bus.topics import all_topics, ensure_topics
+from bus.kafka_client import connection_kwargs
+from bus.settings import KafkaSettings, Settings
+from bus.topics import admin_kwargs, all_topics, ensure_topics
 from producers.ingress.auth import ApiKeyStore
 
 ROOT = Path(__file__).resolve().parent
@@ -264,15 +265,15 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) ->
     raise RuntimeError("the ingress did not become ready in time")
 
 
-async def topic_total(bootstrap: str, topics: Sequence[str]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def topic_total(kafka: KafkaSettings, topics: Sequence[str]) -> int:
+    admin = AIOKafkaAdminClient(**admin_kwargs(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**connection_kwargs(kafka, client_suffix="bench"))
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
@@ -281,8 +282,8 @@ async def topic_total(bootstrap: str, topics: Sequence[str]) -> int:
     return int(sum(ends.values()))
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaSettings, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**admin_kwargs(kafka))
     await admin.start()
     try:
         await admin.delete_topics(all_topics(prefix))
@@ -305,7 +306,7 @@ def run(rounds: int, duration_s: int, rate: float, batch: int) -> dict[str, Any]
     settings = Settings()
     prefix = f"bench-ingress-{uuid.uuid4().hex[:8]}."
     settings.topics.prefix = prefix
-    bootstrap = settings.kafka.bootstrap_servers
+    kafka = settings.kafka
     asyncio.run(ensure_topics(settings))
     topics = [t for t in all_topics(prefix) if not t.endswith(".dlq")]
     results: dict[str, list[dict[str, Any]]] = {}
@@ -323,7 +324,7 @@ def run(rounds: int, duration_s: int, rate: float, batch: int) -> dict[str, Any]
                 "LGSP_INGRESS__API_KEYS_FILE": str(workdir / "keys.json"),
                 "LGSP_INGRESS__MAX_IN_FLIGHT": "256",
             }
-            before = asyncio.run(topic_total(bootstrap, topics))
+            before = asyncio.run(topic_total(kafka, topics))
             with running_ingress(env, workdir) as ingress:
                 for scenario in scenarios(rate, batch):
                     script = workdir / f"{scenario.name.replace('@', '-')}.lua"
@@ -340,9 +341,9 @@ def run(rounds: int, duration_s: int, rate: float, batch: int) -> dict[str, Any]
                         print(_line(scenario, index, rounds, result), file=sys.stderr)
                 statuses = _answers(ingress.url)
                 server_errors = _server_errors(ingress.log)
-            landed = asyncio.run(topic_total(bootstrap, topics)) - before
+            landed = asyncio.run(topic_total(kafka, topics)) - before
     finally:
-        asyncio.run(delete_topics(bootstrap, prefix))
+        asyncio.run(delete_topics(kafka, prefix))
     # wrk does not count answers still in flight when a run ends; the ingress's own count does.
     accepted = int(statuses.get("/v1/events 202", 0) + statuses.get("/v1/events:batch 202", 0) * batch)
     summary = summarize(results, rate, batch, duration_s, accepted, landed)

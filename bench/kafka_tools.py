@@ -6,14 +6,18 @@ their rate over the time they spend producing or fetching, JVM start-up excluded
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.procs import BenchError
+from bus.kafka_client import java_client_properties
+from bus.settings import KafkaSettings
 
 _PRODUCER_FINAL = re.compile(
     r"(?P<records>\d+) records sent, (?P<rate>[\d.]+) records/sec \((?P<mb>[\d.]+) MB/sec\), "
@@ -64,11 +68,12 @@ class ConsumerPerfResult:
 
 
 def producer_props(
-    bootstrap_servers: str, *, linger_ms: int, batch_size: int, compression: str, max_request_size: int
+    kafka: KafkaSettings, *, linger_ms: int, batch_size: int, compression: str, max_request_size: int
 ) -> list[str]:
-    """The producer settings of :class:`bus.Publisher` in Java property form."""
+    """The producer settings of :class:`bus.Publisher` in Java property form (its connection included)."""
     return [
-        f"bootstrap.servers={bootstrap_servers}",
+        f"bootstrap.servers={kafka.bootstrap_servers}",
+        *(f"{key}={value}" for key, value in java_client_properties(kafka).items()),
         "acks=all",
         "enable.idempotence=true",
         f"linger.ms={linger_ms}",
@@ -124,7 +129,8 @@ def consumer_performance(
     java: str,
     classpath: str,
     *,
-    bootstrap_servers: str,
+    kafka: KafkaSettings,
+    command_config: Path,
     topic_records: Mapping[str, int],
     fetch_size: int,
     timeout_s: float,
@@ -147,7 +153,9 @@ def consumer_performance(
             classpath,
             "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server",
-            bootstrap_servers,
+            kafka.bootstrap_servers,
+            "--command-config",
+            str(write_client_config(kafka, command_config)),
             "--topic",
             topic,
             "--messages",
@@ -197,3 +205,13 @@ def _run(command: list[str], timeout_s: float) -> str:
 
 def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def write_client_config(kafka: KafkaSettings, path: Path) -> Path:
+    """The connection in a properties file for a Java tool's ``--command-config`` (0600: it may hold a
+    password)."""
+    text = "".join(f"{key}={value}\n" for key, value in java_client_properties(kafka).items())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from bus.errors import LgspError
+from bus.kafka_client import kafka_environment
 from bus.settings import Settings
 
 _POLL_S = 0.1
@@ -33,7 +34,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a child process: ours, with ``settings``' endpoints and topic prefix, plus
     ``extra`` (``STORE__URL="..."`` becomes ``LGSP_STORE__URL``)."""
     env = dict(os.environ)
-    env["LGSP_KAFKA__BOOTSTRAP_SERVERS"] = settings.kafka.bootstrap_servers
+    env.update(kafka_environment(settings.kafka))
     env["LGSP_REGISTRY__URL"] = settings.registry.url
     env["LGSP_TOPICS__PREFIX"] = settings.topics.prefix
     env["PYTHONUNBUFFERED"] = "1"

@@ -54,7 +54,7 @@ from bus.publisher import Publisher, producer_kwargs
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
-from bus.topics import all_topics, ensure_topics, topic_for
+from bus.topics import admin_kwargs, all_topics, ensure_topics, topic_for
 
 ROOT = Path(__file__).resolve().parent
 TARGET_RATIO = 0.6
@@ -213,7 +213,7 @@ async def one_round(
 
 
 async def delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     await admin.start()
     try:
         await admin.delete_topics(all_topics(settings.topics.prefix))

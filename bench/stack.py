@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -130,20 +131,27 @@ def kafka_tools_classpath(settings: Settings) -> str:
 def kafka_facts(settings: Settings, java: str) -> dict[str, Any]:
     """The Kafka the run used: the tools' version, and the broker's metadata.version (its feature level)."""
     import subprocess
+    import tempfile
+
+    from bench.kafka_tools import write_client_config  # bench.kafka_tools imports this module's siblings
 
     classpath = kafka_tools_classpath(settings)
     facts: dict[str, Any] = {"tools_version": settings.dev.kafka_version, "metadata_version": None}
-    command = [
-        java,
-        "-cp",
-        classpath,
-        "org.apache.kafka.tools.FeatureCommand",
-        "--bootstrap-server",
-        settings.kafka.bootstrap_servers,
-        "describe",
-    ]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        with tempfile.TemporaryDirectory(prefix="lgsp-bench-") as scratch:
+            config = write_client_config(settings.kafka, Path(scratch) / "client.properties")
+            command = [
+                java,
+                "-cp",
+                classpath,
+                "org.apache.kafka.tools.FeatureCommand",
+                "--bootstrap-server",
+                settings.kafka.bootstrap_servers,
+                "--command-config",
+                str(config),
+                "describe",
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         facts["metadata_version_error"] = repr(exc)
         return facts

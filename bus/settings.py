@@ -24,7 +24,21 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that signed the brokers' certificates; None: system CAs",
+    )
+    ssl_certfile: Path | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: Path | None = Field(default=None, description="the client certificate's private key (PEM)")
     request_timeout_ms: int = Field(default=30_000, gt=0)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ProducerSettings(BaseModel):
@@ -81,6 +95,18 @@ class ViewsSettings(BaseModel):
     )
 
 
+class SigningSettings(BaseModel):
+    """The key an SDK publisher signs with (docs/security.md). The private key file must be mode 0600."""
+
+    key_file: Path | None = Field(default=None, description="PEM (PKCS#8) Ed25519 private key of the agency")
+    key_id: str | None = Field(default=None, description="its key id in the keyring (`AGENCY#hex`)")
+    key_dir: Path | None = Field(
+        default=None,
+        description="a directory of `<key id>.pem` files: tools publishing for many agencies (simulator, "
+        "demo, tests) sign each event with the key of its source",
+    )
+
+
 class IngressSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -114,6 +140,7 @@ class DevSettings(BaseModel):
     kafka_port: int = Field(default=9092, ge=0, le=65535)
     controller_port: int = Field(default=9093, ge=0, le=65535)
     registry_port: int = Field(default=8081, ge=0, le=65535)
+    postgres_port: int = Field(default=5432, ge=0, le=65535, description="`lgsp dev up --postgres`")
     kafka_version: str = "4.1.1"
     registry_version: str = "3.0.9"
     kafka_heap: str = "1g"
@@ -137,6 +164,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     ingress: IngressSettings = Field(default_factory=IngressSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 

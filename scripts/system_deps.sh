@@ -48,12 +48,17 @@ TABLE=(
     "test|npm|has npm|installing the npm packages the tests use"
 )
 
-missing=()
-for row in "${TABLE[@]}"; do
-    IFS='|' read -r purposes package check _why <<<"$row"
-    [[ " $purposes " == *" $purpose "* ]] || continue
-    $check || missing+=("$package")
-done
+missing_packages() {
+    # The packages for $purpose whose check fails, one per line.
+    local row purposes package check _why
+    for row in "${TABLE[@]}"; do
+        IFS='|' read -r purposes package check _why <<<"$row"
+        [[ " $purposes " == *" $purpose "* ]] || continue
+        $check || echo "$package"
+    done
+}
+
+mapfile -t missing < <(missing_packages)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 command_line="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
@@ -83,12 +88,7 @@ DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "$apt_get" -o DPkg::Lock::Timeout=60
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "$apt_get" -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 
 # What apt said it installed must now be found, or the run stops here rather than in a skipped test.
-still=()
-for row in "${TABLE[@]}"; do
-    IFS='|' read -r purposes package check _why <<<"$row"
-    [[ " $purposes " == *" $purpose "* ]] || continue
-    $check || still+=("$package")
-done
+mapfile -t still < <(missing_packages)
 if (( ${#still[@]} > 0 )); then
     echo "error: still missing after apt-get install: ${still[*]}" >&2
     exit 1

@@ -59,10 +59,10 @@ def run(ctx: BenchContext) -> PartResult:
     setup = _setup(work)
     env = settings_env(settings, INGRESS__API_KEYS_FILE=str(work / "keys.json"))
     topics = [settings.topics.prefix + name for name in TOPICS]
-    before = asyncio.run(ingress_bench.topic_total(settings.kafka.bootstrap_servers, topics))
+    before = asyncio.run(ingress_bench.topic_total(settings.kafka, topics))
     with ingress_bench.running_ingress(env, work, timeout_s=90) as ingress:
         accepted = _measure(ctx, ingress, setup, result)
-        landed = asyncio.run(ingress_bench.topic_total(settings.kafka.bootstrap_servers, topics)) - before
+        landed = asyncio.run(ingress_bench.topic_total(settings.kafka, topics)) - before
         if ctx.profile:
             _profile(ctx, ingress, setup, result)
     _check_landed(ctx, result, accepted, landed)

@@ -47,7 +47,7 @@ def run(ctx: BenchContext) -> PartResult:
     record_size = int(statistics.median(len(r.value) for r in records))
     headers = statistics.median(sum(len(k) + len(v) for k, v in r.headers) for r in records)
     props = producer_props(
-        settings.kafka.bootstrap_servers,
+        settings.kafka,
         linger_ms=settings.producer.linger_ms,
         batch_size=settings.producer.max_batch_size,
         compression=settings.producer.compression_type,

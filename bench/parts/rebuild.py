@@ -135,7 +135,8 @@ def _measure(
         perf = consumer_performance(
             ctx.java,
             ctx.classpath,
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            kafka=settings.kafka,
+            command_config=ctx.work_dir / "kafka-client.properties",
             topic_records=topic_records,
             fetch_size=int(fetch["max_partition_fetch_bytes"]),
             timeout_s=_WORKER_TIMEOUT_S,
