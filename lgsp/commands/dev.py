@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from bus.errors import ConfigError, LgspError
+from bus.kafka_client import kafka_environment
 from bus.settings import DevSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
+from lgsp.devstack.secure import write_admin_env
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
@@ -36,6 +38,10 @@ def up(
     controller_port: Annotated[int | None, typer.Option(help="first controller's port; 0: any free")] = None,
     registry_port: Annotated[int | None, typer.Option(help="Apicurio Registry's port; 0: any free")] = None,
     registry: Annotated[bool, typer.Option(help="also run the schema registry")] = True,
+    secure: Annotated[
+        bool,
+        typer.Option("--secure", help="SASL_SSL (SCRAM-SHA-512) + TLS + ACLs; admin is the only super user"),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="seconds to wait for readiness")] = None,
     state_dir: StateDir = None,
 ) -> None:
@@ -48,10 +54,21 @@ def up(
     }
     with _errors():
         stack = DevStack(_dev_settings(**overrides))
-        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
+        admin = stack.admin_settings()
     _print_status(result)
     typer.echo("\nPoint the bus at it:")
-    typer.echo(f"  export LGSP_KAFKA__BOOTSTRAP_SERVERS={result.bootstrap_servers}")
+    for key, value in kafka_environment(admin).items():
+        if key not in ("LGSP_KAFKA__SASL_USERNAME", "LGSP_KAFKA__SASL_PASSWORD"):
+            typer.echo(f"  export {key}={value}")
+    if admin.sasl_username is not None:
+        env_file = write_admin_env(stack.settings.state_dir, admin)
+        typer.echo(
+            f"  # the admin principal (super user) and its password, 0600: set -a; . {env_file}; set +a"
+        )
+        typer.echo(
+            "  # agencies and services get their own principals: lgsp agencies onboard, docs/operators.md"
+        )
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
 

@@ -6,13 +6,17 @@ One node uses a dynamic quorum bootstrapped with ``format --standalone``; severa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lgsp.devstack.layout import KafkaNode, StackLayout
 
 
-def render_server_properties(layout: StackLayout, node: KafkaNode, data_dir: Path) -> str:
-    """The ``server.properties`` text of ``node``, every listener on the layout's loopback host."""
+def render_server_properties(
+    layout: StackLayout, node: KafkaNode, data_dir: Path, *, overrides: Mapping[str, str] | None = None
+) -> str:
+    """The ``server.properties`` text of ``node``, every listener on the layout's loopback host;
+    ``overrides`` (the secure mode's listeners, TLS and authorizer) replace or add properties."""
     host = layout.host
     size = len(layout.nodes)
     props: dict[str, str] = {
@@ -40,12 +44,16 @@ def render_server_properties(layout: StackLayout, node: KafkaNode, data_dir: Pat
         props["controller.quorum.voters"] = ",".join(
             f"{n.node_id}@{host}:{n.controller_port}" for n in layout.nodes
         )
+    props.update(overrides or {})
     header = f"# Written by `lgsp dev up` for {node.name}; regenerated on every start.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props.items())
 
 
-def format_command(java: str, libs: Path, config: Path, cluster_id: str, *, standalone: bool) -> list[str]:
-    """``kafka.tools.StorageTool format``: writes meta.properties and the bootstrap metadata."""
+def format_command(
+    java: str, libs: Path, config: Path, cluster_id: str, *, standalone: bool, extra: Sequence[str] = ()
+) -> list[str]:
+    """``kafka.tools.StorageTool format``: writes meta.properties and the bootstrap metadata (``extra``: e.g.
+    the secure mode's ``--add-scram``)."""
     quorum = ["--standalone"] if standalone else []
     return [
         java,
@@ -58,6 +66,7 @@ def format_command(java: str, libs: Path, config: Path, cluster_id: str, *, stan
         cluster_id,
         "-c",
         str(config),
+        *extra,
     ]
 
 
