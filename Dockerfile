@@ -15,7 +15,7 @@ COPY producers ./producers
 COPY consumers ./consumers
 COPY lgsp ./lgsp
 COPY schemas ./schemas
-RUN pip install . && rm -rf /src
+RUN pip install ".[all]" && rm -rf /src
 
 # An unprivileged user; /data holds the SQLite view store and the ingress key file (volumes in compose).
 RUN useradd --system --uid 10001 --home-dir /data --create-home lgsp

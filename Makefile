@@ -15,10 +15,10 @@ $(BIN)/lgsp: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[all,dev]'
 	@touch $@
 
-install: $(BIN)/lgsp ## create .venv and install the project with dev tools
+install: $(BIN)/lgsp ## create .venv and install the project with every extra and the dev tools ([all,dev])
 
 system-deps: ## the Debian packages the tests use, installed when missing (root or passwordless sudo)
 	@scripts/system_deps.sh test

@@ -6,6 +6,7 @@
     │   └── ArtifactResolutionError a jar or archive could not be resolved from Maven Central
     ├── ValidationError             an event breaks a schema or semantic rule (names the field)
     │   └── UnknownAgencyError      an agency code that is not in the catalog
+    ├── ForbiddenError              the publisher may not assert an agency the event names (bus.authz)
     ├── UnknownEventTypeError       a CloudEvents type / Avro full name we do not know
     ├── SerializationError          bytes could not be produced or parsed (wire format, Avro)
     │   ├── UnknownSchemaError      a schema id the registry does not know
@@ -25,8 +26,12 @@ Foreign exceptions are converted where they enter our code, with `raise ... from
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bus.types import Delivery
+
+if TYPE_CHECKING:
+    from bus.authz import Refusal
 
 
 class LgspError(Exception):
@@ -54,6 +59,15 @@ class ValidationError(LgspError):
         super().__init__(message)
         self.field = field
         self.rule = rule
+
+
+class ForbiddenError(LgspError):
+    """The publishing principal may not assert agencies its events name; ``refusals`` lists each one as
+    ``(event index, refusal)`` (field, agency, rule, message). Nothing was published."""
+
+    def __init__(self, message: str, *, refusals: Sequence[tuple[int, Refusal]] = ()) -> None:
+        super().__init__(message)
+        self.refusals = list(refusals)
 
 
 class UnknownAgencyError(ValidationError):

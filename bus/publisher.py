@@ -43,6 +43,8 @@ from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
+from bus.agencies import load_catalog
+from bus.authz import Principal, event_refusals
 from bus.cloudevents import (
     AVRO_CONTENT_TYPE,
     CONTENT_TYPE_HEADER,
@@ -55,6 +57,7 @@ from bus.cloudevents import (
 from bus.errors import (
     BrokerError,
     BrokerUnavailableError,
+    ForbiddenError,
     PublishError,
     SerializationError,
     ValidationError,
@@ -66,6 +69,7 @@ from bus.partitioner import partition_for
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
+from bus.signing.keys import principal_of_settings
 from bus.topics import topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 
@@ -183,6 +187,11 @@ ProducerFactory = Callable[[Settings], ProducerPort]
 class Publisher:
     """Publish bus events to Kafka; an async context manager (see the module docstring for the guarantees).
 
+    ``principal`` is who publishes: every event's ``source`` and the agencies its data asserts must be ones it
+    may publish for (:mod:`bus.authz`), else :class:`~bus.errors.ForbiddenError` before anything is sent. By
+    default it is the agency of the configured signing key (``LGSP_SIGNING__KEY_ID``); without one, a tool
+    publishing for many agencies (the simulator) is not checked here, and the views' signature check decides.
+
     ``registry`` is the schema registry client to share (one id cache per process); without it the Publisher
     opens and closes its own. ``metrics`` holds the Prometheus metrics (its ``CollectorRegistry`` is the
     caller's); without it they go to a private registry. ``serializer`` and ``producer_factory`` exist for
@@ -197,8 +206,10 @@ class Publisher:
         metrics: PublisherMetrics | None = None,
         serializer: AvroSerializer | None = None,
         producer_factory: ProducerFactory | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self._settings = settings
+        self._principal = principal if principal is not None else principal_of_settings(settings)
         self._registry = registry
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
@@ -311,6 +322,8 @@ class Publisher:
             if event_type not in types:
                 _check_event_type(index, event)
                 types.add(event_type)
+        if self._principal is not None:
+            _authorize(self._principal, events)
         await self._prepare(types)
         stamp = _Stamp(_now_millis())
         serializer = self._require_serializer()
@@ -539,6 +552,20 @@ def _serialize_stamped(
     # A serializer that overrides serialize() (a test's or a tool's) gets the stamped model, as it always did.
     meta = event.meta.model_copy(update={"published_at": stamp.published_at})
     return serializer.serialize(event.model_copy(update={"meta": meta}), ctx)
+
+
+def _authorize(principal: Principal, events: Sequence[Event]) -> None:
+    """:class:`ForbiddenError` naming every event and field ``principal`` may not assert (the SDK is an entry
+    too: the same rules as the ingress)."""
+    catalog = load_catalog()
+    refused = [(i, r) for i, event in enumerate(events) for r in event_refusals(principal, event, catalog)]
+    if refused:
+        first_index, first = refused[0]
+        raise ForbiddenError(
+            f"{principal.agency} may not publish {len({i for i, _ in refused})} of {len(events)} events "
+            f"(first: item {first_index} {first.field}: {first.message}); nothing was sent",
+            refusals=refused,
+        )
 
 
 def _check_event_type(index: int, event: object) -> None:

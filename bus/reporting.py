@@ -17,7 +17,7 @@ from typing import Any, Literal
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.errors import ConfigError
 from bus.events.codes import PeriodType
-from bus.events.periods import Period
+from bus.events.periods import Period, periods_of_year
 from bus.types import AgencyCode, ReportId
 
 VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
@@ -78,6 +78,7 @@ class ReportCatalog:
     def __init__(self, reports: list[ReportDefinition], agencies: AgencyCatalog) -> None:
         self._reports = {r.code: r for r in reports}
         self._agencies = agencies
+        self._owers: dict[str, list[AgencyCode]] = {}
 
     def reports(self) -> list[ReportDefinition]:
         """Every report regime, by code."""
@@ -89,12 +90,16 @@ class ReportCatalog:
 
     def owers(self, report: ReportDefinition) -> list[AgencyCode]:
         """Agencies that owe ``report``: People's Committees of the provinces and/or the ministries."""
+        known = self._owers.get(report.code)
+        if known is not None:
+            return list(known)
         agencies: list[AgencyCode] = []
         if "provinces" in report.owed_by:
             agencies += [a.code for a in self._agencies.province_committees()]
         if "ministries" in report.owed_by:
             agencies += [a.code for a in self._agencies.ministries()]
-        return agencies
+        self._owers[report.code] = agencies
+        return list(agencies)
 
     def expected(self, period: Period) -> list[Obligation]:
         """Every filing due for ``period`` (reports whose regime has its period type), by report, agency."""
@@ -104,6 +109,36 @@ class ReportCatalog:
             if period.type in report.period_types
             for agency in self.owers(report)
         ]
+
+    def due_between(self, since: datetime, until: datetime) -> list[Obligation]:
+        """Obligations whose deadline falls in ``[since, until]``."""
+        return [o for o in self._around(since, until) if since <= o.deadline_at <= until]
+
+    def due_later(self, since: datetime, as_of: datetime) -> list[Obligation]:
+        """Obligations of periods begun by ``as_of`` (Vietnamese calendar) that fall due after it (and not
+        before ``since``): owed, but not yet counted as missing."""
+        today = as_of.astimezone(VIETNAM).date()
+        return [
+            o
+            for o in self._around(since, as_of)
+            if o.period.start <= today and o.deadline_at > as_of and o.deadline_at >= since
+        ]
+
+    def _around(self, since: datetime, until: datetime) -> list[Obligation]:
+        # A deadline lies in its period's last month, so periods of the years from since to until cover it.
+        first, last = since.astimezone(VIETNAM).year, until.astimezone(VIETNAM).year
+        return [
+            obligation
+            for year in range(first, last + 1)
+            for report in self.reports()
+            for kind in report.period_types
+            for period in periods_of_year(kind, year)
+            for obligation in self.expected_of(report, period)
+        ]
+
+    def expected_of(self, report: ReportDefinition, period: Period) -> list[Obligation]:
+        """The filings of ``report`` owed for ``period``, one per owing agency."""
+        return [Obligation(agency, report, period) for agency in self.owers(report)]
 
     def owed_by(self, agency: str) -> list[ReportDefinition]:
         """The report regimes ``agency`` owes."""

@@ -95,6 +95,18 @@ class ViewsSettings(BaseModel):
     )
 
 
+class SigningSettings(BaseModel):
+    """The key an SDK publisher signs with (docs/security.md). The private key file must be mode 0600."""
+
+    key_file: Path | None = Field(default=None, description="PEM (PKCS#8) Ed25519 private key of the agency")
+    key_id: str | None = Field(default=None, description="its key id in the keyring (`AGENCY#hex`)")
+    key_dir: Path | None = Field(
+        default=None,
+        description="a directory of `<key id>.pem` files: tools publishing for many agencies (simulator, "
+        "demo, tests) sign each event with the key of its source",
+    )
+
+
 class IngressSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -128,6 +140,7 @@ class DevSettings(BaseModel):
     kafka_port: int = Field(default=9092, ge=0, le=65535)
     controller_port: int = Field(default=9093, ge=0, le=65535)
     registry_port: int = Field(default=8081, ge=0, le=65535)
+    postgres_port: int = Field(default=5432, ge=0, le=65535, description="`lgsp dev up --postgres`")
     kafka_version: str = "4.1.1"
     registry_version: str = "3.0.9"
     kafka_heap: str = "1g"
@@ -151,6 +164,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     ingress: IngressSettings = Field(default_factory=IngressSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 

@@ -22,16 +22,26 @@ from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
+from bus.kpis import KPIS, SCOPE
 from bus.metrics import ViewMetrics, metrics_route
 from consumers.base import Grain, Level, ViewQuery, ViewResult
 from consumers.scoreboard import kpi_values
 from consumers.viewset import VIEW_NAMES, ViewSet
 
 _PROBLEM = "application/problem+json"
-_RATE_COLUMNS = frozenset(
-    {"electronic_rate", "online_rate", "full_online_rate", "on_time_rate", "digitised_rate",
-     "report_completeness", "report_on_time_rate"}
-)  # fmt: skip
+_AS_OF = (
+    "reference time (RFC 3339): open/overdue dossiers and undelivered documents are counted as of it "
+    "(default now); report obligations are those due by it (default: the latest event time applied)"
+)
+KPI_DESCRIPTION = (
+    "KPI definitions (bus/kpis.py). "
+    + SCOPE
+    + "\n\n"
+    + "\n".join(f"- `{kpi.column}`: {kpi.definition}" for kpi in KPIS)
+)
+"""The scoreboard's OpenAPI description: every column's one written definition."""
+_RATE_COLUMNS = frozenset(kpi.column for kpi in KPIS if kpi.column.endswith(("_rate", "_completeness")))
+"""Columns shown as percentages: the KPIs that are rates."""
 
 
 def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:
@@ -60,6 +70,7 @@ def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetri
             methods=["GET"],
             name=f"view_{name}",
             summary=f"The {name} view",
+            description=KPI_DESCRIPTION if name == "scoreboard" else None,
         )
 
     @app.get("/", response_class=HTMLResponse, summary="The scoreboard as a page")
@@ -86,7 +97,7 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
         period: Annotated[str | None, Query(description="month YYYY-MM", pattern=r"^\d{4}-\d{2}$")] = None,
         level: Annotated[Level | None, Query(description="roll-up level")] = None,
         grain: Annotated[Grain | None, Query(description="time grain")] = None,
-        as_of: Annotated[datetime | None, Query(description="reference time for open/late counts")] = None,
+        as_of: Annotated[datetime | None, Query(description=_AS_OF)] = None,
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     ) -> dict[str, Any]:
         query = ViewQuery(

@@ -119,6 +119,10 @@ class View(ABC):
     name: ClassVar[str]
     topic: ClassVar[str | None]
     """Catalog name of the topic that feeds it (``lgsp.documents``); None for derived views."""
+    partition_local: ClassVar[bool] = True
+    """Whether all events of one of its entities share a Kafka key (so one partition). If not, builders
+    that split the topic's partitions serialise its writes (:meth:`StoreTxn.serialise`), and a sharded
+    rebuild reads the topic in one shard."""
 
     @abstractmethod
     def migrations(self) -> Sequence[Migration]:

@@ -2,8 +2,9 @@
 
 Rows are **cohorts of sending**: per sender agency and (Vietnamese) day of sending —
 
-- ``sent``, ``sent_electronic`` (electronic only, or electronic with a paper copy), ``signed`` (digitally),
-  ``revoked`` (the sender later sent a revocation, business type 1);
+- ``sent`` (documents with a NEW sending, business type 0: see ``bus/kpis.py``), ``sent_electronic``
+  (electronic only, or electronic with a paper copy), ``sent_electronic_only`` (no paper copy), ``signed``
+  (digitally), ``revoked`` (the sender later sent a revocation, business type 1);
 - ``deliveries``: one per (document, recipient) named in the header; of these, ``arrived`` (the recipient
   reported 01 arrived or 03 accepted: each document counts once per recipient), ``finished`` (06),
   ``rejected`` (02), ``recalled`` (13 recalled or 15 recall accepted); statuses from agencies that are not
@@ -12,13 +13,13 @@ Rows are **cohorts of sending**: per sender agency and (Vietnamese) day of sendi
   before the sending time counts as 0) and ``not_arrived_after_sla``: deliveries still without an arrival
   status for documents sent more than ``views.document_sla_hours`` before ``as_of``;
 - rolled up to province (of the sender), ministry (central senders) and nation; ``electronic_rate`` =
-  ``sent_electronic / sent``.
+  ``sent_electronic / sent``, ``electronic_only_rate`` = ``sent_electronic_only / sent``.
 
-State is per document, and every merge is order-free and idempotent: the header is the non-revocation
-``DocumentSent`` with the smallest (occurred-at, event id), each status class keeps its earliest time per
-agency, ``revoked`` is an "or". The daily counts are the sum of each document's contribution, maintained
-by subtracting a document's old contribution and adding its new one in the same transaction, so
-duplicates, late events and re-deliveries never double-count.
+State is per document, and every merge is order-free and idempotent: the header is the NEW
+``DocumentSent`` with the smallest (occurred-at, event id) (an UPDATE re-sends a document already
+counted), each status class keeps its earliest time per agency, ``revoked`` is an "or". The daily counts
+are the sum of each document's contribution, maintained by subtracting a document's old contribution and
+adding its new one in the same transaction, so duplicates, late events and re-deliveries never double-count.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bus.events import DocumentSent, DocumentStatusChanged
 from bus.events.codes import BusinessType, DocumentForm, DocumentStatus
 from bus.events.raw import RawEvent
+from consumers import span
 from consumers.base import (
     Grain,
     Level,
@@ -46,7 +48,15 @@ from consumers.base import (
     unsupported,
     where,
 )
-from consumers.store.base import Migration, StoreReader, StoreTxn, copy_sql, select_in, upsert_sql
+from consumers.store.base import (
+    Migration,
+    StoreReader,
+    StoreTxn,
+    copy_sql,
+    reread_topic,
+    select_in,
+    upsert_sql,
+)
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -54,6 +64,7 @@ if TYPE_CHECKING:
 COUNTERS = (
     "sent",
     "sent_electronic",
+    "sent_electronic_only",
     "signed",
     "revoked",
     "deliveries",
@@ -63,7 +74,9 @@ COUNTERS = (
     "recalled",
 )
 _ELECTRONIC = frozenset({DocumentForm.ELECTRONIC_ONLY.value, DocumentForm.ELECTRONIC_AND_PAPER.value})
+_ELECTRONIC_ONLY = DocumentForm.ELECTRONIC_ONLY.value
 _REVOKE = BusinessType.REVOKE.value
+_NEW = BusinessType.NEW.value
 _STATUS_CLASS = {
     DocumentStatus.ARRIVED.value: 0,
     DocumentStatus.ACCEPTED.value: 0,
@@ -97,11 +110,25 @@ MIGRATIONS = (
             "CREATE INDEX doc_daily_day ON doc_daily (day)",
         ),
     ),
+    Migration(
+        "documents",
+        2,
+        "documents sent = NEW sendings; electronic-only counted apart: tables rebuilt from the topic",
+        (
+            "DELETE FROM doc_daily",
+            "DELETE FROM doc_deliveries",
+            "DELETE FROM doc_documents",
+            "ALTER TABLE doc_documents ADD COLUMN electronic_only INTEGER",
+            "ALTER TABLE doc_daily ADD COLUMN sent_electronic_only BIGINT NOT NULL DEFAULT 0",
+            reread_topic("lgsp.documents"),
+        ),
+    ),
+    span.MIGRATION,
 )
 
 _DOCUMENT_COLUMNS = (
     "document_id", "agency", "province", "ministry", "day", "sent_ms", "header_event_id", "electronic",
-    "signed", "recipients", "revoked", "pending",
+    "electronic_only", "signed", "recipients", "revoked", "pending",
 )  # fmt: skip
 _DELIVERY_COLUMNS = (
     "document_id", "recipient", "is_recipient", "arrived_ms", "finished_ms", "rejected_ms", "recalled_ms",
@@ -119,6 +146,7 @@ class _Header:
     event_id: str
     agency: str
     electronic: bool
+    electronic_only: bool
     signed: bool
     recipients: tuple[str, ...]
 
@@ -148,6 +176,8 @@ class _Doc:
             if not self.revoked:
                 self.revoked = self.header_changed = True
             return
+        if event["business_type"] != _NEW:
+            return  # an UPDATE re-sends a document: not a document sent (bus/kpis.py)
         meta = event["meta"]
         sent_ms, event_id = meta["occurred_at"], meta["event_id"]
         header = self.header
@@ -157,6 +187,7 @@ class _Doc:
                 event_id,
                 event["sender"]["code"],
                 event["form"] in _ELECTRONIC,
+                event["form"] == _ELECTRONIC_ONLY,
                 event["digitally_signed"],
                 tuple(r["code"] for r in event["recipients"]),
             )
@@ -192,6 +223,7 @@ class _Doc:
         vector = (
             1,
             int(header.electronic),
+            int(header.electronic_only),
             int(header.signed),
             int(self.revoked),
             len(header.recipients),
@@ -217,7 +249,9 @@ class DocumentsView(View):
 
     def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
         by_doc: dict[str, list[RawEvent]] = {}
-        for event in raw_events(events):
+        records = raw_events(events)
+        span.record(txn, self.name, records)
+        for event in records:
             if event.name == _SENT or event.name == _STATUS:
                 by_doc.setdefault(event.record["document_id"], []).append(event)
         if not by_doc:
@@ -250,15 +284,21 @@ class DocumentsView(View):
         docs: dict[str, _Doc] = {}
         rows = select_in(
             txn,
-            "SELECT document_id, agency, sent_ms, header_event_id, electronic, signed, recipients, revoked"
-            " FROM doc_documents WHERE document_id",
+            "SELECT document_id, agency, sent_ms, header_event_id, electronic, electronic_only, signed,"
+            " recipients, revoked FROM doc_documents WHERE document_id",
             ids,
         )
-        for document_id, agency, sent_ms, event_id, electronic, signed, recipients, revoked in rows:
+        for document_id, agency, sent_ms, event_id, electronic, only, signed, recipients, revoked in rows:
             header = None
             if agency is not None:
                 header = _Header(
-                    sent_ms, event_id, agency, bool(electronic), bool(signed), tuple(recipients.split())
+                    sent_ms,
+                    event_id,
+                    agency,
+                    bool(electronic),
+                    bool(only),
+                    bool(signed),
+                    tuple(recipients.split()),
                 )
             docs[document_id] = _Doc(header, bool(revoked), stored=True)
         rows = select_in(
@@ -295,7 +335,7 @@ class DocumentsView(View):
     def _doc_row(self, document_id: str, doc: _Doc) -> tuple[Any, ...]:
         header = doc.header
         if header is None:
-            return (document_id, None, None, None, None, None, None, None, None, None, int(doc.revoked), 0)
+            return (document_id, *(None,) * 10, int(doc.revoked), 0)
         province, ministry = self._rollup.of(header.agency)
         arrived = sum(
             1 for r in header.recipients if (t := doc.statuses.get(r)) is not None and t[0] is not None
@@ -309,6 +349,7 @@ class DocumentsView(View):
             header.sent_ms,
             header.event_id,
             int(header.electronic),
+            int(header.electronic_only),
             int(header.signed),
             " ".join(header.recipients),
             int(doc.revoked),
@@ -316,6 +357,7 @@ class DocumentsView(View):
         )
 
     def merge(self, txn: StoreTxn, source: str) -> None:
+        span.merge(txn, source)
         txn.execute(copy_sql(source, "doc_documents", _DOCUMENT_COLUMNS, ("document_id",)))
         txn.execute(copy_sql(source, "doc_deliveries", _DELIVERY_COLUMNS, ("document_id", "recipient")))
         txn.execute(copy_sql(source, "doc_daily", _DAILY_COLUMNS, ("agency", "day"), add=COUNTERS))
@@ -346,6 +388,7 @@ class DocumentsView(View):
             item: dict[str, Any] = dict(zip(names, key, strict=True))
             item.update(counts)
             item["electronic_rate"] = ratio(counts["sent_electronic"], counts["sent"])
+            item["electronic_only_rate"] = ratio(counts["sent_electronic_only"], counts["sent"])
             item["arrival_rate"] = ratio(counts["arrived"], counts["deliveries"])
             p50, p90, p99 = latencies.get(key, (None, None, None))
             item.update(latency_p50_s=p50, latency_p90_s=p90, latency_p99_s=p99)
@@ -353,8 +396,8 @@ class DocumentsView(View):
             result.append(item)
         if query.limit is not None:
             result = result[: query.limit]
-        columns = (*names, *COUNTERS, "electronic_rate", "arrival_rate", "latency_p50_s", "latency_p90_s",
-                   "latency_p99_s", "not_arrived_after_sla")  # fmt: skip
+        columns = (*names, *COUNTERS, "electronic_rate", "electronic_only_rate", "arrival_rate",
+                   "latency_p50_s", "latency_p90_s", "latency_p99_s", "not_arrived_after_sla")  # fmt: skip
         meta = {"level": level.value, "grain": grain.value, "sla_hours": self._sla_ms / 3_600_000}
         return ViewResult(self.name, columns, result, meta)
 
@@ -443,11 +486,13 @@ def _filters(query: ViewQuery, level: Level) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-def province_totals(reader: StoreReader, period: str | None) -> dict[str, tuple[int, int]]:
-    """``province → (sent, sent_electronic)`` (``""``: central agencies), for the scoreboard."""
+TOTALS = ("sent", "sent_electronic", "sent_electronic_only")
+"""The counters the scoreboard reads."""
+
+
+def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[str, int]]:
+    """``province → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the scoreboard."""
     condition, params = ("WHERE day BETWEEN ? AND ?", list(month_bounds(period))) if period else ("", [])
-    rows = reader.query(
-        f"SELECT province, SUM(sent), SUM(sent_electronic) FROM doc_daily {condition} GROUP BY province",
-        params,
-    )
-    return {str(p): (int(s), int(e)) for p, s, e in rows}
+    sums = ", ".join(f"SUM({c})" for c in TOTALS)
+    rows = reader.query(f"SELECT province, {sums} FROM doc_daily {condition} GROUP BY province", params)
+    return {str(row[0]): dict(zip(TOTALS, (int(v) for v in row[1:]), strict=True)) for row in rows}

@@ -7,14 +7,18 @@ dossier is the snapshot with the highest ``(version, occurred-at, event id)``: d
 Counts per processing agency, procedure and month of receipt (Vietnamese calendar), rolled up to province
 (of the agency; ``province_code`` of the snapshot), ministry and nation:
 
-- ``received`` (every dossier), by channel (``channel_counter``/``_online``/``_postal``) and by the
-  procedure's online level (``level_full``/``_partial``/``_none``); ``full_online``: received online for a
-  full-process online procedure; ``digitised``;
-- ``resolved`` (status 9 resolved or 10 result returned) and ``resolved_on_time`` (finished at ≤ due at; a
-  dossier without a due time is on time); ``open`` (not resolved, not accepted, withdrawn or stopped) and
-  ``overdue`` (open with a due time before ``as_of``, counted when read);
+- ``registered`` (status 1) and ``not_accepted`` (status 3): dossiers not received (the KPI definitions,
+  ``bus/kpis.py``); ``received``: every other dossier; of the received, by channel
+  (``channel_counter``/``_online``/``_postal``) and by the procedure's online level
+  (``level_full``/``_partial``/``_none``); ``full_online``: received online for a full-process online
+  procedure; ``digitised``;
+- ``resolved`` (status 9 resolved or 10 result returned); ``resolved_without_due`` (of those, no due time:
+  left out of the on-time rate); ``resolved_on_time`` (finished at ≤ the due time in force, i.e. the latest
+  snapshot's ``due_at``); ``open`` (not resolved, not accepted, withdrawn or stopped) and ``overdue`` (open
+  with a due time before ``as_of``, counted when read);
 - rates: ``online_rate`` = channel_online / received, ``full_online_rate`` = full_online / received,
-  ``on_time_rate`` = resolved_on_time / resolved, ``digitised_rate`` = digitised / received.
+  ``on_time_rate`` = resolved_on_time / (resolved - resolved_without_due), ``digitised_rate`` = digitised /
+  received.
 
 Monthly counts are the sum of each dossier's contribution, kept up to date by subtracting a dossier's old
 contribution and adding its new one in the same transaction as the new state.
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bus.events import DossierSynced
 from bus.events.codes import DossierStatus, OnlineLevel, SubmissionChannel
 from bus.events.raw import RawEvent
+from consumers import span
 from consumers.base import (
     CENTRAL,
     Grain,
@@ -51,6 +56,7 @@ from consumers.store.base import (
     StoreTxn,
     copy_sql,
     create_table,
+    reread_topic,
     select_in,
     upsert_sql,
 )
@@ -59,6 +65,8 @@ if TYPE_CHECKING:
     from bus.events import Event
 
 COUNTERS = (
+    "registered",
+    "not_accepted",
     "received",
     "channel_counter",
     "channel_online",
@@ -69,9 +77,13 @@ COUNTERS = (
     "full_online",
     "digitised",
     "resolved",
+    "resolved_without_due",
     "resolved_on_time",
     "open",
 )
+_ADDED_IN_V2 = ("registered", "not_accepted", "resolved_without_due")
+_NOT_RECEIVED = frozenset({DossierStatus.REGISTERED, DossierStatus.NOT_ACCEPTED})
+_RESOLVED = frozenset({DossierStatus.RESOLVED, DossierStatus.RETURNED})
 _CLOSED = frozenset(
     {
         DossierStatus.NOT_ACCEPTED,
@@ -120,12 +132,28 @@ MIGRATIONS = (
                     "province": _TEXT,
                     "ministry": _TEXT,
                 }
-                | dict.fromkeys(COUNTERS, "BIGINT NOT NULL"),
+                | dict.fromkeys((c for c in COUNTERS if c not in _ADDED_IN_V2), "BIGINT NOT NULL"),
                 ("agency", "procedure_code", "month"),
             ),
             "CREATE INDEX dos_monthly_month ON dos_monthly (month)",
         ),
     ),
+    Migration(
+        "dossiers",
+        2,
+        "received excludes registered and not-accepted dossiers; on-time leaves out dossiers without a due"
+        " date: monthly counts rebuilt from the topic",
+        (
+            "DELETE FROM dos_monthly",
+            "DELETE FROM dos_dossiers",
+            *(
+                f"ALTER TABLE dos_monthly ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0"
+                for name in _ADDED_IN_V2
+            ),
+            reread_topic("lgsp.dossiers"),
+        ),
+    ),
+    span.MIGRATION,
 )
 _MONTHLY_COLUMNS = ("agency", "procedure_code", "month", "province", "ministry", *COUNTERS)
 _MONTHLY_KEY = ("agency", "procedure_code", "month")
@@ -161,23 +189,31 @@ class _State:
 
     def contribution(self) -> tuple[tuple[str, str, str], tuple[int, ...]]:
         """``((agency, procedure, month), counters)`` this dossier adds to ``dos_monthly``."""
-        resolved = self.status in (DossierStatus.RESOLVED, DossierStatus.RETURNED)
-        on_time = resolved and (
-            self.due_ms is None or (self.finished_ms is not None and self.finished_ms <= self.due_ms)
+        received = self.status not in _NOT_RECEIVED
+        resolved = self.status in _RESOLVED
+        no_due = resolved and self.due_ms is None
+        on_time = (
+            resolved
+            and self.due_ms is not None
+            and self.finished_ms is not None
+            and self.finished_ms <= self.due_ms
         )
-        online = self.channel == SubmissionChannel.ONLINE
-        full = self.online_level == OnlineLevel.FULL
+        online = received and self.channel == SubmissionChannel.ONLINE
+        level = self.online_level if received else None
         vector = (
-            1,
-            int(self.channel == SubmissionChannel.COUNTER),
+            int(self.status == DossierStatus.REGISTERED),
+            int(self.status == DossierStatus.NOT_ACCEPTED),
+            int(received),
+            int(received and self.channel == SubmissionChannel.COUNTER),
             int(online),
-            int(self.channel == SubmissionChannel.POSTAL),
-            int(full),
-            int(self.online_level == OnlineLevel.PARTIAL),
-            int(self.online_level == OnlineLevel.NONE),
-            int(online and full),
-            int(self.digitised),
+            int(received and self.channel == SubmissionChannel.POSTAL),
+            int(level == OnlineLevel.FULL),
+            int(level == OnlineLevel.PARTIAL),
+            int(level == OnlineLevel.NONE),
+            int(online and level == OnlineLevel.FULL),
+            int(received and self.digitised),
             int(resolved),
+            int(no_due),
             int(on_time),
             int(self.is_open),
         )
@@ -238,7 +274,9 @@ class DossiersView(View):
     def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
         best: dict[str, dict[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
-        for name, event in raw_events(events):
+        records = raw_events(events)
+        span.record(txn, self.name, records)
+        for name, event in records:
             if name != _DOSSIER:
                 continue
             rank = _rank(event)
@@ -290,6 +328,7 @@ class DossiersView(View):
         )  # fmt: skip
 
     def merge(self, txn: StoreTxn, source: str) -> None:
+        span.merge(txn, source)
         txn.execute(copy_sql(source, "dos_dossiers", _STATE_COLUMNS, ("dossier_code",)))
         txn.execute(copy_sql(source, "dos_monthly", _MONTHLY_COLUMNS, _MONTHLY_KEY, add=COUNTERS))
 
@@ -311,7 +350,8 @@ class DossiersView(View):
         sums = ", ".join(f"SUM({c})" for c in COUNTERS)
         rows = reader.query(
             f"SELECT {select}{sums} FROM dos_monthly {where(clauses)} {group_by}"
-            f" HAVING SUM(received) > 0 ORDER BY {', '.join(names) or 'SUM(received)'}",
+            f" HAVING SUM(received + registered + not_accepted) > 0"
+            f" ORDER BY {', '.join(names) or 'SUM(received)'}",
             params,
         )
         overdue_rows = reader.query(
@@ -350,7 +390,9 @@ def rates(counts: dict[str, int]) -> dict[str, float | None]:
     return {
         "online_rate": ratio(counts["channel_online"], counts["received"]),
         "full_online_rate": ratio(counts["full_online"], counts["received"]),
-        "on_time_rate": ratio(counts["resolved_on_time"], counts["resolved"]),
+        "on_time_rate": ratio(
+            counts["resolved_on_time"], counts["resolved"] - counts["resolved_without_due"]
+        ),
         "digitised_rate": ratio(counts["digitised"], counts["received"]),
     }
 

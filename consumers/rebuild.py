@@ -8,13 +8,12 @@ instead, because the views are partition-local:
   holds all of them, and so does a shard that owns that partition;
 * the aggregates are sums of the entities' contributions, so the shards' aggregates add up.
 
-``rebuild`` splits the partitions of the views' topics into ``processes`` shards (the reports topic, whose
-entity is not its key, whole in the first shard), runs one builder per shard on a store of its own, each
-with its partitions assigned by hand (:attr:`bus.consumer.runner.RunnerConfig.partitions`), until it has
-applied everything that was on its partitions when it started, then merges the shards into the target
-store in one transaction: entity rows copied (a key in two shards fails the merge instead of counting
-twice), aggregates added, offsets copied. ``lgsp views run`` then carries on from those offsets.
-"""
+``rebuild`` splits the partitions of the views' topics into ``processes`` shards (the topics of views that are
+not partition-local, reports, whole in the first shard), runs one builder per shard on a store of its own,
+each with its partitions assigned by hand (:attr:`bus.consumer.runner.RunnerConfig.partitions`), until it has
+applied everything that was on its partitions when it started, then merges the shards into the target store in
+one transaction: entity rows copied (a key in two shards fails the merge instead of counting twice),
+aggregates added, offsets copied. ``lgsp views run`` then carries on from those offsets."""
 
 from __future__ import annotations
 
@@ -39,9 +38,6 @@ from consumers.store.sqlite import SqliteStore
 from consumers.viewset import ViewSet
 
 log = logging.getLogger(__name__)
-
-WHOLE_TOPICS = ("lgsp.reports",)
-"""Catalog topics read by one shard only: the reports view's entity (code, agency, period) is not the key."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ async def rebuild(settings: Settings, *, processes: int) -> RebuildResult:
                 "(or use `lgsp views run`, which carries on from the stored offsets)"
             )
         records = await partition_records(settings, target.topics())
-        whole = {settings.topics.prefix + topic for topic in WHOLE_TOPICS}
+        whole = target.whole_topics()
         shards = shard_partitions(records, processes, whole)
         shard_files = [Path(f"{store.path}.shard{index}") for index in range(len(shards))]
         _remove(shard_files)

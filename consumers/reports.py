@@ -5,12 +5,16 @@ revision with the highest ``(revision, occurred-at, event id)``; it was filed on
 filing (the earliest ``filed_at`` of any revision) was no later than the deadline — a late correction
 does not make an on-time report late. Both rules are order-free and idempotent.
 
-Read side, per report code and period (or per province/agency/ministry and report and period):
+Read side, per report code and period (or per province/agency/ministry and report and period), with the
+definitions of ``bus/kpis.py``: the window runs from the earliest event time the views have applied
+(``consumers.span``) to as-of (the query's, else the latest event time applied);
 
-- ``expected``: filings owed for the period according to the report catalog (``bus.reporting``), for the
-  periods *in play* — those for which at least one report has been filed anywhere; ``filed`` (every
-  report seen), ``filed_expected`` (filed by an agency that owes it), ``filed_on_time``;
-- ``completeness`` = filed_expected / expected, ``on_time_rate`` = filed_on_time / filed;
+- ``expected``: obligations (agency, report, period) of the report catalog (``bus.reporting``) whose
+  deadline falls in the window; ``filed``: of those, with a first filing at or before as-of;
+  ``filed_on_time``: first filed at or before the catalog's deadline;
+- ``due_later`` (periods begun by as-of, due after it) and ``due_later_filed``: counted in no rate;
+  ``other_filed``: filings that match no obligation of the window (not owed, or due before it);
+- ``completeness`` = filed / expected, ``on_time_rate`` = filed_on_time / filed;
 - national aggregates of indicators per report, period and indicator (in ``meta["indicators"]``): count,
   sum (exactly rounded, ``math.fsum``), min, max and mean.
 """
@@ -19,16 +23,19 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bus.cloudevents import format_time
 from bus.events import ReportFiled
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
 from bus.events.raw import RawEvent
 from bus.reporting import ReportCatalog, load_report_catalog
+from consumers import span
 from consumers.base import (
     Grain,
     Level,
@@ -39,6 +46,7 @@ from consumers.base import (
     month_bounds,
     ratio,
     raw_events,
+    to_ms,
     unsupported,
 )
 from consumers.store.base import (
@@ -98,6 +106,7 @@ MIGRATIONS = (
             create_table("rep_indicators", _INDICATOR_TYPES, ("report_key", "indicator_code")),
         ),
     ),
+    span.MIGRATION,
 )
 _UPSERT_STATE = upsert_sql("rep_reports", _STATE_COLUMNS, ("report_key",))
 _INSERT_INDICATOR = (
@@ -143,6 +152,7 @@ class ReportsView(View):
 
     name: ClassVar[str] = "reports"
     topic: ClassVar[str | None] = "lgsp.reports"
+    partition_local: ClassVar[bool] = False  # the entity is (code, agency, period), the key the report id
 
     def __init__(self, rollup: Rollup | None = None, catalog: ReportCatalog | None = None) -> None:
         self._rollup = rollup or Rollup()
@@ -157,7 +167,9 @@ class ReportsView(View):
         best: dict[str, dict[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
         first_filed: dict[str, int] = {}
-        for name, event in raw_events(events):
+        records = raw_events(events)
+        span.record(txn, self.name, records)
+        for name, event in records:
             if name != _REPORT:
                 continue
             key = report_key(event)
@@ -232,6 +244,7 @@ class ReportsView(View):
     def merge(self, txn: StoreTxn, source: str) -> None:
         # A report's entity (code, agency, period) is not its Kafka key (the report id): a rebuild reads the
         # whole reports topic in one shard, so these rows come from one shard only.
+        span.merge(txn, source)
         txn.execute(copy_sql(source, "rep_reports", _STATE_COLUMNS, ("report_key",)))
         txn.execute(
             copy_sql(source, "rep_indicators", tuple(_INDICATOR_TYPES), ("report_key", "indicator_code"))
@@ -246,52 +259,51 @@ class ReportsView(View):
         grain = query.grain
         if grain is not None and grain is not Grain.ALL:
             raise unsupported(self.name, "grain", grain.value)
-        filings = self._filings(reader, query)
-        in_play = self._periods_in_play(reader, query)
-        rows = _completeness(filings, self._expected(in_play, query, level), level, per_period=grain is None)
+        window = self.window(reader, query)
+        due, later = self._obligations(window, query, level)
+        rows = _completeness(
+            self._filings(reader, query), due, later, window, level, per_period=grain is None
+        )
         if query.limit is not None:
             rows = rows[: query.limit]
         names = _level_names(level) + ["report_code"] + (["period"] if grain is None else [])
-        columns = (
-            *names,
-            "expected",
-            "filed",
-            "filed_expected",
-            "filed_on_time",
-            "completeness",
-            "on_time_rate",
-        )
         meta = {
             "level": level.value,
             "grain": "period" if grain is None else grain.value,
-            "periods_in_play": sorted(p.label for p in in_play),
+            "since": None if window is None else _iso(window[0]),
+            "as_of": None if window is None else _iso(window[1]),
             "indicators": self._indicators(reader, query, level),
         }
-        return ViewResult(self.name, columns, rows, meta)
+        return ViewResult(self.name, (*names, *COUNTS, *_RATES), rows, meta)
+
+    def window(self, reader: StoreReader, query: ViewQuery) -> tuple[int, int] | None:
+        """``(since, as_of)`` in epoch ms: the earliest event time applied, and ``query.as_of`` or else the
+        latest event time applied; None before the views have applied any event."""
+        applied = span.applied(reader)
+        if applied is None:
+            return None
+        first, last = applied
+        return first, (to_ms(query.as_of) if query.as_of is not None else last)
 
     def _filings(self, reader: StoreReader, query: ViewQuery) -> list[tuple[Any, ...]]:
         clauses, params = _filters(query)
         return reader.query(
-            "SELECT report_code, agency, province, ministry, period_type, period_year, period_number, on_time"
-            f" FROM rep_reports {_where(clauses)}",
+            "SELECT report_code, agency, province, ministry, period_type, period_year, period_number,"
+            f" first_filed_ms FROM rep_reports {_where(clauses)}",
             params,
         )
 
-    def _periods_in_play(self, reader: StoreReader, query: ViewQuery) -> set[Period]:
-        clauses, params = _period_filter(query)
-        rows = reader.query(
-            f"SELECT DISTINCT period_type, period_year, period_number FROM rep_reports {_where(clauses)}",
-            params,
-        )
-        return {p for p in (_period(*row) for row in rows) if p is not None}
-
-    def _expected(
-        self, periods: Iterable[Period], query: ViewQuery, level: Level
-    ) -> set[tuple[str, str, Period]]:
-        """``(agency, report code, period)`` of each filing owed in ``periods``, under the query's filters."""
-        expected: set[tuple[str, str, Period]] = set()
-        for period in periods:
-            for obligation in self._catalog.expected(period):
+    def _obligations(
+        self, window: tuple[int, int] | None, query: ViewQuery, level: Level
+    ) -> tuple[dict[_Owed, int], dict[_Owed, int]]:
+        """Obligations due in the window and those due later, under the query's filters: key → deadline ms."""
+        if window is None:
+            return {}, {}
+        since, as_of = (datetime.fromtimestamp(ms / 1000, UTC) for ms in window)
+        kept = []
+        for batch in (self._catalog.due_between(since, as_of), self._catalog.due_later(since, as_of)):
+            owed: dict[_Owed, int] = {}
+            for obligation in batch:
                 agency = obligation.agency
                 province, ministry = self._rollup.of(agency)
                 if query.agency is not None and agency != query.agency:
@@ -300,8 +312,11 @@ class ReportsView(View):
                     continue
                 if level is Level.MINISTRY and not ministry:
                     continue
-                expected.add((agency, obligation.report.code, period))
-        return expected
+                if query.period is not None and not _overlaps(obligation.period, query.period):
+                    continue
+                owed[(agency, obligation.report.code, obligation.period)] = to_ms(obligation.deadline_at)
+            kept.append(owed)
+        return kept[0], kept[1]
 
     def _indicators(self, reader: StoreReader, query: ViewQuery, level: Level) -> list[dict[str, Any]]:
         clauses, params = _filters(query, table="r")
@@ -328,6 +343,10 @@ class ReportsView(View):
             )  # fmt: skip
             out.append(item)
         return out
+
+
+def _iso(ms: int) -> str:
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def _period(period_type: str, year: int, number: int) -> Period | None:
@@ -375,50 +394,81 @@ def _place(level: Level, agency: str, province: str, ministry: str) -> tuple[str
     return ()
 
 
+_Owed = tuple[str, str, Period]
+"""An obligation: (agency, report code, period)."""
+COUNTS = ("expected", "filed", "filed_on_time", "due_later", "due_later_filed", "other_filed")
+"""Per row: obligations due in the window, those filed by as-of, those first filed by their deadline;
+obligations of periods begun but not yet due, those already filed; filings matching no obligation of either
+kind (not owed by the agency, or for a period due before the views' first event)."""
+_RATES = ("completeness", "on_time_rate")
+
+
 def _completeness(
     filings: list[tuple[Any, ...]],
-    expected: set[tuple[str, str, Period]],
+    due: dict[_Owed, int],
+    later: dict[_Owed, int],
+    window: tuple[int, int] | None,
     level: Level,
     *,
     per_period: bool,
 ) -> list[dict[str, Any]]:
     rollup = Rollup()
-    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for agency, code, owed in expected:
+    as_of = window[1] if window is not None else -1
+    first_filed: dict[_Owed, int] = {}
+    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTS))
+
+    def key(agency: str, code: str, label: str) -> tuple[Any, ...]:
         province, ministry = rollup.of(agency)
-        key = (*_place(level, agency, province, ministry), code, *((owed.label,) if per_period else ()))
-        counts[key][0] += 1
-    for code, agency, province, ministry, period_type, year, number, on_time in filings:
+        return (*_place(level, agency, province, ministry), code, *((label,) if per_period else ()))
+
+    for code, agency, _province, ministry, period_type, year, number, first_ms in filings:
         if level is Level.MINISTRY and not ministry:
             continue
-        filed_for = _period(period_type, year, number)
-        label = filed_for.label if filed_for is not None else f"{year}-UNKNOWN{number}"
-        key = (*_place(level, agency, province, ministry), code, *((label,) if per_period else ()))
-        entry = counts[key]
-        entry[1] += 1
-        entry[2] += int(filed_for is not None and (agency, code, filed_for) in expected)
-        entry[3] += int(on_time)
+        period = _period(period_type, year, number)
+        if first_ms > as_of:
+            continue  # not filed yet at as-of
+        if period is not None and ((agency, code, period) in due or (agency, code, period) in later):
+            first_filed[(agency, code, period)] = first_ms
+        else:
+            label = period.label if period is not None else f"{year}-UNKNOWN{number}"
+            counts[key(agency, code, label)][5] += 1
+    for owed, deadline in due.items():
+        entry = counts[key(owed[0], owed[1], owed[2].label)]
+        filed_ms = first_filed.get(owed)
+        entry[0] += 1
+        entry[1] += int(filed_ms is not None)
+        entry[2] += int(filed_ms is not None and filed_ms <= deadline)
+    for owed in later:
+        entry = counts[key(owed[0], owed[1], owed[2].label)]
+        entry[3] += 1
+        entry[4] += int(owed in first_filed)
     names = _level_names(level) + ["report_code"] + (["period"] if per_period else [])
     rows = []
-    for key in sorted(counts):
-        expected_n, filed, filed_expected, on_time = counts[key]
-        item: dict[str, Any] = dict(zip(names, key, strict=True))
-        item.update(
-            expected=expected_n, filed=filed, filed_expected=filed_expected, filed_on_time=on_time,
-            completeness=ratio(filed_expected, expected_n), on_time_rate=ratio(on_time, filed),
-        )  # fmt: skip
+    for row_key in sorted(counts):
+        values = counts[row_key]
+        item: dict[str, Any] = dict(zip(names, row_key, strict=True))
+        item.update(zip(COUNTS, values, strict=True))
+        item.update(completeness=ratio(values[1], values[0]), on_time_rate=ratio(values[2], values[1]))
         rows.append(item)
     return rows
 
 
-def province_totals(view: ReportsView, reader: StoreReader, period: str | None) -> dict[str, dict[str, int]]:
-    """``province → {expected, filed, filed_expected, filed_on_time}`` over the periods in play."""
-    result = view.query(reader, ViewQuery(period=period, level=Level.PROVINCE, grain=Grain.ALL))
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_TOTALS, 0))
+def _overlaps(period: Period, month: str) -> bool:
+    first, last = month_bounds(month)
+    return period.start.isoformat() <= last and period.end.isoformat() >= first
+
+
+TOTALS = ("expected", "filed", "filed_on_time", "due_later")
+"""The counts the scoreboard reads."""
+
+
+def province_totals(view: ReportsView, reader: StoreReader, query: ViewQuery) -> dict[str, dict[str, int]]:
+    """``province → {expected, filed, filed_on_time, due_later}`` (``""``: central) for the scoreboard."""
+    result = view.query(
+        reader, ViewQuery(period=query.period, as_of=query.as_of, level=Level.PROVINCE, grain=Grain.ALL)
+    )
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTALS, 0))
     for row in result.rows:
-        for name in _TOTALS:
+        for name in TOTALS:
             totals[row["province"]][name] += row[name]
     return dict(totals)
-
-
-_TOTALS = ("expected", "filed", "filed_expected", "filed_on_time")

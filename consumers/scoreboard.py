@@ -3,15 +3,19 @@
 Derived at read time from the other views' aggregates (no state of its own): documents (electronic-document
 rate, by the sender's province), dossiers (online, full-process online, on-time, digitised rates, by the
 processing agency's province) and reports (completeness and on-time filing of the reports the province's
-agencies owe). The nation row (``province = "00"``, as in the KPI gauges) also counts ministries and
+agencies owe, by as-of: the query's, else the latest event time applied). Definitions: ``bus/kpis.py``.
+The nation row (``province = "00"``, as in the KPI gauges) also counts ministries and
 central bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bus.cloudevents import format_time
+from bus.kpis import KPIS
 from bus.metrics import NATIONAL, Kpi
 from consumers import documents, dossiers, reports
 from consumers.base import Rollup, View, ViewQuery, ViewResult, ratio, unsupported
@@ -26,6 +30,7 @@ COLUMNS = (
     "name",
     "documents_sent",
     "electronic_rate",
+    "electronic_only_rate",
     "dossiers_received",
     "online_rate",
     "full_online_rate",
@@ -34,18 +39,13 @@ COLUMNS = (
     "reports_expected",
     "report_completeness",
     "report_on_time_rate",
+    "reports_due_later",
 )
-KPI_COLUMNS: dict[Kpi, str] = {
-    Kpi.ELECTRONIC_DOCUMENT_RATIO: "electronic_rate",
-    Kpi.DOSSIER_ONLINE_RATIO: "online_rate",
-    Kpi.DOSSIER_FULL_ONLINE_RATIO: "full_online_rate",
-    Kpi.DOSSIER_ON_TIME_RATIO: "on_time_rate",
-    Kpi.DOSSIER_DIGITISED_RATIO: "digitised_rate",
-    Kpi.REPORT_COMPLETENESS_RATIO: "report_completeness",
-    Kpi.REPORT_ON_TIME_RATIO: "report_on_time_rate",
-}
+"""The fixed columns (ARCHITECTURE.md "Wave 2 names"), then ``reports_due_later`` beside them."""
+KPI_COLUMNS: dict[Kpi, str] = {Kpi(kpi.gauge): kpi.column for kpi in KPIS if kpi.gauge is not None}
+_NO_DOCUMENTS = dict.fromkeys(documents.TOTALS, 0)
 _NO_DOSSIERS = dict.fromkeys(dossiers.COUNTERS, 0)
-_NO_REPORTS = {"expected": 0, "filed": 0, "filed_expected": 0, "filed_on_time": 0}
+_NO_REPORTS = dict.fromkeys(reports.TOTALS, 0)
 
 
 class ScoreboardView(View):
@@ -72,12 +72,12 @@ class ScoreboardView(View):
             raise unsupported(self.name, "filter", "agency/level/grain")
         docs = documents.province_totals(reader, query.period)
         doss = dossiers.province_totals(reader, query.period)
-        reps = reports.province_totals(self._reports, reader, query.period)
+        reps = reports.province_totals(self._reports, reader, query)
         rows = [
             _row(
                 p.code,
                 p.name,
-                docs.get(p.code, (0, 0)),
+                docs.get(p.code, _NO_DOCUMENTS),
                 doss.get(p.code, _NO_DOSSIERS),
                 reps.get(p.code, _NO_REPORTS),
             )
@@ -85,43 +85,47 @@ class ScoreboardView(View):
             if query.province is None or p.code == query.province
         ]
         if query.province is None:
-            rows.append(
-                _row(NATIONAL, "Cả nước (nation)", _sum_docs(docs), _sum(doss.values()), _sum(reps.values()))
-            )
-        return ViewResult(self.name, COLUMNS, rows, {"period": query.period})
+            nation = (_sum(docs.values(), _NO_DOCUMENTS), _sum(doss.values(), _NO_DOSSIERS))
+            rows.append(_row(NATIONAL, "Cả nước (nation)", *nation, _sum(reps.values(), _NO_REPORTS)))
+        window = self._reports.window(reader, query)
+        meta = {"period": query.period, "as_of": None if window is None else _iso(window[1])}
+        return ViewResult(self.name, COLUMNS, rows, meta)
 
 
 def _row(
-    province: str, name: str, docs: tuple[int, int], doss: dict[str, int], reps: dict[str, int]
+    province: str, name: str, docs: dict[str, int], doss: dict[str, int], reps: dict[str, int]
 ) -> dict[str, Any]:
-    sent, electronic = docs
+    sent = docs["sent"]
     dossier_rates = dossiers.rates(doss)
     return {
         "province": province,
         "name": name,
         "documents_sent": sent,
-        "electronic_rate": ratio(electronic, sent),
+        "electronic_rate": ratio(docs["sent_electronic"], sent),
+        "electronic_only_rate": ratio(docs["sent_electronic_only"], sent),
         "dossiers_received": doss["received"],
         "online_rate": dossier_rates["online_rate"],
         "full_online_rate": dossier_rates["full_online_rate"],
         "on_time_rate": dossier_rates["on_time_rate"],
         "digitised_rate": dossier_rates["digitised_rate"],
         "reports_expected": reps["expected"],
-        "report_completeness": ratio(reps["filed_expected"], reps["expected"]),
+        "report_completeness": ratio(reps["filed"], reps["expected"]),
         "report_on_time_rate": ratio(reps["filed_on_time"], reps["filed"]),
+        "reports_due_later": reps["due_later"],
     }
 
 
-def _sum_docs(docs: dict[str, tuple[int, int]]) -> tuple[int, int]:
-    return sum(s for s, _ in docs.values()), sum(e for _, e in docs.values())
-
-
-def _sum(parts: Any) -> dict[str, int]:
-    total: dict[str, int] = {}
+def _sum(parts: Iterable[dict[str, int]], zero: dict[str, int]) -> dict[str, int]:
+    """Column-wise sum of every province's and the central agencies' counts: the nation."""
+    total = dict(zero)
     for part in parts:
         for name, value in part.items():
-            total[name] = total.get(name, 0) + value
-    return total if total else {**_NO_DOSSIERS, **_NO_REPORTS}
+            total[name] += value
+    return total
+
+
+def _iso(ms: int) -> str:
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def kpi_values(result: ViewResult) -> dict[str, dict[Kpi, float | None]]:

@@ -66,10 +66,13 @@ class ViewSet:
         store.migrate([m for view in views for m in view.migrations()])
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, metrics: ViewMetrics | None = None) -> ViewSet:
-        """The views on the store named by ``settings.store.url``, topics prefixed by ``settings.topics``."""
+    def from_settings(
+        cls, settings: Settings, *, metrics: ViewMetrics | None = None, view_set: str | None = None
+    ) -> ViewSet:
+        """The views on the store named by ``settings.store.url``, topics prefixed by ``settings.topics``
+        (``view_set``: that set of a PostgreSQL store instead of the current one)."""
         return cls(
-            open_store(settings.store.url),
+            open_store(settings.store.url, view_set=view_set),
             build_views(settings),
             topic_prefix=settings.topics.prefix,
             metrics=metrics,
@@ -83,6 +86,10 @@ class ViewSet:
     def topics(self) -> list[str]:
         """The real (prefixed) topics that feed the views."""
         return sorted(self._by_topic)
+
+    def whole_topics(self) -> set[str]:
+        """Real topics of views that are not partition-local (a sharded rebuild reads each in one shard)."""
+        return {topic for topic, view in self._by_topic.items() if not view.partition_local}
 
     def topic_types(self) -> dict[str, frozenset[str]]:
         """Real topic → short Avro names of the events allowed on it (from the topic catalog)."""
@@ -109,10 +116,13 @@ class ViewSet:
     def _apply(self, batch: Batch) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._store.transaction() as txn:
-            for topic, events in batch.events.items():
+            # Topics in one order: builders sharing a store then lock shared aggregate rows in one order.
+            for topic, events in sorted(batch.events.items()):
                 view = self._by_topic.get(topic)
                 if view is None or not events:
                     continue
+                if not view.partition_local:
+                    txn.serialise(view.name)
                 view.apply(txn, events)
                 counts[view.name] = counts.get(view.name, 0) + len(events)
             txn.save_offsets(batch.next_offsets)

@@ -1,7 +1,9 @@
-"""Session-wide fixtures: one real Kafka broker and one real schema registry per test session.
+"""Session-wide fixtures: one real Kafka broker and one real schema registry per test session; one real
+PostgreSQL for the tests that use it.
 
 Set ``LGSP_KAFKA__BOOTSTRAP_SERVERS`` and ``LGSP_REGISTRY__URL`` to reuse a running stack; otherwise the
-``lgsp dev`` launcher starts both on free ports chosen by the OS, in a temporary state directory.
+``lgsp dev`` launcher starts both on free ports chosen by the OS, in a temporary state directory. Likewise
+``LGSP_TEST_POSTGRES_URL`` names a PostgreSQL to reuse (see ``tests/pg.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from bus.settings import Settings
 
 if TYPE_CHECKING:
+    from tests.pg import PostgresForTests
     from tests.stack import SecureStack
 
 
@@ -61,3 +64,20 @@ def settings(stack: StackEndpoints) -> Settings:
 def topic_prefix() -> str:
     """A prefix unique to this test, so each test uses its own topic names."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresForTests]:
+    """A real PostgreSQL, started once per session (or reused from ``LGSP_TEST_POSTGRES_URL``)."""
+    from tests.pg import session_postgres  # psycopg and the launcher, only for tests that need them
+
+    with session_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresForTests) -> Iterator[str]:
+    """A new database of its own for this test on the session's PostgreSQL; dropped afterwards."""
+    url = postgres.new_database()
+    yield url
+    postgres.drop_database(url)

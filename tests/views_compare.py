@@ -32,16 +32,28 @@ def mismatches(viewset: ViewSet, events: Sequence[Event], *, as_of: datetime, sl
         got = viewset.query("dossiers", ViewQuery(level=Level(level), grain=Grain(grain), as_of=as_of)).rows
         want = oracle.dossiers_rows(events, places, level=level, grain=grain, as_of_ms=as_of_ms)
         problems += _diff(f"dossiers {level}/{grain}", got, want)
-    for level, per_period in REPORT_SHAPES:
-        result = viewset.query(
-            "reports", ViewQuery(level=Level(level), grain=None if per_period else Grain.ALL, as_of=as_of)
+    for when in (None, as_of):  # as-of: the latest event time applied, and the one given
+        for level, per_period in REPORT_SHAPES:
+            result = viewset.query(
+                "reports",
+                ViewQuery(level=Level(level), grain=None if per_period else Grain.ALL, as_of=when),
+            )
+            rows, indicators = oracle.reports_rows(
+                events, places, level=level, per_period=per_period, as_of_ms=_ms(when)
+            )
+            problems += _diff(
+                f"reports {level}/{'period' if per_period else 'all'} {when}", result.rows, rows
+            )
+            problems += _diff(f"indicators {level}", result.meta["indicators"], indicators)
+        got = viewset.query("scoreboard", ViewQuery(as_of=when)).rows
+        problems += _diff(
+            f"scoreboard {when}", got, oracle.scoreboard_rows(events, places, as_of_ms=_ms(when))
         )
-        rows, indicators = oracle.reports_rows(events, places, level=level, per_period=per_period)
-        problems += _diff(f"reports {level}/{'period' if per_period else 'all'}", result.rows, rows)
-        problems += _diff(f"indicators {level}", result.meta["indicators"], indicators)
-    got = viewset.query("scoreboard", ViewQuery(as_of=as_of)).rows
-    problems += _diff("scoreboard", got, oracle.scoreboard_rows(events, places))
     return problems
+
+
+def _ms(when: datetime | None) -> int | None:
+    return None if when is None else oracle.ms(when)
 
 
 def _diff(what: str, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[str]:

@@ -1,7 +1,7 @@
 """An independent recomputation of the national views from a list of events, for the tests.
 
-It restates the views' definitions (``consumers/documents.py``, ``dossiers.py``, ``reports.py``,
-``scoreboard.py`` docstrings) in the plainest Python: whole-history grouping and sorting, no SQL, no
+It restates the KPI definitions (``bus/kpis.py``, ``docs/views.md``) and the views' other counts
+(``consumers/*.py`` docstrings) in the plainest Python: whole-history grouping and sorting, no SQL, no
 incremental deltas, no code from ``consumers``. The tests compare the views' rows with these, exactly.
 
 Inputs are the *valid* events as published, duplicates and out-of-order ones included; its inputs from
@@ -18,6 +18,7 @@ from typing import Any
 
 from bus.agencies import load_catalog
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, ReportFiled
+from bus.events.codes import PeriodType
 from bus.events.periods import Period
 from bus.reporting import load_report_catalog
 
@@ -63,7 +64,7 @@ class Places:
 # --- documents ----------------------------------------------------------------------------------------------
 
 DOC_COUNTERS = (
-    "sent", "sent_electronic", "signed", "revoked", "deliveries",
+    "sent", "sent_electronic", "sent_electronic_only", "signed", "revoked", "deliveries",
     "arrived", "finished", "rejected", "recalled",
 )  # fmt: skip
 _CLASSES = {"ARRIVED": "arrived", "ACCEPTED": "arrived", "FINISHED": "finished", "REJECTED": "rejected",
@@ -79,7 +80,7 @@ def document_facts(events: Iterable[Event]) -> list[dict[str, Any]]:
         if isinstance(event, DocumentSent):
             if event.business_type.value == "REVOKE":
                 revoked.add(event.document_id)
-            else:
+            elif event.business_type.value == "NEW":
                 sends[event.document_id].append(event)
         elif isinstance(event, DocumentStatusChanged):
             kind = _CLASSES.get(event.status.value)
@@ -97,6 +98,7 @@ def document_facts(events: Iterable[Event]) -> list[dict[str, Any]]:
             "sent_ms": sent_ms,
             "sent": 1,
             "sent_electronic": int(header.form.value in ("ELECTRONIC_ONLY", "ELECTRONIC_AND_PAPER")),
+            "sent_electronic_only": int(header.form.value == "ELECTRONIC_ONLY"),
             "signed": int(header.digitally_signed),
             "revoked": int(document_id in revoked),
             "deliveries": len(recipients),
@@ -135,6 +137,7 @@ def documents_rows(
         for counter in DOC_COUNTERS:
             row[counter] = sum(f[counter] for f in members)
         row["electronic_rate"] = rate(row["sent_electronic"], row["sent"])
+        row["electronic_only_rate"] = rate(row["sent_electronic_only"], row["sent"])
         row["arrival_rate"] = rate(row["arrived"], row["deliveries"])
         latencies = [x for f in members for x in f["latencies"]]
         for percent in (50, 90, 99):
@@ -146,9 +149,9 @@ def documents_rows(
 
 # --- dossiers -----------------------------------------------------------------------------------------------
 
-DOSSIER_COUNTERS = ("received", "channel_counter", "channel_online", "channel_postal", "level_full",
-                    "level_partial", "level_none", "full_online", "digitised", "resolved", "resolved_on_time",
-                    "open")  # fmt: skip
+DOSSIER_COUNTERS = ("registered", "not_accepted", "received", "channel_counter", "channel_online",
+                    "channel_postal", "level_full", "level_partial", "level_none", "full_online", "digitised",
+                    "resolved", "resolved_without_due", "resolved_on_time", "open")  # fmt: skip
 
 
 def latest_dossiers(events: Iterable[Event]) -> dict[str, DossierSynced]:
@@ -172,12 +175,17 @@ def dossier_fact(d: DossierSynced) -> dict[str, Any]:
     finished = ms(d.finished_at) if d.finished_at is not None else None
     due = ms(d.due_at) if d.due_at is not None else None
     is_open = status not in ("NOT_ACCEPTED", "WITHDRAWN", "STOPPED", "RESOLVED", "RETURNED")
-    channel, level = d.channel.value, d.online_level.value
+    received = status not in ("REGISTERED", "NOT_ACCEPTED")
+    # a dossier not received contributes to nothing but its own count: channel and level are blanked
+    channel = d.channel.value if received else ""
+    level = d.online_level.value if received else ""
     return {
         "agency": d.processing_agency.code,
         "procedure_code": d.procedure_code,
         "month": vn_day(ms(d.received_at))[:7],
-        "received": 1,
+        "registered": int(status == "REGISTERED"),
+        "not_accepted": int(status == "NOT_ACCEPTED"),
+        "received": int(received),
         "channel_counter": int(channel == "COUNTER"),
         "channel_online": int(channel == "ONLINE"),
         "channel_postal": int(channel == "POSTAL"),
@@ -185,9 +193,10 @@ def dossier_fact(d: DossierSynced) -> dict[str, Any]:
         "level_partial": int(level == "PARTIAL"),
         "level_none": int(level == "NONE"),
         "full_online": int(channel == "ONLINE" and level == "FULL"),
-        "digitised": int(d.digitised),
+        "digitised": int(received and d.digitised),
         "resolved": int(resolved),
-        "resolved_on_time": int(resolved and (due is None or (finished is not None and finished <= due))),
+        "resolved_without_due": int(resolved and due is None),
+        "resolved_on_time": int(resolved and due is not None and finished is not None and finished <= due),
         "open": int(is_open),
         "due_ms": due,
     }
@@ -228,7 +237,7 @@ def dossier_rates(row: dict[str, Any]) -> dict[str, float | None]:
     return {
         "online_rate": rate(row["channel_online"], row["received"]),
         "full_online_rate": rate(row["full_online"], row["received"]),
-        "on_time_rate": rate(row["resolved_on_time"], row["resolved"]),
+        "on_time_rate": rate(row["resolved_on_time"], row["resolved"] - row["resolved_without_due"]),
         "digitised_rate": rate(row["digitised"], row["received"]),
     }
 
@@ -267,17 +276,54 @@ def _overlaps(period: Period | None, month: str | None) -> bool:
     return period.start <= last and period.end >= first
 
 
+def event_span(events: Iterable[Event]) -> tuple[int, int] | None:
+    """Earliest and latest occurred-at of the events (what the views have applied)."""
+    times = [ms(event.meta.occurred_at) for event in events]
+    return (min(times), max(times)) if times else None
+
+
+def obligations(since_ms: int, as_of_ms: int) -> tuple[dict[Owed, int], dict[Owed, int]]:
+    """(due in [since, as_of], due later but of a period begun by as_of): obligation → deadline ms."""
+    catalog = load_report_catalog()
+    due: dict[Owed, int] = {}
+    later: dict[Owed, int] = {}
+    today = vn_day(as_of_ms)
+    for year in range(int(vn_day(since_ms)[:4]) - 1, int(today[:4]) + 2):
+        for kind, count in (("MONTH", 12), ("QUARTER", 4), ("HALF_YEAR", 2), ("YEAR", 1)):
+            for number in range(1, count + 1):
+                period = Period(PeriodType(kind), year, number)
+                for obligation in catalog.expected(period):
+                    deadline = ms(obligation.deadline_at)
+                    owed = (obligation.agency, obligation.report.code, period)
+                    if since_ms <= deadline <= as_of_ms:
+                        due[owed] = deadline
+                    elif since_ms <= deadline and as_of_ms < deadline and period.start.isoformat() <= today:
+                        later[owed] = deadline
+    return due, later
+
+
+Owed = tuple[str, str, Period]
+
+
 def reports_rows(
-    events: Iterable[Event], places: Places, *, level: str, per_period: bool, month: str | None = None
+    events: Sequence[Event],
+    places: Places,
+    *,
+    level: str,
+    per_period: bool,
+    month: str | None = None,
+    as_of_ms: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(completeness rows, indicator aggregates) of the reports view for a level."""
     latest = {k: v for k, v in latest_reports(events).items() if _overlaps(v[0].period, month)}
-    in_play = {r.period for r, _ in latest.values() if r.period is not None}
-    owed: set[tuple[str, str, Period]] = set()
-    catalog = load_report_catalog()
-    for period in in_play:
-        for obligation in catalog.expected(period):
-            owed.add((obligation.agency, obligation.report.code, period))
+    span = event_span(events)
+    due: dict[Owed, int] = {}
+    later: dict[Owed, int] = {}
+    if span is not None:
+        as_of_ms = span[1] if as_of_ms is None else as_of_ms
+        due, later = obligations(span[0], as_of_ms)
+    due = {o: d for o, d in due.items() if _overlaps(o[2], month)}
+    later = {o: d for o, d in later.items() if _overlaps(o[2], month)}
 
     def place(agency: str) -> tuple[str, ...] | None:
         if level == "nation":
@@ -289,27 +335,42 @@ def reports_rows(
             return None
         return (value,)
 
-    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for agency, code, period in owed:
-        where = place(agency)
-        if where is not None:
-            counts[(*where, code, *((period.label,) if per_period else ()))][0] += 1
+    filed_by = {}  # obligation → first filing, for filings made by as-of
+    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * 6)
     for (code, agency, label), (report, first_filed) in latest.items():
+        where = place(agency)
+        if where is None or as_of_ms is None or first_filed > as_of_ms:
+            continue
+        owed = (agency, code, report.period) if report.period is not None else None
+        if owed is not None and (owed in due or owed in later):
+            filed_by[owed] = first_filed
+        else:
+            counts[(*where, code, *((label,) if per_period else ()))][5] += 1
+    for (agency, code, period), deadline in due.items():
         where = place(agency)
         if where is None:
             continue
-        entry = counts[(*where, code, *((label,) if per_period else ()))]
-        entry[1] += 1
-        entry[2] += int(report.period is not None and (agency, code, report.period) in owed)
-        entry[3] += int(first_filed <= ms(report.deadline_at))
+        entry = counts[(*where, code, *((period.label,) if per_period else ()))]
+        first = filed_by.get((agency, code, period))
+        entry[0] += 1
+        entry[1] += first is not None
+        entry[2] += first is not None and first <= deadline
+    for agency, code, period in later:
+        where = place(agency)
+        if where is None:
+            continue
+        entry = counts[(*where, code, *((period.label,) if per_period else ()))]
+        entry[3] += 1
+        entry[4] += (agency, code, period) in filed_by
     names = ([] if level == "nation" else [level]) + ["report_code"] + (["period"] if per_period else [])
     rows = []
     for key in sorted(counts):
-        expected, filed, filed_expected, on_time = counts[key]
+        expected, filed, on_time, due_later, due_later_filed, other = counts[key]
         row = dict(zip(names, key, strict=True))
         row.update(
-            expected=expected, filed=filed, filed_expected=filed_expected, filed_on_time=on_time,
-            completeness=rate(filed_expected, expected), on_time_rate=rate(on_time, filed),
+            expected=expected, filed=filed, filed_on_time=on_time, due_later=due_later,
+            due_later_filed=due_later_filed, other_filed=other, completeness=rate(filed, expected),
+            on_time_rate=rate(on_time, filed),
         )  # fmt: skip
         rows.append(row)
     values: dict[tuple[Any, ...], list[float]] = defaultdict(list)
@@ -335,44 +396,49 @@ def reports_rows(
 # --- scoreboard ---------------------------------------------------------------------------------------------
 
 
-def scoreboard_rows(events: Sequence[Event], places: Places) -> list[dict[str, Any]]:
+def scoreboard_rows(
+    events: Sequence[Event], places: Places, *, as_of_ms: int | None = None
+) -> list[dict[str, Any]]:
     facts = document_facts(events)
-    sent: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    sent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for fact in facts:
         entry = sent[places.province(fact["agency"])]
         entry[0] += 1
         entry[1] += fact["sent_electronic"]
+        entry[2] += fact["sent_electronic_only"]
     dossiers: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DOSSIER_COUNTERS, 0))
     for dossier in latest_dossiers(events).values():
         fact = dossier_fact(dossier)
         totals = dossiers[places.province(fact["agency"])]
         for counter in DOSSIER_COUNTERS:
             totals[counter] += fact[counter]
-    report_rows, _ = reports_rows(events, places, level="province", per_period=False)
+    report_rows, _ = reports_rows(events, places, level="province", per_period=False, as_of_ms=as_of_ms)
     reports: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in report_rows:
         entry = reports[row["province"]]
-        for i, name in enumerate(("expected", "filed", "filed_expected", "filed_on_time")):
+        for i, name in enumerate(("expected", "filed", "filed_on_time", "due_later")):
             entry[i] += row[name]
     rows = []
     keys = [(p.code, p.name) for p in places.catalog.provinces()] + [(NATION, "Cả nước (nation)")]
     for code, name in keys:
         if code == NATION:
-            s = [sum(v[0] for v in sent.values()), sum(v[1] for v in sent.values())]
+            s = [sum(v[i] for v in sent.values()) for i in range(3)]
             d = {c: sum(v[c] for v in dossiers.values()) for c in DOSSIER_COUNTERS}
             r = [sum(v[i] for v in reports.values()) for i in range(4)]
         else:
             s, d, r = (
-                sent.get(code, [0, 0]),
+                sent.get(code, [0, 0, 0]),
                 dossiers.get(code, dict.fromkeys(DOSSIER_COUNTERS, 0)),
                 reports.get(code, [0, 0, 0, 0]),
             )
         dr = dossier_rates(d)
         rows.append({
             "province": code, "name": name, "documents_sent": s[0], "electronic_rate": rate(s[1], s[0]),
+            "electronic_only_rate": rate(s[2], s[0]),
             "dossiers_received": d["received"], "online_rate": dr["online_rate"],
             "full_online_rate": dr["full_online_rate"], "on_time_rate": dr["on_time_rate"],
             "digitised_rate": dr["digitised_rate"], "reports_expected": r[0],
-            "report_completeness": rate(r[2], r[0]), "report_on_time_rate": rate(r[3], r[1]),
+            "report_completeness": rate(r[1], r[0]), "report_on_time_rate": rate(r[2], r[1]),
+            "reports_due_later": r[3],
         })  # fmt: skip
     return rows

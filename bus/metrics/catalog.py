@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from bus.kpis import KPI_BY_GAUGE
 from bus.metrics.spec import (
     BATCH_BUCKETS,
     BATCH_RECORDS_BUCKETS,
@@ -148,36 +149,9 @@ class Kpi(StrEnum):
 
 
 _KPI_DOCS: Final[dict[Kpi, tuple[str, str]]] = {
-    Kpi.ELECTRONIC_DOCUMENT_RATIO: (
-        "Documents sent as electronic documents (electronic only, or with a paper copy) / all documents "
-        "sent.",
-        "How far has each province gone paperless (An Giang 97%, nation 86.5%)?",
-    ),
-    Kpi.DOSSIER_ONLINE_RATIO: (
-        "Dossiers received online (channel 2) / all dossiers received.",
-        "How many citizens and businesses apply online?",
-    ),
-    Kpi.DOSSIER_FULL_ONLINE_RATIO: (
-        "Dossiers handled as full-process online services (Decree 42/2022) / all dossiers received.",
-        "Does each province meet the full-process online target (45% nationally in 2024)?",
-    ),
-    Kpi.DOSSIER_ON_TIME_RATIO: (
-        "Dossiers resolved with finished at <= due at / all dossiers resolved.",
-        "Are administrative procedures resolved on time?",
-    ),
-    Kpi.DOSSIER_DIGITISED_RATIO: (
-        "Dossiers whose files and results were digitised / all dossiers received.",
-        "How far has digitisation gone (67% in localities, 61% in ministries)?",
-    ),
-    Kpi.REPORT_COMPLETENESS_RATIO: (
-        "Periodic reports filed / reports owed by the province's agencies (from the report catalog).",
-        "Is every periodic report filed on the national reporting system?",
-    ),
-    Kpi.REPORT_ON_TIME_RATIO: (
-        "Periodic reports filed by their deadline / reports filed.",
-        "Are reports filed on time?",
-    ),
+    kpi: (KPI_BY_GAUGE[kpi.value].definition, KPI_BY_GAUGE[kpi.value].question) for kpi in Kpi
 }
+"""Each gauge's description is its KPI's one written definition (``bus.kpis``)."""
 
 KPI_SPECS: Final[dict[Kpi, MetricSpec]] = {
     kpi: MetricSpec(kpi.value, Kind.GAUGE, f"{meaning} province=00 is the nation.", question, ("province",))

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from importlib import metadata
 from types import TracebackType
-from typing import Self, cast
+from typing import TYPE_CHECKING, Self, cast
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -26,13 +26,16 @@ from prometheus_client import (
 )
 from prometheus_client.asgi import make_asgi_app
 from prometheus_client.exposition import choose_encoder
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp
 
 from bus.errors import ConfigError
 from bus.metrics.catalog import BUILD_INFO
 from bus.metrics.containers import CONTAINERS
+
+# Starlette is the servers' dependency ([ingress], [views]), not the SDK's: imported for types only.
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp
 
 
 def package_version() -> str:
@@ -131,7 +134,7 @@ def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> MetricsS
 
 def metrics_asgi_app(registry: CollectorRegistry) -> ASGIApp:
     """An ASGI app that answers with ``registry``'s metrics, for ``app.mount("/metrics", ...)``."""
-    return cast(ASGIApp, make_asgi_app(registry=registry))
+    return cast("ASGIApp", make_asgi_app(registry=registry))
 
 
 def metrics_route(registry: CollectorRegistry) -> Callable[[Request], Response]:
@@ -140,6 +143,8 @@ def metrics_route(registry: CollectorRegistry) -> Callable[[Request], Response]:
     Unlike a mount it answers ``/metrics`` itself (no redirect to ``/metrics/``); it honours ``Accept`` for
     the OpenMetrics format like prometheus_client's own servers do.
     """
+
+    from starlette.responses import Response  # only servers call this; they have Starlette
 
     def endpoint(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))

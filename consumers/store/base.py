@@ -6,8 +6,12 @@ truth, whatever the consumer group committed in Kafka (see docs in ``consumers/_
 
 SQL passed to :class:`StoreTxn` and :class:`StoreReader` uses ``?`` placeholders and the portable subset
 shared by SQLite (≥ 3.35) and PostgreSQL: ``INSERT ... ON CONFLICT (...) DO UPDATE`` with ``excluded``,
-window functions, ``BIGINT``/``TEXT``/``DOUBLE PRECISION`` columns. A PostgreSQL backend translates ``?`` to
-its paramstyle and otherwise runs the same statements.
+window functions, ``BIGINT``/``TEXT``/``DOUBLE PRECISION`` columns. The PostgreSQL backend translates ``?`` to
+its paramstyle and otherwise runs the same statements; it reads ``SUM``/``AVG`` results (``numeric``) as
+``int``/``float`` and booleans as 0/1, like SQLite. Keep out of the subset: SQLite-only functions
+(``printf``, ``strftime``, ``group_concat``, ``IFNULL``, multi-argument ``MAX``/``MIN``), integer division
+of a ``SUM`` (``numeric`` in PostgreSQL), ``ORDER BY`` on columns that may be NULL (NULLs sort first in
+SQLite, last in PostgreSQL), and ``?`` inside string literals.
 """
 
 from __future__ import annotations
@@ -59,6 +63,14 @@ class StoreTxn(StoreReader):
     def save_offsets(self, offsets: Mapping[Partition, int]) -> None:
         """Record the next offset to read for each partition, as part of this transaction."""
 
+    @abstractmethod
+    def serialise(self, name: str) -> None:
+        """Hold an exclusive lock named ``name`` until this transaction ends.
+
+        For state that is not partition-local (one entity's events on several partitions): two builders
+        of one store then never read-modify-write it at once. A single-writer backend needs no lock.
+        """
+
 
 class ViewStore(ABC):
     """A transactional store for the views and their offsets. Not thread-safe: one writer thread."""
@@ -82,6 +94,25 @@ class ViewStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; idempotent."""
+
+
+CORE_MIGRATIONS = (
+    Migration(
+        "core",
+        1,
+        "offsets of the records the views include",
+        (
+            "CREATE TABLE IF NOT EXISTS consumer_offsets ("
+            " topic TEXT NOT NULL, partition_no INTEGER NOT NULL, next_offset BIGINT NOT NULL,"
+            " updated_at_ms BIGINT NOT NULL, PRIMARY KEY (topic, partition_no))",
+        ),
+    ),
+)
+"""Every backend's own tables, beside the views'."""
+CREATE_SCHEMA_VERSION = (
+    "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY,"
+    " version INTEGER NOT NULL, description TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)"
+)
 
 
 def chunks(items: Sequence[Any], size: int = MAX_IN_PARAMS) -> Iterator[Sequence[Any]]:
@@ -139,3 +170,18 @@ def create_table(table: str, columns: Mapping[str, str], key: Sequence[str]) -> 
     """Portable ``CREATE TABLE`` from ``{column: type}`` and the primary key columns."""
     body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
     return f"CREATE TABLE {table} ({body}, PRIMARY KEY ({', '.join(key)}))"
+
+
+def reread_topic(topic: str) -> str:
+    """The statement that forgets the store's offsets of ``topic`` (any prefix), so that the builder reads it
+    again from the earliest offset: for a migration that changes what a view keeps per entity and rebuilds
+    its tables. ``topic`` comes from code, never from input."""
+    return f"DELETE FROM consumer_offsets WHERE topic LIKE '%{topic}'"  # a prefix is free text
+
+
+OFFSET_COLUMNS = ("topic", "partition_no", "next_offset", "updated_at_ms")
+OFFSET_KEY = ("topic", "partition_no")
+UPSERT_OFFSET = upsert_sql("consumer_offsets", OFFSET_COLUMNS, OFFSET_KEY)
+UPSERT_SCHEMA_VERSION = upsert_sql(
+    "schema_version", ("component", "version", "description", "applied_at_ms"), ("component",)
+)

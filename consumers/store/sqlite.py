@@ -17,7 +17,20 @@ from typing import Any
 
 from bus.consumer.types import Partition
 from bus.errors import StoreBusyError, StoreError
-from consumers.store.base import Migration, Row, StoreReader, StoreTxn, ViewStore, copy_sql, upsert_sql
+from consumers.store.base import (
+    CORE_MIGRATIONS,
+    CREATE_SCHEMA_VERSION,
+    OFFSET_COLUMNS,
+    OFFSET_KEY,
+    UPSERT_OFFSET,
+    UPSERT_SCHEMA_VERSION,
+    Migration,
+    Row,
+    StoreReader,
+    StoreTxn,
+    ViewStore,
+    copy_sql,
+)
 
 _RETRIABLE_CODES = frozenset(
     {
@@ -29,23 +42,6 @@ _RETRIABLE_CODES = frozenset(
     }
 )
 _BUSY_TIMEOUT_MS = 5_000
-
-CORE_MIGRATIONS = (
-    Migration(
-        "core",
-        1,
-        "offsets of the records the views include",
-        (
-            "CREATE TABLE IF NOT EXISTS consumer_offsets ("
-            " topic TEXT NOT NULL, partition_no INTEGER NOT NULL, next_offset BIGINT NOT NULL,"
-            " updated_at_ms BIGINT NOT NULL, PRIMARY KEY (topic, partition_no))",
-        ),
-    ),
-)
-
-_OFFSET_COLUMNS = ("topic", "partition_no", "next_offset", "updated_at_ms")
-_OFFSET_KEY = ("topic", "partition_no")
-_UPSERT_OFFSET = upsert_sql("consumer_offsets", _OFFSET_COLUMNS, _OFFSET_KEY)
 
 
 def store_error(exc: sqlite3.Error, action: str) -> StoreError:
@@ -82,10 +78,13 @@ class _SqliteTxn(StoreTxn, _SqliteReader):
         except sqlite3.Error as exc:
             raise store_error(exc, "write") from exc
 
+    def serialise(self, name: str) -> None:
+        return None  # BEGIN IMMEDIATE: one writer at a time already
+
     def save_offsets(self, offsets: Mapping[Partition, int]) -> None:
         now = int(time.time() * 1000)
         self.executemany(
-            _UPSERT_OFFSET,
+            UPSERT_OFFSET,
             [(tp.topic, tp.partition, offset, now) for tp, offset in offsets.items()],
         )
 
@@ -156,10 +155,7 @@ class SqliteStore(ViewStore):
     def migrate(self, migrations: Sequence[Migration]) -> dict[str, int]:
         """Create or upgrade the schema; each migration commits with its version record."""
         with self.transaction() as txn:
-            txn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY,"
-                " version INTEGER NOT NULL, description TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)"
-            )
+            txn.execute(CREATE_SCHEMA_VERSION)
         for migration in sorted(migrations, key=lambda m: (m.component, m.version)):
             with self.transaction() as txn:
                 # Read under the write lock: `views run` and `views serve` may open a new store at once, and
@@ -169,9 +165,7 @@ class SqliteStore(ViewStore):
                 for statement in migration.statements:
                     txn.execute(statement)
                 txn.execute(
-                    "INSERT INTO schema_version (component, version, description, applied_at_ms)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version,"
-                    " description = excluded.description, applied_at_ms = excluded.applied_at_ms",
+                    UPSERT_SCHEMA_VERSION,
                     (migration.component, migration.version, migration.description, int(time.time() * 1000)),
                 )
         return self._versions()
@@ -232,7 +226,7 @@ class SqliteStore(ViewStore):
             with self.transaction() as txn:
                 for alias in aliases:
                     merge(txn, alias)
-                    txn.execute(copy_sql(alias, "consumer_offsets", _OFFSET_COLUMNS, _OFFSET_KEY))
+                    txn.execute(copy_sql(alias, "consumer_offsets", OFFSET_COLUMNS, OFFSET_KEY))
         finally:
             with self._lock:
                 self._detach(aliases)

@@ -1,7 +1,8 @@
-"""``lgsp dev up | down | status | fetch``: the local Kafka + registry, no Docker."""
+"""``lgsp dev up | down | status | fetch``: the local Kafka + registry (+ PostgreSQL), no Docker."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,11 @@ from bus.errors import ConfigError, LgspError
 from bus.kafka_client import kafka_environment
 from bus.settings import DevSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
+<<<<<<< HEAD
 from lgsp.devstack.secure import write_admin_env
+=======
+from lgsp.devstack.postgres import PostgresServer
+>>>>>>> main
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
@@ -43,6 +48,10 @@ def up(
         typer.Option("--secure", help="SASL_SSL (SCRAM-SHA-512) + TLS + ACLs; admin is the only super user"),
     ] = False,
     timeout: Annotated[float | None, typer.Option(help="seconds to wait for readiness")] = None,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="also run PostgreSQL for the view store (Debian's package)")
+    ] = False,
+    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL's port; 0: any free port")] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Start Kafka and the schema registry (fetching jars on first use) and wait until they are ready."""
@@ -50,12 +59,23 @@ def up(
         "kafka_port": kafka_port,
         "controller_port": controller_port,
         "registry_port": registry_port,
+        "postgres_port": postgres_port,
         "state_dir": state_dir,
     }
+    store_url = None
     with _errors():
+<<<<<<< HEAD
         stack = DevStack(_dev_settings(**overrides))
         result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
         admin = stack.admin_settings()
+=======
+        settings = _dev_settings(**overrides)
+        stack = DevStack(settings)
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+        if postgres:
+            store_url = PostgresServer(settings).up(timeout_s=timeout)
+            result = _with_postgres(result, settings)
+>>>>>>> main
     _print_status(result)
     typer.echo("\nPoint the bus at it:")
     for key, value in kafka_environment(admin).items():
@@ -71,6 +91,8 @@ def up(
         )
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
+    if store_url:
+        typer.echo(f"  export LGSP_STORE__URL={store_url}")
 
 
 def status(
@@ -79,7 +101,8 @@ def status(
 ) -> None:
     """Each component as ready / starting / not running / failed; exit code 1 unless all are ready."""
     with _errors():
-        result = DevStack(_dev_settings(state_dir=state_dir)).status()
+        settings = _dev_settings(state_dir=state_dir)
+        result = _with_postgres(DevStack(settings).status(), settings)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -94,8 +117,12 @@ def down(
 ) -> None:
     """Stop exactly the processes `lgsp dev up` started."""
     with _errors():
-        stack = DevStack(_dev_settings(state_dir=state_dir))
-        stopped = stack.down(purge=purge)
+        settings = _dev_settings(state_dir=state_dir)
+        stack = DevStack(settings)
+        # PostgreSQL first: its cluster may live outside the state dir (run as root), and a purge of the
+        # state dir must not pull the data from under a running server.
+        postgres_stopped = PostgresServer(settings).down(purge=purge)
+        stopped = stack.down(purge=purge) + (["postgres"] if postgres_stopped else [])
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         typer.echo(f"removed {stack.settings.state_dir}")
@@ -107,6 +134,14 @@ def fetch() -> None:
         fetched = DevStack(_dev_settings()).fetch()
     for item in fetched:
         typer.echo(f"{item.name:9} {'downloaded' if item.downloaded else 'cached':10} {item.path}")
+
+
+def _with_postgres(result: StackStatus, settings: DevSettings) -> StackStatus:
+    """The stack's status with PostgreSQL's, once `up --postgres` has run in this state dir."""
+    postgres = PostgresServer(settings).status()
+    if postgres is None:
+        return result
+    return dataclasses.replace(result, components=(*result.components, postgres))
 
 
 def _dev_settings(**overrides: Any) -> DevSettings:

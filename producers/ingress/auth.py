@@ -16,10 +16,9 @@ The key file (``settings.ingress.api_keys_file``), written by ``lgsp ingress key
      "agencies": {"000.00.00.H29": {"grants": ["000.00.00.G22"],
                                     "keys": [{"id": "3f9a...", "sha256": "<hex>", "created_at": "..."}]}}}
 
-Who may publish for ``source``: the agency itself; any unit explicitly granted to it (``grants``); and, for
-a provincial People's Committee (kind ``province_committee`` in the agency catalog), every unit that the
-catalog rolls up to the same province (its departments, districts and communes, also those of the provinces
-merged into it in 2025).
+Who may publish for ``source`` and for the agencies an event's data asserts: :mod:`bus.authz` (the agency
+itself; any unit explicitly granted to it (``grants``); for a provincial People's Committee every unit of its
+province; and ``source`` must be the asserted agency or one of its units).
 """
 
 from __future__ import annotations
@@ -40,7 +39,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from bus.agencies import AgencyCatalog
+from bus.authz import Principal as Principal  # re-exported: the ingress's principal is the bus's
+from bus.authz import Refusal, event_refusals, may_publish_for
 from bus.errors import ConfigError
+from bus.events import Event
 from bus.types import AgencyCode
 
 KEY_PREFIX: Final = "lgsp"
@@ -59,14 +61,6 @@ class StoredKey:
     id: str
     sha256: str
     created_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the agency whose key was presented, and the units explicitly granted to it."""
-
-    agency: AgencyCode
-    grants: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -146,7 +140,7 @@ class ApiKeyStore:
         agency, stored = found
         if not hmac.compare_digest(hash_secret(match.group(2)), stored.sha256):
             return None
-        return Principal(AgencyCode(agency), frozenset(self._agencies[agency].grants))
+        return Principal(AgencyCode(agency), frozenset(self._agencies[agency].grants), key_id=stored.id)
 
     # --- writing (the key-management commands) -----------------------------------------------------------
 
@@ -242,15 +236,15 @@ def _mtime(path: Path) -> float:
 
 
 class Authorizer:
-    """Decides whether a principal may publish events with a given ``source``."""
+    """Decides whether a principal may publish an event: its ``source`` and every agency its data asserts
+    (the rules are :mod:`bus.authz`, shared with the SDK and the views)."""
 
     def __init__(self, catalog: AgencyCatalog) -> None:
         self._catalog = catalog
 
     def may_publish(self, principal: Principal, source: str) -> bool:
-        if source == principal.agency or source in principal.grants:
-            return True
-        agency = self._catalog.find(principal.agency)
-        if agency is None or agency.kind != "province_committee" or agency.province is None:
-            return False
-        return self._catalog.province_of(source) == agency.province
+        return may_publish_for(principal, source, self._catalog)
+
+    def refusals(self, principal: Principal, event: Event) -> list[Refusal]:
+        """Each field of ``event`` that ``principal`` may not assert, with the rule (empty: allowed)."""
+        return event_refusals(principal, event, self._catalog)

@@ -158,8 +158,12 @@ PROBLEM_DOCS: Mapping[str, str] = {
     "shape (an object for /v1/events, an array for /v1/events:batch). Fix the client; do not retry as is.",
     ProblemKind.UNAUTHENTICATED.slug: "Send `Authorization: Bearer <key>` with the key issued to your agency "
     "(`lgsp ingress keys add AGENCY`).",
-    ProblemKind.FORBIDDEN_SOURCE.slug: "Every event's `source` must be your agency's code, a unit of your "
-    "province (for a provincial People's Committee), or a unit explicitly granted to your key.",
+    ProblemKind.FORBIDDEN_SOURCE.slug: "Every agency an event names — its `source`, and in `data` the "
+    "document `sender` and the sender part of `document_id`, a status's or report's `reporting_agency`, a "
+    "dossier's `processing_agency` and `province_code` — must be your agency's code, a unit of your "
+    "province (for a provincial People's Committee), or a unit explicitly granted to your key (rules "
+    "`source-allowed`, `agency-allowed`); and `source` must be that agency or one of its units (rule "
+    "`source-rollup`). Each refused field is listed in `errors`; nothing was published.",
     ProblemKind.NOT_FOUND.slug: "No such resource.",
     ProblemKind.METHOD_NOT_ALLOWED.slug: "Use POST for events, GET for the rest.",
     ProblemKind.TOO_LARGE.slug: "The body or the number of events in a batch is over the configured limit; "

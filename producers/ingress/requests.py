@@ -182,19 +182,27 @@ def _join(where: str, field: str) -> str | None:
 
 
 def authorize(authorizer: Authorizer, principal: Principal, events: Sequence[Event], *, batch: bool) -> None:
-    """403 naming each event whose ``source`` the principal may not publish for."""
+    """403 naming, for each event, every field (``source`` and the agencies its data asserts) the principal
+    may not publish for, with the rule it breaks (:mod:`bus.authz`)."""
     errors = [
         FieldError(
-            f"[{index}].source" if batch else "source",
-            "source-allowed",
-            f"{principal.agency} may not publish for {event.meta.source}",
+            f"[{index}].{_data_field(refusal.field)}" if batch else _data_field(refusal.field),
+            refusal.rule.value,
+            refusal.message,
         )
         for index, event in enumerate(events)
-        if not authorizer.may_publish(principal, event.meta.source)
+        for refusal in authorizer.refusals(principal, event)
     ]
     if errors:
+        refused = len({e.field.split(".", 1)[0] for e in errors if e.field}) if batch else 1
         raise ProblemError(
             ProblemKind.FORBIDDEN_SOURCE,
-            f"the key of {principal.agency} may not publish {len(errors)} events; nothing was published",
+            f"the key of {principal.agency} may not publish {refused} of {len(events)} events; "
+            "nothing was published",
             errors=errors,
         )
+
+
+def _data_field(name: str) -> str:
+    # CloudEvents structured mode: the asserted agencies live in ``data``, ``source`` at the top level.
+    return name if name == "source" else f"data.{name}"

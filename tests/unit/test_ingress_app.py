@@ -159,12 +159,10 @@ async def test_a_wrong_key_is_401_invalid_token(ingress: Ingress) -> None:
 async def test_a_source_not_covered_by_the_key_is_403_and_nothing_is_published(ingress: Ingress) -> None:
     events = [samples.dossier(1), samples.report(2)]  # the Ministry of Finance is not HCMC's to speak for
     body = _problem(await ingress.post("/v1/events:batch", events, BATCH), 403)
+    refused = f"{samples.HCMC} may not publish for {samples.FINANCE}"
     assert body["errors"] == [
-        {
-            "field": "[1].source",
-            "rule": "source-allowed",
-            "message": f"{samples.HCMC} may not publish for {samples.FINANCE}",
-        }
+        {"field": "[1].source", "rule": "source-allowed", "message": refused},
+        {"field": "[1].data.reporting_agency", "rule": "agency-allowed", "message": refused},
     ]
     assert ingress.publisher.published == []
 

@@ -8,14 +8,17 @@ import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bus.agencies import load_catalog
 from bus.consumer.types import Batch, Partition
 from bus.events import Event
 from bus.settings import Settings
+from consumers import span
 from consumers.base import Grain, Level, ViewQuery
 from consumers.dossiers import DossiersView
 from consumers.store import SqliteStore
@@ -183,6 +186,34 @@ def test_open_dossiers_past_due_are_overdue_as_of_the_query_time(viewset: ViewSe
     assert viewset.query("dossiers", late).rows[0]["open"] == 2
 
 
+def test_registered_and_not_accepted_dossiers_are_not_received(viewset: ViewSet) -> None:
+    apply(
+        viewset,
+        [
+            s.dossier("D-7", 1, status="REGISTERED"),
+            s.dossier("D-8", 2, status="NOT_ACCEPTED"),
+            s.dossier("D-9", 2, channel="COUNTER", level="PARTIAL", digitised=False),
+        ],
+    )
+    (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
+    assert (row["registered"], row["not_accepted"], row["received"]) == (1, 1, 1)
+    assert (row["online_rate"], row["full_online_rate"], row["digitised_rate"]) == (0.0, 0.0, 0.0)
+
+
+def test_on_time_leaves_out_dossiers_without_a_due_date(viewset: ViewSet) -> None:
+    apply(
+        viewset,
+        [
+            s.dossier("D-10", 3, status="RESOLVED", finished_days=2, due_days=1),  # late
+            s.dossier("D-11", 3, status="RETURNED", finished_days=2, due_days=None),  # left out
+            s.dossier("D-12", 3, status="RESOLVED", finished_days=1, due_days=1),  # on time: at the due time
+        ],
+    )
+    (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
+    assert (row["resolved"], row["resolved_without_due"], row["resolved_on_time"]) == (3, 1, 1)
+    assert row["on_time_rate"] == 0.5
+
+
 def test_equal_versions_are_ordered_by_time_then_event_id(viewset: ViewSet) -> None:
     a = s.dossier("D-4", 5, status="PROCESSING", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(1)))
     b = s.dossier("D-4", 5, status="WITHDRAWN", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(2)))
@@ -194,30 +225,59 @@ def test_equal_versions_are_ordered_by_time_then_event_id(viewset: ViewSet) -> N
 # --- reports, by hand ---------------------------------------------------------------------------------------
 
 
+Q3_DEADLINE = datetime(2025, 9, 20, 16, 59, 59, tzinfo=UTC)
+"""BC-KSTT-01 for 2025-Q3: the catalog's deadline, 20 September 23:59:59 in Việt Nam."""
+AFTER_Q3 = datetime(2025, 10, 1, tzinfo=UTC)
+
+
 def test_latest_revision_wins_and_the_first_filing_decides_on_time(viewset: ViewSet) -> None:
-    deadline = s.BASE + timedelta(days=10)
-    late_fix = s.report(
-        s.HCMC, revision=1, filed=deadline + timedelta(days=1), deadline=deadline, values=(20.0,)
-    )
-    apply(viewset, [late_fix])
-    query = ViewQuery(level=Level.AGENCY, as_of=AS_OF)
+    opening = s.dossier("D-0", 1)  # the views' first event: the window of obligations opens at BASE
+    late_fix = s.report(s.HCMC, revision=1, filed=Q3_DEADLINE + timedelta(days=1), values=(20.0,))
+    apply(viewset, [opening, late_fix])
+    query = ViewQuery(level=Level.AGENCY, as_of=AFTER_Q3)
     (row,) = [r for r in viewset.query("reports", query).rows if r["agency"] == s.HCMC and r["filed"]]
-    assert row["filed_on_time"] == 0
-    apply(viewset, [s.report(s.HCMC, revision=0, filed=s.BASE, deadline=deadline, values=(10.0,))])  # late
+    assert (row["period"], row["filed"], row["filed_on_time"]) == ("2025-Q3", 1, 0)
+    on_time = s.report(s.HCMC, revision=0, filed=Q3_DEADLINE - timedelta(days=2), values=(10.0,))
+    apply(viewset, [on_time])  # arrives after the correction
     result = viewset.query("reports", query)
     (row,) = [r for r in result.rows if r["agency"] == s.HCMC and r["filed"]]
-    assert (row["filed"], row["filed_expected"], row["filed_on_time"]) == (1, 1, 1)
+    assert (row["expected"], row["filed"], row["filed_on_time"], row["completeness"]) == (1, 1, 1, 1.0)
     (indicator,) = [i for i in result.meta["indicators"] if i["agency"] == s.HCMC]
     assert indicator["sum"] == 20.0  # revision 1's values
 
 
-def test_completeness_counts_the_owed_filings_of_periods_in_play(viewset: ViewSet) -> None:
-    apply(viewset, [s.report(s.HCMC), s.report(s.NGHE_AN), s.report(s.FINANCE)])
-    rows = viewset.query("reports", ViewQuery(level=Level.NATION)).rows
-    (row,) = [r for r in rows if r["report_code"] == "BC-KSTT-01"]
-    assert row["filed_expected"] == 3
-    assert row["expected"] > 3  # every province and ministry owes BC-KSTT-01 for a quarter
-    assert row["completeness"] == round(3 / row["expected"], 6)
+def _q3(viewset: ViewSet, as_of: datetime | None) -> dict[str, Any]:
+    rows = viewset.query("reports", ViewQuery(level=Level.NATION, as_of=as_of)).rows
+    (row,) = [r for r in rows if r["report_code"] == "BC-KSTT-01" and r["period"] == "2025-Q3"]
+    return row
+
+
+def test_completeness_counts_every_obligation_due_by_as_of_not_only_those_filed(viewset: ViewSet) -> None:
+    filed = Q3_DEADLINE - timedelta(days=3)
+    apply(viewset, [s.dossier("D-0", 1)] + [s.report(a, filed=filed) for a in (s.HCMC, s.NGHE_AN, s.FINANCE)])
+    row = _q3(viewset, AFTER_Q3)
+    owers = len(load_catalog().province_committees()) + len(load_catalog().ministries())
+    assert (row["expected"], row["filed"], row["filed_on_time"]) == (owers, 3, 3)
+    assert row["completeness"] == round(3 / owers, 6) < 1
+    assert row["due_later"] == 0
+
+
+def test_reports_not_yet_due_are_apart_and_count_in_no_rate(viewset: ViewSet) -> None:
+    apply(viewset, [s.dossier("D-0", 1), s.report(s.HCMC, filed=s.BASE + timedelta(days=5))])
+    row = _q3(viewset, datetime(2025, 9, 1, tzinfo=UTC))
+    assert (row["expected"], row["filed"], row["completeness"]) == (0, 0, None)
+    assert (row["due_later"], row["due_later_filed"]) == (row["due_later"], 1)
+    assert row["due_later"] > 1
+    # as-of defaults to the latest event time applied (5 July): nothing of the quarter is due either
+    assert _q3(viewset, None)["expected"] == 0
+
+
+def test_a_period_due_before_the_first_event_is_not_counted_missing(viewset: ViewSet) -> None:
+    apply(viewset, [s.dossier("D-0", 1, at=AFTER_Q3)])  # the views start in October
+    with viewset.store.reader() as reader:
+        assert span.applied(reader) is not None
+    rows = viewset.query("reports", ViewQuery(level=Level.NATION, as_of=AFTER_Q3 + timedelta(days=1))).rows
+    assert all(r["expected"] == 0 for r in rows)
 
 
 # --- queries ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bus.consumer.types import Batch, Partition
 from bus.events import Event
+from bus.kpis import KPIS
 from bus.metrics import ViewMetrics
 from bus.settings import Settings
 from consumers.api import create_app
@@ -77,7 +78,15 @@ async def test_each_view_answers_json_with_filters(client: Client) -> None:
     documents = (await http.get("/v1/views/documents", params={"level": "nation", "grain": "all"})).json()
     assert documents["rows"][0]["arrived"] == 1
     reports = (await http.get("/v1/views/reports", params={"province": "79", "level": "province"})).json()
-    assert any(r["filed"] == 1 for r in reports["rows"])
+    assert any(r["due_later_filed"] == 1 for r in reports["rows"])  # Q3 is due on 20 September
+
+
+async def test_the_openapi_gives_each_kpi_its_one_definition(client: Client) -> None:
+    http, _ = client
+    spec = (await http.get("/openapi.json")).json()
+    described = spec["paths"]["/v1/views/scoreboard"]["get"]["description"]
+    for kpi in KPIS:
+        assert f"`{kpi.column}`: {kpi.definition}" in described
 
 
 async def test_bad_filters_are_problem_documents(client: Client) -> None:

@@ -1,0 +1,54 @@
+"""Issue #12's spoofing attacks against the real ingress and the real SDK: 403 / ForbiddenError naming each
+field and rule, and the topics' end offsets unchanged (nothing reached Kafka)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus.errors import ForbiddenError
+from bus.events import EVENT_TYPES
+from bus.publisher import Publisher
+from bus.settings import Settings
+from bus.signing.keys import new_key_id
+from bus.topics import ensure_topics, topic_for
+from tests import publishing_samples as samples
+from tests.attacks import ATTACKS
+from tests.integration.kafka_read import end_offsets
+from tests.integration.test_ingress import BATCH, Running, _problem, ingress, ingress_settings
+
+pytestmark = pytest.mark.integration
+__all__ = ["ingress", "ingress_settings"]  # fixtures
+
+
+async def test_the_ingress_refuses_every_attack_and_publishes_nothing(ingress: Running) -> None:
+    before = await end_offsets(ingress.settings.kafka.bootstrap_servers, ingress.topics)
+    for name, (build, fields) in ATTACKS.items():
+        body = _problem(await ingress.post("/v1/events", build()), 403)
+        assert {e["field"] for e in body["errors"]} == fields, name
+        assert {e["rule"] for e in body["errors"]} == {"agency-allowed"}, name
+    # In a batch beside good events: every spoofed one named by index, nothing published.
+    batch = [samples.dossier(1), *(build() for build, _ in ATTACKS.values())]
+    body = _problem(await ingress.post("/v1/events:batch", batch, BATCH), 403)
+    assert {e["field"].split(".", 1)[0] for e in body["errors"]} == {f"[{i}]" for i in range(1, len(batch))}
+    assert await end_offsets(ingress.settings.kafka.bootstrap_servers, ingress.topics) == before
+    # The same key's own events still go through.
+    assert (await ingress.post("/v1/events", samples.dossier(2))).status_code == 202
+
+
+async def test_the_sdk_refuses_every_attack_before_sending(settings: Settings, topic_prefix: str) -> None:
+    settings.topics.prefix = topic_prefix
+    settings.registry.auto_register = True
+    settings.signing.key_id = new_key_id(samples.HCMC)  # the SDK's principal: its configured key's agency
+    await ensure_topics(settings)
+    topics = sorted({topic_for(t, prefix=topic_prefix) for t in EVENT_TYPES.values()})
+    before = await end_offsets(settings.kafka.bootstrap_servers, topics)
+    async with Publisher(settings) as publisher:
+        for name, (build, fields) in ATTACKS.items():
+            with pytest.raises(ForbiddenError) as raised:
+                await publisher.publish_many([samples.event(samples.dossier(1)), samples.event(build())])
+            assert {(i, f"data.{r.field}") for i, r in raised.value.refusals} == {(1, f) for f in fields}, (
+                name
+            )
+        assert await end_offsets(settings.kafka.bootstrap_servers, topics) == before
+        delivery = await publisher.publish(samples.event(samples.dossier(3)))
+        assert delivery.topic == topic_for("DossierSynced", prefix=topic_prefix)
