@@ -13,13 +13,11 @@ import typer
 
 from bus.errors import ConfigError, LgspError
 from bus.kafka_client import kafka_environment
-from bus.settings import DevSettings, Settings
+from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
-<<<<<<< HEAD
-from lgsp.devstack.secure import write_admin_env
-=======
 from lgsp.devstack.postgres import PostgresServer
->>>>>>> main
+from lgsp.devstack.secure import write_admin_env
+from lgsp.security.onboarding import KAFKA_ENV, ensure_service
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
@@ -64,18 +62,14 @@ def up(
     }
     store_url = None
     with _errors():
-<<<<<<< HEAD
-        stack = DevStack(_dev_settings(**overrides))
-        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
-        admin = stack.admin_settings()
-=======
         settings = _dev_settings(**overrides)
         stack = DevStack(settings)
-        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
+        admin = stack.admin_settings()
+        services = _service_principals(admin, settings.state_dir) if secure else []
         if postgres:
             store_url = PostgresServer(settings).up(timeout_s=timeout)
             result = _with_postgres(result, settings)
->>>>>>> main
     _print_status(result)
     typer.echo("\nPoint the bus at it:")
     for key, value in kafka_environment(admin).items():
@@ -86,13 +80,22 @@ def up(
         typer.echo(
             f"  # the admin principal (super user) and its password, 0600: set -a; . {env_file}; set +a"
         )
-        typer.echo(
-            "  # agencies and services get their own principals: lgsp agencies onboard, docs/operators.md"
-        )
+        for env_file in services:
+            typer.echo(f"  # a service's own principal (least privilege): {env_file}")
+        typer.echo("  # agencies get theirs with `lgsp agencies onboard CODE --sdk` (docs/operators.md)")
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
     if store_url:
         typer.echo(f"  export LGSP_STORE__URL={store_url}")
+
+
+def _service_principals(admin: KafkaSettings, state_dir: Path) -> list[Path]:
+    """The ingress's and the default views deployment's principals and ACLs (idempotent, like `up`)."""
+    settings = Settings(kafka=admin)
+    out = state_dir / "principals"
+    return [
+        ensure_service(settings, kind, out_dir=out).directory / KAFKA_ENV for kind in ("ingress", "views")
+    ]
 
 
 def status(
