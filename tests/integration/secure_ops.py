@@ -22,6 +22,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import NewTopic as RdNewTopic
 
@@ -138,7 +139,7 @@ def _rd(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
 
 
 def rd_produce(kafka: KafkaSettings, topic: str) -> Outcome:
-    errors: list[KafkaException | Any] = []
+    errors: list[RdKafkaError | None] = []
     producer = Producer(_rd(kafka, acks="all", **{"message.timeout.ms": _TIMEOUT_MS}))
     producer.produce(topic, b"probe", key=b"k", on_delivery=lambda err, _msg: errors.append(err))
     left = producer.flush(_TIMEOUT_MS / 1000 + 2)
@@ -147,7 +148,7 @@ def rd_produce(kafka: KafkaSettings, topic: str) -> Outcome:
     err = errors[0]
     if err is None:
         return Outcome.OK
-    if err.code() == -185 or err.code() == -192 or err.code() == -195:  # timed out, msg timed out, transport
+    if err.code() in (-185, -192, -195):  # timed out, message timed out, transport
         return Outcome.REFUSED
     if "AUTHORIZATION" in err.name():
         return Outcome.DENIED
