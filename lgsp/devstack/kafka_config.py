@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bus.cluster_defaults import defaults_for_brokers
 from lgsp.devstack.layout import KafkaNode, StackLayout
 
 
@@ -19,6 +20,7 @@ def render_server_properties(
     ``overrides`` (the secure mode's listeners, TLS and authorizer) replace or add properties."""
     host = layout.host
     size = len(layout.nodes)
+    defaults = defaults_for_brokers(size)
     props: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
@@ -30,11 +32,12 @@ def render_server_properties(
         "log.dirs": str(data_dir),
         "num.partitions": "3",
         # Internal topics replicate over every node (up to 3) so a cluster survives losing one broker.
-        "offsets.topic.replication.factor": str(min(size, 3)),
-        "transaction.state.log.replication.factor": str(min(size, 3)),
-        "transaction.state.log.min.isr": str(min(size, 2)),
-        "default.replication.factor": str(min(size, 3)),
-        "min.insync.replicas": str(min(size, 2)),
+        "offsets.topic.replication.factor": str(defaults.replication_factor),
+        "transaction.state.log.replication.factor": str(defaults.replication_factor),
+        "transaction.state.log.min.isr": str(defaults.min_insync_replicas),
+        # What topics get unless told otherwise (bus.cluster_defaults: one rule, read back by topics create).
+        "default.replication.factor": str(defaults.replication_factor),
+        "min.insync.replicas": str(defaults.min_insync_replicas),
         # Groups form at once instead of waiting 3 s for more members: tests and demos start faster.
         "group.initial.rebalance.delay.ms": "0",
     }
