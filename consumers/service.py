@@ -17,7 +17,7 @@ from bus.metrics import (
     serve_metrics,
 )
 from bus.settings import Settings
-from consumers.viewset import ViewSet
+from consumers.viewset import VIEW_NAMES, ViewSet
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ async def run_views(
         server = serve_metrics(registry, settings.views.host, metrics_port)
         log.info("serving metrics on %s", server.url)
     viewset = ViewSet.from_settings(settings, metrics=view_metrics)
+    view_metrics.declare(VIEW_NAMES)
     try:
         spec = ConsumerSpec(
             group_id=settings.views.group_id,

@@ -201,6 +201,26 @@ SIMULATOR_TARGET_RATE = MetricSpec(
     "Is the simulator keeping to its configured rate?",
 )
 
+# --- Agencies that should be publishing: lgsp views serve, from the scoreboard ----------------------------
+
+PROVINCE_EVENTS = MetricSpec(
+    "lgsp_view_province_events",
+    Kind.GAUGE,
+    "What a province's agencies have published so far, as the views count it (view=documents: documents "
+    "sent; dossiers: dossiers received; reports: reports filed); province=\"central\" is the ministries. "
+    "A total that only grows: its history is the province's cadence, a flat stretch is silence.",
+    "Which province (or the ministries) has gone silent in a family it normally publishes?",
+    ("province", "view"),
+)
+REPORTS_OVERDUE = MetricSpec(
+    "lgsp_reports_overdue",
+    Kind.GAUGE,
+    "Periodic reports whose deadline (report catalog) has passed without a filing, per province "
+    "(reports_expected minus reports filed, from the scoreboard).",
+    "Has a report deadline passed unfiled, and where?",
+    ("province",),
+)
+
 # --- Freshness of the views: lgsp views serve, measured without the builder ------------------------------
 
 VIEW_STORE_LAG = MetricSpec(

@@ -28,8 +28,10 @@ from bus.metrics.catalog import (
     INGRESS_IN_FLIGHT,
     INGRESS_REQUESTS,
     KPI_SPECS,
+    PROVINCE_EVENTS,
     PUBLISH_DURATION,
     PUBLISH_ERRORS,
+    REPORTS_OVERDUE,
     SIMULATOR_DUPLICATES,
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
@@ -153,12 +155,25 @@ class ConsumerMetrics:
 class ViewMetrics:
     """Metrics of the national views: freshness per view and the KPI gauges per province."""
 
-    SPECS: ClassVar[tuple[MetricSpec, ...]] = (VIEW_LAST_EVENT, VIEW_EVENTS_APPLIED, *KPI_SPECS.values())
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        VIEW_LAST_EVENT,
+        VIEW_EVENTS_APPLIED,
+        *KPI_SPECS.values(),
+        PROVINCE_EVENTS,
+        REPORTS_OVERDUE,
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.last_event_timestamp = VIEW_LAST_EVENT.gauge(registry)
         self.events_applied = VIEW_EVENTS_APPLIED.counter(registry)
         self.kpis: dict[Kpi, Gauge] = {kpi: spec.gauge(registry) for kpi, spec in KPI_SPECS.items()}
+        self.province_events = PROVINCE_EVENTS.gauge(registry)
+        self.reports_overdue = REPORTS_OVERDUE.gauge(registry)
+
+    def declare(self, views: Iterable[str]) -> None:
+        """Each view's applied-events series at 0 from start-up (a rate of 0, not "No data")."""
+        for view in views:
+            self.events_applied.labels(view=view)
 
     def applied(self, view: str, count: int, *, now: float | None = None) -> None:
         """Count ``count`` events applied to ``view``; stamp it fresh (wall clock unless ``now`` is given)."""
