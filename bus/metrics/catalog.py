@@ -207,7 +207,7 @@ PROVINCE_EVENTS = MetricSpec(
     "lgsp_view_province_events",
     Kind.GAUGE,
     "What a province's agencies have published so far, as the views count it (view=documents: documents "
-    "sent; dossiers: dossiers received; reports: reports filed); province=\"central\" is the ministries. "
+    'sent; dossiers: dossiers received; reports: reports filed); province="central" is the ministries. '
     "A total that only grows: its history is the province's cadence, a flat stretch is silence.",
     "Which province (or the ministries) has gone silent in a family it normally publishes?",
     ("province", "view"),
