@@ -2,7 +2,7 @@
 
     GET /v1/views/scoreboard | documents | dossiers | reports
         ?province=79&agency=000.00.00.H29&period=2025-07&level=province&grain=month&as_of=...&limit=100
-    GET /            the scoreboard as an HTML page
+    GET /            the national page (map, trends, drill-down; ``consumers.page``)
     GET /metrics     Prometheus; the KPI gauges are refreshed from the scoreboard on each scrape
     GET /healthz     the store answers; the offsets it has applied
 
@@ -11,20 +11,20 @@ Bad filters are answered ``400`` with an RFC 9457 problem document naming the pa
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
 from bus.metrics import ViewMetrics, metrics_route
-from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers.base import Grain, Level, ViewQuery
+from consumers.page import register as register_page
 from consumers.scoreboard import kpi_values
 from consumers.viewset import VIEW_NAMES, ViewSet
 
@@ -40,8 +40,6 @@ KPI_DESCRIPTION = (
     + "\n".join(f"- `{kpi.column}`: {kpi.definition}" for kpi in KPIS)
 )
 """The scoreboard's OpenAPI description: every column's one written definition."""
-_RATE_COLUMNS = frozenset(kpi.column for kpi in KPIS if kpi.column.endswith(("_rate", "_completeness")))
-"""Columns shown as percentages: the KPIs that are rates."""
 
 
 def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:
@@ -73,9 +71,7 @@ def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetri
             description=KPI_DESCRIPTION if name == "scoreboard" else None,
         )
 
-    @app.get("/", response_class=HTMLResponse, summary="The scoreboard as a page")
-    def page(period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> HTMLResponse:
-        return HTMLResponse(scoreboard_html(viewset.query("scoreboard", ViewQuery(period=period))))
+    register_page(app, viewset)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint(request: Request) -> Response:
@@ -126,31 +122,3 @@ def _problem(status: int, title: str, detail: str, field: str | None) -> JSONRes
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, media_type=_PROBLEM)
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    if column in _RATE_COLUMNS:
-        return f"{value * 100:.1f}%"
-    return html.escape(str(value))
-
-
-def scoreboard_html(result: ViewResult) -> str:
-    """A self-contained HTML page of the scoreboard."""
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in result.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c, row[c])}</td>" for c in result.columns) + "</tr>"
-        for row in result.rows
-    )
-    period = html.escape(str(result.meta.get("period") or "all periods"))
-    return (
-        "<!doctype html><html lang='vi'><head><meta charset='utf-8'><title>LGSP national scoreboard</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:nth-child(2){text-align:left}"
-        "tr:last-child{font-weight:bold}</style></head><body>"
-        f"<h1>National scoreboard</h1><p>Period: {period}. Rates per province; the last row is the nation. "
-        "JSON: <a href='/v1/views/scoreboard'>/v1/views/scoreboard</a>, "
-        "metrics: <a href='/metrics'>/metrics</a>."
-        f"</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"
-    )

@@ -43,6 +43,7 @@ from consumers.base import (
     ViewQuery,
     ViewResult,
     level_columns,
+    local_day,
     local_month,
     place_filters,
     ratio,
@@ -220,6 +221,13 @@ class _State:
         return (self.agency, self.procedure_code, local_month(self.received_ms)), vector
 
 
+_SELECT_STATES = (
+    "SELECT dossier_code, version, occurred_ms, event_id, agency, province, procedure_code, channel,"
+    " online_level, status, received_ms, due_ms, finished_ms, digitised FROM dos_dossiers"
+)
+"""The stored states, in the column order :func:`_state_from_row` reads."""
+
+
 def _state_from_row(row: Sequence[Any]) -> _State:
     version, occurred, event_id, agency, province, procedure, channel, level, status = row[1:10]
     received, due, finished, digitised = row[10:14]
@@ -309,13 +317,7 @@ class DossiersView(View):
         )
 
     def _load(self, txn: StoreTxn, codes: list[str]) -> dict[str, _State]:
-        rows = select_in(
-            txn,
-            "SELECT dossier_code, version, occurred_ms, event_id, agency, province, procedure_code, channel,"
-            " online_level, status, received_ms, due_ms, finished_ms, digitised FROM dos_dossiers"
-            " WHERE dossier_code",
-            codes,
-        )
+        rows = select_in(txn, f"{_SELECT_STATES} WHERE dossier_code", codes)
         return {str(row[0]): _state_from_row(row) for row in rows}
 
     def _row(self, code: str, state: _State) -> tuple[Any, ...]:
@@ -416,3 +418,20 @@ def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[s
     sums = ", ".join(f"SUM({c})" for c in COUNTERS)
     rows = reader.query(f"SELECT province, {sums} FROM dos_monthly {condition} GROUP BY province", params)
     return {str(row[0]): dict(zip(COUNTERS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+def daily_totals(reader: StoreReader, province: str | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """``(province, day of receipt) → summed counters``, from the dossiers' latest states (for the page's
+    daily trends; the monthly table has no day). Exact under replays like the state it reads; one pass over
+    it."""
+    condition, params = ("WHERE province = ?", [province]) if province is not None else ("", [])
+    rows = reader.query(f"{_SELECT_STATES} {condition}", params)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        state = _state_from_row(row)
+        _, vector = state.contribution()
+        key = (state.province, local_day(state.received_ms))
+        current = totals.setdefault(key, [0] * len(COUNTERS))
+        for index, value in enumerate(vector):
+            current[index] += value
+    return {key: dict(zip(COUNTERS, counts, strict=True)) for key, counts in totals.items()}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from bus.reporting import VIETNAM
 from bus.settings import Settings
 
 BootstrapServersOption = Annotated[
@@ -31,3 +33,14 @@ def settings_with(
     if prefix is not None:
         settings.topics.prefix = prefix
     return settings
+
+
+START_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]
+"""How ``--start`` (simulated clock) is written: an RFC 3339 time, or a date alone."""
+
+
+def simulated_start(start: datetime | None, default: datetime) -> datetime:
+    """``--start`` as an aware time: ``default`` if not given; a naive one (a date alone) in Vietnam."""
+    if start is None:
+        return default
+    return start if start.tzinfo is not None else start.replace(tzinfo=VIETNAM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from rich.console import Console
 from bus.errors import ConfigError, LgspError
 from bus.settings import Settings
 from lgsp.demo import DemoOptions, PortRequest, Traffic, run_demo, stop_demo
+from lgsp.options import START_FORMATS, simulated_start
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -70,6 +72,19 @@ def demo(
             "--bad-ratio", min=0.0, max=0.5, help="share of invalid events, for the dead-letter queue"
         ),
     ] = Traffic.bad_ratio,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--start",
+            formats=START_FORMATS,
+            help=f"simulated start (default {Traffic.start.isoformat()}, shortly before a report deadline; a "
+            "date alone: midnight in Vietnam)",
+        ),
+    ] = None,
+    scale: Annotated[
+        float,
+        typer.Option("--scale", min=1e-6, help="share of the nation's documents and dossiers simulated"),
+    ] = Traffic.scale,
     dev_stack: Annotated[
         bool,
         typer.Option(
@@ -126,7 +141,14 @@ def demo(
         _stop(settings, console)
         return
     options = DemoOptions(
-        traffic=Traffic(duration_s=duration, rate=rate, seed=seed, bad_ratio=bad_ratio),
+        traffic=Traffic(
+            duration_s=duration,
+            rate=rate,
+            seed=seed,
+            bad_ratio=bad_ratio,
+            start=simulated_start(start, Traffic.start),
+            scale=scale,
+        ),
         ports=PortRequest(views_port, builder_metrics_port, simulator_metrics_port, ingress_port),
         dev_stack=dev_stack,
         dev_ports={

@@ -1,7 +1,8 @@
-"""``lgsp dev up | down | status | fetch``: the local Kafka + registry, no Docker."""
+"""``lgsp dev up | down | status | fetch``: the local Kafka + registry (+ PostgreSQL), no Docker."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +12,12 @@ from typing import Annotated, Any
 import typer
 
 from bus.errors import ConfigError, LgspError
-from bus.settings import DevSettings, Settings
+from bus.kafka_client import kafka_environment
+from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
+from lgsp.devstack.postgres import PostgresServer
+from lgsp.devstack.secure import write_admin_env
+from lgsp.security.onboarding import KAFKA_ENV, ensure_service
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
@@ -36,7 +41,15 @@ def up(
     controller_port: Annotated[int | None, typer.Option(help="first controller's port; 0: any free")] = None,
     registry_port: Annotated[int | None, typer.Option(help="Apicurio Registry's port; 0: any free")] = None,
     registry: Annotated[bool, typer.Option(help="also run the schema registry")] = True,
+    secure: Annotated[
+        bool,
+        typer.Option("--secure", help="SASL_SSL (SCRAM-SHA-512) + TLS + ACLs; admin is the only super user"),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="seconds to wait for readiness")] = None,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="also run PostgreSQL for the view store (Debian's package)")
+    ] = False,
+    postgres_port: Annotated[int | None, typer.Option(help="PostgreSQL's port; 0: any free port")] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Start Kafka and the schema registry (fetching jars on first use) and wait until they are ready."""
@@ -44,16 +57,45 @@ def up(
         "kafka_port": kafka_port,
         "controller_port": controller_port,
         "registry_port": registry_port,
+        "postgres_port": postgres_port,
         "state_dir": state_dir,
     }
+    store_url = None
     with _errors():
-        stack = DevStack(_dev_settings(**overrides))
-        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+        settings = _dev_settings(**overrides)
+        stack = DevStack(settings)
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
+        admin = stack.admin_settings()
+        services = _service_principals(admin, settings.state_dir) if secure else []
+        if postgres:
+            store_url = PostgresServer(settings).up(timeout_s=timeout)
+            result = _with_postgres(result, settings)
     _print_status(result)
     typer.echo("\nPoint the bus at it:")
-    typer.echo(f"  export LGSP_KAFKA__BOOTSTRAP_SERVERS={result.bootstrap_servers}")
+    for key, value in kafka_environment(admin).items():
+        if key not in ("LGSP_KAFKA__SASL_USERNAME", "LGSP_KAFKA__SASL_PASSWORD"):
+            typer.echo(f"  export {key}={value}")
+    if admin.sasl_username is not None:
+        env_file = write_admin_env(stack.settings.state_dir, admin)
+        typer.echo(
+            f"  # the admin principal (super user) and its password, 0600: set -a; . {env_file}; set +a"
+        )
+        for env_file in services:
+            typer.echo(f"  # a service's own principal (least privilege): {env_file}")
+        typer.echo("  # agencies get theirs with `lgsp agencies onboard CODE --sdk` (docs/operators.md)")
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
+    if store_url:
+        typer.echo(f"  export LGSP_STORE__URL={store_url}")
+
+
+def _service_principals(admin: KafkaSettings, state_dir: Path) -> list[Path]:
+    """The ingress's and the default views deployment's principals and ACLs (idempotent, like `up`)."""
+    settings = Settings(kafka=admin)
+    out = state_dir / "principals"
+    return [
+        ensure_service(settings, kind, out_dir=out).directory / KAFKA_ENV for kind in ("ingress", "views")
+    ]
 
 
 def status(
@@ -62,7 +104,8 @@ def status(
 ) -> None:
     """Each component as ready / starting / not running / failed; exit code 1 unless all are ready."""
     with _errors():
-        result = DevStack(_dev_settings(state_dir=state_dir)).status()
+        settings = _dev_settings(state_dir=state_dir)
+        result = _with_postgres(DevStack(settings).status(), settings)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -77,8 +120,12 @@ def down(
 ) -> None:
     """Stop exactly the processes `lgsp dev up` started."""
     with _errors():
-        stack = DevStack(_dev_settings(state_dir=state_dir))
-        stopped = stack.down(purge=purge)
+        settings = _dev_settings(state_dir=state_dir)
+        stack = DevStack(settings)
+        # PostgreSQL first: its cluster may live outside the state dir (run as root), and a purge of the
+        # state dir must not pull the data from under a running server.
+        postgres_stopped = PostgresServer(settings).down(purge=purge)
+        stopped = stack.down(purge=purge) + (["postgres"] if postgres_stopped else [])
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         typer.echo(f"removed {stack.settings.state_dir}")
@@ -90,6 +137,14 @@ def fetch() -> None:
         fetched = DevStack(_dev_settings()).fetch()
     for item in fetched:
         typer.echo(f"{item.name:9} {'downloaded' if item.downloaded else 'cached':10} {item.path}")
+
+
+def _with_postgres(result: StackStatus, settings: DevSettings) -> StackStatus:
+    """The stack's status with PostgreSQL's, once `up --postgres` has run in this state dir."""
+    postgres = PostgresServer(settings).status()
+    if postgres is None:
+        return result
+    return dataclasses.replace(result, components=(*result.components, postgres))
 
 
 def _dev_settings(**overrides: Any) -> DevSettings:

@@ -23,7 +23,14 @@ from rich.table import Table
 from bus.errors import LgspError
 from bus.metrics import MetricsServer, PublisherMetrics, SimulatorMetrics, new_process_registry, serve_metrics
 from bus.settings import Settings
-from lgsp.options import BootstrapServersOption, RegistryUrlOption, TopicPrefixOption, settings_with
+from lgsp.options import (
+    START_FORMATS,
+    BootstrapServersOption,
+    RegistryUrlOption,
+    TopicPrefixOption,
+    settings_with,
+    simulated_start,
+)
 from producers.simulate import (
     ALL_DEFECTS,
     AVRO_ENCODABLE_DEFECTS,
@@ -76,7 +83,7 @@ def simulate(
         datetime | None,
         typer.Option(
             "--start",
-            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"],
+            formats=START_FORMATS,
             help=f"simulated start (default {DEFAULT_START.isoformat()}; a date alone: midnight in Vietnam)",
         ),
     ] = None,
@@ -144,7 +151,7 @@ def simulate(
     try:
         config = SimulationConfig(
             seed=seed,
-            start=_start(start),
+            start=simulated_start(start, DEFAULT_START),
             scale=scale,
             duplicates=duplicates,
             bad_ratio=bad_ratio,
@@ -168,12 +175,6 @@ def simulate(
             json.dumps(report.truth.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
         )
     _print_summary(report, as_json, to_stdout=out == Path("-"))
-
-
-def _start(start: datetime | None) -> datetime:
-    if start is None:
-        return DEFAULT_START
-    return start if start.tzinfo is not None else start.replace(tzinfo=DEFAULT_START.tzinfo)
 
 
 def _wants_progress(progress: bool | None, out: Path | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, SecretStr
 from bus.errors import ConfigError
 from bus.settings import Settings
 from lgsp.devstack.ports import free_port, port_in_use
+from producers.simulate import AVRO_ENCODABLE_DEFECTS, DEFAULT_SCALE, DEFAULT_START, SimulationConfig
 
 GROUP_ID: Final = "lgsp-demo"
 """The demo's consumer group: its own, so it never competes with a `views run` the user started."""
@@ -25,14 +27,32 @@ DEMO_AGENCY: Final = "000.00.00.H29"
 """The agency whose ingress key the demo issues: Hồ Chí Minh City People's Committee (province 79)."""
 
 
+DEMO_START: Final = datetime(2025, 7, 18, tzinfo=DEFAULT_START.tzinfo)
+"""The demo's simulated clock starts three days before the monthly socio-economic report falls due (20 July,
+``bus/data/reports.json``): a 60 s demo at 300 events/s covers about six simulated days, so the scoreboard
+shows a period that fell due, filed, late or missing, besides documents and dossiers."""
+
+
 @dataclass(frozen=True)
 class Traffic:
-    """The simulated nation: for how long, how fast, which run, how much poison."""
+    """The simulated nation: for how long, how fast, which run, how much poison, from when, how big."""
 
     duration_s: float = 60.0
     rate: float = 300.0
     seed: int = 0
     bad_ratio: float = 0.001
+    start: datetime = DEMO_START
+    scale: float = DEFAULT_SCALE
+
+    def simulation(self) -> SimulationConfig:
+        """The simulator's configuration for this traffic (poison that Avro can carry, to reach the DLQ)."""
+        return SimulationConfig(
+            seed=self.seed,
+            start=self.start,
+            scale=self.scale,
+            bad_ratio=self.bad_ratio,
+            defects=AVRO_ENCODABLE_DEFECTS,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -42,6 +42,20 @@ _SHORT_TYPE: Final = {
     "vn.gov.lgsp.dossier.DossierSynced": "DossierSynced",
     "vn.gov.lgsp.report.ReportFiled": "ReportFiled",
 }
+
+
+_FAMILIES: Final = {
+    "documents": ("vn.gov.lgsp.document.DocumentSent", "vn.gov.lgsp.document.DocumentStatusChanged"),
+    "dossiers": ("vn.gov.lgsp.dossier.DossierSynced",),
+    "reports": ("vn.gov.lgsp.report.ReportFiled",),
+}
+"""The three event families the bus exists for, by their Avro names."""
+
+
+def family_line(by_type: Mapping[str, int]) -> str:
+    """Each event family's count, every family named even when it has none."""
+    counts = {family: sum(by_type.get(name, 0) for name in names) for family, names in _FAMILIES.items()}
+    return "event families: " + ", ".join(f"{family} {count:,}" for family, count in counts.items())
 
 
 @dataclass
@@ -171,6 +185,7 @@ def _start_children(settings: Settings, ports: Ports, paths: DemoPaths, steps: _
     for child in started:
         steps.say(f"{child.spec.what}: pid {child.pid}, log {child.managed.log_file.name}")
     steps.say(f"ready in {time.monotonic() - begin:.0f} s")
+    steps.say(f"the national page follows the views live: {ports.url(ports.views)}/")
     return started
 
 
@@ -189,11 +204,12 @@ def _traffic(
 
 def _say_traffic(steps: _Steps, report: RunReport, catch_up: CatchUp, options: DemoOptions) -> None:
     truth = report.truth
-    mix = ", ".join(f"{_SHORT_TYPE.get(t, t)} {n:,}" for t, n in sorted(truth.by_type.items()))
+    mix = ", ".join(f"{short} {truth.by_type.get(name, 0):,}" for name, short in _SHORT_TYPE.items())
     steps.say(
         f"published {report.emitted:,} events in {report.elapsed_s:.1f} s "
         f"({report.events_per_s:,.0f}/s): {mix}"
     )
+    steps.say(family_line(truth.by_type))
     if report.invalid_sent:
         steps.say(
             f"{report.invalid_sent:,} of them invalid on purpose (--bad-ratio {options.traffic.bad_ratio:g})"

@@ -23,7 +23,7 @@ from bus.topics import TOPICS
 from lgsp.demo.options import Ports, Traffic
 from lgsp.demo.progress import LiveProgress, Tally
 from lgsp.demo.scrape import scrape
-from producers.simulate import AVRO_ENCODABLE_DEFECTS, GroundTruth, Simulation, SimulationConfig
+from producers.simulate import GroundTruth, Simulation
 from producers.simulate.run import Limits, RunReport, publish
 
 WATCH_EVERY_S: Final = 1.0
@@ -33,7 +33,7 @@ async def simulate(
     settings: Settings, traffic: Traffic, ports: Ports, registry: CollectorRegistry, progress: LiveProgress
 ) -> tuple[RunReport, Tally]:
     """Publish ``traffic`` to Kafka with live progress; the run's report and the last tally."""
-    config = SimulationConfig(seed=traffic.seed, bad_ratio=traffic.bad_ratio, defects=AVRO_ENCODABLE_DEFECTS)
+    config = traffic.simulation()
     limits = Limits(duration_s=traffic.duration_s, rate=traffic.rate or None)
     tally = Tally()
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from bus.errors import DevStackError
 from bus.settings import DevSettings
 from lgsp.devstack.ports import PortUse, check_free, free_port, port_in_use
+from lgsp.devstack.status import ComponentStatus, State
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 """Where Debian's ``postgresql-NN`` packages put ``initdb`` and ``pg_ctl`` (not on PATH)."""
@@ -169,6 +170,25 @@ class PostgresServer:
         if port is None:
             raise DevStackError("start before up")
         self._start(port, self.settings.start_timeout_s)
+
+    def status(self) -> ComponentStatus | None:
+        """``postgres`` as ready or not running; None when ``up`` never ran in this state dir."""
+        port = self.port
+        if port is None:
+            return None
+        ready = self.running()
+        return ComponentStatus(
+            name="postgres",
+            state=State.READY if ready else State.NOT_RUNNING,
+            endpoint=f"{self.settings.host}:{port}",
+            pid=self._pid() if ready else None,
+            log_file=self.log_file,
+        )
+
+    def _pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self.data_dir / "postmaster.pid").read_text(encoding="utf-8").splitlines()[0])
+        return None
 
     def running(self) -> bool:
         """Whether ``pg_ctl status`` finds this cluster's server alive."""

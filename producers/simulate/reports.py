@@ -1,9 +1,12 @@
-"""Reports: every agency that owes a periodic report files it for each period (ReportFiled, revision 0),
-mostly in the days before the deadline, some after it; some file corrections later (revision 1, rarely 2).
+"""Reports: agencies that owe a periodic report file it for each period (ReportFiled, revision 0), mostly in
+the days before the deadline, some after it (``report_late_rate``), some never (``report_missed_rate``); some
+file corrections later (revision 1, rarely 2).
 
 A scheduler wakes on the first day of each month and plans the filings of every period that ends that month
-(monthly ones every month, quarterly ones in March, June...). Periods whose deadline is less than a week after
-the simulation start are skipped, so every emitted period is filed in full. Indicator values follow the
+(monthly ones every month, quarterly ones in March, June...), the start month included. A filing planned
+before the simulation start is published in the first hour after it (the backlog an agency synchronises
+when the bus starts), so a run that starts a few days before a deadline shows that period filed, late or
+missing, as the views count it. Indicator values follow the
 agency's targets where the indicator is one of the KPIs (online rate, on-time rate, digitisation, electronic
 documents) and plausible magnitudes otherwise.
 """
@@ -32,8 +35,8 @@ from producers.simulate.world import SimAgency, World
 
 SECOND_REVISION_RATE: Final = 0.2
 """Of revised reports, those corrected a second time."""
-MIN_LEAD_MS: Final = 7 * DAY_MS
-"""Periods due sooner than this after the start are not simulated (their filings would be cut short)."""
+BACKLOG_MS: Final = HOUR_MS
+"""Filings planned before the start come out within this time after it."""
 MAX_REPORT_SPAN_MS: Final = 75 * DAY_MS
 """Every filing of a report comes within this time after its deadline."""
 
@@ -146,11 +149,18 @@ class ReportScheduler(Process):
     def _plan_period(self, obligation: Obligation, period: Period) -> None:
         year, month, day = obligation.deadline(period)
         deadline_ms = local_midnight(date(year, month, day)) + DAY_MS - 1000
-        if deadline_ms < self._start_ms + MIN_LEAD_MS:
-            return
         for agency in self._owing(obligation):
-            filings = _filings(self._rng, agency, deadline_ms)
+            if self._rng.random() < agency.targets.report_missed_rate:
+                continue  # never filed: the views count it missing once its deadline has passed
+            planned = _filings(self._rng, agency, deadline_ms)
+            times = sorted(self._not_before_start(at) for at, _ in planned)  # revisions stay in time order
+            filings = [(at, revision) for at, (_, revision) in zip(times, planned, strict=True)]
             self._spawn(FilingProcess(self._factory, agency, obligation, period, deadline_ms, filings))
+
+    def _not_before_start(self, at_ms: int) -> int:
+        if at_ms >= self._start_ms:
+            return at_ms
+        return self._start_ms + int(self._rng.random() * BACKLOG_MS)
 
     def _owing(self, obligation: Obligation) -> list[SimAgency]:
         agencies: list[SimAgency] = []

@@ -32,6 +32,7 @@ _RATE_COLUMNS = (
     "on_time_rate",
     "fees_online_rate",
     "report_late_rate",
+    "report_missed_rate",
     "report_revised_rate",
 )
 
@@ -58,6 +59,8 @@ class Targets:
     on_time_rate: float
     fees_online_rate: float
     report_late_rate: float
+    report_missed_rate: float
+    """Periodic reports never filed / reports owed."""
     report_revised_rate: float
     provenance: str
 

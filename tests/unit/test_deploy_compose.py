@@ -213,6 +213,19 @@ def test_health_checks_and_dependency_conditions_fit_together() -> None:
         assert services[name]["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert services["init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert services["init"]["depends_on"]["registry"]["condition"] == "service_healthy"
+    for name in ("views-run", "views-serve"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_views_share_one_postgresql_with_a_volume() -> None:
+    services = _services()
+    url = services["views-run"]["environment"]["LGSP_STORE__URL"]
+    assert url.startswith("postgresql://")
+    assert "@postgres:5432/" in url
+    assert services["views-serve"]["environment"]["LGSP_STORE__URL"] == url
+    assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert "postgres-data" in _compose()["volumes"]
+    assert not any("views-data" in str(volume) for s in services.values() for volume in s.get("volumes", []))
 
 
 def test_prometheus_scrapes_the_compose_services_where_they_listen() -> None:

@@ -55,16 +55,16 @@ def test_documents_dominate_the_volumes() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("01,Hà Nội,1,1,1.5,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,x", "not a rate"),
-        ("01,Hà Nội,1,1,0.9,0.5,0.9,0.5,0.6,0.05,0.6,0.9,0.5,0.05,0.05,x", "full_process_share"),
-        ("01,Hà Nội,1,1,abc,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,x", "not a number"),
+        ("01,Hà Nội,1,1,1.5,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,0.05,x", "not a rate"),
+        ("01,Hà Nội,1,1,0.9,0.5,0.9,0.5,0.6,0.05,0.6,0.9,0.5,0.05,0.05,0.05,x", "full_process_share"),
+        ("01,Hà Nội,1,1,abc,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,0.05,x", "not a number"),
     ],
 )
 def test_malformed_rows_are_config_errors(tmp_path: Path, line: str, message: str) -> None:
     lines = default_targets_path().read_text(encoding="utf-8").splitlines()
     header = next(line for line in lines if line.startswith("key,"))
     path = tmp_path / "targets.csv"
-    ministries = "ministries,M,1,1,0.9,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,x"
+    ministries = "ministries,M,1,1,0.9,0.5,0.9,0.5,0.4,0.05,0.6,0.9,0.5,0.05,0.05,0.05,x"
     path.write_text(f"# test\n{header}\n{line}\n{ministries}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_targets(path)
