@@ -225,22 +225,18 @@ _APPLY = Verdict(Outcome.APPLY)
 
 def _rejected(record: RecordLike, rejection: Rejection) -> DeadLetter:
     """A decoded event that admission refused (a bad signature, a value the views cannot aggregate)."""
-    return DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=list(record.headers or ()),
-        reason=rejection.reason,
-        error_class="Rejection",
-        message=rejection.message,
-    )
+    return _letter(record, rejection.reason, "Rejection", rejection.message)
 
 
 def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
     error = verdict.error
     reason = verdict.reason or DeadLetterReason.UNDECODABLE
+    if error is None:
+        return _letter(record, reason, "", reason.value)
+    return _letter(record, reason, type(error).__name__, str(error))
+
+
+def _letter(record: RecordLike, reason: DeadLetterReason, error_class: str, message: str) -> DeadLetter:
     return DeadLetter(
         topic=record.topic,
         partition=record.partition,
@@ -249,6 +245,6 @@ def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
         value=record.value,
         headers=list(record.headers or ()),
         reason=reason,
-        error_class=type(error).__name__ if error is not None else "",
-        message=str(error) if error is not None else reason.value,
+        error_class=error_class,
+        message=message,
     )
