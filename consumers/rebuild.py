@@ -41,6 +41,7 @@ from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
 from bus.errors import ConfigError, StoreError
 from bus.settings import Settings
+from consumers.admission import views_admission
 from consumers.store import is_postgres
 from consumers.store.postgres import PostgresStore
 from consumers.store.sqlite import SqliteStore
@@ -183,6 +184,7 @@ async def _member(
             topics=sorted({tp.topic for tp in partitions}) if partitions else views.topics(),
             sink=views,
             topic_types=views.topic_types(),
+            admit=views_admission(settings),
             partitions=partitions,
         )
         stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)

@@ -21,6 +21,7 @@ from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from consumers.admission import views_admission
 from consumers.store import SqliteStore, open_store
 from consumers.viewset import ViewSet, build_views
 from producers.simulate import EmissionKind, Simulation, SimulationConfig
@@ -129,7 +130,13 @@ async def wait_caught_up(
 async def clean_sqlite_rebuild(settings: Settings, path: Path) -> ViewSet:
     """The reference: one builder, a new SQLite store, everything from the start of the topics."""
     views = ViewSet(SqliteStore(path), build_views(settings), topic_prefix=settings.topics.prefix)
-    spec = ConsumerSpec(f"{settings.topics.prefix}clean", views.topics(), views, views.topic_types())
+    spec = ConsumerSpec(
+        f"{settings.topics.prefix}clean",
+        views.topics(),
+        views,
+        views.topic_types(),
+        admit=views_admission(settings),  # what `lgsp views run` applies
+    )
     await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
     return views
 
