@@ -34,6 +34,7 @@ from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
 from bus.errors import StoreError
 from bus.settings import Settings
+from consumers.admission import views_admission
 from consumers.store.sqlite import SqliteStore
 from consumers.viewset import ViewSet
 
@@ -158,6 +159,7 @@ async def _shard(settings: Settings, partitions: list[Partition]) -> dict[str, i
             topics=sorted({tp.topic for tp in partitions}),
             sink=views,
             topic_types=views.topic_types(),
+            admit=views_admission(settings),
             partitions=partitions,
         )
         stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
