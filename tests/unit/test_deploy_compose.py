@@ -277,7 +277,7 @@ def _nested(environment: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_kafka_ui_is_a_read_only_tool_on_the_registry_ccompat_api() -> None:
-    """kafbat UI (`--profile tools`) browses the topics decoded through Apicurio's Confluent-compatible API."""
+    """kafbat UI (`--profile tools`) browses the topics decoded, through the registry's ccompat API."""
     services = _services()
     ui = services["kafka-ui"]
     assert ui["image"].startswith("ghcr.io/kafbat/kafka-ui:")
