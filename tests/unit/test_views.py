@@ -74,6 +74,38 @@ def test_simulated_events_match_the_recomputation(viewset: ViewSet) -> None:
     assert mismatches(viewset, events, as_of=AS_OF, sla_hours=SLA_HOURS) == []
 
 
+@cache
+def months(seed: int = 5) -> tuple[Event, ...]:
+    """About four simulated months (10 July to November 2025): monthly and quarterly reports fall due, some
+    filed late, some never; out-of-order dossier snapshots and duplicates."""
+    config = SimulationConfig(
+        seed=seed,
+        start=datetime(2025, 7, 10, tzinfo=UTC),
+        duplicates=0.05,
+        late_ratio=0.05,
+        scale=0.0002,
+    )
+    emissions = itertools.islice(Simulation(config), 9000)
+    return tuple(e.event for e in emissions if e.kind is not EmissionKind.INVALID)
+
+
+def test_several_months_match_the_recomputation_with_missed_and_late_reports(viewset: ViewSet) -> None:
+    events = months()
+    apply(viewset, events)
+    last = max(e.meta.occurred_at for e in events)
+    assert last > datetime(2025, 10, 21, tzinfo=UTC)  # July, August, September and Q3 have fallen due
+    for as_of in (datetime(2025, 8, 25, tzinfo=UTC), last):
+        assert mismatches(viewset, events, as_of=as_of, sla_hours=SLA_HOURS) == []
+    rows = viewset.query("reports", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
+    expected, filed, on_time = (sum(r[c] for r in rows) for c in ("expected", "filed", "filed_on_time"))
+    assert 0 < filed < expected  # some obligations never filed: completeness below 100%
+    assert 0 < on_time < filed  # some filed after the deadline
+    (nation,) = [r for r in viewset.query("scoreboard", ViewQuery()).rows if r["province"] == "00"]
+    assert nation["reports_expected"] == expected
+    assert nation["report_completeness"] == round(filed / expected, 6)
+    assert nation["reports_due_later"] > 0  # the year's and half-year's reports, not yet due, count apart
+
+
 def test_replaying_everything_twice_changes_nothing(viewset: ViewSet) -> None:
     events = simulated()
     apply(viewset, events)
