@@ -169,7 +169,10 @@ def _known_agency(value: str, info: ValidationInfo) -> str:
             f"{value!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most 35 "
             "characters, ending in the level-1 group such as H29 or G22)",
         )
-    raise rule_error("agency_code.known", f"agency {value!r} is not in the agency catalog")
+    raise rule_error(
+        "agency_code.known",
+        f"agency {value!r}: its level-1 unit {value.rpartition('.')[2]!r} is not a known H, K or G code",
+    )
 
 
 # Strict: true, "7" or 7.0 for a count is a sender's bug that lax coercion would hide.

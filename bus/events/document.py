@@ -66,9 +66,9 @@ def _check_document_id(value: str, info: ValidationInfo) -> DocumentIdParts:
         parts = parse_document_id(value)
     except ValueError as exc:
         raise rule_error("document_id.format", str(exc)) from None
-    if parts.sender not in catalog_of(info):
+    if parts.sender not in catalog_of(info).known_codes:
         raise rule_error(
-            "agency_code.known", f"sender {parts.sender!r} of the document id is not in the catalog"
+            "agency_code.known", f"sender {parts.sender!r} of the document id has no known level-1 unit"
         )
     return parts
 

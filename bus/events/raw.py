@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -176,7 +176,7 @@ _GOOD_REFS: set[tuple[str, str]] = set()
 _DOCUMENT_IDS: dict[str, tuple[str, int, str, str] | None] = {}
 
 
-def _agency_ref(value: Any, known: frozenset[str]) -> bool:
+def _agency_ref(value: Any, known: Container[str]) -> bool:
     if type(value) is not dict or len(value) != 2:
         return False
     code, name = value.get("code"), value.get("name")
@@ -192,7 +192,7 @@ def _agency_ref(value: Any, known: frozenset[str]) -> bool:
     return True
 
 
-def _meta(meta: Any, known: frozenset[str]) -> bool:
+def _meta(meta: Any, known: Container[str]) -> bool:
     if type(meta) is not dict or len(meta) != 5:
         return False
     event_id, occurred = meta.get("event_id"), meta.get("occurred_at")
@@ -208,7 +208,7 @@ def _meta(meta: Any, known: frozenset[str]) -> bool:
     )
 
 
-def _document_id(value: Any, known: frozenset[str]) -> tuple[str, int, str, str] | None:
+def _document_id(value: Any, known: Container[str]) -> tuple[str, int, str, str] | None:
     """The id's (sender, promulgation day, number, notation) when it is a valid id of a known sender."""
     if type(value) is not str:
         return None
@@ -222,7 +222,7 @@ def _document_id(value: Any, known: frozenset[str]) -> tuple[str, int, str, str]
     return parts
 
 
-def _document_id_parts(value: str, known: frozenset[str]) -> tuple[str, int, str, str] | None:
+def _document_id_parts(value: str, known: Container[str]) -> tuple[str, int, str, str] | None:
     if not _identifier(value):
         return None
     try:

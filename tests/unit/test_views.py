@@ -312,6 +312,26 @@ def test_a_period_due_before_the_first_event_is_not_counted_missing(viewset: Vie
     assert all(r["expected"] == 0 for r in rows)
 
 
+# --- unlisted units -----------------------------------------------------------------------------------------
+
+
+def test_units_the_catalog_does_not_list_are_counted_and_rolled_up_not_refused(viewset: ViewSet) -> None:
+    commune = "000.12.34.H29"  # a commune of Hồ Chí Minh City: well formed, level-1 unit H29, not listed
+    kien_giang = "000.00.00.H33"  # Kiên Giang's pre-2025 People's Committee: An Giang (91) since 2025-07-01
+    apply(
+        viewset,
+        [
+            s.dossier("D-20", 1, agency=commune),
+            s.dossier("D-21", 1, agency=kien_giang, province="91"),
+            s.dossier("D-21", 1, agency=kien_giang, province="91"),  # a duplicate
+        ],
+    )
+    rows = viewset.query("agencies", ViewQuery()).rows
+    assert [(r["agency"], r["province"]) for r in rows] == [(commune, "79"), (kien_giang, "91")]
+    board = {r["province"]: r for r in viewset.query("scoreboard", ViewQuery()).rows}
+    assert (board["79"]["dossiers_received"], board["91"]["dossiers_received"]) == (1, 1)
+
+
 # --- queries ------------------------------------------------------------------------------------------------
 
 
