@@ -95,7 +95,7 @@ async def create_topic(settings: Settings, name: str, partitions: int) -> None:
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, partitions, settings.topics.replication_factor)],
+            [NewTopic(name, partitions, settings.topics.replication_factor or 1)],
             timeout_ms=settings.kafka.request_timeout_ms,
         )
     finally:

@@ -69,8 +69,14 @@ class RegistrySettings(BaseModel):
 class TopicSettings(BaseModel):
     prefix: str = Field(default="", description="prepended to every topic name; isolates tests and tenants")
     partitions: int = Field(default=6, gt=0)
-    replication_factor: int = Field(default=1, gt=0)
-    min_insync_replicas: int = Field(default=1, gt=0)
+    replication_factor: int | None = Field(
+        default=None,
+        gt=0,
+        description="None: the cluster's default.replication.factor (bus.cluster_defaults)",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None, gt=0, description="None: the cluster's min.insync.replicas, at most the replicas"
+    )
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="-1 keeps events forever")
     dlq_partitions: int = Field(default=1, gt=0)
     dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000)

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Final, Protocol
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from bus.cluster_defaults import ClusterDefaults, cluster_defaults, defaults_for_brokers
 from bus.errors import BrokerError, BrokerUnavailableError, UnknownEventTypeError
 from bus.kafka_client import connection_kwargs
 from bus.settings import KafkaSettings, Settings, TopicSettings
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 DLQ_SUFFIX: Final = ".dlq"
 _TOPIC_ALREADY_EXISTS: Final = 36
 _METADATA_POLL_S: Final = 0.05
+_SINGLE_BROKER: Final = defaults_for_brokers(1)
 
 
 class _Named(Protocol):
@@ -124,10 +126,15 @@ def topic_plans(
     prefix: str = "",
     partitions: int | None = None,
     replication_factor: int | None = None,
+    cluster: ClusterDefaults = _SINGLE_BROKER,
 ) -> list[TopicPlan]:
-    """The desired state of every topic: catalog topics from ``settings``, DLQs with their own sizing."""
-    replicas = replication_factor or settings.replication_factor
-    min_isr = str(min(settings.min_insync_replicas, replicas))
+    """The desired state of every topic: catalog topics from ``settings``, DLQs with their own sizing.
+
+    Replication: the argument, else the settings, else the ``cluster``'s defaults; the in-sync minimum
+    likewise, never above the replicas.
+    """
+    replicas = replication_factor or settings.replication_factor or cluster.replication_factor
+    min_isr = str(min(settings.min_insync_replicas or cluster.min_insync_replicas, replicas))
     plans = []
     for spec in TOPICS.values():
         name = TopicName(prefix + spec.name)
@@ -177,15 +184,16 @@ async def ensure_topics_report(
     replication_factor: int | None = None,
 ) -> list[TopicOutcome]:
     """Like :func:`ensure_topics`, with what happened to each topic and warnings about existing ones."""
-    plans = topic_plans(
-        settings.topics,
-        prefix=prefix or settings.topics.prefix,
-        partitions=partitions,
-        replication_factor=replication_factor,
-    )
     admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     try:
         await admin.start()
+        plans = topic_plans(
+            settings.topics,
+            prefix=prefix or settings.topics.prefix,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            cluster=await cluster_defaults(admin),
+        )
         created = await _create_missing(admin, plans, settings.kafka.request_timeout_ms)
         actual = await _partition_counts(
             admin, [p.name for p in plans], wait_s=settings.kafka.request_timeout_ms / 1000

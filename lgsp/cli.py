@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from lgsp.commands import agencies, bench, demo, dev, dlq, ingress, publish, schemas, simulate, topics, views
+from lgsp.commands import (
+    agencies,
+    bench,
+    demo,
+    dev,
+    dlq,
+    ingress,
+    onboarding,
+    publish,
+    schemas,
+    simulate,
+    topics,
+    views,
+)
 
 app = typer.Typer(
     name="lgsp",
@@ -19,7 +32,20 @@ app = typer.Typer(
 )
 
 # Order here is the order of `lgsp --help`.
-for _module in (dev, topics, schemas, agencies, simulate, publish, ingress, views, dlq, bench, demo):
+for _module in (
+    dev,
+    topics,
+    schemas,
+    agencies,
+    onboarding,
+    simulate,
+    publish,
+    ingress,
+    views,
+    dlq,
+    bench,
+    demo,
+):
     _module.register(app)
 
 

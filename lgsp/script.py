@@ -24,6 +24,7 @@ _CLI_MODULES = frozenset(
         "swagger_ui_bundle",
         "cryptography",
         "psycopg",
+        "yaml",
     }
 )
 

@@ -20,6 +20,7 @@ from bus.settings import Settings
 
 if TYPE_CHECKING:
     from tests.pg import PostgresForTests
+    from tests.stack import SecureStack
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ def stack() -> Iterator[StackEndpoints]:
 
     with started_test_stack() as endpoints:
         yield StackEndpoints(endpoints.bootstrap_servers, endpoints.registry_url)
+
+
+@pytest.fixture(scope="session")
+def secure_stack() -> Iterator[SecureStack]:
+    """One ``lgsp dev up --secure`` broker (no registry) per session, for the tests that need it."""
+    from tests.stack import started_secure_stack
+
+    with started_secure_stack() as secure:
+        yield secure
 
 
 @pytest.fixture

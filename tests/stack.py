@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus.errors import DevStackError
-from bus.settings import DevSettings, Settings
+from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import DevStack
 
 
@@ -45,6 +45,27 @@ def started_test_stack(*, brokers: int = 1) -> Iterator[LaunchedStack]:
         if endpoints.registry_url is None:
             raise DevStackError("the test stack started without its registry")
         yield LaunchedStack(endpoints.bootstrap_servers, endpoints.registry_url, launcher)
+    finally:
+        launcher.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SecureStack:
+    """A ``--secure`` stack for tests: the admin's connection (SASL_SSL, super user) and the launcher."""
+
+    admin: KafkaSettings
+    launcher: DevStack
+
+
+@contextmanager
+def started_secure_stack(*, brokers: int = 1, registry: bool = False) -> Iterator[SecureStack]:
+    """SASL_SSL + SCRAM + ACLs (``lgsp dev up --secure``), ready; stopped and deleted when the block ends."""
+    state_dir = Path(tempfile.mkdtemp(prefix="lgsp-test-secure-"))
+    launcher = DevStack(dev_settings_for_tests(state_dir, kafka_heap="512m"))
+    try:
+        launcher.up(brokers=brokers, registry=registry, secure=True)
+        yield SecureStack(launcher.admin_settings(), launcher)
     finally:
         launcher.down()
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -12,9 +12,12 @@ from typing import Annotated, Any
 import typer
 
 from bus.errors import ConfigError, LgspError
-from bus.settings import DevSettings, Settings
+from bus.kafka_client import kafka_environment
+from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
 from lgsp.devstack.postgres import PostgresServer
+from lgsp.devstack.secure import write_admin_env
+from lgsp.security.onboarding import KAFKA_ENV, ensure_service
 
 StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="configs, data, logs, pid files [LGSP_DEV__STATE_DIR]")
@@ -38,6 +41,10 @@ def up(
     controller_port: Annotated[int | None, typer.Option(help="first controller's port; 0: any free")] = None,
     registry_port: Annotated[int | None, typer.Option(help="Apicurio Registry's port; 0: any free")] = None,
     registry: Annotated[bool, typer.Option(help="also run the schema registry")] = True,
+    secure: Annotated[
+        bool,
+        typer.Option("--secure", help="SASL_SSL (SCRAM-SHA-512) + TLS + ACLs; admin is the only super user"),
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="seconds to wait for readiness")] = None,
     postgres: Annotated[
         bool, typer.Option("--postgres", help="also run PostgreSQL for the view store (Debian's package)")
@@ -57,17 +64,38 @@ def up(
     with _errors():
         settings = _dev_settings(**overrides)
         stack = DevStack(settings)
-        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout)
+        result = stack.up(brokers=brokers, registry=registry, timeout_s=timeout, secure=secure)
+        admin = stack.admin_settings()
+        services = _service_principals(admin, settings.state_dir) if secure else []
         if postgres:
             store_url = PostgresServer(settings).up(timeout_s=timeout)
             result = _with_postgres(result, settings)
     _print_status(result)
     typer.echo("\nPoint the bus at it:")
-    typer.echo(f"  export LGSP_KAFKA__BOOTSTRAP_SERVERS={result.bootstrap_servers}")
+    for key, value in kafka_environment(admin).items():
+        if key not in ("LGSP_KAFKA__SASL_USERNAME", "LGSP_KAFKA__SASL_PASSWORD"):
+            typer.echo(f"  export {key}={value}")
+    if admin.sasl_username is not None:
+        env_file = write_admin_env(stack.settings.state_dir, admin)
+        typer.echo(
+            f"  # the admin principal (super user) and its password, 0600: set -a; . {env_file}; set +a"
+        )
+        for env_file in services:
+            typer.echo(f"  # a service's own principal (least privilege): {env_file}")
+        typer.echo("  # agencies get theirs with `lgsp agencies onboard CODE --sdk` (docs/operators.md)")
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
     if store_url:
         typer.echo(f"  export LGSP_STORE__URL={store_url}")
+
+
+def _service_principals(admin: KafkaSettings, state_dir: Path) -> list[Path]:
+    """The ingress's and the default views deployment's principals and ACLs (idempotent, like `up`)."""
+    settings = Settings(kafka=admin)
+    out = state_dir / "principals"
+    return [
+        ensure_service(settings, kind, out_dir=out).directory / KAFKA_ENV for kind in ("ingress", "views")
+    ]
 
 
 def status(

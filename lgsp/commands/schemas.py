@@ -17,6 +17,7 @@ from bus.compat import Issue, RecordReport, check_all, check_fingerprints, relea
 from bus.errors import LgspError
 from bus.registry import SchemaRegistryClient, SubjectRegistration, register_schemas
 from bus.settings import Settings
+from lgsp.commands.asyncapi import asyncapi
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
     )
     schemas.command("check")(check)
     schemas.command("register")(register_command)
+    schemas.command("asyncapi")(asyncapi)
     app.add_typer(schemas, name="schemas")
 
 

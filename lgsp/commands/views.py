@@ -20,6 +20,7 @@ from bus.settings import Settings
 from consumers.base import Grain, Level, ViewQuery, ViewResult
 from consumers.store.sqlite import path_from_url
 from consumers.viewset import VIEW_NAMES, ViewSet
+from lgsp.commands.scoreboard_table import WIDTH, narrow_table
 
 MetricsPortOption = Annotated[
     int | None,
@@ -130,7 +131,7 @@ def show(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="at most this many rows")] = None,
     all_columns: Annotated[
-        bool, typer.Option("--all-columns", help="every column in the table, not the key ones")
+        bool, typer.Option("--all-columns", "--wide", help="every column in the table, not the key ones")
     ] = False,
 ) -> None:
     """Print one view as a table (or JSON, always with every column)."""
@@ -156,6 +157,10 @@ def show(
         raise typer.Exit(1) from exc
     if as_json:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    if name == "scoreboard" and not all_columns:
+        terminal = Console()
+        (terminal if terminal.is_terminal else Console(width=WIDTH)).print(narrow_table(result))
         return
     console = Console()
     if not console.is_terminal:

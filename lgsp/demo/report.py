@@ -12,7 +12,7 @@ from bus.metrics import NATIONAL, Kpi
 from bus.settings import Settings
 from consumers.base import ViewQuery, ViewResult
 from consumers.viewset import ViewSet
-from lgsp.commands.views import result_table
+from lgsp.commands.scoreboard_table import narrow_table
 from lgsp.demo.options import DemoPaths, Ports
 from lgsp.demo.scrape import Samples
 
@@ -34,7 +34,7 @@ def read_scoreboard(settings: Settings) -> ViewResult:
 
 
 def print_scoreboard(console: Console, result: ViewResult) -> None:
-    console.print(result_table(result))
+    console.print(narrow_table(result))
 
 
 def kpi_line(samples: Samples) -> str:
@@ -66,7 +66,7 @@ def look_further(
     views = ports.url(ports.views)
     say = console.print
     say("\n[bold]Look further[/bold]", highlight=False)
-    say(f"  scoreboard page   {views}/", highlight=False)
+    say(f"  national page     {views}/  (map, trends, each province: {views}/province/79)", highlight=False)
     say(f"  views API         {views}/v1/views/scoreboard  (also documents, dossiers, reports; ?province=79)")
     say(f"  its OpenAPI docs  {views}/docs")
     say("  /metrics          " + "  ".join(_metrics_urls(ports, kept=kept)), highlight=False)

@@ -185,6 +185,7 @@ def _start_children(settings: Settings, ports: Ports, paths: DemoPaths, steps: _
     for child in started:
         steps.say(f"{child.spec.what}: pid {child.pid}, log {child.managed.log_file.name}")
     steps.say(f"ready in {time.monotonic() - begin:.0f} s")
+    steps.say(f"the national page follows the views live: {ports.url(ports.views)}/")
     return started
 
 

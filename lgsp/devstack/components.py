@@ -25,6 +25,14 @@ from lgsp.devstack.layout import KafkaNode, StackLayout
 from lgsp.devstack.ports import PortUse
 from lgsp.devstack.probes import kafka_node_ready, registry_ready
 from lgsp.devstack.processes import Managed, marker_for
+from lgsp.devstack.secure import (
+    SecureMaterial,
+    ensure_material,
+    format_scram_arguments,
+    secure_node_ready,
+    secure_properties,
+    write_private,
+)
 
 _FORMAT_TIMEOUT_S = 120.0
 
@@ -78,18 +86,33 @@ class KafkaComponent:
 
     def prepare(self, java: str) -> None:
         (self.managed.directory / "tmp").mkdir(parents=True, exist_ok=True)
-        text = render_server_properties(self.layout, self.node, self.data_dir.resolve())
-        self.config_file.write_text(text, encoding="utf-8")
+        material = self._material()
+        overrides = None
+        if material is not None:
+            overrides = secure_properties(
+                material,
+                host=self.layout.host,
+                port=self.node.port,
+                controller_port=self.node.controller_port,
+            )
+        text = render_server_properties(self.layout, self.node, self.data_dir.resolve(), overrides=overrides)
+        write_private(self.config_file, text)  # the secure mode's file holds the admin password
         if not (self.data_dir / "meta.properties").exists():
-            self._format(java)
+            self._format(java, [] if material is None else format_scram_arguments(material))
 
-    def _format(self, java: str) -> None:
+    def _material(self) -> SecureMaterial | None:
+        if not self.layout.secure:
+            return None
+        return ensure_material(self.settings.state_dir, self.layout.host)
+
+    def _format(self, java: str, extra: list[str]) -> None:
         command = format_command(
             java,
             artifacts.kafka_libs(self.settings),
             self.config_file,
             self.layout.cluster_id,
             standalone=len(self.layout.nodes) == 1,
+            extra=extra,
         )
         try:
             done = subprocess.run(
@@ -112,6 +135,9 @@ class KafkaComponent:
         )
 
     def ready(self) -> bool:
+        material = self._material()
+        if material is not None:
+            return secure_node_ready(material.admin_settings(self.endpoint), self.node.node_id)
         return kafka_node_ready(self.layout.host, self.node.port, self.node.node_id)
 
 

@@ -49,6 +49,7 @@ class StackLayout:
     cluster_id: str
     nodes: tuple[KafkaNode, ...]
     registry_port: int | None
+    secure: bool = False  # `up --secure`: SASL_SSL + SCRAM + ACLs (lgsp.devstack.secure)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -77,10 +78,14 @@ class StackLayout:
             uses.append(PortUse(self.registry_port, "registry", "registry_port"))
         return uses
 
-    def has_shape(self, *, brokers: int, registry: bool) -> bool:
-        """Nodes 1..``brokers``, with or without the registry: whether its data directories fit that stack."""
+    def has_shape(self, *, brokers: int, registry: bool, secure: bool = False) -> bool:
+        """Nodes 1..``brokers``, with or without the registry, secure or not: whether it is that stack."""
         ids = [n.node_id for n in self.nodes]
-        return ids == list(range(1, brokers + 1)) and (self.registry_port is not None) == registry
+        return (
+            ids == list(range(1, brokers + 1))
+            and (self.registry_port is not None) == registry
+            and self.secure == secure
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,7 @@ class StackLayout:
                 for n in self.nodes
             ],
             "registry_port": self.registry_port,
+            "secure": self.secure,
         }
 
     @classmethod
@@ -99,7 +105,8 @@ class StackLayout:
             KafkaNode(int(n["node_id"]), int(n["port"]), int(n["controller_port"])) for n in data["nodes"]
         )
         port = data.get("registry_port")
-        return cls(str(data["host"]), str(data["cluster_id"]), nodes, None if port is None else int(port))
+        registry_port = None if port is None else int(port)
+        return cls(str(data["host"]), str(data["cluster_id"]), nodes, registry_port, bool(data.get("secure")))
 
 
 def new_cluster_id() -> str:
@@ -120,6 +127,7 @@ def plan_layout(
     registry: bool = True,
     cluster_id: str | None = None,
     previous: StackLayout | None = None,
+    secure: bool = False,
 ) -> StackLayout:
     """Ports for ``brokers`` nodes and the registry.
 
@@ -146,7 +154,7 @@ def plan_layout(
     registry_port = None
     if registry:
         registry_port = _port(host, settings.registry_port, 1, previous.registry_port if previous else None)
-    layout = StackLayout(host, cluster_id or new_cluster_id(), tuple(nodes), registry_port)
+    layout = StackLayout(host, cluster_id or new_cluster_id(), tuple(nodes), registry_port, secure)
     check_distinct(layout.port_uses())
     return layout
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from bus.errors import DevStackError
-from bus.settings import DevSettings, Settings
+from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import artifacts
 from lgsp.devstack.components import Component, KafkaComponent, components_of
 from lgsp.devstack.layout import StackLayout, load_layout, plan_layout, save_layout
@@ -33,6 +33,7 @@ from lgsp.devstack.processes import (
     stop_all,
     wait_gone,
 )
+from lgsp.devstack.secure import ensure_material
 from lgsp.devstack.status import ComponentStatus, StackStatus, State
 from lgsp.devstack.tools import find_java
 
@@ -67,10 +68,21 @@ class DevStack:
         """Resolve the jars into the cache without starting anything."""
         return artifacts.fetch_all(self.settings)
 
-    def up(self, *, brokers: int = 1, registry: bool = True, timeout_s: float | None = None) -> StackStatus:
-        """Start what is not running and wait until everything is ready; harmless when already up."""
+    def up(
+        self,
+        *,
+        brokers: int = 1,
+        registry: bool = True,
+        timeout_s: float | None = None,
+        secure: bool = False,
+    ) -> StackStatus:
+        """Start what is not running and wait until everything is ready; harmless when already up.
+
+        ``secure``: SASL_SSL + SCRAM + ACLs (:mod:`lgsp.devstack.secure`); :meth:`admin_settings` then gives
+        the admin's connection.
+        """
         java = find_java(self.settings.java).path
-        layout = self._layout_for(brokers=brokers, registry=registry)
+        layout = self._layout_for(brokers=brokers, registry=registry, secure=secure)
         to_start = [c for c in components_of(self.settings, layout) if running_pid(c.managed) is None]
         check_free(layout.host, [use for c in to_start for use in c.port_uses()])
         artifacts.fetch_kafka(self.settings)
@@ -136,7 +148,14 @@ class DevStack:
             raise DevStackError(f"no stack in {self.settings.state_dir}; run `lgsp dev up` first")
         return layout
 
-    def _layout_for(self, *, brokers: int, registry: bool) -> StackLayout:
+    def admin_settings(self) -> KafkaSettings:
+        """The admin's connection: plain for a plain stack; SASL_SSL as ``admin`` for a secure one."""
+        layout = self._require_layout()
+        if not layout.secure:
+            return KafkaSettings(bootstrap_servers=layout.bootstrap_servers)
+        return ensure_material(self.settings.state_dir, layout.host).admin_settings(layout.bootstrap_servers)
+
+    def _layout_for(self, *, brokers: int, registry: bool, secure: bool) -> StackLayout:
         """The layout to bring up.
 
         While any process of the previous layout runs, that layout is kept as it is (ports included): `up`
@@ -146,16 +165,22 @@ class DevStack:
         """
         previous = self.layout
         if previous is None:
-            return plan_layout(self.settings, brokers=brokers, registry=registry)
+            return plan_layout(self.settings, brokers=brokers, registry=registry, secure=secure)
         running = any(running_pid(c.managed) for c in components_of(self.settings, previous))
         if running:
-            if not previous.has_shape(brokers=brokers, registry=registry):
+            if not previous.has_shape(brokers=brokers, registry=registry, secure=secure):
                 raise DevStackError(
-                    f"a stack with {_shape(len(previous.nodes), previous.registry_port is not None)} is "
+                    f"a {_mode(previous.secure)} stack with "
+                    f"{_shape(len(previous.nodes), previous.registry_port is not None)} is "
                     f"running from {self.settings.state_dir} (Kafka at {previous.bootstrap_servers}), "
-                    f"not one with {_shape(brokers, registry)}; run `lgsp dev down` first"
+                    f"not a {_mode(secure)} one with {_shape(brokers, registry)}; run `lgsp dev down` first"
                 )
             return previous
+        if previous.secure != secure and self._has_kafka_data():
+            raise DevStackError(
+                f"{self.settings.state_dir} holds the Kafka data of a {_mode(previous.secure)} stack; "
+                "run `lgsp dev down --purge` to discard it, or use another LGSP_DEV__STATE_DIR"
+            )
         if len(previous.nodes) != brokers and self._has_kafka_data():
             raise DevStackError(
                 f"{self.settings.state_dir} holds the Kafka data of {_shape(len(previous.nodes), None)}, "
@@ -168,6 +193,7 @@ class DevStack:
             registry=registry,
             cluster_id=previous.cluster_id,
             previous=previous,
+            secure=secure,
         )
 
     def _has_kafka_data(self) -> bool:
@@ -237,6 +263,10 @@ def _why(component: Component) -> str:
     parts.append(f"last error: {error}" if error else "no error in its log")
     parts.append(f"log: {managed.log_file}")
     return "; ".join(parts)
+
+
+def _mode(secure: bool) -> str:
+    return "secure (--secure)" if secure else "plain"
 
 
 def _shape(brokers: int, registry: bool | None) -> str:

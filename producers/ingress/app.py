@@ -31,7 +31,7 @@ from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
 from bus.settings import Settings
 from bus.topics import topic_for
-from producers.ingress import openapi
+from producers.ingress import events_docs, openapi
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
 from producers.ingress.routes import (
@@ -128,6 +128,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)
     openapi.install(app)
     openapi.install_docs(app)
+    events_docs.install(app)  # /docs/events: the topics' AsyncAPI document as HTML
     # The same endpoints and metrics without FastAPI's per-request layers (telemetry checks, body limit,
     # error pages), for the server to run in front of the app: see `front`.
     app.state.hot_front = MetricsMiddleware(HotRoutes(app, routes=hot), metrics=metrics, routes=app.routes)

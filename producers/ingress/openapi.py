@@ -33,6 +33,9 @@ nothing) with `Authorization: Bearer <your agency's key>`. `202 Accepted` means 
 (`application/problem+json`) naming the field and the rule; nothing of a failed request is published, except
 that after a Kafka failure mid-publish a 503 lists the ids Kafka did not confirm (resend those unchanged:
 consumers drop duplicates by event id).
+
+What lands on the topics (keys, Avro payloads, headers) is described by the AsyncAPI document at
+[/docs/events](/docs/events).
 """
 
 _REF = "#/components/schemas/{model}"

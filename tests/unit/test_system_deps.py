@@ -51,7 +51,7 @@ def _machine(tmp_path: Path, *, uid: int = 0) -> tuple[dict[str, str], Path]:
     pool = tmp_path / "pool"  # what each package would bring: a stand-in for its command
     for folder in (bin_dir, pool):
         folder.mkdir()
-    for tool in ("bash", "sed", "head"):
+    for tool in ("bash", "sed", "head", "make"):
         found = shutil.which(tool)
         assert found is not None, tool
         (bin_dir / tool).symlink_to(found)
@@ -104,6 +104,31 @@ def test_installs_every_missing_tool_as_root(tmp_path: Path) -> None:
     assert again.returncode == 0
     assert again.stdout == again.stderr == ""
     assert len(log.read_text().splitlines()) == 2
+
+
+def test_make_test_runs_the_install_first(tmp_path: Path) -> None:
+    """`make test` installs the tools first: the Makefile calls the script, not a copy of it."""
+    env, log = _machine(tmp_path)
+    make = Path(env["PATH"]) / "make"
+    dry = subprocess.run(
+        [str(make), "-C", str(REPO), "-n", "test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "scripts/system_deps.sh test" in dry.stdout, dry.stdout + dry.stderr
+    result = subprocess.run(
+        [str(make), "-C", str(REPO), "system-deps"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(log.read_text().splitlines()[1].split()) & TEST_PACKAGES == TEST_PACKAGES
 
 
 def test_demo_needs_only_java_and_maven(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bus.cluster_defaults import defaults_for_brokers
 from bus.errors import UnknownEventTypeError
 from bus.events import EVENT_TYPES, DocumentSent, DocumentStatusChanged, DossierSynced, ReportFiled
 from bus.settings import KafkaSettings, TopicSettings
@@ -82,3 +83,19 @@ def test_admin_kwargs_unwrap_the_sasl_secret_only_there() -> None:
     kwargs = admin_kwargs(kafka)
     assert kwargs["sasl_plain_password"] == "bí-mật"
     assert "bí-mật" not in repr(kafka)
+
+
+def test_replication_follows_the_cluster_unless_settings_say_otherwise() -> None:
+    """Red team: `lgsp dev up --brokers 3` then `lgsp topics create` made topics with replication factor 1."""
+    three = defaults_for_brokers(3)
+    plans = topic_plans(TopicSettings(), cluster=three)
+    assert {(p.replication_factor, p.configs["min.insync.replicas"]) for p in plans} == {(3, "2")}
+    pinned = topic_plans(TopicSettings(replication_factor=2), cluster=three)
+    assert {(p.replication_factor, p.configs["min.insync.replicas"]) for p in pinned} == {(2, "2")}
+    assert {p.replication_factor for p in topic_plans(TopicSettings())} == {1}
+
+
+@pytest.mark.parametrize(("brokers", "expected"), [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (5, (3, 2))])
+def test_the_one_replication_rule(brokers: int, expected: tuple[int, int]) -> None:
+    defaults = defaults_for_brokers(brokers)
+    assert (defaults.replication_factor, defaults.min_insync_replicas) == expected
