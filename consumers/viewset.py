@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +47,15 @@ def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
         ScoreboardView(reports_view, rollup),
         AgenciesView(),
     ]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The views' progress: partitions and records applied, and when a builder last committed (UTC ms)."""
+
+    partitions: int
+    applied: int
+    last_commit_ms: int | None
 
 
 class ViewSet:
@@ -162,6 +172,13 @@ class ViewSet:
         view = self.view(name)
         with self._store.reader() as reader:
             return view.query(reader, query)
+
+    def freshness(self) -> Freshness:
+        """How far the views are, from one read snapshot of the set being served."""
+        with self._store.reader() as reader:
+            rows = reader.query("SELECT COUNT(*), SUM(next_offset), MAX(updated_at_ms) FROM consumer_offsets")
+        partitions, applied, last = rows[0]
+        return Freshness(int(partitions), int(applied or 0), None if last is None else int(last))
 
     def offsets(self) -> Mapping[Partition, int]:
         """The recorded offsets (for status pages)."""
