@@ -26,6 +26,7 @@ from starlette.responses import Response
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
 from bus.metrics import ViewMetrics, metrics_route
+from consumers import units
 from consumers.base import Grain, Level, ViewQuery
 from consumers.page import register as register_page
 from consumers.scoreboard import kpi_values
@@ -137,9 +138,12 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
 
 
 def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
-    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard."""
+    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard, and the
+    count of unlisted units from the views."""
     for province, values in kpi_values(viewset.query("scoreboard", ViewQuery())).items():
         metrics.set_kpis(province, values)
+    with viewset.store.reader() as reader:
+        metrics.count_unknown_units(units.per_province(reader))
 
 
 def _problem(status: int, title: str, detail: str, field: str | None) -> JSONResponse:

@@ -28,15 +28,16 @@ from consumers.scoreboard import ScoreboardView
 from consumers.store import ViewStore, open_store
 from consumers.store.base import StoreTxn
 from consumers.store.sqlite import SqliteStore
+from consumers.units import AgenciesView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports")
+VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports", "agencies")
 
 
 def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
-    """The four national views, sharing one agency roll-up."""
+    """The national views, sharing one agency roll-up (``agencies``: the units the catalog does not list)."""
     rollup = rollup or Rollup()
     reports_view = ReportsView(rollup)
     return [
@@ -44,6 +45,7 @@ def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
         DossiersView(rollup),
         reports_view,
         ScoreboardView(reports_view, rollup),
+        AgenciesView(),
     ]
 
 
