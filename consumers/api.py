@@ -1,10 +1,12 @@
-"""``lgsp views serve``: the national views over HTTP (JSON API, an HTML scoreboard, /metrics, /healthz).
+"""``lgsp views serve``: the national views over HTTP (JSON API, the national page, /metrics, /healthz).
 
     GET /v1/views/scoreboard | documents | dossiers | reports
         ?province=79&agency=000.00.00.H29&period=2025-07&level=province&grain=month&as_of=...&limit=100
     GET /            the national page (map, trends, drill-down; ``consumers.page``)
     GET /metrics     Prometheus; the KPI gauges are refreshed from the scoreboard on each scrape
     GET /healthz     the store answers; the offsets it has applied
+    GET /readyz      200 ``ready`` (or ``stale``: no builder committed for ``views.stale_after_s``) with the
+                     store, view set and freshness; 503 ``unavailable`` when the store does not answer
 
 Bad filters are answered ``400`` with an RFC 9457 problem document naming the parameter.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -28,6 +31,7 @@ from starlette.responses import Response
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
 from bus.metrics import NATIONAL, ViewMetrics, metrics_route
+from consumers import units
 from consumers.base import Grain, Level, ViewQuery
 from consumers.freshness import FreshnessExporter
 from consumers.page import register as register_page
@@ -56,9 +60,11 @@ def create_app(
     registry: CollectorRegistry,
     metrics: ViewMetrics,
     *,
+    stale_after_s: float = 300.0,
     freshness: FreshnessExporter | None = None,
 ) -> FastAPI:
     """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges.
+    Stateless: every answer is read from the store, so replicas on one PostgreSQL store answer alike.
 
     ``freshness`` runs in the background for the app's lifetime (how far the store is behind the topics)."""
 
@@ -131,6 +137,25 @@ def create_app(
         offsets = viewset.offsets()
         return {"status": "ok", "partitions": len(offsets), "applied_offsets": sum(offsets.values())}
 
+    @app.get("/readyz", summary="Readiness: the store answers; which store and view set; how fresh")
+    def readyz() -> JSONResponse:
+        try:
+            store = viewset.store.describe()
+            fresh = viewset.freshness()
+        except LgspError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        age = None if fresh.last_commit_ms is None else max(time.time() - fresh.last_commit_ms / 1000, 0.0)
+        stale = age is None or age > stale_after_s
+        body = {
+            "status": "stale" if stale else "ready",
+            "store": store,
+            "partitions": fresh.partitions,
+            "applied_offsets": fresh.applied,
+            "last_commit_ms": fresh.last_commit_ms,
+            "freshness_s": None if age is None else round(age, 3),
+        }
+        return JSONResponse(body)
+
     return app
 
 
@@ -165,7 +190,7 @@ CENTRAL = "central"
 
 def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
     """Set the national KPI gauges (per province and ``00`` for the nation), what each province has
-    published so far and its overdue reports, from one scoreboard read."""
+    published so far and its overdue reports, from one scoreboard read; and the count of unlisted units."""
     board = viewset.query("scoreboard", ViewQuery())
     for province, values in kpi_values(board).items():
         metrics.set_kpis(province, values)
@@ -179,6 +204,8 @@ def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
             metrics.province_events.labels(province=province, view=view).set(total or 0)
         metrics.province_events.labels(province=province, view="reports").set(filed)
         metrics.reports_overdue.labels(province=province).set(max(expected - filed, 0))
+    with viewset.store.reader() as reader:
+        metrics.count_unknown_units(units.per_province(reader))
 
 
 def _problem(status: int, title: str, detail: str, field: str | None) -> JSONResponse:

@@ -17,6 +17,7 @@ from bus.metrics import (
     serve_metrics,
 )
 from bus.settings import Settings
+from consumers.admission import views_admission
 from consumers.viewset import VIEW_NAMES, ViewSet
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ async def run_views(
             topics=viewset.topics(),
             sink=viewset,
             topic_types=viewset.topic_types(),
+            admit=views_admission(settings),
         )
         return await run_consumer(
             settings,

@@ -36,6 +36,7 @@ from bus.metrics.catalog import (
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
     SIMULATOR_TARGET_RATE,
+    UNKNOWN_UNITS,
     VIEW_EVENTS_APPLIED,
     VIEW_LAST_EVENT,
     VIEW_STORE_BEHIND,
@@ -161,6 +162,7 @@ class ViewMetrics:
         *KPI_SPECS.values(),
         PROVINCE_EVENTS,
         REPORTS_OVERDUE,
+        UNKNOWN_UNITS,
     )
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -169,11 +171,22 @@ class ViewMetrics:
         self.kpis: dict[Kpi, Gauge] = {kpi: spec.gauge(registry) for kpi, spec in KPI_SPECS.items()}
         self.province_events = PROVINCE_EVENTS.gauge(registry)
         self.reports_overdue = REPORTS_OVERDUE.gauge(registry)
+        self.unknown_units = UNKNOWN_UNITS.counter(registry)
+        self._unknown_counted: dict[str, int] = {}
 
     def declare(self, views: Iterable[str]) -> None:
         """Each view's applied-events series at 0 from start-up (a rate of 0, not "No data")."""
         for view in views:
             self.events_applied.labels(view=view)
+
+    def count_unknown_units(self, per_province: Mapping[str, int]) -> None:
+        """Bring ``lgsp_unknown_units_total`` up to the views' count of unlisted units per province (the
+        views only ever add units, so the counter only grows)."""
+        for province, count in per_province.items():
+            counted = self._unknown_counted.get(province, 0)
+            if count > counted:
+                self.unknown_units.labels(province=province).inc(count - counted)
+                self._unknown_counted[province] = count
 
     def applied(self, view: str, count: int, *, now: float | None = None) -> None:
         """Count ``count`` events applied to ``view``; stamp it fresh (wall clock unless ``now`` is given)."""

@@ -41,6 +41,7 @@ from bus.registry import SchemaRegistryClient
 from bus.settings import Settings
 from bus.topics import topic_for
 from producers.ingress import events_docs, openapi
+from producers.ingress.agencies_api import agencies_router
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
 from producers.ingress.routes import (
@@ -145,6 +146,7 @@ def create_app(
     hot = event_routes(state)
     app.router.routes.extend(hot)
     app.include_router(router)
+    app.include_router(agencies_router)
     render_metrics = metrics_endpoint or metrics_route(metrics_registry)
     app.add_route(
         "/metrics",
