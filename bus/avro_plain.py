@@ -54,7 +54,7 @@ def plain_writer(source: Mapping[str, Any]) -> PlainWriter | None:
     if records.unsupported is not None or models.unsupported is not None:
         return None
     return PlainWriter(
-        parse_schema(_strip(source)),
+        parse_schema(plain_schema(source)),
         partial(_convert_record, plan=plan),
         partial(_model_record, plan=model_plan),
     )
@@ -68,14 +68,20 @@ def _logical_key(node: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _strip(schema: Any) -> Any:
-    """``schema`` without the logical types fastavro converts on writing (others stay as they are)."""
+def plain_schema(schema: Any) -> Any:
+    """A copy of a (JSON) schema without the logical types fastavro converts (others stay as they are).
+
+    The one stripper of the bus: the plain writers write with it, and the views' decode path reads with it
+    (fastavro then hands out epoch milliseconds, epoch days and UUID text without converting). fastavro
+    converts the same logical types on reading as on writing (``LOGICAL_READERS`` has the keys of
+    ``LOGICAL_WRITERS``).
+    """
     if isinstance(schema, list):
-        return [_strip(item) for item in schema]
+        return [plain_schema(item) for item in schema]
     if not isinstance(schema, Mapping):
         return schema
     stripped = {
-        key: _strip(value) if key in ("type", "items", "values", "fields") else value
+        key: plain_schema(value) if key in ("type", "items", "values", "fields") else value
         for key, value in schema.items()
     }
     key = _logical_key(schema)

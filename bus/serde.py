@@ -26,7 +26,7 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.write import LOGICAL_WRITERS
 
-from bus.avro_plain import PlainWriter, plain_writer
+from bus.avro_plain import PlainWriter, plain_schema, plain_writer
 from bus.errors import (
     LgspError,
     RegistryError,
@@ -35,7 +35,8 @@ from bus.errors import (
     UnknownSchemaError,
 )
 from bus.events import EVENT_TYPES, Event
-from bus.events.raw import RawCheck, RawEvent, raw_check, raw_of, strip_logical
+from bus.events.contract import RawCheck
+from bus.events.raw import RawEvent, raw_check, raw_of
 from bus.registry import SchemaRegistryClient, is_not_found, record_subject
 from bus.types import SchemaId, Subject
 
@@ -274,7 +275,7 @@ class AvroDeserializer:
             )
         reader_parsed = self._reader_schema(model)
         same = writer_parsed == reader_parsed
-        raw_writer = parsed_schema(strip_logical(writer), f"schema id {schema_id}")
+        raw_writer = parsed_schema(plain_schema(writer), f"schema id {schema_id}")
         raw_reader, reader_form = self._raw_reader(model)
         raw_same = to_parsing_canonical_form(raw_writer) == reader_form
         return _Reader(
@@ -293,7 +294,7 @@ class AvroDeserializer:
         found = self._raw_readers.get(model.AVRO_NAME)
         if found is None:
             parsed = parsed_schema(
-                strip_logical(model.avro_schema_source()), f"the schema of {model.__name__}"
+                plain_schema(model.avro_schema_source()), f"the schema of {model.__name__}"
             )
             found = self._raw_readers[model.AVRO_NAME] = (parsed, to_parsing_canonical_form(parsed))
         return found

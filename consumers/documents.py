@@ -496,3 +496,13 @@ def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[s
     sums = ", ".join(f"SUM({c})" for c in TOTALS)
     rows = reader.query(f"SELECT province, {sums} FROM doc_daily {condition} GROUP BY province", params)
     return {str(row[0]): dict(zip(TOTALS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+def daily_totals(reader: StoreReader) -> dict[tuple[str, str], dict[str, int]]:
+    """``(province, day) → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the page's
+    daily trends: the scoreboard's document counts, one day at a time."""
+    sums = ", ".join(f"SUM({c})" for c in TOTALS)
+    rows = reader.query(f"SELECT province, day, {sums} FROM doc_daily GROUP BY province, day")
+    return {
+        (str(row[0]), str(row[1])): dict(zip(TOTALS, (int(v) for v in row[2:]), strict=True)) for row in rows
+    }

@@ -335,11 +335,12 @@ class ReportsView(View):
         out = []
         for key in sorted(groups, key=lambda k: tuple(str(part) for part in k)):
             values = groups[key]
-            total = math.fsum(values)
+            total = _sum(values)
             item: dict[str, Any] = {level.value: key[0]} if level is not Level.NATION else {}
             item.update(
                 report_code=key[1], period=key[2], indicator_code=key[3], unit=key[4], count=len(values),
-                sum=total, min=min(values), max=max(values), mean=total / len(values),
+                sum=total, min=min(values), max=max(values),
+                mean=None if total is None else total / len(values),
             )  # fmt: skip
             out.append(item)
         return out
@@ -347,6 +348,16 @@ class ReportsView(View):
 
 def _iso(ms: int) -> str:
     return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _sum(values: list[float]) -> float | None:
+    """``math.fsum``, or None if it overflows. The catalog's indicator ranges keep stored values far from
+    that (out-of-range filings are dead-lettered); this guards a store filled before they existed, since an
+    OverflowError here answered 500 on every endpoint that reads the reports."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return None
 
 
 def _period(period_type: str, year: int, number: int) -> Period | None:

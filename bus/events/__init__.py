@@ -29,7 +29,6 @@ from bus.events.codes import (
     SubmissionChannel,
 )
 from bus.events.document import (
-    DocumentIdParts,
     DocumentSent,
     DocumentStatusChanged,
     make_document_id,
@@ -38,6 +37,7 @@ from bus.events.document import (
 from bus.events.dossier import DossierSynced
 from bus.events.periods import Period, periods_of_year
 from bus.events.report import IndicatorValue, ReportFiled, make_report_id
+from bus.events.rules import DocumentIdParts
 
 EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
     {cls.AVRO_NAME: cls for cls in (DocumentSent, DocumentStatusChanged, DossierSynced, ReportFiled)}

@@ -1,21 +1,21 @@
 """Base classes and field types of the event models.
 
 Field types carry what the Avro schema says (:class:`AvroType` metadata: ``long`` vs ``int``, logical types)
-so a drift test can derive each model's schema and compare it with the ``.avsc`` file. Semantic rules raise
-:func:`rule_error`, whose context names the rule and, for rules across fields, the field.
+so a drift test can derive each model's schema and compare it with the ``.avsc`` file. Their limits and rules
+are rows of the rule table (:mod:`bus.events.rules`), put in the annotations; the rules across fields run in
+:class:`Event`'s one model validator. Broken rules raise :func:`~bus.events.rules.rule_error`, whose context
+names the rule and, for rules across fields, the field.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import unicodedata
 import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import pydantic
@@ -29,16 +29,34 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from bus import errors
-from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
+from bus.agencies import load_catalog
+from bus.avro_plain import plain_writer
+from bus.events.rules import (
+    AGENCY_CODE,
+    CORRELATION_ID,
+    EARLIEST,
+    FINITE,
+    FIRST_DATE,
+    IDENTIFIER,
+    INT32,
+    INT64,
+    LAST_DATE,
+    LATEST,
+    LONG_TEXT,
+    MULTI_LINE,
+    NFC,
+    RECORD_RULES,
+    SINGLE_LINE,
+    TEXT,
+    catalog_of,
+    first_violation,
+    rule_error,
+)
 from bus.types import AgencyCode
-
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-"""Timestamps outside [EARLIEST, LATEST) are rejected: no LGSP fact is older, and later ones are typos."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,24 +67,6 @@ class AvroType:
 
     primitive: str
     logical: str | None = None
-
-
-def rule_error(rule: str, detail: str, *, field: str | None = None) -> PydanticCustomError:
-    """A validation error for semantic rule ``rule``; ``field`` names the field for rules across fields."""
-    context: dict[str, Any] = {"rule": rule, "detail": detail}
-    if field is not None:
-        context["field"] = field
-    return PydanticCustomError(rule, "{detail}", context)
-
-
-_nfc: Callable[[str], str] = partial(unicodedata.normalize, "NFC")
-"""NFC text; a C callable (no Python frame) since it runs once per text field of every event."""
-
-
-def _nfc_text(value: Any) -> Any:
-    # Before the length limits: they count NFC characters, so Vietnamese sent in NFD (a letter can be three
-    # code points) is not refused for its form. Non-strings pass on to pydantic's own "string_type" error.
-    return _nfc(value) if type(value) is str else value
 
 
 _RFC3339 = re.compile(
@@ -109,17 +109,21 @@ def _utc_millis(value: datetime) -> datetime:
         try:
             value = value.astimezone(UTC)
         except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
-            raise rule_error("timestamp.range", f"{value.isoformat()} is outside 1970..2099") from None
+            raise rule_error("timestamp.range", f"{value.isoformat()} is outside {_TIME_RANGE}") from None
     if value.microsecond % 1000:
         value = value.replace(microsecond=value.microsecond // 1000 * 1000)
     if not EARLIEST <= value < LATEST:
-        raise rule_error("timestamp.range", f"{value.isoformat()} is outside 1970..2099")
+        raise rule_error("timestamp.range", f"{value.isoformat()} is outside {_TIME_RANGE}")
     return value
 
 
+_TIME_RANGE = f"{EARLIEST.year}..{LATEST.year - 1}"
+_DATE_RANGE = f"{FIRST_DATE.year}..{LAST_DATE.year}"
+
+
 def _plausible_date(value: date) -> date:
-    if not 1900 <= value.year < 2100:
-        raise rule_error("date.range", f"{value.isoformat()} is outside 1900..2099")
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise rule_error("date.range", f"{value.isoformat()} is outside {_DATE_RANGE}")
     return value
 
 
@@ -142,48 +146,15 @@ def _uuid_text(value: Any) -> Any:
     return value
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise rule_error("number.finite", f"{value!r} is not a finite number")
-    return value
-
-
-def catalog_of(info: ValidationInfo) -> AgencyCatalog:
-    """The catalog to validate against: ``context={"catalog": ...}`` if given, else the packaged one."""
-    context = info.context
-    # `context is None` first: isinstance against the Mapping ABC costs more than the rest of the lookup
-    if context is not None and isinstance(context, Mapping):
-        catalog = context.get("catalog")
-        if isinstance(catalog, AgencyCatalog):
-            return catalog
-    return load_catalog()
-
-
-def _known_agency(value: str, info: ValidationInfo) -> str:
-    catalog = load_catalog() if info.context is None else catalog_of(info)  # the first: every decoded event
-    if value in catalog.known_codes:  # well-formed and in the catalog: the usual case, one lookup
-        return value
-    if not is_agency_code(value):
-        raise rule_error(
-            "agency_code.shape",
-            f"{value!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most 35 "
-            "characters, ending in the level-1 group such as H29 or G22)",
-        )
-    raise rule_error("agency_code.known", f"agency {value!r} is not in the agency catalog")
-
-
 # Strict: true, "7" or 7.0 for a count is a sender's bug that lax coercion would hide.
-Int = Annotated[int, AvroType("int"), Field(ge=-(2**31), le=2**31 - 1, strict=True)]
-Long = Annotated[int, AvroType("long"), Field(ge=-(2**63), le=2**63 - 1, strict=True)]
+Int = Annotated[int, AvroType("int"), Field(ge=INT32[0], le=INT32[1], strict=True)]
+Long = Annotated[int, AvroType("long"), Field(ge=INT64[0], le=INT64[1], strict=True)]
 Bool = Annotated[bool, Field(strict=True)]
-Double = Annotated[float, AvroType("double"), AfterValidator(_finite)]
-Text = Annotated[str, AvroType("string"), Field(min_length=1, max_length=1000), BeforeValidator(_nfc_text)]
-LongText = Annotated[
-    str, AvroType("string"), Field(min_length=1, max_length=8000), BeforeValidator(_nfc_text)
-]
-Identifier = Annotated[
-    str, AvroType("string"), Field(min_length=1, max_length=200, pattern=r"^\S+$"), BeforeValidator(_nfc_text)
-]
+Double = Annotated[float, AvroType("double"), FINITE]
+# The text kinds: every text field is one of these, so every one is NFC and free of hidden characters.
+Text = Annotated[str, AvroType("string"), TEXT, NFC, SINGLE_LINE]
+LongText = Annotated[str, AvroType("string"), LONG_TEXT, NFC, MULTI_LINE]
+Identifier = Annotated[str, AvroType("string"), IDENTIFIER, NFC, SINGLE_LINE]
 UuidText = Annotated[str, AvroType("string", "uuid"), BeforeValidator(_uuid_text)]
 UtcDatetime = Annotated[
     AwareDatetime,
@@ -192,7 +163,7 @@ UtcDatetime = Annotated[
     AfterValidator(_utc_millis),
 ]
 Date = Annotated[date, AvroType("int", "date"), BeforeValidator(_date_input), AfterValidator(_plausible_date)]
-KnownAgencyCode = Annotated[AgencyCode, AvroType("string"), AfterValidator(_known_agency)]
+KnownAgencyCode = Annotated[AgencyCode, AvroType("string"), AGENCY_CODE]
 
 
 class AvroRecord(BaseModel):
@@ -247,7 +218,7 @@ class EventMeta(AvroRecord):
     source: KnownAgencyCode
     occurred_at: UtcDatetime
     published_at: UtcDatetime | None = None
-    correlation_id: Annotated[Text, Field(max_length=200)] | None = None
+    correlation_id: Annotated[Text, CORRELATION_ID] | None = None
 
     @classmethod
     def new(
@@ -280,6 +251,19 @@ class Event(AvroRecord):
         """The record for fastavro ``schemaless_writer`` with :meth:`avro_schema`."""
         return self.model_dump()
 
+    @model_validator(mode="after")
+    def _record_rules(self, info: ValidationInfo) -> Self:
+        # The rules across fields of the rule table, on the record's plain form: the very functions the
+        # compiled checks of the decode path call (one call from pydantic per event, not one per rule).
+        name = self.AVRO_NAME
+        if name in RECORD_RULES:
+            catalog = load_catalog() if info.context is None else catalog_of(info)
+            broken = first_violation(name, plain_view(self), catalog)
+            if broken is not None:
+                rule, violation = broken
+                raise rule_error(rule.name, violation.message, field=violation.field or rule.field)
+        return self
+
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> Self:
         """The event from a fastavro reader's output (reader schema :meth:`avro_schema`).
@@ -304,6 +288,21 @@ class Event(AvroRecord):
         """A copy whose ``meta.published_at`` is ``published_at`` (UTC, milliseconds)."""
         meta = self.meta.model_copy(update={"published_at": _utc_millis(published_at)})
         return self.model_copy(update={"meta": meta})
+
+
+def plain_view(event: Event) -> dict[str, Any]:
+    """``event``'s record in plain form (times in epoch ms, dates in epoch days, nested records as dicts)."""
+    model = type(event)
+    to_plain = _PLAIN_VIEWS.get(model)
+    if to_plain is None:
+        writer = plain_writer(model.avro_schema_source())
+        if writer is None:  # a schema avro_plain does not cover: none of the bus's (a unit test checks)
+            raise TypeError(f"{model.__name__}: its schema has no plain form")
+        to_plain = _PLAIN_VIEWS[model] = writer.from_model
+    return to_plain(event)
+
+
+_PLAIN_VIEWS: dict[type[Event], Any] = {}
 
 
 @lru_cache(maxsize=64)

@@ -140,7 +140,7 @@ def _reports(view: View, province: str, rows: Sequence[Obligations]) -> str:
         f'<td class="num">{esc(fmt_int(lang, o.owed))}</td>'
         + _count(view, o.on_time, "reports", "ok", province=province, report_code=o.report_code, on_time="1")
         + _count(view, o.late, "reports", "warn", province=province, report_code=o.report_code, on_time="0")
-        + f'<td class="num bad">{esc(fmt_int(lang, o.missing))}</td>'
+        + f'<td class="num{" bad" if o.missing else ""}">{esc(fmt_int(lang, o.missing))}</td>'
         f'<td class="num">{esc(fmt_int(lang, o.due_later))}</td></tr>'
         for o in rows
     )

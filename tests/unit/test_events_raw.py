@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bus.avro_plain import plain_schema
 from bus.errors import ValidationError
 from bus.events import EVENT_TYPES, DossierSynced, Event
-from bus.events.raw import RawEvent, raw_check, raw_of, raw_value, strip_logical
+from bus.events.raw import RawEvent, raw_check, raw_of, raw_value
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from bus.settings import RegistrySettings
@@ -41,7 +42,7 @@ def raw_read(event: Event) -> dict[str, Any]:
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, model.avro_schema(), event.to_avro())
     buffer.seek(0)
-    bare = fastavro.parse_schema(strip_logical(model.avro_schema_source()))
+    bare = fastavro.parse_schema(plain_schema(model.avro_schema_source()))
     record = fastavro.schemaless_reader(buffer, bare, None)
     assert isinstance(record, dict)
     return record
