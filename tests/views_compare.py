@@ -49,6 +49,8 @@ def mismatches(viewset: ViewSet, events: Sequence[Event], *, as_of: datetime, sl
         problems += _diff(
             f"scoreboard {when}", got, oracle.scoreboard_rows(events, places, as_of_ms=_ms(when))
         )
+    got = viewset.query("agencies", ViewQuery()).rows
+    problems += _diff("agencies", got, oracle.agencies_rows(events, places))
     return problems
 
 

@@ -363,6 +363,15 @@ class PostgresStore(ViewStore):
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.execute(f"DELETE FROM {CONTROL_SCHEMA}.view_sets WHERE name = %s", (view_set,))
 
+    def describe(self) -> dict[str, str]:
+        """The backend and the view set reads are served from now (the current one, unless pinned)."""
+        view_set = self._set
+        if self._follow:
+            with self.reader() as reader:
+                found = reader.query(f"SELECT name FROM {CONTROL_SCHEMA}.current_set")
+            view_set = str(found[0][0]) if found else view_set
+        return {"backend": "postgresql", "view_set": view_set}
+
     # -- connections --------------------------------------------------------------------------------------
 
     def _writer(self) -> psycopg.Connection[Row]:

@@ -121,7 +121,7 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     try:
-        app = create_app(viewset, registry, metrics)
+        app = create_app(viewset, registry, metrics, stale_after_s=settings.views.stale_after_s)
         uvicorn.run(app, host=host or settings.views.host, port=settings.views.port if port is None else port)
     finally:
         viewset.close()
