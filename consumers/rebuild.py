@@ -34,7 +34,7 @@ from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
 from bus.errors import StoreError
 from bus.settings import Settings
-from consumers.admission import views_admission
+from consumers.admission import ViewsTrust
 from consumers.store.sqlite import SqliteStore
 from consumers.viewset import ViewSet
 
@@ -154,15 +154,17 @@ def run_shard(settings: Settings, store_url: str, partitions: list[Partition]) -
 async def _shard(settings: Settings, partitions: list[Partition]) -> dict[str, int]:
     views = ViewSet.from_settings(settings)
     try:
-        spec = ConsumerSpec(
-            group_id=settings.views.group_id,
-            topics=sorted({tp.topic for tp in partitions}),
-            sink=views,
-            topic_types=views.topic_types(),
-            admit=views_admission(settings),
-            partitions=partitions,
-        )
-        stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
+        async with ViewsTrust(settings) as trust:
+            spec = ConsumerSpec(
+                group_id=settings.views.group_id,
+                topics=sorted({tp.topic for tp in partitions}),
+                sink=views,
+                topic_types=views.topic_types(),
+                admit=trust.admission,
+                prepare=trust.refresh,
+                partitions=partitions,
+            )
+            stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
     finally:
         views.close()
     return asdict(stats)

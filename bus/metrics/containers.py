@@ -27,10 +27,12 @@ from bus.metrics.catalog import (
     KPI_SPECS,
     PUBLISH_DURATION,
     PUBLISH_ERRORS,
+    SIGNATURES_REJECTED,
     SIMULATOR_DUPLICATES,
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
     SIMULATOR_TARGET_RATE,
+    UNSIGNED_ACCEPTED,
     VIEW_EVENTS_APPLIED,
     VIEW_LAST_EVENT,
     Kpi,
@@ -97,6 +99,22 @@ class ConsumerMetrics:
             return  # never reported: nothing to drop
 
 
+class SignatureMetrics:
+    """What the views' signature check refused, and what it let through unsigned (bus.signing.verify)."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (SIGNATURES_REJECTED, UNSIGNED_ACCEPTED)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rejections = SIGNATURES_REJECTED.counter(registry)
+        self.unsigned_accepted = UNSIGNED_ACCEPTED.counter(registry)
+
+    def rejected(self, topic: str, reason: str, source: str) -> None:
+        self.rejections.labels(topic=topic, reason=reason, source=source).inc()
+
+    def unsigned(self, topic: str, source: str) -> None:
+        self.unsigned_accepted.labels(topic=topic, source=source).inc()
+
+
 class ViewMetrics:
     """Metrics of the national views: freshness per view and the KPI gauges per province."""
 
@@ -152,6 +170,7 @@ CONTAINERS: Final = (
     PublisherMetrics,
     IngressMetrics,
     ConsumerMetrics,
+    SignatureMetrics,
     ViewMetrics,
     SimulatorMetrics,
 )
