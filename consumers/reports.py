@@ -35,7 +35,7 @@ from bus.events.codes import PeriodType
 from bus.events.periods import Period
 from bus.events.raw import RawEvent
 from bus.reporting import ReportCatalog, load_report_catalog
-from consumers import span
+from consumers import span, units
 from consumers.base import (
     Grain,
     Level,
@@ -107,6 +107,7 @@ MIGRATIONS = (
         ),
     ),
     span.MIGRATION,
+    units.MIGRATION,
 )
 _UPSERT_STATE = upsert_sql("rep_reports", _STATE_COLUMNS, ("report_key",))
 _INSERT_INDICATOR = (
@@ -169,6 +170,7 @@ class ReportsView(View):
         first_filed: dict[str, int] = {}
         records = raw_events(events)
         span.record(txn, self.name, records)
+        units.record(txn, self._rollup, records)
         for name, event in records:
             if name != _REPORT:
                 continue
@@ -245,6 +247,7 @@ class ReportsView(View):
         # A report's entity (code, agency, period) is not its Kafka key (the report id): a rebuild reads the
         # whole reports topic in one shard, so these rows come from one shard only.
         span.merge(txn, source)
+        units.merge(txn, source)
         txn.execute(copy_sql(source, "rep_reports", _STATE_COLUMNS, ("report_key",)))
         txn.execute(
             copy_sql(source, "rep_indicators", tuple(_INDICATOR_TYPES), ("report_key", "indicator_code"))

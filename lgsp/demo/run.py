@@ -108,7 +108,13 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
         console.print(f"\ndemo completed in {time.monotonic() - began:.0f} s", highlight=False)
         kept = options.keep_running
         look_further(console, settings, ports, paths, key, kept=kept)
-        how_to_stop(console, kept=kept, waiting=options.wait and not kept, dev_stack=options.dev_stack)
+        how_to_stop(
+            console,
+            kept=kept,
+            waiting=options.wait and not kept,
+            dev_stack=options.dev_stack,
+            page=ports.url(ports.views, "/"),
+        )
         if options.wait and not kept:
             _wait_for_ctrl_c(started)
     finally:
