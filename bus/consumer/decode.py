@@ -224,4 +224,5 @@ def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
         reason=reason,
         error_class=type(error).__name__ if error is not None else "",
         message=str(error) if error is not None else reason.value,
+        problems=error.problems if isinstance(error, ValidationError) else (),
     )
