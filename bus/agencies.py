@@ -5,13 +5,19 @@ Codes are QĐ 20/2020/QĐ-TTg agency codes: dotted groups of digits and A–Z, a
 unit on the right (``G..`` ministries and central bodies, ``H..`` provincial People's Committees, ``K..``
 provincial People's Councils). Any code whose level-1 group is a province's ``H`` number rolls up to that
 province, including units not listed here and the People's Committees of provinces merged on 2025-07-01.
+
+Which codes an event may name (:attr:`AgencyCatalog.known_codes`): every listed code, and any well-formed
+code whose level-1 group is known — a province's ``H`` code (its own or a merged province's pre-2025 one),
+the matching ``K`` (People's Council) code, or a ministry's ``G`` code. So a commune, a department outside the
+template or a ministry's own department is accepted and rolled up; the views count such units apart
+(unlisted units), they are not dead letters.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -20,7 +26,7 @@ from typing import Any, Literal
 from bus.errors import ConfigError, UnknownAgencyError, ValidationError
 from bus.types import AgencyCode, ProvinceCode
 
-AgencyKind = Literal["province_committee", "ministry", "department"]
+AgencyKind = Literal["province_committee", "province_council", "ministry", "department"]
 CodeStatus = Literal["confirmed", "derived", "illustrative"]
 
 AGENCY_CODE_MAX_LENGTH = 35
@@ -76,6 +82,27 @@ def check_agency_code_shape(code: str, *, field: str) -> AgencyCode:
     return AgencyCode(code)
 
 
+class AcceptedCodes(Container[str]):
+    """The codes an event may name: the listed ones, and well-formed codes under a known level-1 group."""
+
+    def __init__(self, listed: frozenset[str], level1_groups: frozenset[str]) -> None:
+        self._listed = listed
+        self._level1_groups = level1_groups
+        self._unlisted: dict[str, bool] = {}
+
+    def __contains__(self, code: object) -> bool:
+        if code in self._listed:  # the usual case: one set lookup
+            return True
+        if not isinstance(code, str):
+            return False
+        found = self._unlisted.get(code)
+        if found is None:
+            found = is_agency_code(code) and _level1(code) in self._level1_groups
+            if len(self._unlisted) < _PROVINCE_CACHE_SIZE:  # bounded: callers may pass any text
+                self._unlisted[code] = found
+        return found
+
+
 class AgencyCatalog:
     """Lookup of agencies and provinces; build it with :func:`load_catalog`."""
 
@@ -88,9 +115,19 @@ class AgencyCatalog:
         self._province_of: dict[str, ProvinceCode | None] = {}
         self.province_codes: frozenset[ProvinceCode] = frozenset(self._provinces)
         """The statistics codes of the provinces (what :meth:`is_province` accepts)."""
-        self.known_codes: frozenset[AgencyCode] = frozenset(c for c in self._agencies if is_agency_code(c))
-        """The catalog's codes that have the QĐ 20/2020 shape (all of them, for a catalog from JSON): the
-        codes an event may name. One set lookup instead of a shape check and a catalog lookup per code."""
+        committees = frozenset(self._by_level1)
+        self.level1_groups: frozenset[str] = (
+            committees
+            | {"K" + group[1:] for group in committees}
+            | {_level1(a.code) for a in self._agencies.values() if a.kind == "ministry"}
+        )
+        """Known level-1 groups: provinces' ``H`` codes (pre-2025 ones included), their ``K`` codes, the
+        ministries' ``G`` codes."""
+        self.known_codes: Container[str] = AcceptedCodes(
+            frozenset(c for c in self._agencies if is_agency_code(c)), self.level1_groups
+        )
+        """The codes an event may name (see the module docstring); ``code in catalog`` says whether the
+        catalog lists it. Listed codes cost one set lookup."""
 
     def __contains__(self, code: object) -> bool:
         return code in self._agencies
@@ -104,6 +141,10 @@ class AgencyCatalog:
     def find(self, code: str) -> Agency | None:
         """The agency with ``code``, or None."""
         return self._agencies.get(AgencyCode(code))
+
+    def is_listed(self, code: str) -> bool:
+        """True if the catalog lists ``code`` itself (not only its level-1 group)."""
+        return code in self._agencies
 
     def get(self, code: str, *, field: str = "agency_code") -> Agency:
         """The agency with ``code``; :class:`~bus.errors.UnknownAgencyError` (naming ``field``) if absent."""
@@ -164,6 +205,10 @@ class AgencyCatalog:
         """The People's Committee of each province, by code."""
         return self._of_kind("province_committee")
 
+    def province_councils(self) -> list[Agency]:
+        """The People's Council of each province, by code."""
+        return self._of_kind("province_council")
+
     def departments(self, province: str | None = None) -> list[Agency]:
         """Departments of one province (or of all), by code."""
         return [a for a in self._of_kind("department") if province is None or a.province == province]
@@ -191,6 +236,7 @@ def catalog_from_json(data: dict[str, Any]) -> AgencyCatalog:
     try:
         provinces = [_province(item) for item in data["provinces"]]
         agencies = [_committee(item) for item in data["provinces"]]
+        agencies += [_council(item, data["council_template"]) for item in data["provinces"]]
         agencies += [_ministry(item) for item in data["ministries"]]
         agencies += list(_departments(data["department_template"], provinces))
     except (KeyError, TypeError, ValueError) as exc:
@@ -220,6 +266,19 @@ def _committee(item: dict[str, Any]) -> Agency:
         kind="province_committee",
         province=ProvinceCode(item["code"]),
         code_status=committee["code_status"],
+    )
+
+
+def _council(item: dict[str, Any], template: dict[str, Any]) -> Agency:
+    """The province's People's Council: ``K`` with the number of its People's Committee's ``H`` code."""
+    committee = item["committee"]["code"]
+    name: str = item["name"]
+    return Agency(
+        code=AgencyCode(committee[: -len(_level1(committee))] + "K" + _level1(committee)[1:]),
+        name=template["name"].format(province=name[0].lower() + name[1:]),
+        kind="province_council",
+        province=ProvinceCode(item["code"]),
+        code_status=template["code_status"],
     )
 
 

@@ -70,6 +70,7 @@ from bus.settings import Settings
 from bus.signing.keys import principal_of_settings
 from bus.topics import topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
+from bus.wording import of_total
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +383,7 @@ class Publisher:
         if unconfirmed:
             self._count_errors(errors)
             raise PublishError(
-                f"{len(unconfirmed)} of {len(records)} events not confirmed by Kafka within "
+                f"{of_total(len(unconfirmed), len(records), 'event')} not confirmed by Kafka within "
                 f"{self._timeout:g} s ({cause!r})",
                 unconfirmed=unconfirmed,
                 deliveries=deliveries,
@@ -504,7 +505,8 @@ def _authorize(principal: Principal, events: Sequence[Event]) -> None:
     if refused:
         first_index, first = refused[0]
         raise ForbiddenError(
-            f"{principal.agency} may not publish {len({i for i, _ in refused})} of {len(events)} events "
+            f"{principal.agency} may not publish "
+            f"{of_total(len({i for i, _ in refused}), len(events), 'event')} "
             f"(first: item {first_index} {first.field}: {first.message}); nothing was sent",
             refusals=refused,
         )

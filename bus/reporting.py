@@ -8,6 +8,7 @@ asks :meth:`ReportCatalog.expected` for the filings due in a period and compares
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone
 from functools import cache
@@ -24,15 +25,21 @@ VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 """Vietnam has used UTC+7 without daylight saving since 1975; deadlines are end of day there."""
 
 OwedBy = Literal["provinces", "ministries"]
+DEFAULT_INDICATOR_BOUND = 1e15
+"""Bound of an indicator the catalog does not declare (``default_indicator_range`` in the data wins): a sum of
+2^53 values this size stays below 1e31, so no aggregate of filings can overflow a double (math.fsum raised
+OverflowError on two values of 1.7976931348623157e308 and took the reports view down)."""
 
 
 @dataclass(frozen=True)
 class Indicator:
-    """An indicator a report carries (chỉ tiêu)."""
+    """An indicator a report carries (chỉ tiêu), with the range of values the views accept."""
 
     code: str
     name: str
     unit: str
+    min: float = -DEFAULT_INDICATOR_BOUND
+    max: float = DEFAULT_INDICATOR_BOUND
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,31 @@ class Obligation:
 class ReportCatalog:
     """The report regimes and who owes them; build with :func:`load_report_catalog`."""
 
-    def __init__(self, reports: list[ReportDefinition], agencies: AgencyCatalog) -> None:
+    def __init__(
+        self,
+        reports: list[ReportDefinition],
+        agencies: AgencyCatalog,
+        default_range: tuple[float, float] = (-DEFAULT_INDICATOR_BOUND, DEFAULT_INDICATOR_BOUND),
+    ) -> None:
         self._reports = {r.code: r for r in reports}
         self._agencies = agencies
         self._owers: dict[str, list[AgencyCode]] = {}
+        self._ranges = {(r.code, i.code): (i.min, i.max) for r in reports for i in r.indicators}
+        self.default_range = default_range
+
+    def indicator_range(self, report_code: str, indicator_code: str) -> tuple[float, float]:
+        """The ``[min, max]`` the views accept for an indicator of a report (the default if undeclared)."""
+        return self._ranges.get((report_code, indicator_code), self.default_range)
+
+    def out_of_range(self, report_code: str, indicators: Iterable[tuple[str, float]]) -> str | None:
+        """Why a filing's ``(indicator code, value)`` pairs cannot be applied, or None if they can."""
+        for code, value in indicators:
+            low, high = self.indicator_range(report_code, code)
+            if not low <= value <= high:  # also refuses NaN
+                return (
+                    f"indicator {code} of {report_code} is {value!r}, outside its range [{low:g}, {high:g}]"
+                )
+        return None
 
     def reports(self) -> list[ReportDefinition]:
         """Every report regime, by code."""
@@ -156,9 +184,13 @@ def report_catalog_from_json(data: dict[str, Any], agencies: AgencyCatalog) -> R
     """Build a report catalog from the JSON document (the layout of ``bus/data/reports.json``)."""
     try:
         reports = [_definition(item) for item in data["reports"]]
+        low, high = data.get("default_indicator_range", (-DEFAULT_INDICATOR_BOUND, DEFAULT_INDICATOR_BOUND))
+        default_range = (float(low), float(high))
+        if not -DEFAULT_INDICATOR_BOUND <= default_range[0] <= default_range[1] <= DEFAULT_INDICATOR_BOUND:
+            raise ValueError(f"default_indicator_range {default_range} is empty or too wide")
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"report catalog data is malformed: {exc!r}") from exc
-    return ReportCatalog(reports, agencies)
+    return ReportCatalog(reports, agencies, default_range)
 
 
 def _definition(item: dict[str, Any]) -> ReportDefinition:
@@ -171,5 +203,13 @@ def _definition(item: dict[str, Any]) -> ReportDefinition:
         period_types=tuple(PeriodType(p) for p in item["period_types"]),
         owed_by=owed_by,
         deadline_day=int(item["deadline_day"]),
-        indicators=tuple(Indicator(i["code"], i["name"], i["unit"]) for i in item["indicators"]),
+        indicators=tuple(_indicator(i) for i in item["indicators"]),
     )
+
+
+def _indicator(item: dict[str, Any]) -> Indicator:
+    low = float(item.get("min", -DEFAULT_INDICATOR_BOUND))
+    high = float(item.get("max", DEFAULT_INDICATOR_BOUND))
+    if not -DEFAULT_INDICATOR_BOUND <= low <= high <= DEFAULT_INDICATOR_BOUND:
+        raise ValueError(f"indicator {item.get('code')}: range [{low}, {high}] is empty or too wide")
+    return Indicator(item["code"], item["name"], item["unit"], low, high)

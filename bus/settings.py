@@ -92,6 +92,11 @@ class ViewsSettings(BaseModel):
     port: int = Field(default=8090, ge=0, le=65535)
     metrics_port: int = Field(default=9100, ge=0, le=65535)
     max_batch_records: int = Field(default=5000, gt=0)
+    stale_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="`/readyz` of `views serve` says stale after this long without a commit",
+    )
     poll_timeout_ms: int = Field(default=500, gt=0)
     document_sla_hours: float = Field(
         default=24.0, gt=0, description="a document not arrived after this is late"

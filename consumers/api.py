@@ -5,12 +5,15 @@
     GET /            the national page (map, trends, drill-down; ``consumers.page``)
     GET /metrics     Prometheus; the KPI gauges are refreshed from the scoreboard on each scrape
     GET /healthz     the store answers; the offsets it has applied
+    GET /readyz      200 ``ready`` (or ``stale``: no builder committed for ``views.stale_after_s``) with the
+                     store, view set and freshness; 503 ``unavailable`` when the store does not answer
 
 Bad filters are answered ``400`` with an RFC 9457 problem document naming the parameter.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,6 +26,7 @@ from starlette.responses import Response
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
 from bus.metrics import ViewMetrics, metrics_route
+from consumers import units
 from consumers.base import Grain, Level, ViewQuery
 from consumers.page import register as register_page
 from consumers.scoreboard import kpi_values
@@ -42,8 +46,11 @@ KPI_DESCRIPTION = (
 """The scoreboard's OpenAPI description: every column's one written definition."""
 
 
-def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics) -> FastAPI:
-    """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges."""
+def create_app(
+    viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics, *, stale_after_s: float = 300.0
+) -> FastAPI:
+    """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges.
+    Stateless: every answer is read from the store, so replicas on one PostgreSQL store answer alike."""
     app = FastAPI(title="LGSP national views", version="1", docs_url="/docs")
     render_metrics = metrics_route(registry)
 
@@ -83,6 +90,25 @@ def create_app(viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetri
         offsets = viewset.offsets()
         return {"status": "ok", "partitions": len(offsets), "applied_offsets": sum(offsets.values())}
 
+    @app.get("/readyz", summary="Readiness: the store answers; which store and view set; how fresh")
+    def readyz() -> JSONResponse:
+        try:
+            store = viewset.store.describe()
+            fresh = viewset.freshness()
+        except LgspError as exc:
+            return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+        age = None if fresh.last_commit_ms is None else max(time.time() - fresh.last_commit_ms / 1000, 0.0)
+        stale = age is None or age > stale_after_s
+        body = {
+            "status": "stale" if stale else "ready",
+            "store": store,
+            "partitions": fresh.partitions,
+            "applied_offsets": fresh.applied,
+            "last_commit_ms": fresh.last_commit_ms,
+            "freshness_s": None if age is None else round(age, 3),
+        }
+        return JSONResponse(body)
+
     return app
 
 
@@ -112,9 +138,12 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
 
 
 def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
-    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard."""
+    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard, and the
+    count of unlisted units from the views."""
     for province, values in kpi_values(viewset.query("scoreboard", ViewQuery())).items():
         metrics.set_kpis(province, values)
+    with viewset.store.reader() as reader:
+        metrics.count_unknown_units(units.per_province(reader))
 
 
 def _problem(status: int, title: str, detail: str, field: str | None) -> JSONResponse:

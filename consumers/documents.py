@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bus.events import DocumentSent, DocumentStatusChanged
 from bus.events.codes import BusinessType, DocumentForm, DocumentStatus
 from bus.events.raw import RawEvent
-from consumers import span
+from consumers import span, units
 from consumers.base import (
     Grain,
     Level,
@@ -124,6 +124,7 @@ MIGRATIONS = (
         ),
     ),
     span.MIGRATION,
+    units.MIGRATION,
 )
 
 _DOCUMENT_COLUMNS = (
@@ -251,6 +252,7 @@ class DocumentsView(View):
         by_doc: dict[str, list[RawEvent]] = {}
         records = raw_events(events)
         span.record(txn, self.name, records)
+        units.record(txn, self._rollup, records)
         for event in records:
             if event.name == _SENT or event.name == _STATUS:
                 by_doc.setdefault(event.record["document_id"], []).append(event)
@@ -358,6 +360,7 @@ class DocumentsView(View):
 
     def merge(self, txn: StoreTxn, source: str) -> None:
         span.merge(txn, source)
+        units.merge(txn, source)
         txn.execute(copy_sql(source, "doc_documents", _DOCUMENT_COLUMNS, ("document_id",)))
         txn.execute(copy_sql(source, "doc_deliveries", _DELIVERY_COLUMNS, ("document_id", "recipient")))
         txn.execute(copy_sql(source, "doc_daily", _DAILY_COLUMNS, ("agency", "day"), add=COUNTERS))
@@ -496,3 +499,13 @@ def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[s
     sums = ", ".join(f"SUM({c})" for c in TOTALS)
     rows = reader.query(f"SELECT province, {sums} FROM doc_daily {condition} GROUP BY province", params)
     return {str(row[0]): dict(zip(TOTALS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+def daily_totals(reader: StoreReader) -> dict[tuple[str, str], dict[str, int]]:
+    """``(province, day) → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the page's
+    daily trends: the scoreboard's document counts, one day at a time."""
+    sums = ", ".join(f"SUM({c})" for c in TOTALS)
+    rows = reader.query(f"SELECT province, day, {sums} FROM doc_daily GROUP BY province, day")
+    return {
+        (str(row[0]), str(row[1])): dict(zip(TOTALS, (int(v) for v in row[2:]), strict=True)) for row in rows
+    }

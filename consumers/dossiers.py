@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bus.events import DossierSynced
 from bus.events.codes import DossierStatus, OnlineLevel, SubmissionChannel
 from bus.events.raw import RawEvent
-from consumers import span
+from consumers import span, units
 from consumers.base import (
     CENTRAL,
     Grain,
@@ -155,6 +155,7 @@ MIGRATIONS = (
         ),
     ),
     span.MIGRATION,
+    units.MIGRATION,
 )
 _MONTHLY_COLUMNS = ("agency", "procedure_code", "month", "province", "ministry", *COUNTERS)
 _MONTHLY_KEY = ("agency", "procedure_code", "month")
@@ -284,6 +285,7 @@ class DossiersView(View):
         best_rank: dict[str, tuple[int, int, str]] = {}
         records = raw_events(events)
         span.record(txn, self.name, records)
+        units.record(txn, self._rollup, records)
         for name, event in records:
             if name != _DOSSIER:
                 continue
@@ -331,6 +333,7 @@ class DossiersView(View):
 
     def merge(self, txn: StoreTxn, source: str) -> None:
         span.merge(txn, source)
+        units.merge(txn, source)
         txn.execute(copy_sql(source, "dos_dossiers", _STATE_COLUMNS, ("dossier_code",)))
         txn.execute(copy_sql(source, "dos_monthly", _MONTHLY_COLUMNS, _MONTHLY_KEY, add=COUNTERS))
 

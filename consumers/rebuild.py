@@ -13,7 +13,14 @@ not partition-local, reports, whole in the first shard), runs one builder per sh
 each with its partitions assigned by hand (:attr:`bus.consumer.runner.RunnerConfig.partitions`), until it has
 applied everything that was on its partitions when it started, then merges the shards into the target store in
 one transaction: entity rows copied (a key in two shards fails the merge instead of counting twice),
-aggregates added, offsets copied. ``lgsp views run`` then carries on from those offsets."""
+aggregates added, offsets copied. ``lgsp views run`` then carries on from those offsets.
+
+On PostgreSQL there are no shards to merge: ``processes`` members of one consumer group (``<group>.rebuild.
+<view set>``) build the view set directly, each on the partitions the group gives it, exactly as ``lgsp views
+run`` members do (the store's exactness for several builders is in :mod:`consumers.store.postgres`). A
+member that dies only delays the rebuild: the group hands its partitions to the others, who resume from the
+store's offsets. ``into`` names a new view set (blue/green): it is built while the current set keeps
+serving, and ``lgsp views switch`` makes it current."""
 
 from __future__ import annotations
 
@@ -32,8 +39,11 @@ from bus.consumer.kafka import broker_error, consumer_config, topic_partitions
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
-from bus.errors import StoreError
+from bus.errors import ConfigError, StoreError
 from bus.settings import Settings
+from consumers.admission import views_admission
+from consumers.store import is_postgres
+from consumers.store.postgres import PostgresStore
 from consumers.store.sqlite import SqliteStore
 from consumers.viewset import ViewSet
 
@@ -84,9 +94,16 @@ async def partition_records(settings: Settings, topics: Sequence[str]) -> dict[P
     return {Partition(tp.topic, tp.partition): end - starts.get(tp, 0) for tp, end in ends.items()}
 
 
-async def rebuild(settings: Settings, *, processes: int) -> RebuildResult:
-    """Build the views of ``settings.store.url`` (a new, empty store) from the start of the topics in
-    ``processes`` builder processes, then merge them into it."""
+async def rebuild(settings: Settings, *, processes: int, into: str | None = None) -> RebuildResult:
+    """Build the views of ``settings.store.url`` (a new, empty store or view set) from the start of the
+    topics in ``processes`` builder processes: shards merged into a SQLite file, or members of one group
+    writing a PostgreSQL view set (``into``: that set instead of the current one)."""
+    if is_postgres(settings.store.url):
+        return await rebuild_in_group(settings, processes=processes, into=into)
+    if into is not None:
+        raise ConfigError(
+            "--into builds a new view set beside the current one: that needs a PostgreSQL store"
+        )
     target = ViewSet.from_settings(settings)
     shard_files: list[Path] = []
     try:
@@ -128,12 +145,7 @@ async def _run_shards(settings: Settings, shards: list[list[Partition]], files: 
             loop.run_in_executor(pool, run_shard, settings, f"sqlite:///{path}", shard)
             for shard, path in zip(shards, files, strict=True)
         ]
-        results = await asyncio.gather(*runs)
-    total = RunStats()
-    for result in results:
-        for item in fields(RunStats):
-            setattr(total, item.name, getattr(total, item.name) + result[item.name])
-    return total
+        return _sum_stats(await asyncio.gather(*runs))
 
 
 REBUILD_BATCH_RECORDS = 20_000
@@ -145,25 +157,77 @@ def run_shard(settings: Settings, store_url: str, partitions: list[Partition]) -
     """One shard, in its own process: ``partitions`` from their start to their end at start, into the
     store at ``store_url``; returns its :class:`RunStats` as a dict."""
     store = settings.store.model_copy(update={"url": store_url})
+    settings = _rebuild_batches(settings.model_copy(update={"store": store}))
+    return asyncio.run(_member(settings, settings.views.group_id, partitions=partitions))
+
+
+def run_member(settings: Settings, group_id: str, view_set: str | None) -> dict[str, int]:
+    """One member of a rebuild group, in its own process: its share of the partitions until every
+    partition has reached its end at start; returns its :class:`RunStats` as a dict."""
+    return asyncio.run(_member(_rebuild_batches(settings), group_id, view_set=view_set))
+
+
+def _rebuild_batches(settings: Settings) -> Settings:
     batch = max(settings.views.max_batch_records, REBUILD_BATCH_RECORDS)
-    views = settings.views.model_copy(update={"max_batch_records": batch})
-    return asyncio.run(_shard(settings.model_copy(update={"store": store, "views": views}), partitions))
+    return settings.model_copy(
+        update={"views": settings.views.model_copy(update={"max_batch_records": batch})}
+    )
 
 
-async def _shard(settings: Settings, partitions: list[Partition]) -> dict[str, int]:
-    views = ViewSet.from_settings(settings)
+async def _member(
+    settings: Settings, group_id: str, *, partitions: Sequence[Partition] = (), view_set: str | None = None
+) -> dict[str, int]:
+    views = ViewSet.from_settings(settings, view_set=view_set)
     try:
         spec = ConsumerSpec(
-            group_id=settings.views.group_id,
-            topics=sorted({tp.topic for tp in partitions}),
+            group_id=group_id,
+            topics=sorted({tp.topic for tp in partitions}) if partitions else views.topics(),
             sink=views,
             topic_types=views.topic_types(),
+            admit=views_admission(settings),
             partitions=partitions,
         )
         stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
     finally:
         views.close()
     return asdict(stats)
+
+
+async def rebuild_in_group(settings: Settings, *, processes: int, into: str | None = None) -> RebuildResult:
+    """The views built into an empty PostgreSQL view set by ``processes`` members of one consumer group."""
+    target = ViewSet.from_settings(settings, view_set=into)  # creates (and migrates) the set
+    try:
+        store = target.store
+        view_set = store.view_set if isinstance(store, PostgresStore) else None
+        if target.offsets():
+            raise StoreError(
+                f"view set {view_set!r} already holds views: a rebuild starts from an empty one "
+                "(choose a new name with --into, or drop it with `lgsp views drop`)"
+            )
+    finally:
+        target.close()
+    group_id = f"{settings.views.group_id}.rebuild.{view_set}"
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        runs = [
+            loop.run_in_executor(pool, run_member, settings, group_id, view_set) for _ in range(processes)
+        ]
+        stats = _sum_stats(await asyncio.gather(*runs))
+    log.info(
+        "rebuilt view set %s with %d members of group %s in %.1f s: %s",
+        view_set, processes, group_id, time.perf_counter() - started, stats,
+    )  # fmt: skip
+    return RebuildResult(stats, processes)
+
+
+def _sum_stats(results: Sequence[Mapping[str, int]]) -> RunStats:
+    total = RunStats()
+    for result in results:
+        for item in fields(RunStats):
+            setattr(total, item.name, getattr(total, item.name) + result[item.name])
+    return total
 
 
 def _remove(files: Sequence[Path]) -> None:

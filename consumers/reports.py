@@ -35,7 +35,7 @@ from bus.events.codes import PeriodType
 from bus.events.periods import Period
 from bus.events.raw import RawEvent
 from bus.reporting import ReportCatalog, load_report_catalog
-from consumers import span
+from consumers import span, units
 from consumers.base import (
     Grain,
     Level,
@@ -107,6 +107,7 @@ MIGRATIONS = (
         ),
     ),
     span.MIGRATION,
+    units.MIGRATION,
 )
 _UPSERT_STATE = upsert_sql("rep_reports", _STATE_COLUMNS, ("report_key",))
 _INSERT_INDICATOR = (
@@ -169,6 +170,7 @@ class ReportsView(View):
         first_filed: dict[str, int] = {}
         records = raw_events(events)
         span.record(txn, self.name, records)
+        units.record(txn, self._rollup, records)
         for name, event in records:
             if name != _REPORT:
                 continue
@@ -245,6 +247,7 @@ class ReportsView(View):
         # A report's entity (code, agency, period) is not its Kafka key (the report id): a rebuild reads the
         # whole reports topic in one shard, so these rows come from one shard only.
         span.merge(txn, source)
+        units.merge(txn, source)
         txn.execute(copy_sql(source, "rep_reports", _STATE_COLUMNS, ("report_key",)))
         txn.execute(
             copy_sql(source, "rep_indicators", tuple(_INDICATOR_TYPES), ("report_key", "indicator_code"))
@@ -335,11 +338,12 @@ class ReportsView(View):
         out = []
         for key in sorted(groups, key=lambda k: tuple(str(part) for part in k)):
             values = groups[key]
-            total = math.fsum(values)
+            total = _sum(values)
             item: dict[str, Any] = {level.value: key[0]} if level is not Level.NATION else {}
             item.update(
                 report_code=key[1], period=key[2], indicator_code=key[3], unit=key[4], count=len(values),
-                sum=total, min=min(values), max=max(values), mean=total / len(values),
+                sum=total, min=min(values), max=max(values),
+                mean=None if total is None else total / len(values),
             )  # fmt: skip
             out.append(item)
         return out
@@ -347,6 +351,16 @@ class ReportsView(View):
 
 def _iso(ms: int) -> str:
     return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _sum(values: list[float]) -> float | None:
+    """``math.fsum``, or None if it overflows. The catalog's indicator ranges keep stored values far from
+    that (out-of-range filings are dead-lettered); this guards a store filled before they existed, since an
+    OverflowError here answered 500 on every endpoint that reads the reports."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return None
 
 
 def _period(period_type: str, year: int, number: int) -> Period | None:

@@ -115,6 +115,14 @@ def _row(
     }
 
 
+def counts_row(
+    province: str, docs: dict[str, int] | None, doss: dict[str, int] | None, reps: dict[str, int] | None
+) -> dict[str, Any]:
+    """The scoreboard row (its rates) of any counts, zero where None: how the page's daily trends use the
+    scoreboard's definitions for one day at a time."""
+    return _row(province, "", docs or _NO_DOCUMENTS, doss or _NO_DOSSIERS, reps or _NO_REPORTS)
+
+
 def _sum(parts: Iterable[dict[str, int]], zero: dict[str, int]) -> dict[str, int]:
     """Column-wise sum of every province's and the central agencies' counts: the nation."""
     total = dict(zero)

@@ -9,6 +9,7 @@ from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.metrics import ConsumerMetrics, MetricsServer, ViewMetrics, new_process_registry, serve_metrics
 from bus.settings import Settings
+from consumers.admission import views_admission
 from consumers.viewset import ViewSet
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ async def run_views(
             topics=viewset.topics(),
             sink=viewset,
             topic_types=viewset.topic_types(),
+            admit=views_admission(settings),
         )
         return await run_consumer(
             settings, spec, stop=stop, until_caught_up=until_caught_up, metrics=consumer_metrics

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,15 +28,16 @@ from consumers.scoreboard import ScoreboardView
 from consumers.store import ViewStore, open_store
 from consumers.store.base import StoreTxn
 from consumers.store.sqlite import SqliteStore
+from consumers.units import AgenciesView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports")
+VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports", "agencies")
 
 
 def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
-    """The four national views, sharing one agency roll-up."""
+    """The national views, sharing one agency roll-up (``agencies``: the units the catalog does not list)."""
     rollup = rollup or Rollup()
     reports_view = ReportsView(rollup)
     return [
@@ -43,7 +45,17 @@ def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
         DossiersView(rollup),
         reports_view,
         ScoreboardView(reports_view, rollup),
+        AgenciesView(),
     ]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The views' progress: partitions and records applied, and when a builder last committed (UTC ms)."""
+
+    partitions: int
+    applied: int
+    last_commit_ms: int | None
 
 
 class ViewSet:
@@ -160,6 +172,13 @@ class ViewSet:
         view = self.view(name)
         with self._store.reader() as reader:
             return view.query(reader, query)
+
+    def freshness(self) -> Freshness:
+        """How far the views are, from one read snapshot of the set being served."""
+        with self._store.reader() as reader:
+            rows = reader.query("SELECT COUNT(*), SUM(next_offset), MAX(updated_at_ms) FROM consumer_offsets")
+        partitions, applied, last = rows[0]
+        return Freshness(int(partitions), int(applied or 0), None if last is None else int(last))
 
     def offsets(self) -> Mapping[Partition, int]:
         """The recorded offsets (for status pages)."""

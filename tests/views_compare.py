@@ -49,6 +49,8 @@ def mismatches(viewset: ViewSet, events: Sequence[Event], *, as_of: datetime, sl
         problems += _diff(
             f"scoreboard {when}", got, oracle.scoreboard_rows(events, places, as_of_ms=_ms(when))
         )
+    got = viewset.query("agencies", ViewQuery()).rows
+    problems += _diff("agencies", got, oracle.agencies_rows(events, places))
     return problems
 
 
@@ -68,3 +70,26 @@ def _diff(what: str, got: list[dict[str, Any]], want: list[dict[str, Any]]) -> l
             if len(problems) > 5:
                 break
     return problems or [f"{what}: rows differ"]
+
+
+def view_differences(got: ViewSet, want: ViewSet, *, as_of: datetime) -> list[str]:
+    """Every difference, field for field, between two view sets built from the same events (every shape
+    the comparison with the recomputation reads, meta included)."""
+    queries: list[tuple[str, Level, Grain | None]] = [
+        ("documents", Level(level), Grain(grain)) for level, grain in DOCUMENT_SHAPES
+    ]
+    queries += [("dossiers", Level(level), Grain(grain)) for level, grain in DOSSIER_SHAPES]
+    queries += [("reports", Level(level), None if period else Grain.ALL) for level, period in REPORT_SHAPES]
+    problems: list[str] = []
+    for view, level, grain in queries:
+        query = ViewQuery(level=level, grain=grain, as_of=as_of)
+        a, b = got.query(view, query), want.query(view, query)
+        what = f"{view} {level.value}/{grain.value if grain else 'period'}"
+        problems += _diff(what, a.rows, b.rows)
+        if a.meta != b.meta:
+            problems.append(f"{what}: meta differs: {a.meta} != {b.meta}")
+    scoreboard = ViewQuery(as_of=as_of)
+    problems += _diff(
+        "scoreboard", got.query("scoreboard", scoreboard).rows, want.query("scoreboard", scoreboard).rows
+    )
+    return problems

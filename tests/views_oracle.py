@@ -393,6 +393,38 @@ def reports_rows(
     return rows, indicators
 
 
+# --- unlisted units -----------------------------------------------------------------------------------------
+
+
+def _agencies_named(event: Event) -> list[tuple[str, str]]:
+    named: list[tuple[str, str]] = [(event.meta.source, "")]
+    for field in ("sender", "reporting_agency", "processing_agency"):
+        ref = getattr(event, field, None)
+        if ref is not None:
+            named.append((ref.code, ref.name))
+    named += [(r.code, r.name) for r in getattr(event, "recipients", ())]
+    return named
+
+
+def agencies_rows(events: Iterable[Event], places: Places) -> list[dict[str, Any]]:
+    """The agencies view: every unit named by an event that the catalog does not list."""
+    units: dict[str, dict[str, Any]] = {}
+    for event in events:
+        at = ms(event.meta.occurred_at)
+        for code, name in _agencies_named(event):
+            if code in places.catalog:
+                continue
+            unit = units.setdefault(code, {"name": "", "first": at, "last": at})
+            unit["name"] = max(unit["name"], name)
+            unit["first"], unit["last"] = min(unit["first"], at), max(unit["last"], at)
+    rows = [
+        {"agency": code, "name": u["name"], "province": places.province(code),
+         "ministry": places.ministry(code), "first_seen_ms": u["first"], "last_seen_ms": u["last"]}
+        for code, u in units.items()
+    ]  # fmt: skip
+    return sorted(rows, key=lambda row: (row["province"], row["agency"]))
+
+
 # --- scoreboard ---------------------------------------------------------------------------------------------
 
 

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bus.consumer.admission import Admission, Rejection
 from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
 from bus.consumer.types import Partition
-from bus.errors import LgspError, SerializationError, ValidationError
+from bus.errors import LgspError, Problem, SerializationError, ValidationError
 from bus.events.raw import RawEvent
 
 if TYPE_CHECKING:
@@ -83,8 +84,10 @@ class BatchDecoder:
         *,
         topic_types: Mapping[str, frozenset[str]] | None = None,  # real topic -> short Avro names
         validate: Validator | None = None,
+        admit: Admission | None = None,
     ) -> None:
         self._deserializer = deserializer
+        self._admit = admit
         self._context = context
         self._topic_types = dict(topic_types or {})
         self._validate = validate
@@ -120,14 +123,20 @@ class BatchDecoder:
         ctx = self._context(first.topic)
         allowed = self._topic_types.get(first.topic)
         applied = batch.events.setdefault(first.topic, [])
+        admit = self._admit
         for record in records:
             event = self._fast(record, ctx, allowed, failed)
+            if event is None:
+                verdict = self._judge(record, ctx, allowed, failed)
+                event = verdict.event if verdict.outcome is Outcome.APPLY else None
+            else:
+                verdict = _APPLY
             if event is not None:
-                applied.append(event)
-                continue
-            verdict = self._judge(record, ctx, allowed, failed)
-            if verdict.outcome is Outcome.APPLY and verdict.event is not None:
-                applied.append(verdict.event)
+                rejection = None if admit is None else admit(record, event)
+                if rejection is None:
+                    applied.append(event)
+                else:
+                    batch.dead_letters.append(_rejected(record, rejection))
             elif verdict.outcome is Outcome.DEAD_LETTER:
                 batch.dead_letters.append(_dead_letter(record, verdict))
             elif batch.retry is None and isinstance(verdict.error, LgspError):
@@ -211,9 +220,30 @@ def _poison(reason: DeadLetterReason, message: str) -> Verdict:
     return Verdict(Outcome.DEAD_LETTER, reason=reason, error=ValidationError(message, rule=reason.value))
 
 
+_APPLY = Verdict(Outcome.APPLY)
+
+
+def _rejected(record: RecordLike, rejection: Rejection) -> DeadLetter:
+    """A decoded event that admission refused (a bad signature, a value the views cannot aggregate)."""
+    return _letter(record, rejection.reason, "Rejection", rejection.message)
+
+
 def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
     error = verdict.error
     reason = verdict.reason or DeadLetterReason.UNDECODABLE
+    if error is None:
+        return _letter(record, reason, "", reason.value)
+    problems = error.problems if isinstance(error, ValidationError) else ()
+    return _letter(record, reason, type(error).__name__, str(error), problems)
+
+
+def _letter(
+    record: RecordLike,
+    reason: DeadLetterReason,
+    error_class: str,
+    message: str,
+    problems: Sequence[Problem] = (),
+) -> DeadLetter:
     return DeadLetter(
         topic=record.topic,
         partition=record.partition,
@@ -222,7 +252,7 @@ def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
         value=record.value,
         headers=list(record.headers or ()),
         reason=reason,
-        error_class=type(error).__name__ if error is not None else "",
-        message=str(error) if error is not None else reason.value,
-        problems=error.problems if isinstance(error, ValidationError) else (),
+        error_class=error_class,
+        message=message,
+        problems=problems,
     )

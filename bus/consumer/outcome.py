@@ -50,6 +50,14 @@ class DeadLetterReason(StrEnum):
     WRONG_TOPIC = "wrong-topic"
     INVALID_EVENT = "invalid-event"
     UNKNOWN_AGENCY = "unknown-agency"
+    VALUE_OUT_OF_RANGE = "value-out-of-range"
+    """A valid event the views cannot aggregate (an indicator outside the report catalog's range)."""
+    # Signed events (docs/security.md): the record's ``lgsp_sig`` envelope does not make it trustworthy.
+    SIGNATURE_MISSING = "signature.missing"
+    SIGNATURE_INVALID = "signature.invalid"
+    SIGNER_UNKNOWN = "signer.unknown"
+    SIGNER_REVOKED = "signer.revoked"
+    SIGNER_NOT_ENTITLED = "signer.not-entitled"
 
 
 @dataclass(frozen=True, slots=True)

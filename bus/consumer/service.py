@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bus.consumer.admission import Admission
 from bus.consumer.decode import BatchDecoder, Decoder, Validator
 from bus.consumer.dlq import DeadLetterWriter
 from bus.consumer.kafka import broker_error, consumer_config, dlq_producer_config
@@ -31,6 +32,8 @@ class ConsumerSpec:
     sink: BatchSink
     topic_types: Mapping[str, frozenset[str]] | None = None
     validate: Validator | None = None
+    admit: Admission | None = None
+    """Checks before a decoded record is applied (signatures, value ranges); refused ones are dead letters."""
     partitions: Sequence[Partition] = ()
     """Only these partitions, assigned by hand (a rebuild shard); empty: the group assigns them."""
 
@@ -80,9 +83,10 @@ async def run_consumer(
 
 
 def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryClient) -> Decoder:
-    """In process, or in ``views.decode_workers`` processes (in process with a custom validator)."""
+    """In process, or in ``views.decode_workers`` processes (in process with a custom validator or an
+    admission check: the workers have no keyring)."""
     workers = settings.views.decode_workers
-    if workers > 0 and spec.validate is None:
+    if workers > 0 and spec.validate is None and spec.admit is None:
         return ProcessPoolDecoder(settings.registry, workers=workers, topic_types=spec.topic_types)
     contexts = {topic: SerializationContext(topic) for topic in spec.topics}
     return BatchDecoder(
@@ -90,4 +94,5 @@ def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryCli
         lambda topic: contexts.get(topic) or SerializationContext(topic),
         topic_types=spec.topic_types,
         validate=spec.validate,
+        admit=spec.admit,
     )

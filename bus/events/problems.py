@@ -72,17 +72,21 @@ def _malformed_agency(value: Any, **_: Any) -> str:
 
 def _unknown_agency(value: Any, **_: Any) -> str:
     code = value if isinstance(value, str) else ""
-    catalog = load_catalog()
-    shapes = {_shape(known) for known in catalog.known_codes}
-    if code and _shape(code) not in shapes:  # the catalog has no code of this form: a typo, most likely
+    listed = [agency.code for agency in load_catalog()]
+    if code and _shape(code) not in {_shape(known) for known in listed}:
+        # no listed code has this form: a typo, most likely, though the shape rule lets it through
         widths = ".".join(str(len(group)) for group in code.split("."))
         return (
             f"malformed, most likely: its groups have {widths} characters, unlike every code of the "
             f"catalog (such as 000.00.00.H41); look it up with `lgsp agencies search TEXT`"
         )
-    found = nearest(code, catalog.known_codes, count=3) if code else []
-    near = f"; nearest known: {', '.join(found)}" if found else ""
-    return f"unknown: well-formed but not in the agency catalog{near} (`lgsp agencies show CODE`)"
+    found = nearest(code, listed, count=3) if code else []
+    near = f"; nearest listed: {', '.join(found)}" if found else ""
+    level1 = code.rsplit(".", 1)[-1]
+    return (
+        f"unknown: well-formed, but {level1} is no province's, People's Council's or ministry's level-1 "
+        f"group{near} (`lgsp agencies show CODE`)"
+    )
 
 
 def _shape(code: str) -> str:

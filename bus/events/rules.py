@@ -209,7 +209,7 @@ class FieldRule:
 
 
 def _agency_code(value: str, catalog: AgencyCatalog) -> Violation | None:
-    if value in catalog.known_codes:  # well-formed and in the catalog: the usual case, one lookup
+    if value in catalog.known_codes:  # listed, or well formed under a known level-1 unit (bus.agencies)
         return None
     if not is_agency_code(value):
         return Violation(
@@ -217,11 +217,14 @@ def _agency_code(value: str, catalog: AgencyCatalog) -> Violation | None:
             "characters, ending in the level-1 group such as H29 or G22)",
             rule="agency_code.shape",
         )
-    return Violation(f"agency {value!r} is not in the agency catalog")
+    level1 = value.rpartition(".")[2]
+    return Violation(f"agency {value!r}: its level-1 unit {level1!r} is not a known H, K or G code")
 
 
 AGENCY_CODE: Final = FieldRule("agency_code.known", _agency_code)
-"""An agency code of the catalog (``agency_code.shape`` when it is not even shaped like one)."""
+"""An agency code the catalog accepts: listed, or a unit under a known level-1 unit (a province's H code,
+pre-2025 ones included, its K code, a ministry's G code); ``agency_code.shape`` when not even shaped like
+one."""
 
 _DOCUMENT_ID_RE: Final = re.compile(
     r"^(?P<sender>[0-9A-Z.]+),(?P<date>\d{4}/\d{2}/\d{2}),(?P<number>[^/\s]+)/(?P<notation>\S(?:.*\S)?)$"
@@ -258,15 +261,15 @@ def _document_id(value: str, catalog: AgencyCatalog) -> Violation | None:
     parts = document_id_parts(value)
     if isinstance(parts, str):
         return Violation(parts)
-    if parts.sender not in catalog:
+    if parts.sender not in catalog.known_codes:
         return Violation(
-            f"sender {parts.sender!r} of the document id is not in the catalog", rule="agency_code.known"
+            f"sender {parts.sender!r} of the document id has no known level-1 unit", rule="agency_code.known"
         )
     return None
 
 
 DOCUMENT_ID: Final = FieldRule("document_id.format", _document_id)
-"""``{sender},{yyyy/MM/dd},{number}/{notation}`` with a sender of the catalog (``agency_code.known``)."""
+"""``{sender},{yyyy/MM/dd},{number}/{notation}`` with a sender the catalog accepts (``agency_code.known``)."""
 
 
 def _province_code(value: str, catalog: AgencyCatalog) -> Violation | None:

@@ -148,6 +148,16 @@ class Kpi(StrEnum):
     REPORT_ON_TIME_RATIO = "lgsp_kpi_report_on_time_ratio"
 
 
+UNKNOWN_UNITS = MetricSpec(
+    "lgsp_unknown_units_total",
+    Kind.COUNTER,
+    "Agencies named by applied events with a well-formed code under a known level-1 unit that the agency "
+    "catalog does not list (communes, unlisted departments, pre-2025 codes), per province (central: "
+    "ministries and central bodies); accepted and rolled up, listed by `lgsp views show agencies`.",
+    "Which real units is the catalog missing?",
+    ("province",),
+)
+
 _KPI_DOCS: Final[dict[Kpi, tuple[str, str]]] = {
     kpi: (KPI_BY_GAUGE[kpi.value].definition, KPI_BY_GAUGE[kpi.value].question) for kpi in Kpi
 }

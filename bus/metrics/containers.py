@@ -31,6 +31,7 @@ from bus.metrics.catalog import (
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
     SIMULATOR_TARGET_RATE,
+    UNKNOWN_UNITS,
     VIEW_EVENTS_APPLIED,
     VIEW_LAST_EVENT,
     Kpi,
@@ -100,12 +101,28 @@ class ConsumerMetrics:
 class ViewMetrics:
     """Metrics of the national views: freshness per view and the KPI gauges per province."""
 
-    SPECS: ClassVar[tuple[MetricSpec, ...]] = (VIEW_LAST_EVENT, VIEW_EVENTS_APPLIED, *KPI_SPECS.values())
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        VIEW_LAST_EVENT,
+        VIEW_EVENTS_APPLIED,
+        *KPI_SPECS.values(),
+        UNKNOWN_UNITS,
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.last_event_timestamp = VIEW_LAST_EVENT.gauge(registry)
         self.events_applied = VIEW_EVENTS_APPLIED.counter(registry)
         self.kpis: dict[Kpi, Gauge] = {kpi: spec.gauge(registry) for kpi, spec in KPI_SPECS.items()}
+        self.unknown_units = UNKNOWN_UNITS.counter(registry)
+        self._unknown_counted: dict[str, int] = {}
+
+    def count_unknown_units(self, per_province: Mapping[str, int]) -> None:
+        """Bring ``lgsp_unknown_units_total`` up to the views' count of unlisted units per province (the
+        views only ever add units, so the counter only grows)."""
+        for province, count in per_province.items():
+            counted = self._unknown_counted.get(province, 0)
+            if count > counted:
+                self.unknown_units.labels(province=province).inc(count - counted)
+                self._unknown_counted[province] = count
 
     def applied(self, view: str, count: int, *, now: float | None = None) -> None:
         """Count ``count`` events applied to ``view``; stamp it fresh (wall clock unless ``now`` is given)."""

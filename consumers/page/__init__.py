@@ -36,10 +36,7 @@ PartQuery = Annotated[str | None, Query(pattern="^main$", description="main: onl
 
 def register(app: FastAPI, viewset: ViewSet) -> None:
     """Add the page's routes to the views API ``app``."""
-    cache = data.TrendCache()
-
-    def grain_of(view: View) -> Grain:
-        return view.grain if view.grain in (Grain.MONTH, Grain.DAY) else data.default_grain(viewset)
+    cache = data.PageCache(viewset)
 
     def answer(view: View, title: str, main: str, part: str | None, path: str) -> Response:
         version = data.version(viewset)
@@ -56,13 +53,13 @@ def register(app: FastAPI, viewset: ViewSet) -> None:
         compare: Annotated[str | None, Query(pattern=r"^(\d{2})?$")] = None,
         part: PartQuery = None,
     ) -> Response:
-        board = data.scoreboard(viewset)
+        board = cache.board()
         if kpi not in BY_COLUMN or kpi not in board.columns:
             kpi = DEFAULT
         view = View(lang, kpi, grain, compare or None)
         if view.compare is not None and not load_catalog().is_province(view.compare):
             raise HTTPException(404, f"no province {view.compare}")
-        trend = cache.get(viewset, grain_of(view))
+        trend = cache.trend(view.grain)
         return answer(view, t(lang, "title"), index_main(view, board, trend), part, "/")
 
     @app.get("/province/{code}", response_class=HTMLResponse, summary="One province's page")
@@ -76,13 +73,13 @@ def register(app: FastAPI, viewset: ViewSet) -> None:
         catalog = load_catalog()
         if not catalog.is_province(code):
             raise HTTPException(404, f"no province {code}")
-        board = data.scoreboard(viewset)
+        board = cache.board()
         view = View(lang, kpi if kpi in BY_COLUMN and kpi in board.columns else DEFAULT, grain)
         main = province_main(
             view,
             catalog.province(code),
             board,
-            cache.get(viewset, grain_of(view)),
+            cache.trend(view.grain),
             agencies=drill.agencies(viewset, code),
             statuses=drill.statuses(viewset, code),
             procedures=drill.procedures(viewset, code),

@@ -97,6 +97,12 @@ def chart(
         f"{html.escape(name)} <b>{html.escape(fmt_rate(lang, _last(values)))}</b></span>"
         for name, values, css in series
     )
+    if all(value is None for _, values, _ in series for value in values):
+        return (
+            f'<figure class="trend-card empty" data-kpi="{kpi.column}"><figcaption><span class="trend-name">'
+            f"{html.escape(kpi.label(lang))}</span></figcaption>"
+            f'<p class="note">{html.escape(t(lang, "no_values"))}</p></figure>'
+        )
     lines = "".join(_line(values, css) for _, values, css in series)
     svg = (
         f'<svg class="spark" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{ident}-t {ident}-d">'

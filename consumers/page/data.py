@@ -1,32 +1,34 @@
 """What the page reads: the scoreboard, the KPI trends per month or day, and a version to poll for changes.
 
-Monthly trends are the scoreboard itself, read once per month, so every KPI means on the trend exactly what it
-means on the map (whatever the KPI code defines). Daily trends, for a live demo that spans days, come from the
-documents view's day grain and from the dossiers' latest states bucketed by day of receipt
-(``consumers.dossiers.daily_totals``); reports are owed per month, quarter or year, so they have no daily
-value.
-Both are exact under replays because what they read is.
+Every rate means on a trend exactly what it means on the map: monthly trends are the scoreboard itself, read
+once per month; daily trends are the scoreboard's rows (``consumers.scoreboard.counts_row``) of each day's
+counts — documents per day of sending (``consumers.documents.daily_totals``), dossiers per day of receipt
+from their latest states (``consumers.dossiers.daily_totals``). Reports are owed per month, quarter or year,
+so they have no daily value. Both are exact under replays because what they read is.
 
-A trend is computed for every place at once and kept until the store's offsets move: switching the compared
-province, or a second browser polling, costs nothing.
+Reads are kept until the store's offsets move (:class:`PageCache`): a page polled by several browsers, or a
+reader switching the compared province, costs one offsets read while nothing changes.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from bus.metrics import NATIONAL
-from consumers import dossiers
-from consumers.base import Grain, Level, ViewQuery, ViewResult
+from consumers import documents, dossiers, span
+from consumers.base import Grain, ViewQuery, ViewResult, local_month
+from consumers.scoreboard import counts_row
 from consumers.viewset import ViewSet
 
+T = TypeVar("T")
 MAX_PERIODS: Final = 62
 """The most recent periods a trend shows (two months of days, five years of months)."""
 MONTHS_FOR_MONTHLY: Final = 3
-"""With data in fewer months than this, the page opens on daily trends."""
+"""With events in fewer months than this, the page opens on daily trends."""
 
 
 @dataclass(frozen=True)
@@ -53,88 +55,92 @@ def scoreboard(viewset: ViewSet, period: str | None = None) -> ViewResult:
 
 
 def months(viewset: ViewSet) -> list[str]:
-    """Months with documents or dossiers, oldest first."""
-    found: set[str] = set()
-    for view in ("documents", "dossiers"):
-        rows = viewset.query(view, ViewQuery(level=Level.NATION, grain=Grain.MONTH)).rows
-        found.update(str(row["month"]) for row in rows)
-    return sorted(found)
+    """The months from the earliest to the latest event time applied, oldest first."""
+    with viewset.store.reader() as reader:
+        applied = span.applied(reader)
+    if applied is None:
+        return []
+    first, last = (local_month(ms) for ms in applied)
+    found = []
+    year, month = int(first[:4]), int(first[5:])
+    while f"{year:04d}-{month:02d}" <= last:
+        found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def default_grain(viewset: ViewSet) -> Grain:
     return Grain.MONTH if len(months(viewset)) >= MONTHS_FOR_MONTHLY else Grain.DAY
 
 
+def _rate_columns(row: dict[str, Any]) -> dict[str, float | None]:
+    return {c: v for c, v in row.items() if c.endswith(("_rate", "_completeness")) and not isinstance(v, str)}
+
+
 def monthly(viewset: ViewSet) -> Trend:
     periods = months(viewset)[-MAX_PERIODS:]
-    series: dict[str, dict[str, list[float | None]]] = defaultdict(lambda: defaultdict(list))
+    series: dict[str, dict[str, list[float | None]]] = defaultdict(
+        lambda: defaultdict(lambda: [None] * len(periods))
+    )
     for index, month in enumerate(periods):
-        result = scoreboard(viewset, month)
-        for row in result.rows:
-            place = series[str(row["province"])]
-            for column in result.columns:
-                if isinstance(row[column], float | None) and column.endswith(("_rate", "completeness")):
-                    place[column].extend([None] * (index - len(place[column])))
-                    place[column].append(row[column])
-    return Trend(Grain.MONTH, periods, _pad(series, len(periods)))
+        for row in scoreboard(viewset, month).rows:
+            for column, value in _rate_columns(row).items():
+                series[str(row["province"])][column][index] = value
+    return Trend(Grain.MONTH, periods, {place: dict(columns) for place, columns in series.items()})
 
 
 def daily(viewset: ViewSet) -> Trend:
-    docs = viewset.query("documents", ViewQuery(level=Level.PROVINCE, grain=Grain.DAY)).rows
-    docs += [
-        {**row, "province": NATIONAL}
-        for row in viewset.query("documents", ViewQuery(level=Level.NATION, grain=Grain.DAY)).rows
-    ]
     with viewset.store.reader() as reader:
-        counts = dossiers.daily_totals(reader)
-    national: dict[str, dict[str, int]] = {}
-    for (_, day), counters in counts.items():
-        total = national.setdefault(day, dict.fromkeys(counters, 0))
-        for name, value in counters.items():
-            total[name] += value
-    days = sorted({str(row["day"]) for row in docs} | {day for _, day in counts} | set(national))
-    periods = days[-MAX_PERIODS:]
+        docs = documents.daily_totals(reader)
+        doss = dossiers.daily_totals(reader)
+    counts: dict[tuple[str, str], list[dict[str, int] | None]] = defaultdict(lambda: [None, None])
+    for source, index in ((docs, 0), (doss, 1)):
+        for (province, day), values in source.items():
+            for place in (province, NATIONAL) if province else (NATIONAL,):
+                slot = counts[(place, day)]
+                slot[index] = _add(slot[index], values)
+    periods = sorted({day for _, day in counts})[-MAX_PERIODS:]
     position = {day: index for index, day in enumerate(periods)}
-    values: dict[str, dict[str, list[float | None]]] = defaultdict(
+    series: dict[str, dict[str, list[float | None]]] = defaultdict(
         lambda: defaultdict(lambda: [None] * len(periods))
     )
-    for row in docs:
-        at = position.get(str(row["day"]))
-        if at is not None:
-            for column, value in row.items():
-                if column.endswith("_rate") and column != "arrival_rate":
-                    values[str(row["province"])][column][at] = value
-    places = [((province, day), c) for (province, day), c in counts.items() if province]
-    places += [((NATIONAL, day), c) for day, c in national.items()]
-    for (province, day), counters in places:
+    for (place, day), (doc_counts, dossier_counts) in counts.items():
         at = position.get(day)
-        if at is not None:
-            for column, rate in dossiers.rates(counters).items():
-                values[province][column][at] = rate
-    return Trend(Grain.DAY, periods, {place: dict(columns) for place, columns in values.items()})
+        if at is None:
+            continue
+        for column, value in _rate_columns(counts_row(place, doc_counts, dossier_counts, None)).items():
+            series[place][column][at] = value
+    return Trend(Grain.DAY, periods, {place: dict(columns) for place, columns in series.items()})
 
 
-def _pad(series: dict[str, Any], length: int) -> dict[str, dict[str, list[float | None]]]:
-    return {
-        place: {column: values + [None] * (length - len(values)) for column, values in columns.items()}
-        for place, columns in series.items()
-    }
+def _add(total: dict[str, int] | None, values: dict[str, int]) -> dict[str, int]:
+    if total is None:
+        return dict(values)
+    return {name: total[name] + value for name, value in values.items()}
 
 
-class TrendCache:
-    """The last trend of each grain, for as long as the store's version stays the same."""
+class PageCache:
+    """Reads kept for as long as the store's version stays the same (the last one of each key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, viewset: ViewSet) -> None:
+        self._viewset = viewset
         self._lock = threading.Lock()
-        self._kept: dict[Grain, tuple[str, Trend]] = {}
+        self._kept: dict[str, tuple[str, Any]] = {}
 
-    def get(self, viewset: ViewSet, grain: Grain) -> Trend:
-        current = version(viewset)
+    def get(self, key: str, compute: Callable[[ViewSet], T]) -> T:
+        current = version(self._viewset)
         with self._lock:
-            kept = self._kept.get(grain)
+            kept = self._kept.get(key)
         if kept is not None and kept[0] == current:
-            return kept[1]
-        trend = monthly(viewset) if grain is Grain.MONTH else daily(viewset)
+            return kept[1]  # type: ignore[no-any-return]  # stored under this key by this method
+        value = compute(self._viewset)
         with self._lock:
-            self._kept[grain] = (current, trend)
-        return trend
+            self._kept[key] = (current, value)
+        return value
+
+    def board(self) -> ViewResult:
+        return self.get("board", scoreboard)
+
+    def trend(self, grain: Grain | None) -> Trend:
+        chosen = grain if grain in (Grain.MONTH, Grain.DAY) else self.get("grain", default_grain)
+        return self.get(f"trend-{chosen}", monthly if chosen is Grain.MONTH else daily)

@@ -92,6 +92,10 @@ class ViewStore(ABC):
         """A consistent read snapshot; safe to use from another thread than the writer's."""
 
     @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """What readiness reports about the store: its backend and where (never credentials)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections; idempotent."""
 

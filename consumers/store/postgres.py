@@ -276,7 +276,11 @@ class PostgresStore(ViewStore):
     # -- view sets ----------------------------------------------------------------------------------------
 
     def _open_set(self, view_set: str | None) -> str:
-        """Create the control tables and, if needed, the set (the first one becomes current)."""
+        """Create the control tables and, if needed, the set (the first one becomes current). A set that
+        exists is opened without writing, so API replicas can read a standby (read-only) server."""
+        existing = self._existing_set(view_set)
+        if existing is not None:
+            return existing
         with self._control() as conn:
             current = conn.execute(f"SELECT name FROM {CONTROL_SCHEMA}.current_set").fetchone()
             name = view_set or (str(current[0]) if current else DEFAULT_SET)
@@ -291,6 +295,25 @@ class PostgresStore(ViewStore):
             if current is None:
                 conn.execute(f"INSERT INTO {CONTROL_SCHEMA}.current_set (one, name) VALUES (1, %s)", (name,))
         return name
+
+    def _existing_set(self, view_set: str | None) -> str | None:
+        """The set to open if it (and the control tables) already exist; None when something must be made."""
+        try:
+            with _connect(self._url) as conn:
+                found = conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL", (f"{CONTROL_SCHEMA}.current_set",)
+                ).fetchone()
+                if not found or not found[0]:
+                    return None
+                if view_set is None:
+                    row = conn.execute(f"SELECT name FROM {CONTROL_SCHEMA}.current_set").fetchone()
+                else:
+                    row = conn.execute(
+                        f"SELECT name FROM {CONTROL_SCHEMA}.view_sets WHERE name = %s", (view_set,)
+                    ).fetchone()
+        except psycopg.Error as exc:
+            raise store_error(exc, "opening the view set") from exc
+        return None if row is None else str(row[0])
 
     @contextmanager
     def _control(self) -> Iterator[psycopg.Connection[Row]]:
@@ -340,6 +363,15 @@ class PostgresStore(ViewStore):
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.execute(f"DELETE FROM {CONTROL_SCHEMA}.view_sets WHERE name = %s", (view_set,))
 
+    def describe(self) -> dict[str, str]:
+        """The backend and the view set reads are served from now (the current one, unless pinned)."""
+        view_set = self._set
+        if self._follow:
+            with self.reader() as reader:
+                found = reader.query(f"SELECT name FROM {CONTROL_SCHEMA}.current_set")
+            view_set = str(found[0][0]) if found else view_set
+        return {"backend": "postgresql", "view_set": view_set}
+
     # -- connections --------------------------------------------------------------------------------------
 
     def _writer(self) -> psycopg.Connection[Row]:
@@ -364,7 +396,11 @@ class PostgresStore(ViewStore):
 
     def migrate(self, migrations: Sequence[Migration]) -> dict[str, int]:
         """Create or upgrade the set's schema; each migration commits with its version record, under an
-        advisory lock, so members opening a new store together migrate it once."""
+        advisory lock, so members opening a new store together migrate it once. Nothing is written when
+        every migration is already recorded (a read-only server opens fine)."""
+        recorded = self._recorded_versions()
+        if all(m.version <= recorded.get(m.component, 0) for m in migrations):
+            return recorded
         with self.transaction() as txn:
             txn.execute("SELECT pg_advisory_xact_lock(?)", (_CONTROL_LOCK,))
             txn.execute(CREATE_SCHEMA_VERSION)
@@ -382,7 +418,12 @@ class PostgresStore(ViewStore):
                     UPSERT_SCHEMA_VERSION,
                     (migration.component, migration.version, migration.description, int(time.time() * 1000)),
                 )
+        return self._recorded_versions()
+
+    def _recorded_versions(self) -> dict[str, int]:
         with self.reader() as reader:
+            if reader.query("SELECT to_regclass('schema_version') IS NOT NULL") != [(1,)]:
+                return {}
             rows = reader.query("SELECT component, version FROM schema_version")
         return {str(component): int(version) for component, version in rows}
 

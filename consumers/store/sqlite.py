@@ -258,6 +258,9 @@ class SqliteStore(ViewStore):
         finally:
             conn.close()
 
+    def describe(self) -> dict[str, str]:
+        return {"backend": "sqlite", "path": self._path}
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"SQLite store {self._path} is closed")

@@ -1,8 +1,9 @@
-"""``lgsp topics create | list``: the catalog topics and their dead-letter topics on Kafka."""
+"""``lgsp topics create | list | tail``: the catalog topics and their dead-letter topics on Kafka."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 
 import typer
@@ -10,7 +11,9 @@ import typer
 from bus.errors import LgspError
 from bus.topics import TOPICS, TopicStatus, dlq_topic, ensure_topics_report, list_topics
 from bus.types import TopicName
+from bus.wording import counted
 from lgsp.options import settings_with
+from lgsp.tail import DEFAULT_COUNT, TailedRecord, resolve_topic, tail
 
 PartitionsOption = Annotated[
     int | None, typer.Option("--partitions", min=1, help="partitions of each event topic (default: settings)")
@@ -31,6 +34,7 @@ def register(app: typer.Typer) -> None:
     topics = typer.Typer(help="Create and list the event topics (lgsp.documents, ...) and their DLQs.")
     topics.command("create")(create)
     topics.command("list")(list_command)
+    topics.command("tail")(tail_command)
     app.add_typer(topics, name="topics", no_args_is_help=True)
 
 
@@ -74,3 +78,51 @@ def list_command(prefix: PrefixOption = None, bootstrap_servers: BootstrapOption
             state = f"{existing[topic]} partitions" if topic in existing else "missing"
             what = f"key: {spec.key}; {', '.join(spec.event_types)}" if topic == name else "dead letters"
             typer.echo(f"{topic:<32} {state:<14} {what}")
+
+
+def tail_command(
+    topic: Annotated[
+        str, typer.Argument(help="lgsp.dossiers, dossiers, lgsp.dossiers.dlq, ... (prefix added)")
+    ],
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="the first events instead of the last")
+    ] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="only the events of this key (document id, dossier code, ...)")
+    ] = None,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, help="at most this many events")
+    ] = DEFAULT_COUNT,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    prefix: PrefixOption = None,
+    bootstrap_servers: BootstrapOption = None,
+) -> None:
+    """Print the last COUNT events of TOPIC decoded (CloudEvents JSON), oldest first; reads, never commits."""
+    settings = settings_with(bootstrap_servers=bootstrap_servers, prefix=prefix)
+    real = resolve_topic(topic, settings.topics.prefix)
+    try:
+        records = asyncio.run(tail(settings, real, count=count, from_beginning=from_beginning, key=key))
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for record in records:
+        if as_json:
+            typer.echo(json.dumps(record.to_json(), ensure_ascii=False))
+        else:
+            typer.echo(_tail_text(record))
+    if not as_json:
+        typer.echo(f"{counted(len(records), 'event')} from {real}", err=True)
+
+
+def _tail_text(record: TailedRecord) -> str:
+    where = f"{record.topic}[{record.partition}]@{record.offset} {record.timestamp} key={record.key}"
+    lines = [f"{where} signature={record.signature}"]
+    if record.dead_letter:
+        lines.append(
+            f"  dead letter: {record.dead_letter.get('reason', '?')}: {record.dead_letter.get('message', '')}"
+        )
+    if record.error is not None:
+        lines.append(f"  not decoded: {record.error}")
+    else:
+        lines.append(json.dumps(record.event, ensure_ascii=False, indent=2))
+    return "\n".join(lines)

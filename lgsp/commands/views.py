@@ -20,6 +20,7 @@ from bus.settings import Settings
 from consumers.base import Grain, Level, ViewQuery, ViewResult
 from consumers.store.sqlite import path_from_url
 from consumers.viewset import VIEW_NAMES, ViewSet
+from lgsp.commands import viewsets
 from lgsp.commands.scoreboard_table import WIDTH, narrow_table
 
 MetricsPortOption = Annotated[
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
     views.command("rebuild")(rebuild)
     views.command("serve")(serve)
     views.command("show")(show)
+    viewsets.register(views)
     app.add_typer(views, name="views", no_args_is_help=True)
 
 
@@ -73,16 +75,21 @@ def rebuild(
         int | None,
         typer.Option("--processes", min=1, max=64, help="builder processes (default: one per CPU)"),
     ] = None,
+    into: Annotated[
+        str | None,
+        typer.Option("--into", help="PostgreSQL: build this new view set while the current one serves"),
+    ] = None,
 ) -> None:
     """Build the views into a new, empty store from the start of the topics, in parallel: partitions are
-    split among builder processes whose stores are then merged. `views run` carries on from there."""
+    split among builder processes whose stores are then merged (SQLite), or among members of one consumer
+    group (PostgreSQL). `views run` carries on from there; with --into, `views switch NAME` serves it."""
     from consumers.rebuild import rebuild as rebuild_views
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     count = processes if processes is not None else os.cpu_count() or 1
     try:
-        result = asyncio.run(rebuild_views(settings, processes=count))
+        result = asyncio.run(rebuild_views(settings, processes=count, into=into))
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -91,6 +98,8 @@ def rebuild(
         f"views rebuilt in {result.shards} processes: {stats.records} records, {stats.applied} applied, "
         f"{stats.dead_lettered} dead-lettered, {stats.retries} retries"
     )
+    if into is not None:
+        typer.echo(f"view set {into} is built; serve it with `lgsp views switch {into}`")
 
 
 def serve(
@@ -112,7 +121,7 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     try:
-        app = create_app(viewset, registry, metrics)
+        app = create_app(viewset, registry, metrics, stale_after_s=settings.views.stale_after_s)
         uvicorn.run(app, host=host or settings.views.host, port=settings.views.port if port is None else port)
     finally:
         viewset.close()

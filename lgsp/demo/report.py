@@ -66,7 +66,7 @@ def look_further(
     views = ports.url(ports.views)
     say = console.print
     say("\n[bold]Look further[/bold]", highlight=False)
-    say(f"  national page     {views}/  (map, trends, each province: {views}/province/79)", highlight=False)
+    say(f"  national page     {views}/  (map, trends; one province: {views}/province/79)", soft_wrap=True)
     say(f"  views API         {views}/v1/views/scoreboard  (also documents, dossiers, reports; ?province=79)")
     say(f"  its OpenAPI docs  {views}/docs")
     say("  /metrics          " + "  ".join(_metrics_urls(ports, kept=kept)), highlight=False)

@@ -32,6 +32,7 @@ from bus.registry import SchemaRegistryClient
 from bus.settings import Settings
 from bus.topics import topic_for
 from producers.ingress import events_docs, openapi
+from producers.ingress.agencies_api import agencies_router
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
 from producers.ingress.routes import (
@@ -120,6 +121,7 @@ def create_app(
     hot = event_routes(state)
     app.router.routes.extend(hot)
     app.include_router(router)
+    app.include_router(agencies_router)
     app.add_route("/metrics", metrics_endpoint or metrics_route(metrics_registry), include_in_schema=False)
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -69,11 +70,24 @@ class AgencyEntry:
     grants: set[str] = field(default_factory=set)
 
 
-class ApiKeyStore:
-    """The parsed key file: agencies with their hashed keys and grants."""
+class KeyRefusal(StrEnum):
+    """Why a presented key was refused: the ``error_description`` of ``WWW-Authenticate`` tells them apart."""
 
-    def __init__(self, agencies: Mapping[str, AgencyEntry] | None = None) -> None:
+    MISSING = "no API key was sent"
+    MALFORMED = "the Authorization header is not 'Bearer lgsp_<key id>_<secret>'"
+    UNKNOWN = "the API key is unknown to this ingress"
+    REVOKED = "the API key was revoked or replaced; ask the operator for your agency's current key"
+
+
+class ApiKeyStore:
+    """The parsed key file: agencies with their hashed keys and grants, and the ids of revoked keys."""
+
+    def __init__(
+        self, agencies: Mapping[str, AgencyEntry] | None = None, *, revoked: Mapping[str, str] | None = None
+    ) -> None:
         self._agencies: dict[str, AgencyEntry] = dict(agencies or {})
+        self._revoked: dict[str, str] = dict(revoked or {})
+        """Key id -> the agency it belonged to: kept after revocation so a 401 can say "revoked"."""
         self._by_key_id: dict[str, tuple[str, StoredKey]] = {}
         self._reindex()
 
@@ -104,7 +118,11 @@ class ApiKeyStore:
         agencies = raw.get("agencies")
         if not isinstance(agencies, dict):
             raise ConfigError(f"{where}: `agencies` must be an object keyed by agency code")
-        return cls({code: _parse_entry(entry, f"{where}: agency {code}") for code, entry in agencies.items()})
+        revoked = raw.get("revoked", {})
+        if not isinstance(revoked, dict) or not all(isinstance(v, str) for v in revoked.values()):
+            raise ConfigError(f"{where}: `revoked` must map key ids to agency codes")
+        entries = {code: _parse_entry(entry, f"{where}: agency {code}") for code, entry in agencies.items()}
+        return cls(entries, revoked=revoked)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +137,7 @@ class ApiKeyStore:
                 }
                 for code, entry in sorted(self._agencies.items())
             },
+            "revoked": dict(sorted(self._revoked.items())),
         }
 
     def agencies(self) -> Mapping[str, AgencyEntry]:
@@ -142,12 +161,23 @@ class ApiKeyStore:
             return None
         return Principal(AgencyCode(agency), frozenset(self._agencies[agency].grants), key_id=stored.id)
 
+    def refusal(self, authorization: str | None) -> KeyRefusal:
+        """Why :meth:`authenticate` refused ``authorization`` (call it only after a refusal)."""
+        if not authorization:
+            return KeyRefusal.MISSING
+        scheme, _, token = authorization.partition(" ")
+        match = _TOKEN_RE.match(token.strip()) if scheme.lower() == "bearer" else None
+        if match is None:
+            return KeyRefusal.MALFORMED
+        return KeyRefusal.REVOKED if match.group(1) in self._revoked else KeyRefusal.UNKNOWN
+
     # --- writing (the key-management commands) -----------------------------------------------------------
 
     def add_key(self, agency: str, *, grants: Iterable[str] = (), keep_existing: bool = False) -> str:
         """Issue a new key for ``agency``; returns the token, which is shown once and never stored."""
         entry = self._agencies.setdefault(agency, AgencyEntry())
         if not keep_existing:
+            self._revoked.update((key.id, agency) for key in entry.keys)
             entry.keys.clear()
         key_id = secrets.token_hex(_KEY_ID_HEX // 2)
         secret = secrets.token_urlsafe(32)
@@ -162,7 +192,10 @@ class ApiKeyStore:
 
     def revoke(self, agency: str) -> bool:
         """Remove the agency and all its keys; whether it was there."""
-        removed = self._agencies.pop(agency, None) is not None
+        entry = self._agencies.pop(agency, None)
+        removed = entry is not None
+        if entry is not None:
+            self._revoked.update((key.id, agency) for key in entry.keys)
         self._reindex()
         return removed
 

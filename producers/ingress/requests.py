@@ -12,6 +12,7 @@ from typing import Any, Final
 from bus.cloudevents import from_structured
 from bus.errors import UnknownEventTypeError, ValidationError
 from bus.events import Event
+from bus.wording import counted, of_total
 from producers.ingress.auth import Authorizer, Principal
 from producers.ingress.problems import FieldError, ProblemError, ProblemKind
 from producers.json_input import JsonInputError, loads_strict
@@ -105,7 +106,7 @@ def expect_batch(value: Any, max_events: int) -> list[Any]:
     if len(value) > max_events:
         raise ProblemError(
             ProblemKind.TOO_LARGE,
-            f"the batch has {len(value)} events; at most {max_events} are accepted per request",
+            f"the batch has {counted(len(value), 'event')}; at most {max_events} are accepted per request",
             errors=[FieldError(None, "max-events", f"at most {max_events} events per batch")],
         )
     if not value:
@@ -154,7 +155,9 @@ def to_events(items: Sequence[Any], *, batch: bool) -> list[Event]:
     if errors:
         bad = len({e.field.split(".", 1)[0] for e in errors if e.field}) if batch else 1
         summary = (
-            f"{bad} of {len(items)} events break the contract" if batch else "the event breaks the contract"
+            f"{of_total(bad, len(items), 'event')} {'breaks' if bad == 1 else 'break'} the contract"
+            if batch
+            else "the event breaks the contract"
         )
         raise ProblemError(ProblemKind.INVALID_EVENT, f"{summary}; nothing was published", errors=errors)
     return events
@@ -201,7 +204,8 @@ def authorize(authorizer: Authorizer, principal: Principal, events: Sequence[Eve
         refused = len({e.field.split(".", 1)[0] for e in errors if e.field}) if batch else 1
         raise ProblemError(
             ProblemKind.FORBIDDEN_SOURCE,
-            f"the key of {principal.agency} may not publish {refused} of {len(events)} events; "
+            f"the key of {principal.agency} may not publish "
+            f"{of_total(refused, len(events), 'event') if batch else 'this event'}; "
             "nothing was published",
             errors=errors,
         )

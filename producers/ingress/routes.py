@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bus.errors import LgspError
 from bus.events import Event
 from bus.settings import IngressSettings
-from producers.ingress.auth import ApiKeyStore, Authorizer, Principal
+from producers.ingress.auth import ApiKeyStore, Authorizer, KeyRefusal, Principal
 from producers.ingress.problems import (
     PROBLEM_DOCS,
     PROBLEM_MEDIA_TYPE,
@@ -118,11 +118,14 @@ def _authenticate(head: _Head, state: IngressState) -> Principal:
     header = head.authorization
     principal = state.keys.current().authenticate(header)
     if principal is None:
-        challenge = REALM if header is None else f'{REALM}, error="invalid_token"'
+        # RFC 6750: no error code when no credentials were sent; invalid_token, with a description telling a
+        # revoked key from an unknown or malformed one, when they were.
+        refusal = state.keys.current().refusal(header)
+        challenge = REALM
+        if refusal is not KeyRefusal.MISSING:
+            challenge += f', error="invalid_token", error_description="{refusal.value}"'
         raise ProblemError(
-            ProblemKind.UNAUTHENTICATED,
-            "no API key was sent" if header is None else "the API key is not valid",
-            headers={"WWW-Authenticate": challenge},
+            ProblemKind.UNAUTHENTICATED, refusal.value, headers={"WWW-Authenticate": challenge}
         )
     return principal
 

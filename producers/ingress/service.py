@@ -32,6 +32,7 @@ from bus.errors import (
 )
 from bus.events import Event
 from bus.publisher import Delivery, EventEncodingError
+from bus.wording import of_total
 from producers.ingress.problems import FieldError, ProblemError, ProblemKind
 
 
@@ -286,7 +287,8 @@ class PublishService:
         except PublishError as exc:
             raise ProblemError(
                 ProblemKind.UNAVAILABLE,
-                f"Kafka did not confirm {len(exc.unconfirmed)} of {len(events)} events ({exc.__cause__!r}); "
+                f"Kafka did not confirm {of_total(len(exc.unconfirmed), len(events), 'event')} "
+                f"({exc.__cause__!r}); "
                 "resend them unchanged: consumers drop duplicates by event id",
                 headers=self._retry_after,
                 extra={"unconfirmed": exc.unconfirmed, "confirmed": exc.confirmed},

@@ -24,7 +24,7 @@ class Defect(StrEnum):
     """How an invalid event is broken (``--bad-ratio``); each breaks exactly one rule."""
 
     UNKNOWN_AGENCY = "unknown_agency"
-    """The source (and the agency fields) is a well-formed code missing from the catalog."""
+    """The source (and the agency fields) is a well-formed code under an unknown level-1 unit."""
     FINISHED_BEFORE_RECEIVED = "finished_before_received"
     """A resolved dossier whose finished_at is before its received_at."""
     DUE_BEFORE_PROMULGATION = "due_before_promulgation"

@@ -30,7 +30,9 @@ from producers.simulate.factory import Factory
 
 UNKNOWN_AGENCY_NAME: Final = "Đơn vị chưa có trong danh mục"
 _UNKNOWN_UNITS: Final = ("91", "94", "97", "99")
-"""Unit numbers the catalog's department template never uses."""
+_UNKNOWN_LEVEL1: Final = ("90", "95", "98", "99")
+"""Level-1 numbers no province (H01-H63, K alike) and no ministry (G01-G22) has: an unknown level-1 unit.
+(A well-formed code under a known level-1 unit is accepted and counted as an unlisted unit.)"""
 _REQUIRED_FIELDS: Final[dict[type[Event], tuple[str, ...]]] = {
     DocumentSent: ("recipients", "form", "subject", "promulgation_date"),
     DocumentStatusChanged: ("status", "status_at", "reporting_agency"),
@@ -89,7 +91,8 @@ class InvalidEvents:
         return Emission(broken, EmissionKind.INVALID, Defect.DUE_BEFORE_PROMULGATION)
 
     def _unknown_agency(self, event: Event, now_ms: int) -> Emission:
-        level1 = event.meta.source.rsplit(".", 1)[-1]
+        letter = event.meta.source.rsplit(".", 1)[-1][0]
+        level1 = letter + self._rng.choice(_UNKNOWN_LEVEL1)
         code = f"000.00.{self._rng.choice(_UNKNOWN_UNITS)}.{level1}"
         ref = AgencyRef.model_construct(code=AgencyCode(code), name=UNKNOWN_AGENCY_NAME)
         update: dict[str, object]

@@ -210,3 +210,19 @@ def test_upserts_are_written_in_key_order_and_repeated_keys_keep_theirs() -> Non
     assert list(in_key_order(ADD, rows)) == [("a", 2), ("a", 4), ("b", 1), ("b", 3)]
     plain = "UPDATE counts SET n = ? WHERE k = ?"
     assert list(in_key_order(plain, rows)) == rows
+
+
+def test_an_existing_store_opens_and_reads_on_a_read_only_database(postgres_url: str) -> None:
+    # API replicas may read a standby: opening a set that exists writes nothing.
+    writer = _store(postgres_url)
+    _add_and_save(writer, 3, 1)
+    writer.close()
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    reader = _store(postgres_url)
+    try:
+        assert _counts(reader) == {"a": 3}
+        assert reader.load_offsets() == {P0: 1}
+    finally:
+        reader.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -88,3 +89,32 @@ def test_cli_show_and_search() -> None:
     found = runner.invoke(app, ["agencies", "search", "bo tai chinh"])
     assert found.exit_code == 0
     assert found.output.startswith("000.00.00.G12")
+
+
+async def test_the_ingress_answers_agency_lookups() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from bus.settings import Settings
+    from producers.ingress.app import create_app
+    from producers.ingress.auth import ApiKeyStore
+    from producers.ingress.routes import FixedKeys
+    from tests.unit.test_ingress_app import FakePublisher, Probe
+
+    app = create_app(
+        Settings(), publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
+        registry_probe=Probe(),
+    )  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        known = await client.get("/v1/agencies/000.00.03.H41")
+        unknown = await client.get("/v1/agencies/000.07.03.H41")
+        malformed = await client.get("/v1/agencies/nghe-an")
+        spec = (await client.get("/openapi.json")).json()
+    assert known.status_code == 200
+    assert known.json()["name"] == "Sở Tư pháp tỉnh Nghệ An"
+    assert known.json()["parent"]["code"] == "000.00.00.H41"
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    assert unknown.json()["agency"]["province"]["code"] == "40"
+    assert malformed.status_code == 422
+    assert malformed.json()["errors"][0]["field"] == "code"
+    assert "/v1/agencies/{code}" in spec["paths"]

@@ -141,7 +141,7 @@ def test_unknown_source_agency_is_an_unknown_agency_error() -> None:
         ({"received_at": "2025-07-02T12:00:00Z"}, "data.finished_at", "dossier.finished_after_received"),
         ({"due_at": "2025-07-01T08:30:00"}, "data.due_at", "timezone_aware"),
         (
-            {"processing_agency": {"code": "000.00.99.H29", "name": "x"}},
+            {"processing_agency": {"code": "000.00.99.H99", "name": "x"}},
             "data.processing_agency.code",
             "agency_code.known",
         ),

@@ -274,3 +274,17 @@ def _nested(environment: dict[str, Any]) -> dict[str, Any]:
                 node = node.setdefault(section, {})
             node[field] = value
     return settings
+
+
+def test_the_kafka_ui_is_a_read_only_tool_on_the_registry_ccompat_api() -> None:
+    """kafbat UI (`--profile tools`) browses the topics decoded, through the registry's ccompat API."""
+    services = _services()
+    ui = services["kafka-ui"]
+    assert ui["image"].startswith("ghcr.io/kafbat/kafka-ui:")
+    assert ui["profiles"] == ["tools"]
+    env = ui["environment"]
+    bus_env = _compose()["x-lgsp-env"]
+    assert env["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == bus_env["LGSP_KAFKA__BOOTSTRAP_SERVERS"]
+    assert env["KAFKA_CLUSTERS_0_SCHEMAREGISTRY"] == bus_env["LGSP_REGISTRY__URL"]
+    assert env["KAFKA_CLUSTERS_0_READONLY"] == "true"
+    assert all("profiles" not in services[name] for name in BUS_SERVICES)

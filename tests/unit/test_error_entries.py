@@ -144,8 +144,8 @@ def test_a_date_gets_the_expected_form() -> None:
     ("code", "rule", "hint"),
     [
         ("000.00.00.h41", "agency_code.shape", "malformed: an agency code is dotted groups"),
-        ("000.00.3.H41", "agency_code.known", "malformed, most likely: its groups have 3.2.1.3 characters"),
-        ("000.00.99.H41", "agency_code.known", "unknown: well-formed but not in the agency catalog"),
+        ("000.00.3.H99", "agency_code.known", "malformed, most likely: its groups have 3.2.1.3 characters"),
+        ("000.00.01.H99", "agency_code.known", "unknown: well-formed, but H99 is no province's"),
     ],
 )
 def test_malformed_and_unknown_agency_codes_are_told_apart(code: str, rule: str, hint: str) -> None:
@@ -157,10 +157,10 @@ def test_malformed_and_unknown_agency_codes_are_told_apart(code: str, rule: str,
 
 
 def test_an_unknown_code_names_the_nearest_known_ones() -> None:
-    found = _problems(_envelope(processing_agency={"code": "000.00.99.H41", "name": "Sở Tư pháp"}))
+    found = _problems(_envelope(processing_agency={"code": "000.00.01.H98", "name": "Sở Tư pháp"}))
     hint = found["data.processing_agency.code"].hint
     assert hint is not None
-    assert "nearest known: 000.00." in hint
+    assert "nearest listed: 000.00.01.H" in hint
 
 
 def test_an_unknown_type_names_the_nearest_known_type() -> None:

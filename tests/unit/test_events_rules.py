@@ -120,7 +120,7 @@ BROKEN: list[tuple[type[Event], dict[str, Any], str, str]] = [
     ),
     (
         DossierSynced,
-        {"processing_agency": {"code": "000.00.99.H29", "name": "x"}},
+        {"processing_agency": {"code": "000.00.99.H99", "name": "x"}},
         "processing_agency.code",
         "agency_code.known",
     ),
@@ -233,9 +233,24 @@ def test_broken_rule_names_field_and_rule(
 
 
 def test_unknown_agency_is_its_own_error_type() -> None:
-    data = sample_dossier_synced(processing_agency={"code": "000.00.99.H29", "name": "x"})
-    with pytest.raises(UnknownAgencyError, match="not in the agency catalog"):
+    data = sample_dossier_synced(processing_agency={"code": "000.00.99.H99", "name": "x"})
+    with pytest.raises(UnknownAgencyError, match="'H99' is not a known H, K or G code"):
         DossierSynced.from_avro(data)
+
+
+@pytest.mark.parametrize(
+    ("code", "province"),
+    [
+        ("000.00.99.H29", "79"),  # a department outside the catalog's template, Hồ Chí Minh City
+        ("000.12.34.H29", "79"),  # a commune-level unit under Hồ Chí Minh City
+        ("000.00.00.H33", "91"),  # Kiên Giang's People's Committee: in An Giang since 2025-07-01
+        ("000.00.00.K29", "79"),  # Hồ Chí Minh City's People's Council
+        ("000.00.05.G12", None),  # a department of the Ministry of Finance
+    ],
+)
+def test_well_formed_units_under_a_known_level1_unit_are_accepted(code: str, province: str | None) -> None:
+    data = sample_dossier_synced(processing_agency={"code": code, "name": "Đơn vị"}, province_code=province)
+    assert DossierSynced.from_avro(data).processing_agency.code == code
 
 
 def test_times_are_converted_to_utc_and_truncated_to_milliseconds() -> None:

@@ -21,13 +21,14 @@ from bus.metrics import ViewMetrics
 from bus.reporting import load_report_catalog
 from bus.settings import Settings
 from consumers.api import create_app
-from consumers.page import drill, tiles
+from consumers.page import data, drill, tiles
 from consumers.page.kpis import BREAKS, KPIS, class_ranges, colour_class
 from consumers.page.text import TEXT, Lang, fmt_day, fmt_int, fmt_rate
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
+from tests import views_oracle as oracle
 from tests import views_samples as s
-from tests.page_samples import apply_batch, fill_store
+from tests.page_samples import apply_batch, fill_store, simulated_events
 
 pytestmark = pytest.mark.unit
 
@@ -178,3 +179,63 @@ def test_obligations_split_missing_from_due_later(db: Path) -> None:
     assert after["BC-KSTT-01"].missing == 1
     for o in after.values():
         assert o.owed == o.on_time + o.late + o.missing + o.due_later
+
+
+def test_trends_are_exact_under_replays_and_shuffles(tmp_path: Path) -> None:
+    events = simulated_events(3000, seed=11)
+    once, twice = tmp_path / "once.db", tmp_path / "twice.db"
+    fill_store(once, events)
+    shuffled = list(reversed(events))  # late events everywhere
+    fill_store(twice, events + shuffled)  # every event delivered twice
+    trends = []
+    for path in (once, twice):
+        views = ViewSet(SqliteStore(path), build_views(Settings()))
+        try:
+            trends.append((data.daily(views), data.monthly(views)))
+        finally:
+            views.close()
+    assert trends[0] == trends[1]
+    daily, monthly = trends[0]
+    assert len(daily.periods) >= 2
+    assert any(value is not None for value in daily.of("00", "online_rate"))
+    facts = oracle.document_facts(events)  # the independent recomputation of the views' tests
+    for row in oracle.documents_rows(
+        facts, oracle.Places(), level="nation", grain="day", as_of_ms=0, sla_ms=0
+    ):
+        assert daily.of("00", "electronic_rate")[daily.periods.index(row["day"])] == row["electronic_rate"]
+    views = ViewSet(SqliteStore(once), build_views(Settings()))
+    try:
+        for index, month in enumerate(monthly.periods):  # a month's values are the scoreboard's for it
+            rows = {r["province"]: r for r in data.scoreboard(views, month).rows}
+            for place in ("00", "79", "01"):
+                assert monthly.of(place, "online_rate")[index] == rows[place]["online_rate"]
+                assert monthly.of(place, "electronic_rate")[index] == rows[place]["electronic_rate"]
+    finally:
+        views.close()
+
+
+async def test_an_empty_store_renders_every_page(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    views = ViewSet(SqliteStore(tmp_path / "empty.db"), build_views(Settings()))
+    transport = httpx.ASGITransport(app=create_app(views, registry, ViewMetrics(registry)))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://views.test") as client:
+            for path in (
+                "/",
+                "/?grain=month",
+                "/?compare=79&lang=en",
+                "/province/79",
+                "/evidence?view=reports",
+            ):
+                answer = await client.get(path)
+                assert answer.status_code == 200, path
+            page = (await client.get("/")).text
+            assert page.count('class="tile nodata') == 34
+    finally:
+        views.close()
+
+
+async def test_province_cards_compare_with_the_nation(http: httpx.AsyncClient) -> None:
+    page = (await http.get("/province/40")).text
+    assert "điểm so với cả nước" in page
+    assert 'href="/?kpi=online_rate&amp;compare=40"' in page

@@ -74,6 +74,38 @@ def test_simulated_events_match_the_recomputation(viewset: ViewSet) -> None:
     assert mismatches(viewset, events, as_of=AS_OF, sla_hours=SLA_HOURS) == []
 
 
+@cache
+def months(seed: int = 5) -> tuple[Event, ...]:
+    """About four simulated months (10 July to November 2025): monthly and quarterly reports fall due, some
+    filed late, some never; out-of-order dossier snapshots and duplicates."""
+    config = SimulationConfig(
+        seed=seed,
+        start=datetime(2025, 7, 10, tzinfo=UTC),
+        duplicates=0.05,
+        late_ratio=0.05,
+        scale=0.0002,
+    )
+    emissions = itertools.islice(Simulation(config), 9000)
+    return tuple(e.event for e in emissions if e.kind is not EmissionKind.INVALID)
+
+
+def test_several_months_match_the_recomputation_with_missed_and_late_reports(viewset: ViewSet) -> None:
+    events = months()
+    apply(viewset, events)
+    last = max(e.meta.occurred_at for e in events)
+    assert last > datetime(2025, 10, 21, tzinfo=UTC)  # July, August, September and Q3 have fallen due
+    for as_of in (datetime(2025, 8, 25, tzinfo=UTC), last):
+        assert mismatches(viewset, events, as_of=as_of, sla_hours=SLA_HOURS) == []
+    rows = viewset.query("reports", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
+    expected, filed, on_time = (sum(r[c] for r in rows) for c in ("expected", "filed", "filed_on_time"))
+    assert 0 < filed < expected  # some obligations never filed: completeness below 100%
+    assert 0 < on_time < filed  # some filed after the deadline
+    (nation,) = [r for r in viewset.query("scoreboard", ViewQuery()).rows if r["province"] == "00"]
+    assert nation["reports_expected"] == expected
+    assert nation["report_completeness"] == round(filed / expected, 6)
+    assert nation["reports_due_later"] > 0  # the year's and half-year's reports, not yet due, count apart
+
+
 def test_replaying_everything_twice_changes_nothing(viewset: ViewSet) -> None:
     events = simulated()
     apply(viewset, events)
@@ -278,6 +310,26 @@ def test_a_period_due_before_the_first_event_is_not_counted_missing(viewset: Vie
         assert span.applied(reader) is not None
     rows = viewset.query("reports", ViewQuery(level=Level.NATION, as_of=AFTER_Q3 + timedelta(days=1))).rows
     assert all(r["expected"] == 0 for r in rows)
+
+
+# --- unlisted units -----------------------------------------------------------------------------------------
+
+
+def test_units_the_catalog_does_not_list_are_counted_and_rolled_up_not_refused(viewset: ViewSet) -> None:
+    commune = "000.12.34.H29"  # a commune of Hồ Chí Minh City: well formed, level-1 unit H29, not listed
+    kien_giang = "000.00.00.H33"  # Kiên Giang's pre-2025 People's Committee: An Giang (91) since 2025-07-01
+    apply(
+        viewset,
+        [
+            s.dossier("D-20", 1, agency=commune),
+            s.dossier("D-21", 1, agency=kien_giang, province="91"),
+            s.dossier("D-21", 1, agency=kien_giang, province="91"),  # a duplicate
+        ],
+    )
+    rows = viewset.query("agencies", ViewQuery()).rows
+    assert [(r["agency"], r["province"]) for r in rows] == [(commune, "79"), (kien_giang, "91")]
+    board = {r["province"]: r for r in viewset.query("scoreboard", ViewQuery()).rows}
+    assert (board["79"]["dossiers_received"], board["91"]["dossiers_received"]) == (1, 1)
 
 
 # --- queries ------------------------------------------------------------------------------------------------

@@ -108,6 +108,10 @@ async def test_the_page_metrics_and_health(client: Client) -> None:
     assert 'lgsp_kpi_dossier_on_time_ratio{province="40"} 1.0' in metrics
     assert registry.get_sample_value("lgsp_kpi_dossier_online_ratio", {"province": "00"}) == 0.5
     assert (await http.get("/healthz")).json()["status"] == "ok"
+    ready = (await http.get("/readyz")).json()
+    assert ready["status"] in {"ready", "stale"}
+    assert ready["store"]["backend"] == "sqlite"
+    assert ready["applied_offsets"] > 0
 
 
 def test_views_show_prints_a_table_or_json(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,48 @@
+"""Admission: checks a decoded, valid record must pass before a view applies it (signatures, ranges).
+
+Decoding says whether a record *is* an event; admission says whether the views may *apply* it: whether its
+signature binds it to a key entitled to the agencies it asserts (:mod:`bus.signing.verify`), whether its
+values fit what the views can aggregate (the report catalog's indicator ranges). A refused record is a dead
+letter with the :class:`Rejection`'s reason, like any poison record; it never reaches a view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from bus.consumer.outcome import DeadLetterReason
+
+if TYPE_CHECKING:
+    from bus.consumer.decode import RecordLike
+    from bus.events import Event
+    from bus.events.raw import RawEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a decoded record may not be applied: the dead-letter reason code and a message."""
+
+    reason: DeadLetterReason
+    message: str
+
+
+class Admission(Protocol):
+    """One check of decoded records; None admits the record."""
+
+    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None: ...
+
+
+class AllOf:
+    """Admissions in order; the first rejection wins."""
+
+    def __init__(self, checks: Sequence[Admission]) -> None:
+        self._checks = tuple(checks)
+
+    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+        for check in self._checks:
+            rejection = check(record, event)
+            if rejection is not None:
+                return rejection
+        return None
