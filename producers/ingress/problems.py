@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from bus.errors import Problem
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MAX_LISTED_ERRORS = 100
 
@@ -54,16 +56,9 @@ class ProblemKind(Enum):
         return f"/problems/{self.slug}"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One broken rule: ``field`` is a JSON path like ``[3].data.due_at`` (``None`` for the whole body)."""
-
-    field: str | None
-    rule: str
-    message: str
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"field": self.field, "rule": self.rule, "message": self.message}
+FieldError = Problem
+"""One broken rule: ``field`` is a JSON path like ``[3].data.due_at`` (``None`` for the whole body);
+``hint`` says how to fix it where that is known (the expected form with an example, the nearest name)."""
 
 
 @dataclass
@@ -133,6 +128,11 @@ def problem_schema() -> dict[str, Any]:
             },
             "rule": {"type": "string", "description": "the rule broken, e.g. required, format, known-agency"},
             "message": {"type": "string"},
+            "hint": {
+                "type": "string",
+                "description": "how to fix it, where known: the expected form with an example, the nearest "
+                "known type, field, symbol or agency code, malformed vs unknown agency code",
+            },
         },
     }
     return {
@@ -177,7 +177,9 @@ PROBLEM_DOCS: Mapping[str, str] = {
     "split the batch.",
     ProblemKind.UNSUPPORTED_MEDIA_TYPE.slug: "POST /v1/events takes application/cloudevents+json or "
     "application/json; POST /v1/events:batch takes application/cloudevents-batch+json or application/json.",
-    ProblemKind.INVALID_EVENT.slug: "Some event breaks the contract: `errors` names each field and rule. "
+    ProblemKind.INVALID_EVENT.slug: "Some event breaks the contract: `errors` has one entry per broken "
+    "rule, naming its field and rule, with a `hint` where a fix is known; the envelope and `data` are "
+    "checked together. "
     "Nothing of the request was published.",
     ProblemKind.OVERLOADED.slug: "The ingress has its maximum of publishes in flight, or your agency has its "
     "own maximum in flight or is over its request rate; retry after `Retry-After` seconds. Nothing of the "

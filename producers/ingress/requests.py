@@ -185,9 +185,13 @@ def _to_event(item: Any, where: str, errors: list[FieldError]) -> Event | None:
     try:
         return from_structured(item)
     except UnknownEventTypeError as exc:
-        errors.append(FieldError(_join(where, "type"), "known-type", str(exc)))
+        errors.append(FieldError(_join(where, "type"), "known-type", str(exc), exc.hint))
     except ValidationError as exc:
-        errors.append(FieldError(_join(where, exc.field or ""), exc.rule or "invalid", str(exc)))
+        # one entry per broken rule, envelope and data together (bus.cloudevents.from_structured)
+        errors += [
+            FieldError(_join(where, problem.field or ""), problem.rule, problem.message, problem.hint)
+            for problem in exc.problems
+        ]
     except OverflowError as exc:  # a date at the edge of the calendar that the models fail to convert
         errors.append(FieldError(where or None, "value.range", f"a value is out of range: {exc}"))
     return None
