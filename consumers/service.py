@@ -17,7 +17,7 @@ from bus.metrics import (
     serve_metrics,
 )
 from bus.settings import Settings
-from consumers.admission import views_admission
+from consumers.admission import ViewsTrust
 from consumers.viewset import VIEW_NAMES, ViewSet
 
 log = logging.getLogger(__name__)
@@ -43,21 +43,23 @@ async def run_views(
     viewset = ViewSet.from_settings(settings, metrics=view_metrics)
     view_metrics.declare(VIEW_NAMES)
     try:
-        spec = ConsumerSpec(
-            group_id=settings.views.group_id,
-            topics=viewset.topics(),
-            sink=viewset,
-            topic_types=viewset.topic_types(),
-            admit=views_admission(settings),
-        )
-        return await run_consumer(
-            settings,
-            spec,
-            stop=stop,
-            until_caught_up=until_caught_up,
-            metrics=consumer_metrics,
-            dependencies=dependencies,
-        )
+        async with ViewsTrust(settings, registry) as trust:
+            spec = ConsumerSpec(
+                group_id=settings.views.group_id,
+                topics=viewset.topics(),
+                sink=viewset,
+                topic_types=viewset.topic_types(),
+                admit=trust.admission,
+                prepare=trust.refresh,
+            )
+            return await run_consumer(
+                settings,
+                spec,
+                stop=stop,
+                until_caught_up=until_caught_up,
+                metrics=consumer_metrics,
+                dependencies=dependencies,
+            )
     finally:
         viewset.close()
         if server is not None:

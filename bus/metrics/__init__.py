@@ -64,6 +64,7 @@ from bus.metrics.containers import (
     IngressMetrics,
     PublisherMetrics,
     PublishErrorReason,
+    SignatureMetrics,
     SimulatorMetrics,
     ViewMetrics,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "MetricsServer",
     "PublishErrorReason",
     "PublisherMetrics",
+    "SignatureMetrics",
     "SimulatorMetrics",
     "ViewMetrics",
     "all_metric_names",
