@@ -30,20 +30,18 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, Self
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
-from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
 from bus.agencies import load_catalog
+from bus.aiokafka_adapter import CLOSE_GRACE_S, AiokafkaProducerPort
 from bus.authz import Principal, event_refusals
 from bus.cloudevents import (
     AVRO_CONTENT_TYPE,
@@ -63,19 +61,22 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import EVENT_TYPES, Event
-from bus.kafka_client import connection_kwargs
 from bus.metrics import PublisherMetrics
 from bus.partitioner import partition_for
+from bus.producer_port import ProducerFactory, ProducerPort, RecordBatchLike, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
+from bus.signing.envelope import HEADER as SIG_HEADER
 from bus.signing.keys import principal_of_settings
+from bus.signing.signer import BatchSigner, KeyChain
+from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
 from bus.topics import topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
+from bus.wording import of_total
 
 log = logging.getLogger(__name__)
 
-_CLOSE_GRACE_S: Final = 5.0
 _BATCH_MIN_RECORDS: Final = 8
 """A partition's records of one call go as one record batch from this many on, below record by record: a
 batch is sent at once (it is closed), while single records linger up to ``linger_ms`` for others to join."""
@@ -129,61 +130,6 @@ class _Record:
     headers: list[tuple[str, bytes]]
 
 
-class RecordMetadataLike(Protocol):
-    """What a delivery future resolves to (aiokafka's ``RecordMetadata``)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-
-
-class RecordBatchLike(Protocol):
-    """A record batch being filled (aiokafka's ``BatchBuilder``)."""
-
-    def append(
-        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Sequence[Any]
-    ) -> object | None:
-        """Add a record (its relative offset is the count before it); None when the batch is full."""
-
-    def close(self) -> None: ...
-
-
-class ProducerPort(Protocol):
-    """The few producer operations the Publisher uses; aiokafka in production, a fake in unit tests."""
-
-    async def start(self) -> None: ...
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes,
-        headers: list[tuple[str, bytes]],
-        partition: int | None = None,
-    ) -> asyncio.Future[RecordMetadataLike]: ...
-
-    async def partitions(self, topic: str) -> list[int]:
-        """The topic's partition ids, sorted (waits for its metadata)."""
-
-    def create_batch(self) -> RecordBatchLike: ...
-
-    async def send_batch(
-        self, batch: RecordBatchLike, topic: str, *, partition: int
-    ) -> asyncio.Future[RecordMetadataLike]:
-        """Queue a closed batch; its future gives the base offset once Kafka acknowledged it."""
-
-    async def close(self, timeout_s: float) -> None: ...
-
-    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]: ...
-
-
-ProducerFactory = Callable[[Settings], ProducerPort]
-
-
 class Publisher:
     """Publish bus events to Kafka; an async context manager (see the module docstring for the guarantees).
 
@@ -191,6 +137,10 @@ class Publisher:
     may publish for (:mod:`bus.authz`), else :class:`~bus.errors.ForbiddenError` before anything is sent. By
     default it is the agency of the configured signing key (``LGSP_SIGNING__KEY_ID``); without one, a tool
     publishing for many agencies (the simulator) is not checked here, and the views' signature check decides.
+
+    ``keychain`` holds the keys the Publisher signs with (by default from ``LGSP_SIGNING__*``): each call's
+    records are signed per key as one batch (header ``lgsp_sig``, docs/security.md); an event whose source no
+    key may sign for is refused before anything is sent. Without keys, records go unsigned.
 
     ``registry`` is the schema registry client to share (one id cache per process); without it the Publisher
     opens and closes its own. ``metrics`` holds the Prometheus metrics (its ``CollectorRegistry`` is the
@@ -207,9 +157,11 @@ class Publisher:
         serializer: AvroSerializer | None = None,
         producer_factory: ProducerFactory | None = None,
         principal: Principal | None = None,
+        keychain: KeyChain | None = None,
     ) -> None:
         self._settings = settings
         self._principal = principal if principal is not None else principal_of_settings(settings)
+        self._keychain = keychain if keychain is not None else KeyChain.from_settings(settings.signing)
         self._registry = registry
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
@@ -252,7 +204,7 @@ class Publisher:
         try:
             await asyncio.wait_for(producer.start(), timeout=self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
-            await producer.close(_CLOSE_GRACE_S)
+            await producer.close(CLOSE_GRACE_S)
             await self._close_registry()
             raise BrokerUnavailableError(
                 f"cannot connect to Kafka at {self._settings.kafka.bootstrap_servers}: {exc!r}"
@@ -327,7 +279,10 @@ class Publisher:
         await self._prepare(types)
         stamp = _Stamp(_now_millis())
         serializer = self._require_serializer()
-        return [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
+        records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
+        if self._keychain is not None:
+            _sign(self._keychain, events, records)
+        return records
 
     async def _prepare(self, types: set[type[Event]]) -> None:
         missing = types - self._prepared
@@ -440,7 +395,7 @@ class Publisher:
         if unconfirmed:
             self._count_errors(errors)
             raise PublishError(
-                f"{len(unconfirmed)} of {len(records)} events not confirmed by Kafka within "
+                f"{of_total(len(unconfirmed), len(records), 'event')} not confirmed by Kafka within "
                 f"{self._timeout:g} s ({cause!r})",
                 unconfirmed=unconfirmed,
                 deliveries=deliveries,
@@ -554,6 +509,27 @@ def _serialize_stamped(
     return serializer.serialize(event.model_copy(update={"meta": meta}), ctx)
 
 
+def _sign(keychain: KeyChain, events: Sequence[Event], records: list[_Record]) -> None:
+    """Add ``lgsp_sig`` to every record: one signature per key over the hash tree of its records."""
+    groups: dict[BatchSigner, list[int]] = {}
+    for index, event in enumerate(events):
+        signer = keychain.signer_for(event.meta.source)
+        if signer is None:
+            raise ForbiddenError(
+                f"item {index}: no signing key may sign for source {event.meta.source}; nothing was sent"
+            )
+        groups.setdefault(signer, []).append(index)
+    for signer, indexes in groups.items():
+        leaves = [_leaf(records[i]) for i in indexes]
+        for index, header in zip(indexes, signer.sign(leaves), strict=True):
+            records[index].headers.append((SIG_HEADER, header))
+
+
+def _leaf(record: _Record) -> bytes:
+    headers = dict(record.headers)
+    return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)
+
+
 def _authorize(principal: Principal, events: Sequence[Event]) -> None:
     """:class:`ForbiddenError` naming every event and field ``principal`` may not assert (the SDK is an entry
     too: the same rules as the ingress)."""
@@ -562,7 +538,8 @@ def _authorize(principal: Principal, events: Sequence[Event]) -> None:
     if refused:
         first_index, first = refused[0]
         raise ForbiddenError(
-            f"{principal.agency} may not publish {len({i for i, _ in refused})} of {len(events)} events "
+            f"{principal.agency} may not publish "
+            f"{of_total(len({i for i, _ in refused}), len(events), 'event')} "
             f"(first: item {first_index} {first.field}: {first.message}); nothing was sent",
             refusals=refused,
         )
@@ -605,107 +582,3 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     # A record we gave up waiting for may still fail later; reading its exception keeps asyncio quiet.
     if not future.cancelled():
         future.exception()
-
-
-def producer_kwargs(settings: Settings) -> dict[str, Any]:
-    """aiokafka producer arguments from settings: acks=all, idempotence, linger, batch size, compression.
-
-    Public so a benchmark can build a raw producer with exactly the Publisher's settings.
-    """
-    kafka, producer = settings.kafka, settings.producer
-    # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
-    request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
-    return {
-        **connection_kwargs(kafka),
-        "request_timeout_ms": request_timeout_ms,
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": producer.linger_ms,
-        "max_batch_size": producer.max_batch_size,
-        "max_request_size": producer.max_request_size,
-        "compression_type": None if producer.compression_type == "none" else producer.compression_type,
-    }
-
-
-class AiokafkaProducerPort:
-    """aiokafka's producer with the bus's settings (:func:`producer_kwargs`)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._producer = AIOKafkaProducer(**producer_kwargs(settings))
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes,
-        headers: list[tuple[str, bytes]],
-        partition: int | None = None,
-    ) -> asyncio.Future[RecordMetadataLike]:
-        future: asyncio.Future[RecordMetadataLike] = await self._producer.send(
-            topic, value, key=key, headers=headers, partition=partition
-        )
-        return future
-
-    async def partitions(self, topic: str) -> list[int]:
-        return sorted(await self._producer.partitions_for(topic))
-
-    def create_batch(self) -> RecordBatchLike:
-        batch: RecordBatchLike = self._producer.create_batch()
-        return batch
-
-    async def send_batch(
-        self, batch: RecordBatchLike, topic: str, *, partition: int
-    ) -> asyncio.Future[RecordMetadataLike]:
-        future: asyncio.Future[RecordMetadataLike] = await self._producer.send_batch(
-            batch, topic, partition=partition
-        )
-        return future
-
-    async def close(self, timeout_s: float) -> None:
-        """Stop, flushing pending records for up to ``timeout_s``; then abandon the rest and disconnect."""
-        stopping = asyncio.ensure_future(self._producer.stop())
-        done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
-        if not done:
-            log.warning("Kafka did not acknowledge pending records within %.1f s; abandoning them", timeout_s)
-            await self._abandon_pending()
-            await asyncio.wait({stopping}, timeout=_CLOSE_GRACE_S)
-        if not stopping.done():
-            stopping.cancel()
-        elif not stopping.cancelled() and stopping.exception() is not None:
-            log.warning("error while closing the Kafka producer: %r", stopping.exception())
-
-    async def _abandon_pending(self) -> None:
-        # The idempotent producer retries forever and stop() waits for it. aiokafka has no public way out, so:
-        # stop its sender task, then fail the batches it still holds, which lets stop() finish.
-        producer: Any = self._producer
-        sender_task = producer._sender.sender_task
-        if sender_task is not None and not sender_task.done():
-            sender_task.cancel()
-            await asyncio.wait({sender_task}, timeout=_CLOSE_GRACE_S)
-        accumulator = producer._message_accumulator
-        queued = [batch for queue in accumulator._batches.values() for batch in queue]
-        batches = [*queued, *accumulator._pending_batches]
-        # Re-enqueued batches keep a done-callback that removes them from this set; keep that removal valid.
-        accumulator._pending_batches.update(queued)
-        accumulator.fail_all(KafkaTimeoutError("the producer was closed before Kafka acknowledged"))
-        for batch in batches:  # nobody waits on these any more; reading them keeps asyncio quiet
-            for future in (batch.future, batch._drain_waiter):
-                if future.done() and not future.cancelled():
-                    future.exception()
-
-    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
-        # A metadata request for these topics only, never creating them; aiokafka's client has no public call
-        # for that, so this uses its request API and its own response parser.
-        client = self._producer.client
-        node = client.get_random_node()
-        if node is None:
-            raise KafkaConnectionError("no broker known")
-        request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
-        response = await asyncio.wait_for(client.send(node, request), timeout=timeout_s)
-        metadata = ClusterMetadata()
-        metadata.update_metadata(response)
-        return set(metadata.topics()) & set(topics)

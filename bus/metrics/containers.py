@@ -23,15 +23,18 @@ from bus.metrics.catalog import (
     EVENTS_PUBLISHED,
     INGRESS_DURATION,
     INGRESS_IN_FLIGHT,
+    INGRESS_KEY_FILE_OK,
     INGRESS_REQUESTS,
     KPI_SPECS,
     PUBLISH_DURATION,
     PUBLISH_ERRORS,
+    SIGNATURES_REJECTED,
     SIMULATOR_DUPLICATES,
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
     SIMULATOR_TARGET_RATE,
     UNKNOWN_UNITS,
+    UNSIGNED_ACCEPTED,
     VIEW_EVENTS_APPLIED,
     VIEW_LAST_EVENT,
     Kpi,
@@ -53,12 +56,18 @@ class PublisherMetrics:
 class IngressMetrics:
     """Metrics of the HTTP ingress; ``route`` is the route template (``/v1/events``), never the raw path."""
 
-    SPECS: ClassVar[tuple[MetricSpec, ...]] = (INGRESS_REQUESTS, INGRESS_DURATION, INGRESS_IN_FLIGHT)
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        INGRESS_REQUESTS,
+        INGRESS_DURATION,
+        INGRESS_IN_FLIGHT,
+        INGRESS_KEY_FILE_OK,
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = INGRESS_REQUESTS.counter(registry)
         self.request_duration = INGRESS_DURATION.histogram(registry)
         self.in_flight = INGRESS_IN_FLIGHT.gauge(registry)
+        self.key_file_ok = INGRESS_KEY_FILE_OK.gauge(registry)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""
@@ -96,6 +105,22 @@ class ConsumerMetrics:
             self.consumer_lag.remove(group, topic, str(partition))
         except KeyError:
             return  # never reported: nothing to drop
+
+
+class SignatureMetrics:
+    """What the views' signature check refused, and what it let through unsigned (bus.signing.verify)."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (SIGNATURES_REJECTED, UNSIGNED_ACCEPTED)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rejections = SIGNATURES_REJECTED.counter(registry)
+        self.unsigned_accepted = UNSIGNED_ACCEPTED.counter(registry)
+
+    def rejected(self, topic: str, reason: str, source: str) -> None:
+        self.rejections.labels(topic=topic, reason=reason, source=source).inc()
+
+    def unsigned(self, topic: str, source: str) -> None:
+        self.unsigned_accepted.labels(topic=topic, source=source).inc()
 
 
 class ViewMetrics:
@@ -169,6 +194,7 @@ CONTAINERS: Final = (
     PublisherMetrics,
     IngressMetrics,
     ConsumerMetrics,
+    SignatureMetrics,
     ViewMetrics,
     SimulatorMetrics,
 )

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bus.agencies import Province
+from bus.metrics import NATIONAL
 from consumers.base import ViewResult
 from consumers.page.data import Trend
 from consumers.page.drill import AgencyRow, Obligations
@@ -169,6 +170,7 @@ def province_main(
     lang = view.lang
     kpis: list[Kpi] = available(board.columns)
     row = next((r for r in board.rows if r["province"] == province.code), {})
+    nation = next((r for r in board.rows if r["province"] == NATIONAL), {})
     merged = ", ".join(province.merged_from)
     path = f"/province/{province.code}"
     code = province.code
@@ -183,7 +185,7 @@ def province_main(
         f'<div class="headline"><h1>{esc(province.name)} <span class="code">{esc(code)}</span></h1>'
         f"{updated_line(lang)}</div>"
         f'<p class="merged">{esc(t(lang, "merged_from"))}: {esc(merged)}</p>{totals}'
-        f"{kpi_cards(view, kpis, row, path=path)}"
+        f"{kpi_cards(view, kpis, row, nation=nation)}"
         f"{trends(view, kpis, trend, path=path, place=code)}"
         '<div class="split">'
         f"{_panel('ag-h', t(lang, 'agencies'), _agencies(view, agencies))}"

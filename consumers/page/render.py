@@ -95,21 +95,38 @@ def updated_line(lang: Lang, now: datetime | None = None) -> str:
     )
 
 
-def kpi_cards(view: View, kpis: Sequence[Kpi], row: dict[str, Any], *, path: str = "/") -> str:
-    """The national (or one province's) value of every indicator; each card selects its indicator."""
+def kpi_cards(
+    view: View, kpis: Sequence[Kpi], row: dict[str, Any], *, nation: dict[str, Any] | None = None
+) -> str:
+    """Every indicator's value for the nation (each card colours the map by it) or, with ``nation``, for one
+    province against the nation (each card opens the national map coloured by it, the province compared)."""
     cards = []
     for kpi in kpis:
         value = row.get(kpi.column)
-        current = kpi.column == view.kpi
+        current = nation is None and kpi.column == view.kpi
+        if nation is None:
+            href = view.link("/", kpi=kpi.column)
+        else:
+            href = view.link("/", kpi=kpi.column, compare=str(row.get("province")), grain=None)
         cards.append(
             f'<a class="card tone-{colour_class(value)}{" selected" if current else ""}" data-swap '
-            f'data-key="kpi-{kpi.column}" href="{view.link(path, kpi=kpi.column)}"'
-            f"{_CURRENT if current else ''}>"
+            f'data-key="kpi-{kpi.column}" href="{href}"{_CURRENT if current else ""}>'
             f'<span class="card-name">{esc(kpi.label(view.lang))}</span>'
             f'<span class="card-value">{esc(fmt_rate(view.lang, value))}</span>'
-            f'<span class="card-note">{esc(kpi.note(view.lang))}</span></a>'
+            + (_delta(view.lang, value, nation.get(kpi.column)) if nation is not None else "")
+            + f'<span class="card-note">{esc(kpi.note(view.lang))}</span></a>'
         )
     return f'<nav class="cards" aria-label="{esc(t(view.lang, "kpi"))}">{"".join(cards)}</nav>'
+
+
+def _delta(lang: Lang, value: float | None, nation: float | None) -> str:
+    """``▲ 3,2 điểm so với cả nước``: the province against the nation, in percentage points."""
+    if value is None or nation is None:
+        return ""
+    points = round((value - nation) * 100, 1)
+    arrow = "▲" if points > 0 else "▼" if points < 0 else "="
+    number = f"{abs(points):.1f}".replace(".", ",") if lang is Lang.VI else f"{abs(points):.1f}"
+    return f'<span class="card-delta">{arrow} {esc(t(lang, "points_vs_nation", points=number))}</span>'
 
 
 def _tip(view: View, kpis: Sequence[Kpi], row: dict[str, Any], name: str, code: str) -> str:
@@ -150,7 +167,7 @@ def tile_map(view: View, kpis: Sequence[Kpi], board: ViewResult) -> str:
             f' href="{view.link(f"/province/{province.code}", compare=None)}" aria-label="{esc(label)}"'
             f' aria-describedby="tip-{province.code}">'
             f'<span class="tile-name" aria-hidden="true">{esc(province.short_name)}</span>'
-            f'<span class="tile-value" aria-hidden="true">{esc(fmt_rate(lang, value, digits=0))}</span>'
+            f'<span class="tile-value" aria-hidden="true">{esc(fmt_rate(lang, value))}</span>'
             f"{_tip(view, kpis, row, province.name, province.code)}</a>"
         )
     for key, grid_row, grid_column in tiles.ISLANDS:

@@ -80,6 +80,7 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "data_table": ("Bảng số liệu", "Data table"),
     "chart_label": ("{kpi}: {series}, {first} đến {last}", "{kpi}: {series}, {first} to {last}"),
     "api": ("Dữ liệu: API JSON", "Data: JSON API"),
+    "points_vs_nation": ("{points} điểm so với cả nước", "{points} points against the nation"),
     "no_values": (
         "Chưa có số liệu trong các kỳ này (báo cáo được tính theo kỳ báo cáo: xem theo tháng).",
         "No values in these periods (reports count per reporting period: see by month).",

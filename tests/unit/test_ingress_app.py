@@ -22,7 +22,7 @@ from bus.events import Event
 from bus.publisher import Delivery, EventEncodingError
 from bus.settings import Settings
 from producers.ingress.app import create_app
-from producers.ingress.auth import ApiKeyStore
+from producers.ingress.auth import ApiKeyStore, KeyRefusal
 from producers.ingress.routes import FixedKeys
 from producers.ingress.service import Check
 from tests import publishing_samples as samples
@@ -154,6 +154,21 @@ async def test_a_wrong_key_is_401_invalid_token(ingress: Ingress) -> None:
     )
     _problem(response, 401)
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert "unknown" in response.headers["www-authenticate"]
+
+
+async def test_a_revoked_key_is_told_apart_from_an_unknown_one(ingress: Ingress) -> None:
+    """RFC 6750 error_description: "revoked" (ask for the current key) vs "unknown" (a wrong key)."""
+    store = ingress.app.state.ingress.keys.current()
+    store.revoke(samples.HCMC)
+    revoked = await ingress.post("/v1/events", samples.dossier(1))
+    assert _problem(revoked, 401)["detail"] == KeyRefusal.REVOKED.value
+    challenge = revoked.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="lgsp-ingress", error="invalid_token", error_description="')
+    assert "revoked" in challenge
+    malformed = await ingress.post("/v1/events", samples.dossier(1), {"authorization": "Bearer nonsense"})
+    assert _problem(malformed, 401)["detail"] == KeyRefusal.MALFORMED.value
+    assert ingress.publisher.published == []
 
 
 async def test_a_source_not_covered_by_the_key_is_403_and_nothing_is_published(ingress: Ingress) -> None:

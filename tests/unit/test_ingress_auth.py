@@ -11,7 +11,14 @@ import pytest
 from bus.agencies import load_catalog
 from bus.errors import ConfigError
 from bus.types import AgencyCode
-from producers.ingress.auth import ApiKeyStore, Authorizer, Principal, ReloadingKeyStore, hash_secret
+from producers.ingress.auth import (
+    ApiKeyStore,
+    Authorizer,
+    KeyRefusal,
+    Principal,
+    ReloadingKeyStore,
+    hash_secret,
+)
 from tests.publishing_samples import FINANCE, GOV_OFFICE, HANOI, HCMC, HCMC_JUSTICE
 
 pytestmark = pytest.mark.unit
@@ -73,6 +80,22 @@ def test_revoking_removes_every_key_of_the_agency() -> None:
     assert not store.revoke(HCMC)
 
 
+def test_a_refused_key_is_told_revoked_unknown_malformed_or_missing(tmp_path: Path) -> None:
+    store = ApiKeyStore()
+    replaced = store.add_key(HCMC)
+    current = store.add_key(HCMC)  # replaces the first one: a replaced key counts as revoked
+    revoked_later = store.add_key("000.00.00.G22")
+    store.revoke("000.00.00.G22")
+    store.save(tmp_path / "keys.json")
+    reloaded = ApiKeyStore.load(tmp_path / "keys.json")  # the file remembers the revoked ids
+    assert reloaded.authenticate(f"Bearer {current}") is not None
+    assert reloaded.refusal(f"Bearer {replaced}") is KeyRefusal.REVOKED
+    assert reloaded.refusal(f"Bearer {revoked_later}") is KeyRefusal.REVOKED
+    assert reloaded.refusal("Bearer lgsp_0123456789ab_" + "x" * 43) is KeyRefusal.UNKNOWN
+    assert reloaded.refusal("Basic abc") is KeyRefusal.MALFORMED
+    assert reloaded.refusal(None) is KeyRefusal.MISSING
+
+
 @pytest.mark.parametrize(
     "content",
     ["not json", "[]", '{"version": 2, "hash": "sha256", "agencies": {}}', '{"version": 1, "hash": "md5"}',
@@ -100,14 +123,21 @@ def test_keys_added_to_the_file_are_picked_up_without_restart(tmp_path: Path) ->
     assert keys.current().authenticate(f"Bearer {token}") is not None
 
 
-def test_a_broken_file_keeps_the_last_good_keys(tmp_path: Path) -> None:
+def test_a_broken_file_accepts_no_key_until_it_is_good_again(tmp_path: Path) -> None:
+    """A broken file used to keep the last good keys silently (a deleted file left revoked keys working)."""
     path = tmp_path / "keys.json"
     store = ApiKeyStore()
     token = store.add_key(HANOI)
     store.save(path)
-    keys = ReloadingKeyStore(path, interval_s=0)
+    states: list[bool] = []
+    keys = ReloadingKeyStore(path, interval_s=0, on_state=states.append)
     path.write_text(json.dumps({"broken": True}))
+    assert keys.current().authenticate(f"Bearer {token}") is None
+    assert keys.problem() is not None
+    store.save(path)
     assert keys.current().authenticate(f"Bearer {token}") is not None
+    assert keys.problem() is None
+    assert states == [True, False, True]
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,7 @@ def test_duplicate_ids_in_a_batch_are_422() -> None:
 def test_a_problem_document_has_every_rfc9457_member_and_the_errors() -> None:
     problem = ProblemError(
         ProblemKind.INVALID_EVENT,
-        "1 of 2 events break the contract",
+        "1 of 2 events breaks the contract",
         errors=[FieldError("[1].data.due_at", "dossier.due_after_received", "before received_at")],
         headers={"X-Test": "1"},
     )
@@ -217,7 +217,7 @@ def test_a_problem_document_has_every_rfc9457_member_and_the_errors() -> None:
         "type": "/problems/invalid-event",
         "title": ProblemKind.INVALID_EVENT.title,
         "status": 422,
-        "detail": "1 of 2 events break the contract",
+        "detail": "1 of 2 events breaks the contract",
         "instance": "/v1/events:batch",
         "errors": [
             {

@@ -212,3 +212,30 @@ def test_trends_are_exact_under_replays_and_shuffles(tmp_path: Path) -> None:
                 assert monthly.of(place, "electronic_rate")[index] == rows[place]["electronic_rate"]
     finally:
         views.close()
+
+
+async def test_an_empty_store_renders_every_page(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    views = ViewSet(SqliteStore(tmp_path / "empty.db"), build_views(Settings()))
+    transport = httpx.ASGITransport(app=create_app(views, registry, ViewMetrics(registry)))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://views.test") as client:
+            for path in (
+                "/",
+                "/?grain=month",
+                "/?compare=79&lang=en",
+                "/province/79",
+                "/evidence?view=reports",
+            ):
+                answer = await client.get(path)
+                assert answer.status_code == 200, path
+            page = (await client.get("/")).text
+            assert page.count('class="tile nodata') == 34
+    finally:
+        views.close()
+
+
+async def test_province_cards_compare_with_the_nation(http: httpx.AsyncClient) -> None:
+    page = (await http.get("/province/40")).text
+    assert "điểm so với cả nước" in page
+    assert 'href="/?kpi=online_rate&amp;compare=40"' in page
