@@ -16,8 +16,8 @@ from bench.stack import StackInfo, with_prefix
 from bench.stats import FigureSet, Ratio, Target
 from bus.settings import Settings
 
-PARTS = ("serde", "publish", "rebuild", "ingress", "e2e")
-_DEFAULT_ROUNDS = {"serde": 5, "publish": 5, "rebuild": 2, "ingress": 3, "e2e": 3}
+PARTS = ("serde", "publish", "rebuild", "ingress", "e2e", "scaleout")
+_DEFAULT_ROUNDS = {"serde": 5, "publish": 5, "rebuild": 2, "ingress": 3, "e2e": 3, "scaleout": 1}
 
 log = logging.getLogger("bench")
 
@@ -33,6 +33,7 @@ class Sizes:
     publish_chunk: int = 1_000
     publish_concurrency: int = 4
     rebuild_events: int = 1_000_000
+    scaleout_events: int = 200_000
     ingress_seconds: float = 10.0
     ingress_rates: tuple[int, ...] = (500, 1_000)
     ingress_batch: int = 500
@@ -47,7 +48,11 @@ class Sizes:
         sizes = cls.smoke_sized(rounds) if smoke else cls(rounds=rounds)
         if events is not None:
             sizes = dataclasses.replace(
-                sizes, serde_events=events, publish_events=events, rebuild_events=events
+                sizes,
+                serde_events=events,
+                publish_events=events,
+                rebuild_events=events,
+                scaleout_events=events,
             )
         if seconds is not None:
             sizes = dataclasses.replace(sizes, ingress_seconds=seconds, e2e_seconds=seconds)
@@ -63,6 +68,7 @@ class Sizes:
             publish_events=2_000,
             publish_chunk=500,
             rebuild_events=3_000,
+            scaleout_events=3_000,
             ingress_seconds=1.0,
             ingress_rates=(50,),
             ingress_batch=20,

@@ -48,7 +48,7 @@ from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
 from consumers.rebuild import rebuild
-from consumers.store import SqliteStore
+from consumers.store import SqliteStore, is_postgres
 from consumers.viewset import ViewSet, build_views
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -171,12 +171,15 @@ def _children_cpu_s() -> float:
 
 
 async def views_rebuild_parallel(settings: Settings, work: Path, processes: int) -> Timing:
-    """The partition-parallel rebuild into a fresh store: shards spawned, built, merged. ``cpu_s`` counts
-    this process and its (reaped) shard processes."""
-    store = work / f"views-{uuid.uuid4().hex[:8]}.db"
+    """The partition-parallel rebuild into a fresh store: shards spawned, built, merged (SQLite), or members
+    of one group on the empty PostgreSQL database ``settings.store.url`` names. ``cpu_s`` counts this
+    process and its (reaped) builder processes, not the PostgreSQL server's."""
+    url = settings.store.url
+    if not is_postgres(url):
+        url = f"sqlite:///{work / f'views-{uuid.uuid4().hex[:8]}.db'}"
     target = settings.model_copy(
         update={
-            "store": settings.store.model_copy(update={"url": f"sqlite:///{store}"}),
+            "store": settings.store.model_copy(update={"url": url}),
             "views": settings.views.model_copy(update={"group_id": f"bench-views-{uuid.uuid4().hex[:10]}"}),
         }
     )

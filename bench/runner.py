@@ -71,6 +71,10 @@ def part_runner(name: str) -> Callable[[BenchContext], PartResult]:
         from bench.parts import e2e
 
         return e2e.run
+    if name == "scaleout":
+        from bench.parts import scaleout
+
+        return scaleout.run
     raise ValueError(f"no benchmark part {name!r}; parts: {', '.join(PARTS)}")
 
 

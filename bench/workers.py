@@ -4,6 +4,8 @@ last line printed, as JSON. The measurements themselves are ``bench/rebuild_benc
 
     views-rebuild   the views on an empty store under a new group, from the start of the topics to caught up
     views-parallel  the same by the partition-parallel rebuild in 2 processes (``lgsp views rebuild``)
+    rebuild-n       ``lgsp views rebuild --processes N`` (``--processes``) into the store ``LGSP_STORE__URL``
+                    names (PostgreSQL: members of one group; ``sqlite:///`` a new file in a temporary dir)
     raw-consume     aiokafka with the runner's consumer settings, beginning → end offsets, records counted
     raw-decode      the same, and every record decoded by the serde (schema ids resolved per batch)
 """
@@ -52,6 +54,18 @@ PARALLEL_PROCESSES = 2
 """Shards of the parallel rebuild: one per core of the 2-core machine the targets are set for."""
 
 
+async def rebuild_n(settings: Settings, processes: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-views-") as work:
+        timing = await rebuild_bench.views_rebuild_parallel(settings, Path(work), processes)
+    return {
+        "records": timing.records,
+        "seconds": timing.seconds,
+        "cpu_seconds": timing.cpu_s,
+        "processes": processes,
+        "store": settings.store.url.split(":", 1)[0],
+    }
+
+
 async def raw(settings: Settings, *, decode: bool) -> dict[str, Any]:
     topics = [settings.topics.prefix + name for name in TOPICS]
     ends = await rebuild_bench.partitions_and_ends(settings, topics)
@@ -78,9 +92,13 @@ _WORKERS = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("worker", choices=sorted(_WORKERS))
+    parser.add_argument("worker", choices=sorted([*_WORKERS, "rebuild-n"]))
+    parser.add_argument("--processes", type=int, default=PARALLEL_PROCESSES, help="rebuild-n: builders")
     args = parser.parse_args(argv)
-    result = asyncio.run(_WORKERS[args.worker](Settings()))
+    if args.worker == "rebuild-n":
+        result = asyncio.run(rebuild_n(Settings(), args.processes))
+    else:
+        result = asyncio.run(_WORKERS[args.worker](Settings()))
     print(json.dumps(result), flush=True)
 
 

@@ -18,7 +18,9 @@
     │   ├── BrokerUnavailableError  retriable = True
     │   └── PublishError            events not confirmed within the delivery timeout (names their ids)
     └── StoreError                  the view store failed
-        └── StoreBusyError          retriable = True: locked, disk full, connection lost
+        ├── StoreBusyError          retriable = True: locked, disk full, connection lost
+        └── OffsetsMovedError       another group member committed these partitions meanwhile: the batch is
+                                    dropped and the runner re-reads the store's offsets
 
 Foreign exceptions are converted where they enter our code, with `raise ... from exc`.
 """
@@ -149,3 +151,9 @@ class StoreBusyError(StoreError):
     """The store is temporarily unable to write (locked, disk full, connection lost)."""
 
     retriable = True
+
+
+class OffsetsMovedError(StoreError):
+    """The store refused a batch: its partitions' stored offsets moved since this member last read them
+    (another member of the group applied them while this one was thought gone). Nothing of the batch was
+    written; the consumer runner drops it and seeks to the store's offsets again."""

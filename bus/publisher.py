@@ -69,7 +69,10 @@ from bus.partitioner import partition_for
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
+from bus.signing.envelope import HEADER as SIG_HEADER
 from bus.signing.keys import principal_of_settings
+from bus.signing.signer import BatchSigner, KeyChain
+from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
 from bus.topics import topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
@@ -193,6 +196,10 @@ class Publisher:
     default it is the agency of the configured signing key (``LGSP_SIGNING__KEY_ID``); without one, a tool
     publishing for many agencies (the simulator) is not checked here, and the views' signature check decides.
 
+    ``keychain`` holds the keys the Publisher signs with (by default from ``LGSP_SIGNING__*``): each call's
+    records are signed per key as one batch (header ``lgsp_sig``, docs/security.md); an event whose source no
+    key may sign for is refused before anything is sent. Without keys, records go unsigned.
+
     ``registry`` is the schema registry client to share (one id cache per process); without it the Publisher
     opens and closes its own. ``metrics`` holds the Prometheus metrics (its ``CollectorRegistry`` is the
     caller's); without it they go to a private registry. ``serializer`` and ``producer_factory`` exist for
@@ -208,9 +215,11 @@ class Publisher:
         serializer: AvroSerializer | None = None,
         producer_factory: ProducerFactory | None = None,
         principal: Principal | None = None,
+        keychain: KeyChain | None = None,
     ) -> None:
         self._settings = settings
         self._principal = principal if principal is not None else principal_of_settings(settings)
+        self._keychain = keychain if keychain is not None else KeyChain.from_settings(settings.signing)
         self._registry = registry
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
@@ -328,7 +337,10 @@ class Publisher:
         await self._prepare(types)
         stamp = _Stamp(_now_millis())
         serializer = self._require_serializer()
-        return [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
+        records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
+        if self._keychain is not None:
+            _sign(self._keychain, events, records)
+        return records
 
     async def _prepare(self, types: set[type[Event]]) -> None:
         missing = types - self._prepared
@@ -553,6 +565,27 @@ def _serialize_stamped(
     # A serializer that overrides serialize() (a test's or a tool's) gets the stamped model, as it always did.
     meta = event.meta.model_copy(update={"published_at": stamp.published_at})
     return serializer.serialize(event.model_copy(update={"meta": meta}), ctx)
+
+
+def _sign(keychain: KeyChain, events: Sequence[Event], records: list[_Record]) -> None:
+    """Add ``lgsp_sig`` to every record: one signature per key over the hash tree of its records."""
+    groups: dict[BatchSigner, list[int]] = {}
+    for index, event in enumerate(events):
+        signer = keychain.signer_for(event.meta.source)
+        if signer is None:
+            raise ForbiddenError(
+                f"item {index}: no signing key may sign for source {event.meta.source}; nothing was sent"
+            )
+        groups.setdefault(signer, []).append(index)
+    for signer, indexes in groups.items():
+        leaves = [_leaf(records[i]) for i in indexes]
+        for index, header in zip(indexes, signer.sign(leaves), strict=True):
+            records[index].headers.append((SIG_HEADER, header))
+
+
+def _leaf(record: _Record) -> bytes:
+    headers = dict(record.headers)
+    return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)
 
 
 def _authorize(principal: Principal, events: Sequence[Event]) -> None:

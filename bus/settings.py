@@ -104,6 +104,14 @@ class ViewsSettings(BaseModel):
     decode_workers: int = Field(
         default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
     )
+    require_signatures: bool = Field(
+        default=True,
+        description="apply only records whose lgsp_sig verifies against the keyring (docs/security.md)",
+    )
+    unsigned_sources: list[str] = Field(
+        default_factory=list,
+        description="during a migration: sources whose unsigned records are still applied (and counted)",
+    )
 
 
 class SigningSettings(BaseModel):

@@ -1,15 +1,25 @@
 """What the views admit beyond a valid event: the checks run in the consumer's decode step (see
-:mod:`bus.consumer.admission`), so a refused record is a dead letter with its reason, never a view error."""
+:mod:`bus.consumer.admission`), so a refused record is a dead letter with its reason, never a view error.
+
+1. the signature check (:class:`bus.signing.verify.Verifier`) against the keyring topic, re-read before each
+   batch is decoded (a key added, then used, is always known by the time its records are fetched);
+2. the report catalog's indicator ranges (:class:`IndicatorRanges`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry
+
 from bus.consumer.admission import Admission, AllOf, Rejection
 from bus.consumer.outcome import DeadLetterReason
 from bus.events import ReportFiled
 from bus.events.raw import RawEvent
+from bus.metrics import SignatureMetrics
 from bus.reporting import ReportCatalog, load_report_catalog
+from bus.signing.keyring import KeyringReader
+from bus.signing.verify import Verifier
 
 if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
@@ -38,6 +48,39 @@ class IndicatorRanges:
         return None if why is None else Rejection(DeadLetterReason.VALUE_OUT_OF_RANGE, why)
 
 
-def views_admission(settings: Settings) -> Admission:
-    """Every check a record passes before the views apply it."""
-    return AllOf([IndicatorRanges()])
+def views_admission(settings: Settings, verifier: Verifier | None = None) -> Admission:
+    """Every check a record passes before the views apply it (the signature check first, when given)."""
+    checks: list[Admission] = [] if verifier is None else [verifier]
+    return AllOf([*checks, IndicatorRanges()])
+
+
+class ViewsTrust:
+    """The views' signature check with its keyring: ``async with ViewsTrust(settings) as trust`` reads the
+    keyring topic; :meth:`refresh` re-reads it (before each batch); :attr:`admission` is the decode check."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self._settings = settings
+        self._reader = KeyringReader(settings)
+        self._metrics = SignatureMetrics(registry or CollectorRegistry())
+        self.verifier: Verifier | None = None
+
+    async def __aenter__(self) -> ViewsTrust:
+        keyring = await self._reader.start()
+        views = self._settings.views
+        self.verifier = Verifier(
+            keyring,
+            require=views.require_signatures,
+            unsigned_sources=views.unsigned_sources,
+            counters=self._metrics,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._reader.close()
+
+    async def refresh(self) -> None:
+        await self._reader.refresh()
+
+    @property
+    def admission(self) -> Admission:
+        return views_admission(self._settings, self.verifier)

@@ -1,4 +1,4 @@
-"""``lgsp views serve``: the national views over HTTP (JSON API, an HTML scoreboard, /metrics, /healthz).
+"""``lgsp views serve``: the national views over HTTP (JSON API, the national page, /metrics, /healthz).
 
     GET /v1/views/scoreboard | documents | dossiers | reports
         ?province=79&agency=000.00.00.H29&period=2025-07&level=province&grain=month&as_of=...&limit=100

@@ -41,7 +41,7 @@ from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
 from bus.errors import ConfigError, StoreError
 from bus.settings import Settings
-from consumers.admission import views_admission
+from consumers.admission import ViewsTrust
 from consumers.store import is_postgres
 from consumers.store.postgres import PostgresStore
 from consumers.store.sqlite import SqliteStore
@@ -179,15 +179,17 @@ async def _member(
 ) -> dict[str, int]:
     views = ViewSet.from_settings(settings, view_set=view_set)
     try:
-        spec = ConsumerSpec(
-            group_id=group_id,
-            topics=sorted({tp.topic for tp in partitions}) if partitions else views.topics(),
-            sink=views,
-            topic_types=views.topic_types(),
-            admit=views_admission(settings),
-            partitions=partitions,
-        )
-        stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
+        async with ViewsTrust(settings) as trust:
+            spec = ConsumerSpec(
+                group_id=group_id,
+                topics=sorted({tp.topic for tp in partitions}) if partitions else views.topics(),
+                sink=views,
+                topic_types=views.topic_types(),
+                admit=trust.admission,
+                prepare=trust.refresh,
+                partitions=partitions,
+            )
+            stats = await run_consumer(settings, spec, stop=asyncio.Event(), until_caught_up=True)
     finally:
         views.close()
     return asdict(stats)

@@ -9,7 +9,7 @@ from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.metrics import ConsumerMetrics, MetricsServer, ViewMetrics, new_process_registry, serve_metrics
 from bus.settings import Settings
-from consumers.admission import views_admission
+from consumers.admission import ViewsTrust
 from consumers.viewset import ViewSet
 
 log = logging.getLogger(__name__)
@@ -33,16 +33,18 @@ async def run_views(
         log.info("serving metrics on %s", server.url)
     viewset = ViewSet.from_settings(settings, metrics=view_metrics)
     try:
-        spec = ConsumerSpec(
-            group_id=settings.views.group_id,
-            topics=viewset.topics(),
-            sink=viewset,
-            topic_types=viewset.topic_types(),
-            admit=views_admission(settings),
-        )
-        return await run_consumer(
-            settings, spec, stop=stop, until_caught_up=until_caught_up, metrics=consumer_metrics
-        )
+        async with ViewsTrust(settings, registry) as trust:
+            spec = ConsumerSpec(
+                group_id=settings.views.group_id,
+                topics=viewset.topics(),
+                sink=viewset,
+                topic_types=viewset.topic_types(),
+                admit=trust.admission,
+                prepare=trust.refresh,
+            )
+            return await run_consumer(
+                settings, spec, stop=stop, until_caught_up=until_caught_up, metrics=consumer_metrics
+            )
     finally:
         viewset.close()
         if server is not None:

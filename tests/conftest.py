@@ -18,6 +18,12 @@ import pytest
 
 from bus.settings import Settings
 
+# Signatures (#12): the views require them by default, but the wave-1 tests publish unsigned records with
+# per-test topic prefixes and no keyring. Until every stack creates keys, the suite turns the requirement
+# off for itself and its child processes; the tests of signing turn it back on (tests/integration/
+# test_signed_views.py, tests/e2e/test_demo.py signs for real). Tracked in the #12 note.
+os.environ.setdefault("LGSP_VIEWS__REQUIRE_SIGNATURES", "false")
+
 if TYPE_CHECKING:
     from tests.pg import PostgresForTests
     from tests.stack import SecureStack

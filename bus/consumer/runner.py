@@ -21,10 +21,11 @@ stop the runner: on restart it resumes from the store's offsets.
 
 Rebalances: the revoke callback waits for the batch in hand to be applied (the processing lock). A batch
 fetched across an assignment change is dropped, and every owned partition is sought again to the store's
-offsets (the fetch may have moved the consumer past the dropped records). Records before a partition's
-known next offset are never applied again. Shutdown (``stop`` set, e.g. by SIGTERM) takes effect between
-batches.
-"""
+offsets (the fetch may have moved the consumer past the dropped records). Records before a partition's known
+next offset are never applied again. A store that refuses a batch because another member committed its
+partitions meanwhile (``OffsetsMovedError``: this member's session had expired) makes the runner drop the
+batch and seek every owned partition to the store's offsets. Shutdown (``stop`` set, e.g. by SIGTERM) takes
+effect between batches."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from bus.consumer.kafka import broker_error
 from bus.consumer.retry import Backoff, StopRequested, retrying, wait_or_stop
 from bus.consumer.telemetry import RunnerTelemetry
 from bus.consumer.types import Batch, BatchSink, Partition
-from bus.errors import LgspError
+from bus.errors import LgspError, OffsetsMovedError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -284,6 +285,12 @@ class ConsumerRunner:
         except StopRequested:
             log.info("stop requested while retrying; the batch in hand was not committed")
             return False
+        except OffsetsMovedError as exc:
+            # Another member applied these partitions while this one was thought gone (an expired session):
+            # nothing was written; read every owned partition again from the store's offsets.
+            log.warning("%s", exc)
+            self._needs_seek |= self._assigned
+            return True
         self._after_commit(decoded, time.perf_counter() - started)
         return True
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bus.consumer.admission import Admission
-from bus.consumer.decode import BatchDecoder, Decoder, Validator
+from bus.consumer.decode import BatchDecoder, DecodedBatch, Decoder, RecordLike, Validator
 from bus.consumer.dlq import DeadLetterWriter
 from bus.consumer.kafka import broker_error, consumer_config, dlq_producer_config
 from bus.consumer.parallel import ProcessPoolDecoder
@@ -34,6 +35,8 @@ class ConsumerSpec:
     validate: Validator | None = None
     admit: Admission | None = None
     """Checks before a decoded record is applied (signatures, value ranges); refused ones are dead letters."""
+    prepare: Callable[[], Awaitable[None]] | None = None
+    """Run before each batch is decoded (the views re-read the keyring: a key is known before its records)."""
     partitions: Sequence[Partition] = ()
     """Only these partitions, assigned by hand (a rebuild shard); empty: the group assigns them."""
 
@@ -57,6 +60,8 @@ async def run_consumer(
     try:
         async with SchemaRegistryClient(settings.registry) as registry:
             decoder = _decoder(settings, spec, registry)
+            if spec.prepare is not None:
+                decoder = _Preparing(decoder, spec.prepare)
             config = RunnerConfig(
                 group_id=spec.group_id,
                 topics=spec.topics,
@@ -76,8 +81,9 @@ async def run_consumer(
             try:
                 return await runner.run(stop, until_caught_up=until_caught_up)
             finally:
-                if isinstance(decoder, ProcessPoolDecoder):
-                    decoder.close()
+                inner = decoder.inner if isinstance(decoder, _Preparing) else decoder
+                if isinstance(inner, ProcessPoolDecoder):
+                    inner.close()
     finally:
         await producer.stop()
 
@@ -96,3 +102,15 @@ def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryCli
         validate=spec.validate,
         admit=spec.admit,
     )
+
+
+class _Preparing:
+    """A decoder that awaits ``prepare`` before each batch."""
+
+    def __init__(self, inner: Decoder, prepare: Callable[[], Awaitable[None]]) -> None:
+        self.inner = inner
+        self._prepare = prepare
+
+    async def decode(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> DecodedBatch:
+        await self._prepare()
+        return await self.inner.decode(fetched)

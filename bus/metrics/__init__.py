@@ -53,6 +53,7 @@ from bus.metrics.containers import (
     ConsumerMetrics,
     IngressMetrics,
     PublisherMetrics,
+    SignatureMetrics,
     SimulatorMetrics,
     ViewMetrics,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "MetricSpec",
     "MetricsServer",
     "PublisherMetrics",
+    "SignatureMetrics",
     "SimulatorMetrics",
     "ViewMetrics",
     "all_metric_names",

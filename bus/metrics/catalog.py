@@ -85,6 +85,23 @@ EVENTS_DEAD_LETTERED = MetricSpec(
     "Is anyone publishing poison, and of which kind?",
     ("group", "topic", "reason"),
 )
+SIGNATURES_REJECTED = MetricSpec(
+    "lgsp_signature_rejections_total",
+    Kind.COUNTER,
+    "Records the views refused because their `lgsp_sig` envelope does not make them trustworthy, by topic, "
+    "reason (signature.missing, signature.invalid, signer.unknown, signer.revoked, signer.not-entitled) and "
+    "claimed source (the event's `source`; `other` outside the agency catalog). They go to `<topic>.dlq`.",
+    "Is anyone writing to the topics without a key, with another agency's key, or with a revoked key?",
+    ("topic", "reason", "source"),
+)
+UNSIGNED_ACCEPTED = MetricSpec(
+    "lgsp_signature_unsigned_accepted_total",
+    Kind.COUNTER,
+    "Unsigned records the views applied anyway: signatures not required, or the source listed for a "
+    "migration (LGSP_VIEWS__UNSIGNED_SOURCES), by topic and source.",
+    "Which agencies still publish unsigned, and is the migration done?",
+    ("topic", "source"),
+)
 BATCH_DURATION = MetricSpec(
     "lgsp_batch_processing_duration_seconds",
     Kind.HISTOGRAM,

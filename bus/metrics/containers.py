@@ -27,11 +27,13 @@ from bus.metrics.catalog import (
     KPI_SPECS,
     PUBLISH_DURATION,
     PUBLISH_ERRORS,
+    SIGNATURES_REJECTED,
     SIMULATOR_DUPLICATES,
     SIMULATOR_GENERATED,
     SIMULATOR_INVALID,
     SIMULATOR_TARGET_RATE,
     UNKNOWN_UNITS,
+    UNSIGNED_ACCEPTED,
     VIEW_EVENTS_APPLIED,
     VIEW_LAST_EVENT,
     Kpi,
@@ -96,6 +98,22 @@ class ConsumerMetrics:
             self.consumer_lag.remove(group, topic, str(partition))
         except KeyError:
             return  # never reported: nothing to drop
+
+
+class SignatureMetrics:
+    """What the views' signature check refused, and what it let through unsigned (bus.signing.verify)."""
+
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (SIGNATURES_REJECTED, UNSIGNED_ACCEPTED)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rejections = SIGNATURES_REJECTED.counter(registry)
+        self.unsigned_accepted = UNSIGNED_ACCEPTED.counter(registry)
+
+    def rejected(self, topic: str, reason: str, source: str) -> None:
+        self.rejections.labels(topic=topic, reason=reason, source=source).inc()
+
+    def unsigned(self, topic: str, source: str) -> None:
+        self.unsigned_accepted.labels(topic=topic, source=source).inc()
 
 
 class ViewMetrics:
@@ -169,6 +187,7 @@ CONTAINERS: Final = (
     PublisherMetrics,
     IngressMetrics,
     ConsumerMetrics,
+    SignatureMetrics,
     ViewMetrics,
     SimulatorMetrics,
 )

@@ -10,6 +10,7 @@ from bus.metrics.containers import (
     ConsumerMetrics,
     IngressMetrics,
     PublisherMetrics,
+    SignatureMetrics,
     SimulatorMetrics,
     ViewMetrics,
 )
@@ -22,6 +23,8 @@ _SECTIONS: Final[tuple[tuple[str, str, Iterable[MetricSpec]], ...]] = (
      IngressMetrics.SPECS),
     ("Consumers", "the consumer runner behind `lgsp views run` (`--metrics-port`, 9100). Container: "
      "`ConsumerMetrics`.", ConsumerMetrics.SPECS),
+    ("Signatures", "the views' check of each record's `lgsp_sig` envelope in `lgsp views run` "
+     "(docs/security.md). Container: `SignatureMetrics`.", SignatureMetrics.SPECS),
     ("National views", "`lgsp views run` (freshness) and `lgsp views serve` (port 8090, KPI gauges). "
      "Container: `ViewMetrics`; `province=\"00\"` is the nation.", ViewMetrics.SPECS),
     ("Simulator", "`lgsp simulate` (`--metrics-port`, 9101). Container: `SimulatorMetrics`.",

@@ -26,6 +26,7 @@ ALLOWED_LABELS: Final = frozenset(
         "status",
         "view",
         "province",
+        "source",  # a claimed event source: bounded by the agency catalog (anything else is "other")
         "version",
         "python",
     }

@@ -20,10 +20,10 @@ State that is not keyed by the Kafka key (the reports view: report, agency and p
 
 **Fencing.** The store remembers, per partition, the offset it last loaded or committed. ``save_offsets``
 locks the partitions' offset rows and checks that nobody moved them meanwhile: a member that lost its
-partitions without noticing (a long pause) cannot commit over its successor's work (``StoreFencedError``,
-not retriable: the member stops and restarts from the store). If every offset already equals the batch's
-next offset, the batch itself committed before a lost connection hid the answer: the retry is rolled back
-and reported as done, so it is not counted twice.
+partitions without noticing (a long pause, an expired session) cannot commit over its successor's work
+(``OffsetsMovedError``: nothing is written, the runner drops the batch and seeks to the store's offsets). If
+every offset already equals the batch's next offset, the batch itself committed before a lost connection hid
+the answer: the retry is rolled back and reported as done, so it is not counted twice.
 
 **View sets (blue/green).** The views of one database live in a schema per *view set*
 (``lgsp_<name>``); ``lgsp_control.current_set`` names the one the API serves. ``lgsp views rebuild --into
@@ -51,7 +51,7 @@ import psycopg
 from psycopg.adapt import Buffer, Loader
 
 from bus.consumer.types import Partition
-from bus.errors import StoreBusyError, StoreError
+from bus.errors import OffsetsMovedError, StoreBusyError, StoreError
 from consumers.store.base import (
     CORE_MIGRATIONS,
     CREATE_SCHEMA_VERSION,
@@ -87,10 +87,6 @@ _CONTROL_DDL = (
     " name TEXT NOT NULL REFERENCES lgsp_control.view_sets (name))",
 )
 _CONTROL_LOCK = 0x4C475350  # "LGSP": the advisory lock around creating sets, switching, migrating
-
-
-class StoreFencedError(StoreError):
-    """Another member committed this partition's records meanwhile: this one no longer owns it."""
 
 
 def store_error(exc: psycopg.Error, action: str) -> StoreError:
@@ -234,9 +230,9 @@ class _PgTxn(StoreTxn, _PgReader):
             details = ", ".join(
                 f"{tp.topic}[{tp.partition}] {known.get(tp)}→{stored.get(tp)}" for tp in moved
             )
-            raise StoreFencedError(
+            raise OffsetsMovedError(
                 f"PostgreSQL store: another builder committed these partitions meanwhile ({details}); "
-                "this member no longer owns them and stops (restart it to rejoin)"
+                "this member's batch is dropped and it reads again from the store's offsets"
             )
         now = int(time.time() * 1000)
         self.executemany(UPSERT_OFFSET, [(tp.topic, tp.partition, offsets[tp], now) for tp in parts])

@@ -22,6 +22,7 @@ class Part(StrEnum):
     rebuild = "rebuild"
     ingress = "ingress"
     e2e = "e2e"
+    scaleout = "scaleout"
     all = "all"
 
 

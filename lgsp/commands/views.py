@@ -106,7 +106,7 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="bind address (default: views.host)")] = None,
     port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="default: views.port")] = None,
 ) -> None:
-    """Serve the views API, the HTML scoreboard and /metrics."""
+    """Serve the views API, the national page (map, trends, provinces) and /metrics."""
     import uvicorn
 
     from bus.metrics import ViewMetrics, new_process_registry

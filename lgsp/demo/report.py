@@ -112,13 +112,15 @@ def _metrics_urls(ports: Ports, *, kept: bool) -> list[str]:
     return ["\n                    " + url if i else url for i, url in enumerate(urls)]
 
 
-def how_to_stop(console: Console, *, kept: bool, waiting: bool, dev_stack: bool) -> None:
+def how_to_stop(console: Console, *, kept: bool, waiting: bool, dev_stack: bool, page: str) -> None:
     say = console.print
+    if kept or waiting:
+        say(f"\n[bold]The national page is live[/bold] at {page}", highlight=False)
     if kept:
-        say("\n[bold]Still running[/bold] in the background: the views (run and serve) and the ingress.")
+        say("[bold]Still running[/bold] in the background: the views (run and serve) and the ingress.")
         say("  stop them:        lgsp demo --stop")
     elif waiting:
-        say("\n[bold]Running until you press Ctrl-C[/bold] (or `lgsp demo --stop` from another shell).")
+        say("[bold]Running until you press Ctrl-C[/bold] (or `lgsp demo --stop` from another shell).")
     else:
         say("\nThe demo's processes are stopped now; `lgsp demo --keep-running` leaves them up.")
     if dev_stack:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -20,9 +21,11 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
+from bus.agencies import load_catalog
 from bus.errors import DevStackError
 from bus.metrics import MetricsServer, new_process_registry, serve_metrics
 from bus.settings import Settings
+from bus.signing.keyring import create_keys, publish_entries
 from lgsp.demo import children
 from lgsp.demo.children import Child, ChildSpec
 from lgsp.demo.options import DemoOptions, DemoPaths, Ports, demo_settings, resolve_ports, settings_env
@@ -105,7 +108,13 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
         console.print(f"\ndemo completed in {time.monotonic() - began:.0f} s", highlight=False)
         kept = options.keep_running
         look_further(console, settings, ports, paths, key, kept=kept)
-        how_to_stop(console, kept=kept, waiting=options.wait and not kept, dev_stack=options.dev_stack)
+        how_to_stop(
+            console,
+            kept=kept,
+            waiting=options.wait and not kept,
+            dev_stack=options.dev_stack,
+            page=ports.url(ports.views, "/"),
+        )
         if options.wait and not kept:
             _wait_for_ctrl_c(started)
     finally:
@@ -134,7 +143,21 @@ def _stack_topics_schemas(
         f"schemas: {done.subjects} subjects, {done.versions} versions registered "
         f"({done.versions_created} new), compatibility levels from schemas/compatibility.json"
     )
-    return settings
+    return _signing_keys(settings, paths, steps)
+
+
+def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settings:
+    """A signing key per People's Committee and ministry (the simulated nation's publishers), on the
+    keyring: the views apply only signed records (docs/security.md)."""
+    key_dir = paths.home / "signing-keys"
+    shutil.rmtree(key_dir, ignore_errors=True)  # fresh keys each run: the keyring may be a new stack's
+    catalog = load_catalog()
+    made = create_keys(key_dir, [a.code for a in [*catalog.province_committees(), *catalog.ministries()]])
+    asyncio.run(publish_entries(settings, made))
+    steps.say(f"signing keys: one per agency ({len(made)}) in {key_dir}, public keys on the keyring")
+    return settings.model_copy(
+        update={"signing": settings.signing.model_copy(update={"key_dir": key_dir, "key_file": None})}
+    )
 
 
 def _prepare_files(paths: DemoPaths, ingress: bool) -> str | None:

@@ -146,6 +146,7 @@ def test_keep_running_completes_with_a_scoreboard_and_leaves_the_views_answering
     page = httpx.get(demo.url(demo.views, "/"), timeout=10).text
     assert len(re.findall(r'data-province="\d{2}"', page)) == 34  # the national page's map
     assert f"national page     {demo.url(demo.views, '/')}" in out
+    assert f"The national page is live at {demo.url(demo.views, '/')}" in out  # how the demo ends
     views_metrics = httpx.get(demo.url(demo.views, "/metrics"), timeout=10).text
     assert f'lgsp_kpi_electronic_document_ratio{{province="{NATIONAL}"}}' in views_metrics
     builder_metrics = httpx.get(demo.url(demo.builder, "/metrics"), timeout=10).text

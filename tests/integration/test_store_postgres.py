@@ -12,12 +12,12 @@ import psycopg
 import pytest
 
 from bus.consumer.types import Batch, Partition
-from bus.errors import StoreBusyError, StoreError
+from bus.errors import OffsetsMovedError, StoreBusyError, StoreError
 from bus.events import Event
 from bus.settings import Settings
 from consumers.store import Migration, open_store
 from consumers.store.base import upsert_sql
-from consumers.store.postgres import PostgresStore, StoreFencedError, in_key_order
+from consumers.store.postgres import PostgresStore, in_key_order
 from consumers.viewset import ViewSet, build_views
 from tests import views_samples as s
 from tests.unit.test_views import AS_OF, SLA_HOURS, simulated
@@ -111,7 +111,7 @@ def test_a_member_that_lost_its_partition_cannot_commit_over_its_successor(postg
         with new.transaction() as txn:  # the successor applied records 0..9
             txn.executemany(ADD, [("a", 10)])
             txn.save_offsets({P0: 10})
-        with pytest.raises(StoreFencedError) as caught:  # the paused old owner
+        with pytest.raises(OffsetsMovedError) as caught:  # the paused old owner
             _add_and_save(old, 5, 5)
         assert not caught.value.retriable
         assert _counts(new) == {"a": 10}

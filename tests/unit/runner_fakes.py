@@ -129,6 +129,8 @@ class FakeSink:
     gate: asyncio.Event | None = None
     """If set, ``apply`` waits for it (to hold a batch "in hand")."""
     entered: asyncio.Event = field(default_factory=asyncio.Event)
+    before_failure: Callable[[], None] | None = None
+    """Called just before a failure is raised (e.g. another member commits meanwhile)."""
 
     async def load_offsets(self) -> dict[Partition, int]:
         if self.load_failures:
@@ -141,6 +143,8 @@ class FakeSink:
             await self.gate.wait()
         if self.failures:
             self.log.append("store-failed")
+            if self.before_failure is not None:
+                self.before_failure()
             raise self.failures.pop(0)
         for events in batch.events.values():
             for event in events:

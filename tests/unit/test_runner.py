@@ -17,6 +17,7 @@ from bus.consumer.runner import ConsumerRunner, RunnerConfig
 from bus.consumer.telemetry import RunnerTelemetry
 from bus.consumer.types import Partition
 from bus.errors import (
+    OffsetsMovedError,
     RegistryError,
     RegistryUnavailableError,
     SerializationError,
@@ -213,6 +214,19 @@ async def test_a_busy_store_is_retried_with_the_same_batch() -> None:
     assert sorted(e.dossier_code for e in h.sink.applied) == sorted(e.dossier_code for e in events)  # type: ignore[attr-defined]
     assert h.sink.offsets == {P0: 10, P1: 10}
     assert h.runner.stats.retries == 2
+
+
+async def test_a_batch_refused_because_another_member_moved_on_is_dropped_and_the_store_read_again() -> None:
+    # This member's session expired; another member applied P0's first six records meanwhile. The store
+    # refuses this member's batch whole: it must not retry it, nor stop, but read on from the store's offsets.
+    events = dossiers(20)
+    h = Harness(logs_of(10), events)
+    h.sink.failures = [OffsetsMovedError("P0 moved")]
+    h.sink.before_failure = lambda: h.sink.offsets.update({P0: 6})
+    await h.run()
+    applied = [e.dossier_code for e in h.sink.applied]  # type: ignore[attr-defined]
+    assert sorted(applied) == sorted(f"D-{n}" for n in range(6, 20))  # each once; D-0..5 were the other's
+    assert h.sink.offsets == {P0: 10, P1: 10}
 
 
 async def test_a_broken_store_stops_the_runner_without_committing() -> None:

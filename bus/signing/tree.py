@@ -1,0 +1,97 @@
+"""The hash tree of a producer batch: RFC 9162 (Certificate Transparency v2) Merkle tree hashing.
+
+One signature covers a batch; each record carries its inclusion proof, so it verifies on its own. Hashes are
+SHA-256 with RFC 9162's domain separation (leaf ``0x00``, node ``0x01``): a leaf can never pass for a node.
+
+A record's leaf binds everything the views believe about it: the Kafka key, the identity headers (``ce_id``,
+``ce_source``, ``ce_type``, ``ce_time``) and the exact value bytes, each length-prefixed so no field can leak
+into its neighbour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Final
+
+IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
+"""The headers a signature binds, in leaf order (after the key, before the value)."""
+_LEAF: Final = b"\x00"
+_NODE: Final = b"\x01"
+
+
+def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes | None) -> bytes:
+    """SHA-256(0x00 || each of key, identity headers, value as 4-byte big-endian length + bytes).
+
+    A missing part (no key, a header absent) is length 0xFFFFFFFF with no bytes: distinct from empty."""
+    digest = hashlib.sha256(_LEAF)
+    for part in (key, *identity, value):
+        if part is None:
+            digest.update(b"\xff\xff\xff\xff")
+        else:
+            digest.update(len(part).to_bytes(4, "big"))
+            digest.update(part)
+    return digest.digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than ``n`` (n >= 2): RFC 9162's left subtree size."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """The Merkle tree hash of ``leaves`` (at least one)."""
+    if not leaves:
+        raise ValueError("a tree needs at least one leaf")
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return _node(root(leaves[:k]), root(leaves[k:]))
+
+
+def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root and every leaf's inclusion proof (RFC 9162 section 2.1.3.1), in one pass over the tree."""
+    paths: list[list[bytes]] = [[] for _ in leaves]
+    top = _build(leaves, 0, paths)
+    return top, paths
+
+
+def _build(leaves: Sequence[bytes], offset: int, paths: list[list[bytes]]) -> bytes:
+    n = len(leaves)
+    if n == 1:
+        return leaves[0]
+    k = _split(n)
+    left = _build(leaves[:k], offset, paths)
+    right = _build(leaves[k:], offset + k, paths)
+    for index in range(offset, offset + k):
+        paths[index].append(right)
+    for index in range(offset + k, offset + n):
+        paths[index].append(left)
+    return _node(left, right)
+
+
+def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
+    """The root that ``leaf`` at ``index`` of a tree of ``size`` leaves proves with ``path``; None when the
+    proof cannot be one for that position (RFC 9162 section 2.1.3.2)."""
+    if not 0 <= index < size:
+        return None
+    fn, sn = index, size - 1
+    current = leaf
+    for sibling in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            current = _node(sibling, current)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            current = _node(current, sibling)
+        fn >>= 1
+        sn >>= 1
+    return current if sn == 0 else None

@@ -1,0 +1,183 @@
+"""Verifying records before the views apply them: an :class:`~bus.consumer.admission.Admission`.
+
+For each decoded record, in order (the first failure is the dead-letter reason):
+
+1. ``signature.missing``: no ``lgsp_sig`` header. Accepted instead (and counted as unsigned) when signatures
+   are not required, or the record's source is listed for a migration (``unsigned_sources``);
+2. ``signature.invalid``: the envelope or its protected header is malformed, the proof does not lead from the
+   record's leaf (key, identity headers, exact value bytes) to a root, or the signature over that root fails;
+3. ``signer.unknown``: the key id is not on the keyring;
+4. ``signer.revoked``: the batch was signed outside the key's validity or at/after its revocation;
+5. ``signer.not-entitled``: the signer may not speak for the event's ``source`` or an agency its data asserts
+   (:mod:`bus.authz`; an agency key speaks for its agency and grants, an ingress key for the agency it
+   attests, with that API key's grants).
+
+A batch's signature is checked once: the verified root is remembered per JWS, so the rest of the batch costs
+a leaf hash and a proof walk (a few microseconds) instead of an Ed25519 verification (~100 µs).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Final, Protocol
+
+from cryptography.exceptions import InvalidSignature
+
+from bus.agencies import AgencyCatalog, load_catalog
+from bus.authz import Principal, asserted_agencies, refusals
+from bus.consumer.admission import Rejection
+from bus.consumer.outcome import DeadLetterReason
+from bus.events.raw import RawEvent
+from bus.signing import tree
+from bus.signing.envelope import HEADER, Protected, parse_envelope, parse_protected, signing_input
+from bus.signing.keyring import Keyring
+from bus.signing.keys import KeyEntry
+from bus.types import AgencyCode
+
+if TYPE_CHECKING:
+    from bus.consumer.decode import RecordLike
+    from bus.events import Event
+
+_CACHE_SIZE: Final = 4096
+_IDENTITY: Final = tuple(tree.IDENTITY_HEADERS)
+_HEADER_BYTES: Final = HEADER
+
+
+class SignatureCounters(Protocol):
+    """Where the verifier counts (``bus.metrics.SignatureMetrics``; a fake in tests)."""
+
+    def rejected(self, topic: str, reason: str, source: str) -> None: ...
+    def unsigned(self, topic: str, source: str) -> None: ...
+
+
+class Verifier:
+    """Checks every record's envelope against the keyring (see the module docstring)."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        require: bool = True,
+        unsigned_sources: Collection[str] = (),
+        catalog: AgencyCatalog | None = None,
+        counters: SignatureCounters | None = None,
+    ) -> None:
+        self.keyring = keyring
+        self._require = require
+        self._unsigned_sources = frozenset(unsigned_sources)
+        self._catalog = catalog or load_catalog()
+        self._counters = counters
+        self._roots: OrderedDict[str, bytes] = OrderedDict()
+        self._protected: dict[str, Protected | None] = {}
+        self.last_key_id: str | None = None
+        """The key id of the last record admitted (for the evidence the views keep)."""
+
+    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+        headers = dict(record.headers or ())
+        source = _source(event)
+        self.last_key_id = None
+        envelope_value = headers.get(_HEADER_BYTES)
+        if envelope_value is None:
+            if self._require and source not in self._unsigned_sources:
+                return self._reject(record, DeadLetterReason.SIGNATURE_MISSING, source, "no lgsp_sig header")
+            if self._counters is not None:
+                self._counters.unsigned(record.topic, self._label(source))
+            return None
+        rejection = self._verify(record, event, headers, envelope_value, source)
+        if rejection is not None and self._counters is not None:
+            self._counters.rejected(record.topic, rejection.reason.value, self._label(source))
+        return rejection
+
+    def _verify(
+        self,
+        record: RecordLike,
+        event: Event | RawEvent,
+        headers: dict[str, bytes],
+        value: bytes,
+        source: str,
+    ) -> Rejection | None:
+        try:
+            envelope = parse_envelope(value)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _rejection(DeadLetterReason.SIGNATURE_INVALID, f"malformed lgsp_sig: {exc}")
+        protected = self._parse_protected(envelope.protected)
+        if protected is None:
+            return _rejection(DeadLetterReason.SIGNATURE_INVALID, "malformed protected header")
+        entry = self.keyring.get(protected.key_id)
+        if entry is None:
+            message = f"key {protected.key_id} is not on the keyring"
+            return _rejection(DeadLetterReason.SIGNER_UNKNOWN, message)
+        leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
+        top = tree.root_from_proof(leaf, envelope.index, protected.claims.size, envelope.proof)
+        if top is None or not self._signed(envelope.jws, envelope.protected, envelope.signature, top, entry):
+            message = f"the signature of key {entry.key_id} does not verify for this record"
+            return _rejection(DeadLetterReason.SIGNATURE_INVALID, message)
+        issued = protected.claims.issued_at_ms
+        if not entry.usable_at(issued):
+            validity = (
+                f"valid {entry.valid_from_ms}..{entry.valid_until_ms}, revoked at {entry.revoked_at_ms}"
+            )
+            message = f"key {entry.key_id} was not usable when the batch was signed ({issued}; {validity})"
+            return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
+        claims = protected.claims
+        if entry.role == "ingress":
+            if claims.attestation != "ingress":
+                return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, "an ingress key signed as an agency")
+            principal = Principal(AgencyCode(claims.agency), frozenset(claims.grants))
+        else:
+            if claims.attestation != "agency" or claims.agency != entry.agency:
+                message = f"key {entry.key_id} is {entry.agency}'s, not {claims.agency}'s"
+                return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, message)
+            principal = Principal(entry.agency, frozenset(entry.grants))
+        name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
+        refused = refusals(principal, source, asserted_agencies(name, data, self._catalog), self._catalog)
+        if refused:
+            why = "; ".join(f"{r.field}: {r.message}" for r in refused)
+            return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
+        self.last_key_id = entry.key_id
+        return None
+
+    def _parse_protected(self, protected: str) -> Protected | None:
+        if protected in self._protected:
+            return self._protected[protected]
+        try:
+            parsed: Protected | None = parse_protected(protected)
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        if len(self._protected) >= _CACHE_SIZE:
+            self._protected.clear()
+        self._protected[protected] = parsed
+        return parsed
+
+    def _signed(self, jws: str, protected: str, signature: bytes, top: bytes, entry: KeyEntry) -> bool:
+        known = self._roots.get(jws)
+        if known is not None:
+            return known == top
+        try:
+            entry.verifier().verify(signature, signing_input(protected, top))
+        except InvalidSignature:
+            return False
+        self._roots[jws] = top
+        if len(self._roots) > _CACHE_SIZE:
+            self._roots.popitem(last=False)
+        return True
+
+    def _reject(self, record: RecordLike, reason: DeadLetterReason, source: str, message: str) -> Rejection:
+        if self._counters is not None:
+            self._counters.rejected(record.topic, reason.value, self._label(source))
+        return _rejection(reason, message)
+
+    def _label(self, source: str) -> str:
+        # Bounded: a claimed source outside the catalog is "other", so garbage cannot grow the label set.
+        return source if source in self._catalog.known_codes else "other"
+
+
+def _rejection(reason: DeadLetterReason, message: str) -> Rejection:
+    return Rejection(reason, message)
+
+
+def _source(event: Event | RawEvent) -> str:
+    if isinstance(event, RawEvent):
+        return str(event.record["meta"]["source"])
+    return event.meta.source

@@ -1,0 +1,94 @@
+"""Issue #12's attacks on the log itself, against the real broker: records written straight to Kafka without
+an envelope, signed with another agency's key, with one value byte changed, or signed by a revoked key are
+dead letters with that exact reason, and the views are unchanged; signed records from the SDK are applied."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from bus.consumer.dlq_tools import read_dead_letters
+from bus.events import Event
+from bus.publisher import Publisher
+from bus.settings import Settings
+from bus.signing import create_agency_key, load_private_key
+from bus.signing.keyring import publish_entries, publish_entry
+from bus.signing.keys import now_ms
+from bus.signing.signer import BatchSigner, KeyChain
+from bus.topics import ensure_topics
+from consumers.service import run_views
+from consumers.viewset import ViewSet
+from tests import views_samples as s
+from tests.integration.kafka_read import read_all
+from tests.integration.test_runner_poison import views_settings
+
+pytestmark = pytest.mark.integration
+
+
+class _AnySource(KeyChain):
+    """Signs every source with its one key, whoever that key belongs to."""
+
+    def signer_for(self, source: str) -> BatchSigner | None:
+        return next(iter(self._signers), None)
+
+
+def _signing(config: Settings, key_file: Path, key_id: str) -> Settings:
+    signing = config.signing.model_copy(update={"key_file": key_file, "key_id": key_id, "key_dir": None})
+    return config.model_copy(update={"signing": signing})
+
+
+async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
+    settings: Settings, topic_prefix: str, tmp_path: Path
+) -> None:
+    config = views_settings(settings, topic_prefix, tmp_path)
+    config.views.require_signatures = True
+    await ensure_topics(config, prefix=topic_prefix)
+    topic = f"{topic_prefix}lgsp.reports"
+    keys = tmp_path / "keys"
+    hcmc, nghe_an = create_agency_key(s.HCMC, keys), create_agency_key(s.NGHE_AN, keys)
+    await publish_entries(config, [hcmc.entry, nghe_an.entry])
+    as_hcmc = _signing(config, hcmc.private_key_file, hcmc.entry.key_id)
+
+    good: list[Event] = [s.report(s.HCMC, code=f"BC-{n}") for n in range(3)]
+    async with Publisher(as_hcmc) as publisher:
+        await publisher.publish_many(good)
+    # The same records replayed raw: stripped of the envelope, and with one value byte changed.
+    (first, *_) = await read_all(config.kafka.bootstrap_servers, [topic])
+    bare = [(n, v) for n, v in first.headers if n != "lgsp_sig"]
+    changed = first.value.replace(b"IND_0", b"IND_9", 1)  # one byte of an indicator code: still valid Avro
+    assert changed != first.value
+    producer = AIOKafkaProducer(bootstrap_servers=config.kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, first.value, key=first.key, headers=bare)
+        await producer.send_and_wait(topic, changed, key=first.key, headers=list(first.headers))
+    finally:
+        await producer.stop()
+    # Nghệ An's valid key signing HCMC's report: an attacker's own build of the SDK, without its checks.
+    forged = [s.report(s.HCMC, code="BC-FORGED")]
+    signer = BatchSigner(load_private_key(nghe_an.private_key_file), nghe_an.entry.key_id, s.NGHE_AN)
+    async with Publisher(config, keychain=_AnySource([signer])) as publisher:
+        await publisher.publish_many(forged)
+    # HCMC's key revoked; a record it signs afterwards is refused, the three before it stay.
+    await publish_entry(config, hcmc.entry.revoked(now_ms()))
+    async with Publisher(as_hcmc) as publisher:
+        await publisher.publish_many([s.report(s.HCMC, code="BC-LATE")])
+
+    stats = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
+
+    assert (stats.applied, stats.dead_lettered) == (3, 4)
+    letters = await read_dead_letters(config, [f"{topic}.dlq"])
+    assert sorted(letter.reason for letter in letters) == [
+        "signature.invalid",
+        "signature.missing",
+        "signer.not-entitled",
+        "signer.revoked",
+    ]
+    views = ViewSet.from_settings(config)
+    try:
+        assert sum(views.offsets().values()) == 7  # every record dealt with, the refused ones included
+    finally:
+        views.close()

@@ -1,0 +1,175 @@
+"""Signed batches: the hash tree (RFC 9162), the envelope, and every verdict of the views' verifier."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bus.events import Event
+from bus.events.raw import raw_of
+from bus.signing import create_agency_key, load_private_key, tree
+from bus.signing.envelope import HEADER, parse_envelope, parse_protected
+from bus.signing.keyring import Keyring
+from bus.signing.keys import KeyEntry, NewKey, b64url, from_b64url
+from bus.signing.signer import BatchSigner, KeyChain
+from bus.signing.verify import Verifier
+from tests import views_samples as s
+from tests.unit.runner_fakes import Record
+
+pytestmark = pytest.mark.unit
+
+
+@given(st.integers(1, 70))
+def test_every_leaf_proves_the_root_and_no_other_position(size: int) -> None:
+    leaves = [bytes([i % 256]) * 32 for i in range(size)]
+    top, paths = tree.proofs(leaves)
+    assert top == tree.root(leaves)
+    for index, path in enumerate(paths):
+        assert tree.root_from_proof(leaves[index], index, size, path) == top
+        if size > 1:
+            assert tree.root_from_proof(leaves[index], (index + 1) % size, size, path) != top
+
+
+class Keys:
+    def __init__(self, tmp: Path) -> None:
+        self.hcmc = create_agency_key(s.HCMC, tmp)
+        self.hanoi_like = create_agency_key(s.NGHE_AN, tmp)
+        self.keyring = Keyring([self.hcmc.entry, self.hanoi_like.entry])
+
+    def signer(self, made: NewKey) -> BatchSigner:
+        key = load_private_key(made.private_key_file)
+        return BatchSigner(key, made.entry.key_id, made.entry.agency)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return Keys(tmp_path)
+
+
+def _records(events: list[Event], signer: BatchSigner | None) -> list[Record]:
+    unsigned = [
+        (
+            event.entity_key().encode(),
+            [
+                ("ce_id", event.meta.event_id.encode()),
+                ("ce_source", event.meta.source.encode()),
+                ("ce_type", event.AVRO_NAME.encode()),
+                ("ce_time", b"2025-07-01T00:00:00.000Z"),
+            ],
+            f"value-{i}".encode(),
+        )
+        for i, event in enumerate(events)
+    ]
+    if signer is not None:
+        leaves = [tree.leaf_hash(k, [v for _, v in h], val) for k, h, val in unsigned]
+        for (_, headers, _), sig in zip(unsigned, signer.sign(leaves), strict=True):
+            headers.append((HEADER, sig))
+    return [Record("lgsp.reports", 0, i, k, v, tuple(h)) for i, (k, h, v) in enumerate(unsigned)]
+
+
+def _verdicts(verifier: Verifier, events: list[Event], records: list[Record]) -> list[str | None]:
+    out = []
+    for record, event in zip(records, events, strict=True):
+        rejection = verifier(record, raw_of(event))
+        out.append(None if rejection is None else rejection.reason.value)
+    return out
+
+
+def test_a_signed_batch_verifies_record_by_record(keys: Keys) -> None:
+    events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(5)]
+    records = _records(events, keys.signer(keys.hcmc))
+    verifier = Verifier(keys.keyring)
+    assert _verdicts(verifier, events, records) == [None] * 5
+    assert verifier.last_key_id == keys.hcmc.entry.key_id
+    # Each record alone, in any order (a fresh verifier: no cached root).
+    assert _verdicts(Verifier(keys.keyring), events[3:4], records[3:4]) == [None]
+    envelope = parse_envelope(dict(records[0].headers)[HEADER])
+    claims = parse_protected(envelope.protected).claims
+    assert (claims.attestation, claims.agency, claims.size) == ("agency", s.HCMC, 5)
+
+
+def test_each_attack_gets_its_reason(keys: Keys) -> None:
+    report: list[Event] = [s.report(s.HCMC)]
+    verifier = Verifier(keys.keyring)
+    # Written straight to Kafka without an envelope.
+    assert _verdicts(verifier, report, _records(report, None)) == ["signature.missing"]
+    # One value byte changed.
+    good = _records(report, keys.signer(keys.hcmc))[0]
+    tampered = replace(good, value=b"X" + (good.value or b"")[1:])
+    assert _verdicts(verifier, report, [tampered]) == ["signature.invalid"]
+    # Another identity header (ce_source) swapped.
+    swapped = replace(
+        good, headers=tuple((n, b"000.00.00.H41" if n == "ce_source" else v) for n, v in good.headers)
+    )
+    assert _verdicts(verifier, report, [swapped]) == ["signature.invalid"]
+    # Signed with another agency's (valid) key: Nghệ An may not file HCMC's report.
+    assert _verdicts(verifier, report, _records(report, keys.signer(keys.hanoi_like))) == [
+        "signer.not-entitled"
+    ]
+    # A key nobody put on the keyring.
+    stranger = create_agency_key(s.HCMC, keys.hcmc.private_key_file.parent)
+    assert _verdicts(verifier, report, _records(report, keys.signer(stranger))) == ["signer.unknown"]
+    # Revoked before the batch was signed.
+    keys.keyring.put(keys.hcmc.entry.revoked(0))
+    assert _verdicts(Verifier(keys.keyring), report, [good]) == ["signer.revoked"]
+    # A garbage envelope.
+    garbage = replace(good, headers=(*good.headers[:-1], (HEADER, b'{"v":1,"jws":"a.b"}')))
+    assert _verdicts(verifier, report, [garbage]) == ["signature.invalid"]
+
+
+def test_revocation_stops_only_what_is_signed_after_it(keys: Keys) -> None:
+    report: list[Event] = [s.report(s.HCMC)]
+    before = _records(report, keys.signer(keys.hcmc))
+    issued = parse_protected(parse_envelope(dict(before[0].headers)[HEADER]).protected).claims.issued_at_ms
+    keys.keyring.put(keys.hcmc.entry.revoked(issued + 1))
+    assert _verdicts(Verifier(keys.keyring), report, before) == [None]
+
+
+def test_a_forged_signature_on_a_valid_proof_fails(keys: Keys) -> None:
+    report: list[Event] = [s.report(s.HCMC)]
+    good = _records(report, keys.signer(keys.hcmc))[0]
+    envelope = json.loads(dict(good.headers)[HEADER])
+    protected, _, signature = envelope["jws"].split(".")
+    flipped = bytes([from_b64url(signature)[0] ^ 1]) + from_b64url(signature)[1:]
+    envelope["jws"] = f"{protected}..{b64url(flipped)}"
+    forged = replace(good, headers=(*good.headers[:-1], (HEADER, json.dumps(envelope).encode())))
+    assert _verdicts(Verifier(keys.keyring), report, [forged]) == ["signature.invalid"]
+
+
+def test_unsigned_records_pass_only_when_allowed_and_are_counted(keys: Keys) -> None:
+    counted: list[tuple[str, str]] = []
+
+    class Counters:
+        def rejected(self, topic: str, reason: str, source: str) -> None:
+            counted.append((reason, source))
+
+        def unsigned(self, topic: str, source: str) -> None:
+            counted.append(("unsigned", source))
+
+    report: list[Event] = [s.report(s.HCMC)]
+    unsigned = _records(report, None)
+    migrating = Verifier(keys.keyring, unsigned_sources={s.HCMC}, counters=Counters())
+    assert _verdicts(migrating, report, unsigned) == [None]
+    other: list[Event] = [s.report(s.NGHE_AN)]
+    assert _verdicts(migrating, other, _records(other, None)) == ["signature.missing"]
+    assert _verdicts(Verifier(keys.keyring, require=False), report, unsigned) == [None]
+    assert counted == [("unsigned", s.HCMC), ("signature.missing", s.NGHE_AN)]
+
+
+def test_a_keychain_signs_a_departments_events_with_its_provinces_key(keys: Keys) -> None:
+    chain = KeyChain([keys.signer(keys.hcmc), keys.signer(keys.hanoi_like)])
+    department = chain.signer_for("000.00.03.H29")
+    assert department is not None
+    assert department.key_id == keys.hcmc.entry.key_id
+    assert chain.signer_for(s.FINANCE) is None
+
+
+def test_keyring_entries_keep_the_latest_per_key_id(keys: Keys) -> None:
+    entry: KeyEntry = keys.hcmc.entry
+    ring = Keyring([entry, entry.revoked(5)])
+    assert ring.get(entry.key_id) == entry.revoked(5)
