@@ -47,10 +47,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.serde_bench import make_dossiers
+from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.events import DossierSynced, Event
 from bus.partitioner import partition_for
-from bus.publisher import Publisher, producer_kwargs
+from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings

@@ -30,8 +30,9 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
-from bus.errors import ValidationError
-from bus.events import Event, EventMeta, event_type, to_lgsp_error
+from bus.errors import Problem, UnknownEventTypeError, ValidationError
+from bus.events import Event, EventMeta, event_type
+from bus.events.problems import problems_of, validation_error
 
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -95,87 +96,125 @@ def from_json(text: str | bytes) -> Event:
 
 
 def from_structured(obj: Mapping[str, Any]) -> Event:
-    """The event of a structured-mode CloudEvent; ValidationError or UnknownEventTypeError if not one."""
+    """The event of a structured-mode CloudEvent; ValidationError or UnknownEventTypeError if not one.
+
+    The envelope and ``data`` are validated together: the error lists every broken rule of the object in
+    ``problems`` (one :class:`~bus.errors.Problem` each, with a hint where one is known), not the first only.
+    UnknownEventTypeError when the ``type`` is unknown and nothing else of the envelope is wrong (the data of
+    an unknown type cannot be checked).
+    """
     if not isinstance(obj, Mapping):
         raise ValidationError("a CloudEvent must be a JSON object", field="<root>", rule="cloudevents.object")
-    attributes = _attributes(obj)
-    model = event_type(attributes["type"])
+    problems: list[Problem] = []
+    attributes = _attributes(obj, problems)
+    model, unknown = _model(attributes.get("type"))
+    if unknown is not None:
+        problems.append(Problem("type", "known-type", str(unknown), unknown.hint))
     data = obj.get("data")
     if "data_base64" in obj or not isinstance(data, Mapping):
-        raise ValidationError(
-            "data: must be a JSON object with the event's fields", field="data", rule="cloudevents.data"
-        )
-    if "meta" in data:
-        raise ValidationError(
-            "data.meta: metadata travels in the CloudEvents attributes, not in data",
-            field="data.meta",
-            rule="cloudevents.data",
-        )
-    meta = _meta(attributes)
-    try:
-        event = model.model_validate({**data, "meta": meta})
-    except pydantic.ValidationError as exc:
-        raise to_lgsp_error(exc, prefix="data") from exc
-    _check_subject(obj, event)
-    _reject_unknown_symbols(event, "data")
-    return event
-
-
-def _attributes(obj: Mapping[str, Any]) -> dict[str, str]:
-    for name in REQUIRED_ATTRIBUTES:
-        if name not in obj or obj[name] is None:
-            raise ValidationError(
-                f"{name}: required CloudEvents attribute is missing", field=name, rule="cloudevents.required"
+        problems.append(Problem("data", "cloudevents.data", "must be a JSON object with the event's fields"))
+    elif "meta" in data:
+        problems.append(
+            Problem(
+                "data.meta", "cloudevents.data", "metadata travels in the CloudEvents attributes, not in data"
             )
+        )
+    elif model is not None:
+        event = _validate(model, data, attributes, problems)
+        if event is not None:
+            _check_subject(obj, event, problems)
+            _reject_unknown_symbols(event, "data", problems)
+            if not problems:
+                return event
+    if unknown is not None and len(problems) == 1:
+        raise unknown
+    raise validation_error(problems)
+
+
+def _model(name: str | None) -> tuple[type[Event] | None, UnknownEventTypeError | None]:
+    if name is None:
+        return None, None
+    try:
+        return event_type(name), None
+    except UnknownEventTypeError as exc:
+        return None, exc
+
+
+def _validate(
+    model: type[Event], data: Mapping[str, Any], attributes: Mapping[str, str], problems: list[Problem]
+) -> Event | None:
+    meta = {field: attributes.get(attribute) for field, attribute in _META_ATTRIBUTES.items()}
+    try:
+        return model.model_validate({**data, "meta": meta})
+    except pydantic.ValidationError as exc:
+        reported = {problem.field for problem in problems}
+        found = problems_of(exc, prefix="data", rename=_RENAME, model=model)
+        # an attribute already reported missing or not a string is not reported again by its meta field
+        problems += [problem for problem in found if problem.field not in reported]
+        return None
+
+
+def _attributes(obj: Mapping[str, Any], problems: list[Problem]) -> dict[str, str]:
     attributes = {}
     for name in (*REQUIRED_ATTRIBUTES, "datacontenttype", "subject", PUBLISHED_AT, CORRELATION_ID):
         value = obj.get(name)
         if value is None:
+            if name in REQUIRED_ATTRIBUTES:
+                problems.append(
+                    Problem(
+                        name,
+                        "cloudevents.required",
+                        "required CloudEvents attribute is missing",
+                        f"add {name}",
+                    )
+                )
             continue
         if not isinstance(value, str) or not value:
-            raise ValidationError(
-                f"{name}: must be a non-empty string", field=name, rule="cloudevents.string"
-            )
+            problems.append(Problem(name, "cloudevents.string", "must be a non-empty string"))
+            continue
         attributes[name] = value
-    if attributes["specversion"] != SPECVERSION:
-        raise ValidationError(
-            f"specversion: {attributes['specversion']!r} is not supported (only {SPECVERSION})",
-            field="specversion",
-            rule="cloudevents.specversion",
+    version = attributes.get("specversion")
+    if version is not None and version != SPECVERSION:
+        problems.append(
+            Problem(
+                "specversion",
+                "cloudevents.specversion",
+                f"{version!r} is not supported (only {SPECVERSION})",
+                f'write "specversion": "{SPECVERSION}"',
+            )
         )
     content_type = attributes.get("datacontenttype")
     if content_type is not None and content_type.split(";")[0].strip().lower() != JSON_CONTENT_TYPE:
-        raise ValidationError(
-            f"datacontenttype: {content_type!r} is not {JSON_CONTENT_TYPE}",
-            field="datacontenttype",
-            rule="cloudevents.datacontenttype",
+        problems.append(
+            Problem(
+                "datacontenttype",
+                "cloudevents.datacontenttype",
+                f"{content_type!r} is not {JSON_CONTENT_TYPE}",
+                f"write {JSON_CONTENT_TYPE} or leave datacontenttype out",
+            )
         )
     return attributes
 
 
-def _meta(attributes: Mapping[str, str]) -> EventMeta:
-    data = {field: attributes.get(attribute) for field, attribute in _META_ATTRIBUTES.items()}
-    try:
-        return EventMeta.model_validate(data)
-    except pydantic.ValidationError as exc:
-        error = to_lgsp_error(exc)
-        field = str(error.field or "")
-        # report the attribute the integrator wrote, not the model field it feeds
-        attribute = _META_ATTRIBUTES.get(field.split(".")[0], field)
-        raise type(error)(str(error).replace(field, attribute, 1), field=attribute, rule=error.rule) from exc
+_RENAME = {f"meta.{field}": attribute for field, attribute in _META_ATTRIBUTES.items()}
+"""A problem of a meta field is reported under the attribute the integrator wrote (``time``, not
+``data.meta.occurred_at``)."""
 
 
-def _check_subject(obj: Mapping[str, Any], event: Event) -> None:
+def _check_subject(obj: Mapping[str, Any], event: Event, problems: list[Problem]) -> None:
     subject = obj.get("subject")
     if subject is not None and subject != event.entity_key():
-        raise ValidationError(
-            f"subject: {subject!r} differs from the event's entity key {event.entity_key()!r}",
-            field="subject",
-            rule="cloudevents.subject",
+        problems.append(
+            Problem(
+                "subject",
+                "cloudevents.subject",
+                f"{subject!r} differs from the event's entity key {event.entity_key()!r}",
+                f"write {event.entity_key()!r} or leave subject out",
+            )
         )
 
 
-def _reject_unknown_symbols(model: BaseModel, path: str) -> None:
+def _reject_unknown_symbols(model: BaseModel, path: str, problems: list[Problem]) -> None:
     """UNKNOWN is what old readers see for new symbols; a producer never sends it."""
     # Runs on every ingress request: paths are built only for what is raised or descended into, and the
     # fields are read from __dict__ (bus models forbid extras, so it holds exactly the fields).
@@ -183,25 +222,28 @@ def _reject_unknown_symbols(model: BaseModel, path: str) -> None:
         if isinstance(value, tuple):
             for index, item in enumerate(value):
                 if isinstance(item, _SYMBOL_HOLDERS):
-                    _check_symbol(item, path, name, index)
+                    _check_symbol(item, path, name, index, problems)
         elif isinstance(value, _SYMBOL_HOLDERS):
-            _check_symbol(value, path, name, None)
+            _check_symbol(value, path, name, None, problems)
 
 
 _SYMBOL_HOLDERS = (Enum, BaseModel)
 
 
-def _check_symbol(item: object, path: str, name: str, index: int | None) -> None:
+def _check_symbol(item: object, path: str, name: str, index: int | None, problems: list[Problem]) -> None:
     if isinstance(item, Enum):
         if item.value == "UNKNOWN":
-            where = _where(path, name, index)
-            raise ValidationError(
-                f"{where}: UNKNOWN is only for readers; send a known code",
-                field=where,
-                rule="enum.unknown_symbol",
+            known = ", ".join(str(member.value) for member in type(item) if member.value != "UNKNOWN")
+            problems.append(
+                Problem(
+                    _where(path, name, index),
+                    "enum.unknown_symbol",
+                    "UNKNOWN is only for readers; send a known code",
+                    f"one of {known}",
+                )
             )
     elif isinstance(item, BaseModel) and not isinstance(item, EventMeta):
-        _reject_unknown_symbols(item, _where(path, name, index))
+        _reject_unknown_symbols(item, _where(path, name, index), problems)
 
 
 def _where(path: str, name: str, index: int | None) -> str:

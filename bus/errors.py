@@ -28,12 +28,32 @@ Foreign exceptions are converted where they enter our code, with `raise ... from
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bus.types import Delivery
 
 if TYPE_CHECKING:
     from bus.authz import Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One broken rule: where (a dotted path such as ``data.recipients[0].code``, None for the whole input),
+    which rule, what is wrong, and, where one is known, how to fix it (the expected form with an example, the
+    nearest known name)."""
+
+    field: str | None
+    rule: str
+    message: str
+    hint: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        """``{field, rule, message}`` plus ``hint`` when there is one (the ingress's and the DLQ's form)."""
+        entry = {"field": self.field, "rule": self.rule, "message": self.message}
+        if self.hint is not None:
+            entry["hint"] = self.hint
+        return entry
 
 
 class LgspError(Exception):
@@ -55,12 +75,24 @@ class ArtifactResolutionError(DevStackError):
 
 
 class ValidationError(LgspError):
-    """An event breaks a schema or semantic rule; `field` names where, `rule` names which."""
+    """An event breaks a schema or semantic rule; `field` names where, `rule` names which.
 
-    def __init__(self, message: str, *, field: str | None = None, rule: str | None = None) -> None:
+    ``problems`` has one entry per broken rule (the first is ``field``/``rule``); an error raised without
+    them has the one its own field, rule and message make.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        problems: Sequence[Problem] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.rule = rule
+        self.problems: tuple[Problem, ...] = tuple(problems) or (Problem(field, rule or "invalid", message),)
 
 
 class ForbiddenError(LgspError):
@@ -77,7 +109,11 @@ class UnknownAgencyError(ValidationError):
 
 
 class UnknownEventTypeError(LgspError):
-    """A CloudEvents `type` or Avro full name that the bus does not carry."""
+    """A CloudEvents `type` or Avro full name that the bus does not carry; `hint` names the nearest one."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class SerializationError(LgspError):

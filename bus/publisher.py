@@ -30,20 +30,18 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, Self
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
-from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
 from bus.agencies import load_catalog
+from bus.aiokafka_adapter import CLOSE_GRACE_S, AiokafkaProducerPort
 from bus.authz import Principal, event_refusals
 from bus.cloudevents import (
     AVRO_CONTENT_TYPE,
@@ -63,9 +61,9 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import EVENT_TYPES, Event
-from bus.kafka_client import connection_kwargs
 from bus.metrics import PublisherMetrics
 from bus.partitioner import partition_for
+from bus.producer_port import ProducerFactory, ProducerPort, RecordBatchLike, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
@@ -79,7 +77,6 @@ from bus.wording import of_total
 
 log = logging.getLogger(__name__)
 
-_CLOSE_GRACE_S: Final = 5.0
 _BATCH_MIN_RECORDS: Final = 8
 """A partition's records of one call go as one record batch from this many on, below record by record: a
 batch is sent at once (it is closed), while single records linger up to ``linger_ms`` for others to join."""
@@ -131,61 +128,6 @@ class _Record:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
-
-
-class RecordMetadataLike(Protocol):
-    """What a delivery future resolves to (aiokafka's ``RecordMetadata``)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-
-
-class RecordBatchLike(Protocol):
-    """A record batch being filled (aiokafka's ``BatchBuilder``)."""
-
-    def append(
-        self, *, timestamp: int | None, key: bytes | None, value: bytes | None, headers: Sequence[Any]
-    ) -> object | None:
-        """Add a record (its relative offset is the count before it); None when the batch is full."""
-
-    def close(self) -> None: ...
-
-
-class ProducerPort(Protocol):
-    """The few producer operations the Publisher uses; aiokafka in production, a fake in unit tests."""
-
-    async def start(self) -> None: ...
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes,
-        headers: list[tuple[str, bytes]],
-        partition: int | None = None,
-    ) -> asyncio.Future[RecordMetadataLike]: ...
-
-    async def partitions(self, topic: str) -> list[int]:
-        """The topic's partition ids, sorted (waits for its metadata)."""
-
-    def create_batch(self) -> RecordBatchLike: ...
-
-    async def send_batch(
-        self, batch: RecordBatchLike, topic: str, *, partition: int
-    ) -> asyncio.Future[RecordMetadataLike]:
-        """Queue a closed batch; its future gives the base offset once Kafka acknowledged it."""
-
-    async def close(self, timeout_s: float) -> None: ...
-
-    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]: ...
-
-
-ProducerFactory = Callable[[Settings], ProducerPort]
 
 
 class Publisher:
@@ -262,7 +204,7 @@ class Publisher:
         try:
             await asyncio.wait_for(producer.start(), timeout=self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
-            await producer.close(_CLOSE_GRACE_S)
+            await producer.close(CLOSE_GRACE_S)
             await self._close_registry()
             raise BrokerUnavailableError(
                 f"cannot connect to Kafka at {self._settings.kafka.bootstrap_servers}: {exc!r}"
@@ -640,107 +582,3 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
     # A record we gave up waiting for may still fail later; reading its exception keeps asyncio quiet.
     if not future.cancelled():
         future.exception()
-
-
-def producer_kwargs(settings: Settings) -> dict[str, Any]:
-    """aiokafka producer arguments from settings: acks=all, idempotence, linger, batch size, compression.
-
-    Public so a benchmark can build a raw producer with exactly the Publisher's settings.
-    """
-    kafka, producer = settings.kafka, settings.producer
-    # aiokafka expires nothing while idempotent; its request timeout should still fit in our deadline.
-    request_timeout_ms = min(kafka.request_timeout_ms, int(producer.delivery_timeout_s * 1000))
-    return {
-        **connection_kwargs(kafka),
-        "request_timeout_ms": request_timeout_ms,
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": producer.linger_ms,
-        "max_batch_size": producer.max_batch_size,
-        "max_request_size": producer.max_request_size,
-        "compression_type": None if producer.compression_type == "none" else producer.compression_type,
-    }
-
-
-class AiokafkaProducerPort:
-    """aiokafka's producer with the bus's settings (:func:`producer_kwargs`)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._producer = AIOKafkaProducer(**producer_kwargs(settings))
-
-    async def start(self) -> None:
-        await self._producer.start()
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        *,
-        key: bytes,
-        headers: list[tuple[str, bytes]],
-        partition: int | None = None,
-    ) -> asyncio.Future[RecordMetadataLike]:
-        future: asyncio.Future[RecordMetadataLike] = await self._producer.send(
-            topic, value, key=key, headers=headers, partition=partition
-        )
-        return future
-
-    async def partitions(self, topic: str) -> list[int]:
-        return sorted(await self._producer.partitions_for(topic))
-
-    def create_batch(self) -> RecordBatchLike:
-        batch: RecordBatchLike = self._producer.create_batch()
-        return batch
-
-    async def send_batch(
-        self, batch: RecordBatchLike, topic: str, *, partition: int
-    ) -> asyncio.Future[RecordMetadataLike]:
-        future: asyncio.Future[RecordMetadataLike] = await self._producer.send_batch(
-            batch, topic, partition=partition
-        )
-        return future
-
-    async def close(self, timeout_s: float) -> None:
-        """Stop, flushing pending records for up to ``timeout_s``; then abandon the rest and disconnect."""
-        stopping = asyncio.ensure_future(self._producer.stop())
-        done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
-        if not done:
-            log.warning("Kafka did not acknowledge pending records within %.1f s; abandoning them", timeout_s)
-            await self._abandon_pending()
-            await asyncio.wait({stopping}, timeout=_CLOSE_GRACE_S)
-        if not stopping.done():
-            stopping.cancel()
-        elif not stopping.cancelled() and stopping.exception() is not None:
-            log.warning("error while closing the Kafka producer: %r", stopping.exception())
-
-    async def _abandon_pending(self) -> None:
-        # The idempotent producer retries forever and stop() waits for it. aiokafka has no public way out, so:
-        # stop its sender task, then fail the batches it still holds, which lets stop() finish.
-        producer: Any = self._producer
-        sender_task = producer._sender.sender_task
-        if sender_task is not None and not sender_task.done():
-            sender_task.cancel()
-            await asyncio.wait({sender_task}, timeout=_CLOSE_GRACE_S)
-        accumulator = producer._message_accumulator
-        queued = [batch for queue in accumulator._batches.values() for batch in queue]
-        batches = [*queued, *accumulator._pending_batches]
-        # Re-enqueued batches keep a done-callback that removes them from this set; keep that removal valid.
-        accumulator._pending_batches.update(queued)
-        accumulator.fail_all(KafkaTimeoutError("the producer was closed before Kafka acknowledged"))
-        for batch in batches:  # nobody waits on these any more; reading them keeps asyncio quiet
-            for future in (batch.future, batch._drain_waiter):
-                if future.done() and not future.cancelled():
-                    future.exception()
-
-    async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
-        # A metadata request for these topics only, never creating them; aiokafka's client has no public call
-        # for that, so this uses its request API and its own response parser.
-        client = self._producer.client
-        node = client.get_random_node()
-        if node is None:
-            raise KafkaConnectionError("no broker known")
-        request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
-        response = await asyncio.wait_for(client.send(node, request), timeout=timeout_s)
-        metadata = ClusterMetadata()
-        metadata.update_metadata(response)
-        return set(metadata.topics()) & set(topics)

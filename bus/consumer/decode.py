@@ -16,7 +16,7 @@ from bus.consumer.admission import Admission, Rejection
 from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
 from bus.consumer.types import Partition
-from bus.errors import LgspError, SerializationError, ValidationError
+from bus.errors import LgspError, Problem, SerializationError, ValidationError
 from bus.events.raw import RawEvent
 
 if TYPE_CHECKING:
@@ -233,10 +233,17 @@ def _dead_letter(record: RecordLike, verdict: Verdict) -> DeadLetter:
     reason = verdict.reason or DeadLetterReason.UNDECODABLE
     if error is None:
         return _letter(record, reason, "", reason.value)
-    return _letter(record, reason, type(error).__name__, str(error))
+    problems = error.problems if isinstance(error, ValidationError) else ()
+    return _letter(record, reason, type(error).__name__, str(error), problems)
 
 
-def _letter(record: RecordLike, reason: DeadLetterReason, error_class: str, message: str) -> DeadLetter:
+def _letter(
+    record: RecordLike,
+    reason: DeadLetterReason,
+    error_class: str,
+    message: str,
+    problems: Sequence[Problem] = (),
+) -> DeadLetter:
     return DeadLetter(
         topic=record.topic,
         partition=record.partition,
@@ -247,4 +254,5 @@ def _letter(record: RecordLike, reason: DeadLetterReason, error_class: str, mess
         reason=reason,
         error_class=error_class,
         message=message,
+        problems=problems,
     )

@@ -6,6 +6,8 @@ A dead letter carries the original key and value bytes unchanged, the original h
     lgsp_dlq_error_class                                  the exception class, e.g. UnknownAgencyError
     lgsp_dlq_reason                                       a short code (DeadLetterReason), the metric label
     lgsp_dlq_message                                      the error message (truncated)
+    lgsp_dlq_errors                                       for an invalid event: a JSON array with one
+                                                          {field, rule, message, hint?} per broken rule
     lgsp_dlq_group                                        the consumer group that gave up on it
     lgsp_dlq_time                                         when, ISO 8601 UTC
 
@@ -16,6 +18,7 @@ commits any offset past them (at-least-once into the DLQ; a crash in between may
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +26,12 @@ from typing import Any, Protocol
 
 from bus.consumer.kafka import broker_error
 from bus.consumer.outcome import DeadLetterReason
+from bus.errors import Problem
 from bus.topics import DLQ_SUFFIX, dlq_topic
 
 HEADER_PREFIX = "lgsp_dlq_"
 _MAX_MESSAGE_CHARS = 2000
+_MAX_LISTED_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class DeadLetter:
     reason: DeadLetterReason
     error_class: str
     message: str
+    problems: Sequence[Problem] = ()
+    """One entry per broken rule, when the record decoded but broke the contract."""
 
     def dlq_headers(self, group: str, at: datetime) -> list[tuple[str, bytes]]:
         """Original headers (minus any earlier ``lgsp_dlq_*``) followed by ours."""
@@ -55,6 +62,9 @@ class DeadLetter:
             "group": group,
             "time": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
+        if self.problems:
+            listed = [problem.to_json() for problem in self.problems[:_MAX_LISTED_PROBLEMS]]
+            ours["errors"] = json.dumps(listed, ensure_ascii=False, separators=(",", ":"))
         kept = [(name, value) for name, value in self.headers if not name.startswith(HEADER_PREFIX)]
         return kept + [(HEADER_PREFIX + name, value.encode()) for name, value in ours.items()]
 

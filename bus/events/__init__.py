@@ -36,6 +36,7 @@ from bus.events.document import (
 )
 from bus.events.dossier import DossierSynced
 from bus.events.periods import Period, periods_of_year
+from bus.events.problems import nearest
 from bus.events.report import IndicatorValue, ReportFiled, make_report_id
 from bus.events.rules import DocumentIdParts
 
@@ -50,9 +51,14 @@ def event_type(name: str) -> type[Event]:
     try:
         return EVENT_TYPES[name]
     except KeyError:
+        near = nearest(name, EVENT_TYPES) or nearest(name.rsplit(".", 1)[-1], _BY_SHORT_NAME)
+        hint = f"did you mean {_BY_SHORT_NAME.get(near[0], near[0])!r}?" if near else None
         raise UnknownEventTypeError(
-            f"unknown event type {name!r}; known: {', '.join(sorted(EVENT_TYPES))}"
+            f"unknown event type {name!r}; known: {', '.join(sorted(EVENT_TYPES))}", hint=hint
         ) from None
+
+
+_BY_SHORT_NAME = {name.rsplit(".", 1)[-1]: name for name in EVENT_TYPES}
 
 
 __all__ = [

@@ -35,6 +35,7 @@ from pydantic import (
 from bus import errors
 from bus.agencies import load_catalog
 from bus.avro_plain import plain_writer
+from bus.events.problems import problems_of, validation_error
 from bus.events.rules import (
     AGENCY_CODE,
     CORRELATION_ID,
@@ -323,33 +324,13 @@ def validate(model: type[M], data: Mapping[str, Any], *, prefix: str = "", conte
         # what model_validate calls, minus its Python frame and keyword handling (once per decoded event)
         return model.__pydantic_validator__.validate_python(data, context=context)  # type: ignore[no-any-return]
     except pydantic.ValidationError as exc:
-        raise to_lgsp_error(exc, prefix=prefix) from exc
+        raise to_lgsp_error(exc, prefix=prefix, model=model) from exc
 
 
-def to_lgsp_error(exc: pydantic.ValidationError, *, prefix: str = "") -> errors.ValidationError:
-    """The first error of ``exc`` as our ValidationError (UnknownAgencyError for unknown agencies).
-
-    ``field`` is a dotted path (``data.recipients[0].code``) under ``prefix``; the message lists every error.
-    """
-    details = exc.errors(include_url=False)
-    paths = [_path(prefix, detail) for detail in details]
-    message = "; ".join(
-        f"{path or '<root>'}: {detail['msg']}" for path, detail in zip(paths, details, strict=True)
-    )
-    first = details[0]
-    rule = str((first.get("ctx") or {}).get("rule", first["type"]))
-    kind = errors.UnknownAgencyError if rule == "agency_code.known" else errors.ValidationError
-    return kind(message, field=paths[0] or None, rule=rule)
-
-
-def _path(prefix: str, detail: Any) -> str:
-    parts = [prefix] if prefix else []
-    for item in detail["loc"]:
-        if isinstance(item, int) and parts:
-            parts[-1] = f"{parts[-1]}[{item}]"
-        else:
-            parts.append(str(item))
-    extra = (detail.get("ctx") or {}).get("field")
-    if extra:
-        parts.append(str(extra))
-    return ".".join(parts)
+def to_lgsp_error(
+    exc: pydantic.ValidationError, *, prefix: str = "", model: type[BaseModel] | None = None
+) -> errors.ValidationError:
+    """``exc`` as our ValidationError: one problem per broken rule (UnknownAgencyError when the first is an
+    unknown agency); ``field`` and ``rule`` are the first's, a dotted path (``data.recipients[0].code``) under
+    ``prefix``; the message lists every problem."""
+    return validation_error(problems_of(exc, prefix=prefix, model=model))

@@ -167,7 +167,7 @@ def tile_map(view: View, kpis: Sequence[Kpi], board: ViewResult) -> str:
             f' href="{view.link(f"/province/{province.code}", compare=None)}" aria-label="{esc(label)}"'
             f' aria-describedby="tip-{province.code}">'
             f'<span class="tile-name" aria-hidden="true">{esc(province.short_name)}</span>'
-            f'<span class="tile-value" aria-hidden="true">{esc(fmt_rate(lang, value, digits=0))}</span>'
+            f'<span class="tile-value" aria-hidden="true">{esc(fmt_rate(lang, value))}</span>'
             f"{_tip(view, kpis, row, province.name, province.code)}</a>"
         )
     for key, grid_row, grid_column in tiles.ISLANDS:

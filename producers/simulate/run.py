@@ -26,11 +26,13 @@ from typing import IO, Any, Final
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter as MetricCounter
 
+from bus.aiokafka_adapter import AiokafkaProducerPort
 from bus.cloudevents import kafka_headers
 from bus.errors import BrokerUnavailableError, ConfigError, PublishError
 from bus.events import Event
 from bus.metrics import PublisherMetrics, SimulatorMetrics
-from bus.publisher import AiokafkaProducerPort, ProducerPort, Publisher
+from bus.producer_port import ProducerPort
+from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings

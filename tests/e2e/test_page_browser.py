@@ -152,20 +152,22 @@ def check_tiles(page: Page, base_url: str, kpi: str) -> None:
     codes = {p.code for p in load_catalog().provinces()}
     tiles = page.eval_on_selector_all(
         ".tilemap [data-province]",
-        "els => els.map(e => [e.dataset.province, e.dataset.value, getComputedStyle(e).backgroundColor])",
+        "els => els.map(e => [e.dataset.province, e.dataset.value, getComputedStyle(e).backgroundColor,"
+        " e.querySelector('.tile-value').textContent])",
     )
-    assert sorted(code for code, _, _ in tiles) == sorted(codes)
+    assert sorted(code for code, _, _, _ in tiles) == sorted(codes)
     legend = legend_colours(page)
     assert len(legend) == 6
     assert len({colour for _, _, colour in legend}) == 6
     board = scoreboard(base_url)
     coloured = 0
-    for code, shown, colour in tiles:
+    for code, shown, colour, text in tiles:
         want = board[code][kpi]
         if want is None:
-            assert shown == ""
+            assert (shown, text) == ("", "—")
             continue
         assert math.isclose(float(shown), want), (code, shown, want)
+        assert text == f"{want * 100:.1f}".replace(".", ",") + "\u00a0%", (code, text, want)  # vi-VN
         (expected,) = [c for low, high, c in legend if low <= want < high or (high == 1 and want == 1)]
         assert colour == expected, (code, want, colour, expected)
         coloured += 1

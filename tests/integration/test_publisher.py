@@ -10,11 +10,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import parse_kafka_headers
 from bus.errors import PublishError, RegistryUnavailableError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.metrics import PublisherMetrics
-from bus.publisher import Delivery, Publisher, producer_kwargs
+from bus.publisher import Delivery, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings

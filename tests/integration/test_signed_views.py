@@ -5,10 +5,13 @@ dead letters with that exact reason, and the views are unchanged; signed records
 from __future__ import annotations
 
 import asyncio
+import json
+import stat
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from typer.testing import CliRunner
 
 from bus.consumer.dlq_tools import read_dead_letters
 from bus.events import Event
@@ -21,6 +24,7 @@ from bus.signing.signer import BatchSigner, KeyChain
 from bus.topics import ensure_topics
 from consumers.service import run_views
 from consumers.viewset import ViewSet
+from lgsp.cli import app
 from tests import views_samples as s
 from tests.integration.kafka_read import read_all
 from tests.integration.test_runner_poison import views_settings
@@ -92,3 +96,20 @@ async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
         assert sum(views.offsets().values()) == 7  # every record dealt with, the refused ones included
     finally:
         views.close()
+
+
+def test_keys_add_list_revoke_write_the_keyring(
+    settings: Settings, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LGSP_KAFKA__BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
+    monkeypatch.setenv("LGSP_TOPICS__PREFIX", topic_prefix)
+    runner = CliRunner()
+    added = runner.invoke(app, ["agencies", "keys", "add", s.HCMC, "--out", str(tmp_path)])
+    assert added.exit_code == 0, added.output
+    key_id = next(line.split("=", 1)[1] for line in added.output.splitlines() if "KEY_ID=" in line)
+    assert stat.S_IMODE((tmp_path / f"{key_id}.pem").stat().st_mode) == 0o600
+    assert runner.invoke(app, ["agencies", "keys", "revoke", key_id]).exit_code == 0
+    listed = runner.invoke(app, ["agencies", "keys", "list", "--json"])
+    (entry,) = [e for e in json.loads(listed.output) if e["key_id"] == key_id]
+    assert (entry["agency"], entry["revoked_at_ms"] is not None) == (s.HCMC, True)
+    assert runner.invoke(app, ["agencies", "keys", "revoke", "nobody#00000000"]).exit_code == 1

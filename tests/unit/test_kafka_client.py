@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bus.aiokafka_adapter import producer_kwargs
 from bus.errors import ConfigError
 from bus.kafka_client import (
     connection_kwargs,
@@ -17,7 +18,6 @@ from bus.kafka_client import (
     librdkafka_config,
     ssl_context,
 )
-from bus.publisher import producer_kwargs
 from bus.settings import KafkaSettings, Settings
 from lgsp.devstack.certs import ensure_certificates
 

@@ -18,7 +18,8 @@ from bus.cloudevents import parse_kafka_headers
 from bus.errors import BrokerError, BrokerUnavailableError, PublishError, ValidationError
 from bus.events import Event
 from bus.metrics import PublisherMetrics
-from bus.publisher import Delivery, EventEncodingError, Publisher, RecordBatchLike
+from bus.producer_port import RecordBatchLike
+from bus.publisher import Delivery, EventEncodingError, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
