@@ -61,7 +61,7 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import EVENT_TYPES, Event
-from bus.metrics import PublisherMetrics
+from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.partitioner import partition_for
 from bus.producer_port import ProducerFactory, ProducerPort, RecordBatchLike, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
@@ -71,7 +71,7 @@ from bus.signing.envelope import HEADER as SIG_HEADER
 from bus.signing.keys import principal_of_settings
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
-from bus.topics import topic_for
+from bus.topics import TOPICS, topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
 
@@ -166,6 +166,7 @@ class Publisher:
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
         self._metrics = metrics if metrics is not None else PublisherMetrics(CollectorRegistry())
+        self._metrics.declare(settings.topics.prefix + name for name in TOPICS)
         self._producer_factory = producer_factory or AiokafkaProducerPort
         self._producer: ProducerPort | None = None
         self._prepared: set[type[Event]] = set()
@@ -572,10 +573,10 @@ def _failure_of(future: asyncio.Future[Any] | None, send_error: BaseException | 
 def _reason(failure: BaseException) -> str:
     """A low-cardinality label for why an event was not confirmed."""
     if isinstance(failure, TimeoutError | KafkaTimeoutError | RequestTimedOutError):
-        return "timeout"
+        return PublishErrorReason.TIMEOUT.value
     if isinstance(failure, KafkaConnectionError) or getattr(failure, "retriable", False):
-        return "unavailable"
-    return "rejected"
+        return PublishErrorReason.UNAVAILABLE.value
+    return PublishErrorReason.REJECTED.value
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -230,6 +230,7 @@ class PublishService:
         max_in_flight: int,
         retry_after_s: int,
         on_in_flight: Callable[[int], None] = lambda _n: None,
+        on_unavailable: Callable[[Sequence[Event] | None], None] = lambda _events: None,
         per_key: KeyLimiter | None = None,
     ) -> None:
         self._publisher = publisher
@@ -238,6 +239,8 @@ class PublishService:
         self._per_key = per_key or KeyLimiter(max_in_flight=max_in_flight, rate_per_s=1e9, burst=10**9)
         self._retry_after = {"Retry-After": str(retry_after_s)}
         self._on_in_flight = on_in_flight
+        self._on_unavailable = on_unavailable
+        """Told of every publish refused with 503: its events, or None when the body was not read yet."""
         self._coalescer = Coalescer(publisher)
         self.in_flight = 0
 
@@ -260,6 +263,7 @@ class PublishService:
         # Only a definite failure closes the gate: a probe that timed out may just have queued behind busy
         # requests; if Kafka really hangs, the publish itself fails within the delivery timeout.
         if kafka is not None and not kafka.ok and not kafka.timed_out:
+            self._on_unavailable(None)
             raise ProblemError(
                 ProblemKind.UNAVAILABLE,
                 f"Kafka is unavailable ({kafka.detail}); nothing was published",
@@ -304,6 +308,7 @@ class PublishService:
                 extra={"unconfirmed": exc.unconfirmed, "confirmed": exc.confirmed},
             ) from exc
         except (RegistryError, SerializationError, BrokerError) as exc:
+            self._on_unavailable(events)
             raise ProblemError(
                 ProblemKind.UNAVAILABLE, f"{exc}; nothing was published", headers=self._retry_after
             ) from exc

@@ -369,7 +369,11 @@ async def test_metrics_count_requests_by_route_template_never_raw_paths(ingress:
     assert 'lgsp_ingress_requests_total{route="/v1/events",status="400"} 1.0' in text
     assert 'route="/problems/{slug}"' in text
     routes = set(re.findall(r'lgsp_ingress_request[^{]*\{[^}]*route="([^"]+)"', text))
-    assert routes == {"/v1/events", "/problems/{slug}", "<unmatched>"}
+    # The user-facing routes exist from start-up (their 5xx series at 0), whether called or not.
+    assert routes == {"/v1/events", "/v1/events:batch", "/problems/{slug}", "<unmatched>"}
+    assert 'lgsp_ingress_requests_total{route="/v1/events:batch",status="503"} 0.0' in text
+    assert 'lgsp_publish_errors_total{reason="unavailable",topic="unknown"} 0.0' in text
+    assert 'lgsp_dependency_up{dependency="kafka"} 1.0' in text
     assert (
         ingress.metrics.get_sample_value(
             "lgsp_ingress_request_duration_seconds_count", {"route": "/v1/events"}
