@@ -231,8 +231,13 @@ class Publisher:
         """Publish one event; its :class:`Delivery` once Kafka acknowledged it."""
         return (await self.publish_many([event]))[0]
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
         """Publish events in one go; their deliveries in the same order, once Kafka acknowledged all.
+
+        ``on_behalf`` (the ingress): the authenticated principal of each event; the records are signed with
+        the keychain's attester key as ``ingress``-attested for that agency (docs/security.md).
 
         Raises ``ValidationError``/``SerializationError``/``RegistryError`` before anything is sent, or
         ``PublishError`` (naming the unconfirmed event ids) after the delivery timeout.
@@ -241,7 +246,7 @@ class Publisher:
             return []
         started = time.perf_counter()
         try:
-            records = await self._encode_all(events)
+            records = await self._encode_all(events, on_behalf)
             return await self._send_all(records)
         finally:
             self._metrics.publish_duration.observe(time.perf_counter() - started)
@@ -268,7 +273,9 @@ class Publisher:
 
     # --- step 1: check and encode ------------------------------------------------------------------------
 
-    async def _encode_all(self, events: Sequence[Event]) -> list[_Record]:
+    async def _encode_all(
+        self, events: Sequence[Event], on_behalf: Sequence[Principal] | None = None
+    ) -> list[_Record]:
         types: set[type[Event]] = set()
         for index, event in enumerate(events):
             event_type = type(event)
@@ -281,7 +288,9 @@ class Publisher:
         stamp = _Stamp(_now_millis())
         serializer = self._require_serializer()
         records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
-        if self._keychain is not None:
+        if self._keychain is not None and on_behalf is not None and self._keychain.attester is not None:
+            _attest(self._keychain.attester, on_behalf, records)
+        elif self._keychain is not None:
             _sign(self._keychain, events, records)
         return records
 
@@ -523,6 +532,23 @@ def _sign(keychain: KeyChain, events: Sequence[Event], records: list[_Record]) -
     for signer, indexes in groups.items():
         leaves = [_leaf(records[i]) for i in indexes]
         for index, header in zip(indexes, signer.sign(leaves), strict=True):
+            records[index].headers.append((SIG_HEADER, header))
+
+
+def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list[_Record]) -> None:
+    """Sign as the ingress: one signature per authenticated principal, attesting that agency and API key."""
+    groups: dict[Principal, list[int]] = {}
+    for index, principal in enumerate(on_behalf):
+        groups.setdefault(principal, []).append(index)
+    for principal, indexes in groups.items():
+        headers = attester.sign(
+            [_leaf(records[i]) for i in indexes],
+            attestation="ingress",
+            agency=principal.agency,
+            api_key_id=principal.key_id,
+            grants=tuple(sorted(principal.grants)),
+        )
+        for index, header in zip(indexes, headers, strict=True):
             records[index].headers.append((SIG_HEADER, header))
 
 
