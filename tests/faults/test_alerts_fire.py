@@ -331,7 +331,6 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
             await poll(_query_has(prom, f'up{{job="{job}"}} == 0'), 30, f"{job} down", prom)
             await no_blank_panels(stack, f"{job} down")
             await stack.start(job)
-    print(figures_table(FIGURES, time.monotonic() - started))
 
 
 async def no_blank_panels(stack: Stack, when: str) -> None:
