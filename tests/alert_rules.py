@@ -6,8 +6,8 @@ what a test is allowed to change:
 
 - every alert's ``for:`` (one duration for all, or per alert);
 - the value of each ``lgsp:*:slo`` recording rule (the objectives the alerts compare against);
-- the range of ``[...]`` windows in ``rate``/``increase``/``absent_over_time`` (``window``), so that a
-  5-minute window becomes seconds.
+- the range of ``[...]`` windows and ``offset`` durations (``window``), so that a 5-minute window becomes
+  seconds.
 
 Every expression, label and annotation stays as written; :func:`rendered_differences` lists what changed, and
 a unit test checks that nothing else did.
@@ -27,12 +27,15 @@ from tests.prometheus_harness import PROMETHEUS_DIR
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
 _SLO_RECORD = re.compile(r"^lgsp:[a-z0-9_]+:slo$")
 _VECTOR = re.compile(r"^\s*vector\(\s*[0-9.]+\s*\)\s*$")
-_WINDOW = re.compile(r"\[(\d+)([smh])\]")
+_WINDOW = re.compile(r"\[(\d+)([smh])\]|offset (\d+)([smh])")
 
 
 def _scaled_window(match: re.Match[str], window: Mapping[str, str]) -> str:
-    original = f"{match.group(1)}{match.group(2)}"
-    return f"[{window.get(original, original)}]"
+    if match.group(1) is not None:
+        original = f"{match.group(1)}{match.group(2)}"
+        return f"[{window.get(original, original)}]"
+    original = f"{match.group(3)}{match.group(4)}"
+    return f"offset {window.get(original, original)}"
 
 
 def render_rules(

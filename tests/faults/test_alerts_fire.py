@@ -11,10 +11,14 @@ its alert to reach ``firing`` and, once the failure is repaired, to resolve:
 =====================  ==============================================================================
 builder SIGKILLed      LgspTargetDown (builder), LgspViewStale — views serve measures without the builder
 builder stuck          LgspStoreDown (builder), LgspViewStale — another connection holds the store's lock
+poison                 LgspDeadLettersIncreasing — garbage bytes on a topic
 Kafka down             LgspKafkaDown, LgspPublishErrorRateHigh — the broker SIGKILLed, then restarted
 registry down          LgspRegistryDown — the registry SIGKILLed, then restarted
-poison                 LgspDeadLettersIncreasing — garbage bytes on a topic
 =====================  ==============================================================================
+
+Every dashboard panel must return data on the healthy stack and while each bus process is down. Known and
+left to its owner (#12): ``views run`` may exit on a Kafka timeout in its keyring refresh during the Kafka
+outage (LgspTargetDown pages it); the test records whether it survived and goes on.
 
 The times to fire and to resolve are printed as a table (``pytest -s``).
 """
@@ -281,6 +285,22 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
             line for line in stuck.lines if "database is locked" in line
         )
 
+        async def poison() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka.bootstrap_servers)
+            await producer.start()
+            try:
+                topic = f"{stack.settings.topics.prefix}lgsp.dossiers"
+                await producer.send_and_wait(topic, b"not avro at all")
+            finally:
+                await producer.stop()
+
+        async def nothing() -> None:
+            return  # the counter stops increasing: the 20 s window empties
+
+        await pages(
+            stack, "poison", {"LgspDeadLettersIncreasing": {"reason": "bad-wire-format"}}, poison, nothing
+        )
+
         async def kill_kafka() -> None:
             fault_stack.launcher.kill_broker(NODE)
 
@@ -309,21 +329,9 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
             start_registry,
         )
 
-        async def poison() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka.bootstrap_servers)
-            await producer.start()
-            try:
-                topic = f"{stack.settings.topics.prefix}lgsp.dossiers"
-                await producer.send_and_wait(topic, b"not avro at all")
-            finally:
-                await producer.stop()
-
-        async def nothing() -> None:
-            return  # the counter stops increasing: the 20 s window empties
-
-        await pages(
-            stack, "poison", {"LgspDeadLettersIncreasing": {"reason": "bad-wire-format"}}, poison, nothing
-        )
+        # Known (#12): views run may exit on a Kafka timeout in its keyring refresh during the outage above;
+        # LgspTargetDown pages it. Recorded here, asserted by #12's own tests once fixed.
+        FIGURES["builder alive after the Kafka outage"] = stack.children["lgsp-views-builder"].alive()
 
         # Every other process down in turn: the dashboards still show something for every panel.
         for job in ("lgsp-views-api", "lgsp-ingress", "lgsp-simulator"):
@@ -346,4 +354,6 @@ def figures_table(figures: Mapping[str, Any], total_s: float) -> str:
     for pair in pairs:
         rows.append(f"| {pair} | {figures.get(pair + ' | fire_s')} | {figures.get(pair + ' | resolve_s')} |")
     rows.append(f"\nwhole test: {total_s:.0f} s; {figures.get('builder stuck: log line', '')}")
+    alive = figures.get("builder alive after the Kafka outage")
+    rows.append(f"builder alive after the Kafka outage: {alive}")
     return "\n".join(rows)

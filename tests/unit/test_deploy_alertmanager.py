@@ -72,8 +72,8 @@ def test_the_test_rendering_changes_only_durations_objectives_and_windows(tmp_pa
         if key == "expr":
             old = _rule(original, name)["expr"]
             new = _rule(rendered, name)["expr"]
-            assert re.sub(r"\[[0-9]+[smh]\]|vector\([0-9.]+\)", "", old) == re.sub(
-                r"\[[0-9]+[smh]\]|vector\([0-9.]+\)", "", new
+            assert re.sub(r"\[[0-9]+[smh]\]|offset [0-9]+[smh]|vector\([0-9.]+\)", "", old) == re.sub(
+                r"\[[0-9]+[smh]\]|offset [0-9]+[smh]|vector\([0-9.]+\)", "", new
             ), name
     assert _rule(rendered, "lgsp:views_behind_seconds:slo")["expr"] == "vector(8)"
     assert _rule(rendered, "LgspViewStale")["for"] == "2s"
