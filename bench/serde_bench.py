@@ -83,7 +83,7 @@ def _dossier(n: int, rng: random.Random) -> DossierSynced:
     return DossierSynced.model_validate(
         {
             "meta": EventMeta.new(agency, occurred_at=received + timedelta(hours=rng.randrange(1, 200))),
-            "dossier_code": f"{agency[-3:]}.{n:08d}",
+            "dossier_code": f"{agency}-250701-{n % 1_000_000:06d}",
             "procedure_code": f"{number}.000.00.00.{agency[-3:]}",
             "procedure_name": name,
             "sector_code": sector,
