@@ -137,6 +137,33 @@ class IngressSettings(BaseModel):
         gt=0,
         description="requests being read, validated or published at once (per worker) before 429",
     )
+    max_in_flight_per_key: int = Field(
+        default=8, gt=0, description="requests of one agency (all its keys) in flight at once before 429"
+    )
+    rate_per_key: float = Field(default=200.0, gt=0, description="requests/s of one agency on average")
+    burst_per_key: int = Field(default=400, gt=0, description="requests one agency may send in a burst")
+    body_timeout_s: float = Field(default=10.0, gt=0, description="time to receive a whole body before 408")
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="time to receive the headers, else closed"
+    )
+    max_header_bytes: int = Field(default=16 * 1024, gt=0, description="request line + headers, else 431")
+    max_headers: int = Field(default=64, gt=0, description="header fields per request, else 431")
+    max_connections: int = Field(default=1024, gt=0, description="open connections (per worker), else 503")
+    max_future_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="an event's time may be at most this far ahead of the ingress's clock",
+    )
+    max_past_s: float | None = Field(
+        default=None, gt=0, description="an event's time at most this far back; None: any the contract allows"
+    )
+    event_time_window: bool = Field(
+        default=True,
+        description="false accepts any event time the contract allows (replays of simulated traffic whose "
+        "clock runs ahead of the wall clock)",
+    )
+    ssl_certfile: Path | None = Field(default=None, description="serve HTTPS with this certificate (PEM)")
+    ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key (PEM)")
     retry_after_s: int = Field(default=2, gt=0)
     workers: int = Field(
         default=1,

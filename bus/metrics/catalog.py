@@ -68,6 +68,14 @@ INGRESS_IN_FLIGHT = MetricSpec(
     "Is the ingress saturated?",
 )
 
+INGRESS_KEY_FILE_OK = MetricSpec(
+    "lgsp_ingress_key_file_ok",
+    Kind.GAUGE,
+    "1 while the API key file (LGSP_INGRESS__API_KEYS_FILE) is readable and valid; 0 while it is missing or "
+    "corrupt, when no key is accepted and /readyz answers 503.",
+    "Can agencies authenticate at all?",
+)
+
 # --- Consumers: the runner behind lgsp views run ------------------------------------------------------------
 
 EVENTS_CONSUMED = MetricSpec(

@@ -23,6 +23,7 @@ from bus.metrics.catalog import (
     EVENTS_PUBLISHED,
     INGRESS_DURATION,
     INGRESS_IN_FLIGHT,
+    INGRESS_KEY_FILE_OK,
     INGRESS_REQUESTS,
     KPI_SPECS,
     PUBLISH_DURATION,
@@ -55,12 +56,18 @@ class PublisherMetrics:
 class IngressMetrics:
     """Metrics of the HTTP ingress; ``route`` is the route template (``/v1/events``), never the raw path."""
 
-    SPECS: ClassVar[tuple[MetricSpec, ...]] = (INGRESS_REQUESTS, INGRESS_DURATION, INGRESS_IN_FLIGHT)
+    SPECS: ClassVar[tuple[MetricSpec, ...]] = (
+        INGRESS_REQUESTS,
+        INGRESS_DURATION,
+        INGRESS_IN_FLIGHT,
+        INGRESS_KEY_FILE_OK,
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = INGRESS_REQUESTS.counter(registry)
         self.request_duration = INGRESS_DURATION.histogram(registry)
         self.in_flight = INGRESS_IN_FLIGHT.gauge(registry)
+        self.key_file_ok = INGRESS_KEY_FILE_OK.gauge(registry)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""

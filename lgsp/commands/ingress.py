@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -52,6 +52,10 @@ def serve_command(
             "--workers", min=0, help="processes sharing the port (default: settings, 1; 0: one per CPU)"
         ),
     ] = None,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="its private key (PEM)")] = None,
 ) -> None:
     """Serve POST /v1/events and /v1/events:batch, /docs, /healthz, /readyz and /metrics."""
     if ctx.invoked_subcommand is not None:
@@ -63,6 +67,8 @@ def serve_command(
         settings.ingress.api_keys_file = keys_file
     if workers is not None:
         settings.ingress.workers = workers
+    if ssl_certfile is not None:
+        settings.ingress.ssl_certfile, settings.ingress.ssl_keyfile = ssl_certfile, ssl_keyfile
     try:
         status = serve(
             settings,
@@ -119,17 +125,48 @@ def list_keys(keys_file: KeysFileOption = None) -> None:
 
 
 def revoke_key(
-    agency: Annotated[str, typer.Argument(help="the agency whose keys to revoke")],
+    agency: Annotated[
+        str | None, typer.Argument(help="the agency to remove with all its keys and grants")
+    ] = None,
+    key_id: Annotated[
+        str | None, typer.Option("--key-id", help="revoke only this key (the end of a rotation)")
+    ] = None,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="with AGENCY: remove only this grant (repeatable)")
+    ] = None,
     keys_file: KeysFileOption = None,
 ) -> None:
-    """Remove AGENCY and all its keys (a running ingress notices within seconds)."""
+    """Revoke one key (--key-id), remove grants (AGENCY --grant), or remove AGENCY with all its keys.
+
+    A running ingress notices within seconds.
+    """
     path = _keys_path(keys_file)
     store = _load(path)
-    if not store.revoke(agency):
-        typer.echo(f"error: {agency} has no keys in {path}", err=True)
-        raise typer.Exit(1)
+    if key_id is not None:
+        if agency is not None or grant:
+            _fail("--key-id revokes one key: give no AGENCY or --grant with it")
+        owner = store.revoke_key(key_id)
+        if owner is None:
+            _fail(f"no key {key_id} in {path}")
+        message = f"revoked key {key_id} of {owner}; its other keys and grants stay"
+    elif agency is None:
+        _fail("say what to revoke: AGENCY, AGENCY --grant UNIT, or --key-id ID")
+    elif grant:
+        removed = store.ungrant(agency, grant)
+        if not removed:
+            _fail(f"{agency} has none of the grants {', '.join(grant)} in {path}")
+        message = f"removed the grants {', '.join(sorted(removed))} of {agency}"
+    else:
+        if not store.revoke(agency):
+            _fail(f"{agency} has no keys in {path}")
+        message = f"revoked every key of {agency}"
     store.save(path)
-    typer.echo(f"revoked every key of {agency}")
+    typer.echo(message)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def _load(path: Path) -> ApiKeyStore:

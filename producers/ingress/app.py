@@ -29,11 +29,13 @@ from bus.events import EVENT_TYPES
 from bus.metrics import IngressMetrics, PublisherMetrics, metrics_route, new_process_registry
 from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
-from bus.settings import Settings
+from bus.settings import IngressSettings, Settings
 from bus.topics import topic_for
 from producers.ingress import events_docs, openapi
 from producers.ingress.agencies_api import agencies_router
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
+from producers.ingress.guard import guarded_protocol
+from producers.ingress.limits import KeyLimiter
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
 from producers.ingress.routes import (
     HotRoutes,
@@ -75,7 +77,11 @@ def create_app(
     """
     metrics_registry = registry if registry is not None else new_process_registry()
     metrics = IngressMetrics(metrics_registry)
-    key_store = keys if keys is not None else ReloadingKeyStore(settings.ingress.api_keys_file)
+    key_store = keys
+    if key_store is None:
+        key_store = ReloadingKeyStore(
+            settings.ingress.api_keys_file, on_state=lambda ok: metrics.key_file_ok.set(1 if ok else 0)
+        )
     holder = _PublisherHolder(settings, publisher, PublisherMetrics(metrics_registry))
     probe = registry_probe or _registry_probe(settings)
     topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
@@ -103,6 +109,11 @@ def create_app(
             max_in_flight=settings.ingress.max_in_flight,
             retry_after_s=settings.ingress.retry_after_s,
             on_in_flight=metrics.in_flight.set,
+            per_key=KeyLimiter(
+                max_in_flight=settings.ingress.max_in_flight_per_key,
+                rate_per_s=settings.ingress.rate_per_key,
+                burst=settings.ingress.burst_per_key,
+            ),
         ),
         kafka_ready=kafka,
         registry_ready=registry_ready,
@@ -118,6 +129,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.ingress = state
+    # `POST /v1/events:batch/` must not answer 307 to `http://<Host header>/...`: a path is exact, or 404.
+    app.router.redirect_slashes = False
     hot = event_routes(state)
     app.router.routes.extend(hot)
     app.include_router(router)
@@ -300,6 +313,20 @@ class MetricsMiddleware:
 # --- running -----------------------------------------------------------------------------------------------
 
 
+def server_limits(ingress: IngressSettings) -> dict[str, Any]:
+    """uvicorn options that bound what one client can hold: the head guard (431/408), the connections
+    (503 past ``max_connections``), and TLS when a certificate is configured."""
+    options: dict[str, Any] = {
+        # httptools (named, not "auto": the C parser is part of the sized throughput), with the head limits.
+        "http": guarded_protocol(ingress),
+        "limit_concurrency": ingress.max_connections,
+    }
+    if ingress.ssl_certfile is not None:
+        options["ssl_certfile"] = str(ingress.ssl_certfile)
+        options["ssl_keyfile"] = None if ingress.ssl_keyfile is None else str(ingress.ssl_keyfile)
+    return options
+
+
 def serve(settings: Settings, *, host: str, port: int, access_log: bool = False) -> int:
     """Run the ingress under uvicorn until interrupted; the exit status.
 
@@ -314,11 +341,11 @@ def serve(settings: Settings, *, host: str, port: int, access_log: bool = False)
         "log_level": "info",
         "server_header": False,
         "lifespan": "on",
-        # Named, not "auto": the C event loop and HTTP parser are part of the throughput this was sized for.
+        # Named, not "auto": the C event loop is part of the throughput this was sized for.
         "loop": "uvloop",
-        "http": "httptools",
         # No client address is used (access log off by default): not worth parsing X-Forwarded-* each time.
         "proxy_headers": False,
+        **server_limits(settings.ingress),
     }
     count = worker_count(settings.ingress.workers)
     if count == 1:

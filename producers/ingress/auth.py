@@ -23,16 +23,16 @@ province; and ``source`` must be the asserted agency or one of its units).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -45,6 +45,8 @@ from bus.authz import Refusal, event_refusals, may_publish_for
 from bus.errors import ConfigError
 from bus.events import Event
 from bus.types import AgencyCode
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX: Final = "lgsp"
 _KEY_ID_HEX: Final = 12
@@ -191,12 +193,35 @@ class ApiKeyStore:
         self._agencies.setdefault(agency, AgencyEntry()).grants.update(units)
 
     def revoke(self, agency: str) -> bool:
-        """Remove the agency and all its keys; whether it was there."""
+        """Remove the agency with all its keys and grants (offboarding); whether it was there."""
         entry = self._agencies.pop(agency, None)
         removed = entry is not None
         if entry is not None:
             self._revoked.update((key.id, agency) for key in entry.keys)
         self._reindex()
+        return removed
+
+    def revoke_key(self, key_id: str) -> str | None:
+        """Remove one key (the end of a rotation); the agency keeps its other keys and its grants.
+
+        Returns the agency the key belonged to, or None if no agency has it.
+        """
+        found = self._by_key_id.get(key_id)
+        if found is None:
+            return None
+        agency, stored = found
+        self._agencies[agency].keys.remove(stored)
+        self._revoked[key_id] = agency
+        self._reindex()
+        return agency
+
+    def ungrant(self, agency: str, units: Iterable[str]) -> set[str]:
+        """Remove grants from the agency; the ones it had."""
+        entry = self._agencies.get(agency)
+        if entry is None:
+            return set()
+        removed = entry.grants & set(units)
+        entry.grants -= removed
         return removed
 
     def save(self, path: Path) -> None:
@@ -237,16 +262,23 @@ def _parse_entry(entry: Any, where: str) -> AgencyEntry:
 class ReloadingKeyStore:
     """The key file, re-read when its modification time changes (checked at most every ``interval_s``).
 
-    So keys can be added or revoked without restarting the ingress. A file that became unreadable keeps the
-    last good store in force rather than locking everyone out.
+    So keys can be added or revoked without restarting the ingress. A file that went missing or became
+    corrupt fails *closed* and loudly: no key is accepted (a deleted file must not leave revoked keys
+    working), the error is logged, :meth:`problem` says why (``/readyz`` answers 503 with it) and
+    ``on_state(False)`` is called (the ``lgsp_ingress_key_file_ok`` gauge). A good file restores all.
     """
 
-    def __init__(self, path: Path, *, interval_s: float = 2.0) -> None:
+    def __init__(
+        self, path: Path, *, interval_s: float = 2.0, on_state: Callable[[bool], None] = lambda _ok: None
+    ) -> None:
         self._path = path
         self._interval = interval_s
+        self._on_state = on_state
         self._store = ApiKeyStore.load(path)
+        self._problem: str | None = None
         self._mtime = _mtime(path)
         self._checked = time.monotonic()
+        on_state(True)
 
     def current(self) -> ApiKeyStore:
         now = time.monotonic()
@@ -255,10 +287,27 @@ class ReloadingKeyStore:
             mtime = _mtime(self._path)
             if mtime != self._mtime:
                 self._mtime = mtime
-                # A broken file keeps the last good keys; the operator sees the error on `keys list`.
-                with contextlib.suppress(ConfigError):
-                    self._store = ApiKeyStore.load(self._path)
+                self._reload()
         return self._store
+
+    def problem(self) -> str | None:
+        """Why no key is accepted (the key file's error), or None while the file is good."""
+        self.current()
+        return self._problem
+
+    def _reload(self) -> None:
+        try:
+            self._store = ApiKeyStore.load(self._path)
+        except ConfigError as exc:
+            self._store = ApiKeyStore()
+            self._problem = str(exc)
+            log.error("API key file unusable, no key is accepted until it is fixed: %s", exc)
+            self._on_state(False)
+            return
+        if self._problem is not None:
+            log.warning("API key file %s is usable again", self._path)
+        self._problem = None
+        self._on_state(True)
 
 
 def _mtime(path: Path) -> float:

@@ -30,10 +30,12 @@ class ProblemKind(Enum):
     FORBIDDEN_SOURCE = (403, "source-not-allowed", "This API key may not publish for that source")
     NOT_FOUND = (404, "not-found", "No such resource")
     METHOD_NOT_ALLOWED = (405, "method-not-allowed", "Method not allowed on this resource")
+    REQUEST_TIMEOUT = (408, "request-timeout", "The request did not arrive in time")
     TOO_LARGE = (413, "too-large", "The request is larger than this ingress accepts")
     UNSUPPORTED_MEDIA_TYPE = (415, "unsupported-media-type", "Unsupported content type")
     INVALID_EVENT = (422, "invalid-event", "The event breaks the contract")
     OVERLOADED = (429, "overloaded", "Too many publishes in flight; retry later")
+    HEADERS_TOO_LARGE = (431, "headers-too-large", "The request headers are too large or too many")
     INTERNAL = (500, "internal-error", "Internal error")
     UNAVAILABLE = (503, "unavailable", "Kafka or the schema registry is unavailable; retry later")
 
@@ -166,6 +168,11 @@ PROBLEM_DOCS: Mapping[str, str] = {
     "`source-rollup`). Each refused field is listed in `errors`; nothing was published.",
     ProblemKind.NOT_FOUND.slug: "No such resource.",
     ProblemKind.METHOD_NOT_ALLOWED.slug: "Use POST for events, GET for the rest.",
+    ProblemKind.REQUEST_TIMEOUT.slug: "The headers or the body arrived too slowly "
+    "(`LGSP_INGRESS__HEADER_TIMEOUT_S`, `LGSP_INGRESS__BODY_TIMEOUT_S`); send the request at once. Nothing "
+    "of the request was published.",
+    ProblemKind.HEADERS_TOO_LARGE.slug: "The request line and headers are over the size or count limit "
+    "(`LGSP_INGRESS__MAX_HEADER_BYTES`, `LGSP_INGRESS__MAX_HEADERS`); the connection is closed.",
     ProblemKind.TOO_LARGE.slug: "The body or the number of events in a batch is over the configured limit; "
     "split the batch.",
     ProblemKind.UNSUPPORTED_MEDIA_TYPE.slug: "POST /v1/events takes application/cloudevents+json or "
@@ -174,8 +181,9 @@ PROBLEM_DOCS: Mapping[str, str] = {
     "rule, naming its field and rule, with a `hint` where a fix is known; the envelope and `data` are "
     "checked together. "
     "Nothing of the request was published.",
-    ProblemKind.OVERLOADED.slug: "The ingress has its maximum of publishes in flight; retry after "
-    "`Retry-After` seconds. Nothing of the request was published.",
+    ProblemKind.OVERLOADED.slug: "The ingress has its maximum of publishes in flight, or your agency has its "
+    "own maximum in flight or is over its request rate; retry after `Retry-After` seconds. Nothing of the "
+    "request was published.",
     ProblemKind.INTERNAL.slug: "An unexpected error; report it with the time of the request.",
     ProblemKind.UNAVAILABLE.slug: "Kafka or the schema registry could not be reached. Retry after "
     "`Retry-After` seconds with the same event ids: consumers drop duplicates by event id. When Kafka failed "

@@ -38,10 +38,11 @@ from producers.ingress.requests import (
     authorize,
     check_content_type,
     check_declared_length,
+    check_event_times,
     expect_batch,
     expect_object,
     parse_json,
-    read_limited,
+    read_body,
     to_events,
 )
 from producers.ingress.service import CachedProbe, PublishService
@@ -59,6 +60,9 @@ class KeySource(Protocol):
     """Where the current keys come from: :class:`ReloadingKeyStore`, or :class:`FixedKeys` in tests."""
 
     def current(self) -> ApiKeyStore: ...
+
+    def problem(self) -> str | None:
+        """Why no key is accepted right now (an unusable key file), or None."""
 
 
 @dataclass
@@ -83,6 +87,9 @@ class FixedKeys:
 
     def current(self) -> ApiKeyStore:
         return self._store
+
+    def problem(self) -> str | None:
+        return None
 
 
 def _state(request: Request) -> IngressState:
@@ -182,10 +189,11 @@ class EventsEndpoint:
         check_content_type(head.content_type, self._media_types)
         limit = state.settings.max_body_bytes
         check_declared_length(head.content_length, limit)
-        with state.service.admit():
-            value = parse_json(await read_limited(_chunks(receive), limit))
+        with state.service.admit(principal.agency):
+            value = parse_json(await read_body(_chunks(receive), limit, state.settings.body_timeout_s))
             items = expect_batch(value, state.settings.max_batch_events) if batch else [expect_object(value)]
             events: list[Event] = to_events(items, batch=batch)
+            check_event_times(events, state.settings, batch=batch)
             authorize(state.authorizer, principal, events, batch=batch)
             deliveries = await state.service.publish(events, batch=batch)
         if not batch:
@@ -257,10 +265,15 @@ async def readyz(request: Request) -> JSONResponse:
     cached = state.schemas_cached()
     # A registry outage does not stop publishing once every schema id is cached: taking the ingress out of a
     # load balancer then would turn a degraded registry into an outage of the whole gateway.
-    ready = kafka.ok and (registry.ok or cached)
+    keys_problem = state.keys.problem()
+    ready = kafka.ok and (registry.ok or cached) and keys_problem is None
     body = {
         "status": ("ready" if registry.ok else "degraded") if ready else "unavailable",
-        "checks": {"kafka": kafka.to_json(), "registry": {**registry.to_json(), "schemas_cached": cached}},
+        "checks": {
+            "kafka": kafka.to_json(),
+            "registry": {**registry.to_json(), "schemas_cached": cached},
+            "api_keys": {"ok": keys_problem is None, "detail": keys_problem or "loaded"},
+        },
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -33,6 +33,7 @@ from bus.errors import (
 from bus.events import Event
 from bus.publisher import Delivery, EventEncodingError
 from bus.wording import of_total
+from producers.ingress.limits import KeyLimiter
 from producers.ingress.problems import FieldError, ProblemError, ProblemKind
 
 
@@ -229,18 +230,26 @@ class PublishService:
         max_in_flight: int,
         retry_after_s: int,
         on_in_flight: Callable[[int], None] = lambda _n: None,
+        per_key: KeyLimiter | None = None,
     ) -> None:
         self._publisher = publisher
         self._gate = gate
         self._max_in_flight = max_in_flight
+        self._per_key = per_key or KeyLimiter(max_in_flight=max_in_flight, rate_per_s=1e9, burst=10**9)
         self._retry_after = {"Retry-After": str(retry_after_s)}
         self._on_in_flight = on_in_flight
         self._coalescer = Coalescer(publisher)
         self.in_flight = 0
 
     @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold one of the ``max_in_flight`` places for the block; 429 or 503 at once if none is to be had."""
+    def admit(self, key: str) -> Iterator[None]:
+        """Hold one of the ``max_in_flight`` places, and one of ``key``'s, for the block; 429 or 503 at once
+        if none is to be had. ``key`` is the authenticated agency: admission comes after the key check."""
+        refusal = self._per_key.refusal(key)
+        if refusal is not None:
+            raise ProblemError(
+                ProblemKind.OVERLOADED, f"{refusal}; nothing was published", headers=self._retry_after
+            )
         if self.in_flight >= self._max_in_flight:
             raise ProblemError(
                 ProblemKind.OVERLOADED,
@@ -258,7 +267,8 @@ class PublishService:
             )
         self._set_in_flight(self.in_flight + 1)
         try:
-            yield
+            with self._per_key.hold(key):
+                yield
         finally:
             self._set_in_flight(self.in_flight - 1)
 

@@ -123,14 +123,21 @@ def test_keys_added_to_the_file_are_picked_up_without_restart(tmp_path: Path) ->
     assert keys.current().authenticate(f"Bearer {token}") is not None
 
 
-def test_a_broken_file_keeps_the_last_good_keys(tmp_path: Path) -> None:
+def test_a_broken_file_accepts_no_key_until_it_is_good_again(tmp_path: Path) -> None:
+    """A broken file used to keep the last good keys silently (a deleted file left revoked keys working)."""
     path = tmp_path / "keys.json"
     store = ApiKeyStore()
     token = store.add_key(HANOI)
     store.save(path)
-    keys = ReloadingKeyStore(path, interval_s=0)
+    states: list[bool] = []
+    keys = ReloadingKeyStore(path, interval_s=0, on_state=states.append)
     path.write_text(json.dumps({"broken": True}))
+    assert keys.current().authenticate(f"Bearer {token}") is None
+    assert keys.problem() is not None
+    store.save(path)
     assert keys.current().authenticate(f"Bearer {token}") is not None
+    assert keys.problem() is None
+    assert states == [True, False, True]
 
 
 @pytest.mark.parametrize(

@@ -114,21 +114,21 @@ def _service(publisher: Recorder, *, max_in_flight: int, kafka: Check | None = N
 
 async def test_admission_holds_a_place_until_the_request_is_done() -> None:
     service = _service(Recorder(), max_in_flight=1)
-    with service.admit():
+    with service.admit("000.00.00.H29"):
         assert service.in_flight == 1
-        with pytest.raises(ProblemError) as refused, service.admit():
+        with pytest.raises(ProblemError) as refused, service.admit("000.00.00.H29"):
             pass
     assert refused.value.kind is ProblemKind.OVERLOADED
     assert refused.value.headers == {"Retry-After": "3"}
     assert service.in_flight == 0
-    with service.admit():  # the place is free again
+    with service.admit("000.00.00.H29"):  # the place is free again
         assert service.in_flight == 1
 
 
 async def test_admission_is_503_once_kafka_is_known_down() -> None:
     service = _service(Recorder(), max_in_flight=4, kafka=Check(False, "unreachable"))
     await service._gate.get()  # the probe has answered
-    with pytest.raises(ProblemError) as refused, service.admit():
+    with pytest.raises(ProblemError) as refused, service.admit("000.00.00.H29"):
         pass
     assert refused.value.kind is ProblemKind.UNAVAILABLE
     assert service.in_flight == 0

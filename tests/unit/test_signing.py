@@ -173,3 +173,15 @@ def test_keyring_entries_keep_the_latest_per_key_id(keys: Keys) -> None:
     entry: KeyEntry = keys.hcmc.entry
     ring = Keyring([entry, entry.revoked(5)])
     assert ring.get(entry.key_id) == entry.revoked(5)
+
+
+def test_a_tampered_record_fails_after_its_batch_mates_verified(keys: Keys) -> None:
+    # The verifier remembers authenticated tree nodes: a record changed after its siblings passed must still
+    # fail (its walk reaches a remembered node with a different hash, or none at all).
+    events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(9)]
+    records = _records(events, keys.signer(keys.hcmc))
+    verifier = Verifier(keys.keyring)
+    assert _verdicts(verifier, events[:8], records[:8]) == [None] * 8
+    tampered = [replace(r, value=(r.value or b"") + b"!") for r in records]
+    assert _verdicts(verifier, events, tampered) == ["signature.invalid"] * 9
+    assert _verdicts(verifier, events[8:], records[8:]) == [None]
