@@ -62,7 +62,7 @@ from bus.errors import (
 )
 from bus.events import EVENT_TYPES, Event
 from bus.handover import Placed, Record, hand_over
-from bus.metrics import PublisherMetrics
+from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
@@ -71,7 +71,7 @@ from bus.signing.envelope import HEADER as SIG_HEADER
 from bus.signing.keys import principal_of_settings
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
-from bus.topics import topic_for
+from bus.topics import TOPICS, topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
 
@@ -150,6 +150,7 @@ class Publisher:
         self._owns_registry = registry is None and serializer is None
         self._serializer = serializer
         self._metrics = metrics if metrics is not None else PublisherMetrics(CollectorRegistry())
+        self._metrics.declare(settings.topics.prefix + name for name in TOPICS)
         self._producer_factory = producer_factory or AiokafkaProducerPort
         self._producer: ProducerPort | None = None
         self._prepared: set[type[Event]] = set()
@@ -214,8 +215,13 @@ class Publisher:
         """Publish one event; its :class:`Delivery` once Kafka acknowledged it."""
         return (await self.publish_many([event]))[0]
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
         """Publish events in one go; their deliveries in the same order, once Kafka acknowledged all.
+
+        ``on_behalf`` (the ingress): the authenticated principal of each event; the records are signed with
+        the keychain's attester key as ``ingress``-attested for that agency (docs/security.md).
 
         Raises ``ValidationError``/``SerializationError``/``RegistryError`` before anything is sent, or
         ``PublishError`` (naming the unconfirmed event ids) after the delivery timeout.
@@ -224,7 +230,7 @@ class Publisher:
             return []
         started = time.perf_counter()
         try:
-            records = await self._encode_all(events)
+            records = await self._encode_all(events, on_behalf)
             return await self._send_all(records)
         finally:
             self._metrics.publish_duration.observe(time.perf_counter() - started)
@@ -251,7 +257,9 @@ class Publisher:
 
     # --- step 1: check and encode ------------------------------------------------------------------------
 
-    async def _encode_all(self, events: Sequence[Event]) -> list[Record]:
+    async def _encode_all(
+        self, events: Sequence[Event], on_behalf: Sequence[Principal] | None = None
+    ) -> list[Record]:
         types: set[type[Event]] = set()
         for index, event in enumerate(events):
             event_type = type(event)
@@ -264,7 +272,9 @@ class Publisher:
         stamp = _Stamp(_now_millis())
         serializer = self._require_serializer()
         records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
-        if self._keychain is not None:
+        if self._keychain is not None and on_behalf is not None and self._keychain.attester is not None:
+            _attest(self._keychain.attester, on_behalf, records)
+        elif self._keychain is not None:
             _sign(self._keychain, events, records)
         return records
 
@@ -427,6 +437,23 @@ def _sign(keychain: KeyChain, events: Sequence[Event], records: list[Record]) ->
             records[index].headers.append((SIG_HEADER, header))
 
 
+def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list[Record]) -> None:
+    """Sign as the ingress: one signature per authenticated principal, attesting that agency and API key."""
+    groups: dict[Principal, list[int]] = {}
+    for index, principal in enumerate(on_behalf):
+        groups.setdefault(principal, []).append(index)
+    for principal, indexes in groups.items():
+        headers = attester.sign(
+            [_leaf(records[i]) for i in indexes],
+            attestation="ingress",
+            agency=principal.agency,
+            api_key_id=principal.key_id,
+            grants=tuple(sorted(principal.grants)),
+        )
+        for index, header in zip(indexes, headers, strict=True):
+            records[index].headers.append((SIG_HEADER, header))
+
+
 def _leaf(record: Record) -> bytes:
     headers = dict(record.headers)
     return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)
@@ -474,10 +501,10 @@ def _failure_of(future: asyncio.Future[Any] | None, send_error: BaseException | 
 def _reason(failure: BaseException) -> str:
     """A low-cardinality label for why an event was not confirmed."""
     if isinstance(failure, TimeoutError | KafkaTimeoutError | RequestTimedOutError):
-        return "timeout"
+        return PublishErrorReason.TIMEOUT.value
     if isinstance(failure, KafkaConnectionError) or getattr(failure, "retriable", False):
-        return "unavailable"
-    return "rejected"
+        return PublishErrorReason.UNAVAILABLE.value
+    return PublishErrorReason.REJECTED.value
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
