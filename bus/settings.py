@@ -104,6 +104,13 @@ class ViewsSettings(BaseModel):
     decode_workers: int = Field(
         default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
     )
+    freshness_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="how often views serve measures how far the store is behind the topics (below the scrape "
+        "interval, far below the 2-minute freshness objective)",
+    )
     require_signatures: bool = Field(
         default=True,
         description="apply only records whose lgsp_sig verifies against the keyring (docs/security.md)",

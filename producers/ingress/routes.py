@@ -195,7 +195,7 @@ class EventsEndpoint:
             events: list[Event] = to_events(items, batch=batch)
             check_event_times(events, state.settings, batch=batch)
             authorize(state.authorizer, principal, events, batch=batch)
-            deliveries = await state.service.publish(events, batch=batch)
+            deliveries = await state.service.publish(events, batch=batch, principal=principal)
         if not batch:
             return encode_json(deliveries[0].to_json())
         return encode_json({"count": len(deliveries), "events": [d.to_json() for d in deliveries]})
