@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
-VIETNAM: Final = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
-"""UTC+7 all year: Việt Nam has no daylight saving time."""
+from bus.reporting import VIETNAM
+
 DOSSIER_TYPE: Final = "vn.gov.lgsp.dossier.DossierSynced"
 PORTAL_TIME_FIELDS: Final = ("received_at", "due_at", "finished_at", "returned_at")
 """The DossierSynced fields the portal sends as local ``yyyyMMddHHmmss``."""
