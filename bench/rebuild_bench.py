@@ -48,7 +48,7 @@ from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
 from consumers.rebuild import rebuild
-from consumers.store import SqliteStore, is_postgres
+from consumers.store import SqliteStore, is_postgres, open_store
 from consumers.viewset import ViewSet, build_views
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,6 +63,9 @@ class Timing:
     cpu_s: float = 0.0
     """CPU time of this process (all its threads; not decode workers): steadier than wall time when the
     machine is shared."""
+    processed: int | None = None
+    """Records the builders processed (their run statistics, summed): more than ``records`` when a fenced
+    member's batch was refused and read again by its successor."""
 
     @property
     def cpu_rate(self) -> float:
@@ -185,8 +188,16 @@ async def views_rebuild_parallel(settings: Settings, work: Path, processes: int)
     )
     started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu_s()
     result = await rebuild(target, processes=processes)
+    seconds = time.perf_counter() - started
     cpu_s = time.process_time() - cpu + _children_cpu_s() - children
-    return Timing(result.stats.records, time.perf_counter() - started, cpu_s=cpu_s)
+    # The store's offsets are the truth: members of a group may both process a range before one of them is
+    # fenced (its batch refused, nothing written), so their summed run statistics can exceed the records.
+    store = open_store(target.store.url)
+    try:
+        committed = sum(store.load_offsets().values())
+    finally:
+        store.close()
+    return Timing(committed, seconds, cpu_s=cpu_s, processed=result.stats.records)
 
 
 def ensure_corpus(settings: Settings, count: int, cache: Path | None = None) -> Settings:

@@ -35,6 +35,7 @@ _TITLES = {
     "rebuild": "Rebuild: views from the start of the topics vs raw aiokafka vs ConsumerPerformance",
     "ingress": "Ingress: HTTP single-event and batch",
     "e2e": "End to end: publish → visible in the views",
+    "scaleout": "Scale-out: views rebuild on PostgreSQL with 1, 2, 4 builders vs SQLite with 1 (same events)",
 }
 
 

@@ -62,6 +62,7 @@ async def rebuild_n(settings: Settings, processes: int) -> dict[str, Any]:
         "seconds": timing.seconds,
         "cpu_seconds": timing.cpu_s,
         "processes": processes,
+        "processed": timing.processed,
         "store": settings.store.url.split(":", 1)[0],
     }
 

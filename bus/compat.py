@@ -340,7 +340,8 @@ def check_fingerprints(directory: Path | None = None) -> list[Issue]:
                 name,
                 version,
                 "version_not_released",
-                f"{name}.v{version}.avsc has no fingerprint; once final, run `lgsp schemas check --release`",
+                f"{name}.v{version}.avsc is not released yet: `lgsp schemas check --release` checks it "
+                "against the earlier versions and, if it is compatible, records its fingerprints",
             )
         )
     return issues

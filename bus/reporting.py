@@ -79,6 +79,16 @@ class Obligation:
         return make_report_id(self.agency, self.report.code, self.period)
 
 
+@dataclass(frozen=True)
+class Due:
+    """One report for one period: its deadline and the agencies that owe it."""
+
+    report: ReportDefinition
+    period: Period
+    deadline: datetime
+    owers: tuple[AgencyCode, ...]
+
+
 class ReportCatalog:
     """The report regimes and who owes them; build with :func:`load_report_catalog`."""
 
@@ -138,35 +148,31 @@ class ReportCatalog:
             for agency in self.owers(report)
         ]
 
-    def due_between(self, since: datetime, until: datetime) -> list[Obligation]:
-        """Obligations whose deadline falls in ``[since, until]``."""
-        return [o for o in self._around(since, until) if since <= o.deadline_at <= until]
+    def due_between(self, since: datetime, until: datetime) -> list[Due]:
+        """What falls due in ``[since, until]``: each report and period, with its deadline and owers."""
+        return [due for due in self._around(since, until) if since <= due.deadline <= until]
 
-    def due_later(self, since: datetime, as_of: datetime) -> list[Obligation]:
-        """Obligations of periods begun by ``as_of`` (Vietnamese calendar) that fall due after it (and not
-        before ``since``): owed, but not yet counted as missing."""
+    def due_later(self, since: datetime, as_of: datetime) -> list[Due]:
+        """Reports of periods begun by ``as_of`` (Vietnamese calendar) that fall due after it (and not before
+        ``since``): owed, but not yet counted as missing."""
         today = as_of.astimezone(VIETNAM).date()
         return [
-            o
-            for o in self._around(since, as_of)
-            if o.period.start <= today and o.deadline_at > as_of and o.deadline_at >= since
+            due
+            for due in self._around(since, as_of)
+            if due.period.start <= today and due.deadline > as_of and due.deadline >= since
         ]
 
-    def _around(self, since: datetime, until: datetime) -> list[Obligation]:
+    def _around(self, since: datetime, until: datetime) -> list[Due]:
         # A deadline lies in its period's last month, so periods of the years from since to until cover it.
+        # One entry per report and period, not per agency: a window of decades stays cheap to enumerate.
         first, last = since.astimezone(VIETNAM).year, until.astimezone(VIETNAM).year
         return [
-            obligation
+            Due(report, period, report.deadline(period), tuple(self.owers(report)))
             for year in range(first, last + 1)
             for report in self.reports()
             for kind in report.period_types
             for period in periods_of_year(kind, year)
-            for obligation in self.expected_of(report, period)
         ]
-
-    def expected_of(self, report: ReportDefinition, period: Period) -> list[Obligation]:
-        """The filings of ``report`` owed for ``period``, one per owing agency."""
-        return [Obligation(agency, report, period) for agency in self.owers(report)]
 
     def owed_by(self, agency: str) -> list[ReportDefinition]:
         """The report regimes ``agency`` owes."""

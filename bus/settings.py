@@ -104,6 +104,13 @@ class ViewsSettings(BaseModel):
     decode_workers: int = Field(
         default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
     )
+    freshness_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="how often views serve measures how far the store is behind the topics (below the scrape "
+        "interval, far below the 2-minute freshness objective)",
+    )
     require_signatures: bool = Field(
         default=True,
         description="apply only records whose lgsp_sig verifies against the keyring (docs/security.md)",
@@ -161,6 +168,11 @@ class IngressSettings(BaseModel):
         default=True,
         description="false accepts any event time the contract allows (replays of simulated traffic whose "
         "clock runs ahead of the wall clock)",
+    )
+    portal_local_times: bool = Field(
+        default=False,
+        description="accept the portal's local yyyyMMddHHmmss times (Asia/Ho_Chi_Minh) in DossierSynced "
+        "received_at/due_at/finished_at/returned_at, converted to UTC (bus/portal_time.py)",
     )
     ssl_certfile: Path | None = Field(default=None, description="serve HTTPS with this certificate (PEM)")
     ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key (PEM)")

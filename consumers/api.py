@@ -13,7 +13,12 @@ Bad filters are answered ``400`` with an RFC 9457 problem document naming the pa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -25,13 +30,17 @@ from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
-from bus.metrics import ViewMetrics, metrics_route
+from bus.metrics import NATIONAL, ViewMetrics, metrics_route
 from consumers import units
 from consumers.base import Grain, Level, ViewQuery
+from consumers.freshness import FreshnessExporter
 from consumers.page import register as register_page
 from consumers.scoreboard import kpi_values
 from consumers.viewset import VIEW_NAMES, ViewSet
 
+log = logging.getLogger(__name__)
+KPI_REFRESH_S = 15.0
+"""How often views serve recomputes the KPI gauges in the background (Prometheus's default interval)."""
 _PROBLEM = "application/problem+json"
 _AS_OF = (
     "reference time (RFC 3339): open/overdue dossiers and undelivered documents are counted as of it "
@@ -47,11 +56,48 @@ KPI_DESCRIPTION = (
 
 
 def create_app(
-    viewset: ViewSet, registry: CollectorRegistry, metrics: ViewMetrics, *, stale_after_s: float = 300.0
+    viewset: ViewSet,
+    registry: CollectorRegistry,
+    metrics: ViewMetrics,
+    *,
+    stale_after_s: float = 300.0,
+    freshness: FreshnessExporter | None = None,
 ) -> FastAPI:
     """The views API on ``viewset``; ``registry`` is served at ``/metrics`` with ``metrics``' KPI gauges.
-    Stateless: every answer is read from the store, so replicas on one PostgreSQL store answer alike."""
-    app = FastAPI(title="LGSP national views", version="1", docs_url="/docs")
+    Stateless: every answer is read from the store, so replicas on one PostgreSQL store answer alike.
+
+    ``freshness`` runs in the background for the app's lifetime (how far the store is behind the topics)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if freshness is None:
+            yield
+            return
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(freshness.run(stop)), asyncio.create_task(_refresh_kpis_until(stop))]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    async def _refresh_kpis_until(stop: asyncio.Event) -> None:
+        # With a background exporter the KPI gauges are refreshed here too, never inside a scrape: the
+        # scoreboard query takes seconds on a big store, longer than a scrape may wait.
+        while not stop.is_set():
+            await asyncio.to_thread(_refresh_quietly)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=KPI_REFRESH_S)
+
+    def _refresh_quietly() -> None:
+        # A store that cannot be read must not take /metrics down with it: the scrape still answers (the
+        # process is up; the freshness exporter says the store is down) and keeps the last KPI values.
+        try:
+            refresh_kpis(viewset, metrics)
+        except LgspError as exc:
+            log.warning("cannot refresh the KPI gauges from the store: %s", exc)
+
+    app = FastAPI(title="LGSP national views", version="1", docs_url="/docs", lifespan=lifespan)
     render_metrics = metrics_route(registry)
 
     @app.exception_handler(RequestValidationError)
@@ -82,7 +128,8 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint(request: Request) -> Response:
-        refresh_kpis(viewset, metrics)
+        if freshness is None:
+            _refresh_quietly()  # no background refresher: the scrape refreshes the KPI gauges itself
         return render_metrics(request)
 
     @app.get("/healthz", summary="Liveness: the store answers")
@@ -137,11 +184,26 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
     return endpoint
 
 
+CENTRAL = "central"
+"""``province`` label of the central agencies (ministries) in the per-province activity gauges."""
+
+
 def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
-    """Set the national KPI gauges (per province and ``00`` for the nation) from the scoreboard, and the
-    count of unlisted units from the views."""
-    for province, values in kpi_values(viewset.query("scoreboard", ViewQuery())).items():
+    """Set the national KPI gauges (per province and ``00`` for the nation), what each province has
+    published so far and its overdue reports, from one scoreboard read; and the count of unlisted units."""
+    board = viewset.query("scoreboard", ViewQuery())
+    for province, values in kpi_values(board).items():
         metrics.set_kpis(province, values)
+    for row in board.rows:
+        if row["province"] == NATIONAL:
+            continue  # the nation is the sum: silence and overdue reports are found per province
+        province = row["province"] or CENTRAL  # the ministries' row (no province code)
+        expected = int(row["reports_expected"] or 0)
+        filed = round((row["report_completeness"] or 0.0) * expected)
+        for view, total in (("documents", row["documents_sent"]), ("dossiers", row["dossiers_received"])):
+            metrics.province_events.labels(province=province, view=view).set(total or 0)
+        metrics.province_events.labels(province=province, view="reports").set(filed)
+        metrics.reports_overdue.labels(province=province).set(max(expected - filed, 0))
     with viewset.store.reader() as reader:
         metrics.count_unknown_units(units.per_province(reader))
 

@@ -34,7 +34,8 @@ from bus.events import ReportFiled
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
 from bus.events.raw import RawEvent
-from bus.reporting import ReportCatalog, load_report_catalog
+from bus.reporting import Due, ReportCatalog, load_report_catalog
+from bus.types import AgencyCode
 from consumers import span, units
 from consumers.base import (
     Grain,
@@ -298,28 +299,36 @@ class ReportsView(View):
 
     def _obligations(
         self, window: tuple[int, int] | None, query: ViewQuery, level: Level
-    ) -> tuple[dict[_Owed, int], dict[_Owed, int]]:
-        """Obligations due in the window and those due later, under the query's filters: key → deadline ms."""
+    ) -> tuple[list[_Owing], list[_Owing]]:
+        """What fell due in the window and what falls due later, each report and period with its deadline and
+        the owing agencies under the query's filters."""
         if window is None:
-            return {}, {}
+            return [], []
         since, as_of = (datetime.fromtimestamp(ms / 1000, UTC) for ms in window)
-        kept = []
-        for batch in (self._catalog.due_between(since, as_of), self._catalog.due_later(since, as_of)):
-            owed: dict[_Owed, int] = {}
-            for obligation in batch:
-                agency = obligation.agency
-                province, ministry = self._rollup.of(agency)
-                if query.agency is not None and agency != query.agency:
-                    continue
-                if query.province is not None and province != query.province:
-                    continue
-                if level is Level.MINISTRY and not ministry:
-                    continue
-                if query.period is not None and not _overlaps(obligation.period, query.period):
-                    continue
-                owed[(agency, obligation.report.code, obligation.period)] = to_ms(obligation.deadline_at)
-            kept.append(owed)
-        return kept[0], kept[1]
+        kept: dict[tuple[AgencyCode, ...], tuple[str, ...]] = {}  # owers -> those the filters keep
+
+        def keep(owers: tuple[AgencyCode, ...]) -> tuple[str, ...]:
+            found = kept.get(owers)
+            if found is None:
+                found = kept[owers] = tuple(a for a in owers if self._kept(a, query, level))
+            return found
+
+        def owing(batch: list[Due]) -> list[_Owing]:
+            return [
+                _Owing(due.report.code, due.period.label, to_ms(due.deadline), keep(due.owers))
+                for due in batch
+                if query.period is None or _overlaps(due.period, query.period)
+            ]
+
+        return owing(self._catalog.due_between(since, as_of)), owing(self._catalog.due_later(since, as_of))
+
+    def _kept(self, agency: str, query: ViewQuery, level: Level) -> bool:
+        province, ministry = self._rollup.of(agency)
+        return (
+            (query.agency is None or agency == query.agency)
+            and (query.province is None or province == query.province)
+            and (level is not Level.MINISTRY or bool(ministry))
+        )
 
     def _indicators(self, reader: StoreReader, query: ViewQuery, level: Level) -> list[dict[str, Any]]:
         clauses, params = _filters(query, table="r")
@@ -408,8 +417,18 @@ def _place(level: Level, agency: str, province: str, ministry: str) -> tuple[str
     return ()
 
 
-_Owed = tuple[str, str, Period]
-"""An obligation: (agency, report code, period)."""
+@dataclass(frozen=True, slots=True)
+class _Owing:
+    """One report for one period, as the window sees it: its deadline and the agencies (kept by the
+    query's filters) that owe it. Counted per report and period, not per agency, so that a window of
+    decades (events dated 2000 and 2099) still reads in a blink."""
+
+    code: str
+    label: str
+    deadline_ms: int
+    agencies: tuple[str, ...]
+
+
 COUNTS = ("expected", "filed", "filed_on_time", "due_later", "due_later_filed", "other_filed")
 """Per row: obligations due in the window, those filed by as-of, those first filed by their deadline;
 obligations of periods begun but not yet due, those already filed; filings matching no obligation of either
@@ -419,8 +438,8 @@ _RATES = ("completeness", "on_time_rate")
 
 def _completeness(
     filings: list[tuple[Any, ...]],
-    due: dict[_Owed, int],
-    later: dict[_Owed, int],
+    due: list[_Owing],
+    later: list[_Owing],
     window: tuple[int, int] | None,
     level: Level,
     *,
@@ -428,34 +447,44 @@ def _completeness(
 ) -> list[dict[str, Any]]:
     rollup = Rollup()
     as_of = window[1] if window is not None else -1
-    first_filed: dict[_Owed, int] = {}
     counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTS))
+    places: dict[tuple[str, ...], list[tuple[tuple[str, ...], int]]] = {}
 
-    def key(agency: str, code: str, label: str) -> tuple[Any, ...]:
-        province, ministry = rollup.of(agency)
-        return (*_place(level, agency, province, ministry), code, *((label,) if per_period else ()))
+    def place(agency: str) -> tuple[str, ...]:
+        return _place(level, agency, *rollup.of(agency))
 
+    def grouped(agencies: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
+        """``(place, number of agencies)`` of a tuple of owers (the same few tuples come back each period)."""
+        found = places.get(agencies)
+        if found is None:
+            sizes: dict[tuple[str, ...], int] = defaultdict(int)
+            for agency in agencies:
+                sizes[place(agency)] += 1
+            found = places[agencies] = list(sizes.items())
+        return found
+
+    def key(where: tuple[str, ...], code: str, label: str) -> tuple[Any, ...]:
+        return (*where, code, *((label,) if per_period else ()))
+
+    owed = {(o.code, o.label): (o, 0) for o in due} | {(o.code, o.label): (o, 3) for o in later}
     for code, agency, _province, ministry, period_type, year, number, first_ms in filings:
-        if level is Level.MINISTRY and not ministry:
-            continue
+        if (level is Level.MINISTRY and not ministry) or first_ms > as_of:
+            continue  # not at this level, or not filed yet at as-of
         period = _period(period_type, year, number)
-        if first_ms > as_of:
-            continue  # not filed yet at as-of
-        if period is not None and ((agency, code, period) in due or (agency, code, period) in later):
-            first_filed[(agency, code, period)] = first_ms
+        label = period.label if period is not None else f"{year}-UNKNOWN{number}"
+        owing, column = owed.get((code, label), (None, 5))
+        if owing is None or agency not in owing.agencies:
+            counts[key(place(agency), code, label)][5] += 1
+        elif column == 0:
+            entry = counts[key(place(agency), code, label)]
+            entry[1] += 1
+            entry[2] += int(first_ms <= owing.deadline_ms)
         else:
-            label = period.label if period is not None else f"{year}-UNKNOWN{number}"
-            counts[key(agency, code, label)][5] += 1
-    for owed, deadline in due.items():
-        entry = counts[key(owed[0], owed[1], owed[2].label)]
-        filed_ms = first_filed.get(owed)
-        entry[0] += 1
-        entry[1] += int(filed_ms is not None)
-        entry[2] += int(filed_ms is not None and filed_ms <= deadline)
-    for owed in later:
-        entry = counts[key(owed[0], owed[1], owed[2].label)]
-        entry[3] += 1
-        entry[4] += int(owed in first_filed)
+            counts[key(place(agency), code, label)][4] += 1
+    for owings, column in ((due, 0), (later, 3)):
+        for owing in owings:
+            for where, size in grouped(owing.agencies):
+                counts[key(where, owing.code, owing.label)][column] += size
     names = _level_names(level) + ["report_code"] + (["period"] if per_period else [])
     rows = []
     for row_key in sorted(counts):

@@ -7,10 +7,18 @@ import logging
 
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
-from bus.metrics import ConsumerMetrics, MetricsServer, ViewMetrics, new_process_registry, serve_metrics
+from bus.metrics import (
+    ConsumerMetrics,
+    Dependency,
+    DependencyMetrics,
+    MetricsServer,
+    ViewMetrics,
+    new_process_registry,
+    serve_metrics,
+)
 from bus.settings import Settings
 from consumers.admission import ViewsTrust
-from consumers.viewset import ViewSet
+from consumers.viewset import VIEW_NAMES, ViewSet
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +35,13 @@ async def run_views(
     registry = new_process_registry()
     consumer_metrics = ConsumerMetrics(registry)
     view_metrics = ViewMetrics(registry)
+    dependencies = DependencyMetrics(registry, (Dependency.KAFKA, Dependency.REGISTRY, Dependency.STORE))
     server: MetricsServer | None = None
     if metrics_port is not None:
         server = serve_metrics(registry, settings.views.host, metrics_port)
         log.info("serving metrics on %s", server.url)
     viewset = ViewSet.from_settings(settings, metrics=view_metrics)
+    view_metrics.declare(VIEW_NAMES)
     try:
         async with ViewsTrust(settings, registry) as trust:
             spec = ConsumerSpec(
@@ -43,7 +53,12 @@ async def run_views(
                 prepare=trust.refresh,
             )
             return await run_consumer(
-                settings, spec, stop=stop, until_caught_up=until_caught_up, metrics=consumer_metrics
+                settings,
+                spec,
+                stop=stop,
+                until_caught_up=until_caught_up,
+                metrics=consumer_metrics,
+                dependencies=dependencies,
             )
     finally:
         viewset.close()

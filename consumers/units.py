@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events.raw import RawEvent
-from consumers.base import Level, Rollup, View, ViewQuery, ViewResult, unsupported, where
+from consumers.base import Rollup, View, ViewQuery, ViewResult, unsupported, where
 from consumers.store.base import Migration, StoreReader, StoreTxn, create_table
 
 if TYPE_CHECKING:
@@ -116,8 +116,9 @@ class AgenciesView(View):
         return None  # merged by the topic views
 
     def query(self, reader: StoreReader, query: ViewQuery) -> ViewResult:
-        if query.level not in (None, Level.AGENCY) or query.grain is not None or query.period is not None:
-            raise unsupported(self.name, "filter", "level/grain/period")
+        # one row per unit whatever the level asked (the list is per agency by nature); no time grain
+        if query.grain is not None or query.period is not None:
+            raise unsupported(self.name, "filter", "grain/period")
         clauses: list[str] = []
         params: list[Any] = []
         if query.province is not None:

@@ -142,10 +142,12 @@ def running_prometheus(
     *,
     rule_files: Sequence[Path] = (),
     start_timeout_s: float = 60.0,
+    interval: str = "1s",
 ) -> Iterator[PrometheusServer]:
-    """Debian's ``prometheus`` on a free loopback port, scraping ``targets``, ready when the block starts."""
+    """Debian's ``prometheus`` on a free loopback port, scraping ``targets`` (and evaluating the rules) every
+    ``interval``, ready when the block starts."""
     binary = require_binary("prometheus")
-    config = write_config(workdir / "prometheus.yml", targets, rule_files=rule_files)
+    config = write_config(workdir / "prometheus.yml", targets, rule_files=rule_files, interval=interval)
     log = workdir / "prometheus.log"
     port = free_port()
     args = [

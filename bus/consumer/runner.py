@@ -17,7 +17,9 @@ Offsets: on every assignment the runner seeks each partition to the store's next
 beginning for a partition the store has never seen (a new, empty store rebuilds everything, whatever the
 group committed in Kafka). Transient failures (``retriable`` errors of the registry, the broker or the store)
 are retried with backoff; until a step succeeds nothing past the batch is committed anywhere. Other errors
-stop the runner: on restart it resumes from the store's offsets.
+stop the runner: on restart it resumes from the store's offsets. While it retries, the runner asks Kafka
+for the end offsets (the fetch that normally refreshes them is not running), so its lag gauge keeps growing
+instead of freezing, and it marks the dependency the error blames down (``lgsp_dependency_up``).
 
 Rebalances: the revoke callback waits for the batch in hand to be applied (the processing lock). A batch
 fetched across an assignment change is dropped, and every owned partition is sought again to the store's
@@ -47,9 +49,11 @@ from bus.consumer.retry import Backoff, StopRequested, retrying, wait_or_stop
 from bus.consumer.telemetry import RunnerTelemetry
 from bus.consumer.types import Batch, BatchSink, Partition
 from bus.errors import LgspError, OffsetsMovedError
+from bus.metrics import Dependency
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_END_OFFSETS_TIMEOUT_S = 5.0
 
 
 class ConsumerLike(Protocol):
@@ -143,6 +147,9 @@ class ConsumerRunner:
         self._writing: asyncio.Task[bool] | None = None
         """The previous batch's store write, running while the next batch is fetched and decoded."""
         self._writing_offsets: dict[Partition, int] = {}
+        self._fresh_ends: dict[Partition, int] = {}
+        """End offsets asked of Kafka while retrying (the consumer's highwater is only updated by fetches)."""
+        self._refreshing: asyncio.Task[None] | None = None
         self.stats = RunStats()
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -157,6 +164,7 @@ class ConsumerRunner:
             self._consumer.assign(manual)
         else:
             self._consumer.subscribe(list(self._config.topics), listener=_Listener(self))
+        self._telemetry.declare(self._config.topics)
         try:
             await self._consumer.start()
         except Exception as exc:
@@ -171,6 +179,9 @@ class ConsumerRunner:
         finally:
             await self._settle_quietly()
             await self._commit_kafka(force=True)
+            if self._refreshing is not None:
+                self._refreshing.cancel()
+                await asyncio.gather(self._refreshing, return_exceptions=True)
             await self._consumer.stop()
         return self.stats
 
@@ -234,7 +245,7 @@ class ConsumerRunner:
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
         try:
-            return await self._consumer.getmany(
+            fetched = await self._consumer.getmany(
                 timeout_ms=self._config.poll_timeout_ms, max_records=self._config.max_batch_records
             )
         except Exception as exc:
@@ -242,8 +253,11 @@ class ConsumerRunner:
             if not error.retriable:
                 raise error from exc
             log.warning("fetch failed, retrying: %s", error)
+            self._telemetry.failed(error)
             await wait_or_stop(self._stop, self._config.backoff.delay(1))
             return {}
+        self._telemetry.worked(Dependency.KAFKA)
+        return fetched
 
     def _owned(self, fetched: Mapping[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
         """Records of partitions this member owns and has positioned, from its next offset on."""
@@ -268,6 +282,7 @@ class ConsumerRunner:
         started = time.perf_counter()
         try:
             decoded = await self._retry(lambda: self._decode(fetched), "decoding a batch")
+            self._telemetry.worked(Dependency.REGISTRY)
             if not await self._settle() or self._stop.is_set():  # a stop takes effect between batches
                 return False
             await self._retry(lambda: self._dead_letters.send(decoded.dead_letters), "dead-lettering")
@@ -291,6 +306,7 @@ class ConsumerRunner:
             log.warning("%s", exc)
             self._needs_seek |= self._assigned
             return True
+        self._telemetry.worked(Dependency.STORE)
         self._after_commit(decoded, time.perf_counter() - started)
         return True
 
@@ -301,9 +317,12 @@ class ConsumerRunner:
         return decoded
 
     async def _retry(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
-        def count(_: LgspError) -> None:
+        def count(error: LgspError) -> None:
             self.stats.retries += 1
+            self._telemetry.failed(error)
             self._report_lag()  # a stuck builder must show growing lag, not the last good value
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.create_task(self._refresh_ends())
 
         return await retrying(
             operation, what=what, stop=self._stop, backoff=self._config.backoff, on_retry=count
@@ -325,8 +344,22 @@ class ConsumerRunner:
         for tp in self._assigned:
             next_offset = self._positions.get(tp)
             highwater = self._consumer.highwater(TopicPartition(tp.topic, tp.partition))
-            if next_offset is not None and highwater is not None:
-                self._telemetry.lag(tp, max(highwater - next_offset, 0))
+            end = max(highwater if highwater is not None else -1, self._fresh_ends.get(tp, -1))
+            if next_offset is not None and end >= 0:
+                self._telemetry.lag(tp, max(end - next_offset, 0))
+
+    async def _refresh_ends(self) -> None:
+        """Ask Kafka for the end offsets of the owned partitions (while retrying: no fetch updates them)."""
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in self._assigned]
+        if not tps:
+            return
+        try:
+            ends = await asyncio.wait_for(self._consumer.end_offsets(tps), timeout=_END_OFFSETS_TIMEOUT_S)
+        except Exception as exc:  # Kafka down too: the lag cannot be refreshed, the retry goes on
+            log.debug("could not refresh end offsets while retrying: %s", exc)
+            return
+        self._fresh_ends.update({Partition(tp.topic, tp.partition): end for tp, end in ends.items()})
+        self._report_lag()
 
     # -- offsets in Kafka (for lag tools only) ----------------------------------------------------------
 

@@ -18,7 +18,7 @@ from bus.consumer.retry import Backoff
 from bus.consumer.runner import ConsumerRunner, RunnerConfig, RunStats
 from bus.consumer.telemetry import RunnerTelemetry
 from bus.consumer.types import BatchSink, Partition
-from bus.metrics import ConsumerMetrics
+from bus.metrics import ConsumerMetrics, DependencyMetrics
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
@@ -48,6 +48,7 @@ async def run_consumer(
     stop: asyncio.Event,
     until_caught_up: bool = False,
     metrics: ConsumerMetrics | None = None,
+    dependencies: DependencyMetrics | None = None,
     backoff: Backoff | None = None,
 ) -> RunStats:
     """Run one consumer-group member on the real broker until ``stop`` (or caught up, if asked)."""
@@ -76,7 +77,7 @@ async def run_consumer(
                 decoder,
                 DeadLetterWriter(producer, group=spec.group_id),
                 config,
-                RunnerTelemetry(spec.group_id, metrics),
+                RunnerTelemetry(spec.group_id, metrics, dependencies),
             )
             try:
                 return await runner.run(stop, until_caught_up=until_caught_up)

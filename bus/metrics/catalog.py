@@ -13,6 +13,7 @@ from bus.kpis import KPI_BY_GAUGE
 from bus.metrics.spec import (
     BATCH_BUCKETS,
     BATCH_RECORDS_BUCKETS,
+    BUSINESS_LAG_BUCKETS,
     EVENT_AGE_BUCKETS,
     LATENCY_BUCKETS,
     Kind,
@@ -129,10 +130,21 @@ BATCH_RECORDS = MetricSpec(
 EVENT_AGE = MetricSpec(
     "lgsp_event_age_seconds",
     Kind.HISTOGRAM,
-    "Apply time minus the event's occurred-at: how old an event is when the views see it.",
-    "How fresh are the national views, end to end from the agency's clock?",
+    "Apply time minus the event's publish time (its published_at, stamped by the Publisher when the bus "
+    "took it): the operations clock, how long the bus kept an event from the views. Historical traffic "
+    "(old occurred-at) does not move it.",
+    "How long does the bus take from an agency's publish to the national views?",
     ("group", "topic"),
     EVENT_AGE_BUCKETS,
+)
+EVENT_BUSINESS_LAG = MetricSpec(
+    "lgsp_event_business_lag_seconds",
+    Kind.HISTOGRAM,
+    "Publish time minus the event's occurred-at: the domain clock, how late agencies hand what happened to "
+    "the bus (a year for a simulation of the past year; the buckets reach three years).",
+    "How late do agencies report, compared with when things happened?",
+    ("group", "topic"),
+    BUSINESS_LAG_BUCKETS,
 )
 CONSUMER_LAG = MetricSpec(
     "lgsp_consumer_lag_messages",
@@ -224,8 +236,57 @@ SIMULATOR_TARGET_RATE = MetricSpec(
     "Is the simulator keeping to its configured rate?",
 )
 
+# --- Agencies that should be publishing: lgsp views serve, from the scoreboard ----------------------------
+
+PROVINCE_EVENTS = MetricSpec(
+    "lgsp_view_province_events",
+    Kind.GAUGE,
+    "What a province's agencies have published so far, as the views count it (view=documents: documents "
+    'sent; dossiers: dossiers received; reports: reports filed); province="central" is the ministries. '
+    "A total that only grows: its history is the province's cadence, a flat stretch is silence.",
+    "Which province (or the ministries) has gone silent in a family it normally publishes?",
+    ("province", "view"),
+)
+REPORTS_OVERDUE = MetricSpec(
+    "lgsp_reports_overdue",
+    Kind.GAUGE,
+    "Periodic reports whose deadline (report catalog) has passed without a filing, per province "
+    "(reports_expected minus reports filed, from the scoreboard).",
+    "Has a report deadline passed unfiled, and where?",
+    ("province",),
+)
+
+# --- Freshness of the views: lgsp views serve, measured without the builder ------------------------------
+
+VIEW_STORE_LAG = MetricSpec(
+    "lgsp_view_store_lag_messages",
+    Kind.GAUGE,
+    "Records on the topic not yet in the view store: the topic's end offsets minus the store's next offsets, "
+    "partitions summed. Measured by views serve every few seconds, so it goes on while the builder is dead "
+    "or stuck.",
+    "How many events are the national views missing, whatever state the builder is in?",
+    ("group", "topic"),
+)
+VIEW_STORE_BEHIND = MetricSpec(
+    "lgsp_view_store_behind_seconds",
+    Kind.GAUGE,
+    "Age of the oldest record of the topic not yet in the view store (now minus its Kafka timestamp; 0 when "
+    "none waits). Measured by views serve; the freshness objective (the views at most 2 minutes behind) "
+    "is stated on it.",
+    "How far behind the bus are the national views, in time?",
+    ("group", "topic"),
+)
+
 # --- Every process ------------------------------------------------------------------------------------------
 
+DEPENDENCY_UP = MetricSpec(
+    "lgsp_dependency_up",
+    Kind.GAUGE,
+    "1 if the process's last use or probe of a dependency (kafka, registry, store) worked, 0 if it failed. "
+    "Each process exports the dependencies it uses, from start-up.",
+    "Which process has lost which dependency?",
+    ("dependency",),
+)
 BUILD_INFO = MetricSpec(
     "lgsp_build_info",
     Kind.INFO,

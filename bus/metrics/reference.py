@@ -8,6 +8,8 @@ from typing import Final
 from bus.metrics.catalog import BUILD_INFO
 from bus.metrics.containers import (
     ConsumerMetrics,
+    DependencyMetrics,
+    FreshnessMetrics,
     IngressMetrics,
     PublisherMetrics,
     SignatureMetrics,
@@ -27,9 +29,14 @@ _SECTIONS: Final[tuple[tuple[str, str, Iterable[MetricSpec]], ...]] = (
      "(docs/security.md). Container: `SignatureMetrics`.", SignatureMetrics.SPECS),
     ("National views", "`lgsp views run` (freshness) and `lgsp views serve` (port 8090, KPI gauges). "
      "Container: `ViewMetrics`; `province=\"00\"` is the nation.", ViewMetrics.SPECS),
+    ("Freshness of the views", "`lgsp views serve`, measured from the store's offsets and the topics' end "
+     "offsets without the builder (`consumers.freshness`). Container: `FreshnessMetrics`.",
+     FreshnessMetrics.SPECS),
     ("Simulator", "`lgsp simulate` (`--metrics-port`, 9101). Container: `SimulatorMetrics`.",
      SimulatorMetrics.SPECS),
-    ("Every process", "`register_build_info`, called by `new_process_registry`.", (BUILD_INFO,)),
+    ("Every process", "`register_build_info`, called by `new_process_registry`; `DependencyMetrics` in "
+     "every bus process (ingress and simulator: kafka, registry; views run: kafka, registry, store; views "
+     "serve: kafka, store).", (*DependencyMetrics.SPECS, BUILD_INFO)),
 )  # fmt: skip
 
 

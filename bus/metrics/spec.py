@@ -29,6 +29,7 @@ ALLOWED_LABELS: Final = frozenset(
         "source",  # a claimed event source: bounded by the agency catalog (anything else is "other")
         "version",
         "python",
+        "dependency",
     }
 )
 """The only label names a bus metric may carry: each has a small, bounded set of values."""
@@ -44,6 +45,12 @@ EVENT_AGE_BUCKETS: Final = (
     3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0,
 )  # fmt: skip
 """10 ms (live traffic) to a day (a replay or a rebuild from the start of the topics)."""
+BUSINESS_LAG_BUCKETS: Final = (
+    1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0, 2 * 86400.0,
+    7 * 86400.0, 30 * 86400.0, 90 * 86400.0, 365 * 86400.0, 3 * 365 * 86400.0,
+)  # fmt: skip
+"""A second (an event reported as it happens) to three years (history loaded late, or a simulation of a past
+year): the domain clock is not pinned at a day."""
 
 
 class Kind(StrEnum):

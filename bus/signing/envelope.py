@@ -3,7 +3,10 @@ record's inclusion proof.
 
 Header value (UTF-8 JSON, one line)::
 
-    {"v": 1, "jws": "<BASE64URL(protected)>..<BASE64URL(signature)>", "i": <leaf index>, "p": ["<hash>", ...]}
+    {"v": 1, "jws": "<BASE64URL(protected)>..<BASE64URL(signature)>", "i": <index>, "p": "<BASE64URL(path)>"}
+
+``p`` is the inclusion proof: the audit path's 32-byte hashes, bottom-up, concatenated (one string to decode
+per record instead of one per level).
 
 The JWS payload, detached, is the batch's Merkle root (:mod:`bus.signing.tree`, 32 bytes); anyone holding the
 root can rebuild the JWS compact form ``protected.BASE64URL(root).signature`` and check it with any JOSE
@@ -74,8 +77,8 @@ def signing_input(protected: str, root: bytes) -> bytes:
 
 def record_header(jws: str, index: int, proof: list[bytes]) -> bytes:
     """One record's ``lgsp_sig`` value."""
-    hashes = ",".join(f'"{b64url(h)}"' for h in proof)
-    return f'{{"v":{VERSION},"jws":"{jws}","i":{index},"p":[{hashes}]}}'.encode("ascii")
+    path = b64url(b"".join(proof))
+    return f'{{"v":{VERSION},"jws":"{jws}","i":{index},"p":"{path}"}}'.encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +98,15 @@ def parse_envelope(value: bytes) -> Envelope:
     if not isinstance(raw, dict) or raw.get("v") != VERSION:
         raise ValueError("not a version 1 lgsp_sig envelope")
     jws, index, proof = raw.get("jws"), raw.get("i"), raw.get("p")
-    if not isinstance(jws, str) or type(index) is not int or not isinstance(proof, list):
-        raise ValueError("lgsp_sig needs jws (string), i (integer) and p (list)")
+    if not isinstance(jws, str) or type(index) is not int or not isinstance(proof, str):
+        raise ValueError("lgsp_sig needs jws (string), i (integer) and p (string)")
     protected, empty, signature = jws.split(".")  # ValueError unless exactly three parts
     if empty:
         raise ValueError("the JWS payload must be detached (empty)")
-    hashes = tuple(from_b64url(h) for h in proof if isinstance(h, str))
-    if len(hashes) != len(proof) or any(len(h) != 32 for h in hashes):
-        raise ValueError("each proof hash must be 32 bytes of base64url")
+    path = from_b64url(proof)
+    if len(path) % 32:
+        raise ValueError("the proof must be whole 32-byte hashes")
+    hashes = tuple(path[at : at + 32] for at in range(0, len(path), 32))
     return Envelope(protected, from_b64url(signature), jws, index, hashes)
 
 

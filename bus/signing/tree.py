@@ -11,7 +11,7 @@ into its neighbour.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
@@ -77,21 +77,44 @@ def _build(leaves: Sequence[bytes], offset: int, paths: list[list[bytes]]) -> by
 def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
     """The root that ``leaf`` at ``index`` of a tree of ``size`` leaves proves with ``path``; None when the
     proof cannot be one for that position (RFC 9162 section 2.1.3.2)."""
+    return walk(leaf, index, size, path, None)[0]
+
+
+NodeKey = tuple[int, int]
+"""A node of a tree of known size: (level, index at that level); ``ROOT`` is the root."""
+ROOT: Final[NodeKey] = (-1, -1)
+
+
+def walk(
+    leaf: bytes, index: int, size: int, path: Sequence[bytes], known: Mapping[NodeKey, bytes] | None
+) -> tuple[bytes | None, list[tuple[NodeKey, bytes]]]:
+    """:func:`root_from_proof`, stopping early at a node of ``known`` (nodes of the same tree already
+    authenticated, with ``ROOT``): reaching an authenticated node proves inclusion, so the rest of a batch
+    costs one or two hashes per record instead of one per level. Returns the root (``known[ROOT]`` on an
+    early stop; None if the proof fails or disagrees with ``known``) and the nodes computed on the way."""
     if not 0 <= index < size:
-        return None
-    fn, sn = index, size - 1
+        return None, []
+    fn, sn, level = index, size - 1, 0
     current = leaf
+    seen: list[tuple[NodeKey, bytes]] = []
     for sibling in path:
         if sn == 0:
-            return None
+            return None, seen
         if fn & 1 or fn == sn:
             current = _node(sibling, current)
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
+                    level += 1
         else:
             current = _node(current, sibling)
         fn >>= 1
         sn >>= 1
-    return current if sn == 0 else None
+        level += 1
+        if known is not None:
+            authentic = known.get((level, fn))
+            if authentic is not None:
+                return (known[ROOT] if authentic == current else None), seen
+            seen.append(((level, fn), current))
+    return (current if sn == 0 else None), seen

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bus.consumer.dlq import StoredDeadLetter
-from bus.consumer.dlq_tools import REPLAY_GROUP, read_dead_letters, replay_dead_letters
+from bus.consumer.dlq_tools import REPLAY_GROUP, read_dead_letters, replay_dead_letters, summary
 from bus.errors import LgspError
 from bus.settings import Settings
 from bus.topics import TOPICS, dlq_topic
@@ -42,8 +42,11 @@ def show(
     topic: TopicOption = None,
     limit: LimitOption = 100,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="also the DLQ position, origin, error class, message and time")
+    ] = False,
 ) -> None:
-    """Print the dead letters with their reason headers (oldest first)."""
+    """Print the dead letters (oldest first): source agency, event type, event id and reason."""
     settings = Settings()
     try:
         letters = asyncio.run(read_dead_letters(settings, _dlq_topics(settings, topic), limit=limit))
@@ -54,21 +57,38 @@ def show(
         for letter in letters:
             typer.echo(json.dumps(_as_dict(letter), ensure_ascii=False))
         return
-    table = Table(title=f"{len(letters)} dead letters")
-    for column in ("dlq offset", "from", "reason", "error", "message", "group", "time"):
-        table.add_column(column)
+    console = Console(width=SHOW_WIDTH if not wide else max(SHOW_WIDTH, Console().width))
+    console.print(letters_table(letters, wide=wide))
+
+
+SHOW_WIDTH = 100
+"""``dlq show`` fits this many columns (the runbook's terminal); ``--wide`` takes the whole terminal."""
+
+
+def letters_table(letters: list[StoredDeadLetter], *, wide: bool = False) -> Table:
+    """The letters as a table: who sent what and why, the event id whole (it is what the publisher greps)."""
+    table = Table(title=f"{len(letters)} dead letters", title_justify="left", pad_edge=False)
+    table.add_column("source agency", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("event id", no_wrap=True, min_width=36)
+    table.add_column("reason", no_wrap=True)
+    if wide:
+        for column in ("dlq offset", "from", "error", "message", "time"):
+            table.add_column(column, overflow="fold")
     for letter in letters:
-        info = letter.info
-        table.add_row(
-            f"{letter.dlq_topic}[{letter.dlq_partition}]@{letter.dlq_offset}",
-            f"{info.get('topic', '?')}[{info.get('partition', '?')}]@{info.get('offset', '?')}",
-            letter.reason,
-            info.get("error_class", ""),
-            info.get("message", "")[:200],
-            info.get("group", ""),
-            info.get("time", ""),
-        )
-    Console().print(table)
+        about = summary(letter)
+        row = [about.source, about.type, about.event_id, letter.reason]
+        if wide:
+            info = letter.info
+            row += [
+                f"{letter.dlq_topic}[{letter.dlq_partition}]@{letter.dlq_offset}",
+                f"{info.get('topic', '?')}[{info.get('partition', '?')}]@{info.get('offset', '?')}",
+                info.get("error_class", ""),
+                info.get("message", "")[:300],
+                info.get("time", ""),
+            ]
+        table.add_row(*row)
+    return table
 
 
 def replay(
@@ -86,8 +106,13 @@ def replay(
     group: Annotated[str, typer.Option("--group", help="consumer group remembering what was replayed")] = (
         REPLAY_GROUP
     ),
+    force: Annotated[
+        bool, typer.Option("--force", help="also letters that would still be dead-lettered (they come back)")
+    ] = False,
 ) -> None:
-    """Re-publish dead letters to their original topic (same key, value and headers), e.g. after a fix."""
+    """Re-publish dead letters to their original topic (same key, value and headers) once their cause is
+    fixed: each is judged again first, and only those that would now be applied are sent (all with --force).
+    A letter is never replayed twice by the same group."""
     settings = Settings()
     reasons = set(reason or ())
 
@@ -104,6 +129,7 @@ def replay(
                 accept=accept,
                 group_id=group,
                 from_beginning=from_beginning,
+                force=force,
             )
         )
     except LgspError as exc:
@@ -115,10 +141,22 @@ def replay(
     typer.echo(
         f"{verb} {count} of {report.read} dead letters ({per_topic}); {report.skipped} left out by --reason"
     )
+    if report.still_failing:
+        failing = ", ".join(f"{r}: {n}" for r, n in sorted(report.failing_reasons.items()))
+        typer.echo(
+            f"{report.still_failing} would still be dead-lettered ({failing}): kept for a later replay "
+            "(fix the cause first, or --force)"
+        )
+    if report.already_replayed:
+        typer.echo(f"{report.already_replayed} were replayed before by group {group}: not sent again")
 
 
 def _as_dict(letter: StoredDeadLetter) -> dict[str, object]:
+    about = summary(letter)
     return {
+        "source": about.source,
+        "type": about.type,
+        "event_id": about.event_id,
         "dlq_topic": letter.dlq_topic,
         "dlq_partition": letter.dlq_partition,
         "dlq_offset": letter.dlq_offset,

@@ -21,7 +21,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from bus.errors import LgspError
-from bus.metrics import MetricsServer, PublisherMetrics, SimulatorMetrics, new_process_registry, serve_metrics
+from bus.metrics import (
+    Dependency,
+    DependencyMetrics,
+    MetricsServer,
+    PublisherMetrics,
+    SimulatorMetrics,
+    new_process_registry,
+    serve_metrics,
+)
 from bus.settings import Settings
 from lgsp.options import (
     START_FORMATS,
@@ -211,6 +219,7 @@ def _run(
                         batch_size=batch_size,
                         metrics=metrics,
                         publisher_metrics=PublisherMetrics(registry),
+                        dependencies=DependencyMetrics(registry, (Dependency.KAFKA, Dependency.REGISTRY)),
                         on_progress=live.update,
                         stop=stop,
                     )
@@ -316,6 +325,7 @@ def _print_summary(report: RunReport, as_json: bool, *, to_stdout: bool) -> None
         "events_per_s": round(report.events_per_s, 1),
         "published": report.published,
         "invalid_sent": report.invalid_sent,
+        "publish_failures": report.publish_failures,
         "interrupted": report.interrupted,
         "topics": dict(sorted(report.topics.items())),
         "truth": report.truth.to_json(),
@@ -345,5 +355,7 @@ def _print_summary(report: RunReport, as_json: bool, *, to_stdout: bool) -> None
     )
     if report.published or report.invalid_sent:
         console.print(f"published: {report.published:,} (+{report.invalid_sent:,} invalid, sent raw)")
+    if report.publish_failures:
+        console.print(f"publish failures: {report.publish_failures:,} batches sent again after a backoff")
     if report.interrupted:
         console.print("interrupted: stopped early on a signal")

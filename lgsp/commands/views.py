@@ -109,19 +109,38 @@ def serve(
     """Serve the views API, the national page (map, trends, provinces) and /metrics."""
     import uvicorn
 
-    from bus.metrics import ViewMetrics, new_process_registry
+    from bus.metrics import (
+        Dependency,
+        DependencyMetrics,
+        FreshnessMetrics,
+        ViewMetrics,
+        new_process_registry,
+    )
     from consumers.api import create_app
+    from consumers.freshness import FreshnessExporter, KafkaEnds
 
     settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = new_process_registry()
     metrics = ViewMetrics(registry)
+    dependencies = DependencyMetrics(registry, (Dependency.KAFKA, Dependency.STORE))
     try:
         viewset = ViewSet.from_settings(settings)
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    freshness = FreshnessExporter(
+        viewset,
+        KafkaEnds(settings, viewset.topics()),
+        group=settings.views.group_id,
+        metrics=FreshnessMetrics(registry),
+        dependencies=dependencies,
+        interval_s=settings.views.freshness_interval_s,
+    )
     try:
-        app = create_app(viewset, registry, metrics, stale_after_s=settings.views.stale_after_s)
+        app = create_app(
+            viewset, registry, metrics, stale_after_s=settings.views.stale_after_s, freshness=freshness
+        )
         uvicorn.run(app, host=host or settings.views.host, port=settings.views.port if port is None else port)
     finally:
         viewset.close()

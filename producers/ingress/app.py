@@ -24,10 +24,20 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.agencies import AgencyCatalog, load_catalog
+from bus.authz import Principal
 from bus.errors import LgspError
-from bus.events import EVENT_TYPES
-from bus.metrics import IngressMetrics, PublisherMetrics, metrics_route, new_process_registry
-from bus.publisher import Publisher
+from bus.events import EVENT_TYPES, Event
+from bus.metrics import (
+    UNREAD_TOPIC,
+    Dependency,
+    DependencyMetrics,
+    IngressMetrics,
+    PublisherMetrics,
+    PublishErrorReason,
+    metrics_route,
+    new_process_registry,
+)
+from bus.publisher import Delivery, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.settings import IngressSettings, Settings
 from bus.topics import topic_for
@@ -38,6 +48,8 @@ from producers.ingress.guard import guarded_protocol
 from producers.ingress.limits import KeyLimiter
 from producers.ingress.problems import ProblemError, ProblemKind, kind_for_status, problem_response
 from producers.ingress.routes import (
+    BATCH_PATH,
+    EVENTS_PATH,
     HotRoutes,
     IngressState,
     KeySource,
@@ -77,17 +89,30 @@ def create_app(
     """
     metrics_registry = registry if registry is not None else new_process_registry()
     metrics = IngressMetrics(metrics_registry)
+    metrics.declare((EVENTS_PATH, BATCH_PATH))
+    publisher_metrics = PublisherMetrics(metrics_registry)
+    topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
+    publisher_metrics.declare(topics)
+    publisher_metrics.publish_errors.labels(topic=UNREAD_TOPIC, reason=PublishErrorReason.UNAVAILABLE.value)
+    dependencies = DependencyMetrics(metrics_registry, (Dependency.KAFKA, Dependency.REGISTRY))
     key_store = keys
     if key_store is None:
         key_store = ReloadingKeyStore(
             settings.ingress.api_keys_file, on_state=lambda ok: metrics.key_file_ok.set(1 if ok else 0)
         )
-    holder = _PublisherHolder(settings, publisher, PublisherMetrics(metrics_registry))
+    holder = _PublisherHolder(settings, publisher, publisher_metrics)
     probe = registry_probe or _registry_probe(settings)
-    topics = {topic_for(t, prefix=settings.topics.prefix) for t in EVENT_TYPES.values()}
     # One cached Kafka check serves both /readyz and the gate before publishing, so they never disagree.
     kafka = CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S)
     registry_ready = CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S)
+
+    def unavailable(events: Sequence[Event] | None) -> None:
+        # A 503 is a publish that failed: counted, so that a Kafka outage shows in the error rate even
+        # when the ingress refuses before reading the body.
+        prefix = settings.topics.prefix
+        publisher_metrics.count_unavailable(
+            [UNREAD_TOPIC] if events is None else [topic_for(type(e), prefix=prefix) for e in events]
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +134,7 @@ def create_app(
             max_in_flight=settings.ingress.max_in_flight,
             retry_after_s=settings.ingress.retry_after_s,
             on_in_flight=metrics.in_flight.set,
+            on_unavailable=unavailable,
             per_key=KeyLimiter(
                 max_in_flight=settings.ingress.max_in_flight_per_key,
                 rate_per_s=settings.ingress.rate_per_key,
@@ -135,7 +161,12 @@ def create_app(
     app.router.routes.extend(hot)
     app.include_router(router)
     app.include_router(agencies_router)
-    app.add_route("/metrics", metrics_endpoint or metrics_route(metrics_registry), include_in_schema=False)
+    render_metrics = metrics_endpoint or metrics_route(metrics_registry)
+    app.add_route(
+        "/metrics",
+        _with_dependencies(render_metrics, kafka, registry_ready, dependencies),
+        include_in_schema=False,
+    )
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
@@ -207,8 +238,10 @@ class _PublisherHolder:
             raise LgspError("the ingress is not started")
         return self._publisher
 
-    async def publish_many(self, events: Any) -> Any:
-        return await self._require().publish_many(events)
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
+        return await self._require().publish_many(events, on_behalf=on_behalf)
 
     async def prepare(self, types: Any = ()) -> None:
         await self._require().prepare(types)
@@ -264,6 +297,27 @@ async def _unexpected_handler(request: Request, exc: Exception) -> Response:
 
 
 # --- metrics -----------------------------------------------------------------------------------------------
+
+
+def _with_dependencies(
+    render: Callable[[Request], Response],
+    kafka: CachedProbe,
+    registry: CachedProbe,
+    dependencies: DependencyMetrics,
+) -> Callable[[Request], Awaitable[Response]]:
+    """``/metrics`` that first sets ``lgsp_dependency_up`` from the probes' last definite answers (never
+    waiting: a stale answer starts a refresh in the background, as on the request path)."""
+
+    async def endpoint(request: Request) -> Response:
+        for dependency, probe in ((Dependency.KAFKA, kafka), (Dependency.REGISTRY, registry)):
+            check = probe.peek()
+            # As for the gate: a probe that timed out may have queued behind a busy event loop or machine;
+            # only a definite answer moves the gauge (a dependency that hangs for good fails publishes).
+            if check is not None and not check.timed_out:
+                dependencies.set(dependency, up=check.ok)
+        return render(request)
+
+    return endpoint
 
 
 class MetricsMiddleware:

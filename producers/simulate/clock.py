@@ -2,14 +2,19 @@
 
 Vietnam keeps UTC+7 all year (no daylight saving), so local hour-of-week is plain arithmetic. Offices work
 Monday to Friday, 07:30-11:30 and 13:00-17:00; activity outside those hours is low but not zero (online
-submissions, urgent dispatches). Public holidays are not modelled.
+submissions, urgent dispatches). Legal time limits count working days: weekdays that are not Vietnamese
+public holidays (Tết, Hùng Kings, 30 April, 1 May, National Day and their substitute days, from the
+``holidays`` package); the arrival rate itself does not dip on holidays.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Final
+
+import holidays
 
 SECOND_MS: Final = 1000
 MINUTE_MS: Final = 60 * SECOND_MS
@@ -126,6 +131,26 @@ def add_working_days(ms: int, days: int) -> int:
     day_start = (moment + LOCAL_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_OFFSET_MS
     while days > 0:
         day_start += DAY_MS
-        if is_weekday(day_start + _WORK_START_MS):
+        if is_working_day(day_start + _WORK_START_MS):
             days -= 1
     return day_start + _WORK_END_MS
+
+
+def working_days_between(start_ms: int, end_ms: int) -> int:
+    """Working days after ``start_ms``'s day up to and including ``end_ms``'s day (local calendar)."""
+    count, day = 0, start_ms
+    while local_date(day) < local_date(end_ms):
+        day += DAY_MS
+        count += is_working_day(day)
+    return count
+
+
+def is_working_day(ms: int) -> bool:
+    """A weekday that is not a Vietnamese public holiday (local calendar)."""
+    return is_weekday(ms) and local_date(ms) not in public_holidays(local_date(ms).year)
+
+
+@cache
+def public_holidays(year: int) -> frozenset[date]:
+    """Vietnam's public holidays (and substitute days off) of ``year``."""
+    return frozenset(holidays.country_holidays("VN", years=year))

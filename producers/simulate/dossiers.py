@@ -24,6 +24,7 @@ from producers.simulate.clock import (
     local_date,
     office_time,
     to_datetime,
+    working_days_between,
 )
 from producers.simulate.factory import Factory
 from producers.simulate.process import Delay, Process
@@ -45,6 +46,8 @@ _START = Delay(2 * HOUR_MS, 1.0, 5 * MINUTE_MS, 2 * DAY_MS)
 _OVERDUE = Delay(3 * DAY_MS, 0.9, HOUR_MS, 20 * DAY_MS)
 _RETURN_ONLINE = Delay(30 * MINUTE_MS, 1.0, MINUTE_MS, 2 * DAY_MS)
 _RETURN_COUNTER = Delay(DAY_MS, 1.0, 10 * MINUTE_MS, 10 * DAY_MS)
+_SUPPLEMENT_WAIT = Delay(3 * DAY_MS, 0.8, 2 * HOUR_MS, 15 * DAY_MS)
+"""How long an applicant takes to supplement a dossier; the due date moves by the working days it took."""
 
 Snapshot = tuple[int, DossierStatus, int | None, int | None, int | None, bool | None]
 """(time, status, due, finished, returned, result digitised); times in epoch ms."""
@@ -225,6 +228,16 @@ def _plan(
         finished = min(finished, due)
     else:
         finished = office_time(rng, due + _OVERDUE.draw(rng))
+    if rng.random() < SUPPLEMENT_RATE:
+        # The time limit stops while the applicant supplements (Decree 61/2018, art. 19 as amended): the
+        # snapshots after it carry the extended due date, and the outcome keeps its place against it.
+        requested = started + int((finished - started) * 0.3)
+        resumed = office_time(rng, requested + _SUPPLEMENT_WAIT.draw(rng))
+        extended = add_working_days(due, working_days_between(requested, resumed))
+        steps.append((requested, DossierStatus.SUPPLEMENT_REQUESTED, due, None, None, None))
+        steps.append((resumed, DossierStatus.PROCESSING, extended, None, None, None))
+        finished = max(finished + extended - due, resumed + MINUTE_MS)
+        started, due = resumed, extended
     steps.extend(_detours(rng, procedure, started, finished, due))
     result_digitised = rng.random() < targets.digitised_rate
     steps.append((finished, DossierStatus.RESOLVED, due, finished, None, result_digitised))
@@ -238,12 +251,9 @@ def _plan(
 def _detours(
     rng: random.Random, procedure: Procedure, started: int, finished: int, due: int
 ) -> list[Snapshot]:
-    """Supplement requests and financial obligations between processing and resolution."""
+    """A financial obligation between processing (or its resumption) and resolution."""
     span = finished - started
     detours: list[Snapshot] = []
-    if rng.random() < SUPPLEMENT_RATE:
-        detours.append((started + int(span * 0.3), DossierStatus.SUPPLEMENT_REQUESTED, due, None, None, None))
-        detours.append((started + int(span * 0.55), DossierStatus.PROCESSING, due, None, None, None))
     if rng.random() < procedure.financial_obligation:
         detours.append(
             (started + int(span * 0.7), DossierStatus.FINANCIAL_OBLIGATION_REQUESTED, due, None, None, None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -28,9 +29,10 @@ from prometheus_client import Counter as MetricCounter
 
 from bus.aiokafka_adapter import AiokafkaProducerPort
 from bus.cloudevents import kafka_headers
-from bus.errors import BrokerUnavailableError, ConfigError, PublishError
+from bus.consumer.retry import Backoff
+from bus.errors import BrokerError, BrokerUnavailableError, ConfigError, PublishError
 from bus.events import Event
-from bus.metrics import PublisherMetrics, SimulatorMetrics
+from bus.metrics import Dependency, DependencyMetrics, PublisherMetrics, SimulatorMetrics
 from bus.producer_port import ProducerPort
 from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
@@ -40,6 +42,8 @@ from bus.topics import topic_for
 from producers.simulate.config import AVRO_ENCODABLE_DEFECTS, Emission, EmissionKind
 from producers.simulate.engine import Simulation
 from producers.simulate.truth import GroundTruth
+
+log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.25
 DEFECT_HEADER: Final = "lgsp-simulator-defect"
@@ -65,6 +69,8 @@ class RunReport:
     truth: GroundTruth
     published: int = 0
     invalid_sent: int = 0
+    publish_failures: int = 0
+    """Batches Kafka did not confirm in full; each was sent again (what was unconfirmed) after a backoff."""
     interrupted: bool = False
     topics: dict[str, int] = field(default_factory=dict)
     """Records sent per topic (Kafka runs)."""
@@ -256,6 +262,7 @@ async def publish(
     batch_size: int = DEFAULT_BATCH_SIZE,
     metrics: SimulatorMetrics | None = None,
     publisher_metrics: PublisherMetrics | None = None,
+    dependencies: DependencyMetrics | None = None,
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
 ) -> RunReport:
@@ -276,8 +283,9 @@ async def publish(
             if raw is not None:
                 await raw.start()
             try:
+                sender = _RetryingSender(publisher, raw, dependencies, stop)
                 report = await _publish_loop(
-                    simulation, publisher, raw, limits, batch_size, metrics, on_progress, stop
+                    simulation, sender, limits, batch_size, metrics, on_progress, stop
                 )
             finally:
                 if raw is not None:
@@ -288,8 +296,7 @@ async def publish(
 
 async def _publish_loop(
     simulation: Simulation,
-    publisher: Publisher,
-    raw: RawSender | None,
+    sender: _RetryingSender,
     limits: Limits,
     batch_size: int,
     metrics: SimulatorMetrics | None,
@@ -310,7 +317,8 @@ async def _publish_loop(
         wait = pacer.wait_s(report.emitted + len(batch))
         if wait > 0:
             await asyncio.sleep(wait)
-        await _send_batch(publisher, raw, batch, report)
+        if not await sender.send(batch, report):
+            break  # stopped while waiting to retry
         report.emitted += len(batch)
         elapsed = time.monotonic() - started
         updater.update(simulation.truth)
@@ -320,6 +328,65 @@ async def _publish_loop(
             return report
     report.interrupted = True
     return report
+
+
+RETRY_BACKOFF: Final = Backoff(initial_s=0.5, max_s=10.0)
+"""Between attempts to send a batch Kafka did not confirm: an outage of any length is waited out."""
+
+
+class _RetryingSender:
+    """Sends a batch until Kafka confirmed all of it: after a failure, only the unconfirmed events again,
+    after a capped backoff. Traffic generation must survive a broker outage (and show it in the metrics),
+    not exit on the first PublishError."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        raw: RawSender | None,
+        dependencies: DependencyMetrics | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.publisher = publisher
+        self._raw = raw
+        self._dependencies = dependencies
+        self._stop = stop
+
+    async def send(self, batch: list[Emission], report: RunReport) -> bool:
+        """True once every event of ``batch`` was confirmed; False if stopped while waiting to retry."""
+        pending, attempt = batch, 0
+        while True:
+            try:
+                await _send_batch(self.publisher, self._raw, pending, report)
+            except (PublishError, BrokerUnavailableError) as exc:
+                attempt += 1
+                report.publish_failures += 1
+                self._kafka(up=False)
+                pending = _unconfirmed(pending, exc)
+                delay = RETRY_BACKOFF.delay(attempt)
+                log.warning("%d events not confirmed (attempt %d), retrying in %.1fs: %s", len(pending),
+                            attempt, delay, exc)  # fmt: skip
+                if await asyncio.to_thread(self._stopped_within, delay):
+                    return False
+                continue
+            self._kafka(up=True)
+            return True
+
+    def _kafka(self, *, up: bool) -> None:
+        if self._dependencies is not None:
+            self._dependencies.set(Dependency.KAFKA, up=up)
+
+    def _stopped_within(self, seconds: float) -> bool:
+        if self._stop is None:
+            time.sleep(seconds)
+            return False
+        return self._stop.wait(seconds)
+
+
+def _unconfirmed(batch: list[Emission], error: BrokerError) -> list[Emission]:
+    """The emissions of ``batch`` that ``error`` names as unconfirmed (all of them if it names none)."""
+    ids = set(getattr(error, "unconfirmed", ()))
+    named = [e for e in batch if str(e.event.meta.event_id) in ids]
+    return named or batch
 
 
 async def _send_batch(

@@ -134,12 +134,26 @@ async def test_poison_goes_to_the_dlq_and_the_builder_goes_on(
         "unknown-agency",
         "unknown-schema",
     ]
+    table = await cli("dlq", "show", "--topic", "lgsp.dossiers")
+    assert table.exit_code == 0, table.output
+    assert max(len(line) for line in table.output.splitlines()) <= 100, table.output
+    assert "unknown-agency" in table.output
+    assert "source agency" in table.output
+
+    # The agency is still unknown: judged again, the letter would fail again, so it is not sent.
     group = ["--group", f"{topic_prefix}replay"]
     dry = await cli("dlq", "replay", "--reason", "unknown-agency", "--dry-run", *group)
     assert dry.exit_code == 0, dry.output
-    assert "would replay 1 of 3" in dry.output
-    done = await cli("dlq", "replay", "--reason", "unknown-agency", *group)
-    assert "replayed 1 of 3" in done.output, done.output
+    assert "would replay 0 of 3" in dry.output
+    assert "1 would still be dead-lettered (unknown-agency: 1)" in dry.output
+    kept = await cli("dlq", "replay", "--reason", "unknown-agency", *group)
+    assert "replayed 0 of 3" in kept.output, kept.output
+    forced = await cli("dlq", "replay", "--reason", "unknown-agency", "--force", *group)
+    assert "replayed 1 of 3" in forced.output, forced.output
+    # Never the same letter twice: the forced one is remembered, the two left out by --reason stay pending.
+    twice = await cli("dlq", "replay", "--reason", "unknown-agency", "--force", "--dry-run", *group)
+    assert "would replay 0 of 3" in twice.output, twice.output
+    assert "1 were replayed before" in twice.output, twice.output
 
     again = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
     assert (again.records, again.applied, again.dead_lettered) == (1, 0, 1)  # still poison: back to the DLQ

@@ -19,6 +19,11 @@ RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 CONFIGS = [PROMETHEUS_DIR / "prometheus.yml", PROMETHEUS_DIR / "prometheus.local.yml"]
 OPERATORS = REPO / "docs" / "operators.md"
 REQUIRED_ALERTS = {
+    "LgspKafkaDown",
+    "LgspRegistryDown",
+    "LgspStoreDown",
+    "LgspViewFreshnessUnknown",
+    "LgspViewBuilderAbsent",
     "LgspConsumerLagHigh",
     "LgspDeadLettersIncreasing",
     "LgspViewStale",
@@ -100,6 +105,9 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
 @pytest.mark.parametrize("rule", _rules(), ids=lambda rule: str(rule.get("alert") or rule.get("record")))
 def test_every_rule_reads_metrics_the_bus_exports(rule: dict[str, Any]) -> None:
     names = promql_metric_names(rule["expr"])
+    if re.fullmatch(r"lgsp:[a-z0-9_]+:slo", rule.get("record", "")):
+        assert re.fullmatch(r"vector\([0-9.]+\)", rule["expr"]), "an objective is a constant"
+        return
     assert names or re.match(r"up\{", rule["expr"]), "a rule that reads neither an lgsp_ metric nor up"
     assert names <= all_metric_names(), f"unknown metrics: {sorted(names - all_metric_names())}"
 
@@ -117,6 +125,8 @@ def test_compose_and_local_scrape_configs_have_the_same_jobs_and_load_the_rules(
     assert {"lgsp-ingress", "lgsp-views-api", "lgsp-views-builder", "lgsp-simulator"} <= set(jobs[0])
     for config in configs:
         assert config["rule_files"] == ["rules/*.yml"]
+        (alertmanager,) = config["alerting"]["alertmanagers"]
+        assert alertmanager["static_configs"][0]["targets"][0].endswith(":9093")
     target_down = next(alert for alert in _alerts() if alert["alert"] == "LgspTargetDown")
     assert 'job=~"lgsp-.*"' in target_down["expr"]
     assert all(job.startswith("lgsp-") for job in jobs[0] if job != "prometheus")
@@ -134,3 +144,27 @@ def test_metric_names_are_read_from_promql_without_rules_or_label_values() -> No
         'job=~"lgsp-.*"}[5m]))) / lgsp:consumer_lag_messages:sum + lgsp_consumer_batch_records_count'
     )
     assert promql_metric_names(expr) == {"lgsp_event_age_seconds", "lgsp_consumer_batch_records"}
+
+
+def test_ingress_alerts_and_ratios_read_user_facing_routes_only() -> None:
+    for rule in _rules():
+        if "lgsp_ingress_request" in rule["expr"]:
+            selectors = re.findall(r"lgsp_ingress_request[a-z_]*\{([^}]*)\}", rule["expr"])
+            name = rule.get("alert") or rule.get("record")
+            assert selectors, name
+            assert all('route=~"/v1/.*"' in sel for sel in selectors), name
+
+
+def test_builder_only_series_are_guarded_by_absent_over_time() -> None:
+    exprs = " ".join(alert["expr"] for alert in _alerts())
+    assert 'absent_over_time(lgsp_dependency_up{job="lgsp-views-builder"}' in exprs
+    assert 'absent_over_time(lgsp_view_store_behind_seconds{job="lgsp-views-api"}' in exprs
+
+
+def test_the_freshness_alerts_compare_against_the_one_stated_objective() -> None:
+    objective = next(r for r in _rules() if r.get("record") == "lgsp:views_behind_seconds:slo")
+    assert objective["expr"] == "vector(120)"  # the views at most 2 minutes behind (docs/operators.md)
+    for name in ("LgspConsumerLagHigh", "LgspViewStale"):
+        alert = next(a for a in _alerts() if a["alert"] == name)
+        assert "lgsp:views_behind_seconds:slo" in alert["expr"]
+        assert "lgsp_view_store_behind_seconds" in alert["expr"]

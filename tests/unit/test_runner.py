@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import TopicPartition
@@ -321,7 +322,9 @@ async def test_partitions_wait_paused_until_the_store_offsets_can_be_read() -> N
 
 async def test_metrics_count_consumed_dead_lettered_and_lag() -> None:
     registry = CollectorRegistry()
-    events = dossiers(3)
+    # Published now (as the Publisher stamps them), occurred in the simulated past: two clocks.
+    published = datetime.now(UTC)
+    events = [event.with_published_at(published) for event in dossiers(3)]
     records = [good(TP0, 0, 0), Record(TOPIC, 0, 1, b"k", b"junk"), good(TP0, 2, 1)]
     h = Harness({TP0: records}, events, metrics=ConsumerMetrics(registry), batch=10)
     await h.run()
@@ -335,7 +338,18 @@ async def test_metrics_count_consumed_dead_lettered_and_lag() -> None:
     assert dead == 1
     assert registry.get_sample_value("lgsp_consumer_lag_messages", {**labels, "partition": "0"}) == 0
     assert registry.get_sample_value("lgsp_event_age_seconds_count", labels) == 2
+    # The operations clock (apply - publish) is not pinned by the events' old occurred-at...
+    assert registry.get_sample_value("lgsp_event_age_seconds_bucket", {**labels, "le": "10.0"}) == 2
+    # ...the domain clock (publish - occurred) carries it, below its three-year top bucket.
+    lag_sum = registry.get_sample_value("lgsp_event_business_lag_seconds_sum", labels)
+    expected = sum((published - e.meta.occurred_at).total_seconds() for e in events[:2])
+    assert lag_sum == pytest.approx(expected, abs=1)
     assert registry.get_sample_value("lgsp_batch_processing_duration_seconds_count", {"group": "views"}) == 1
+    # Every reason's dead-letter series exists from start-up, at 0 when none happened.
+    assert (
+        registry.get_sample_value("lgsp_events_dead_lettered_total", {**labels, "reason": "unknown-agency"})
+        == 0
+    )
 
 
 @pytest.mark.parametrize(

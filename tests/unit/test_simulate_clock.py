@@ -18,6 +18,7 @@ from producers.simulate.clock import (
     office_time,
     to_datetime,
     to_ms,
+    working_days_between,
 )
 from producers.simulate.observe import next_monday
 
@@ -92,3 +93,35 @@ def test_times_keep_exact_milliseconds_until_2100() -> None:
             value = to_datetime(moment)
             assert value.microsecond % 1000 == 0
             assert to_ms(value) == moment
+
+
+def test_working_days_skip_vietnamese_public_holidays() -> None:
+    # Friday 29 August 2025; Monday 1 and Tuesday 2 September are National Day
+    friday = ms(2025, 8, 29, 10)
+    assert add_working_days(friday, 1) == ms(2025, 9, 3, 17)
+    assert working_days_between(friday, ms(2025, 9, 3, 9)) == 1
+
+
+def test_a_supplement_request_extends_the_due_date_of_later_snapshots() -> None:
+    from itertools import islice
+
+    from bus.events import DossierStatus, DossierSynced
+    from producers.simulate import Simulation, SimulationConfig
+
+    dossiers: dict[str, list[DossierSynced]] = {}
+    for emission in islice(Simulation(SimulationConfig(seed=3, scale=0.002)), 20_000):
+        if isinstance(emission.event, DossierSynced):
+            dossiers.setdefault(emission.event.dossier_code, []).append(emission.event)
+    extended = 0
+    for snapshots in dossiers.values():
+        ordered = sorted(snapshots, key=lambda d: d.version)
+        statuses = [d.status for d in ordered]
+        if DossierStatus.SUPPLEMENT_REQUESTED not in statuses:
+            continue
+        asked = statuses.index(DossierStatus.SUPPLEMENT_REQUESTED)
+        before, after = ordered[asked].due_at, ordered[-1].due_at
+        assert before is not None
+        assert after is not None
+        assert after >= before  # supplemented the same day: no working day to add
+        extended += after > before
+    assert extended > 0
