@@ -18,7 +18,14 @@ from bus.errors import ConfigError
 from bus.settings import SigningSettings
 from bus.signing import tree
 from bus.signing.envelope import Attestation, Claims, protected_header, record_header, signing_input
-from bus.signing.keys import agency_of_key_id, b64url, load_private_key, now_ms
+from bus.signing.keys import (
+    INGRESS_KEY_PREFIX,
+    KEY_ID_SEPARATOR,
+    agency_of_key_id,
+    b64url,
+    load_private_key,
+    now_ms,
+)
 from bus.types import AgencyCode
 
 
@@ -50,7 +57,15 @@ class BatchSigner:
 class KeyChain:
     """The signing keys of a publisher, by agency; :meth:`signer_for` picks the key for a ``source``."""
 
-    def __init__(self, signers: Sequence[BatchSigner], catalog: AgencyCatalog | None = None) -> None:
+    def __init__(
+        self,
+        signers: Sequence[BatchSigner],
+        catalog: AgencyCatalog | None = None,
+        *,
+        attester: BatchSigner | None = None,
+    ) -> None:
+        self.attester = attester
+        """The ingress's key (id ``ingress#...``): signs what it attests for authenticated agencies."""
         self._signers = list(signers)
         self._by_agency = {s.agency: s for s in self._signers}
         self._catalog = catalog or load_catalog()
@@ -77,13 +92,18 @@ class KeyChain:
     def from_settings(cls, settings: SigningSettings) -> KeyChain | None:
         """``key_file`` + ``key_id`` (an SDK), every ``<key id>.pem`` of ``key_dir`` (tools), or None."""
         signers: list[BatchSigner] = []
+        attester: BatchSigner | None = None
         if settings.key_file is not None:
             if not settings.key_id:
                 raise ConfigError("LGSP_SIGNING__KEY_FILE needs LGSP_SIGNING__KEY_ID (its id in the keyring)")
-            signers.append(_signer(settings.key_file, settings.key_id))
+            if settings.key_id.startswith(INGRESS_KEY_PREFIX + KEY_ID_SEPARATOR):
+                key = load_private_key(settings.key_file)
+                attester = BatchSigner(key, settings.key_id, INGRESS_KEY_PREFIX)
+            else:
+                signers.append(_signer(settings.key_file, settings.key_id))
         if settings.key_dir is not None:
             signers += [_signer(path, path.stem) for path in sorted(settings.key_dir.glob("*.pem"))]
-        return cls(signers) if signers else None
+        return cls(signers, attester=attester) if signers or attester else None
 
 
 def _signer(path: Path, key_id: str) -> BatchSigner:

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bus.agencies import AgencyCatalog, load_catalog
+from bus.authz import Principal
 from bus.errors import LgspError
 from bus.events import EVENT_TYPES, Event
 from bus.metrics import (
@@ -36,7 +37,7 @@ from bus.metrics import (
     metrics_route,
     new_process_registry,
 )
-from bus.publisher import Publisher
+from bus.publisher import Delivery, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.settings import IngressSettings, Settings
 from bus.topics import topic_for
@@ -237,8 +238,10 @@ class _PublisherHolder:
             raise LgspError("the ingress is not started")
         return self._publisher
 
-    async def publish_many(self, events: Any) -> Any:
-        return await self._require().publish_many(events)
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
+        return await self._require().publish_many(events, on_behalf=on_behalf)
 
     async def prepare(self, types: Any = ()) -> None:
         await self._require().prepare(types)

@@ -192,10 +192,12 @@ class EventsEndpoint:
         with state.service.admit(principal.agency):
             value = parse_json(await read_body(_chunks(receive), limit, state.settings.body_timeout_s))
             items = expect_batch(value, state.settings.max_batch_events) if batch else [expect_object(value)]
-            events: list[Event] = to_events(items, batch=batch)
+            events: list[Event] = to_events(
+                items, batch=batch, portal_times=state.settings.portal_local_times
+            )
             check_event_times(events, state.settings, batch=batch)
             authorize(state.authorizer, principal, events, batch=batch)
-            deliveries = await state.service.publish(events, batch=batch)
+            deliveries = await state.service.publish(events, batch=batch, principal=principal)
         if not batch:
             return encode_json(deliveries[0].to_json())
         return encode_json({"count": len(deliveries), "events": [d.to_json() for d in deliveries]})

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bus.authz import Principal
 from bus.errors import (
     BrokerError,
     PublishError,
@@ -40,7 +41,9 @@ from producers.ingress.problems import FieldError, ProblemError, ProblemKind
 class EventPublisher(Protocol):
     """What the ingress needs from :class:`bus.Publisher` (a fake in unit tests)."""
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]: ...
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]: ...
 
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None: ...
 
@@ -145,15 +148,15 @@ class Coalescer:
 
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
-        self._pending: list[tuple[Event, asyncio.Future[Delivery]]] = []
+        self._pending: list[tuple[Event, Principal | None, asyncio.Future[Delivery]]] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    async def publish(self, event: Event) -> Delivery:
+    async def publish(self, event: Event, principal: Principal | None = None) -> Delivery:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
-        self._pending.append((event, future))
+        self._pending.append((event, principal, future))
         return await future
 
     def _flush(self) -> None:
@@ -162,40 +165,51 @@ class Coalescer:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _publish(self, group: list[tuple[Event, asyncio.Future[Delivery]]]) -> None:
+    async def _publish(self, group: list[tuple[Event, Principal | None, asyncio.Future[Delivery]]]) -> None:
         if len(group) == 1:
             await self._alone(*group[0])
             return
         try:
-            deliveries = await self._publisher.publish_many([event for event, _ in group])
+            deliveries = await self._publisher.publish_many(
+                [event for event, _, _ in group], **_on_behalf([p for _, p, _ in group])
+            )
         except PublishError as exc:
             stored = {delivery.id: delivery for delivery in exc.deliveries}
-            for event, future in group:
+            for event, _, future in group:
                 delivery = stored.get(str(event.meta.event_id))
                 if delivery is not None:  # Kafka has it: this request succeeded, whatever befell the others
                     _settle(future, result=delivery)
                 else:
                     _settle(future, error=_unconfirmed(event, exc))
         except (EventEncodingError, ValidationError, RegistryError, SerializationError):
-            await asyncio.gather(*(self._alone(event, future) for event, future in group))
+            await asyncio.gather(*(self._alone(event, p, future) for event, p, future in group))
         except asyncio.CancelledError:
-            for _, future in group:
+            for _, _, future in group:
                 future.cancel()
             raise
         except Exception as exc:  # unexpected: each request answers it (500, logged) rather than hanging
-            for _, future in group:
+            for _, _, future in group:
                 _settle(future, error=exc)
         else:
-            for (_, future), delivery in zip(group, deliveries, strict=True):
+            for (_, _, future), delivery in zip(group, deliveries, strict=True):
                 _settle(future, result=delivery)
 
-    async def _alone(self, event: Event, future: asyncio.Future[Delivery]) -> None:
+    async def _alone(
+        self, event: Event, principal: Principal | None, future: asyncio.Future[Delivery]
+    ) -> None:
         try:
-            (delivery,) = await self._publisher.publish_many([event])
+            (delivery,) = await self._publisher.publish_many([event], **_on_behalf([principal]))
         except Exception as exc:
             _settle(future, error=exc)
         else:
             _settle(future, result=delivery)
+
+
+def _on_behalf(principals: Sequence[Principal | None]) -> dict[str, Any]:
+    """``publish_many``'s ``on_behalf`` when every event has its authenticated principal (the ingress signs
+    as their attester), else nothing (tests and embeddings without principals)."""
+    known = [p for p in principals if p is not None]
+    return {"on_behalf": known} if known and len(known) == len(principals) else {}
 
 
 def _unconfirmed(event: Event, shared: PublishError) -> PublishError:
@@ -280,12 +294,14 @@ class PublishService:
         self.in_flight = value
         self._on_in_flight(value)
 
-    async def publish(self, events: Sequence[Event], *, batch: bool) -> list[Delivery]:
+    async def publish(
+        self, events: Sequence[Event], *, batch: bool, principal: Principal | None = None
+    ) -> list[Delivery]:
         """Publish an admitted request's events; every failure becomes a problem."""
         try:
             if not batch and len(events) == 1:
-                return [await self._coalescer.publish(events[0])]
-            return await self._publisher.publish_many(events)
+                return [await self._coalescer.publish(events[0], principal)]
+            return await self._publisher.publish_many(events, **_on_behalf([principal] * len(events)))
         except EventEncodingError as exc:
             raise ProblemError(
                 ProblemKind.INVALID_EVENT,

@@ -206,11 +206,11 @@ def _priority(rng: random.Random, doc_type: vocab.DocumentType) -> Priority:
 
 def _form(rng: random.Random, sender: SimAgency) -> DocumentForm:
     targets = sender.targets
-    if rng.random() < targets.electronic_rate:
-        return DocumentForm.ELECTRONIC_ONLY
+    if rng.random() >= targets.electronic_rate:
+        return DocumentForm.PAPER_ONLY
     if rng.random() < targets.dual_form_share:
         return DocumentForm.ELECTRONIC_AND_PAPER
-    return DocumentForm.PAPER_ONLY
+    return DocumentForm.ELECTRONIC_ONLY
 
 
 def _attachment_bytes(rng: random.Random, count: int) -> int:

@@ -116,11 +116,7 @@ def observe(events: Iterable[Event], *, catalog: AgencyCatalog | None = None) ->
 
 def _count_document(document: DocumentSent, c: Counter[str]) -> None:
     c["documents"] += 1
-    if document.form is DocumentForm.ELECTRONIC_ONLY:
-        c["electronic_only"] += 1
-    else:
-        c["not_electronic_only"] += 1
-        c["dual_form"] += document.form is DocumentForm.ELECTRONIC_AND_PAPER
+    c["dual_form"] += document.form is DocumentForm.ELECTRONIC_AND_PAPER
     if document.form is not DocumentForm.PAPER_ONLY:
         c["sent_electronically"] += 1
         c["signed"] += document.digitally_signed
@@ -149,8 +145,8 @@ def _count_report(report: ReportFiled, was_revised: bool, c: Counter[str]) -> No
 
 def _proportions(c: Counter[str]) -> dict[str, Proportion]:
     pairs = {
-        "electronic_rate": ("electronic_only", "documents"),
-        "dual_form_share": ("dual_form", "not_electronic_only"),
+        "electronic_rate": ("sent_electronically", "documents"),
+        "dual_form_share": ("dual_form", "sent_electronically"),
         "signed_rate": ("signed", "sent_electronically"),
         "online_share": ("online", "dossiers"),
         "postal_share": ("postal", "dossiers"),

@@ -46,9 +46,10 @@ class Targets:
     documents_per_day: float
     dossiers_per_day: float
     electronic_rate: float
-    """Documents sent ELECTRONIC_ONLY / all documents (the electronic-document rate)."""
+    """Documents sent electronically, with or without a paper copy / all documents (the electronic-document
+    rate of ``bus/kpis.py`` and of the seeds' figures)."""
     dual_form_share: float
-    """Of the documents not electronic-only, those sent ELECTRONIC_AND_PAPER (the rest PAPER_ONLY)."""
+    """Of the documents sent electronically, those also sent on paper (ELECTRONIC_AND_PAPER)."""
     signed_rate: float
     """Of the documents sent electronically (only or with paper), those digitally signed."""
     online_share: float

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from bus.authz import Principal
 from bus.events import EVENT_TYPES, Event
 from bus.publisher import Delivery
 from bus.settings import Settings
@@ -34,7 +35,9 @@ class RecordingPublisher:
 
     published: list[Event] = field(default_factory=list)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
         self.published.extend(events)
         return [Delivery(e.meta.event_id, "t", 0, i) for i, e in enumerate(events)]
 

@@ -3,18 +3,26 @@ field and rule, and the topics' end offsets unchanged (nothing reached Kafka).""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from bus.errors import ForbiddenError
 from bus.events import EVENT_TYPES
 from bus.publisher import Publisher
 from bus.settings import Settings
+from bus.signing import create_agency_key
+from bus.signing.envelope import parse_envelope, parse_protected
+from bus.signing.keyring import publish_entry
 from bus.signing.keys import new_key_id
 from bus.topics import ensure_topics, topic_for
+from consumers.service import run_views
 from tests import publishing_samples as samples
 from tests.attacks import ATTACKS
-from tests.integration.kafka_read import end_offsets
-from tests.integration.test_ingress import BATCH, Running, _problem, ingress, ingress_settings
+from tests.integration.kafka_read import end_offsets, read_all
+from tests.integration.test_ingress import BATCH, Running, _problem, ingress, ingress_settings, running
+from tests.integration.test_runner_poison import views_settings
 
 pytestmark = pytest.mark.integration
 __all__ = ["ingress", "ingress_settings"]  # fixtures
@@ -52,3 +60,28 @@ async def test_the_sdk_refuses_every_attack_before_sending(settings: Settings, t
         assert await end_offsets(settings.kafka.bootstrap_servers, topics) == before
         delivery = await publisher.publish(samples.event(samples.dossier(3)))
         assert delivery.topic == topic_for("DossierSynced", prefix=topic_prefix)
+
+
+async def test_what_the_ingress_attests_is_applied_by_views_that_require_signatures(
+    ingress_settings: Settings, topic_prefix: str, tmp_path: Path
+) -> None:
+    made = create_agency_key(samples.GOV_OFFICE, tmp_path / "ingress-key", role="ingress")
+    await publish_entry(ingress_settings, made.entry)
+    ingress_settings.signing.key_file = made.private_key_file
+    ingress_settings.signing.key_id = made.entry.key_id
+    async with running(ingress_settings) as ingress:
+        batch = [samples.dossier(n) for n in range(5)]
+        assert (await ingress.post("/v1/events:batch", batch, BATCH)).status_code == 202
+        assert (await ingress.post("/v1/events", samples.dossier(9))).status_code == 202
+    config = views_settings(ingress_settings, topic_prefix, tmp_path)
+    config.views.require_signatures = True
+    config.topics.partitions = ingress_settings.topics.partitions
+    stats = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
+    assert (stats.applied, stats.dead_lettered) == (6, 0)
+    records = await read_all(
+        config.kafka.bootstrap_servers, [topic_for("DossierSynced", prefix=topic_prefix)]
+    )
+    envelope = parse_envelope(dict(records[0].headers)["lgsp_sig"])
+    claims = parse_protected(envelope.protected).claims
+    assert (claims.attestation, claims.agency) == ("ingress", samples.HCMC)
+    assert claims.api_key_id is not None

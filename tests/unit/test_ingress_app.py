@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from bus.authz import Principal
 from bus.errors import BrokerUnavailableError, PublishError, RegistryUnavailableError
 from bus.events import Event
 from bus.publisher import Delivery, EventEncodingError
@@ -44,7 +45,9 @@ class FakePublisher:
     gate: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
         self.entered.set()
         if self.gate is not None:
             await self.gate.wait()

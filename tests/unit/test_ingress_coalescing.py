@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bus.authz import Principal
 from bus.cloudevents import from_structured
 from bus.errors import PublishError
 from bus.events import Event
@@ -38,7 +39,9 @@ class Recorder:
     bad: set[str] = field(default_factory=set)
     broken: bool = False
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_many(
+        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
         ids = [e.meta.event_id for e in events]
         self.calls.append(ids)
         for index, event_id in enumerate(ids):
@@ -142,7 +145,9 @@ async def test_a_full_ingress_refuses_before_reading_the_body() -> None:
     entered, release = asyncio.Event(), asyncio.Event()
 
     class Waiting(Recorder):
-        async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+        async def publish_many(
+            self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+        ) -> list[Delivery]:
             entered.set()
             await release.wait()
             return await super().publish_many(events)

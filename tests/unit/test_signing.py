@@ -185,3 +185,39 @@ def test_a_tampered_record_fails_after_its_batch_mates_verified(keys: Keys) -> N
     tampered = [replace(r, value=(r.value or b"") + b"!") for r in records]
     assert _verdicts(verifier, events, tampered) == ["signature.invalid"] * 9
     assert _verdicts(verifier, events[8:], records[8:]) == [None]
+
+
+def test_the_ingress_attests_the_agency_it_authenticated(keys: Keys, tmp_path: Path) -> None:
+    made = create_agency_key(s.GOV_OFFICE, tmp_path / "ingress", role="ingress")
+    keys.keyring.put(made.entry)
+    ingress = BatchSigner(load_private_key(made.private_key_file), made.entry.key_id, "ingress")
+
+    def attested(events: list[Event], agency: str, grants: tuple[str, ...] = ()) -> list[str | None]:
+        parts = _records(events, None)
+        leaves = [tree.leaf_hash(r.key, [v for _, v in r.headers], r.value) for r in parts]
+        sigs = ingress.sign(
+            leaves, attestation="ingress", agency=agency, api_key_id="0123456789ab", grants=grants
+        )
+        signed = [replace(r, headers=(*r.headers, (HEADER, sig))) for r, sig in zip(parts, sigs, strict=True)]
+        return _verdicts(Verifier(keys.keyring), events, signed)
+
+    report: list[Event] = [s.report(s.HCMC)]
+    assert attested(report, s.HCMC) == [None]
+    finance: list[Event] = [s.report(s.FINANCE)]
+    assert attested(finance, s.HCMC) == ["signer.not-entitled"]
+    assert attested(finance, s.HCMC, grants=(s.FINANCE,)) == [None]  # the API key's grant, attested
+    claims = parse_protected(parse_envelope(_signed_header(ingress)).protected).claims
+    assert (claims.attestation, claims.api_key_id) == ("ingress", "0123456789ab")
+    # An agency key cannot pass itself off as the ingress.
+    own = keys.signer(keys.hcmc)
+    parts = _records(report, None)
+    leaves = [tree.leaf_hash(r.key, [v for _, v in r.headers], r.value) for r in parts]
+    (sig,) = own.sign(leaves, attestation="ingress", agency=s.HCMC)
+    assert _verdicts(
+        Verifier(keys.keyring), report, [replace(parts[0], headers=(*parts[0].headers, (HEADER, sig)))]
+    ) == ["signer.not-entitled"]
+
+
+def _signed_header(signer: BatchSigner) -> bytes:
+    (header,) = signer.sign([bytes(32)], attestation="ingress", agency=s.HCMC, api_key_id="0123456789ab")
+    return header
