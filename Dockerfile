@@ -9,13 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 # Only what the wheel is built from (see .dockerignore): the packages and the Avro schemas it ships.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY bus ./bus
 COPY producers ./producers
 COPY consumers ./consumers
 COPY lgsp ./lgsp
 COPY schemas ./schemas
-RUN pip install ".[all]" && rm -rf /src
+# The versions CI tested: requirements.lock constrains every dependency (make lock regenerates it).
+RUN pip install -c requirements.lock ".[all]" && rm -rf /src
 
 # An unprivileged user; /data holds the SQLite view store and the ingress key file (volumes in compose).
 RUN useradd --system --uid 10001 --home-dir /data --create-home lgsp

@@ -6,19 +6,22 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps node-deps jars lint test test-unit test-integration test-faults demo bench clean
+.PHONY: help install lock system-deps node-deps jars lint test test-unit test-integration test-faults demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(BIN)/lgsp: pyproject.toml
+$(BIN)/lgsp: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[all,dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[all,dev]'
 	@touch $@
 
-install: $(BIN)/lgsp ## create .venv and install the project with every extra and the dev tools ([all,dev])
+install: $(BIN)/lgsp ## create .venv and install the project with every extra and the dev tools ([all,dev]), at the versions of requirements.lock
+
+lock: ## re-resolve the dependencies within pyproject.toml's bounds and rewrite requirements.lock
+	@scripts/lock.sh
 
 system-deps: ## the Debian packages the tests use, installed when missing (root or passwordless sudo)
 	@scripts/system_deps.sh test

@@ -9,13 +9,13 @@ What happens to the events of one :meth:`Publisher.publish_many` call, in order:
    binary-mode headers, and serializes with the injected :class:`~bus.serde.AvroSerializer` (Confluent wire
    format; each event type's schema id is resolved once). Any :class:`~bus.errors.ValidationError`,
    :class:`~bus.errors.SerializationError` or registry error raises here, before a single record is sent.
-2. **Send all**: each record's partition is Kafka's default one for its key (:mod:`bus.partitioner`, the
-   same murmur2 choice as aiokafka's and Java's default partitioner). A partition's records of the call go
-   to aiokafka as whole record batches (``create_batch``/``send_batch``: one delivery future per batch, a
-   record's offset is the batch's base offset plus its index), a partition with fewer than
-   ``_BATCH_MIN_RECORDS`` records record by record (``send()``, so that small concurrent calls still share
-   lingering batches). aiokafka applies acks=all and the idempotent producer's sequence numbers to both
-   alike. Then wait for all futures together.
+2. **Send all** (:mod:`bus.handover`): each record's partition is Kafka's default one for its key
+   (:mod:`bus.partitioner`, the same murmur2 choice as aiokafka's and Java's default partitioner). A
+   partition's records of the call go to aiokafka as whole record batches (``create_batch``/``send_batch``:
+   one delivery future per batch, a record's offset is the batch's base offset plus its index), a partition
+   with fewer than ``BATCH_MIN_RECORDS`` records record by record (``send()``, so that small concurrent calls
+   still share lingering batches). aiokafka applies acks=all and the idempotent producer's sequence numbers
+   to both alike. Then wait for all futures together.
 3. **Confirm or fail**: aiokafka's idempotent producer retries broker errors by itself without duplicating
    records; this class bounds the whole of steps 2–3 by ``settings.producer.delivery_timeout_s``. Records
    acknowledged by Kafka (acks=all) become :class:`Delivery` values. If any record is not acknowledged by the
@@ -61,9 +61,9 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import EVENT_TYPES, Event
+from bus.handover import Placed, Record, hand_over
 from bus.metrics import PublisherMetrics, PublishErrorReason
-from bus.partitioner import partition_for
-from bus.producer_port import ProducerFactory, ProducerPort, RecordBatchLike, RecordMetadataLike
+from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
@@ -76,10 +76,6 @@ from bus.types import Delivery as Delivery  # re-exported: where SDK users have 
 from bus.wording import of_total
 
 log = logging.getLogger(__name__)
-
-_BATCH_MIN_RECORDS: Final = 8
-"""A partition's records of one call go as one record batch from this many on, below record by record: a
-batch is sent at once (it is closed), while single records linger up to ``linger_ms`` for others to join."""
 
 
 class EventEncodingError(SerializationError):
@@ -116,18 +112,6 @@ class _Target:
     topic: str
     ctx: SerializationContext
     type_header: tuple[str, bytes]
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much, once per event
-class _Record:
-    """One event, encoded and ready to send."""
-
-    event_id: str
-    type_name: str
-    topic: str
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
 
 
 class Publisher:
@@ -275,7 +259,7 @@ class Publisher:
 
     async def _encode_all(
         self, events: Sequence[Event], on_behalf: Sequence[Principal] | None = None
-    ) -> list[_Record]:
+    ) -> list[Record]:
         types: set[type[Event]] = set()
         for index, event in enumerate(events):
             event_type = type(event)
@@ -300,7 +284,7 @@ class Publisher:
             await self._require_serializer().prepare(missing)
             self._prepared |= missing
 
-    def _encode(self, index: int, event: Event, stamp: _Stamp, serializer: AvroSerializer) -> _Record:
+    def _encode(self, index: int, event: Event, stamp: _Stamp, serializer: AvroSerializer) -> Record:
         # The hot path of publishing: the stamp goes into the Avro record and the headers directly, so the
         # model is never copied; the headers equal ``kafka_headers`` of the stamped event.
         event_type = type(event)
@@ -313,7 +297,7 @@ class Publisher:
         meta = event.meta
         event_id = meta.event_id
         try:
-            value = _serialize_stamped(serializer, event, stamp, target.ctx)
+            value = serializer.serialize_stamped(event, target.ctx, stamp.published_at)
             source = self._source_headers.get(meta.source)
             if source is None:
                 source = self._source_header(meta.source)
@@ -338,7 +322,7 @@ class Publisher:
         # aiokafka's send() refuses such a record; a batch would take it and the broker refuse the batch. The
         # exact estimate only for records near the limit: the headers are a few hundred bytes at most.
         if len(value) + len(key) + _HEADERS_BOUND < self._max_request_size:
-            return _Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+            return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if size > self._max_request_size:
             raise EventEncodingError(
@@ -347,7 +331,7 @@ class Publisher:
                 index=index,
                 event_id=event_id,
             )
-        return _Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+        return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
 
     def _source_header(self, source: str) -> tuple[str, bytes]:
         # Sources are catalog agency codes: a bounded set, each header built once.
@@ -358,15 +342,15 @@ class Publisher:
 
     # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
 
-    async def _send_all(self, records: list[_Record]) -> list[Delivery]:
+    async def _send_all(self, records: list[Record]) -> list[Delivery]:
         producer = self._require_producer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        placed: list[_Placed | None] = [None] * len(records)
+        placed: list[Placed | None] = [None] * len(records)
         send_error: BaseException | None = None
         try:
             async with asyncio.timeout_at(deadline), self._send_lock:
-                await _hand_over(producer, records, placed)
+                await hand_over(producer, records, placed)
         except (KafkaError, TimeoutError) as exc:
             send_error = exc
         futures = {slot[0] for slot in placed if slot is not None}
@@ -375,7 +359,7 @@ class Publisher:
         return self._confirm(records, placed, send_error)
 
     def _confirm(
-        self, records: list[_Record], placed: list[_Placed | None], send_error: BaseException | None
+        self, records: list[Record], placed: list[Placed | None], send_error: BaseException | None
     ) -> list[Delivery]:
         deliveries: list[Delivery] = []
         unconfirmed: list[str] = []
@@ -437,89 +421,7 @@ class Publisher:
         return self._serializer
 
 
-_Placed = tuple[asyncio.Future[RecordMetadataLike], int]
-"""Where a record went: the future of its batch (or its own) and its index in that batch (0 for its own)."""
-
-
-async def _hand_over(producer: ProducerPort, records: list[_Record], placed: list[_Placed | None]) -> None:
-    """Give every record to the producer, filling ``placed`` as they go (what is left None was not sent)."""
-    partitions: dict[str, list[int]] = {}
-    groups: dict[tuple[str, int], list[int]] = {}
-    for index, record in enumerate(records):
-        ids = partitions.get(record.topic)
-        if ids is None:
-            ids = partitions[record.topic] = await producer.partitions(record.topic)
-            if not ids:  # what aiokafka's send() would wait for until its own timeout
-                raise KafkaTimeoutError(f"no partitions known for topic {record.topic}")
-        place = (record.topic, partition_for(record.key, ids))
-        group = groups.get(place)
-        if group is None:
-            groups[place] = [index]
-        else:
-            group.append(index)
-    for (topic, partition), indexes in groups.items():
-        if len(indexes) >= _BATCH_MIN_RECORDS:
-            await _send_batches(producer, topic, partition, records, indexes, placed)
-            continue
-        for index in indexes:
-            record = records[index]
-            future = await producer.send(
-                topic, record.value, key=record.key, headers=record.headers, partition=partition
-            )
-            placed[index] = (future, 0)
-
-
-async def _send_batches(
-    producer: ProducerPort,
-    topic: str,
-    partition: int,
-    records: list[_Record],
-    indexes: list[int],
-    placed: list[_Placed | None],
-) -> None:
-    """One partition's records as few batches as fit, in order; a full batch is sent and a new one begun."""
-    batch = producer.create_batch()
-    members: list[int] = []
-    for index in indexes:
-        record = records[index]
-        while (
-            batch.append(timestamp=None, key=record.key, value=record.value, headers=record.headers) is None
-        ):
-            if not members:  # aiokafka takes any record into an empty batch; a port that does not is broken
-                raise BrokerError(f"the producer's empty batch refused a {len(record.value)}-byte record")
-            await _submit(producer, batch, topic, partition, members, placed)
-            batch, members = producer.create_batch(), []
-        members.append(index)
-    await _submit(producer, batch, topic, partition, members, placed)
-
-
-async def _submit(
-    producer: ProducerPort,
-    batch: RecordBatchLike,
-    topic: str,
-    partition: int,
-    members: list[int],
-    placed: list[_Placed | None],
-) -> None:
-    # Closed, the batch is sent at once: nothing else may join it, so lingering would only add latency.
-    batch.close()
-    future = await producer.send_batch(batch, topic, partition=partition)
-    for position, index in enumerate(members):
-        placed[index] = (future, position)
-
-
-def _serialize_stamped(
-    serializer: AvroSerializer, event: Event, stamp: _Stamp, ctx: SerializationContext
-) -> bytes:
-    """The event's bytes with the call's ``published_at``, without copying the model when possible."""
-    if type(serializer).serialize is AvroSerializer.serialize:
-        return serializer.serialize_stamped(event, ctx, stamp.published_at)
-    # A serializer that overrides serialize() (a test's or a tool's) gets the stamped model, as it always did.
-    meta = event.meta.model_copy(update={"published_at": stamp.published_at})
-    return serializer.serialize(event.model_copy(update={"meta": meta}), ctx)
-
-
-def _sign(keychain: KeyChain, events: Sequence[Event], records: list[_Record]) -> None:
+def _sign(keychain: KeyChain, events: Sequence[Event], records: list[Record]) -> None:
     """Add ``lgsp_sig`` to every record: one signature per key over the hash tree of its records."""
     groups: dict[BatchSigner, list[int]] = {}
     for index, event in enumerate(events):
@@ -535,7 +437,7 @@ def _sign(keychain: KeyChain, events: Sequence[Event], records: list[_Record]) -
             records[index].headers.append((SIG_HEADER, header))
 
 
-def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list[_Record]) -> None:
+def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list[Record]) -> None:
     """Sign as the ingress: one signature per authenticated principal, attesting that agency and API key."""
     groups: dict[Principal, list[int]] = {}
     for index, principal in enumerate(on_behalf):
@@ -552,7 +454,7 @@ def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list
             records[index].headers.append((SIG_HEADER, header))
 
 
-def _leaf(record: _Record) -> bytes:
+def _leaf(record: Record) -> bytes:
     headers = dict(record.headers)
     return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)
 

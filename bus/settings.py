@@ -169,6 +169,11 @@ class IngressSettings(BaseModel):
         description="false accepts any event time the contract allows (replays of simulated traffic whose "
         "clock runs ahead of the wall clock)",
     )
+    portal_local_times: bool = Field(
+        default=False,
+        description="accept the portal's local yyyyMMddHHmmss times (Asia/Ho_Chi_Minh) in DossierSynced "
+        "received_at/due_at/finished_at/returned_at, converted to UTC (bus/portal_time.py)",
+    )
     ssl_certfile: Path | None = Field(default=None, description="serve HTTPS with this certificate (PEM)")
     ssl_keyfile: Path | None = Field(default=None, description="the certificate's private key (PEM)")
     retry_after_s: int = Field(default=2, gt=0)

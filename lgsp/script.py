@@ -12,28 +12,17 @@ import sys
 CLI_EXTRA_HINT = "the lgsp command needs the [cli] extra: pip install 'lgsp-bus[cli]'"
 """What ``lgsp`` prints when a module of the ``[cli]`` extra is missing."""
 
-_CLI_MODULES = frozenset(
-    {
-        "typer",
-        "click",
-        "rich",
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "avro",
-        "swagger_ui_bundle",
-        "cryptography",
-        "psycopg",
-        "yaml",
-    }
-)
+_OUR_PACKAGES = frozenset({"bus", "producers", "consumers", "lgsp"})
+"""A missing module of ours is a broken install, not a missing extra: that one keeps its traceback."""
 
 
 def main() -> None:
     try:
         from lgsp.cli import main as cli_main
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in _CLI_MODULES:
+        # The base install has every dependency of the SDK, so a third-party module missing here is one of
+        # the extras' (the list is pyproject.toml's, not repeated here).
+        if not exc.name or exc.name.split(".")[0] in _OUR_PACKAGES:
             raise
         sys.exit(f"lgsp: {exc.name} is not installed; {CLI_EXTRA_HINT}")
     cli_main()

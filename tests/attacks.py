@@ -38,7 +38,7 @@ def other_province_dossier_frozen() -> dict[str, Any]:
     data = event["data"]
     data["processing_agency"] = {"code": samples.HANOI, "name": HANOI_NAME}
     data["province_code"] = "01"
-    data["dossier_code"] = "H24.99-250701-000005"
+    data["dossier_code"] = "000.00.00.H24-250701-000005"
     data["status"] = "WITHDRAWN"
     return event
 

@@ -46,7 +46,7 @@ def dossier_data(n: int = 0, *, version: int = 1) -> dict[str, Any]:
     """The ``data`` of a valid, resolved DossierSynced as JSON; ``n`` varies the code and the times."""
     received = dossier_received_at(n)
     return {
-        "dossier_code": f"H29.99-250701-{n:06d}",
+        "dossier_code": f"000.00.00.H29-250701-{n:06d}",
         "procedure_code": "1.000494.000.00.00.H29",
         "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
         "sector_code": "HT",

@@ -161,7 +161,7 @@ def dossier_synced(draw: st.DrawFn, status: DossierStatus | None = None) -> Doss
     returned = finished + draw(later) if finished and (returned_required or draw(st.booleans())) else None
     return DossierSynced(
         meta=draw(event_meta(agency.code)),
-        dossier_code=draw(identifiers()),
+        dossier_code=f"{agency.code}-{received:%y%m%d}-{draw(st.integers(0, 999_999)):06d}",
         procedure_code=f"{draw(st.integers(1, 3))}.{draw(st.integers(0, 999_999)):06d}"
         + draw(st.sampled_from(["", f".{agency.code}"])),
         procedure_name=draw(vietnamese_text(max_size=120)),

@@ -16,13 +16,22 @@ from bus.events._base import (
 )
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
-from bus.events.rules import COUNT, INDICATOR_CODE, INDICATORS, PERIOD_NUMBER, PERIOD_YEAR, REPORT_CODE, UNIT
+from bus.events.rules import (
+    COUNT,
+    INDICATOR_CODE,
+    INDICATORS,
+    PERIOD_NUMBER,
+    PERIOD_YEAR,
+    REPORT_CODE,
+    UNIT,
+    report_id,
+)
 from bus.types import ReportId
 
 
 def make_report_id(agency_code: str, report_code: str, period: Period) -> ReportId:
     """The conventional id of one report for one agency and period: ``{agency}/{report}/{period label}``."""
-    return ReportId(f"{agency_code}/{report_code}/{period.label}")
+    return ReportId(report_id(agency_code, report_code, period))
 
 
 class IndicatorValue(AvroRecord):

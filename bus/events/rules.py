@@ -35,8 +35,8 @@ from pydantic import GetCoreSchemaHandler, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
 from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
-from bus.events.codes import DossierStatus
-from bus.events.periods import PERIODS_PER_YEAR
+from bus.events.codes import DossierStatus, PeriodType
+from bus.events.periods import PERIODS_PER_YEAR, Period
 from bus.types import AgencyCode
 
 Record = Mapping[str, Any]
@@ -272,6 +272,11 @@ DOCUMENT_ID: Final = FieldRule("document_id.format", _document_id)
 """``{sender},{yyyy/MM/dd},{number}/{notation}`` with a sender the catalog accepts (``agency_code.known``)."""
 
 
+def report_id(agency_code: str, report_code: str, period: Period) -> str:
+    """The conventional id of one report for one agency and period: ``{agency}/{report}/{period label}``."""
+    return f"{agency_code}/{report_code}/{period.label}"
+
+
 def _province_code(value: str, catalog: AgencyCatalog) -> Violation | None:
     if value in catalog.province_codes:
         return None
@@ -455,6 +460,20 @@ def _period_in_range(r: Record, catalog: AgencyCatalog) -> Violation | None:
     return Violation(f"period_number {number} is out of 1..{count} for {kind}")
 
 
+@_rule("report_id.format", "report_id")
+def _report_id_format(r: Record, catalog: AgencyCatalog) -> Violation | None:
+    try:
+        period = Period(PeriodType(r["period_type"]), r["period_year"], r["period_number"])
+    except ValueError:
+        return None  # no such period: report.period_number (or the enum) says so
+    expected = report_id(r["reporting_agency"]["code"], r["report_code"], period)
+    if r["report_id"] == expected:
+        return None
+    return Violation(
+        f"report_id {r['report_id']!r} is not {{agency}}/{{report code}}/{{period}}: expected {expected!r}"
+    )
+
+
 @_rule("report.indicator_unique", "indicators")
 def _indicator_codes_unique(r: Record, catalog: AgencyCatalog) -> Violation | None:
     seen: set[str] = set()
@@ -484,7 +503,7 @@ RECORD_RULES: Final[Mapping[str, Sequence[RecordRule]]] = {
         _not_before("returned_at", "finished_at", "dossier.returned_after_finished"),
         _returned_requires_time,
     ),
-    "vn.gov.lgsp.report.ReportFiled": (_period_in_range, _indicator_codes_unique),
+    "vn.gov.lgsp.report.ReportFiled": (_period_in_range, _indicator_codes_unique, _report_id_format),
 }
 """The rules across fields of each event type, in the order they are checked (the first broken one is
 reported by the models)."""

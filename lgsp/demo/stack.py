@@ -127,7 +127,7 @@ def sample_dossier(event_id: str, received: datetime = DEFAULT_START + timedelta
         "time": format_time(finished),
         "datacontenttype": "application/json",
         "data": {
-            "dossier_code": "H29.99-250701-900001",
+            "dossier_code": "000.00.00.H29-250701-900001",
             "procedure_code": "1.000494.000.00.00.H29",
             "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
             "sector_code": "HT",

@@ -185,12 +185,20 @@ class RegistryComponent:
             "-Dapicurio.datasource.jdbc.min-size=2",
             "-Dapicurio.datasource.jdbc.max-size=20",
             "-Dquarkus.datasource.h2.jdbc.acquisition-timeout=60S",
-            # A development registry: let tests and developers delete what they registered.
+            *self._deletions(),
+            "-jar",
+            str(artifacts.registry_jar(self.settings).resolve()),
+        ]
+
+    def _deletions(self) -> list[str]:
+        """A plain development registry lets tests and developers delete what they registered; the secure
+        stack's keeps Apicurio's default (no deletions)."""
+        if self.layout.secure:
+            return []
+        return [
             "-Dapicurio.rest.deletion.artifact.enabled=true",
             "-Dapicurio.rest.deletion.artifact-version.enabled=true",
             "-Dapicurio.rest.deletion.group.enabled=true",
-            "-jar",
-            str(artifacts.registry_jar(self.settings).resolve()),
         ]
 
     def ready(self) -> bool:

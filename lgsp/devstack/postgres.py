@@ -132,10 +132,10 @@ class PostgresServer:
     def up(self, *, timeout_s: float | None = None) -> str:
         """Create the cluster on first use, start it unless running, make the database; return the URL."""
         if not self.running():
+            port = self._choose_port()  # before initdb: a port in use must leave nothing behind
             self._home.mkdir(parents=True, exist_ok=True)
             if not (self.data_dir / "PG_VERSION").exists():
                 self._init_cluster()
-            port = self._choose_port()
             (self._home / _PORT_FILE).write_text(f"{port}\n", encoding="utf-8")
             self._start(port, timeout_s or self.settings.start_timeout_s)
         self.create_database(DATABASE)

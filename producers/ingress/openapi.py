@@ -48,7 +48,7 @@ EXAMPLE_EVENT: Final[dict[str, Any]] = {
     "time": "2025-07-03T02:15:00.000Z",
     "datacontenttype": "application/json",
     "data": {
-        "dossier_code": "H29.99-250701-000123",
+        "dossier_code": "000.00.00.H29-250701-000123",
         "procedure_code": "1.000494.000.00.00.H29",
         "procedure_name": "Đăng ký khai sinh có yếu tố nước ngoài",
         "sector_code": "HT",

@@ -14,6 +14,7 @@ from typing import Any, Final
 from bus.cloudevents import from_structured
 from bus.errors import UnknownEventTypeError, ValidationError
 from bus.events import Event
+from bus.portal_time import with_portal_times
 from bus.settings import IngressSettings
 from bus.wording import counted, of_total
 from producers.ingress.auth import Authorizer, Principal
@@ -147,13 +148,16 @@ def _json_kind(value: Any) -> str:
     return "number"
 
 
-def to_events(items: Sequence[Any], *, batch: bool) -> list[Event]:
-    """Every item as an event, or one 422 listing each bad item's field and rule (and duplicate ids)."""
+def to_events(items: Sequence[Any], *, batch: bool, portal_times: bool = False) -> list[Event]:
+    """Every item as an event, or one 422 listing each bad item's field and rule (and duplicate ids).
+
+    ``portal_times``: dossier times may come as the portal's local ``yyyyMMddHHmmss`` (bus/portal_time.py)."""
     events: list[Event] = []
     errors: list[FieldError] = []
     first_index: dict[str, int] = {}
-    for index, item in enumerate(items):
+    for index, given in enumerate(items):
         where = f"[{index}]" if batch else ""
+        item = dict(with_portal_times(given)) if portal_times and isinstance(given, dict) else given
         event = _to_event(item, where, errors)
         if event is None:
             continue

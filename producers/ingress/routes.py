@@ -192,7 +192,9 @@ class EventsEndpoint:
         with state.service.admit(principal.agency):
             value = parse_json(await read_body(_chunks(receive), limit, state.settings.body_timeout_s))
             items = expect_batch(value, state.settings.max_batch_events) if batch else [expect_object(value)]
-            events: list[Event] = to_events(items, batch=batch)
+            events: list[Event] = to_events(
+                items, batch=batch, portal_times=state.settings.portal_local_times
+            )
             check_event_times(events, state.settings, batch=batch)
             authorize(state.authorizer, principal, events, batch=batch)
             deliveries = await state.service.publish(events, batch=batch, principal=principal)

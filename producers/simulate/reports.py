@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Final
 
 from bus.events import IndicatorValue, Period, PeriodType, ReportFiled, make_report_id, periods_of_year
@@ -27,6 +27,7 @@ from producers.simulate.clock import (
     local_midnight,
     office_time,
     to_datetime,
+    to_ms,
 )
 from producers.simulate.factory import Factory
 from producers.simulate.obligations import IndicatorSpec, Obligation
@@ -147,8 +148,7 @@ class ReportScheduler(Process):
         self.next_ms = local_midnight(self._month)
 
     def _plan_period(self, obligation: Obligation, period: Period) -> None:
-        year, month, day = obligation.deadline(period)
-        deadline_ms = local_midnight(date(year, month, day)) + DAY_MS - 1000
+        deadline_ms = to_ms(obligation.deadline(period))  # 23:59:59 in Việt Nam, as the views count it
         for agency in self._owing(obligation):
             if self._rng.random() < agency.targets.report_missed_rate:
                 continue  # never filed: the views count it missing once its deadline has passed

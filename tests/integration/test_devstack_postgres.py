@@ -63,6 +63,7 @@ def test_a_configured_port_in_use_is_named(state_dir: Path) -> None:
         second = PostgresServer(dev_settings_for_tests(state_dir / "b", postgres_port=taken))
         with pytest.raises(ConfigError, match="postgres_port"):
             second.up()
+        assert not second.data_dir.exists()  # refused before initdb
     finally:
         first.down(purge=True)
 

@@ -293,10 +293,10 @@ async def test_an_event_that_does_not_encode_raises_with_its_index_before_anythi
     bad_id = events[4].meta.event_id
 
     class Picky(AvroSerializer):
-        def serialize(self, event: Any, ctx: SerializationContext) -> bytes:
+        def serialize_stamped(self, event: Any, ctx: SerializationContext, published_at: datetime) -> bytes:
             if event.meta.event_id == bad_id:
                 raise ValueError("value out of range")
-            return super().serialize(event, ctx)
+            return super().serialize_stamped(event, ctx, published_at)
 
     serializer = Picky(registry_client, auto_register=True)
     async with Publisher(settings, serializer=serializer, producer_factory=lambda _s: producer) as publisher:

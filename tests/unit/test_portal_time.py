@@ -1,0 +1,33 @@
+"""The portal's local yyyyMMddHHmmss dossier times, accepted by the ingress when configured."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus.portal_time import portal_time, with_portal_times
+from producers.ingress.problems import ProblemError
+from producers.ingress.requests import to_events
+from tests import publishing_samples as samples
+
+pytestmark = pytest.mark.unit
+
+
+def test_local_digits_become_utc() -> None:
+    assert portal_time("20250701083000") == "2025-07-01T01:30:00.000Z"
+    assert portal_time("20250701003000") == "2025-06-30T17:30:00.000Z"  # the day before, in UTC
+    assert portal_time("20251301083000") is None  # month 13: left for the contract to refuse
+    assert portal_time("2025-07-01T08:30:00+07:00") is None
+
+
+def test_the_ingress_option_converts_dossier_times_and_only_with_it() -> None:
+    event = samples.dossier(0)
+    event["data"] = {**event["data"], "received_at": "20250701083000"}
+    with pytest.raises(ProblemError):
+        to_events([event], batch=False)
+    (dossier,) = to_events([event], batch=False, portal_times=True)
+    assert dossier.received_at.isoformat() == "2025-07-01T01:30:00+00:00"  # type: ignore[attr-defined]
+
+
+def test_other_event_types_are_left_alone() -> None:
+    report = samples.report(1)
+    assert with_portal_times(report) is report
