@@ -154,7 +154,7 @@ def consumer_performance(
             "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server",
             kafka.bootstrap_servers,
-            "--command-config",
+            "--consumer.config",  # Kafka 4.1 ConsumerPerformance has no --command-config
             str(write_client_config(kafka, command_config)),
             "--topic",
             topic,
