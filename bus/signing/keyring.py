@@ -8,6 +8,7 @@ latest entry per key id) and can :meth:`KeyringReader.refresh` to pick up new ke
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +23,8 @@ from bus.kafka_client import connection_kwargs
 from bus.settings import Settings
 from bus.signing.keys import KeyEntry, create_agency_key
 from bus.topics import admin_kwargs
+
+log = logging.getLogger(__name__)
 
 KEYS_TOPIC: Final = "lgsp.keys"
 _READ_TIMEOUT_MS: Final = 1000
@@ -125,13 +128,24 @@ class KeyringReader:
         consumer = self._consumer
         if consumer is None:
             raise ConfigError("the keyring reader is not started")
-        end = (await consumer.end_offsets([self._partition]))[self._partition]
-        while await consumer.position(self._partition) < end:
-            fetched = await consumer.getmany(self._partition, timeout_ms=_READ_TIMEOUT_MS)
-            for record in fetched.get(self._partition, []):
-                entry = _entry(record.value)
-                if entry is not None:
-                    self.keyring.put(entry)
+        try:
+            end = (await consumer.end_offsets([self._partition]))[self._partition]
+            while await consumer.position(self._partition) < end:
+                fetched = await consumer.getmany(self._partition, timeout_ms=_READ_TIMEOUT_MS)
+                for record in fetched.get(self._partition, []):
+                    entry = _entry(record.value)
+                    if entry is not None:
+                        self.keyring.put(entry)
+        except KafkaError as exc:
+            # Kafka is down (the batch in hand was fetched before): keep the keys read so far rather than stop
+            # the views; the next batch reads on. A record signed by a key added meanwhile is a dead letter
+            # (signer.unknown) that `lgsp dlq replay` brings back.
+            log.warning(
+                "keyring: cannot read %s, keeping the %d keys read so far: %r",
+                self._partition.topic,
+                len(self.keyring),
+                exc,
+            )
         return self.keyring
 
     async def close(self) -> None:

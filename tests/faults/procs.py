@@ -38,6 +38,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
             "LGSP_STORE__URL": settings.store.url,
             "LGSP_VIEWS__GROUP_ID": settings.views.group_id,
             "LGSP_VIEWS__MAX_BATCH_RECORDS": str(settings.views.max_batch_records),
+            "LGSP_VIEWS__REQUIRE_SIGNATURES": str(settings.views.require_signatures).lower(),
             "LGSP_PRODUCER__DELIVERY_TIMEOUT_S": str(settings.producer.delivery_timeout_s),
             "LGSP_INGRESS__API_KEYS_FILE": str(settings.ingress.api_keys_file),
             "LGSP_INGRESS__MAX_IN_FLIGHT": str(settings.ingress.max_in_flight),

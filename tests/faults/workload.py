@@ -71,12 +71,14 @@ class _UnitFilter:
             return ("report", event.report_code, event.reporting_agency.code, period)
         return None
 
-    def _send_key(self, event: DocumentSent) -> tuple[str, ...]:
+    def _send_key(self, event: DocumentSent) -> tuple[str, ...] | None:
         if event.business_type.value == "REVOKE":
             # A revocation counts only on a document whose header is already kept.
             if event.document_id not in self._recipients:
                 return ("skip", event.meta.event_id)
             return ("revoke", event.document_id)
+        if event.business_type.value != "NEW":
+            return None  # only a NEW sending counts as a document sent (docs/views.md)
         self._recipients.setdefault(event.document_id, frozenset(r.code for r in event.recipients))
         return ("send", event.document_id)
 
@@ -117,5 +119,9 @@ Rows = list[dict[str, Any]]
 
 def _total(documents: Rows, dossiers: Rows, reports: Rows) -> int:
     total = sum(int(row[name]) for row in documents for name in DOCUMENT_UNITS)
-    total += sum(int(row["received"]) for row in dossiers)
-    return total + sum(int(row["filed"]) for row in reports)
+    # every dossier is counted once: received, or still registered, or not accepted
+    total += sum(int(row[name]) for row in dossiers for name in ("received", "registered", "not_accepted"))
+    # every filing is counted once: against an obligation due in the window, one due later, or none
+    return total + sum(
+        int(row[name]) for row in reports for name in ("filed", "due_later_filed", "other_filed")
+    )
