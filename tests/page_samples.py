@@ -13,14 +13,17 @@ from bus.settings import Settings
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
 from producers.simulate import Simulation, SimulationConfig
+from producers.simulate.config import DEFAULT_SCALE
 from tests import views_samples as s
 
 BATCH = 2000
 
 
-def simulated_events(count: int, seed: int = 7) -> list[Event]:
-    """``count`` valid events of a seeded simulated nation (no duplicates, no invalid ones)."""
-    return list(itertools.islice(Simulation(SimulationConfig(seed=seed, bad_ratio=0.0)).events(), count))
+def simulated_events(count: int, seed: int = 7, scale: float = DEFAULT_SCALE) -> list[Event]:
+    """``count`` valid events of a seeded simulated nation (no duplicates, no invalid ones); a small ``scale``
+    spreads them over more simulated days."""
+    config = SimulationConfig(seed=seed, bad_ratio=0.0, scale=scale)
+    return list(itertools.islice(Simulation(config).events(), count))
 
 
 def fill_store(path: Path, events: list[Event]) -> None:

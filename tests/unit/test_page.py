@@ -182,7 +182,7 @@ def test_obligations_split_missing_from_due_later(db: Path) -> None:
 
 
 def test_trends_are_exact_under_replays_and_shuffles(tmp_path: Path) -> None:
-    events = simulated_events(3000, seed=11)
+    events = simulated_events(3000, seed=11, scale=0.002)  # several simulated days
     once, twice = tmp_path / "once.db", tmp_path / "twice.db"
     fill_store(once, events)
     shuffled = list(reversed(events))  # late events everywhere
