@@ -22,7 +22,7 @@ from producers.ingress.auth import ApiKeyStore
 from producers.ingress.routes import FixedKeys
 from producers.ingress.service import Check
 from tests.faults import rawhttp
-from tests.faults.badinput import MAX_BATCH_EVENTS, MAX_BODY_BYTES, bases, judge
+from tests.faults.badinput import INGRESS_LIMITS, MAX_BATCH_EVENTS, MAX_BODY_BYTES, bases, judge
 from tests.faults.corpus import VALID_KEY, Case, Corpus, spoofable_source
 from tests.faults.ingress_client import GOV_OFFICE
 
@@ -66,7 +66,7 @@ async def app() -> AsyncIterator[App]:
     keys = ApiKeyStore()
     token = keys.add_key(GOV_OFFICE, grants=sorted(granted - {GOV_OFFICE}))
     settings = Settings.model_validate(
-        {"ingress": {"max_body_bytes": MAX_BODY_BYTES, "max_batch_events": MAX_BATCH_EVENTS}}
+        {"ingress": INGRESS_LIMITS}
     )
 
     async def registry_ok(_timeout: float) -> Check:

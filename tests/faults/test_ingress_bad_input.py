@@ -38,7 +38,7 @@ from schemathesis.core.result import Ok
 
 from bus.topics import ensure_topics
 from tests.faults import rawhttp
-from tests.faults.badinput import MAX_BATCH_EVENTS, MAX_BODY_BYTES, PROBLEM, bases, judge
+from tests.faults.badinput import INGRESS_LIMITS, MAX_BATCH_EVENTS, MAX_BODY_BYTES, PROBLEM, bases, judge
 from tests.faults.corpus import VALID_KEY, Case, Corpus, spoofable_source
 from tests.faults.ingress_client import GOV_OFFICE, issue_key
 from tests.faults.ledger import topic_ends
@@ -71,7 +71,7 @@ async def target(fault_stack: FaultStack, tmp_path_factory: pytest.TempPathFacto
         fault_stack.bootstrap_servers,
         fault_stack.registry_url,
         workdir,
-        ingress={"max_body_bytes": MAX_BODY_BYTES, "max_batch_events": MAX_BATCH_EVENTS},
+        ingress=INGRESS_LIMITS,
     )
     await ensure_topics(settings)
     valid = bases()
