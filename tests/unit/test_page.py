@@ -145,6 +145,9 @@ async def test_province_page_and_evidence(http: httpx.AsyncClient) -> None:
     dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == "D-1")
     assert dossier.meta.event_id in evidence.text
     assert "/v1/views/dossiers/D-1/evidence" in evidence.text
+    proof = (await http.get("/v1/views/dossiers/D-1/evidence")).json()  # the link answers: the signed records
+    assert [r["event_id"] for r in proof["records"]] == [dossier.meta.event_id]
+    assert "/v1/views/scoreboard/79/evidence" in page.text
     assert (await http.get("/evidence", params={"view": "nothing"})).status_code == 400
 
 
