@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.errors import ValidationError
@@ -29,6 +29,8 @@ _DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 CENTRAL = ""
 """The ``province`` of agencies that belong to no province (ministries and central bodies)."""
+RollupColumn = Literal["province", "ministry"]
+"""The roll-up columns every view's aggregate tables carry (:meth:`Rollup.of`)."""
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
