@@ -212,15 +212,18 @@ def where(clauses: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-def place_filters(query: ViewQuery, level: Level) -> tuple[list[str], list[Any]]:
-    """Clauses on the ``province``/``agency``/``ministry`` columns every aggregate table has."""
+def place_filters(
+    query: ViewQuery, level: Level | None, *, agency_column: str = "agency"
+) -> tuple[list[str], list[Any]]:
+    """Clauses on the ``province``/``agency``/``ministry`` columns every aggregate table has (``level``
+    None: no roll-up level, as in a per-unit list)."""
     clauses: list[str] = []
     params: list[Any] = []
     if query.province is not None:
         clauses.append("province = ?")
         params.append(query.province)
     if query.agency is not None:
-        clauses.append("agency = ?")
+        clauses.append(f"{agency_column} = ?")
         params.append(query.agency)
     if level is Level.MINISTRY:
         clauses.append("ministry <> ''")
