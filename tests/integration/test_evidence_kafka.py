@@ -9,6 +9,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ from tests.integration.kafka_read import read_all
 from tests.integration.test_runner_poison import views_settings
 
 pytestmark = pytest.mark.integration
+D1 = s.code(1)
 
 
 def _explain(config: Settings, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, dict[str, Any]]:
@@ -58,17 +60,17 @@ async def test_the_records_behind_a_row_are_listed_and_reverified(
     )
     as_hcmc = config.model_copy(update={"signing": signing})
     events: list[Event] = [
-        s.dossier("D-1", 1),
-        s.dossier("D-1", 2, status="RESOLVED", finished_days=1),
-        s.dossier("D-2", 1),
+        s.dossier(D1, 1),
+        s.dossier(D1, 2, status="RESOLVED", finished_days=1),
+        s.dossier(s.code(2), 1),
         s.report(s.HCMC),
     ]
     async with Publisher(as_hcmc) as publisher:
         await publisher.publish_many(events)
-    # A tampered copy of D-1's first snapshot straight to Kafka: same key and envelope, one byte changed.
+    # A tampered copy of D1's first snapshot straight to Kafka: same key and envelope, one byte changed.
     records = await read_all(config.kafka.bootstrap_servers, [topic])
-    original = min((r for r in records if b"D-1" in r.value), key=lambda r: r.offset)
-    tampered_value = original.value.replace(b"D-1", b"D-7", 1)
+    original = min((r for r in records if D1.encode() in r.value), key=lambda r: r.offset)
+    tampered_value = original.value.replace(D1.encode(), s.code(7).encode(), 1)
     assert tampered_value != original.value
     producer = AIOKafkaProducer(bootstrap_servers=config.kafka.bootstrap_servers, acks="all")
     await producer.start()
@@ -88,7 +90,7 @@ async def test_the_records_behind_a_row_are_listed_and_reverified(
 
     views = ViewSet.from_settings(config)
     try:
-        dossier = views.evidence("dossiers", "D-1")
+        dossier = views.evidence("dossiers", D1)
         assert [r.event_id for r in dossier.records] == [str(e.meta.event_id) for e in events[:2]]
         assert {r.signer for r in dossier.records} == {hcmc.entry.key_id}
         assert {(r.topic, r.partition) for r in dossier.records} == {(topic, original.partition)}
@@ -99,7 +101,7 @@ async def test_the_records_behind_a_row_are_listed_and_reverified(
         registry = CollectorRegistry()
         transport = httpx.ASGITransport(app=create_app(views, registry, ViewMetrics(registry)))
         async with httpx.AsyncClient(transport=transport, base_url="http://views.test") as http:
-            answer = await http.get("/v1/views/dossiers/D-1/evidence")
+            answer = await http.get(f"/v1/views/dossiers/{quote(D1, safe='')}/evidence")
             board = (await http.get("/v1/views/scoreboard")).json()
         assert answer.status_code == 200
         assert [r["offset"] for r in answer.json()["records"]] == [r.offset for r in dossier.records]
@@ -108,13 +110,13 @@ async def test_the_records_behind_a_row_are_listed_and_reverified(
     finally:
         views.close()
 
-    code, listed = await asyncio.to_thread(_explain, config, monkeypatch, "dossiers", "D-1")
+    code, listed = await asyncio.to_thread(_explain, config, monkeypatch, "dossiers", D1)
     assert code == 0, listed
     assert [(r["event_id"], r["verified"]) for r in listed["records"]] == [
         (str(e.meta.event_id), "ok") for e in events[:2]
     ]
 
-    # Someone edits the store so that D-1's first record points at the tampered copy: --verify reports it.
+    # Someone edits the store so that D1's first record points at the tampered copy: --verify reports it.
     store = SqliteStore(str(config.store.url).removeprefix("sqlite:///"))
     try:
         with store.transaction() as txn:
@@ -125,7 +127,7 @@ async def test_the_records_behind_a_row_are_listed_and_reverified(
             )
     finally:
         store.close()
-    code, listed = await asyncio.to_thread(_explain, config, monkeypatch, "dossiers", "D-1")
+    code, listed = await asyncio.to_thread(_explain, config, monkeypatch, "dossiers", D1)
     assert code == 1
     verdicts = {r["offset"]: r["verified"] for r in listed["records"]}
     assert verdicts[sent.offset] == "signature.invalid"

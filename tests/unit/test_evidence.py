@@ -33,9 +33,9 @@ EVENTS: list[Event] = [
     s.sent(1),  # the Government Office: central
     s.status(1, s.HCMC, "ARRIVED", s.BASE.replace(hour=3)),  # counts where document 1 does
     s.sent(2, sender=s.HCMC),
-    s.dossier("D-1", 1),  # HCMC, 79
-    s.dossier("D-2", 2, agency=s.NGHE_AN, province="40"),
-    s.dossier("D-1", 1, status="RESOLVED", finished_days=1),
+    s.dossier(s.code(1), 1),  # HCMC, 79
+    s.dossier(s.code(2, s.NGHE_AN), 2, agency=s.NGHE_AN, province="40"),
+    s.dossier(s.code(1), 1, status="RESOLVED", finished_days=1),
     s.report(s.HCMC),
 ]
 SIGNER = s.SIGNER
@@ -70,7 +70,7 @@ def test_each_entity_lists_the_records_that_made_it_with_coordinates_and_signer(
         (str(EVENTS[0].meta.event_id), "DocumentSent", "lgsp.documents", 0, SIGNER),
         (str(EVENTS[1].meta.event_id), "DocumentStatusChanged", "lgsp.documents", 1, SIGNER),
     ]
-    dossier = views.evidence("dossiers", "D-1")
+    dossier = views.evidence("dossiers", s.code(1))
     assert [r.event_id for r in dossier.records] == [
         str(EVENTS[3].meta.event_id),
         str(EVENTS[5].meta.event_id),
@@ -104,7 +104,7 @@ def test_a_replayed_batch_adds_no_second_evidence_row(views: ViewSet) -> None:
 def test_a_batch_without_coordinates_keeps_no_evidence() -> None:
     viewset = ViewSet(SqliteStore(":memory:"), build_views(Settings()))
     try:
-        asyncio.run(viewset.apply(Batch({"lgsp.dossiers": [s.dossier("D-9", 9)]}, {})))
+        asyncio.run(viewset.apply(Batch({"lgsp.dossiers": [s.dossier(s.code(9), 9)]}, {})))
         assert evidence_rows(viewset) == []
     finally:
         viewset.close()
@@ -126,7 +126,7 @@ def test_pages_follow_each_other_without_gaps_or_overlap(views: ViewSet) -> None
 
 
 def test_unknown_views_provinces_and_entities_are_not_found(views: ViewSet) -> None:
-    for view, key in [("agencies", s.HCMC), ("nope", "1"), ("scoreboard", "99"), ("dossiers", "D-404")]:
+    for view, key in [("agencies", s.HCMC), ("nope", "1"), ("scoreboard", "99"), ("dossiers", s.code(404))]:
         with pytest.raises(EvidenceNotFoundError):
             views.evidence(view, key)
     assert views.evidence("scoreboard", "01").records == []  # a province with nothing yet: an empty list
@@ -196,7 +196,7 @@ async def test_the_endpoint_pages_answers_404_problems_and_is_in_the_openapi(
     rest = (await client.get(first["next"])).json()
     assert len(rest["records"]) == 2
     assert rest["next"] is None
-    for path in ("/v1/views/dossiers/D-404/evidence", "/v1/views/agencies/x/evidence"):
+    for path in (f"/v1/views/dossiers/{s.code(404)}/evidence", "/v1/views/agencies/x/evidence"):
         missing = await client.get(path)
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
