@@ -5,6 +5,8 @@ Python cases, over the same DossierSynced events (:mod:`bench.workload`):
 
     publisher   bus.Publisher.publish_many, one call per batch: validation of the types, published_at
                 stamping, CloudEvents headers, Avro + Confluent framing, keys, send-all-then-gather, acks=all
+    publisher_signed  the same, by a Publisher that signs every call's records (a key per agency of the
+                events, as a tool publishing for many agencies holds them): the #12 ratio's numerator
     raw         aiokafka's AIOKafkaProducer built from the same ``producer_kwargs(settings)`` (acks=all,
                 idempotence, linger, batch size, lz4), sending the pre-encoded value, key and headers of the
                 same events: for each batch, ``send()`` all, then gather the futures (aiokafka's natural
@@ -36,11 +38,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.kafka_tools import producer_performance, producer_props
+from bench.keys import make_keys, signing_settings
 from bench.model import BenchContext, PartResult
 from bench.profiling import hot_paths, sampling
 from bench.stack import create_topic, prepare_topics
 from bench.stats import Better, Figure, FigureSet, Ratio, Target
-from bench.workload import make_dossiers
+from bench.workload import AGENCIES, make_dossiers
 from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.events import Event
@@ -52,7 +55,7 @@ from bus.settings import Settings
 from bus.topics import topic_for
 
 _DISTINCT = 5_000
-CASES = ("publisher", "raw", "raw_batch")
+CASES = ("publisher", "publisher_signed", "raw", "raw_batch")
 MODES = {"sequential": 1, "pipelined": 4}
 """Calls outstanding at once: one at a time (a simple caller), or 4 (a busy ingress, a pipelining tool)."""
 _PERF_MIN_RECORDS = 300_000
@@ -68,6 +71,9 @@ def run(ctx: BenchContext) -> PartResult:
     asyncio.run(prepare_topics(settings))
     perf_topic = f"{ctx.prefix('publish')}producer-perf"
     asyncio.run(create_topic(settings, perf_topic, settings.topics.partitions))
+    # The signing Publisher holds a key per agency of the events, as a tool publishing for many agencies does.
+    make_keys(ctx.work_dir / "publish-keys", [code for code, _, _ in AGENCIES])  # nobody reads them back
+    signed = signing_settings(settings, ctx.work_dir / "publish-keys")
     base = make_dossiers(min(_DISTINCT, count))
     events: list[Event] = [base[i % len(base)] for i in range(count)]
     records = asyncio.run(encode_all(settings, events))
@@ -87,7 +93,7 @@ def run(ctx: BenchContext) -> PartResult:
     java = Figure("producer_perf", "Kafka ProducerPerformance (Java), same record size", "events/s")
     ctx.say(f"publish: {rounds} rounds of {count} events in batches of {batch}")
     for index in range(rounds):
-        rates = asyncio.run(one_round(settings, events, records, batch, index % 2 == 0))
+        rates = asyncio.run(one_round(settings, signed, events, records, batch, index % 2 == 0))
         for key in sorted(rates, key=_order):
             _figure_for(figures, key).add(rates[key])
         perf = producer_performance(
@@ -124,6 +130,11 @@ def run(ctx: BenchContext) -> PartResult:
     ]
     result.ratios += [Ratio(f"raw.{mode}", "producer_perf", "ProducerPerformance") for mode in modes]
     result.ratios += [
+        Ratio(f"publisher_signed.{mode}{cpu}", f"publisher.{mode}{cpu}", f"unsigned Publisher {mode}")
+        for mode in modes
+        for cpu in ("", ".cpu_us")
+    ]
+    result.ratios += [
         Ratio(f"publisher.{mode}.cpu_us", f"{raw}.{mode}.cpu_us", f"{label} {mode}")
         for mode in modes
         for raw, label in (("raw", "raw aiokafka"), ("raw_batch", "raw aiokafka send_batch"))
@@ -133,11 +144,25 @@ def run(ctx: BenchContext) -> PartResult:
         Target(f"Publisher ≥ 0.7× raw aiokafka ({mode})", f"publisher.{mode}/raw.{mode}", ">=", 0.7, "×")
         for mode in modes
     ]
+    result.targets += [
+        Target(
+            f"signing Publisher ≥ 0.85× unsigned ({mode})",
+            f"publisher_signed.{mode}/publisher.{mode}",
+            ">=",
+            0.85,
+            "×",
+        )
+        for mode in modes
+    ]
     result.notes += [
         f"Producer settings, all of them: {' '.join(props[1:])}; {settings.topics.partitions} partitions.",
+        "The signing Publisher is the same Publisher with a key per agency of the events "
+        "(LGSP_SIGNING__KEY_DIR): each call's records are signed per key as one batch (a hash tree, one "
+        "Ed25519 signature, a proof per record). Its CPU per event minus the unsigned one's is what signing "
+        "adds in place; the signing part measures the same work alone.",
         f"Python cases: one publish_many / gather per batch of {batch}; "
         "sequential: each call awaited before the next; pipelined: 4 calls outstanding. All producers "
-        "started before the timing, with a warm-up batch; the publisher goes first or last, alternately.",
+        "started before the timing, with a warm-up batch; the publishers go first or last, alternately.",
         "The Publisher hands aiokafka one closed record batch per partition of each call (send_batch); "
         "raw aiokafka send_batch does the same with the pre-encoded bytes (partitions by the same "
         "bus.partitioner), raw aiokafka per-message send() is the baseline the target names.",
@@ -151,6 +176,7 @@ def run(ctx: BenchContext) -> PartResult:
 
 _LABELS = {
     "publisher": "bus.Publisher.publish_many",
+    "publisher_signed": "bus.Publisher.publish_many, signing each batch",
     "raw": "raw aiokafka, same bytes and settings",
     "raw_batch": "raw aiokafka send_batch, same bytes and settings",
 }
@@ -315,18 +341,21 @@ async def time_raw_batch(
 
 async def one_round(
     settings: Settings,
+    signed: Settings,
     events: Sequence[Event],
     records: Sequence[Encoded],
     batch: int,
     publisher_first: bool,
 ) -> dict[str, float]:
-    """Every case once: CASES x (sequential, pipelined), alternating the order (publisher first or last)."""
+    """Every case once: CASES x (sequential, pipelined), alternating the order (publishers first or last).
+    ``signed``: the settings of the Publisher that signs (its keys)."""
     raw = AIOKafkaProducer(**producer_kwargs(settings))
     await raw.start()
     try:
-        async with Publisher(settings) as publisher:
+        async with Publisher(settings) as publisher, Publisher(signed) as signing:
             warm = min(batch, len(events))
             await publisher.publish_many(events[:warm])
+            await signing.publish_many(events[:warm])
             await time_raw(raw, records[:warm], warm)
             await time_raw_batch(raw, records[:warm], warm)
             rates: dict[str, float] = {}
@@ -336,6 +365,8 @@ async def one_round(
                     cpu = time.process_time()
                     if case == "publisher":
                         rate = await time_publisher(publisher, events, batch, in_flight)
+                    elif case == "publisher_signed":
+                        rate = await time_publisher(signing, events, batch, in_flight)
                     elif case == "raw":
                         rate = await time_raw(raw, records, batch, in_flight)
                     else:
