@@ -46,6 +46,8 @@ class Consumed:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    timestamp: int = -1  # as a record without a broker time: the append-time checks are not measured
+    timestamp_type: int = 0
 
 
 def run(ctx: BenchContext) -> PartResult:
