@@ -48,7 +48,7 @@ class Consumed:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
-    timestamp: int = -1
+    timestamp: int = -1  # the run sets the time a broker appended it: the append-time checks run too
     timestamp_type: int = LOG_APPEND_TIME
 
 
