@@ -1,7 +1,8 @@
 """Part ingress: ``lgsp ingress`` under load, single events and batches.
 
 One ingress (``lgsp ingress --port 0``, uvicorn; as many worker processes as ``LGSP_INGRESS__WORKERS`` says,
-1 by default; a child process, ready once ``/readyz`` answers) on this part's topics, with one API key
+1 by default; a child process, ready once ``/readyz`` answers; with an attester key, so it signs what it
+publishes as production's does) on this part's topics, with one API key
 (agency 000.00.00.H29, granted the other agencies of the bodies). Bodies are DossierSynced events as
 CloudEvents JSON. Each round, in turn:
 
@@ -40,6 +41,7 @@ from bench.stats import Better, Figure, Ratio, Target
 from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import to_structured
 from bus.settings import Settings
+from bus.signing import create_agency_key
 from producers.ingress.auth import ApiKeyStore
 
 _DISTINCT = 2_000
@@ -64,7 +66,19 @@ def run(ctx: BenchContext) -> PartResult:
     work.mkdir(parents=True, exist_ok=True)
     asyncio.run(prepare_topics(settings))
     setup = _setup(work)
-    env = settings_env(settings, INGRESS__API_KEYS_FILE=str(work / "keys.json"))
+    # As in production, the ingress signs what it publishes as the attester of the agency it authenticated.
+    attester = create_agency_key(AGENCIES[0][0], work / "attester", role="ingress")
+    env = settings_env(
+        settings,
+        INGRESS__API_KEYS_FILE=str(work / "keys.json"),
+        SIGNING__KEY_FILE=str(attester.private_key_file),
+        SIGNING__KEY_ID=attester.entry.key_id,
+        # One API key here stands for the many agencies of a national load: the per-agency limits (a fair
+        # share for each agency) are lifted, the process-wide ones (max_in_flight, connections) kept.
+        INGRESS__RATE_PER_KEY="1e9",
+        INGRESS__BURST_PER_KEY="1000000000",
+        INGRESS__MAX_IN_FLIGHT_PER_KEY="1000000",
+    )
     before = _held(settings)
     with running_ingress(env, work, timeout_s=90) as ingress:
         accepted = _measure(ctx, ingress, setup, result)
