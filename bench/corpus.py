@@ -40,7 +40,7 @@ from fastavro import schemaless_writer
 from bench.keys import RawRecord, make_keys, nation_agencies, publish_keys, sign_records
 from bench.model import BenchContext
 from bench.procs import BenchError
-from bench.stack import delete_prefixed_topics, prepare_topics, with_prefix
+from bench.stack import delete_prefixed_topics, prefixed_topics, prepare_topics, with_prefix
 from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.consumer.kafka import consumer_config, topic_partitions
@@ -96,10 +96,13 @@ def _ensure_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[st
     """The corpus topics with exactly ``count`` records. A damaged or wrong-sized cache file is deleted and
     simulated again, once."""
     prefix = settings.topics.prefix
-    counts = asyncio.run(topic_counts(settings, prefix))
-    if sum(counts.values()) == count:
-        ctx.say(f"corpus: reusing the {count:,} events under {prefix}")
-        return counts
+    # Listed first: counting describes the topics, which a broker that auto-creates topics would create
+    # (with its default partition count) if they are missing.
+    if {prefix + name for name in TOPICS} <= set(asyncio.run(prefixed_topics(settings, prefix))):
+        counts = asyncio.run(topic_counts(settings, prefix))
+        if sum(counts.values()) == count:
+            ctx.say(f"corpus: reusing the {count:,} events under {prefix}")
+            return counts
     for attempt in (1, 2):
         try:
             return _produce(ctx, settings, count)

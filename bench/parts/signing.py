@@ -27,9 +27,11 @@ from bench.stats import Better, Figure
 from bench.stub_registry import stub_registry
 from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
+from bus.consumer.decode import LOG_APPEND_TIME
 from bus.events import DossierSynced
 from bus.serde import AvroSerializer, SerializationContext
 from bus.signing.keyring import Keyring
+from bus.signing.keys import now_ms
 from bus.signing.verify import Verifier
 
 TITLE = "Signing: sign and verify CPU per event (batch signature + per-record proof)"
@@ -46,6 +48,8 @@ class Consumed:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    timestamp: int = -1  # the run sets the time a broker appended it: the append-time checks run too
+    timestamp_type: int = LOG_APPEND_TIME
 
 
 def run(ctx: BenchContext) -> PartResult:
@@ -71,7 +75,8 @@ def run(ctx: BenchContext) -> PartResult:
     fresh()
     sign()
     consumed = [
-        Consumed(_TOPIC, 0, offset, r.key, r.value, tuple(r.headers)) for offset, r in enumerate(signing)
+        Consumed(_TOPIC, 0, offset, r.key, r.value, tuple(r.headers), now_ms())
+        for offset, r in enumerate(signing)
     ]
     verifier: list[Verifier] = []
 
