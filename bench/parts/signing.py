@@ -10,6 +10,9 @@ The events are the workload's DossierSynced (three provinces, so a batch of 1,00
 of ~333 records), encoded by the serde with the stub registry; times are CPU seconds of this process. What
 the costs do to whole paths is measured beside the unsigned paths in the same run: the publish part's
 signed Publisher and the rebuild part's views with and without verification.
+
+    evidence  the views' store work per event with and without the evidence rows (:mod:`bench.evidence_cost`:
+              the same events applied to fresh SQLite stores, one ``view_evidence`` row per record or none)
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.cpu_cases import Case, Rates, run_rounds
+from bench.evidence_cost import StoreCases, work_dir
 from bench.keys import make_keys
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError
-from bench.stats import Better, Figure
+from bench.stats import Better, Figure, Ratio
 from bench.stub_registry import stub_registry
 from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
@@ -95,11 +99,24 @@ def run(ctx: BenchContext) -> PartResult:
         return count
 
     ctx.say(f"signing: {rounds} rounds of {count} events in batches of {batch}")
-    rates = run_rounds(
-        {"sign": [("sign", Case(sign, fresh))], "verify": [("verify", Case(verify, new_verifier))]}, rounds
-    )
+    with work_dir() as work:
+        store = StoreCases(count, Path(work))
+        rates = run_rounds(
+            {
+                "sign": [("sign", Case(sign, fresh))],
+                "verify": [("verify", Case(verify, new_verifier))],
+                "evidence": [(name, store.case(name)) for name in ("without", "with")],
+            },
+            rounds,
+        )
     result.figures.add(_per_event("sign", "sign: leaf hashes + tree + Ed25519 per batch", rates["sign"]))
     result.figures.add(_per_event("verify", "verify: the views' Verifier, per record", rates["verify"]))
+    for name in ("without", "with"):
+        figure = _per_event(f"store.{name}", f"views' store work {name} evidence rows", rates[name])
+        figure.detail["bytes_per_event"] = store.bytes_per_event[name]
+        result.figures.add(figure)
+    result.ratios.append(Ratio("store.with", "store.without", "store work without evidence"))
+    result.sizes["evidence_events"] = store.count
     result.notes.append(
         "CPU µs per event of this process. The ratios of the signed to the unsigned paths, measured in the "
         "same run, are in the publish part (signed Publisher / Publisher) and the rebuild part (views "
