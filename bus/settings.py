@@ -65,6 +65,11 @@ class RegistrySettings(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles, capped at 5 s")
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
+    schema_cache_dir: Path | None = Field(
+        default=None,
+        description="keep schemas fetched by id in this directory: decoding survives a registry outage or a "
+        "deleted subject (bus.schema_cache)",
+    )
 
 
 EVENT_TIME_AHEAD_S: Final = 300.0
