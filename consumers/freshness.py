@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT_S = 5.0
 """One Kafka round trip of a measurement; far below the scrape interval and the SLO."""
+CLOSE_TIMEOUT_S = 5.0
+"""A consumer that lost its broker can hang in ``stop()`` (aiokafka waits for its in-flight fetches: seen for
+minutes after a broker restart, which froze every measurement and kept
+``lgsp_dependency_up{dependency="kafka"}`` at 0 with Kafka back): closing is given this long."""
 _FETCH_BYTES = 64 * 1024
 """Only the first waiting record of a partition is needed: keep each fetch small."""
 
@@ -135,9 +139,20 @@ class KafkaEnds:
     async def close(self) -> None:
         consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
         if consumer is not None:
-            await consumer.stop()
+            await _bounded(consumer.stop(), "consumer")
         if admin is not None:
-            await admin.close()
+            await _bounded(admin.close(), "admin client")
+
+
+async def _bounded(closing: Awaitable[None], what: str) -> None:
+    """Wait at most :data:`CLOSE_TIMEOUT_S` for a client to close, then leave it: the next measurement starts
+    a new one either way."""
+    try:
+        await asyncio.wait_for(closing, timeout=CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning(
+            "freshness: the Kafka %s did not close within %g s; a new one is used", what, CLOSE_TIMEOUT_S
+        )
 
 
 def freshness(

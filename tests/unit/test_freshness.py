@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ from bus.consumer.dlq_tools import Bookmark
 from bus.consumer.types import Partition
 from bus.errors import StoreBusyError
 from bus.metrics import Dependency, DependencyMetrics, FreshnessMetrics
-from consumers.freshness import FreshnessExporter, TopicFreshness, freshness
+from bus.settings import Settings
+from consumers import freshness as freshness_module
+from consumers.freshness import FreshnessExporter, KafkaEnds, TopicFreshness, freshness
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +120,26 @@ def test_a_replay_bookmark_remembers_pending_letters_below_its_offset() -> None:
     assert [o for o in range(12) if mark.is_candidate(o)] == [2, 7, 10, 11]
     assert Bookmark.parse(mark.offset, mark.metadata()) == mark
     assert Bookmark.parse(5, "written by an older replay") == Bookmark(5)
+
+
+def test_a_consumer_that_hangs_in_stop_is_left_behind_so_measuring_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen live: after a broker restart aiokafka's ``stop()`` waited for minutes, and every measurement with
+    it, so Kafka stayed "down" on the dashboards after it was back."""
+    monkeypatch.setattr(freshness_module, "CLOSE_TIMEOUT_S", 0.2)
+
+    class Hanging:
+        async def stop(self) -> None:
+            await asyncio.sleep(3600)
+
+    ends = KafkaEnds(Settings(), [DOCS])
+    ends._consumer = Hanging()  # the stop() of a consumer that lost its broker
+
+    async def close() -> float:
+        started = time.monotonic()
+        await ends.close()
+        return time.monotonic() - started
+
+    assert asyncio.run(close()) < 2
+    assert ends._consumer is None  # the next measurement starts a new one
