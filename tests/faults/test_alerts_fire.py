@@ -337,9 +337,9 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
 
         # The builder rides through the Kafka outage above: its keyring refresh keeps the keys it has and logs
         # (bus/signing/keyring.py); it used to exit there on a KafkaTimeoutError, leaving only TargetDown.
-        builder = stack.children["lgsp-views-builder"]
-        FIGURES["builder alive after the Kafka outage"] = builder.alive()
-        assert builder.alive(), f"views run exited during the Kafka outage:\n{builder.tail()}"
+        survivor = stack.children["lgsp-views-builder"]
+        FIGURES["builder alive after the Kafka outage"] = survivor.alive()
+        assert survivor.alive(), f"views run exited during the Kafka outage:\n{survivor.tail()}"
 
         # Every other process down in turn: the dashboards still show something for every panel.
         for job in ("lgsp-views-api", "lgsp-ingress", "lgsp-simulator"):
