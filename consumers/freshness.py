@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,15 +144,28 @@ class KafkaEnds:
             await _bounded(admin.close(), "admin client")
 
 
-async def _bounded(closing: Awaitable[None], what: str) -> None:
-    """Wait at most :data:`CLOSE_TIMEOUT_S` for a client to close, then leave it: the next measurement starts
-    a new one either way."""
-    try:
-        await asyncio.wait_for(closing, timeout=CLOSE_TIMEOUT_S)
-    except TimeoutError:
-        log.warning(
-            "freshness: the Kafka %s did not close within %g s; a new one is used", what, CLOSE_TIMEOUT_S
-        )
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Give a client :data:`CLOSE_TIMEOUT_S` to close, then leave it closing in the background: the next
+    measurement starts a new one either way. Not ``wait_for``: it cancels and then waits for the cancelled
+    close, and aiokafka's stuck fetch ignores the cancellation (the first fix hung exactly there)."""
+    task = asyncio.ensure_future(closing)
+    done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+    if task in done:
+        task.result()
+        return
+    log.warning("freshness: the Kafka %s did not close within %g s; a new one is used", what, CLOSE_TIMEOUT_S)
+    _LEFT.add(task)
+    task.add_done_callback(_forget)
+
+
+_LEFT: set[asyncio.Task[None]] = set()
+"""Closes still running in the background (a reference, so they are not garbage-collected mid-way)."""
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _LEFT.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a late close error is no news
 
 
 def freshness(
