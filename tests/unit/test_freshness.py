@@ -148,3 +148,32 @@ def test_a_consumer_that_hangs_in_stop_is_left_behind_so_measuring_goes_on(
         return closing in done and getattr(ends, "_consumer") is None  # noqa: B009 - mypy narrowed it
 
     assert asyncio.run(scenario())  # closed within 3 s; the next measurement makes a new client
+
+
+def test_a_close_that_raises_cancelled_error_does_not_end_the_measuring_loop() -> None:
+    """Seen live after a broker restart: aiokafka's ``stop()`` raised ``CancelledError`` (its own cancelled
+    fetch), which ended the freshness loop silently; Kafka then stayed "down" although it was back."""
+    tp = Partition(DOCS, 0)
+    store, kafka = FakeStore({tp: 90}), FakeKafka({tp: 100}, {tp: 940.0})
+
+    class CancelledInside:
+        async def stop(self) -> None:
+            raise asyncio.CancelledError
+
+    ends = KafkaEnds(Settings(), [DOCS])
+    exporter, registry = _exporter(store, kafka)
+
+    async def scenario() -> None:
+        ends._consumer = CancelledInside()
+        await ends.close()  # returns: the close's own cancellation is not ours
+        kafka.down = True
+        stop = asyncio.Event()
+        loop = asyncio.ensure_future(exporter.run(stop))
+        await asyncio.sleep(0.05)
+        kafka.down = False
+        await exporter._measure_once()
+        stop.set()
+        await loop
+
+    asyncio.run(scenario())
+    assert _value(registry, "lgsp_dependency_up", dependency="kafka") == 1
