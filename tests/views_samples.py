@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bus.agencies import load_catalog
+from bus.consumer.types import Origin
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, EventMeta, ReportFiled
 from bus.events.document import make_document_id
 from bus.events.dossier import make_dossier_code
@@ -30,6 +31,25 @@ TOPIC_OF = {
 def topic_of(event: Event) -> str:
     """The catalog topic an event goes to."""
     return TOPIC_OF[type(event).__name__]
+
+
+SIGNER = "000.00.00.H29#0badcafe"
+"""The key id the samples' coordinates name as signer."""
+
+
+def by_topic_with_origins(
+    events: list[Event], *, first_offset: int = 0
+) -> tuple[dict[str, list[Event]], dict[str, list[Origin]]]:
+    """``events`` per topic as the runner hands them over, each with its record's coordinates (partition 0 of
+    its topic, offsets in order from ``first_offset``) and :data:`SIGNER`: what the views keep as evidence."""
+    by_topic: dict[str, list[Event]] = {}
+    origins: dict[str, list[Origin]] = {}
+    for event in events:
+        topic = topic_of(event)
+        offset = first_offset + len(by_topic.get(topic, ()))
+        by_topic.setdefault(topic, []).append(event)
+        origins.setdefault(topic, []).append(Origin(topic, 0, offset, SIGNER))
+    return by_topic, origins
 
 
 def meta(source: str, at: datetime, event_id: str | None = None) -> EventMeta:
