@@ -6,8 +6,9 @@ Examples: ``LGSP_KAFKA__BOOTSTRAP_SERVERS``, ``LGSP_REGISTRY__URL``, ``LGSP_STOR
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,17 @@ class RegistrySettings(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles, capped at 5 s")
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
+    schema_cache_dir: Path | None = Field(
+        default=None,
+        description="keep schemas fetched by id in this directory: decoding survives a registry outage or a "
+        "deleted subject (bus.schema_cache)",
+    )
+
+
+EVENT_TIME_AHEAD_S: Final = 300.0
+"""How far an event's time may be ahead of the clock that receives it: the ingress's clock when it is
+published over HTTP, the record's broker timestamp when the views apply it (clocks drift; a minute or
+two of skew is normal, a day is a forged or broken clock)."""
 
 
 class TopicSettings(BaseModel):
@@ -115,6 +127,23 @@ class ViewsSettings(BaseModel):
         default=True,
         description="apply only records whose lgsp_sig verifies against the keyring (docs/security.md)",
     )
+    max_future_s: float | None = Field(
+        default=EVENT_TIME_AHEAD_S,
+        ge=0,
+        description="an event whose time is more than this ahead of its record's broker timestamp is "
+        "dead-lettered (time.future); None: off (replays of simulated traffic whose clock runs ahead)",
+    )
+    obligations_since: date | None = Field(
+        default=None,
+        description="report obligations are counted from this date (reporting's go-live on the bus); "
+        "None: from the earliest event time the views applied",
+    )
+    obligations_max_days: int = Field(
+        default=3 * 366,
+        gt=0,
+        description="report obligations are counted over at most this many days before as-of (one event "
+        "with a very old time cannot widen the window to decades)",
+    )
     unsigned_sources: list[str] = Field(
         default_factory=list,
         description="during a migration: sources whose unsigned records are still applied (and counted)",
@@ -130,6 +159,22 @@ class SigningSettings(BaseModel):
         default=None,
         description="a directory of `<key id>.pem` files: tools publishing for many agencies (simulator, "
         "demo, tests) sign each event with the key of its source",
+    )
+
+
+class AuditSettings(BaseModel):
+    """The ingress's audit trail on ``lgsp.audit`` (docs/operators.md, "The audit trail")."""
+
+    enabled: bool = Field(default=True, description="append every publish and refusal to lgsp.audit")
+    queue_max: int = Field(
+        default=10_000,
+        gt=0,
+        description="audit records waiting to be sent; beyond it they are dropped (counted)",
+    )
+    batch_max: int = Field(default=500, gt=0, description="audit records sent to Kafka at once")
+    flush_interval_s: float = Field(default=0.2, gt=0, description="how long a record may wait for a batch")
+    retention_days: int = Field(
+        default=400, gt=0, description="retention.ms of lgsp.audit when the ingress creates it"
     )
 
 
@@ -157,7 +202,7 @@ class IngressSettings(BaseModel):
     max_headers: int = Field(default=64, gt=0, description="header fields per request, else 431")
     max_connections: int = Field(default=1024, gt=0, description="open connections (per worker), else 503")
     max_future_s: float = Field(
-        default=300.0,
+        default=EVENT_TIME_AHEAD_S,
         ge=0,
         description="an event's time may be at most this far ahead of the ingress's clock",
     )
@@ -223,6 +268,7 @@ class Settings(BaseSettings):
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 

@@ -26,8 +26,8 @@ EVENTS: list[Event] = [
     s.sent(1),  # the Government Office (G22)
     s.sent(2),
     s.sent(3, sender=s.FINANCE, recipients=(s.GOV_OFFICE,)),  # the Ministry of Finance (G12)
-    s.dossier("D-1", 1),  # Hồ Chí Minh City (79)
-    s.dossier("D-2", 1, agency=s.NGHE_AN, province="40"),
+    s.dossier(s.code(1), 1),  # Hồ Chí Minh City (79)
+    s.dossier(s.code(2), 1, agency=s.NGHE_AN, province="40"),
     s.report(s.FINANCE),
     s.report(s.HCMC),
 ]

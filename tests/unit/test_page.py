@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -36,9 +37,9 @@ Q3 = Period(PeriodType.QUARTER, 2025, 3)
 DEADLINE = load_report_catalog().get("BC-CCHC-01").deadline(Q3)  # type: ignore[union-attr]
 EVENTS: list[Event] = [
     s.sent(1, sender=s.HCMC),
-    s.dossier("D-1", 1),
+    s.dossier(s.code(1), 1),
     s.dossier(
-        "D-2", 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
+        s.code(2), 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
     ),
     s.report(s.HCMC, "BC-CCHC-01", filed=DEADLINE - timedelta(days=1), deadline=DEADLINE),
 ]
@@ -142,9 +143,13 @@ async def test_province_page_and_evidence(http: httpx.AsyncClient) -> None:
     assert (await http.get("/province/99")).status_code == 404
     evidence = await http.get("/evidence", params={"view": "dossiers", "province": "79"})
     assert evidence.status_code == 200
-    dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == "D-1")
+    dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == s.code(1))
     assert dossier.meta.event_id in evidence.text
-    assert "/v1/views/dossiers/D-1/evidence" in evidence.text
+    evidence_href = f"/v1/views/dossiers/{quote(s.code(1), safe='')}/evidence"
+    assert evidence_href in evidence.text
+    proof = (await http.get(evidence_href)).json()  # the link answers: the signed records behind it
+    assert [r["event_id"] for r in proof["records"]] == [dossier.meta.event_id]
+    assert "/v1/views/scoreboard/79/evidence" in page.text
     assert (await http.get("/evidence", params={"view": "nothing"})).status_code == 400
 
 
@@ -152,7 +157,7 @@ async def test_version_moves_when_the_views_apply(http: httpx.AsyncClient, db: P
     before = (await http.get("/v1/page/version")).json()["version"]
     views = ViewSet(SqliteStore(db), build_views(Settings()))
     try:
-        apply_batch(views, [s.dossier("D-3", 1)], offset=99)
+        apply_batch(views, [s.dossier(s.code(3), 1)], offset=99)
     finally:
         views.close()
     after = (await http.get("/v1/page/version")).json()["version"]
