@@ -162,6 +162,22 @@ class SigningSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """The ingress's audit trail on ``lgsp.audit`` (docs/operators.md, "The audit trail")."""
+
+    enabled: bool = Field(default=True, description="append every publish and refusal to lgsp.audit")
+    queue_max: int = Field(
+        default=10_000,
+        gt=0,
+        description="audit records waiting to be sent; beyond it they are dropped (counted)",
+    )
+    batch_max: int = Field(default=500, gt=0, description="audit records sent to Kafka at once")
+    flush_interval_s: float = Field(default=0.2, gt=0, description="how long a record may wait for a batch")
+    retention_days: int = Field(
+        default=400, gt=0, description="retention.ms of lgsp.audit when the ingress creates it"
+    )
+
+
 class IngressSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -252,6 +268,7 @@ class Settings(BaseSettings):
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bus.agencies import load_catalog
 from bus.consumer.types import Origin
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, EventMeta, ReportFiled
 from bus.events.document import make_document_id
@@ -57,6 +58,12 @@ def meta(source: str, at: datetime, event_id: str | None = None) -> EventMeta:
     )
 
 
+def ref(code: str) -> dict[str, str]:
+    """An agency reference, with the catalog's name where it lists the unit (agency_name.matches_catalog)."""
+    agency = load_catalog().find(code)
+    return {"code": code, "name": agency.name if agency is not None else "Đơn vị ngoài danh mục"}
+
+
 def code(n: int, agency: str = HCMC) -> str:
     """The ``n``-th dossier code of the samples (rule ``dossier_code.format``): received on BASE's day."""
     return make_dossier_code(agency, BASE.date(), n)
@@ -80,8 +87,8 @@ def sent(
     fields: dict[str, Any] = {
         "meta": meta(sender, at, event_id),
         "document_id": document_id(n, sender),
-        "sender": {"code": sender, "name": "Cơ quan gửi"},
-        "recipients": [{"code": r, "name": "Cơ quan nhận"} for r in recipients],
+        "sender": ref(sender),
+        "recipients": [ref(r) for r in recipients],
         "code_number": str(100 + n),
         "code_notation": "VPCP-TH",
         "promulgation_place": "Hà Nội",
@@ -109,7 +116,7 @@ def status(
         {
             "meta": meta(agency, at, event_id),
             "document_id": document_id(n, sender),
-            "reporting_agency": {"code": agency, "name": "Cơ quan nhận"},
+            "reporting_agency": ref(agency),
             "status": code,
             "status_at": at,
         }
@@ -141,7 +148,7 @@ def dossier(
             "procedure_name": "Đăng ký khai sinh",
             "sector_code": "HT",
             "sector_name": "Hộ tịch",
-            "processing_agency": {"code": agency, "name": "Ủy ban nhân dân"},
+            "processing_agency": ref(agency),
             "province_code": province,
             "applicant_type": "CITIZEN",
             "channel": channel,
@@ -175,7 +182,7 @@ def report(
             "meta": meta(agency, at or filed, event_id),
             "report_id": f"{agency}/{code}/2025-Q{quarter}",
             "report_code": code,
-            "reporting_agency": {"code": agency, "name": "Cơ quan báo cáo"},
+            "reporting_agency": ref(agency),
             "period_type": "QUARTER",
             "period_year": 2025,
             "period_number": quarter,

@@ -2,7 +2,7 @@
 
     sign    per batch of the publish part's size: each record's leaf hash (key, identity headers, value),
             the RFC 9162 tree with every record's proof, one Ed25519 signature per signer and the
-            ``lgsp_sig`` values (:func:`bench.keys.sign_records`: what the Publisher adds to a call)
+            ``lgsp_sig`` values (:func:`bus.signing.records.sign_records`: what the Publisher adds to a call)
     verify  the views' :class:`bus.signing.verify.Verifier` over every record of those batches, entitlement
             included: one Ed25519 check per batch signature, then a leaf hash and a proof walk per record
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.cpu_cases import Case, Rates, run_rounds
 from bench.evidence_cost import StoreCases, work_dir
-from bench.keys import RawRecord, make_keys, sign_records
+from bench.keys import make_keys
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError
 from bench.stats import Better, Figure, Ratio
@@ -33,9 +33,11 @@ from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.events import DossierSynced
+from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
 from bus.signing.keyring import Keyring
 from bus.signing.keys import now_ms
+from bus.signing.records import sign_records
 from bus.signing.verify import Verifier
 
 TITLE = "Signing: sign and verify CPU per event (batch signature + per-record proof)"
@@ -66,14 +68,14 @@ def run(ctx: BenchContext) -> PartResult:
     with tempfile.TemporaryDirectory(prefix="bench-keys-") as key_dir:
         chain, entries = make_keys(Path(key_dir), [code for code, _, _ in AGENCIES])
     chunks = [range(i, min(i + batch, count)) for i in range(0, count, batch)]
-    signing: list[RawRecord] = []
+    signing: list[Record] = []
 
     def fresh() -> None:
-        signing[:] = [RawRecord(r.key, r.value, list(r.headers)) for r in unsigned]
+        signing[:] = [replace(r, headers=list(r.headers)) for r in unsigned]
 
     def sign() -> int:
         for chunk in chunks:
-            sign_records(chain, [signing[i] for i in chunk])
+            sign_records(chain, [events[i] for i in chunk], [signing[i] for i in chunk])
         return count
 
     fresh()
@@ -130,7 +132,7 @@ def _per_event(key: str, label: str, rates: Rates) -> Figure:
     return figure
 
 
-async def _encode(events: list[DossierSynced]) -> list[RawRecord]:
+async def _encode(events: list[DossierSynced]) -> list[Record]:
     async with stub_registry() as registry:
         serializer = AvroSerializer(registry)
         await serializer.prepare([DossierSynced])
@@ -138,5 +140,6 @@ async def _encode(events: list[DossierSynced]) -> list[RawRecord]:
         for event in events:
             headers = kafka_headers(event)
             value = serializer.serialize(event, SerializationContext(_TOPIC, "value", headers))
-            records.append(RawRecord(event.entity_key().encode(), value, headers))
+            key = event.entity_key().encode()
+            records.append(Record(str(event.meta.event_id), event.AVRO_NAME, _TOPIC, key, value, headers))
         return records

@@ -20,9 +20,9 @@ from bus.kafka_client import connection_kwargs, kafka_environment
 from bus.settings import KafkaSettings, Settings
 from bus.signing.keyring import Keyring, load_keyring
 from bus.signing.keys import load_private_key, now_ms
-from bus.topics import all_topics, ensure_topics
+from bus.topics import AUDIT_TOPIC, all_topics, ensure_topics
 from lgsp.cli import app
-from lgsp.security.acls import AUDIT_TOPIC, INGRESS_PRINCIPAL, KEYS_TOPIC, VIEWS_PRINCIPAL, agency_principal
+from lgsp.security.acls import INGRESS_PRINCIPAL, KEYS_TOPIC, VIEWS_PRINCIPAL, agency_principal
 from lgsp.security.kafka_admin import SecurityAdmin
 from lgsp.security.onboarding import (
     KAFKA_ENV,
