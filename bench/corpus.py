@@ -1,9 +1,15 @@
 """The rebuild corpus: ``N`` simulated events, encoded once, cached on disk, sent raw to their topics.
 
+Parts use it through :func:`corpus_topics` (the rebuild and scale-out parts share it): the topics are
+produced unless a previous run left them, and deleted at the end unless ``--keep-corpus``.
+
 Simulating a million events takes minutes, so the encoded records are cached
 (``<dev cache dir>/bench/corpus-*.bin``) without their schema ids: the 5-byte Confluent header is added again
 on loading, with the ids of the registry in use. Sending is the fast path: pre-encoded bytes straight to an
-``AIOKafkaProducer`` with the Publisher's settings, many records in flight.
+``AIOKafkaProducer`` with the Publisher's settings, many records in flight. The records are signed as they
+are sent, as their agencies' publishers would sign them (:mod:`bench.keys`: a key per People's Committee and
+ministry, made for the sending, public keys on the corpus's keyring topic), so the views verify them as
+they verify production's records.
 
 Cache file: a sequence of records, each
 ``type index (u8) | key len (u16) | key | header count (u8) | (name len u8, name, value len u16, value)* |
@@ -20,7 +26,9 @@ import hashlib
 import os
 import struct
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -29,7 +37,10 @@ from typing import BinaryIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastavro import schemaless_writer
 
+from bench.keys import RawRecord, make_keys, nation_agencies, publish_keys, sign_records
+from bench.model import BenchContext
 from bench.procs import BenchError
+from bench.stack import delete_prefixed_topics, prefixed_topics, prepare_topics, with_prefix
 from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.consumer.kafka import consumer_config, topic_partitions
@@ -37,6 +48,7 @@ from bus.events import EVENT_TYPES, Event
 from bus.registry import SchemaRegistryClient
 from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
 from bus.settings import Settings
+from bus.signing.signer import KeyChain
 from bus.topics import TOPICS, topic_for
 from producers.simulate import Simulation, SimulationConfig
 
@@ -64,7 +76,62 @@ class CorpusRecord:
 
 def corpus_prefix(count: int) -> str:
     """Topic prefix of the corpus of ``count`` events: the same for every run, so it can be reused."""
-    return f"bench-corpus-{count}-{_fingerprint()}."
+    return f"bench-corpus-{count}-{_fingerprint()}-signed."
+
+
+@contextmanager
+def corpus_topics(ctx: BenchContext, count: int) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """Settings on the corpus topics of ``count`` events and each topic's record count; the topics are
+    produced now unless a previous run left them, and deleted at the end unless ``ctx.keep_corpus``."""
+    prefix = corpus_prefix(count)
+    settings = with_prefix(ctx.settings, prefix)
+    try:
+        yield settings, _ensure_corpus(ctx, settings, count)
+    finally:
+        if not ctx.keep_corpus:
+            asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
+
+
+def _ensure_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
+    """The corpus topics with exactly ``count`` records. A damaged or wrong-sized cache file is deleted and
+    simulated again, once."""
+    prefix = settings.topics.prefix
+    # Listed first: counting describes the topics, which a broker that auto-creates topics would create
+    # (with its default partition count) if they are missing.
+    if {prefix + name for name in TOPICS} <= set(asyncio.run(prefixed_topics(settings, prefix))):
+        counts = asyncio.run(topic_counts(settings, prefix))
+        if sum(counts.values()) == count:
+            ctx.say(f"corpus: reusing the {count:,} events under {prefix}")
+            return counts
+    for attempt in (1, 2):
+        try:
+            return _produce(ctx, settings, count)
+        except CorpusError as exc:
+            if attempt == 2:
+                raise
+            ctx.say(f"corpus: {exc}; simulating it again")
+            cache_path(settings, count).unlink(missing_ok=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _produce(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
+    prefix = settings.topics.prefix
+    asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
+    path = cache_path(settings, count)
+    if not path.exists():
+        ctx.say(f"corpus: simulating {count:,} events into {path} (once; later runs reuse the file)")
+        simulate_to_cache(path, count, ctx.say)
+    asyncio.run(prepare_topics(settings))
+    chain, entries = make_keys(ctx.work_dir / f"corpus-keys-{uuid.uuid4().hex[:8]}", nation_agencies())
+    publish_keys(settings, entries)
+    ctx.say(f"corpus: sending {count:,} pre-encoded events, signed by {len(entries)} agencies, to {prefix}*")
+    sent = asyncio.run(send_cache(settings, path, chain, ctx.say))
+    if sent != count:
+        raise CorpusError(f"{path} holds {sent} records, not {count}")
+    counts = asyncio.run(topic_counts(settings, prefix))
+    if sum(counts.values()) != count:
+        raise BenchError(f"corpus: sent {sent} records, the topics hold {sum(counts.values())}")
+    return counts
 
 
 def cache_path(settings: Settings, count: int) -> Path:
@@ -193,8 +260,8 @@ async def topic_counts(settings: Settings, prefix: str) -> dict[str, int]:
     return counts
 
 
-async def send_cache(settings: Settings, path: Path, progress: Callable[[str], None]) -> int:
-    """Send every cached record to its topic under ``settings.topics.prefix``; how many were sent."""
+async def send_cache(settings: Settings, path: Path, chain: KeyChain, progress: Callable[[str], None]) -> int:
+    """Send every cached record, signed, to its topic under ``settings.topics.prefix``; how many were sent."""
     types = [EVENT_TYPES[name] for name in _TYPES]
     async with SchemaRegistryClient(settings.registry) as registry:
         frames = [await _frame_of(registry, t) for t in types]
@@ -203,22 +270,31 @@ async def send_cache(settings: Settings, path: Path, progress: Callable[[str], N
     await producer.start()
     sent = 0
     try:
-        pending: list[asyncio.Future[object]] = []
+        window: list[tuple[str, RawRecord]] = []
         for record in read_cache(path):
-            value = frames[record.type_index] + record.body
-            pending.append(
-                await producer.send(topics[record.type_index], value, key=record.key, headers=record.headers)
-            )
-            sent += 1
-            if len(pending) >= _IN_FLIGHT:
-                await asyncio.gather(*pending)
-                pending.clear()
+            raw = RawRecord(record.key, frames[record.type_index] + record.body, list(record.headers))
+            window.append((topics[record.type_index], raw))
+            if len(window) >= _IN_FLIGHT:
+                sent += await _send_window(producer, chain, window)
+                window.clear()
                 if sent % 200_000 == 0:
                     progress(f"corpus: sent {sent:,} records")
-        await asyncio.gather(*pending)
+        sent += await _send_window(producer, chain, window)
     finally:
         await producer.stop()
     return sent
+
+
+async def _send_window(
+    producer: AIOKafkaProducer, chain: KeyChain, window: list[tuple[str, RawRecord]]
+) -> int:
+    """Sign the window's records (per agency, :data:`bench.keys.SIGN_BATCH` a signature), send, await."""
+    sign_records(chain, [raw for _, raw in window])
+    pending = [
+        await producer.send(topic, raw.value, key=raw.key, headers=raw.headers) for topic, raw in window
+    ]
+    await asyncio.gather(*pending)
+    return len(window)
 
 
 async def _frame_of(registry: SchemaRegistryClient, event_type: type[Event]) -> bytes:

@@ -70,6 +70,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def source_commit(root: Path) -> dict[str, Any]:
+    """The commit the measured code is at, and whether the tree had changes not committed (``git``)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": None if status is None else bool(status),
+    }
+
+
 def machine_facts(*, java: str, kafka: dict[str, Any]) -> dict[str, Any]:
     """Cores, CPU, memory, OS, Python and library versions, Java, and the Kafka the run used."""
     return {

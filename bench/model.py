@@ -16,8 +16,17 @@ from bench.stack import StackInfo, with_prefix
 from bench.stats import FigureSet, Ratio, Target
 from bus.settings import Settings
 
-PARTS = ("serde", "publish", "rebuild", "ingress", "e2e", "scaleout")
-_DEFAULT_ROUNDS = {"serde": 5, "publish": 5, "rebuild": 2, "ingress": 3, "e2e": 3, "scaleout": 1}
+PARTS = ("serde", "decode", "signing", "publish", "rebuild", "ingress", "e2e", "scaleout")
+_DEFAULT_ROUNDS = {
+    "serde": 5,
+    "decode": 5,
+    "signing": 5,
+    "publish": 5,
+    "rebuild": 2,
+    "ingress": 3,
+    "e2e": 3,
+    "scaleout": 1,
+}
 
 log = logging.getLogger("bench")
 
@@ -29,13 +38,16 @@ class Sizes:
     smoke: bool = False
     rounds: int | None = None
     serde_events: int = 20_000
+    decode_per_type: int = 1_000
+    decode_mixed: int = 10_000
+    signing_events: int = 20_000
     publish_events: int = 20_000
     publish_chunk: int = 1_000
     publish_concurrency: int = 4
     rebuild_events: int = 1_000_000
     scaleout_events: int = 200_000
     ingress_seconds: float = 10.0
-    ingress_rates: tuple[int, ...] = (500, 1_000)
+    ingress_rates: tuple[int, ...] = (1_000, 2_000)
     ingress_batch: int = 500
     ingress_single_connections: int = 32
     ingress_batch_connections: int = 4
@@ -50,6 +62,7 @@ class Sizes:
             sizes = dataclasses.replace(
                 sizes,
                 serde_events=events,
+                signing_events=events,
                 publish_events=events,
                 rebuild_events=events,
                 scaleout_events=events,
@@ -65,6 +78,9 @@ class Sizes:
             smoke=True,
             rounds=rounds or 1,
             serde_events=500,
+            decode_per_type=50,
+            decode_mixed=500,
+            signing_events=2_000,
             publish_events=2_000,
             publish_chunk=500,
             rebuild_events=3_000,

@@ -48,9 +48,13 @@ def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
     kafka = machine.get("kafka", {})
     packages = machine.get("packages", {})
     load = machine.get("load_average_at_start") or []
+    source = document.get("source") or {}
+    commit = (source.get("commit") or "unknown")[:12] + (
+        " (with changes not committed)" if source.get("dirty") else ""
+    )
     lines = [
         f"`{document['command']}` — started {document['started_at']}, took "
-        f"{document['seconds'] / 60:.1f} min. Full data: [{json_name}]({json_name}).",
+        f"{document['seconds'] / 60:.1f} min, at commit {commit}. Full data: [{json_name}]({json_name}).",
         "",
         f"- **Machine**: {machine['cores']} cores, {machine['cpu_model']}, {machine.get('memory_gib')} GiB, "
         f"{machine['os']}",

@@ -31,6 +31,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 _TITLES = {
     "serde": "Serde: encode / decode DossierSynced",
+    "decode": "Decode: wire bytes → event / views' record, per type and mixed, vs raw fastavro",
+    "signing": "Signing: sign and verify CPU per event (batch signature + per-record proof)",
     "publish": "Publish: bus.Publisher vs raw aiokafka vs ProducerPerformance",
     "rebuild": "Rebuild: views from the start of the topics vs raw aiokafka vs ConsumerPerformance",
     "ingress": "Ingress: HTTP single-event and batch",
@@ -56,6 +58,14 @@ def part_runner(name: str) -> Callable[[BenchContext], PartResult]:
         from bench.parts import serde
 
         return serde.run
+    if name == "decode":
+        from bench.parts import decode
+
+        return decode.run
+    if name == "signing":
+        from bench.parts import signing
+
+        return signing.run
     if name == "publish":
         from bench.parts import publish
 
@@ -114,6 +124,7 @@ def run_bench(options: BenchOptions, base: Settings | None = None) -> tuple[Path
         "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),
         "command": options.command,
+        "source": machine.source_commit(RESULTS_DIR.parent.parent),
         "run_id": run_id,
         "smoke": options.sizes.smoke,
         "sizes": options.sizes.to_json(),

@@ -8,8 +8,10 @@ so a run never touches anyone else's topics on a shared cluster, and deletes its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from lgsp.devstack import DevStack
 from lgsp.devstack.artifacts import fetch_kafka, kafka_libs
 
 log = logging.getLogger(__name__)
+_DELETE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,19 +105,40 @@ async def create_topic(settings: Settings, name: str, partitions: int) -> None:
         await admin.close()
 
 
-async def delete_prefixed_topics(settings: Settings, prefix: str) -> list[str]:
-    """Delete every topic whose name starts with ``prefix`` (the bench's own, never anyone else's)."""
-    if not prefix.startswith("bench-"):
-        raise BenchError(f"refusing to delete topics outside the bench's prefixes: {prefix!r}")
+async def prefixed_topics(settings: Settings, prefix: str) -> list[str]:
+    """The topics whose names start with ``prefix`` (listing creates nothing, unlike describing a topic on a
+    broker that auto-creates topics)."""
     admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     await admin.start()
     try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names, timeout_ms=settings.kafka.request_timeout_ms)
-        return sorted(names)
+        return sorted(name for name in await admin.list_topics() if name.startswith(prefix))
     finally:
         await admin.close()
+
+
+async def delete_prefixed_topics(settings: Settings, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (the bench's own, never anyone else's), and wait
+    until the cluster no longer lists them (deletion is asynchronous: a topic created again at once under
+    the same name could otherwise be the old one)."""
+    if not prefix.startswith("bench-"):
+        raise BenchError(f"refusing to delete topics outside the bench's prefixes: {prefix!r}")
+    names = await prefixed_topics(settings, prefix)
+    if not names:
+        return names
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
+    await admin.start()
+    try:
+        await admin.delete_topics(names, timeout_ms=settings.kafka.request_timeout_ms)
+    finally:
+        await admin.close()
+    deadline = time.monotonic() + _DELETE_WAIT_S
+    while await prefixed_topics(settings, prefix):
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"the topics under {prefix} were still listed {_DELETE_WAIT_S:.0f} s after deletion"
+            )
+        await asyncio.sleep(0.2)  # polls the cluster's listing: there is no deletion event to wait for
+    return names
 
 
 def kafka_tools_classpath(settings: Settings) -> str:

@@ -85,8 +85,9 @@ KPIS: tuple[KpiDefinition, ...] = (
         "reports_expected",
         "Report obligations (agency, report, period) of the report catalog whose deadline falls between the "
         "earliest event time the views have applied and as-of (default: the latest event time applied; "
-        "?as_of= on the API). Obligations of periods begun by as-of but due after it are shown apart "
-        "(reports_due_later) and count in no rate.",
+        "?as_of= on the API), never before LGSP_VIEWS__OBLIGATIONS_SINCE nor more than "
+        "LGSP_VIEWS__OBLIGATIONS_MAX_DAYS (3 years) before as-of. Obligations of periods begun by as-of but "
+        "due after it are shown apart (reports_due_later) and count in no rate.",
         "How many periodic reports were owed by now?",
     ),
     KpiDefinition(

@@ -67,10 +67,9 @@ from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
-from bus.signing.envelope import HEADER as SIG_HEADER
 from bus.signing.keys import principal_of_settings
-from bus.signing.signer import BatchSigner, KeyChain
-from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
+from bus.signing.records import attest_records, sign_records
+from bus.signing.signer import KeyChain
 from bus.topics import TOPICS, topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
@@ -273,9 +272,9 @@ class Publisher:
         serializer = self._require_serializer()
         records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
         if self._keychain is not None and on_behalf is not None and self._keychain.attester is not None:
-            _attest(self._keychain.attester, on_behalf, records)
+            attest_records(self._keychain.attester, on_behalf, records)
         elif self._keychain is not None:
-            _sign(self._keychain, events, records)
+            sign_records(self._keychain, events, records)
         return records
 
     async def _prepare(self, types: set[type[Event]]) -> None:
@@ -419,44 +418,6 @@ class Publisher:
         if self._serializer is None:
             raise BrokerError("the Publisher is not started; use `async with Publisher(...)`")
         return self._serializer
-
-
-def _sign(keychain: KeyChain, events: Sequence[Event], records: list[Record]) -> None:
-    """Add ``lgsp_sig`` to every record: one signature per key over the hash tree of its records."""
-    groups: dict[BatchSigner, list[int]] = {}
-    for index, event in enumerate(events):
-        signer = keychain.signer_for(event.meta.source)
-        if signer is None:
-            raise ForbiddenError(
-                f"item {index}: no signing key may sign for source {event.meta.source}; nothing was sent"
-            )
-        groups.setdefault(signer, []).append(index)
-    for signer, indexes in groups.items():
-        leaves = [_leaf(records[i]) for i in indexes]
-        for index, header in zip(indexes, signer.sign(leaves), strict=True):
-            records[index].headers.append((SIG_HEADER, header))
-
-
-def _attest(attester: BatchSigner, on_behalf: Sequence[Principal], records: list[Record]) -> None:
-    """Sign as the ingress: one signature per authenticated principal, attesting that agency and API key."""
-    groups: dict[Principal, list[int]] = {}
-    for index, principal in enumerate(on_behalf):
-        groups.setdefault(principal, []).append(index)
-    for principal, indexes in groups.items():
-        headers = attester.sign(
-            [_leaf(records[i]) for i in indexes],
-            attestation="ingress",
-            agency=principal.agency,
-            api_key_id=principal.key_id,
-            grants=tuple(sorted(principal.grants)),
-        )
-        for index, header in zip(indexes, headers, strict=True):
-            records[index].headers.append((SIG_HEADER, header))
-
-
-def _leaf(record: Record) -> bytes:
-    headers = dict(record.headers)
-    return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)
 
 
 def _authorize(principal: Principal, events: Sequence[Event]) -> None:

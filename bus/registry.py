@@ -280,6 +280,16 @@ class SchemaRegistryClient:
             raise RegistryError(f"schema registry sent invalid JSON: {where}", status=200) from exc
 
 
+def registry_environment(settings: RegistrySettings) -> dict[str, str]:
+    """``LGSP_REGISTRY__*`` variables giving a child process this registry client (credentials included)."""
+    env = {"LGSP_REGISTRY__URL": settings.url}
+    if settings.username is not None:
+        env["LGSP_REGISTRY__USERNAME"] = settings.username
+    if settings.password is not None:
+        env["LGSP_REGISTRY__PASSWORD"] = settings.password.get_secret_value()
+    return env
+
+
 def _error_from(response: httpx.Response, where: str) -> RegistryError:
     status = response.status_code
     error_code: int | None = None
@@ -293,6 +303,9 @@ def _error_from(response: httpx.Response, where: str) -> RegistryError:
         error_code = code if isinstance(code, int) else None
         message = str(payload.get("message", message))
     text = f"schema registry answered {status} (error_code {error_code}) to {where}: {message}"
+    if status in (401, 403):
+        # A write protected registry answers reads to anyone and writes only to its admin.
+        text += "; writes need the registry admin's LGSP_REGISTRY__USERNAME and LGSP_REGISTRY__PASSWORD"
     if status >= 500 or status == 429:
         return RegistryUnavailableError(text, status=status, error_code=error_code)
     return RegistryError(text, status=status, error_code=error_code)

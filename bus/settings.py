@@ -6,8 +6,9 @@ Examples: ``LGSP_KAFKA__BOOTSTRAP_SERVERS``, ``LGSP_REGISTRY__URL``, ``LGSP_STOR
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,12 @@ class RegistrySettings(BaseModel):
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
 
 
+EVENT_TIME_AHEAD_S: Final = 300.0
+"""How far an event's time may be ahead of the clock that receives it: the ingress's clock when it is
+published over HTTP, the record's broker timestamp when the views apply it (clocks drift; a minute or
+two of skew is normal, a day is a forged or broken clock)."""
+
+
 class TopicSettings(BaseModel):
     prefix: str = Field(default="", description="prepended to every topic name; isolates tests and tenants")
     partitions: int = Field(default=6, gt=0)
@@ -115,6 +122,23 @@ class ViewsSettings(BaseModel):
         default=True,
         description="apply only records whose lgsp_sig verifies against the keyring (docs/security.md)",
     )
+    max_future_s: float | None = Field(
+        default=EVENT_TIME_AHEAD_S,
+        ge=0,
+        description="an event whose time is more than this ahead of its record's broker timestamp is "
+        "dead-lettered (time.future); None: off (replays of simulated traffic whose clock runs ahead)",
+    )
+    obligations_since: date | None = Field(
+        default=None,
+        description="report obligations are counted from this date (reporting's go-live on the bus); "
+        "None: from the earliest event time the views applied",
+    )
+    obligations_max_days: int = Field(
+        default=3 * 366,
+        gt=0,
+        description="report obligations are counted over at most this many days before as-of (one event "
+        "with a very old time cannot widen the window to decades)",
+    )
     unsigned_sources: list[str] = Field(
         default_factory=list,
         description="during a migration: sources whose unsigned records are still applied (and counted)",
@@ -157,7 +181,7 @@ class IngressSettings(BaseModel):
     max_headers: int = Field(default=64, gt=0, description="header fields per request, else 431")
     max_connections: int = Field(default=1024, gt=0, description="open connections (per worker), else 503")
     max_future_s: float = Field(
-        default=300.0,
+        default=EVENT_TIME_AHEAD_S,
         ge=0,
         description="an event's time may be at most this far ahead of the ingress's clock",
     )

@@ -142,6 +142,9 @@ def topic_plans(
             "cleanup.policy": spec.cleanup_policy,
             "retention.ms": str(settings.retention_ms),
             "min.insync.replicas": min_isr,
+            # The broker stamps each record as it appends it: the views compare event times and key
+            # revocations with a time no producer can set (consumers/admission.py, bus/signing/verify.py).
+            "message.timestamp.type": "LogAppendTime",
         }
         plans.append(TopicPlan(name, partitions or settings.partitions, replicas, configs))
         dlq_configs = {**configs, "cleanup.policy": "delete", "retention.ms": str(settings.dlq_retention_ms)}

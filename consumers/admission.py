@@ -3,11 +3,13 @@
 
 1. the signature check (:class:`bus.signing.verify.Verifier`) against the keyring topic, re-read before each
    batch is decoded (a key added, then used, is always known by the time its records are fetched);
-2. the report catalog's indicator ranges (:class:`IndicatorRanges`).
+2. the event's time against its record's broker timestamp (:class:`EventTimeWindow`);
+3. the report catalog's indicator ranges (:class:`IndicatorRanges`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -20,6 +22,7 @@ from bus.metrics import SignatureMetrics
 from bus.reporting import ReportCatalog, load_report_catalog
 from bus.signing.keyring import KeyringReader
 from bus.signing.verify import Verifier
+from consumers.base import to_ms
 
 if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
@@ -48,9 +51,42 @@ class IndicatorRanges:
         return None if why is None else Rejection(DeadLetterReason.VALUE_OUT_OF_RANGE, why)
 
 
+class EventTimeWindow:
+    """An event whose time is more than ``ahead_s`` after its record's timestamp is refused.
+
+    The views' as-of time is the latest event time applied: one event dated 2099 would make every report due
+    until 2099 count as missing. The ingress checks its own clock; this check covers every other way in (the
+    SDK, a raw client) against the broker's append time (``message.timestamp.type=LogAppendTime`` on the
+    topics :func:`bus.topics.ensure_topics` creates), which no producer sets — and it is the same on every
+    replay, so rebuilds stay exact."""
+
+    def __init__(self, ahead_s: float) -> None:
+        self._ahead_ms = int(ahead_s * 1000)
+
+    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+        if record.timestamp < 0:  # no timestamp on the record: nothing to compare with
+            return None
+        occurred = (
+            event.record["meta"]["occurred_at"]
+            if isinstance(event, RawEvent)
+            else to_ms(event.meta.occurred_at)
+        )
+        if occurred <= record.timestamp + self._ahead_ms:
+            return None
+        ahead = (occurred - record.timestamp) / 1000
+        message = (
+            f"the event's time {datetime.fromtimestamp(occurred / 1000, UTC).isoformat()} is {ahead:,.0f} s "
+            f"after its record's timestamp (at most {self._ahead_ms / 1000:g} s: views.max_future_s)"
+        )
+        return Rejection(DeadLetterReason.EVENT_TIME_FUTURE, message)
+
+
 def views_admission(settings: Settings, verifier: Verifier | None = None) -> Admission:
     """Every check a record passes before the views apply it (the signature check first, when given)."""
     checks: list[Admission] = [] if verifier is None else [verifier]
+    ahead_s = settings.views.max_future_s
+    if ahead_s is not None:
+        checks.append(EventTimeWindow(ahead_s))
     return AllOf([*checks, IndicatorRanges()])
 
 

@@ -30,8 +30,9 @@ from starlette.responses import Response
 
 from bus.errors import LgspError, ValidationError
 from bus.kpis import KPIS, SCOPE
-from bus.metrics import NATIONAL, ViewMetrics, metrics_route
+from bus.metrics import ViewMetrics, metrics_route
 from consumers import units
+from consumers.activity import export_activity, unit_activity
 from consumers.base import Grain, Level, ViewQuery
 from consumers.freshness import FreshnessExporter
 from consumers.page import register as register_page
@@ -184,26 +185,14 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
     return endpoint
 
 
-CENTRAL = "central"
-"""``province`` label of the central agencies (ministries) in the per-province activity gauges."""
-
-
 def refresh_kpis(viewset: ViewSet, metrics: ViewMetrics) -> None:
-    """Set the national KPI gauges (per province and ``00`` for the nation), what each province has
-    published so far and its overdue reports, from one scoreboard read; and the count of unlisted units."""
+    """Set the national KPI gauges (per province and ``00`` for the nation), what each province and each
+    ministry has published so far and its overdue reports (``consumers.activity``); and the count of
+    unlisted units."""
     board = viewset.query("scoreboard", ViewQuery())
     for province, values in kpi_values(board).items():
         metrics.set_kpis(province, values)
-    for row in board.rows:
-        if row["province"] == NATIONAL:
-            continue  # the nation is the sum: silence and overdue reports are found per province
-        province = row["province"] or CENTRAL  # the ministries' row (no province code)
-        expected = int(row["reports_expected"] or 0)
-        filed = round((row["report_completeness"] or 0.0) * expected)
-        for view, total in (("documents", row["documents_sent"]), ("dossiers", row["dossiers_received"])):
-            metrics.province_events.labels(province=province, view=view).set(total or 0)
-        metrics.province_events.labels(province=province, view="reports").set(filed)
-        metrics.reports_overdue.labels(province=province).set(max(expected - filed, 0))
+    export_activity(metrics, unit_activity(viewset))
     with viewset.store.reader() as reader:
         metrics.count_unknown_units(units.per_province(reader))
 

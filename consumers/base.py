@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.errors import ValidationError
@@ -29,6 +29,8 @@ _DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 CENTRAL = ""
 """The ``province`` of agencies that belong to no province (ministries and central bodies)."""
+RollupColumn = Literal["province", "ministry"]
+"""The roll-up columns every view's aggregate tables carry (:meth:`Rollup.of`)."""
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -210,15 +212,18 @@ def where(clauses: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-def place_filters(query: ViewQuery, level: Level) -> tuple[list[str], list[Any]]:
-    """Clauses on the ``province``/``agency``/``ministry`` columns every aggregate table has."""
+def place_filters(
+    query: ViewQuery, level: Level | None, *, agency_column: str = "agency"
+) -> tuple[list[str], list[Any]]:
+    """Clauses on the ``province``/``agency``/``ministry`` columns every aggregate table has (``level``
+    None: no roll-up level, as in a per-unit list)."""
     clauses: list[str] = []
     params: list[Any] = []
     if query.province is not None:
         clauses.append("province = ?")
         params.append(query.province)
     if query.agency is not None:
-        clauses.append("agency = ?")
+        clauses.append(f"{agency_column} = ?")
         params.append(query.agency)
     if level is Level.MINISTRY:
         clauses.append("ministry <> ''")

@@ -36,6 +36,7 @@ from consumers.base import (
     Grain,
     Level,
     Rollup,
+    RollupColumn,
     View,
     ViewQuery,
     ViewResult,
@@ -493,11 +494,14 @@ TOTALS = ("sent", "sent_electronic", "sent_electronic_only")
 """The counters the scoreboard reads."""
 
 
-def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[str, int]]:
-    """``province → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the scoreboard."""
+def province_totals(
+    reader: StoreReader, period: str | None, by: RollupColumn = "province"
+) -> dict[str, dict[str, int]]:
+    """``province → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the scoreboard;
+    ``by="ministry"``: per ministry code (``""``: the provinces' agencies), for the silent-agency gauges."""
     condition, params = ("WHERE day BETWEEN ? AND ?", list(month_bounds(period))) if period else ("", [])
     sums = ", ".join(f"SUM({c})" for c in TOTALS)
-    rows = reader.query(f"SELECT province, {sums} FROM doc_daily {condition} GROUP BY province", params)
+    rows = reader.query(f"SELECT {by}, {sums} FROM doc_daily {condition} GROUP BY {by}", params)
     return {str(row[0]): dict(zip(TOTALS, (int(v) for v in row[1:]), strict=True)) for row in rows}
 
 

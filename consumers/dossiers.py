@@ -39,6 +39,7 @@ from consumers.base import (
     Grain,
     Level,
     Rollup,
+    RollupColumn,
     View,
     ViewQuery,
     ViewResult,
@@ -415,11 +416,14 @@ def _add_delta(
         current[index] += sign * value
 
 
-def province_totals(reader: StoreReader, period: str | None) -> dict[str, dict[str, int]]:
-    """``province → summed counters`` (``""``: central agencies), for the scoreboard."""
+def province_totals(
+    reader: StoreReader, period: str | None, by: RollupColumn = "province"
+) -> dict[str, dict[str, int]]:
+    """``province → summed counters`` (``""``: central agencies), for the scoreboard; ``by="ministry"``: per
+    ministry code (``""``: the provinces' agencies), for the silent-agency gauges."""
     condition, params = ("WHERE month = ?", [period]) if period else ("", [])
     sums = ", ".join(f"SUM({c})" for c in COUNTERS)
-    rows = reader.query(f"SELECT province, {sums} FROM dos_monthly {condition} GROUP BY province", params)
+    rows = reader.query(f"SELECT {by}, {sums} FROM dos_monthly {condition} GROUP BY {by}", params)
     return {str(row[0]): dict(zip(COUNTERS, (int(v) for v in row[1:]), strict=True)) for row in rows}
 
 

@@ -7,7 +7,8 @@ does not make an on-time report late. Both rules are order-free and idempotent.
 
 Read side, per report code and period (or per province/agency/ministry and report and period), with the
 definitions of ``bus/kpis.py``: the window runs from the earliest event time the views have applied
-(``consumers.span``) to as-of (the query's, else the latest event time applied);
+(``consumers.span``; bounded by ``views.obligations_since`` and ``views.obligations_max_days``) to as-of
+(the query's, else the latest event time applied);
 
 - ``expected``: obligations (agency, report, period) of the report catalog (``bus.reporting``) whose
   deadline falls in the window; ``filed``: of those, with a first filing at or before as-of;
@@ -25,7 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -156,9 +157,18 @@ class ReportsView(View):
     topic: ClassVar[str | None] = "lgsp.reports"
     partition_local: ClassVar[bool] = False  # the entity is (code, agency, period), the key the report id
 
-    def __init__(self, rollup: Rollup | None = None, catalog: ReportCatalog | None = None) -> None:
+    def __init__(
+        self,
+        rollup: Rollup | None = None,
+        catalog: ReportCatalog | None = None,
+        *,
+        since: date | None = None,
+        max_days: int | None = None,
+    ) -> None:
         self._rollup = rollup or Rollup()
         self._catalog = catalog or load_report_catalog()
+        self._since_ms = None if since is None else to_ms(datetime.combine(since, time(), UTC))
+        self._max_ms = None if max_days is None else max_days * 86_400_000
 
     def migrations(self) -> Sequence[Migration]:
         return MIGRATIONS
@@ -282,12 +292,20 @@ class ReportsView(View):
 
     def window(self, reader: StoreReader, query: ViewQuery) -> tuple[int, int] | None:
         """``(since, as_of)`` in epoch ms: the earliest event time applied, and ``query.as_of`` or else the
-        latest event time applied; None before the views have applied any event."""
+        latest event time applied; None before the views have applied any event.
+
+        ``since`` is never before ``views.obligations_since`` nor more than ``views.obligations_max_days``
+        before as-of: one event with a very old time (1970 is a valid event time) would otherwise make a
+        half-century of reports due, and every read enumerate them."""
         applied = span.applied(reader)
         if applied is None:
             return None
         first, last = applied
-        return first, (to_ms(query.as_of) if query.as_of is not None else last)
+        as_of = to_ms(query.as_of) if query.as_of is not None else last
+        floors = [first, *(f for f in (self._since_ms,) if f is not None)]
+        if self._max_ms is not None:
+            floors.append(as_of - self._max_ms)
+        return max(floors), as_of
 
     def _filings(self, reader: StoreReader, query: ViewQuery) -> list[tuple[Any, ...]]:
         clauses, params = _filters(query)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events.raw import RawEvent
-from consumers.base import Rollup, View, ViewQuery, ViewResult, unsupported, where
+from consumers.base import Rollup, View, ViewQuery, ViewResult, place_filters, unsupported, where
 from consumers.store.base import Migration, StoreReader, StoreTxn, create_table
 
 if TYPE_CHECKING:
@@ -119,14 +119,7 @@ class AgenciesView(View):
         # one row per unit whatever the level asked (the list is per agency by nature); no time grain
         if query.grain is not None or query.period is not None:
             raise unsupported(self.name, "filter", "grain/period")
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.province is not None:
-            clauses.append("province = ?")
-            params.append(query.province)
-        if query.agency is not None:
-            clauses.append("code = ?")
-            params.append(query.agency)
+        clauses, params = place_filters(query, None, agency_column="code")
         rows = reader.query(
             f"SELECT code, name, province, ministry, first_ms, last_ms FROM unl_units {where(clauses)}"
             " ORDER BY province, code",

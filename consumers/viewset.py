@@ -39,7 +39,8 @@ VIEW_NAMES = ("scoreboard", "documents", "dossiers", "reports", "agencies")
 def build_views(settings: Settings, rollup: Rollup | None = None) -> list[View]:
     """The national views, sharing one agency roll-up (``agencies``: the units the catalog does not list)."""
     rollup = rollup or Rollup()
-    reports_view = ReportsView(rollup)
+    views = settings.views
+    reports_view = ReportsView(rollup, since=views.obligations_since, max_days=views.obligations_max_days)
     return [
         DocumentsView(rollup, sla_hours=settings.views.document_sla_hours),
         DossiersView(rollup),

@@ -12,10 +12,10 @@ topic the ``lgsp_dlq_*`` reason headers. A record that does not decode is shown 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -117,14 +117,25 @@ async def _read(
         start = begins[tp] if from_beginning or key is not None else max(begins[tp], ends[tp] - count)
         consumer.seek(tp, start)
     wanted = key.encode() if key is not None else None
-    kept: deque[Any] = deque(maxlen=None if from_beginning else count)
+    # Per partition, because records arrive partition by partition in no time order: the last (first)
+    # ``count`` overall are among each partition's last (first) ``count``, all that is kept of it.
+    kept: dict[Any, list[Any]] = {tp: [] for tp in partitions}
     pending = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-    while pending and not (from_beginning and len(kept) >= count):
+    while pending:
         batch = await consumer.getmany(*pending, timeout_ms=_POLL_MS)
         for tp, records in batch.items():
-            kept.extend(r for r in records if r.offset < ends[tp] and (wanted is None or r.key == wanted))
-        pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    ordered = sorted(kept, key=lambda r: (r.timestamp, r.partition, r.offset))
+            got = kept[tp]
+            got.extend(r for r in records if r.offset < ends[tp] and (wanted is None or r.key == wanted))
+            if from_beginning:
+                del got[count:]
+            else:
+                del got[: max(0, len(got) - count)]
+        pending = {
+            tp
+            for tp in pending
+            if not (from_beginning and len(kept[tp]) >= count) and await consumer.position(tp) < ends[tp]
+        }
+    ordered = sorted(chain.from_iterable(kept.values()), key=lambda r: (r.timestamp, r.partition, r.offset))
     return ordered[:count] if from_beginning else ordered[-count:]
 
 

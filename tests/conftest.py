@@ -51,7 +51,7 @@ def stack() -> Iterator[StackEndpoints]:
 
 @pytest.fixture(scope="session")
 def secure_stack() -> Iterator[SecureStack]:
-    """One ``lgsp dev up --secure`` broker (no registry) per session, for the tests that need it."""
+    """One ``lgsp dev up --secure`` broker and its write-protected registry per session."""
     from tests.stack import started_secure_stack
 
     with started_secure_stack() as secure:

@@ -116,14 +116,20 @@ class PrometheusServer:
             time.sleep(POLL_S)
 
     def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return _tail(self.log, lines)
 
 
 def write_config(
-    path: Path, targets: Mapping[str, Sequence[str]], *, rule_files: Sequence[Path] = (), interval: str = "1s"
+    path: Path,
+    targets: Mapping[str, Sequence[str]],
+    *,
+    rule_files: Sequence[Path] = (),
+    interval: str = "1s",
+    alertmanager: str | None = None,
 ) -> Path:
-    """A Prometheus config scraping ``targets`` (job name -> host:port list) every ``interval``."""
-    config = {
+    """A Prometheus config scraping ``targets`` (job name -> host:port list) every ``interval``, sending its
+    alerts to ``alertmanager`` (host:port) if given."""
+    config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": [
@@ -131,6 +137,8 @@ def write_config(
             for job, addresses in targets.items()
         ],
     }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -143,11 +151,18 @@ def running_prometheus(
     rule_files: Sequence[Path] = (),
     start_timeout_s: float = 60.0,
     interval: str = "1s",
+    alertmanager: str | None = None,
 ) -> Iterator[PrometheusServer]:
     """Debian's ``prometheus`` on a free loopback port, scraping ``targets`` (and evaluating the rules) every
-    ``interval``, ready when the block starts."""
+    ``interval``, ready when the block starts; alerts go to ``alertmanager`` (host:port) if given."""
     binary = require_binary("prometheus")
-    config = write_config(workdir / "prometheus.yml", targets, rule_files=rule_files, interval=interval)
+    config = write_config(
+        workdir / "prometheus.yml",
+        targets,
+        rule_files=rule_files,
+        interval=interval,
+        alertmanager=alertmanager,
+    )
     log = workdir / "prometheus.log"
     port = free_port()
     args = [
@@ -161,28 +176,35 @@ def running_prometheus(
         process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, cwd=workdir)
     server = PrometheusServer(f"http://127.0.0.1:{port}", process, log)
     try:
-        _wait_ready(server, start_timeout_s)
+        wait_ready("prometheus", server.url, process, log, start_timeout_s)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
 
 
-def _wait_ready(server: PrometheusServer, timeout_s: float) -> None:
+def wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    """Poll ``url``/-/ready (Prometheus and Alertmanager both answer it) until 200; fail with the log's tail
+    if the process exits or the time is up."""
     deadline = time.monotonic() + timeout_s
     while True:
-        if server.process.poll() is not None:
-            raise PrometheusError(f"prometheus exited with {server.process.returncode}: {server.log_tail()}")
+        if process.poll() is not None:
+            raise PrometheusError(f"{name} exited with {process.returncode}: {_tail(log)}")
         try:
-            if httpx.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass  # not listening yet
         if time.monotonic() > deadline:
-            raise PrometheusError(f"prometheus not ready within {timeout_s:g} s: {server.log_tail()}")
+            raise PrometheusError(f"{name} not ready within {timeout_s:g} s: {_tail(log)}")
         time.sleep(POLL_S)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s; nothing if it has already exited."""
     if process.poll() is not None:
         return
     process.terminate()

@@ -59,7 +59,7 @@ class SecureStack:
 
 
 @contextmanager
-def started_secure_stack(*, brokers: int = 1, registry: bool = False) -> Iterator[SecureStack]:
+def started_secure_stack(*, brokers: int = 1, registry: bool = True) -> Iterator[SecureStack]:
     """SASL_SSL + SCRAM + ACLs (``lgsp dev up --secure``), ready; stopped and deleted when the block ends."""
     state_dir = Path(tempfile.mkdtemp(prefix="lgsp-test-secure-"))
     launcher = DevStack(dev_settings_for_tests(state_dir, kafka_heap="512m"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, EventMeta, ReportFiled
 from bus.events.document import make_document_id
+from bus.events.dossier import make_dossier_code
 
 GOV_OFFICE = "000.00.00.G22"
 FINANCE = "000.00.00.G12"
@@ -34,6 +35,11 @@ def meta(source: str, at: datetime, event_id: str | None = None) -> EventMeta:
     return EventMeta.model_validate(
         {"event_id": event_id or str(uuid.uuid4()), "source": source, "occurred_at": at}
     )
+
+
+def code(n: int, agency: str = HCMC) -> str:
+    """The ``n``-th dossier code of the samples (rule ``dossier_code.format``): received on BASE's day."""
+    return make_dossier_code(agency, BASE.date(), n)
 
 
 def document_id(n: int, sender: str = GOV_OFFICE) -> str:

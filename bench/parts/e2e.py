@@ -1,8 +1,9 @@
-"""Part 5, end to end: publish → visible in the views, p50/p99 at a steady rate (1,000 events/s by default).
+"""Part e2e, end to end: publish → visible in the views, p50/p99 at a steady rate (1,000 events/s by default).
 
-Running: ``lgsp views run`` (the view builder) and ``lgsp views serve`` (the API) as separate processes on a
-fresh SQLite store and this part's topics; a ``bus.Publisher`` in the bench process publishes simulated
-events of all four types on a fixed schedule.
+Running: ``lgsp views run`` (the view builder, verifying every signature) and ``lgsp views serve`` (the API)
+as separate processes on a fresh SQLite store and this part's topics; a ``bus.Publisher`` in the bench
+process publishes simulated events of all four types on a fixed schedule, each signed with its agency's
+key (:mod:`bench.keys`).
 
 The measurement:
 
@@ -37,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from bench.keys import make_keys, nation_agencies, publish_keys, signing_settings
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError, Child, lgsp_command, settings_env, spawn, wait_http_ready
 from bench.profiling import hot_paths, sampling
@@ -185,6 +187,13 @@ class Services:
     api: Child
     api_base: str
     store: ViewStore
+    metrics_url: str
+
+    def dead_lettered(self) -> float:
+        """Records the view builder sent to the dead-letter topics (its /metrics)."""
+        text = httpx.get(self.metrics_url, timeout=10).text
+        lines = (line for line in text.splitlines() if line.startswith("lgsp_events_dead_lettered_total"))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
 
 
 def run(ctx: BenchContext) -> PartResult:
@@ -193,6 +202,10 @@ def run(ctx: BenchContext) -> PartResult:
     settings = ctx.part_settings("e2e")
     result = PartResult("e2e", "End to end: publish → visible in the views", rounds=rounds)
     asyncio.run(prepare_topics(settings))
+    # Signed and verified, as in production: a key per simulated publisher, the views requiring signatures.
+    _, entries = make_keys(ctx.work_dir / "e2e-keys", nation_agencies())
+    publish_keys(settings, entries)
+    settings = signing_settings(settings, ctx.work_dir / "e2e-keys")
     per_round = int((sizes.e2e_seconds + sizes.e2e_warmup_seconds) * sizes.e2e_rate)
     total = per_round * (rounds + (1 if ctx.profile else 0)) + 200
     ctx.say(f"e2e: simulating {total:,} events")
@@ -200,6 +213,10 @@ def run(ctx: BenchContext) -> PartResult:
     services = _start_services(ctx, settings)
     try:
         asyncio.run(_measure(ctx, settings, services, events, result))
+        if dead := services.dead_lettered():
+            raise BenchError(
+                f"the view builder dead-lettered {dead:.0f} records: nothing it applied was late"
+            )
     finally:
         services.builder.stop()
         services.api.stop()
@@ -211,7 +228,12 @@ def run(ctx: BenchContext) -> PartResult:
 def _start_services(ctx: BenchContext, settings: Settings) -> Services:
     store_url = f"sqlite:///{ctx.work_dir / 'e2e' / 'views.db'}"
     api_port, metrics_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-    env = settings_env(settings, STORE__URL=store_url, VIEWS__GROUP_ID=f"bench-e2e-{uuid.uuid4().hex[:10]}")
+    env = settings_env(
+        settings,
+        STORE__URL=store_url,
+        VIEWS__GROUP_ID=f"bench-e2e-{uuid.uuid4().hex[:10]}",
+        VIEWS__REQUIRE_SIGNATURES="true",
+    )
     builder = spawn(
         "views-run", lgsp_command("views", "run", "--metrics-port", str(metrics_port)), env, ctx.work_dir
     )
@@ -224,7 +246,7 @@ def _start_services(ctx: BenchContext, settings: Settings) -> Services:
         builder.stop()
         api.stop()
         raise
-    return Services(builder, api, base, open_store(store_url))
+    return Services(builder, api, base, open_store(store_url), f"http://127.0.0.1:{metrics_port}/metrics")
 
 
 async def _measure(

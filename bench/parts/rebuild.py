@@ -1,16 +1,18 @@
-"""Part 3, rebuild: the national views built from the start of the topics, vs a raw aiokafka consume of the
+"""Part rebuild: the national views built from the start of the topics, vs a raw aiokafka consume of the
 same topics, vs Kafka's own ``ConsumerPerformance``.
 
-The corpus (1M simulated events by default) is produced once (:mod:`bench.corpus`: simulated, encoded,
-cached on disk, sent raw) and read by every round; ``--keep-corpus`` leaves its topics for the next run.
-Each round runs, each in a fresh process (:mod:`bench.workers`, measuring with ``bench/rebuild_bench.py``):
+The corpus (1M simulated events by default, signed by their agencies) is produced once (:mod:`bench.corpus`:
+simulated, encoded, cached on disk, sent raw) and read by every round; ``--keep-corpus`` leaves its topics
+for the next run. Each round runs, each in a fresh process (:mod:`bench.workers`):
 
-* **views**: the view builder (consumer group, decode, validate, four views, one SQLite transaction per
-  batch with the offsets) on a new, empty store under a new group, from the start until caught up; timed
-  from consumer start (group join included);
+* **views**: the view builder (consumer group, decode, validate, verify every signature against the
+  keyring, four views, one SQLite transaction per batch with the offsets) on a new, empty store under a new
+  group, from the start until caught up; timed from consumer start (group join included);
+* **views, not verifying**: the same with the signature check left out (#12: the ratio of the two is what
+  verification costs the rebuild);
 * **views, partition-parallel**: ``lgsp views rebuild`` in 2 processes (:mod:`consumers.rebuild`: shards of
   the partitions built side by side, then merged into one new store), timed from its start (processes
-  spawned, shards built and merged); the issue's targets are judged on it;
+  spawned, shards built and merged), and the same command with 1 process (the 2-process target's "one");
 * **raw aiokafka**: the runner's consumer settings, partitions assigned, beginning → end offsets, records
   counted, not decoded;
 * **raw aiokafka + decode**: the same, every record decoded by our serde (the share of the work that comes
@@ -21,18 +23,17 @@ Each round runs, each in a fresh process (:mod:`bench.workers`, measuring with `
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
 
-from bench import corpus
+from bench.corpus import corpus_topics
 from bench.kafka_tools import consumer_performance
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError, module_command, run_worker, settings_env, spawn
 from bench.profiling import hot_paths, sampling
-from bench.stack import delete_prefixed_topics, prepare_topics, with_prefix
 from bench.stats import Figure, Ratio, Target
+from bench.workers import PARALLEL_PROCESSES
 from bus.consumer.kafka import consumer_config
 from bus.settings import Settings
 
@@ -43,60 +44,15 @@ TITLE = "Rebuild: views from the start of the topics vs raw aiokafka vs Consumer
 
 
 def run(ctx: BenchContext) -> PartResult:
-    count = ctx.sizes.rebuild_events
-    prefix = corpus.corpus_prefix(count)
-    settings = with_prefix(ctx.settings, prefix)
     result = PartResult("rebuild", TITLE, rounds=ctx.sizes.rounds_for("rebuild"))
-    try:
-        topic_records = ensure_corpus(ctx, settings, count)
+    with corpus_topics(ctx, ctx.sizes.rebuild_events) as (settings, topic_records):
+        prefix = settings.topics.prefix
         result.sizes = {
             "events": sum(topic_records.values()),
             **{topic.removeprefix(prefix): n for topic, n in topic_records.items()},
         }
         _measure(ctx, settings, topic_records, result)
-    finally:
-        if not ctx.keep_corpus:
-            asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
     return result
-
-
-def ensure_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
-    """The corpus topics with exactly ``count`` records, produced now unless a previous run left them.
-
-    A damaged or wrong-sized cache file is deleted and simulated again, once.
-    """
-    prefix = settings.topics.prefix
-    counts = asyncio.run(corpus.topic_counts(settings, prefix))
-    if sum(counts.values()) == count:
-        ctx.say(f"rebuild: reusing the corpus of {count:,} events under {prefix}")
-        return counts
-    for attempt in (1, 2):
-        try:
-            return _produce_corpus(ctx, settings, count)
-        except corpus.CorpusError as exc:
-            if attempt == 2:
-                raise
-            ctx.say(f"rebuild: {exc}; simulating it again")
-            corpus.cache_path(settings, count).unlink(missing_ok=True)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _produce_corpus(ctx: BenchContext, settings: Settings, count: int) -> dict[str, int]:
-    prefix = settings.topics.prefix
-    asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
-    path = corpus.cache_path(settings, count)
-    if not path.exists():
-        ctx.say(f"rebuild: simulating {count:,} events into {path} (once; later runs reuse the file)")
-        corpus.simulate_to_cache(path, count, ctx.say)
-    asyncio.run(prepare_topics(settings))
-    ctx.say(f"rebuild: sending {count:,} pre-encoded events to {prefix}*")
-    sent = asyncio.run(corpus.send_cache(settings, path, ctx.say))
-    if sent != count:
-        raise corpus.CorpusError(f"{path} holds {sent} records, not {count}")
-    counts = asyncio.run(corpus.topic_counts(settings, prefix))
-    if sum(counts.values()) != count:
-        raise BenchError(f"corpus: sent {sent} records, the topics hold {sum(counts.values())}")
-    return counts
 
 
 def _measure(
@@ -105,6 +61,12 @@ def _measure(
     total = sum(topic_records.values())
     figures = result.figures
     views = figures.add(Figure("views", "views rebuild, 1 process (group join → caught up)", "events/s"))
+    unverified = figures.add(
+        Figure("views_unverified", "views rebuild, 1 process, signatures not verified", "events/s")
+    )
+    rebuild_1 = figures.add(
+        Figure("views_rebuild_1", "views rebuild, `lgsp views rebuild --processes 1`", "events/s")
+    )
     parallel = figures.add(
         Figure("views_parallel", "views rebuild, 2 processes (`lgsp views rebuild`)", "events/s")
     )
@@ -115,23 +77,17 @@ def _measure(
     java = figures.add(Figure("consumer_perf", "Kafka ConsumerPerformance (Java), same topics", "events/s"))
     fetch = consumer_config(settings, group_id=None)
     for index in range(result.rounds):
-        outcome = _views_round(ctx, settings, f"views-rebuild-{index}")
-        if outcome["records"] != total:
-            raise BenchError(f"the views applied {outcome['records']} records, the corpus has {total}")
-        _add(views, outcome)
-        sharded = run_worker(
-            f"views-parallel-{index}",
-            module_command("bench.workers", "views-parallel"),
-            settings_env(settings),
-            ctx.work_dir,
-            _WORKER_TIMEOUT_S,
-        )
-        if sharded["records"] != total:
-            raise BenchError(f"the parallel rebuild applied {sharded['records']} records, not {total}")
-        _add(parallel, sharded)
-        _add(raw, _raw_round(ctx, settings, f"raw-consume-{index}", "raw-consume"))
+        # verifying and not verifying back to back, in alternating order: the ratio is what verifying costs
+        pair = [(views, "--verify"), (unverified, "--no-verify")]
+        for figure, flag in pair if index % 2 == 0 else reversed(pair):
+            _add(figure, worker_round(ctx, settings, f"{figure.key}-{index}", total, "views-rebuild", flag))
+        sharded = [(rebuild_1, 1), (parallel, PARALLEL_PROCESSES)]
+        for figure, processes in sharded if index % 2 == 0 else reversed(sharded):
+            name = f"{figure.key}-{index}"
+            _add(figure, worker_round(ctx, settings, name, total, "rebuild-n", "--processes", str(processes)))
+        _add(raw, worker_round(ctx, settings, f"raw-consume-{index}", total, "raw-consume"))
         if index == 0:  # a decomposition aid (decode alone), not a contender: one round is enough
-            _add(decode, _raw_round(ctx, settings, f"raw-decode-{index}", "raw-decode"))
+            _add(decode, worker_round(ctx, settings, f"raw-decode-{index}", total, "raw-decode"))
         perf = consumer_performance(
             ctx.java,
             ctx.classpath,
@@ -145,14 +101,19 @@ def _measure(
         java.detail.setdefault("rounds", []).append(perf.to_json())
         ctx.say(
             f"rebuild round {index + 1}: views {views.samples[-1]:,.0f}/s, "
-            f"parallel {parallel.samples[-1]:,.0f}/s, raw {raw.samples[-1]:,.0f}/s, "
+            f"not verifying {unverified.samples[-1]:,.0f}/s, "
+            f"views rebuild 1/2 processes {rebuild_1.samples[-1]:,.0f}/{parallel.samples[-1]:,.0f}/s, "
+            f"raw {raw.samples[-1]:,.0f}/s, "
             f"raw+decode {decode.samples[-1]:,.0f}/s, ConsumerPerformance {perf.records_per_s:,.0f}/s"
         )
     if ctx.profile:
         _profile_views(ctx, settings, result)
     result.ratios = [
+        Ratio("views", "views_unverified", "not verifying signatures"),
+        Ratio("views_unverified", "raw_aiokafka", "raw aiokafka"),
         Ratio("views_parallel", "raw_aiokafka", "raw aiokafka"),
-        Ratio("views_parallel", "views", "1 process"),
+        Ratio("views_parallel", "views_rebuild_1", "`views rebuild`, 1 process"),
+        Ratio("views_parallel", "views", "1-process builder"),
         Ratio("views", "raw_aiokafka", "raw aiokafka"),
         Ratio("views", "raw_decode", "raw aiokafka + decode"),
         Ratio("views", "consumer_perf", "ConsumerPerformance"),
@@ -160,14 +121,20 @@ def _measure(
         Ratio("raw_aiokafka", "consumer_perf", "ConsumerPerformance"),
     ]
     result.targets = [
-        Target("rebuild ≥ 30k events/s", "views_parallel", ">=", 30_000, "events/s"),
-        Target("rebuild ≥ 0.4× raw aiokafka consume", "views_parallel/raw_aiokafka", ">=", 0.4, "×"),
+        Target("rebuild, 1 process ≥ 50k events/s", "views", ">=", 50_000, "events/s"),
+        Target("rebuild, 1 process ≥ 0.3× raw aiokafka consume", "views/raw_aiokafka", ">=", 0.3, "×"),
+        Target(
+            "views rebuild, 2 processes ≥ 1.7× 1 process", "views_parallel/views_rebuild_1", ">=", 1.7, "×"
+        ),
+        Target("rebuild verifying signatures ≥ 0.8× not verifying", "views/views_unverified", ">=", 0.8, "×"),
     ]
     result.notes += [
         "views: timed from consumer start (group join included) to caught up, on a fresh SQLite store and a "
-        "new group; its rate after the first batch (join excluded) is in the JSON. views, 2 processes: "
-        "`lgsp views rebuild --processes 2` from its start (shard processes spawned, built, merged) to the "
-        "merged store; its CPU seconds (shards included) are in the JSON. raw: from consumer "
+        "new group, every signature verified against the keyring (as `lgsp views run` does); its rate after "
+        "the first batch (join excluded) is in the JSON. Not verifying: the same with only the signature "
+        "check left out, run right before or after it. views rebuild, 1 and 2 processes: "
+        "`lgsp views rebuild --processes N` from its start (shard processes spawned, built, merged) to the "
+        "merged store, back to back; their CPU seconds (shards included) are in the JSON. raw: from consumer "
         "start to the end offsets; raw + decode (first round only: it splits the views' cost, it is not a "
         "contender). ConsumerPerformance: records over its fetch time (join excluded), topic by topic.",
         f"Consumer settings (views and raw): max_partition_fetch_bytes {fetch['max_partition_fetch_bytes']}, "
@@ -181,22 +148,31 @@ def _add(figure: Figure, outcome: dict[str, Any]) -> None:
     figure.detail.setdefault("rounds", []).append(outcome)
 
 
-def _views_round(ctx: BenchContext, settings: Settings, name: str) -> dict[str, Any]:
-    """One views rebuild in a fresh process, on a fresh store, under a new consumer group."""
-    env = settings_env(settings, VIEWS__GROUP_ID=f"bench-views-{uuid.uuid4().hex[:10]}")
-    command = module_command("bench.workers", "views-rebuild")
-    return run_worker(name, command, env, ctx.work_dir, _WORKER_TIMEOUT_S)
-
-
-def _raw_round(ctx: BenchContext, settings: Settings, name: str, worker: str) -> dict[str, Any]:
-    command = module_command("bench.workers", worker)
-    return run_worker(name, command, settings_env(settings), ctx.work_dir, _WORKER_TIMEOUT_S)
+def worker_round(
+    ctx: BenchContext, settings: Settings, name: str, total: int, *args: str, **extra_env: str
+) -> dict[str, Any]:
+    """One :mod:`bench.workers` measurement in a fresh process, under a new consumer group and with
+    signatures required; a BenchError unless every record of the corpus was applied, none dead-lettered."""
+    env = settings_env(
+        settings,
+        VIEWS__GROUP_ID=f"bench-views-{uuid.uuid4().hex[:10]}",
+        VIEWS__REQUIRE_SIGNATURES="true",
+        **extra_env,
+    )
+    outcome = run_worker(name, module_command("bench.workers", *args), env, ctx.work_dir, _WORKER_TIMEOUT_S)
+    if outcome["records"] != total:
+        raise BenchError(f"{name}: {outcome['records']} records consumed, the corpus has {total}")
+    if outcome.get("dead_letters"):
+        raise BenchError(f"{name}: {outcome['dead_letters']} records went to the dead-letter topics")
+    return outcome
 
 
 def _profile_views(ctx: BenchContext, settings: Settings, result: PartResult) -> None:
     """py-spy on one more views rebuild, for its first ``_PROFILE_S`` seconds of steady work (not counted)."""
     raw = ctx.work_dir / "rebuild-views.pyspy.txt"
-    env = settings_env(settings, VIEWS__GROUP_ID=f"bench-views-{uuid.uuid4().hex[:10]}")
+    env = settings_env(
+        settings, VIEWS__GROUP_ID=f"bench-views-{uuid.uuid4().hex[:10]}", VIEWS__REQUIRE_SIGNATURES="true"
+    )
     child = spawn(
         "views-rebuild-profiled", module_command("bench.workers", "views-rebuild"), env, ctx.work_dir
     )

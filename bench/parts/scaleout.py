@@ -1,8 +1,8 @@
-"""Part 6, scale-out: rebuild throughput of the views on PostgreSQL with 1, 2 and 4 builders, beside SQLite
+"""Part scaleout: rebuild throughput of the views on PostgreSQL with 1, 2 and 4 builders, beside SQLite
 with 1, on the same corpus in the same run.
 
-Each round, one after the other on the rebuild part's corpus topics (:mod:`bench.corpus`; produced here if
-the rebuild part has not left them), each a fresh ``python -m bench.workers rebuild-n`` process:
+Each round, one after the other on the corpus topics (:func:`bench.corpus.corpus_topics`, as the rebuild
+part's; signatures verified as in production), each a fresh ``python -m bench.workers rebuild-n`` process:
 
 * **SQLite, 1 process**: ``lgsp views rebuild --processes 1`` into a new SQLite file (one shard, merged);
 * **PostgreSQL, N members** (N = 1, 2, 4): ``lgsp views rebuild --processes N`` into a new, empty database:
@@ -14,44 +14,29 @@ work directory, default server settings: durable commits); its CPU is not in the
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench import corpus
+from bench.corpus import corpus_topics
 from bench.model import BenchContext, PartResult
-from bench.parts.rebuild import ensure_corpus
-from bench.procs import BenchError, module_command, run_worker, settings_env
-from bench.stack import delete_prefixed_topics, with_prefix
+from bench.parts.rebuild import worker_round
 from bench.stats import Figure, Ratio
 from bus.settings import DevSettings, Settings
 from lgsp.devstack.postgres import PostgresServer
 
 TITLE = "Scale-out: views rebuild on PostgreSQL with 1, 2, 4 builders vs SQLite with 1 (same events)"
 MEMBERS = (1, 2, 4)
-_WORKER_TIMEOUT_S = 3_600.0
 
 
 def run(ctx: BenchContext) -> PartResult:
-    count = ctx.sizes.scaleout_events
-    prefix = corpus.corpus_prefix(count)
-    settings = with_prefix(ctx.settings, prefix)
     result = PartResult("scaleout", TITLE, rounds=ctx.sizes.rounds_for("scaleout"))
-    try:
-        records = ensure_corpus(ctx, settings, count)
-        result.sizes = {"events": sum(records.values()), "partitions": _partitions(settings)}
+    with corpus_topics(ctx, ctx.sizes.scaleout_events) as (settings, records):
+        result.sizes = {"events": sum(records.values()), "partitions": settings.topics.partitions}
         with _postgres(ctx) as server:
             _measure(ctx, settings, server, sum(records.values()), result)
-    finally:
-        if not ctx.keep_corpus:
-            asyncio.run(delete_prefixed_topics(ctx.settings, prefix))
     return result
-
-
-def _partitions(settings: Settings) -> int:
-    return settings.topics.partitions
 
 
 @contextmanager
@@ -81,16 +66,13 @@ def _measure(
         for n in MEMBERS
     }
     for index in range(result.rounds):
-        _add(sqlite, _round(ctx, settings, f"scaleout-sqlite-{index}", 1, store=None), total)
+        _add(sqlite, _round(ctx, settings, f"scaleout-sqlite-{index}", total, 1, store=None))
         for n, figure in members.items():
             database = f"bench_{uuid.uuid4().hex[:10]}"
             server.create_database(database)
             try:
-                _add(
-                    figure,
-                    _round(ctx, settings, f"scaleout-pg{n}-{index}", n, store=server.url_for(database)),
-                    total,
-                )
+                url = server.url_for(database)
+                _add(figure, _round(ctx, settings, f"scaleout-pg{n}-{index}", total, n, store=url))
             finally:
                 server.drop_database(database)
         ctx.say(
@@ -109,17 +91,12 @@ def _measure(
 
 
 def _round(
-    ctx: BenchContext, settings: Settings, name: str, processes: int, *, store: str | None
+    ctx: BenchContext, settings: Settings, name: str, total: int, processes: int, *, store: str | None
 ) -> dict[str, Any]:
-    extra = {"VIEWS__GROUP_ID": f"bench-scaleout-{uuid.uuid4().hex[:10]}"}
-    if store is not None:
-        extra["STORE__URL"] = store
-    command = module_command("bench.workers", "rebuild-n", "--processes", str(processes))
-    return run_worker(name, command, settings_env(settings, **extra), ctx.work_dir, _WORKER_TIMEOUT_S)
+    extra = {} if store is None else {"STORE__URL": store}
+    return worker_round(ctx, settings, name, total, "rebuild-n", "--processes", str(processes), **extra)
 
 
-def _add(figure: Figure, outcome: dict[str, Any], total: int) -> None:
-    if outcome["records"] != total:
-        raise BenchError(f"{figure.label}: applied {outcome['records']} records, the corpus has {total}")
+def _add(figure: Figure, outcome: dict[str, Any]) -> None:
     figure.add(outcome["records"] / outcome["seconds"])
     figure.detail.setdefault("rounds", []).append(outcome)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bus.consumer.admission import Admission, Rejection
 from bus.consumer.dlq import DeadLetter
@@ -39,6 +39,18 @@ class RecordLike(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    @property
+    def timestamp(self) -> int:
+        """Epoch ms: the broker's append time on topics with ``message.timestamp.type=LogAppendTime``
+        (:data:`LOG_APPEND_TIME`), else the producer's; negative when unknown."""
+        ...
+
+    @property
+    def timestamp_type(self) -> int: ...
+
+
+LOG_APPEND_TIME: Final = 1
+"""``timestamp_type`` of a record whose timestamp the broker set (Kafka's ``LOG_APPEND_TIME``)."""
 
 
 class DeserializerLike(Protocol):

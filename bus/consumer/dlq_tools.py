@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,9 @@ class _Record:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    # A replayed letter is appended anew: it is checked as of now.
+    timestamp: int = field(default_factory=lambda: int(time.time() * 1000))
+    timestamp_type: int = 0
 
 
 async def replay_dead_letters(

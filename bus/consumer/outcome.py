@@ -58,6 +58,9 @@ class DeadLetterReason(StrEnum):
     SIGNER_UNKNOWN = "signer.unknown"
     SIGNER_REVOKED = "signer.revoked"
     SIGNER_NOT_ENTITLED = "signer.not-entitled"
+    EVENT_TIME_FUTURE = "time.future"
+    """The event's time is further ahead of its record's broker timestamp than ``views.max_future_s``: a
+    forged or broken clock (one such event would move the views' as-of time, and every obligation, ahead)."""
 
 
 @dataclass(frozen=True, slots=True)

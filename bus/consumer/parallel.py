@@ -32,6 +32,8 @@ class RawRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    timestamp: int
+    timestamp_type: int
 
 
 class DecodeWorkerError(LgspError):
@@ -88,7 +90,19 @@ class ProcessPoolDecoder:
         """Verdicts for every record of ``fetched``, as :meth:`BatchDecoder.decode` gives them."""
         loop = asyncio.get_running_loop()
         chunks = [
-            [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ())) for r in part]
+            [
+                RawRecord(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.key,
+                    r.value,
+                    list(r.headers or ()),
+                    r.timestamp,
+                    r.timestamp_type,
+                )
+                for r in part
+            ]
             for records in fetched.values()
             for part in _split(records, self._chunk)
         ]

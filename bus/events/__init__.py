@@ -35,7 +35,7 @@ from bus.events.document import (
     make_document_id,
     parse_document_id,
 )
-from bus.events.dossier import DossierSynced
+from bus.events.dossier import DossierSynced, make_dossier_code
 from bus.events.periods import Period, periods_of_year
 from bus.events.problems import nearest
 from bus.events.report import IndicatorValue, ReportFiled, make_report_id
@@ -88,6 +88,7 @@ __all__ = [
     "SubmissionChannel",
     "event_type",
     "make_document_id",
+    "make_dossier_code",
     "make_report_id",
     "parse_document_id",
     "periods_of_year",

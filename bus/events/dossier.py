@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, ClassVar
 
 from bus.events._base import (
@@ -17,14 +18,22 @@ from bus.events._base import (
 from bus.events.codes import ApplicantType, DossierStatus, OnlineLevel, SubmissionChannel
 from bus.events.rules import (
     COUNT,
+    DOSSIER_CODE,
     PROCEDURE_CODE,
     PROCEDURE_CODE_PATTERN,
     PROVINCE,
     PROVINCE_CODE,
     SECTOR_CODE,
+    dossier_code,
 )
+from bus.types import DossierCode
 
-__all__ = ["PROCEDURE_CODE_PATTERN", "DossierSynced"]
+__all__ = ["PROCEDURE_CODE_PATTERN", "DossierSynced", "make_dossier_code"]
+
+
+def make_dossier_code(agency_code: str, received: date, sequence: int) -> DossierCode:
+    """A dossier code of the bus's form ``{agency}-{yyMMdd}-{sequence}``: ``000.00.00.H41-250701-0065``."""
+    return DossierCode(dossier_code(agency_code, received, sequence))
 
 
 class DossierSynced(Event):
@@ -36,7 +45,7 @@ class DossierSynced(Event):
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.dossier.DossierSynced"
     SCHEMA_VERSION: ClassVar[int] = 2
 
-    dossier_code: Identifier
+    dossier_code: Annotated[Identifier, DOSSIER_CODE]
     procedure_code: Annotated[str, PROCEDURE_CODE]
     procedure_name: LongText
     sector_code: Annotated[Text, SECTOR_CODE]

@@ -19,6 +19,7 @@ import pydantic
 
 from bus import errors
 from bus.agencies import load_catalog
+from bus.events.rules import DOSSIER_CODE_EXAMPLE, DOSSIER_CODE_FORM
 
 TIME_EXAMPLE: Final = "2025-07-01T09:30:00+07:00"
 DATE_EXAMPLE: Final = "2025-07-01"
@@ -123,6 +124,10 @@ def _document_id(value: Any, **_: Any) -> str:
     return "{sender},{yyyy/MM/dd},{number}/{notation}, e.g. 000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
 
 
+def _dossier_code(value: Any, **_: Any) -> str:
+    return f"{DOSSIER_CODE_FORM}, e.g. {DOSSIER_CODE_EXAMPLE}"
+
+
 Hint = Callable[..., str | None]
 HINTS: Final[Mapping[str, Hint]] = {
     "timestamp.format": _time_hint,
@@ -142,6 +147,7 @@ HINTS: Final[Mapping[str, Hint]] = {
     "uuid.format": _uuid,
     "text.control_chars": _hidden,
     "document_id.format": _document_id,
+    "dossier_code.format": _dossier_code,
 }
 """How to fix a broken rule, by rule name: a function of the value and the place (``field``, the ``known``
 field names there, the ``expected`` symbols of an enum) that answers a hint or None."""

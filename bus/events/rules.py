@@ -272,6 +272,34 @@ DOCUMENT_ID: Final = FieldRule("document_id.format", _document_id)
 """``{sender},{yyyy/MM/dd},{number}/{notation}`` with a sender the catalog accepts (``agency_code.known``)."""
 
 
+_DOSSIER_CODE_RE: Final = re.compile(r"^(?P<agency>[0-9A-Z.]+)-(?P<day>\d{6})-(?P<sequence>\d{4,6})$")
+DOSSIER_CODE_FORM: Final = "{processing agency code}-{yyMMdd received}-{sequence of 4 to 6 digits}"
+DOSSIER_CODE_EXAMPLE: Final = "000.00.00.H41-250701-0065"
+
+
+def dossier_code(agency_code: str, received: date, sequence: int) -> str:
+    """A dossier code of the bus's form: the agency, the day received (yyMMdd), the day's sequence number."""
+    return f"{agency_code}-{received:%y%m%d}-{sequence:04d}"
+
+
+def _dossier_code(value: str, catalog: AgencyCatalog) -> Violation | None:
+    match = _DOSSIER_CODE_RE.match(value)
+    if match is None:
+        return Violation(f"{value!r} is not {DOSSIER_CODE_FORM}")
+    if not is_agency_code(match["agency"]):
+        return Violation(f"{match['agency']!r} in dossier code {value!r} is not a QĐ 20/2020 agency code")
+    day = match["day"]
+    try:
+        date(2000 + int(day[:2]), int(day[2:4]), int(day[4:]))
+    except ValueError:
+        return Violation(f"{day!r} in dossier code {value!r} is not a date yyMMdd")
+    return None
+
+
+DOSSIER_CODE: Final = FieldRule("dossier_code.format", _dossier_code)
+"""The bus's form of a dossier code (the portal's MaHoSo), the simulator's: see ``DOSSIER_CODE_FORM``."""
+
+
 def report_id(agency_code: str, report_code: str, period: Period) -> str:
     """The conventional id of one report for one agency and period: ``{agency}/{report}/{period label}``."""
     return f"{agency_code}/{report_code}/{period.label}"

@@ -241,17 +241,19 @@ SIMULATOR_TARGET_RATE = MetricSpec(
 PROVINCE_EVENTS = MetricSpec(
     "lgsp_view_province_events",
     Kind.GAUGE,
-    "What a province's agencies have published so far, as the views count it (view=documents: documents "
-    'sent; dossiers: dossiers received; reports: reports filed); province="central" is the ministries. '
-    "A total that only grows: its history is the province's cadence, a flat stretch is silence.",
-    "Which province (or the ministries) has gone silent in a family it normally publishes?",
+    "What a province's or a ministry's agencies have published so far, as the views count it "
+    "(view=documents: documents sent; dossiers: dossiers received; reports: reports filed). One series per "
+    'level-1 unit of the agency catalog: province="79" (statistics code) or, for each ministry and central '
+    'body, its level-1 G code (province="G22": 000.00.00.G22). A total that only grows: its history is the '
+    "unit's cadence, a flat stretch is silence.",
+    "Which province or ministry has gone silent in a family it normally publishes?",
     ("province", "view"),
 )
 REPORTS_OVERDUE = MetricSpec(
     "lgsp_reports_overdue",
     Kind.GAUGE,
-    "Periodic reports whose deadline (report catalog) has passed without a filing, per province "
-    "(reports_expected minus reports filed, from the scoreboard).",
+    "Periodic reports whose deadline (report catalog) has passed without a filing, per province and per "
+    'ministry (province="G22" as in lgsp_view_province_events): obligations due minus those filed.',
     "Has a report deadline passed unfiled, and where?",
     ("province",),
 )

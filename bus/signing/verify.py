@@ -7,7 +7,9 @@ For each decoded record, in order (the first failure is the dead-letter reason):
 2. ``signature.invalid``: the envelope or its protected header is malformed, the proof does not lead from the
    record's leaf (key, identity headers, exact value bytes) to a root, or the signature over that root fails;
 3. ``signer.unknown``: the key id is not on the keyring;
-4. ``signer.revoked``: the batch was signed outside the key's validity or at/after its revocation;
+4. ``signer.revoked``: the batch was signed outside the key's validity or at/after its revocation, or the
+   broker appended the record at/after the revocation (topics with ``LogAppendTime``: a backdated ``iat``
+   does not help a thief);
 5. ``signer.not-entitled``: the signer may not speak for the event's ``source`` or an agency its data asserts
    (:mod:`bus.authz`; an agency key speaks for its agency and grants, an ingress key for the agency it
    attests, with that API key's grants).
@@ -28,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.authz import Principal, asserted_agencies, refusals
 from bus.consumer.admission import Rejection
+from bus.consumer.decode import LOG_APPEND_TIME
 from bus.consumer.outcome import DeadLetterReason
 from bus.events.raw import RawEvent
 from bus.signing import tree
@@ -123,6 +126,15 @@ class Verifier:
                 f"valid {entry.valid_from_ms}..{entry.valid_until_ms}, revoked at {entry.revoked_at_ms}"
             )
             message = f"key {entry.key_id} was not usable when the batch was signed ({issued}; {validity})"
+            return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
+        revoked = entry.revoked_at_ms
+        if record.timestamp_type == LOG_APPEND_TIME and revoked is not None and record.timestamp >= revoked:
+            # ``iat`` is the signer's word: a thief holding a revoked key backdates it; the append time is
+            # the broker's
+            message = (
+                f"key {entry.key_id} was revoked at {revoked}; this record was appended at "
+                f"{record.timestamp} (its signature claims {issued})"
+            )
             return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
         claims = protected.claims
         if entry.role == "ingress":

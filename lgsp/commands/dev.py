@@ -76,7 +76,8 @@ def up(
         if key not in ("LGSP_KAFKA__SASL_USERNAME", "LGSP_KAFKA__SASL_PASSWORD"):
             typer.echo(f"  export {key}={value}")
     if admin.sasl_username is not None:
-        env_file = write_admin_env(stack.settings.state_dir, admin)
+        registry_admin = stack.registry_admin_settings() if result.registry_url else None
+        env_file = write_admin_env(stack.settings.state_dir, admin, registry_admin)
         typer.echo(
             f"  # the admin principal (super user) and its password, 0600: set -a; . {env_file}; set +a"
         )
@@ -85,6 +86,11 @@ def up(
         typer.echo("  # agencies get theirs with `lgsp agencies onboard CODE --sdk` (docs/operators.md)")
     if result.registry_url:
         typer.echo(f"  export LGSP_REGISTRY__URL={result.registry_url}")
+        if admin.sasl_username is not None:
+            typer.echo(
+                "  # registry: reads are open; writes need the registry admin's LGSP_REGISTRY__USERNAME/"
+            )
+            typer.echo("  # PASSWORD (in the admin env file above), e.g. for `lgsp schemas register`")
     if store_url:
         typer.echo(f"  export LGSP_STORE__URL={store_url}")
 

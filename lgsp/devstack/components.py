@@ -8,6 +8,7 @@ State directory (``settings.dev.state_dir``)::
     kafka-<n>/kafka-<n>.log|.pid    output of the current run (the previous run's in .log.1), pid
     registry/db.mv.db               Apicurio's H2 database: schemas survive restarts
     registry/registry.log|.pid
+    registry/admin.password         secure mode only: the registry admin's password (0600)
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from lgsp.devstack.secure import (
     secure_properties,
     write_private,
 )
+from lgsp.devstack.secure_registry import (
+    registry_password,
+    secure_registry_environment,
+    secure_registry_flags,
+)
 
 _FORMAT_TIMEOUT_S = 120.0
 
@@ -52,6 +58,9 @@ class Component(Protocol):
         """Write configuration and initialise storage; runs before every start."""
 
     def command(self, java: str) -> list[str]: ...
+
+    def environment(self) -> dict[str, str]:
+        """Variables the process gets on top of ours (secrets that must stay off its command line)."""
 
     def ready(self) -> bool: ...
 
@@ -134,6 +143,9 @@ class KafkaComponent:
             marker=self.managed.marker,
         )
 
+    def environment(self) -> dict[str, str]:
+        return {}
+
     def ready(self) -> bool:
         material = self._material()
         if material is not None:
@@ -185,21 +197,20 @@ class RegistryComponent:
             "-Dapicurio.datasource.jdbc.min-size=2",
             "-Dapicurio.datasource.jdbc.max-size=20",
             "-Dquarkus.datasource.h2.jdbc.acquisition-timeout=60S",
-            *self._deletions(),
+            # Deletions are allowed: the plain stack's tests clean up after themselves, and on the secure
+            # stack only the admin may delete (lgsp.devstack.secure_registry).
+            "-Dapicurio.rest.deletion.artifact.enabled=true",
+            "-Dapicurio.rest.deletion.artifact-version.enabled=true",
+            "-Dapicurio.rest.deletion.group.enabled=true",
+            *(secure_registry_flags() if self.layout.secure else []),
             "-jar",
             str(artifacts.registry_jar(self.settings).resolve()),
         ]
 
-    def _deletions(self) -> list[str]:
-        """A plain development registry lets tests and developers delete what they registered; the secure
-        stack's keeps Apicurio's default (no deletions)."""
-        if self.layout.secure:
-            return []
-        return [
-            "-Dapicurio.rest.deletion.artifact.enabled=true",
-            "-Dapicurio.rest.deletion.artifact-version.enabled=true",
-            "-Dapicurio.rest.deletion.group.enabled=true",
-        ]
+    def environment(self) -> dict[str, str]:
+        if not self.layout.secure:
+            return {}
+        return secure_registry_environment(registry_password(self.managed.directory))
 
     def ready(self) -> bool:
         return registry_ready(self.endpoint)

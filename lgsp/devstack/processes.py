@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +52,11 @@ def marker_for(state_dir: Path, name: str) -> str:
     return f"-Dlgsp.devstack={state_dir.resolve() / name}"
 
 
-def spawn(managed: Managed, command: Sequence[str]) -> int:
-    """Start ``command`` in its own session, output to the (rotated) log file; write and return the pid."""
+def spawn(managed: Managed, command: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """Start ``command`` in its own session, output to the (rotated) log file; write and return the pid.
+
+    ``env``: variables added to ours (secrets go there, never on a command line that ``ps`` shows).
+    """
     managed.directory.mkdir(parents=True, exist_ok=True)
     if managed.log_file.exists():
         managed.log_file.replace(managed.log_file.with_name(managed.log_file.name + ".1"))
@@ -62,6 +65,7 @@ def spawn(managed: Managed, command: Sequence[str]) -> int:
             proc = subprocess.Popen(
                 list(command),
                 cwd=managed.directory,
+                env=None if not env else {**os.environ, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -16,6 +16,7 @@ The admin's SCRAM credential is written into the cluster's bootstrap metadata wh
 
     tls/                       the CA and the brokers' certificate (0600 keys)
     admin.env                  0600: the LGSP_KAFKA__* settings of the admin principal (password included)
+                               and the registry admin's LGSP_REGISTRY__* (lgsp.devstack.secure_registry)
     kafka-<n>/server.properties  0600: it carries the admin password for broker-to-broker authentication
 """
 
@@ -33,7 +34,8 @@ from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
 from bus.kafka_client import kafka_environment, librdkafka_config
-from bus.settings import KafkaSettings
+from bus.registry import registry_environment
+from bus.settings import KafkaSettings, RegistrySettings
 from lgsp.devstack.certs import TlsFiles, ensure_certificates
 
 ADMIN = "admin"
@@ -82,10 +84,14 @@ def ensure_material(state_dir: Path, host: str) -> SecureMaterial:
     return SecureMaterial(tls, keystore, password)
 
 
-def write_admin_env(state_dir: Path, settings: KafkaSettings) -> Path:
-    """``admin.env`` (0600): ``set -a; . admin.env`` gives a shell the admin's connection."""
+def write_admin_env(
+    state_dir: Path, settings: KafkaSettings, registry: RegistrySettings | None = None
+) -> Path:
+    """``admin.env`` (0600): ``set -a; . admin.env`` gives a shell the admin's connection (Kafka, and the
+    registry's writer when ``registry`` is given)."""
     path = state_dir / ADMIN_ENV
-    lines = [f"{key}={value}\n" for key, value in kafka_environment(settings).items()]
+    env = kafka_environment(settings) | ({} if registry is None else registry_environment(registry))
+    lines = [f"{key}={value}\n" for key, value in env.items()]
     write_private(path, "".join(lines))
     return path
 

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 
 from bus.errors import DevStackError
-from bus.settings import DevSettings, KafkaSettings, Settings
+from bus.settings import DevSettings, KafkaSettings, RegistrySettings, Settings
 from lgsp.devstack import artifacts
-from lgsp.devstack.components import Component, KafkaComponent, components_of
-from lgsp.devstack.layout import StackLayout, load_layout, plan_layout, save_layout
+from lgsp.devstack.components import Component, KafkaComponent, RegistryComponent, components_of
+from lgsp.devstack.layout import REGISTRY_API, StackLayout, load_layout, plan_layout, save_layout
 from lgsp.devstack.ports import check_free
 from lgsp.devstack.processes import (
     exit_code,
@@ -34,6 +34,7 @@ from lgsp.devstack.processes import (
     wait_gone,
 )
 from lgsp.devstack.secure import ensure_material
+from lgsp.devstack.secure_registry import registry_admin_settings, registry_password
 from lgsp.devstack.status import ComponentStatus, StackStatus, State
 from lgsp.devstack.tools import find_java
 
@@ -138,6 +139,25 @@ class DevStack:
         java = find_java(self.settings.java).path
         self._start([component], java, timeout_s, wait_for=[component] if wait else [])
 
+    def stop_registry(self) -> None:
+        """Shut the registry down (consumers must keep decoding from their schema cache meanwhile)."""
+        stop_all([self._registry().managed], self.settings.stop_timeout_s)
+
+    def start_registry(self, *, timeout_s: float | None = None) -> None:
+        """(Re)start the registry on its recorded port and wait until it serves."""
+        component = self._registry()
+        if running_pid(component.managed) is not None:
+            return
+        check_free(component.layout.host, component.port_uses())
+        java = find_java(self.settings.java).path
+        self._start([component], java, timeout_s, wait_for=[component])
+
+    def _registry(self) -> RegistryComponent:
+        layout = self._require_layout()
+        if layout.registry_port is None:
+            raise DevStackError(f"the stack in {self.settings.state_dir} runs without a registry")
+        return RegistryComponent(self.settings, layout, layout.registry_port)
+
     def _kafka(self, node_id: int) -> KafkaComponent:
         layout = self._require_layout()
         return KafkaComponent(self.settings, layout, layout.node(node_id))
@@ -154,6 +174,15 @@ class DevStack:
         if not layout.secure:
             return KafkaSettings(bootstrap_servers=layout.bootstrap_servers)
         return ensure_material(self.settings.state_dir, layout.host).admin_settings(layout.bootstrap_servers)
+
+    def registry_admin_settings(self) -> RegistrySettings:
+        """A registry client that may write: no credentials on a plain stack (its registry is open); the
+        registry admin's on a secure one (:mod:`lgsp.devstack.secure_registry`)."""
+        component = self._registry()
+        url = f"{component.endpoint}{REGISTRY_API}"
+        if not component.layout.secure:
+            return RegistrySettings(url=url)
+        return registry_admin_settings(url, registry_password(component.managed.directory))
 
     def _layout_for(self, *, brokers: int, registry: bool, secure: bool) -> StackLayout:
         """The layout to bring up.
@@ -210,7 +239,7 @@ class DevStack:
         try:
             for component in sorted(to_start, key=lambda c: isinstance(c, KafkaComponent)):
                 component.prepare(java)
-                spawn(component.managed, component.command(java))
+                spawn(component.managed, component.command(java), component.environment())
                 started.append(component)
             self._wait_ready(wait_for, timeout_s or self.settings.start_timeout_s)
         except BaseException:

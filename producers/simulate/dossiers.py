@@ -15,7 +15,14 @@ import random
 from datetime import date, datetime
 from typing import Final
 
-from bus.events import ApplicantType, DossierStatus, DossierSynced, OnlineLevel, SubmissionChannel
+from bus.events import (
+    ApplicantType,
+    DossierStatus,
+    DossierSynced,
+    OnlineLevel,
+    SubmissionChannel,
+    make_dossier_code,
+)
 from producers.simulate.clock import (
     DAY_MS,
     HOUR_MS,
@@ -192,7 +199,7 @@ class DossierPlanner:
             last = 0
         number = last + 1 + int(self._rng.expovariate(1.0) * self._sequence_step)
         self._sequences[agency.code] = (day, number)
-        return f"{agency.code}-{day:%y%m%d}-{number:04d}"
+        return make_dossier_code(agency.code, day, number)
 
 
 def _plan(

@@ -20,7 +20,7 @@ from tests.conftest import StackEndpoints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PARTS = ["serde", "publish", "rebuild", "ingress", "e2e", "scaleout"]
+PARTS = ["serde", "decode", "signing", "publish", "rebuild", "ingress", "e2e", "scaleout"]
 
 
 def _lgsp() -> list[str]:

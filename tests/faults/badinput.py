@@ -15,8 +15,9 @@ from tests.faults.workload import take_units
 PROBLEM: Final = "application/problem+json"
 MAX_BODY_BYTES: Final = 256 * 1024
 MAX_BATCH_EVENTS: Final = 100
-# The corpus sends hundreds of requests with one key as fast as the ingress answers: these tests judge validation,
-# not the per-agency rate limit (tests/unit/test_ingress_hardening.py does), so the limit is out of their way.
+# The corpus sends hundreds of requests with one key as fast as the ingress answers: these tests judge
+# validation, not the per-agency rate limit (tests/unit/test_ingress_hardening.py does), so the limit is out
+# of their way.
 INGRESS_LIMITS: Final[dict[str, Any]] = {
     "max_body_bytes": MAX_BODY_BYTES,
     "max_batch_events": MAX_BATCH_EVENTS,

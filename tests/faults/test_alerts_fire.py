@@ -239,15 +239,17 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
         # Healthy first: the views are fresh, and every dashboard panel shows something (0 counts).
         fresh = f"lgsp:view_store_behind_seconds:max < {SLO_S / 2}"
         await poll(lambda: bool(prom.query(fresh)), 90, "fresh views", prom)
-        # Healthy means both ends moving: the simulator's publish series scraped twice (a rate needs two samples;
-        # on a fast machine the builder can be seen applying before the simulator's second scrape) and the
-        # builder applying.
+        # Healthy means both ends moving: the simulator's publish series scraped twice (a rate needs two
+        # samples; on a fast machine the builder can be seen applying before the simulator's second scrape)
+        # and the builder applying.
         applying = (
             "sum(rate(lgsp_events_published_total[30s])) > 0"
             " and sum(rate(lgsp_events_consumed_total[30s])) > 0"
             " and sum(lgsp_view_last_event_timestamp_seconds) > 0"
         )
-        await poll(lambda: bool(prom.query(applying)), 90, "the simulator publishing and the builder applying", prom)
+        await poll(
+            lambda: bool(prom.query(applying)), 90, "the simulator publishing and the builder applying", prom
+        )
         assert not firing(prom, "LgspViewStale", {}), prom.api("alerts")
         await no_blank_panels(stack, "healthy")
 

@@ -65,9 +65,7 @@ async def app() -> AsyncIterator[App]:
     granted = {e.meta.source for e in valid} | {GOV_OFFICE}
     keys = ApiKeyStore()
     token = keys.add_key(GOV_OFFICE, grants=sorted(granted - {GOV_OFFICE}))
-    settings = Settings.model_validate(
-        {"ingress": INGRESS_LIMITS}
-    )
+    settings = Settings.model_validate({"ingress": INGRESS_LIMITS})
 
     async def registry_ok(_timeout: float) -> Check:
         return Check(True, "reachable")

@@ -51,7 +51,7 @@ def views_settings(settings: Settings, prefix: str, tmp_path: Path, decode_worke
 
 async def unknown_agency_bytes(settings: Settings, topic: str) -> bytes:
     """A DossierSynced that fits its Avro schema but names an agency missing from the catalog."""
-    valid = s.dossier("D-POISON", 1)
+    valid = s.dossier(s.code(9999), 1)
     meta = valid.meta.model_copy(update={"source": "000.00.00.G99"})
     bad = valid.model_copy(update={"meta": meta})  # model_copy skips validation, as a foreign producer would
     async with SchemaRegistryClient(settings.registry) as registry:
@@ -71,7 +71,7 @@ async def test_poison_goes_to_the_dlq_and_the_builder_goes_on(
     config = views_settings(settings, topic_prefix, tmp_path, decode_workers)
     await ensure_topics(config, prefix=topic_prefix)
     topic = f"{topic_prefix}lgsp.dossiers"
-    good = [s.dossier(f"D-{n}", 1, status="RESOLVED", finished_days=1) for n in range(30)]
+    good = [s.dossier(s.code(n), 1, status="RESOLVED", finished_days=1) for n in range(30)]
     async with Publisher(config) as publisher:
         await publisher.publish_many(good[:15])
         poison = [

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
+import bus.signing.signer
 from bus.consumer.dlq_tools import read_dead_letters
 from bus.events import Event
 from bus.publisher import Publisher
@@ -45,7 +47,7 @@ def _signing(config: Settings, key_file: Path, key_id: str) -> Settings:
 
 
 async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
-    settings: Settings, topic_prefix: str, tmp_path: Path
+    settings: Settings, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = views_settings(settings, topic_prefix, tmp_path)
     config.views.require_signatures = True
@@ -76,24 +78,39 @@ async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
     signer = BatchSigner(load_private_key(nghe_an.private_key_file), nghe_an.entry.key_id, s.NGHE_AN)
     async with Publisher(config, keychain=_AnySource([signer])) as publisher:
         await publisher.publish_many(forged)
-    # HCMC's key revoked; a record it signs afterwards is refused, the three before it stay.
-    await publish_entry(config, hcmc.entry.revoked(now_ms()))
+    # A valid, signed report dated 2099 through the SDK (the ingress's clock check is not on this path):
+    # the latest event time applied is the views' as-of, which would make every report until 2099 due.
+    ahead = s.report(s.HCMC, code="BC-2099")
+    ahead = ahead.model_copy(
+        update={"meta": ahead.meta.model_copy(update={"occurred_at": datetime(2099, 1, 1, tzinfo=UTC)})}
+    )
+    async with Publisher(as_hcmc) as publisher:
+        await publisher.publish_many([ahead])
+    # HCMC's key revoked; a record it signs afterwards is refused, the three before it stay — also when the
+    # thief backdates the signature's iat: the broker's append time (LogAppendTime topics) tells.
+    revoked_at = now_ms()
+    await publish_entry(config, hcmc.entry.revoked(revoked_at))
     async with Publisher(as_hcmc) as publisher:
         await publisher.publish_many([s.report(s.HCMC, code="BC-LATE")])
+    monkeypatch.setattr(bus.signing.signer, "now_ms", lambda: revoked_at - 60_000)
+    async with Publisher(as_hcmc) as publisher:
+        await publisher.publish_many([s.report(s.HCMC, code="BC-BACKDATED")])
 
     stats = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
 
-    assert (stats.applied, stats.dead_lettered) == (3, 4)
+    assert (stats.applied, stats.dead_lettered) == (3, 6)
     letters = await read_dead_letters(config, [f"{topic}.dlq"])
     assert sorted(letter.reason for letter in letters) == [
         "signature.invalid",
         "signature.missing",
         "signer.not-entitled",
         "signer.revoked",
+        "signer.revoked",
+        "time.future",
     ]
     views = ViewSet.from_settings(config)
     try:
-        assert sum(views.offsets().values()) == 7  # every record dealt with, the refused ones included
+        assert sum(views.offsets().values()) == 9  # every record dealt with, the refused ones included
     finally:
         views.close()
 

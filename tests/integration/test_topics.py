@@ -64,6 +64,7 @@ async def test_topics_get_retention_isr_and_cleanup_from_settings(
     assert configs["retention.ms"] == "3600000"
     assert configs["min.insync.replicas"] == "1"
     assert configs["cleanup.policy"] == "delete"
+    assert configs["message.timestamp.type"] == "LogAppendTime"
     assert (await topic_configs(admin, f"{topic_prefix}lgsp.documents.dlq"))["retention.ms"] == "7200000"
 
 

@@ -65,11 +65,6 @@ async def published(settings: Settings, topic_prefix: str) -> tuple[Settings, li
     return settings, objs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (found at the end of session 3): the last -n records across partitions come out in an "
-    "order other than the publish order; the first of the three is an earlier event",
-)
 async def test_tail_prints_the_last_events_decoded_oldest_first(
     published: tuple[Settings, list[dict[str, Any]]],
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,8 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp: int = 0
+    timestamp: int = field(default_factory=lambda: int(time.time() * 1000))
+    timestamp_type: int = 0
 
 
 def wire(schema_id: int, payload: bytes) -> bytes:

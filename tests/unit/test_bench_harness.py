@@ -3,20 +3,33 @@ computation and the report. No broker, nothing timed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bench.cpu_cases import Case, as_figure, run_rounds
 from bench.kafka_tools import _PRODUCER_FINAL, _consumer_row
+from bench.keys import RawRecord, make_keys, sign_records
 from bench.loadgen import Outcome, build_requests, summary
-from bench.model import PartResult, Sizes
+from bench.model import PARTS, PartResult, Sizes
 from bench.parts.e2e import Sent, visible_times
+from bench.parts.signing import Consumed
 from bench.profiling import hot_paths
 from bench.report import render_markdown, write_results
 from bench.stats import Better, Figure, FigureSet, Ratio, Target, percentile
+from bench.stub_registry import SCHEMA_IDS, stub_registry
+from bench.workload import AGENCIES, make_dossiers
+from bus.cloudevents import kafka_headers
 from bus.consumer.types import Partition
+from bus.events import EVENT_TYPES, DossierSynced
+from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from bus.signing.keyring import Keyring
+from bus.signing.verify import Verifier
+from lgsp.cli import app
 
 pytestmark = pytest.mark.unit
 
@@ -147,3 +160,64 @@ def test_results_are_written_as_json_and_a_markdown_table(tmp_path: Path) -> Non
     assert "| slow ≥ 0.4× fast | 0.45× | ✅ met |" in text
     assert "| slow | 50.0 | 40.0 – 60.0 | events/s | **0.45×** fast thing |" in text
     assert (tmp_path / "LATEST.md").read_text(encoding="utf-8") == text
+
+
+def test_the_stub_registry_answers_the_serde_for_every_event_type() -> None:
+    async def roundtrip() -> list[str]:
+        async with stub_registry() as registry:
+            serializer, deserializer = AvroSerializer(registry), AvroDeserializer(registry)
+            await serializer.prepare(EVENT_TYPES.values())
+            assert not await deserializer.prepare_ids(SCHEMA_IDS.values())
+        context = SerializationContext("lgsp.dossiers")
+        wire = [serializer.serialize(event, context) for event in make_dossiers(3)]
+        assert {int.from_bytes(data[1:5], "big") for data in wire} == {SCHEMA_IDS[DossierSynced.AVRO_NAME]}
+        return [deserializer.deserialize(data, context).entity_key() for data in wire]
+
+    assert asyncio.run(roundtrip()) == [event.entity_key() for event in make_dossiers(3)]
+    assert sorted(SCHEMA_IDS.values()) == list(range(1, len(EVENT_TYPES) + 1))
+
+
+def test_cpu_cases_alternate_their_order_and_count_every_round() -> None:
+    order: list[str] = []
+
+    def case(name: str) -> Case:
+        def run() -> int:
+            order.append(name)
+            return 1
+
+        return Case(run)
+
+    rates = run_rounds({"pair": [("a", case("a")), ("b", case("b"))]}, rounds=3)
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then alternating rounds
+    assert [len(rates[name].cpu) for name in "ab"] == [3, 3]
+    assert as_figure("a", "a", rates["a"]).detail["wall_per_s"] == rates["a"].wall
+
+
+def test_records_the_bench_signs_verify_as_the_views_verify_them(tmp_path: Path) -> None:
+    agencies = [code for code, _, _ in AGENCIES]
+    chain, entries = make_keys(tmp_path, agencies)
+    events = make_dossiers(30)
+    records = [
+        RawRecord(e.entity_key().encode(), b"\0value" + bytes([i]), kafka_headers(e))
+        for i, e in enumerate(events)
+    ]
+    sign_records(chain, records)
+    verifier = Verifier(Keyring(entries))
+    consumed = [
+        Consumed("lgsp.dossiers", 0, i, r.key, r.value, tuple(r.headers)) for i, r in enumerate(records)
+    ]
+    assert [verifier(record, event) for record, event in zip(consumed, events, strict=True)] == [None] * 30
+    tampered = Consumed("lgsp.dossiers", 0, 0, records[0].key, b"\0changed", tuple(records[0].headers))
+    refused = verifier(tampered, events[0])
+    assert refused is not None
+    assert refused.reason.value == "signature.invalid"
+    only_hcmc = Verifier(Keyring(e for e in entries if e.agency == agencies[0]))
+    refusals = [only_hcmc(r, e) for r, e in zip(consumed, events, strict=True)]
+    assert {r.reason.value for r in refusals if r is not None} == {"signer.unknown"}
+
+
+def test_an_unknown_part_is_refused_with_the_list_of_parts() -> None:
+    done = CliRunner().invoke(app, ["bench", "--part", "nope"])
+    assert done.exit_code == 2
+    assert "no benchmark part nope" in done.output
+    assert ", ".join(PARTS) in done.output

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from bus.settings import Settings
+from lgsp.devstack.secure_registry import REGISTRY_ADMIN, SECURE_REGISTRY_PROPERTIES
 from tests.prometheus_harness import PROMETHEUS_DIR, REPO
 
 pytestmark = pytest.mark.unit
@@ -189,6 +190,24 @@ def test_every_lgsp_variable_is_a_real_setting(service: str) -> None:
             model = annotation
         assert field in model.model_fields, f"{name} is not a setting (bus/settings.py)"
     Settings.model_validate(_nested(environment))
+
+
+def _quarkus_variable(name: str) -> str:
+    """The environment variable Quarkus (SmallRye Config) reads as property ``name``."""
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def test_the_registry_is_write_protected_like_the_secure_dev_stack() -> None:
+    environment = _services()["registry"]["environment"]
+    expected = {_quarkus_variable(key): value for key, value in SECURE_REGISTRY_PROPERTIES.items()}
+    assert {key: environment.get(key) for key in expected} == expected
+    password = environment[_quarkus_variable(f"quarkus.security.users.embedded.users.{REGISTRY_ADMIN}")]
+    assert re.fullmatch(r"\$\{LGSP_REGISTRY_ADMIN_PASSWORD:\?[^}]+\}", password), "no default password"
+    writers = [name for name in BUS_SERVICES if "LGSP_REGISTRY__PASSWORD" in _services()[name]["environment"]]
+    assert writers == ["init"]  # it registers the schemas; every other service only reads
+    init = _services()["init"]["environment"]
+    assert init["LGSP_REGISTRY__USERNAME"] == REGISTRY_ADMIN
+    assert init["LGSP_REGISTRY__PASSWORD"] == password
 
 
 def test_published_ports_are_on_loopback_only() -> None:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bus.settings import DevSettings, RegistrySettings
+from lgsp.devstack.components import RegistryComponent
 from lgsp.devstack.kafka_config import render_server_properties
 from lgsp.devstack.layout import KafkaNode, StackLayout
-from lgsp.devstack.secure import ensure_material, format_scram_arguments, secure_properties
+from lgsp.devstack.secure import ensure_material, format_scram_arguments, secure_properties, write_admin_env
+from lgsp.devstack.secure_registry import registry_password
 from lgsp.security.acls import Operation, Pattern, Resource, ingress_acls, sdk_agency_acls, views_acls
 
 pytestmark = pytest.mark.unit
@@ -58,3 +61,36 @@ def test_acls_are_least_privilege_literal_topics_and_a_prefixed_group() -> None:
     assert "p.lgsp.audit" in {a.name for a in ingress_acls("p.")}
     with pytest.raises(ValueError, match="agency code"):
         sdk_agency_acls("", "x,y=z")
+
+
+def test_the_secure_registry_gets_its_password_in_its_environment_never_on_its_command_line(
+    tmp_path: Path,
+) -> None:
+    settings = DevSettings(state_dir=tmp_path)
+    secure = StackLayout("127.0.0.1", "cid", (KafkaNode(1, 9192, 9193),), 9194, secure=True)
+    registry = RegistryComponent(settings, secure, 9194)
+    password = registry_password(registry.managed.directory)
+    command = registry.command("java")
+    assert not any(password.get_secret_value() in part for part in command)
+    assert "-Dquarkus.http.auth.basic=true" in command
+    assert "-Dapicurio.auth.anonymous-read-access.enabled=true" in command
+    assert password.get_secret_value() in registry.environment().values()
+    assert stat.S_IMODE((registry.managed.directory / "admin.password").stat().st_mode) == 0o600
+    assert registry_password(registry.managed.directory) == password  # kept across restarts
+
+    plain = RegistryComponent(settings, StackLayout("127.0.0.1", "cid", secure.nodes, 9194), 9194)
+    assert registry.environment() != {}
+    assert plain.environment() == {}
+    assert not any("auth" in part for part in plain.command("java"))
+
+
+def test_admin_env_carries_the_registry_writer_next_to_the_kafka_admin(tmp_path: Path) -> None:
+    material = ensure_material(tmp_path, "127.0.0.1")
+    registry = RegistrySettings(url="http://127.0.0.1:1/apis/ccompat/v7", username="admin", password="pw")
+    path = write_admin_env(tmp_path, material.admin_settings("127.0.0.1:9192"), registry)
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    assert values["LGSP_REGISTRY__USERNAME"] == "admin"
+    assert values["LGSP_REGISTRY__PASSWORD"] == "pw"
+    assert values["LGSP_REGISTRY__URL"] == registry.url
+    assert values["LGSP_KAFKA__SASL_USERNAME"] == "admin"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

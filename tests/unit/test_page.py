@@ -36,9 +36,9 @@ Q3 = Period(PeriodType.QUARTER, 2025, 3)
 DEADLINE = load_report_catalog().get("BC-CCHC-01").deadline(Q3)  # type: ignore[union-attr]
 EVENTS: list[Event] = [
     s.sent(1, sender=s.HCMC),
-    s.dossier("D-1", 1),
+    s.dossier(s.code(1), 1),
     s.dossier(
-        "D-2", 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
+        s.code(2), 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
     ),
     s.report(s.HCMC, "BC-CCHC-01", filed=DEADLINE - timedelta(days=1), deadline=DEADLINE),
 ]
@@ -142,9 +142,9 @@ async def test_province_page_and_evidence(http: httpx.AsyncClient) -> None:
     assert (await http.get("/province/99")).status_code == 404
     evidence = await http.get("/evidence", params={"view": "dossiers", "province": "79"})
     assert evidence.status_code == 200
-    dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == "D-1")
+    dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == s.code(1))
     assert dossier.meta.event_id in evidence.text
-    assert "/v1/views/dossiers/D-1/evidence" in evidence.text
+    assert f"/v1/views/dossiers/{s.code(1)}/evidence" in evidence.text
     assert (await http.get("/evidence", params={"view": "nothing"})).status_code == 400
 
 
@@ -152,7 +152,7 @@ async def test_version_moves_when_the_views_apply(http: httpx.AsyncClient, db: P
     before = (await http.get("/v1/page/version")).json()["version"]
     views = ViewSet(SqliteStore(db), build_views(Settings()))
     try:
-        apply_batch(views, [s.dossier("D-3", 1)], offset=99)
+        apply_batch(views, [s.dossier(s.code(3), 1)], offset=99)
     finally:
         views.close()
     after = (await http.get("/v1/page/version")).json()["version"]

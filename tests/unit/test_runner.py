@@ -53,11 +53,11 @@ FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
 
 
 def dossiers(count: int) -> list[Event]:
-    return [s.dossier(f"D-{n}", 1) for n in range(count)]
+    return [s.dossier(s.code(n), 1) for n in range(count)]
 
 
 def good(tp: TopicPartition, offset: int, index: int) -> Record:
-    return Record(tp.topic, tp.partition, offset, f"D-{index}".encode(), wire(GOOD_ID, b"#%d" % index))
+    return Record(tp.topic, tp.partition, offset, s.code(index).encode(), wire(GOOD_ID, b"#%d" % index))
 
 
 def logs_of(events_per_partition: int) -> dict[TopicPartition, list[Record]]:
@@ -142,7 +142,7 @@ async def test_the_store_offsets_win_over_the_group_offsets() -> None:
     h.sink.offsets = {P0: 4}  # the store has applied P0 up to 4 and never saw P1
     await h.run()
     applied = {e.dossier_code for e in h.sink.applied}  # type: ignore[attr-defined]
-    assert applied == {f"D-{n}" for n in (*range(4, 10), *range(10, 20))}
+    assert applied == {s.code(n) for n in (*range(4, 10), *range(10, 20))}
     assert h.sink.offsets == {P0: 10, P1: 10}
 
 
@@ -226,7 +226,7 @@ async def test_a_batch_refused_because_another_member_moved_on_is_dropped_and_th
     h.sink.before_failure = lambda: h.sink.offsets.update({P0: 6})
     await h.run()
     applied = [e.dossier_code for e in h.sink.applied]  # type: ignore[attr-defined]
-    assert sorted(applied) == sorted(f"D-{n}" for n in range(6, 20))  # each once; D-0..5 were the other's
+    assert sorted(applied) == sorted(s.code(n) for n in range(6, 20))  # each once; D-0..5 were the other's
     assert h.sink.offsets == {P0: 10, P1: 10}
 
 

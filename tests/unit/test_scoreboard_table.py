@@ -47,7 +47,7 @@ def test_fits_100_columns_one_line_per_province() -> None:
 
 def test_views_show_scoreboard_narrow_and_wide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "views.db"
-    fill_store(db, [s.sent(1, sender=s.HCMC), s.dossier("D-1", 1)])
+    fill_store(db, [s.sent(1, sender=s.HCMC), s.dossier(s.code(1), 1)])
     monkeypatch.setenv("LGSP_STORE__URL", f"sqlite:///{db}")
     runner = CliRunner()
     narrow = runner.invoke(app, ["views", "show", "scoreboard"])

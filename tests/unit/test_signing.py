@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.consumer.decode import LOG_APPEND_TIME
 from bus.events import Event
 from bus.events.raw import raw_of
 from bus.signing import create_agency_key, load_private_key, tree
@@ -128,6 +129,24 @@ def test_revocation_stops_only_what_is_signed_after_it(keys: Keys) -> None:
     issued = parse_protected(parse_envelope(dict(before[0].headers)[HEADER]).protected).claims.issued_at_ms
     keys.keyring.put(keys.hcmc.entry.revoked(issued + 1))
     assert _verdicts(Verifier(keys.keyring), report, before) == [None]
+
+
+def test_a_record_the_broker_appended_after_the_revocation_is_refused_whatever_its_iat(keys: Keys) -> None:
+    # A thief holding a revoked key sets ``iat`` before the revocation; the broker's append time tells.
+    report: list[Event] = [s.report(s.HCMC)]
+    signed = _records(report, keys.signer(keys.hcmc))[0]
+    issued = parse_protected(parse_envelope(dict(signed.headers)[HEADER]).protected).claims.issued_at_ms
+    keys.keyring.put(keys.hcmc.entry.revoked(issued + 1))
+    appended_after = replace(signed, timestamp=issued + 1, timestamp_type=LOG_APPEND_TIME)
+    appended_before = replace(signed, timestamp=issued, timestamp_type=LOG_APPEND_TIME)
+    producer_time_after = replace(
+        signed, timestamp=issued + 1, timestamp_type=0
+    )  # the producer's word: no proof
+    verdicts = [
+        _verdicts(Verifier(keys.keyring), report, [record])
+        for record in (appended_after, appended_before, producer_time_after)
+    ]
+    assert verdicts == [["signer.revoked"], [None], [None]]
 
 
 def test_a_forged_signature_on_a_valid_proof_fails(keys: Keys) -> None:

@@ -58,7 +58,12 @@ def test_plans_take_sizes_and_configs_from_settings_and_overrides() -> None:
     plans: dict[str, TopicPlan] = {p.name: p for p in topic_plans(settings, prefix="x.", partitions=12)}
     main, dlq = plans["x.lgsp.reports"], plans["x.lgsp.reports.dlq"]
     assert (main.partitions, main.replication_factor) == (12, 3)
-    assert main.configs == {"cleanup.policy": "delete", "retention.ms": "-1", "min.insync.replicas": "2"}
+    assert main.configs == {
+        "cleanup.policy": "delete",
+        "retention.ms": "-1",
+        "min.insync.replicas": "2",
+        "message.timestamp.type": "LogAppendTime",
+    }
     assert (dlq.partitions, dlq.configs["retention.ms"]) == (
         settings.dlq_partitions,
         str(settings.dlq_retention_ms),

@@ -196,21 +196,21 @@ def test_days_are_vietnamese_days(viewset: ViewSet) -> None:
 
 
 def test_the_highest_version_wins_whatever_the_arrival_order(viewset: ViewSet) -> None:
-    final = s.dossier("D-1", 3, status="RESOLVED", finished_days=2)
-    apply(viewset, [s.dossier("D-1", 1, status="REGISTERED"), final])
-    apply(viewset, [s.dossier("D-1", 2, status="PROCESSING"), final])  # late and duplicate
+    final = s.dossier(s.code(1), 3, status="RESOLVED", finished_days=2)
+    apply(viewset, [s.dossier(s.code(1), 1, status="REGISTERED"), final])
+    apply(viewset, [s.dossier(s.code(1), 2, status="PROCESSING"), final])  # late and duplicate
     (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=AS_OF)).rows
     assert (row["received"], row["resolved"], row["resolved_on_time"], row["open"]) == (1, 1, 1, 0)
     dossiers_view = viewset.view("dossiers")
     assert isinstance(dossiers_view, DossiersView)
     with viewset.store.reader() as reader:
-        latest = dossiers_view.latest(reader, "D-1")
+        latest = dossiers_view.latest(reader, s.code(1))
     assert latest is not None
     assert (latest["version"], latest["status"]) == (3, "RESOLVED")
 
 
 def test_open_dossiers_past_due_are_overdue_as_of_the_query_time(viewset: ViewSet) -> None:
-    apply(viewset, [s.dossier("D-2", 1, due_days=1), s.dossier("D-3", 1, due_days=None)])
+    apply(viewset, [s.dossier(s.code(2), 1, due_days=1), s.dossier(s.code(3), 1, due_days=None)])
     early = ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=s.BASE + timedelta(hours=1))
     late = ViewQuery(level=Level.NATION, grain=Grain.ALL, as_of=s.BASE + timedelta(days=2))
     assert viewset.query("dossiers", early).rows[0]["overdue"] == 0
@@ -222,9 +222,9 @@ def test_registered_and_not_accepted_dossiers_are_not_received(viewset: ViewSet)
     apply(
         viewset,
         [
-            s.dossier("D-7", 1, status="REGISTERED"),
-            s.dossier("D-8", 2, status="NOT_ACCEPTED"),
-            s.dossier("D-9", 2, channel="COUNTER", level="PARTIAL", digitised=False),
+            s.dossier(s.code(7), 1, status="REGISTERED"),
+            s.dossier(s.code(8), 2, status="NOT_ACCEPTED"),
+            s.dossier(s.code(9), 2, channel="COUNTER", level="PARTIAL", digitised=False),
         ],
     )
     (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
@@ -236,9 +236,11 @@ def test_on_time_leaves_out_dossiers_without_a_due_date(viewset: ViewSet) -> Non
     apply(
         viewset,
         [
-            s.dossier("D-10", 3, status="RESOLVED", finished_days=2, due_days=1),  # late
-            s.dossier("D-11", 3, status="RETURNED", finished_days=2, due_days=None),  # left out
-            s.dossier("D-12", 3, status="RESOLVED", finished_days=1, due_days=1),  # on time: at the due time
+            s.dossier(s.code(10), 3, status="RESOLVED", finished_days=2, due_days=1),  # late
+            s.dossier(s.code(11), 3, status="RETURNED", finished_days=2, due_days=None),  # left out
+            s.dossier(
+                s.code(12), 3, status="RESOLVED", finished_days=1, due_days=1
+            ),  # on time: at the due time
         ],
     )
     (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
@@ -247,8 +249,8 @@ def test_on_time_leaves_out_dossiers_without_a_due_date(viewset: ViewSet) -> Non
 
 
 def test_equal_versions_are_ordered_by_time_then_event_id(viewset: ViewSet) -> None:
-    a = s.dossier("D-4", 5, status="PROCESSING", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(1)))
-    b = s.dossier("D-4", 5, status="WITHDRAWN", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(2)))
+    a = s.dossier(s.code(4), 5, status="PROCESSING", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(1)))
+    b = s.dossier(s.code(4), 5, status="WITHDRAWN", at=s.BASE + timedelta(hours=1), event_id=str(_uuid(2)))
     apply(viewset, [b, a])
     (row,) = viewset.query("dossiers", ViewQuery(level=Level.NATION, grain=Grain.ALL)).rows
     assert row["open"] == 0  # b has the larger event id
@@ -263,7 +265,7 @@ AFTER_Q3 = datetime(2025, 10, 1, tzinfo=UTC)
 
 
 def test_latest_revision_wins_and_the_first_filing_decides_on_time(viewset: ViewSet) -> None:
-    opening = s.dossier("D-0", 1)  # the views' first event: the window of obligations opens at BASE
+    opening = s.dossier(s.code(0), 1)  # the views' first event: the window of obligations opens at BASE
     late_fix = s.report(s.HCMC, revision=1, filed=Q3_DEADLINE + timedelta(days=1), values=(20.0,))
     apply(viewset, [opening, late_fix])
     query = ViewQuery(level=Level.AGENCY, as_of=AFTER_Q3)
@@ -286,7 +288,10 @@ def _q3(viewset: ViewSet, as_of: datetime | None) -> dict[str, Any]:
 
 def test_completeness_counts_every_obligation_due_by_as_of_not_only_those_filed(viewset: ViewSet) -> None:
     filed = Q3_DEADLINE - timedelta(days=3)
-    apply(viewset, [s.dossier("D-0", 1)] + [s.report(a, filed=filed) for a in (s.HCMC, s.NGHE_AN, s.FINANCE)])
+    apply(
+        viewset,
+        [s.dossier(s.code(0), 1)] + [s.report(a, filed=filed) for a in (s.HCMC, s.NGHE_AN, s.FINANCE)],
+    )
     row = _q3(viewset, AFTER_Q3)
     owers = len(load_catalog().province_committees()) + len(load_catalog().ministries())
     assert (row["expected"], row["filed"], row["filed_on_time"]) == (owers, 3, 3)
@@ -295,7 +300,7 @@ def test_completeness_counts_every_obligation_due_by_as_of_not_only_those_filed(
 
 
 def test_reports_not_yet_due_are_apart_and_count_in_no_rate(viewset: ViewSet) -> None:
-    apply(viewset, [s.dossier("D-0", 1), s.report(s.HCMC, filed=s.BASE + timedelta(days=5))])
+    apply(viewset, [s.dossier(s.code(0), 1), s.report(s.HCMC, filed=s.BASE + timedelta(days=5))])
     row = _q3(viewset, datetime(2025, 9, 1, tzinfo=UTC))
     assert (row["expected"], row["filed"], row["completeness"]) == (0, 0, None)
     assert (row["due_later"], row["due_later_filed"]) == (row["due_later"], 1)
@@ -305,7 +310,7 @@ def test_reports_not_yet_due_are_apart_and_count_in_no_rate(viewset: ViewSet) ->
 
 
 def test_a_period_due_before_the_first_event_is_not_counted_missing(viewset: ViewSet) -> None:
-    apply(viewset, [s.dossier("D-0", 1, at=AFTER_Q3)])  # the views start in October
+    apply(viewset, [s.dossier(s.code(0), 1, at=AFTER_Q3)])  # the views start in October
     with viewset.store.reader() as reader:
         assert span.applied(reader) is not None
     rows = viewset.query("reports", ViewQuery(level=Level.NATION, as_of=AFTER_Q3 + timedelta(days=1))).rows
@@ -321,9 +326,9 @@ def test_units_the_catalog_does_not_list_are_counted_and_rolled_up_not_refused(v
     apply(
         viewset,
         [
-            s.dossier("D-20", 1, agency=commune),
-            s.dossier("D-21", 1, agency=kien_giang, province="91"),
-            s.dossier("D-21", 1, agency=kien_giang, province="91"),  # a duplicate
+            s.dossier(s.code(20), 1, agency=commune),
+            s.dossier(s.code(21), 1, agency=kien_giang, province="91"),
+            s.dossier(s.code(21), 1, agency=kien_giang, province="91"),  # a duplicate
         ],
     )
     rows = viewset.query("agencies", ViewQuery()).rows
@@ -336,7 +341,7 @@ def test_units_the_catalog_does_not_list_are_counted_and_rolled_up_not_refused(v
 
 
 def test_filters_by_province_agency_and_period(viewset: ViewSet) -> None:
-    apply(viewset, [s.dossier("D-5", 1), s.dossier("D-6", 1, agency=s.NGHE_AN, province="40")])
+    apply(viewset, [s.dossier(s.code(5), 1), s.dossier(s.code(6), 1, agency=s.NGHE_AN, province="40")])
     assert [r["province"] for r in viewset.query("dossiers", ViewQuery(province="40")).rows] == ["40"]
     assert viewset.query("dossiers", ViewQuery(agency=s.HCMC, level=Level.AGENCY)).rows[0]["agency"] == s.HCMC
     assert viewset.query("dossiers", ViewQuery(period="2025-08")).rows == []

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.unit
 EVENTS: list[Event] = [
     s.sent(1),
     s.status(1, s.HCMC, "ARRIVED", s.BASE.replace(hour=3)),
-    s.dossier("D-1", 1),
+    s.dossier(s.code(1), 1),
     s.dossier(
-        "D-2", 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
+        s.code(2), 2, status="RESOLVED", finished_days=1, agency=s.NGHE_AN, province="40", channel="COUNTER"
     ),
     s.report(s.HCMC),
 ]

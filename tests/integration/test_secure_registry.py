@@ -1,0 +1,207 @@
+"""The secure stack's registry: anyone reads, only the registry admin writes (red team of issue #13, item 4).
+
+The issue's attack, with no credentials: compatibility set to NONE, a junk schema registered, a subject
+permanently deleted. Each is tried here anonymously and with a wrong password against the real Apicurio of
+``lgsp dev up --secure``, and the registry is checked unchanged afterwards; then the bus works end to end:
+``lgsp schemas register`` with the admin's settings, a publisher and a consumer with none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from bus.errors import RegistryError
+from bus.events import EVENT_TYPES
+from bus.kafka_client import connection_kwargs
+from bus.publisher import Publisher
+from bus.registry import SchemaRegistryClient, registry_environment
+from bus.serde import AvroDeserializer, SerializationContext
+from bus.settings import RegistrySettings, Settings
+from bus.topics import ensure_topics, topic_for
+from lgsp.cli import app
+from tests import publishing_samples as samples
+from tests.integration.test_serde import import_confluent_quietly
+from tests.stack import SecureStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _record(name: str, *fields: str) -> dict[str, Any]:
+    return {
+        "type": "record",
+        "name": name,
+        "namespace": "test.secure",
+        "fields": [{"name": f, "type": "string", "default": ""} for f in fields],
+    }
+
+
+@pytest.fixture
+def admin_registry(secure_stack: SecureStack) -> RegistrySettings:
+    return secure_stack.launcher.registry_admin_settings()
+
+
+def _anonymous(admin: RegistrySettings) -> RegistrySettings:
+    return RegistrySettings(url=admin.url, max_retries=0)
+
+
+def _wrong_password(admin: RegistrySettings) -> RegistrySettings:
+    return admin.model_copy(update={"password": SecretStr("not-the-password"), "max_retries": 0})
+
+
+def _secret(settings: RegistrySettings) -> str:
+    return "" if settings.password is None else settings.password.get_secret_value()
+
+
+async def _refused(call: Any) -> int:
+    with pytest.raises(RegistryError) as caught:
+        await call
+    assert "LGSP_REGISTRY__USERNAME" in str(caught.value)  # the message says what is missing
+    status = caught.value.status
+    assert status is not None
+    return status
+
+
+async def test_strangers_cannot_register_relax_or_delete_and_nothing_changes(
+    admin_registry: RegistrySettings,
+) -> None:
+    subject = f"test.secure.Probe{uuid.uuid4().hex[:8]}"
+    original = _record(subject.rsplit(".", 1)[1], "a")
+    junk = _record(subject.rsplit(".", 1)[1], "a", "junk")
+    base = admin_registry.url.removesuffix("/apis/ccompat/v7")
+    async with SchemaRegistryClient(admin_registry) as admin:
+        await admin.set_compatibility(subject, "BACKWARD_TRANSITIVE")
+        schema_id = await admin.register(subject, original)
+    admin_auth = httpx.BasicAuth(admin_registry.username or "", _secret(admin_registry))
+    async with httpx.AsyncClient(base_url=base, auth=admin_auth) as raw:  # Apicurio's default global is NONE
+        assert (
+            await raw.put("/apis/ccompat/v7/config", json={"compatibility": "BACKWARD"})
+        ).status_code == 200
+
+    for settings in (_anonymous(admin_registry), _wrong_password(admin_registry)):
+        async with SchemaRegistryClient(settings) as stranger:
+            assert await _refused(stranger.register(subject, junk)) == 401
+            assert await _refused(stranger.set_compatibility(subject, "NONE")) == 401
+            assert await _refused(stranger.delete_subject(subject, permanent=True)) == 401
+    async with httpx.AsyncClient(base_url=base) as raw:  # Apicurio's own APIs refuse as well
+        attempts = [
+            raw.put("/apis/ccompat/v7/config", json={"compatibility": "NONE"}),  # the global level
+            raw.post("/apis/registry/v3/groups/default/artifacts", json={"artifactId": "junk"}),
+            raw.delete(f"/apis/registry/v3/groups/default/artifacts/{subject}"),
+            raw.post("/apis/registry/v3/admin/rules", json={"ruleType": "VALIDITY", "config": "NONE"}),
+            raw.put(  # the switch that would open writes, or close reads
+                "/apis/registry/v3/admin/config/properties/apicurio.auth.anonymous-read-access.enabled",
+                json={"value": "false"},
+            ),
+            raw.get("/apis/registry/v3/admin/export"),  # the whole registry in one zip: admin only
+        ]
+        assert [(await a).status_code for a in attempts] == [401] * len(attempts)
+
+    # Nothing changed, and everything a consumer or a publisher needs still works without credentials.
+    async with SchemaRegistryClient(_anonymous(admin_registry)) as reader:
+        assert await reader.list_versions(subject) == [1]
+        assert await reader.get_compatibility(subject) == "BACKWARD_TRANSITIVE"
+        assert await reader.get_by_id(schema_id) == original
+        assert await reader.lookup(subject, original) == schema_id
+        assert await reader.check_compatibility(subject, junk)
+        assert subject in await reader.list_subjects()
+
+    # confluent-kafka's own registry client, as an integrator's deserializer uses it: reads only.
+    import_confluent_quietly()
+    from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry import SchemaRegistryClient as ConfluentRegistry
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    confluent = ConfluentRegistry({"url": admin_registry.url})
+    try:
+        fetched = await asyncio.to_thread(confluent.get_schema, schema_id)
+        assert json.loads(fetched.schema_str or "null") == original
+        with pytest.raises(SchemaRegistryError) as caught:
+            await asyncio.to_thread(confluent.register_schema, subject, Schema(json.dumps(junk), "AVRO"))
+        assert caught.value.http_status_code == 401
+    finally:
+        confluent.close()
+
+    # The admin may delete (deletions are on; only the admin gets that far).
+    async with SchemaRegistryClient(admin_registry) as admin:
+        await admin.delete_subject(subject, permanent=True)
+        assert subject not in await admin.list_subjects()
+    async with httpx.AsyncClient(base_url=base, auth=admin_auth) as raw:  # the global level was never relaxed
+        assert (await raw.get("/apis/ccompat/v7/config")).json()["compatibilityLevel"] == "BACKWARD"
+        await raw.put("/apis/ccompat/v7/config", json={"compatibility": "NONE"})  # Apicurio's default again
+
+
+async def test_the_bus_works_end_to_end_with_the_admin_writing_and_clients_reading_anonymously(
+    secure_stack: SecureStack, admin_registry: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    anonymous = RegistrySettings(url=admin_registry.url)
+
+    async def register(env: dict[str, str]) -> Any:
+        for key in ("LGSP_REGISTRY__USERNAME", "LGSP_REGISTRY__PASSWORD"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return await asyncio.to_thread(lambda: runner.invoke(app, ["schemas", "register"]))
+
+    refused = await register(registry_environment(anonymous))
+    assert refused.exit_code == 1
+    assert "401" in refused.output
+    assert "LGSP_REGISTRY__PASSWORD" in refused.output
+    # What `lgsp dev up --secure` wrote to admin.env is what the operator sources: use the same variables.
+    done = await register(registry_environment(admin_registry))
+    assert done.exit_code == 0, done.output
+
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    settings = Settings.model_validate(
+        {
+            "kafka": secure_stack.admin.model_dump(),
+            "registry": anonymous.model_dump(),  # auto_register off: the publisher only looks ids up
+            "topics": {"prefix": prefix, "partitions": 1},
+        }
+    )
+    await ensure_topics(settings)
+    events = [samples.event(obj) for obj in samples.mixed(12)]
+    async with Publisher(settings) as publisher:
+        deliveries = await publisher.publish_many(events)
+    assert len(deliveries) == 12
+
+    topics = sorted({topic_for(type(e), prefix=prefix) for e in events})
+    consumer = AIOKafkaConsumer(
+        *topics, **connection_kwargs(settings.kafka), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        while len(records) < len(events):
+            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            records += [r for batch in batches.values() for r in batch]
+    finally:
+        await consumer.stop()
+    async with SchemaRegistryClient(anonymous) as client:
+        deserializer = AvroDeserializer(client)
+        assert await deserializer.prepare_ids({AvroDeserializer.schema_id_of(r.value) for r in records}) == {}
+        decoded = [deserializer.deserialize(r.value, SerializationContext(r.topic)) for r in records]
+    assert sorted(str(e.meta.event_id) for e in decoded) == sorted(str(e.meta.event_id) for e in events)
+    assert {type(e).AVRO_NAME for e in decoded} <= set(EVENT_TYPES)
+
+
+def test_dev_up_secure_writes_the_registry_admin_to_admin_env(secure_stack: SecureStack) -> None:
+    """The registry's password is in admin.env (0600) and never on the registry's command line."""
+    state_dir = secure_stack.launcher.settings.state_dir
+    admin = secure_stack.launcher.registry_admin_settings()
+    assert admin.password is not None
+    password = admin.password.get_secret_value()
+    registry_dir = state_dir / "registry"
+    assert (registry_dir / "admin.password").stat().st_mode & 0o077 == 0
+    pid = int((registry_dir / "registry.pid").read_text())
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        assert password.encode() not in handle.read()
