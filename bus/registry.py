@@ -50,6 +50,7 @@ import httpx
 
 from bus.compat import level_of
 from bus.errors import ConfigError, RegistryError, RegistryUnavailableError
+from bus.schema_cache import SchemaDiskCache
 from bus.schemas import full_name, load_schema, schema_versions
 from bus.settings import RegistrySettings
 from bus.types import SchemaId, Subject
@@ -124,6 +125,11 @@ class SchemaRegistryClient:
         )
         self._ids: dict[tuple[Subject, str], SchemaId] = {}
         self._schemas: dict[SchemaId, dict[str, Any]] = {}
+        self._disk = (
+            None
+            if settings.schema_cache_dir is None
+            else SchemaDiskCache(settings.schema_cache_dir, self.url)
+        )
 
     @property
     def url(self) -> str:
@@ -180,12 +186,19 @@ class SchemaRegistryClient:
         return SubjectVersion(Subject(subject), version, schema_id)
 
     async def get_by_id(self, schema_id: int) -> dict[str, Any]:
-        """The parsed schema with this id (a copy; cached forever: ids are immutable)."""
+        """The parsed schema with this id (a copy; cached forever: ids are immutable), also on disk when
+        ``settings.schema_cache_dir`` is set (:mod:`bus.schema_cache`)."""
         sid = SchemaId(schema_id)
         cached = self._schemas.get(sid)
+        if cached is None and self._disk is not None:
+            # Disk first: ids are immutable, and the registry may be down or the subject deleted.
+            cached = self._disk.load(sid)
         if cached is None:
             body = await self._request("GET", f"schemas/ids/{int(schema_id)}")
-            cached = self._schemas[sid] = _parse_schema_body(body, f"schema id {schema_id}")
+            cached = _parse_schema_body(body, f"schema id {schema_id}")
+            if self._disk is not None:
+                self._disk.store(sid, schema_text(cached))
+        self._schemas[sid] = cached
         return copy.deepcopy(cached)
 
     async def get_version(self, subject: Subject | str, version: int | str = "latest") -> dict[str, Any]:

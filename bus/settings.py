@@ -65,6 +65,11 @@ class RegistrySettings(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles, capped at 5 s")
     auto_register: bool = Field(default=False, description="register unknown schemas when publishing")
+    schema_cache_dir: Path | None = Field(
+        default=None,
+        description="keep schemas fetched by id in this directory: decoding survives a registry outage or a "
+        "deleted subject (bus.schema_cache)",
+    )
 
 
 EVENT_TIME_AHEAD_S: Final = 300.0
@@ -154,6 +159,22 @@ class SigningSettings(BaseModel):
         default=None,
         description="a directory of `<key id>.pem` files: tools publishing for many agencies (simulator, "
         "demo, tests) sign each event with the key of its source",
+    )
+
+
+class AuditSettings(BaseModel):
+    """The ingress's audit trail on ``lgsp.audit`` (docs/operators.md, "The audit trail")."""
+
+    enabled: bool = Field(default=True, description="append every publish and refusal to lgsp.audit")
+    queue_max: int = Field(
+        default=10_000,
+        gt=0,
+        description="audit records waiting to be sent; beyond it they are dropped (counted)",
+    )
+    batch_max: int = Field(default=500, gt=0, description="audit records sent to Kafka at once")
+    flush_interval_s: float = Field(default=0.2, gt=0, description="how long a record may wait for a batch")
+    retention_days: int = Field(
+        default=400, gt=0, description="retention.ms of lgsp.audit when the ingress creates it"
     )
 
 
@@ -247,6 +268,7 @@ class Settings(BaseSettings):
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
 

@@ -152,6 +152,47 @@ def topic_plans(
     return plans
 
 
+AUDIT_TOPIC: Final = TopicName("lgsp.audit")
+"""The ingress's audit trail: one JSON record per event request, published or refused
+(``producers/ingress/audit.py``). Not an event topic: no schema, no dead-letter topic, no view reads it."""
+_DAY_MS: Final = 86_400_000
+
+
+def audit_topic_plan(
+    settings: Settings, *, prefix: str | None = None, cluster: ClusterDefaults = _SINGLE_BROKER
+) -> TopicPlan:
+    """What ``lgsp.audit`` should look like: deleted after ``LGSP_AUDIT__RETENTION_DAYS``, stamped with the
+    broker's append time (the time an auditor can trust), replicated like the event topics."""
+    topics = settings.topics
+    replicas = topics.replication_factor or cluster.replication_factor
+    min_isr = str(min(topics.min_insync_replicas or cluster.min_insync_replicas, replicas))
+    configs = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(settings.audit.retention_days * _DAY_MS),
+        "min.insync.replicas": min_isr,
+        "message.timestamp.type": "LogAppendTime",
+    }
+    name = TopicName((topics.prefix if prefix is None else prefix) + AUDIT_TOPIC)
+    return TopicPlan(name, topics.partitions, replicas, configs)
+
+
+async def ensure_audit_topic(settings: Settings) -> bool:
+    """Create ``lgsp.audit`` if it is missing (idempotent); whether it was created."""
+    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
+    try:
+        await admin.start()
+        plan = audit_topic_plan(settings, cluster=await cluster_defaults(admin))
+        return bool(await _create_missing(admin, [plan], settings.kafka.request_timeout_ms))
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
+        raise BrokerUnavailableError(
+            f"Kafka at {settings.kafka.bootstrap_servers} is unavailable: {exc}"
+        ) from exc
+    except KafkaError as exc:
+        raise BrokerError(f"cannot create the audit topic: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
 class TopicStatus(StrEnum):
     CREATED = "created"
     EXISTS = "exists"

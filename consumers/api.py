@@ -2,6 +2,9 @@
 
     GET /v1/views/scoreboard | documents | dossiers | reports
         ?province=79&agency=000.00.00.H29&period=2025-07&level=province&grain=month&as_of=...&limit=100
+    GET /v1/views/{view}/{key}/evidence?after=...&limit=100
+                     the records behind a row (``consumers.evidence``): a document, dossier or report, or a
+                     scoreboard province (``00`` the nation); 404 problem for an unknown view or key
     GET /            the national page (map, trends, drill-down; ``consumers.page``)
     GET /metrics     Prometheus; the KPI gauges are refreshed from the scoreboard on each scrape
     GET /healthz     the store answers; the offsets it has applied
@@ -22,7 +25,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
@@ -34,6 +37,13 @@ from bus.metrics import ViewMetrics, metrics_route
 from consumers import units
 from consumers.activity import export_activity, unit_activity
 from consumers.base import Grain, Level, ViewQuery
+from consumers.evidence import (
+    DEFAULT_LIMIT,
+    EVIDENCE_VIEWS,
+    MAX_LIMIT,
+    EvidenceNotFoundError,
+    with_evidence_links,
+)
 from consumers.freshness import FreshnessExporter
 from consumers.page import register as register_page
 from consumers.scoreboard import kpi_values
@@ -46,6 +56,15 @@ _PROBLEM = "application/problem+json"
 _AS_OF = (
     "reference time (RFC 3339): open/overdue dossiers and undelivered documents are counted as of it "
     "(default now); report obligations are those due by it (default: the latest event time applied)"
+)
+_EVIDENCE_KEY = (
+    "a document id, dossier code or report key (code|agency|period) of that view; for the scoreboard a "
+    "province code, 00 for the nation, central for the ministries"
+)
+_EVIDENCE_DESCRIPTION = (
+    "Every record a view applied to this row: event id and type, topic, partition, offset (where to re-read "
+    "it) and the key id that signed it (null: accepted unsigned). Paginated in log order: follow `next`. "
+    "`lgsp views explain VIEW KEY --verify` re-reads each record and checks its signature."
 )
 KPI_DESCRIPTION = (
     "KPI definitions (bus/kpis.py). "
@@ -111,6 +130,10 @@ def create_app(
     async def invalid(request: Request, exc: ValidationError) -> JSONResponse:
         return _problem(400, "Invalid query", str(exc), exc.field)
 
+    @app.exception_handler(EvidenceNotFoundError)
+    async def not_found(request: Request, exc: EvidenceNotFoundError) -> JSONResponse:
+        return _problem(404, "No such evidence", str(exc), None)
+
     @app.exception_handler(LgspError)
     async def failed(request: Request, exc: LgspError) -> JSONResponse:
         return _problem(503 if exc.retriable else 500, "View store error", str(exc), None)
@@ -124,6 +147,20 @@ def create_app(
             summary=f"The {name} view",
             description=KPI_DESCRIPTION if name == "scoreboard" else None,
         )
+
+    @app.get(
+        "/v1/views/{view}/{key:path}/evidence",
+        summary="The records behind a view row",
+        description=_EVIDENCE_DESCRIPTION,
+        responses={404: {"description": "unknown view or key (RFC 9457 problem)", "content": {_PROBLEM: {}}}},
+    )
+    def evidence(
+        view: Annotated[str, Path(description=f"one of: {', '.join(EVIDENCE_VIEWS)}")],
+        key: Annotated[str, Path(description=_EVIDENCE_KEY)],
+        after: Annotated[str | None, Query(description="continue after this topic/partition/offset")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        return viewset.evidence(view, key, after=after, limit=limit).as_json()
 
     register_page(app, viewset)
 
@@ -179,7 +216,7 @@ def _endpoint(viewset: ViewSet, name: str) -> Any:
             as_of=as_of,
             limit=limit,
         )
-        return viewset.query(name, query).as_json()
+        return with_evidence_links(viewset.query(name, query)).as_json()
 
     endpoint.__name__ = f"view_{name}"
     return endpoint

@@ -23,6 +23,8 @@ from bus.types import TopicName
 from consumers.base import Rollup, View, ViewQuery, ViewResult
 from consumers.documents import DocumentsView
 from consumers.dossiers import DossiersView
+from consumers.evidence import MIGRATION as EVIDENCE_MIGRATION
+from consumers.evidence import EvidenceLog, EvidencePage, read_evidence
 from consumers.reports import ReportsView
 from consumers.scoreboard import ScoreboardView
 from consumers.store import ViewStore, open_store
@@ -69,14 +71,17 @@ class ViewSet:
         *,
         topic_prefix: str = "",
         metrics: ViewMetrics | None = None,
+        rollup: Rollup | None = None,
     ) -> None:
         self._store = store
+        self._rollup = rollup or Rollup()
+        self._evidence = EvidenceLog(self._rollup)
         self._views = {view.name: view for view in views}
         self._by_topic = {topic_prefix + view.topic: view for view in views if view.topic is not None}
         self._prefix = topic_prefix
         self._metrics = metrics
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-store")
-        store.migrate([m for view in views for m in view.migrations()])
+        store.migrate([EVIDENCE_MIGRATION, *(m for view in views for m in view.migrations())])
 
     @classmethod
     def from_settings(
@@ -84,11 +89,13 @@ class ViewSet:
     ) -> ViewSet:
         """The views on the store named by ``settings.store.url``, topics prefixed by ``settings.topics``
         (``view_set``: that set of a PostgreSQL store instead of the current one)."""
+        rollup = Rollup()
         return cls(
             open_store(settings.store.url, view_set=view_set),
-            build_views(settings),
+            build_views(settings, rollup),
             topic_prefix=settings.topics.prefix,
             metrics=metrics,
+            rollup=rollup,
         )
 
     @property
@@ -120,7 +127,7 @@ class ViewSet:
         return await self._on_writer(self._store.load_offsets)
 
     async def apply(self, batch: Batch) -> None:
-        """Apply every view's events and the batch's offsets in one transaction."""
+        """Apply every view's events, their evidence and the batch's offsets in one transaction."""
         counts = await self._on_writer(lambda: self._apply(batch))
         if self._metrics is not None:
             for view, count in counts.items():
@@ -137,6 +144,7 @@ class ViewSet:
                 if not view.partition_local:
                     txn.serialise(view.name)
                 view.apply(txn, events)
+                self._evidence.record(txn, events, batch.origins.get(topic, ()))
                 counts[view.name] = counts.get(view.name, 0) + len(events)
             txn.save_offsets(batch.next_offsets)
         return counts
@@ -151,6 +159,7 @@ class ViewSet:
         def merge(txn: StoreTxn, source: str) -> None:
             for view in views:
                 view.merge(txn, source)
+            EvidenceLog.merge(txn, source)
 
         store.merge_shards(paths, merge)
 
@@ -173,6 +182,14 @@ class ViewSet:
         view = self.view(name)
         with self._store.reader() as reader:
             return view.query(reader, query)
+
+    def evidence(self, view: str, key: str, *, after: str | None = None, limit: int = 100) -> EvidencePage:
+        """One page of the records behind ``view``'s row ``key`` (see consumers.evidence)."""
+        topic = next((real for real, feeds in self._by_topic.items() if feeds.name == view), None)
+        with self._store.reader() as reader:
+            return read_evidence(
+                reader, view, key, topic=topic, after=after, limit=limit, rollup=self._rollup
+            )
 
     def freshness(self) -> Freshness:
         """How far the views are, from one read snapshot of the set being served."""

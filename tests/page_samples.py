@@ -38,10 +38,8 @@ def fill_store(path: Path, events: list[Event]) -> None:
 
 def apply_batch(views: ViewSet, events: list[Event], *, offset: int) -> None:
     """One batch, its offsets moved to ``offset`` (so the page's version moves too)."""
-    by_topic: dict[str, list[Event]] = {}
-    for event in events:
-        by_topic.setdefault(s.topic_of(event), []).append(event)
-    batch = Batch(by_topic, {Partition("lgsp.dossiers", 0): offset})
+    by_topic, origins = s.by_topic_with_origins(events, first_offset=offset)  # with evidence
+    batch = Batch(by_topic, {Partition("lgsp.dossiers", 0): offset}, origins=origins)
     # On a thread of its own: the caller's thread may be running an event loop (pytest-asyncio, Playwright).
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, views.apply(batch)).result()

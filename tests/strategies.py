@@ -76,10 +76,17 @@ def agency_codes() -> st.SearchStrategy[str]:
     return st.sampled_from(AGENCY_CODES)
 
 
+def catalog_name(code: str) -> st.SearchStrategy[str]:
+    """The catalog's name of ``code`` (rule agency_name.matches_catalog), in NFC or NFD, maybe in capitals."""
+    agency = CATALOG.get(code)
+    case = st.sampled_from([agency.name, agency.name.upper()])
+    return st.builds(unicodedata.normalize, st.sampled_from(["NFC", "NFD"]), case)
+
+
 def agency_refs(codes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[AgencyRef]:
-    """An agency reference whose code is in the catalog and whose name is free Vietnamese text."""
+    """An agency reference whose code is in the catalog, with the catalog's name in some form."""
     codes = agency_codes() if codes is None else codes
-    return st.builds(lambda code, name: AgencyRef(code=code, name=name), codes, vietnamese_text())
+    return codes.flatmap(lambda code: catalog_name(code).map(lambda name: AgencyRef(code=code, name=name)))
 
 
 @st.composite
@@ -113,7 +120,7 @@ def document_sent(draw: st.DrawFn) -> DocumentSent:
         meta=draw(event_meta(sender.code)),
         document_id=document_id,
         sender=sender,
-        recipients=tuple(AgencyRef(code=c, name=draw(vietnamese_text())) for c in recipient_codes),
+        recipients=tuple(AgencyRef(code=c, name=draw(catalog_name(c))) for c in recipient_codes),
         code_number=number,
         code_notation=notation,
         promulgation_place=draw(vietnamese_text(max_size=20)),

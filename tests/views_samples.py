@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bus.agencies import load_catalog
+from bus.consumer.types import Origin
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, EventMeta, ReportFiled
 from bus.events.document import make_document_id
 from bus.events.dossier import make_dossier_code
@@ -31,10 +33,35 @@ def topic_of(event: Event) -> str:
     return TOPIC_OF[type(event).__name__]
 
 
+SIGNER = "000.00.00.H29#0badcafe"
+"""The key id the samples' coordinates name as signer."""
+
+
+def by_topic_with_origins(
+    events: list[Event], *, first_offset: int = 0
+) -> tuple[dict[str, list[Event]], dict[str, list[Origin]]]:
+    """``events`` per topic as the runner hands them over, each with its record's coordinates (partition 0 of
+    its topic, offsets in order from ``first_offset``) and :data:`SIGNER`: what the views keep as evidence."""
+    by_topic: dict[str, list[Event]] = {}
+    origins: dict[str, list[Origin]] = {}
+    for event in events:
+        topic = topic_of(event)
+        offset = first_offset + len(by_topic.get(topic, ()))
+        by_topic.setdefault(topic, []).append(event)
+        origins.setdefault(topic, []).append(Origin(topic, 0, offset, SIGNER))
+    return by_topic, origins
+
+
 def meta(source: str, at: datetime, event_id: str | None = None) -> EventMeta:
     return EventMeta.model_validate(
         {"event_id": event_id or str(uuid.uuid4()), "source": source, "occurred_at": at}
     )
+
+
+def ref(code: str) -> dict[str, str]:
+    """An agency reference, with the catalog's name where it lists the unit (agency_name.matches_catalog)."""
+    agency = load_catalog().find(code)
+    return {"code": code, "name": agency.name if agency is not None else "Đơn vị ngoài danh mục"}
 
 
 def code(n: int, agency: str = HCMC) -> str:
@@ -60,8 +87,8 @@ def sent(
     fields: dict[str, Any] = {
         "meta": meta(sender, at, event_id),
         "document_id": document_id(n, sender),
-        "sender": {"code": sender, "name": "Cơ quan gửi"},
-        "recipients": [{"code": r, "name": "Cơ quan nhận"} for r in recipients],
+        "sender": ref(sender),
+        "recipients": [ref(r) for r in recipients],
         "code_number": str(100 + n),
         "code_notation": "VPCP-TH",
         "promulgation_place": "Hà Nội",
@@ -89,7 +116,7 @@ def status(
         {
             "meta": meta(agency, at, event_id),
             "document_id": document_id(n, sender),
-            "reporting_agency": {"code": agency, "name": "Cơ quan nhận"},
+            "reporting_agency": ref(agency),
             "status": code,
             "status_at": at,
         }
@@ -121,7 +148,7 @@ def dossier(
             "procedure_name": "Đăng ký khai sinh",
             "sector_code": "HT",
             "sector_name": "Hộ tịch",
-            "processing_agency": {"code": agency, "name": "Ủy ban nhân dân"},
+            "processing_agency": ref(agency),
             "province_code": province,
             "applicant_type": "CITIZEN",
             "channel": channel,
@@ -155,7 +182,7 @@ def report(
             "meta": meta(agency, at or filed, event_id),
             "report_id": f"{agency}/{code}/2025-Q{quarter}",
             "report_code": code,
-            "reporting_agency": {"code": agency, "name": "Cơ quan báo cáo"},
+            "reporting_agency": ref(agency),
             "period_type": "QUARTER",
             "period_year": 2025,
             "period_number": quarter,

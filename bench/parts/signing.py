@@ -2,7 +2,7 @@
 
     sign    per batch of the publish part's size: each record's leaf hash (key, identity headers, value),
             the RFC 9162 tree with every record's proof, one Ed25519 signature per signer and the
-            ``lgsp_sig`` values (:func:`bench.keys.sign_records`: what the Publisher adds to a call)
+            ``lgsp_sig`` values (:func:`bus.signing.records.sign_records`: what the Publisher adds to a call)
     verify  the views' :class:`bus.signing.verify.Verifier` over every record of those batches, entitlement
             included: one Ed25519 check per batch signature, then a leaf hash and a proof walk per record
 
@@ -10,26 +10,34 @@ The events are the workload's DossierSynced (three provinces, so a batch of 1,00
 of ~333 records), encoded by the serde with the stub registry; times are CPU seconds of this process. What
 the costs do to whole paths is measured beside the unsigned paths in the same run: the publish part's
 signed Publisher and the rebuild part's views with and without verification.
+
+    evidence  the views' store work per event with and without the evidence rows (:mod:`bench.evidence_cost`:
+              the same events applied to fresh SQLite stores, one ``view_evidence`` row per record or none)
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.cpu_cases import Case, Rates, run_rounds
-from bench.keys import RawRecord, make_keys, sign_records
+from bench.evidence_cost import StoreCases, work_dir
+from bench.keys import make_keys
 from bench.model import BenchContext, PartResult
 from bench.procs import BenchError
-from bench.stats import Better, Figure
+from bench.stats import Better, Figure, Ratio
 from bench.stub_registry import stub_registry
 from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
+from bus.consumer.decode import LOG_APPEND_TIME
 from bus.events import DossierSynced
+from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
 from bus.signing.keyring import Keyring
+from bus.signing.keys import now_ms
+from bus.signing.records import sign_records
 from bus.signing.verify import Verifier
 
 TITLE = "Signing: sign and verify CPU per event (batch signature + per-record proof)"
@@ -46,8 +54,8 @@ class Consumed:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
-    timestamp: int = -1  # as a record without a broker time: the append-time checks are not measured
-    timestamp_type: int = 0
+    timestamp: int = -1  # the run sets the time a broker appended it: the append-time checks run too
+    timestamp_type: int = LOG_APPEND_TIME
 
 
 def run(ctx: BenchContext) -> PartResult:
@@ -60,20 +68,21 @@ def run(ctx: BenchContext) -> PartResult:
     with tempfile.TemporaryDirectory(prefix="bench-keys-") as key_dir:
         chain, entries = make_keys(Path(key_dir), [code for code, _, _ in AGENCIES])
     chunks = [range(i, min(i + batch, count)) for i in range(0, count, batch)]
-    signing: list[RawRecord] = []
+    signing: list[Record] = []
 
     def fresh() -> None:
-        signing[:] = [RawRecord(r.key, r.value, list(r.headers)) for r in unsigned]
+        signing[:] = [replace(r, headers=list(r.headers)) for r in unsigned]
 
     def sign() -> int:
         for chunk in chunks:
-            sign_records(chain, [signing[i] for i in chunk])
+            sign_records(chain, [events[i] for i in chunk], [signing[i] for i in chunk])
         return count
 
     fresh()
     sign()
     consumed = [
-        Consumed(_TOPIC, 0, offset, r.key, r.value, tuple(r.headers)) for offset, r in enumerate(signing)
+        Consumed(_TOPIC, 0, offset, r.key, r.value, tuple(r.headers), now_ms())
+        for offset, r in enumerate(signing)
     ]
     verifier: list[Verifier] = []
 
@@ -90,11 +99,24 @@ def run(ctx: BenchContext) -> PartResult:
         return count
 
     ctx.say(f"signing: {rounds} rounds of {count} events in batches of {batch}")
-    rates = run_rounds(
-        {"sign": [("sign", Case(sign, fresh))], "verify": [("verify", Case(verify, new_verifier))]}, rounds
-    )
+    with work_dir() as work:
+        store = StoreCases(count, Path(work))
+        rates = run_rounds(
+            {
+                "sign": [("sign", Case(sign, fresh))],
+                "verify": [("verify", Case(verify, new_verifier))],
+                "evidence": [(name, store.case(name)) for name in ("without", "with")],
+            },
+            rounds,
+        )
     result.figures.add(_per_event("sign", "sign: leaf hashes + tree + Ed25519 per batch", rates["sign"]))
     result.figures.add(_per_event("verify", "verify: the views' Verifier, per record", rates["verify"]))
+    for name in ("without", "with"):
+        figure = _per_event(f"store.{name}", f"views' store work {name} evidence rows", rates[name])
+        figure.detail["bytes_per_event"] = store.bytes_per_event[name]
+        result.figures.add(figure)
+    result.ratios.append(Ratio("store.with", "store.without", "store work without evidence"))
+    result.sizes["evidence_events"] = store.count
     result.notes.append(
         "CPU µs per event of this process. The ratios of the signed to the unsigned paths, measured in the "
         "same run, are in the publish part (signed Publisher / Publisher) and the rebuild part (views "
@@ -110,7 +132,7 @@ def _per_event(key: str, label: str, rates: Rates) -> Figure:
     return figure
 
 
-async def _encode(events: list[DossierSynced]) -> list[RawRecord]:
+async def _encode(events: list[DossierSynced]) -> list[Record]:
     async with stub_registry() as registry:
         serializer = AvroSerializer(registry)
         await serializer.prepare([DossierSynced])
@@ -118,5 +140,6 @@ async def _encode(events: list[DossierSynced]) -> list[RawRecord]:
         for event in events:
             headers = kafka_headers(event)
             value = serializer.serialize(event, SerializationContext(_TOPIC, "value", headers))
-            records.append(RawRecord(event.entity_key().encode(), value, headers))
+            key = event.entity_key().encode()
+            records.append(Record(str(event.meta.event_id), event.AVRO_NAME, _TOPIC, key, value, headers))
         return records

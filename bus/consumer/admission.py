@@ -29,7 +29,11 @@ class Rejection:
 
 
 class Admission(Protocol):
-    """One check of decoded records; None admits the record."""
+    """One check of decoded records; None admits the record.
+
+    A check that authenticates records also exposes ``last_key_id`` (the signer of the record it last
+    admitted, None when unsigned): the decoder reads it into the record's :class:`~bus.consumer.types.Origin`.
+    """
 
     def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None: ...
 
@@ -39,6 +43,16 @@ class AllOf:
 
     def __init__(self, checks: Sequence[Admission]) -> None:
         self._checks = tuple(checks)
+        self._signers = tuple(check for check in checks if hasattr(check, "last_key_id"))
+
+    @property
+    def last_key_id(self) -> str | None:
+        """The signer its authenticating check saw for the record last admitted."""
+        for check in self._signers:
+            key_id: str | None = getattr(check, "last_key_id", None)
+            if key_id is not None:
+                return key_id
+        return None
 
     def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
         for check in self._checks:

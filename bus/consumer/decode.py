@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from bus.consumer.admission import Admission, Rejection
 from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
-from bus.consumer.types import Partition
+from bus.consumer.types import Origin, Partition
 from bus.errors import LgspError, Problem, SerializationError, ValidationError
 from bus.events.raw import RawEvent
 
@@ -78,6 +78,8 @@ class DecodedBatch:
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     retry: LgspError | None = None
     records: int = 0
+    origins: dict[str, list[Origin]] = field(default_factory=dict)
+    """Per topic, the :class:`Origin` of each event of ``events`` (same order)."""
 
 
 class Decoder(Protocol):
@@ -135,7 +137,9 @@ class BatchDecoder:
         ctx = self._context(first.topic)
         allowed = self._topic_types.get(first.topic)
         applied = batch.events.setdefault(first.topic, [])
+        origins = batch.origins.setdefault(first.topic, [])
         admit = self._admit
+        signer = admit is not None and hasattr(admit, "last_key_id")
         for record in records:
             event = self._fast(record, ctx, allowed, failed)
             if event is None:
@@ -147,6 +151,8 @@ class BatchDecoder:
                 rejection = None if admit is None else admit(record, event)
                 if rejection is None:
                     applied.append(event)
+                    key_id = getattr(admit, "last_key_id", None) if signer else None
+                    origins.append(Origin(record.topic, record.partition, record.offset, key_id))
                 else:
                     batch.dead_letters.append(_rejected(record, rejection))
             elif verdict.outcome is Outcome.DEAD_LETTER:

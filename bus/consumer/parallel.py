@@ -128,6 +128,8 @@ def _merge(results: Sequence[DecodedBatch]) -> DecodedBatch:
     for part in results:  # in submission order: partition by partition, chunks in offset order
         for topic, events in part.events.items():
             merged.events.setdefault(topic, []).extend(events)
+        for topic, origins in part.origins.items():
+            merged.origins.setdefault(topic, []).extend(origins)
         merged.dead_letters.extend(part.dead_letters)
         for tp, offset in part.next_offsets.items():
             merged.next_offsets[tp] = max(offset, merged.next_offsets.get(tp, offset))

@@ -294,7 +294,7 @@ class ConsumerRunner:
         return True
 
     async def _write(self, decoded: DecodedBatch, started: float) -> bool:
-        batch = Batch(decoded.events, decoded.next_offsets, decoded.records)
+        batch = Batch(decoded.events, decoded.next_offsets, decoded.records, decoded.origins)
         try:
             await self._retry(lambda: self._sink.apply(batch), "applying a batch to the store")
         except StopRequested:

@@ -21,6 +21,20 @@ class Partition(NamedTuple):
     partition: int
 
 
+class Origin(NamedTuple):
+    """Where an applied event was read, and which key signed it (None: accepted unsigned).
+
+    The first step of the typed consumed record of issue #15: today it travels beside the event
+    (:attr:`Batch.origins`, aligned index by index with :attr:`Batch.events`); the views keep it as the
+    evidence behind their rows (``consumers/evidence.py``).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    signer: str | None = None
+
+
 @dataclass(frozen=True)
 class Batch:
     """What a sink applies in one transaction.
@@ -30,11 +44,14 @@ class Batch:
     ``next_offsets`` holds, for every partition the batch touched, the offset of the first record *not* in
     the batch: it covers dead-lettered records too, so committing it never skips a record that was not dealt
     with.
+    ``origins``, when the decoder knows them, holds per topic the :class:`Origin` of each event, in the same
+    order as ``events`` (a batch built without them, as tests do, has no evidence).
     """
 
     events: Mapping[str, Sequence[Event | RawEvent]]
     next_offsets: Mapping[Partition, int]
     record_count: int = field(default=0)
+    origins: Mapping[str, Sequence[Origin]] = field(default_factory=dict)
 
     def event_count(self) -> int:
         """Number of events to apply (dead letters excluded)."""

@@ -175,6 +175,15 @@ class AvroRecord(BaseModel):
     AVRO_NAME: ClassVar[str]
 
 
+def _check_record_rules(name: str, plain: Mapping[str, Any], info: ValidationInfo) -> None:
+    """Raise the error of the first of ``RECORD_RULES[name]`` that the record (in plain form) breaks."""
+    catalog = load_catalog() if info.context is None else catalog_of(info)
+    broken = first_violation(name, plain, catalog)
+    if broken is not None:
+        rule, violation = broken
+        raise rule_error(rule.name, violation.message, field=violation.field or rule.field)
+
+
 class AgencyRef(AvroRecord):
     """An agency as a message names it: catalog code plus the name the message gives (cơ quan)."""
 
@@ -182,6 +191,12 @@ class AgencyRef(AvroRecord):
 
     code: KnownAgencyCode
     name: Text
+
+    @model_validator(mode="after")
+    def _record_rules(self, info: ValidationInfo) -> Self:
+        # Rule agency_name.matches_catalog; the plain form of a reference is its two strings.
+        _check_record_rules(self.AVRO_NAME, {"code": self.code, "name": self.name}, info)
+        return self
 
 
 def _reused(data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
@@ -256,13 +271,8 @@ class Event(AvroRecord):
     def _record_rules(self, info: ValidationInfo) -> Self:
         # The rules across fields of the rule table, on the record's plain form: the very functions the
         # compiled checks of the decode path call (one call from pydantic per event, not one per rule).
-        name = self.AVRO_NAME
-        if name in RECORD_RULES:
-            catalog = load_catalog() if info.context is None else catalog_of(info)
-            broken = first_violation(name, plain_view(self), catalog)
-            if broken is not None:
-                rule, violation = broken
-                raise rule_error(rule.name, violation.message, field=violation.field or rule.field)
+        if self.AVRO_NAME in RECORD_RULES:
+            _check_record_rules(self.AVRO_NAME, plain_view(self), info)
         return self
 
     @classmethod

@@ -128,6 +128,24 @@ def _dossier_code(value: Any, **_: Any) -> str:
     return f"{DOSSIER_CODE_FORM}, e.g. {DOSSIER_CODE_EXAMPLE}"
 
 
+def _agency_name(value: Any, **_: Any) -> str | None:
+    # The input is the reference ({code, name}) whose name differs from the catalog's.
+    code = value.get("code") if isinstance(value, Mapping) else getattr(value, "code", None)
+    agency = load_catalog().find(code) if isinstance(code, str) else None
+    if agency is None:
+        return None
+    return (
+        f"write the catalog's name of {agency.code}: {agency.name!r} (case, spacing and the tone placement "
+        f"of Uỷ/Ủy may differ; `lgsp agencies show {agency.code}`)"
+    )
+
+
+def _report_id(value: Any, **_: Any) -> str:
+    return (
+        "{agency}/{report code}/{period}, e.g. 000.00.00.H29/BC-KSTT-01/2025-Q3 (make_report_id in the SDK)"
+    )
+
+
 Hint = Callable[..., str | None]
 HINTS: Final[Mapping[str, Hint]] = {
     "timestamp.format": _time_hint,
@@ -148,6 +166,8 @@ HINTS: Final[Mapping[str, Hint]] = {
     "text.control_chars": _hidden,
     "document_id.format": _document_id,
     "dossier_code.format": _dossier_code,
+    "agency_name.matches_catalog": _agency_name,
+    "report_id.format": _report_id,
 }
 """How to fix a broken rule, by rule name: a function of the value and the place (``field``, the ``known``
 field names there, the ``expected`` symbols of an enum) that answers a hint or None."""

@@ -524,6 +524,39 @@ def _report_id_format(r: Record, catalog: AgencyCatalog) -> Violation | None:
     )
 
 
+_OLD_TONE_PLACEMENT: Final = re.compile(r"([oòóỏõọ][aàáảãạeèéẻẽẹ]|[uùúủũụ][yỳýỷỹỵ])(?!\w)")
+"""A word ending in oa, oe or uy: the old style marks the tone on its second vowel (``hoà``, ``Uỷ``), the new
+one on the first (``hòa``, ``Ủy``); both are correct Vietnamese and both are in use."""
+_TONES: Final = {"\u0300", "\u0301", "\u0309", "\u0303", "\u0323"}  # grave, acute, hook, tilde, dot
+
+
+def _tone_on_first_vowel(match: re.Match[str]) -> str:
+    first, second = (unicodedata.normalize("NFD", char) for char in match[0])
+    tones = [mark for mark in first + second if mark in _TONES]
+    if not tones:
+        return match[0]
+    bare = [mark for mark in first if mark not in _TONES], [mark for mark in second if mark not in _TONES]
+    return unicodedata.normalize("NFC", "".join(bare[0]) + tones[0] + "".join(bare[1]))
+
+
+@lru_cache(maxsize=4096)
+def comparable_name(name: str) -> str:
+    """``name`` as names are compared with the catalog: NFC, casefolded, runs of whitespace as one space,
+    the tone of a final oa/oe/uy on its first vowel (``Uỷ ban`` is ``Ủy ban``)."""
+    folded = " ".join(unicodedata.normalize("NFC", name).casefold().split())
+    return _OLD_TONE_PLACEMENT.sub(_tone_on_first_vowel, folded)
+
+
+@_rule("agency_name.matches_catalog", "name")
+def _agency_name(r: Record, catalog: AgencyCatalog) -> Violation | None:
+    # Only where the catalog lists the unit: names of units it does not list (well-formed codes under a
+    # known level-1 unit) cannot be checked.
+    agency = catalog.find(r["code"])
+    if agency is None or comparable_name(r["name"]) == comparable_name(agency.name):
+        return None
+    return Violation(f"{r['name']!r} is not the catalog's name of agency {agency.code}: {agency.name!r}")
+
+
 @_rule("report.indicator_unique", "indicators")
 def _indicator_codes_unique(r: Record, catalog: AgencyCatalog) -> Violation | None:
     seen: set[str] = set()
@@ -557,9 +590,10 @@ RECORD_RULES: Final[Mapping[str, Sequence[RecordRule]]] = {
         _returned_requires_time,
     ),
     "vn.gov.lgsp.report.ReportFiled": (_period_in_range, _indicator_codes_unique, _report_id_format),
+    "vn.gov.lgsp.common.AgencyRef": (_agency_name,),
 }
-"""The rules across fields of each event type, in the order they are checked (the first broken one is
-reported by the models)."""
+"""The rules across fields of each event type (and of a nested record type: an agency reference), in the order
+they are checked (the first broken one is reported by the models)."""
 
 
 def first_violation(name: str, record: Record, catalog: AgencyCatalog) -> tuple[RecordRule, Violation] | None:

@@ -77,6 +77,21 @@ INGRESS_KEY_FILE_OK = MetricSpec(
     "Can agencies authenticate at all?",
 )
 
+INGRESS_AUDIT_WRITTEN = MetricSpec(
+    "lgsp_ingress_audit_written_total",
+    Kind.COUNTER,
+    "Audit records (one per event request: publish or refusal) the ingress appended to `lgsp.audit`.",
+    "Is the audit trail being written?",
+)
+INGRESS_AUDIT_DROPPED = MetricSpec(
+    "lgsp_ingress_audit_dropped_total",
+    Kind.COUNTER,
+    "Audit records the ingress dropped, by reason: `queue-full` (Kafka slower than the requests for longer "
+    "than LGSP_AUDIT__QUEUE_MAX records) or `kafka` (sending failed). Requests are never held back for them.",
+    "Is the audit trail complete?",
+    ("reason",),
+)
+
 # --- Consumers: the runner behind lgsp views run ------------------------------------------------------------
 
 EVENTS_CONSUMED = MetricSpec(

@@ -24,6 +24,8 @@ from bus.metrics.catalog import (
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_PUBLISHED,
+    INGRESS_AUDIT_DROPPED,
+    INGRESS_AUDIT_WRITTEN,
     INGRESS_DURATION,
     INGRESS_IN_FLIGHT,
     INGRESS_KEY_FILE_OK,
@@ -93,13 +95,20 @@ class IngressMetrics:
         INGRESS_DURATION,
         INGRESS_IN_FLIGHT,
         INGRESS_KEY_FILE_OK,
+        INGRESS_AUDIT_WRITTEN,
+        INGRESS_AUDIT_DROPPED,
     )
+    AUDIT_DROP_REASONS: ClassVar[tuple[str, ...]] = ("queue-full", "kafka")
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = INGRESS_REQUESTS.counter(registry)
         self.request_duration = INGRESS_DURATION.histogram(registry)
         self.in_flight = INGRESS_IN_FLIGHT.gauge(registry)
         self.key_file_ok = INGRESS_KEY_FILE_OK.gauge(registry)
+        self.audit_written = INGRESS_AUDIT_WRITTEN.counter(registry)
+        self.audit_dropped = INGRESS_AUDIT_DROPPED.counter(registry)
+        for reason in self.AUDIT_DROP_REASONS:  # at 0 from start-up: a drop shows as an increase
+            self.audit_dropped.labels(reason=reason)
 
     def declare(self, routes: Iterable[str], statuses: Iterable[int] = (500, 503)) -> None:
         """The user-facing routes' server-error series at 0 from start-up (the 5xx ratio and its alert see

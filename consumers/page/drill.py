@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import quote
 
 from bus.agencies import load_catalog
 from bus.reporting import load_report_catalog
 from consumers.base import Grain, Level, ViewQuery
+from consumers.evidence import evidence_href
 from consumers.viewset import ViewSet
 
 EVENT_LIMIT: Final = 200
@@ -150,7 +150,7 @@ def events(viewset: ViewSet, view: str, filters: dict[str, str]) -> tuple[int, l
             "key": str(entity),
             "event_id": str(event) if event is not None else None,
             "at": datetime.fromtimestamp(int(at) / 1000, UTC).isoformat() if at is not None else None,
-            "evidence": f"/v1/views/{view}/{quote(str(entity), safe='')}/evidence",
+            "evidence": evidence_href(view, str(entity)),
         }
         for entity, event, at in rows
     ]

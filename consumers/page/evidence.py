@@ -1,5 +1,5 @@
-"""The list of entities behind one number, each with the id of the event that set its state and a link to the
-proof of it (``GET /v1/views/{view}/{key}/evidence``, the trust issue's endpoint)."""
+"""The list of entities behind one number, each with the id of the event that set its state, linked to the
+signed records that made it (``GET /v1/views/{view}/{key}/evidence``: Kafka coordinates, signer key ids)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ def evidence_main(
     what = ", ".join(f"{name} = {value}" for name, value in filters.items()) or source
     body = "".join(
         f'<tr><th scope="row"><span class="code">{esc(row["key"])}</span></th>'
-        f'<td><span class="code">{esc(row["event_id"] or "—")}</span></td>'
-        f'<td><time datetime="{esc(row["at"] or "")}">{esc(_when(row["at"]))}</time></td>'
-        f'<td><a href="{esc(row["evidence"])}">{esc(t(lang, "evidence"))}</a></td></tr>'
+        f'<td><a class="code" href="{esc(row["evidence"])}">{esc(row["event_id"] or "—")}</a></td>'
+        f'<td><time datetime="{esc(row["at"] or "")}">{esc(_when(row["at"]))}</time></td></tr>'
         for row in rows
     )
-    heads = ("Thực thể", "Entity"), ("Mã sự kiện", "Event id"), ("Thời điểm (UTC)", "Time (UTC)"), ("", "")
+    heads = (
+        ("Thực thể", "Entity"),
+        ("Mã sự kiện (bằng chứng)", "Event id (evidence)"),
+        ("Thời điểm (UTC)", "Time (UTC)"),
+    )
     cells = "".join(f'<th scope="col">{esc(vi if lang is Lang.VI else en)}</th>' for vi, en in heads)
     shown = f"{fmt_int(lang, len(rows))} {t(lang, 'of')} {fmt_int(lang, total)} {t(lang, 'events')}"
     return (

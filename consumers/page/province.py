@@ -1,7 +1,8 @@
 """A province's page: its indicators against the nation, their trends, its agencies, dossiers and reports.
 
-Every count links to the events behind it (``/evidence?view=…``), and from there each entity to the trust
-issue's proof of it (``GET /v1/views/{view}/{key}/evidence``).
+Every count links to the events behind it (``/evidence?view=…``), and from there each entity to the signed
+records that made it (``GET /v1/views/{view}/{key}/evidence``); the province's own records are linked beside
+its totals (``GET /v1/views/scoreboard/{code}/evidence``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from bus.agencies import Province
 from bus.metrics import NATIONAL
 from consumers.base import ViewResult
+from consumers.evidence import SCOREBOARD, evidence_href
 from consumers.page.data import Trend
 from consumers.page.drill import AgencyRow, Obligations
 from consumers.page.kpis import Kpi, available, colour_class
@@ -176,9 +178,11 @@ def province_main(
     code = province.code
     documents = evidence_link(view, int(row.get("documents_sent") or 0), "documents", province=code)
     dossiers = evidence_link(view, int(row.get("dossiers_received") or 0), "dossiers", province=code)
+    signed = evidence_href(SCOREBOARD, code)
     totals = (
         f'<p class="totals">{esc(t(lang, "documents_sent"))}: {documents} · '
-        f"{esc(t(lang, 'dossiers_received'))}: {dossiers}</p>"
+        f"{esc(t(lang, 'dossiers_received'))}: {dossiers} · "
+        f'<a class="ev" href="{esc(signed)}">{esc(t(lang, "signed_records"))}</a></p>'
     )
     return (
         f'<p class="crumbs"><a href="{view.link("/")}">{esc(t(lang, "back"))}</a></p>'

@@ -72,6 +72,7 @@ TEXT: Final[dict[str, tuple[str, str]]] = {
     "missing": ("Chưa nộp, quá hạn", "Missing"),
     "due_later": ("Chưa đến hạn", "Due later"),
     "evidence": ("Bằng chứng", "Evidence"),
+    "signed_records": ("Các bản ghi đã ký phía sau", "The signed records behind it"),
     "evidence_of": ("Các sự kiện sau {what}", "Events behind {what}"),
     "events": ("sự kiện", "events"),
     "of": ("trên", "of"),

@@ -24,6 +24,7 @@ def bench(
         list[str] | None,
         typer.Option(
             "--part",
+            metavar="PART",
             help="part to run, repeatable (default: all; an unknown name lists the parts)",
         ),
     ] = None,

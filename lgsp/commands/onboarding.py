@@ -5,6 +5,7 @@ Run as the admin (``set -a; . <state_dir>/admin.env``): the commands create SCRA
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,13 @@ import typer
 from bus.errors import LgspError
 from bus.settings import Settings
 from lgsp.commands.agencies import agencies_app
-from lgsp.security.onboarding import INGRESS_KEY, KAFKA_ENV, offboard_agency, onboard_agency
+from lgsp.security.onboarding import (
+    INGRESS_KEY,
+    KAFKA_ENV,
+    SIGNING_ENV,
+    offboard_agency,
+    onboard_agency,
+)
 
 CodeArgument = Annotated[str, typer.Argument(help="the agency's code, e.g. 000.00.00.H29")]
 OutOption = Annotated[
@@ -38,15 +45,27 @@ def onboard(
         bool, typer.Option("--rotate", help="set a new SCRAM password if the user exists")
     ] = False,
 ) -> None:
-    """Create CODE's SCRAM principal and ACLs (--sdk) and ingress API key (--ingress); again: no change."""
+    """Create CODE's signing key pair (keyring), SCRAM principal and ACLs (--sdk), ingress API key
+    (--ingress); again: no change."""
     if not (sdk or ingress):
         typer.echo("error: say what the agency needs: --sdk, --ingress or both", err=True)
         raise typer.Exit(2)
     try:
-        done = onboard_agency(Settings(), code, sdk=sdk, ingress=ingress, out_dir=out, rotate=rotate)
+        done = asyncio.run(
+            onboard_agency(Settings(), code, sdk=sdk, ingress=ingress, out_dir=out, rotate=rotate)
+        )
     except (LgspError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    if done.signing_key is not None:
+        key_id = done.signing_key.key_id
+        if done.created_signing_key:
+            typer.echo(
+                f"signing key {key_id} (created, on the keyring): private key {done.directory / key_id}.pem "
+                f"(0600), settings in {done.directory / SIGNING_ENV}"
+            )
+        else:
+            typer.echo(f"signing key {key_id} (exists, kept)")
     if sdk:
         state = "created" if done.created_user else "exists"
         typer.echo(f"principal User:{done.principal} ({state}); settings in {done.directory / KAFKA_ENV}")
@@ -60,9 +79,9 @@ def onboard(
 
 
 def offboard(code: CodeArgument, out: OutOption = Path("lgsp-agencies")) -> None:
-    """Remove CODE's principal, ACLs, ingress keys and credential files."""
+    """Remove CODE's principal, ACLs, ingress keys and credential files; revoke its signing keys."""
     try:
-        removed = offboard_agency(Settings(), code, out_dir=out)
+        removed = asyncio.run(offboard_agency(Settings(), code, out_dir=out))
     except (LgspError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

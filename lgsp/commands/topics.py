@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from bus.errors import LgspError
-from bus.topics import TOPICS, TopicStatus, dlq_topic, ensure_topics_report, list_topics
+from bus.topics import (
+    TOPICS,
+    TopicStatus,
+    audit_topic_plan,
+    dlq_topic,
+    ensure_audit_topic,
+    ensure_topics_report,
+    list_topics,
+)
 from bus.types import TopicName
 from bus.wording import counted
 from lgsp.options import settings_with
@@ -44,12 +52,15 @@ def create(
     prefix: PrefixOption = None,
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
-    """Create every missing topic (idempotent); existing topics are reported and left as they are."""
+    """Create every missing topic (idempotent), and the ingress's audit topic; existing topics are reported
+    and left as they are."""
     settings = settings_with(bootstrap_servers=bootstrap_servers, prefix=prefix)
     try:
         outcomes = asyncio.run(
             ensure_topics_report(settings, partitions=partitions, replication_factor=replication_factor)
         )
+        audit = audit_topic_plan(settings)
+        verb = "created" if asyncio.run(ensure_audit_topic(settings)) else "exists "
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -62,6 +73,9 @@ def create(
         )
         for warning in outcome.warnings:
             typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"{verb} {audit.name}  retention.ms={audit.configs['retention.ms']} (the ingress's audit trail)"
+    )
 
 
 def list_command(prefix: PrefixOption = None, bootstrap_servers: BootstrapOption = None) -> None:

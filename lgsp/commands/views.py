@@ -1,4 +1,5 @@
-"""``lgsp views run | serve | show``: build the national views, serve them, read them."""
+"""``lgsp views run | serve | show | explain``: build the national views, serve them, read them, and list the
+records behind a row."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import logging
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,10 +18,12 @@ from bus.consumer.runner import install_stop_signals
 from bus.errors import LgspError
 from bus.settings import Settings
 from consumers.base import Grain, Level, ViewQuery, ViewResult
-from consumers.store.sqlite import path_from_url
+from consumers.evidence import with_evidence_links
 from consumers.viewset import VIEW_NAMES, ViewSet
 from lgsp.commands import viewsets
+from lgsp.commands.explain import explain
 from lgsp.commands.scoreboard_table import WIDTH, narrow_table
+from lgsp.commands.storecheck import require_store
 
 MetricsPortOption = Annotated[
     int | None,
@@ -37,6 +39,7 @@ def register(app: typer.Typer) -> None:
     views.command("rebuild")(rebuild)
     views.command("serve")(serve)
     views.command("show")(show)
+    views.command("explain")(explain)
     viewsets.register(views)
     app.add_typer(views, name="views", no_args_is_help=True)
 
@@ -164,7 +167,7 @@ def show(
 ) -> None:
     """Print one view as a table (or JSON, always with every column)."""
     settings = Settings()
-    _require_store(settings)
+    require_store(settings)
     try:
         viewset = ViewSet.from_settings(settings)
         try:
@@ -184,7 +187,7 @@ def show(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     if as_json:
-        typer.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(with_evidence_links(result).as_json(), ensure_ascii=False, indent=2))
         return
     if name == "scoreboard" and not all_columns:
         terminal = Console()
@@ -202,20 +205,6 @@ _KEY_COLUMNS = {
     "dossiers": ("received", "online_rate", "full_online_rate", "resolved", "on_time_rate", "digitised_rate",
                  "open", "overdue"),
 }  # fmt: skip
-
-
-def _require_store(settings: Settings) -> None:
-    """Reading must not create an empty SQLite store where none was built."""
-    url = settings.store.url
-    if url.startswith("sqlite:") and url != "sqlite:///:memory:":
-        try:
-            path = Path(path_from_url(url))
-        except LgspError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
-        if not path.exists():
-            typer.echo(f"error: no view store at {path} (build it with `lgsp views run`)", err=True)
-            raise typer.Exit(1)
 
 
 def result_table(result: ViewResult, *, all_columns: bool = False) -> Table:

@@ -25,15 +25,15 @@ from enum import StrEnum
 from typing import Final
 
 from bus.agencies import is_agency_code
-from bus.topics import TOPICS, dlq_topic
+from bus.topics import AUDIT_TOPIC, TOPICS, dlq_topic
 
 ADMIN_PRINCIPAL: Final = "admin"
 INGRESS_PRINCIPAL: Final = "lgsp-ingress"
 VIEWS_PRINCIPAL: Final = "lgsp-views"
 AGENCY_PRINCIPAL_PREFIX: Final = "agency-"
-# Catalog names fixed by ARCHITECTURE.md ("Wave 2 names"): the signing keyring and the audit trail.
+# Catalog names fixed by ARCHITECTURE.md ("Wave 2 names"): the signing keyring (the audit trail's is
+# bus.topics.AUDIT_TOPIC, beside its topic definition).
 KEYS_TOPIC: Final = "lgsp.keys"
-AUDIT_TOPIC: Final = "lgsp.audit"
 
 
 class Resource(StrEnum):

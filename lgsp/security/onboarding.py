@@ -1,14 +1,19 @@
 """``lgsp agencies onboard | offboard`` and the service principals: everything a party needs, idempotently.
 
-An agency gets, by flag:
+An agency gets, always, its signing key pair (Ed25519, docs/security.md): the private key in
+``<out>/<CODE>/<key id>.pem`` (0600), the public entry on the keyring ``lgsp.keys``, and
+``<out>/<CODE>/signing.env`` (0600) with ``LGSP_SIGNING__KEY_FILE`` and ``LGSP_SIGNING__KEY_ID``; and by flag:
 
     --sdk      its SCRAM principal ``agency-<CODE>`` and ACLs (write the three event topics), and
                ``<out>/<CODE>/kafka.env`` (0600) with the LGSP_KAFKA__* settings it connects with
     --ingress  an API key for the HTTP ingress, written once to ``<out>/<CODE>/ingress-key`` (0600)
 
 Running it again changes nothing that exists: an existing SCRAM user keeps its password (``rotate=True``
-sets a new one), an agency with an ingress key gets no second one, ACLs are created only if missing.
-``offboard`` removes the principal, its ACLs and its ingress keys; the credential files are deleted.
+sets a new one), an agency with a usable signing key on the keyring gets no second one (``rotate=True`` adds
+a new one; the old stays valid until ``lgsp agencies keys revoke``), an agency with an ingress key gets no
+second one, ACLs are created only if missing. ``offboard`` removes the principal, its ACLs and its ingress
+keys, revokes its signing keys on the keyring (records signed before stay verifiable), and deletes the
+credential files.
 Services (the ingress, a views deployment) get principals the same way (:func:`ensure_service`).
 """
 
@@ -23,6 +28,9 @@ from pydantic import SecretStr
 
 from bus.kafka_client import kafka_environment
 from bus.settings import KafkaSettings, Settings
+from bus.signing import create_agency_key
+from bus.signing.keyring import load_keyring, publish_entries, publish_entry
+from bus.signing.keys import KeyEntry, now_ms
 from lgsp.devstack.secure import write_private
 from lgsp.security.acls import (
     INGRESS_PRINCIPAL,
@@ -38,6 +46,7 @@ from producers.ingress.auth import ApiKeyStore
 
 KAFKA_ENV = "kafka.env"
 INGRESS_KEY = "ingress-key"
+SIGNING_ENV = "signing.env"
 
 
 @dataclass
@@ -49,15 +58,21 @@ class Onboarded:
     created_user: bool = False
     acls: list[Acl] = field(default_factory=list)
     created_ingress_key: bool = False
+    signing_key: KeyEntry | None = None
+    created_signing_key: bool = False
     notes: list[str] = field(default_factory=list)
 
 
-def onboard_agency(
+async def onboard_agency(
     settings: Settings, code: str, *, sdk: bool, ingress: bool, out_dir: Path, rotate: bool = False
 ) -> Onboarded:
     """Create what agency ``code`` needs (``settings.kafka``: the admin's connection)."""
     principal = agency_principal(code)
     result = Onboarded(principal, out_dir / code)
+    result.signing_key, result.created_signing_key, note = await _ensure_signing_key(
+        settings, code, result.directory, rotate=rotate
+    )
+    result.notes += note
     if sdk:
         result.created_user, note = _ensure_user(settings.kafka, principal, result.directory, rotate=rotate)
         result.notes += note
@@ -70,10 +85,16 @@ def onboard_agency(
     return result
 
 
-def offboard_agency(settings: Settings, code: str, *, out_dir: Path) -> list[str]:
-    """Remove the agency's principal, ACLs, ingress keys and credential files; what was removed."""
+async def offboard_agency(settings: Settings, code: str, *, out_dir: Path) -> list[str]:
+    """Remove the agency's principal, ACLs, ingress keys and credential files, revoke its signing keys;
+    what was removed."""
     principal = agency_principal(code)
     removed = []
+    now = now_ms()
+    usable = [e for e in await load_keyring(settings) if e.agency == code and e.usable_at(now)]
+    if usable:
+        await publish_entries(settings, [entry.revoked(now) for entry in usable])
+        removed.append("signing keys " + ", ".join(entry.key_id for entry in usable) + " (revoked)")
     admin = SecurityAdmin(settings.kafka)
     acls = admin.delete_acls_of(principal)
     if acls:
@@ -129,6 +150,37 @@ def _ensure_user(
     env = kafka_environment(principal_settings(admin, principal, password))
     write_private(env_file, "".join(f"{key}={value}\n" for key, value in env.items()))
     return True, []
+
+
+async def _ensure_signing_key(
+    settings: Settings, code: str, directory: Path, *, rotate: bool
+) -> tuple[KeyEntry, bool, list[str]]:
+    """The agency's usable signing key: the one on the keyring, or a new pair (private key + signing.env
+    under ``directory``, public entry published)."""
+    now = now_ms()
+    usable = [e for e in await load_keyring(settings) if e.agency == code and e.role == "agency"]
+    usable = [e for e in usable if e.usable_at(now)]
+    env_file = directory / SIGNING_ENV
+    if usable and not rotate:
+        newest = max(usable, key=lambda e: e.valid_from_ms)
+        if env_file.exists():
+            return newest, False, []
+        return (
+            newest,
+            False,
+            [
+                f"signing key {newest.key_id} is on the keyring but {env_file} does not exist; "
+                "--rotate adds a new key (then revoke the old one: lgsp agencies keys revoke)"
+            ],
+        )
+    made = create_agency_key(code, directory)
+    await publish_entry(settings, made.entry)
+    env = {
+        "LGSP_SIGNING__KEY_FILE": made.private_key_file.resolve(),
+        "LGSP_SIGNING__KEY_ID": made.entry.key_id,
+    }
+    write_private(env_file, "".join(f"{key}={value}\n" for key, value in env.items()))
+    return made.entry, True, []
 
 
 def _ensure_ingress_key(keys_file: Path, code: str, directory: Path) -> bool:

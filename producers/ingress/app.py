@@ -43,6 +43,7 @@ from bus.settings import IngressSettings, Settings
 from bus.topics import topic_for
 from producers.ingress import events_docs, openapi
 from producers.ingress.agencies_api import agencies_router
+from producers.ingress.audit import AuditSink, AuditTrail
 from producers.ingress.auth import Authorizer, ReloadingKeyStore
 from producers.ingress.guard import guarded_protocol
 from producers.ingress.limits import KeyLimiter
@@ -81,8 +82,11 @@ def create_app(
     catalog: AgencyCatalog | None = None,
     registry_probe: RegistryProbe | None = None,
     metrics_endpoint: Callable[[Request], Response] | None = None,
+    audit: AuditSink | None = None,
 ) -> FastAPI:
-    """The ingress app. Without ``publisher`` it opens a :class:`bus.Publisher` at startup and closes it.
+    """The ingress app. Without ``publisher`` it opens a :class:`bus.Publisher` at startup and closes it,
+    and (``LGSP_AUDIT__ENABLED``, the default) runs its audit trail on ``lgsp.audit`` for its lifetime.
+    ``audit`` is where event requests are audited instead (its owner starts and closes it).
 
     ``metrics_endpoint`` answers ``/metrics`` instead of one exposing ``registry`` (several workers expose
     the metrics of all of them: :mod:`producers.ingress.workers`).
@@ -114,13 +118,23 @@ def create_app(
             [UNREAD_TOPIC] if events is None else [topic_for(type(e), prefix=prefix) for e in events]
         )
 
+    trail = (
+        AuditTrail(settings, metrics)
+        if audit is None and publisher is None and settings.audit.enabled
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with holder.lifespan(app):
             await kafka.get()  # the gate starts from a real answer
+            if trail is not None:
+                await trail.start()
             try:
                 yield
             finally:
+                if trail is not None:
+                    await trail.close()
                 await kafka.aclose()
                 await registry_ready.aclose()
 
@@ -144,6 +158,7 @@ def create_app(
         kafka_ready=kafka,
         registry_ready=registry_ready,
         schemas_cached=lambda: holder.schemas_cached,
+        audit=audit if audit is not None else trail,
     )
 
     app = FastAPI(

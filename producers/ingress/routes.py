@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bus.errors import LgspError
 from bus.events import Event
 from bus.settings import IngressSettings
+from producers.ingress.audit import AuditRecord, AuditSink, now_ms
 from producers.ingress.auth import ApiKeyStore, Authorizer, KeyRefusal, Principal
 from producers.ingress.problems import (
     PROBLEM_DOCS,
@@ -77,6 +78,8 @@ class IngressState:
     registry_ready: CachedProbe
     schemas_cached: Callable[[], bool] = lambda: False
     """True once every schema id is resolved: the registry is then not needed to publish."""
+    audit: AuditSink | None = None
+    """Where each event request's audit record goes (``producers.ingress.audit``); None: not audited."""
 
 
 class FixedKeys:
@@ -95,6 +98,19 @@ class FixedKeys:
 def _state(request: Request) -> IngressState:
     state: IngressState = request.app.state.ingress
     return state
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What a request revealed before its answer, for its audit record."""
+
+    principal: Principal | None = None
+    event_ids: tuple[str, ...] = ()
+
+
+def _ids_of(items: Sequence[object]) -> tuple[str, ...]:
+    """The ``id`` members of a body's CloudEvents (for the audit record of one the contract refused)."""
+    return tuple(item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str))
 
 
 class ClientDisconnectedError(LgspError):
@@ -163,13 +179,17 @@ class EventsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        seen = _Seen()
+        status, problem = 202, None
         try:
-            body = await self._handle(scope, receive)
+            body = await self._handle(scope, receive, seen)
         except ProblemError as exc:
+            status, problem = exc.kind.status, exc.kind.slug
             if exc.kind.status >= 500:  # ours to look at; 4xx are the client's and counted in the metrics
                 log.warning("POST %s -> %d: %s", path, exc.kind.status, exc.detail)
             await _problem(send, path, exc)
         except ClientDisconnectedError:
+            status = CLIENT_CLOSED
             # Nobody reads this answer (the server drops it); it only tells the metrics what happened.
             with contextlib.suppress(OSError):
                 await respond(send, CLIENT_CLOSED, "text/plain", b"")
@@ -178,23 +198,46 @@ class EventsEndpoint:
             unexpected = ProblemError(
                 ProblemKind.INTERNAL, "an unexpected error; nothing is known to be published"
             )
+            status, problem = unexpected.kind.status, unexpected.kind.slug
             await _problem(send, path, unexpected)
         else:
             await respond(send, 202, "application/json", body)
+        finally:
+            self._audit(scope, seen, status, problem)
 
-    async def _handle(self, scope: Scope, receive: Receive) -> bytes:
+    def _audit(self, scope: Scope, seen: _Seen, status: int, problem: str | None) -> None:
+        audit = self._state.audit
+        if audit is None:
+            return
+        principal, client = seen.principal, scope.get("client")
+        audit.append(
+            AuditRecord(
+                at_ms=now_ms(),
+                path=scope["path"],
+                status=status,
+                problem=problem,
+                agency=None if principal is None else str(principal.agency),
+                api_key_id=None if principal is None else principal.key_id,
+                client=None if not client else str(client[0]),
+                event_ids=seen.event_ids,
+            )
+        )
+
+    async def _handle(self, scope: Scope, receive: Receive, seen: _Seen) -> bytes:
         state, batch = self._state, self._batch
         head = _Head.of(scope)
-        principal = _authenticate(head, state)
+        principal = seen.principal = _authenticate(head, state)
         check_content_type(head.content_type, self._media_types)
         limit = state.settings.max_body_bytes
         check_declared_length(head.content_length, limit)
         with state.service.admit(principal.agency):
             value = parse_json(await read_body(_chunks(receive), limit, state.settings.body_timeout_s))
             items = expect_batch(value, state.settings.max_batch_events) if batch else [expect_object(value)]
+            seen.event_ids = _ids_of(items)
             events: list[Event] = to_events(
                 items, batch=batch, portal_times=state.settings.portal_local_times
             )
+            seen.event_ids = tuple(str(event.meta.event_id) for event in events)
             check_event_times(events, state.settings, batch=batch)
             authorize(state.authorizer, principal, events, batch=batch)
             deliveries = await state.service.publish(events, batch=batch, principal=principal)

@@ -6,19 +6,31 @@ operation is tried next to forbidden ones, so a test fails if ACLs are too loose
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
-from bus.kafka_client import connection_kwargs
+from bus.kafka_client import connection_kwargs, kafka_environment
 from bus.settings import KafkaSettings, Settings
-from bus.topics import all_topics, ensure_topics
-from lgsp.security.acls import AUDIT_TOPIC, INGRESS_PRINCIPAL, KEYS_TOPIC, VIEWS_PRINCIPAL, agency_principal
+from bus.signing.keyring import load_keyring
+from bus.signing.keys import load_private_key, now_ms
+from bus.topics import AUDIT_TOPIC, all_topics, ensure_topics
+from lgsp.cli import app
+from lgsp.security.acls import INGRESS_PRINCIPAL, KEYS_TOPIC, VIEWS_PRINCIPAL, agency_principal
 from lgsp.security.kafka_admin import SecurityAdmin
-from lgsp.security.onboarding import KAFKA_ENV, ensure_service, offboard_agency, onboard_agency
+from lgsp.security.onboarding import (
+    KAFKA_ENV,
+    SIGNING_ENV,
+    ensure_service,
+    offboard_agency,
+    onboard_agency,
+)
 from tests.integration.secure_ops import (
     Outcome,
     aio_commit,
@@ -100,7 +112,7 @@ async def test_no_credentials_wrong_credentials_or_no_tls_get_nothing(secured: S
 async def test_an_sdk_agency_writes_the_event_topics_and_nothing_else(
     secured: Settings, prefix: str, tmp_path: Path
 ) -> None:
-    done = onboard_agency(secured, AGENCY, sdk=True, ingress=False, out_dir=tmp_path / "agencies")
+    done = await onboard_agency(secured, AGENCY, sdk=True, ingress=False, out_dir=tmp_path / "agencies")
     agency = _as(secured, done.directory / KAFKA_ENV)
     assert agency.sasl_username == agency_principal(AGENCY)
     for name in ("lgsp.documents", "lgsp.dossiers", "lgsp.reports"):
@@ -151,15 +163,39 @@ async def test_views_read_events_and_keyring_write_dead_letters_own_their_group(
 
 
 async def test_onboarding_is_idempotent_and_offboarding_locks_the_agency_out(
-    secured: Settings, prefix: str, tmp_path: Path
+    secured: Settings, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "agencies"
     code = "000.00.00.G22"
-    first = onboard_agency(secured, code, sdk=True, ingress=True, out_dir=out)
+    first = await onboard_agency(secured, code, sdk=True, ingress=True, out_dir=out)
     env_before = (first.directory / KAFKA_ENV).read_text()
-    again = onboard_agency(secured, code, sdk=True, ingress=True, out_dir=out)
-    assert (first.created_user, first.created_ingress_key) == (True, True)
-    assert (again.created_user, again.created_ingress_key) == (False, False)
+    again = await onboard_agency(secured, code, sdk=True, ingress=True, out_dir=out)
+    assert (first.created_user, first.created_ingress_key, first.created_signing_key) == (True, True, True)
+    assert (again.created_user, again.created_ingress_key, again.created_signing_key) == (False, False, False)
+    # The signing key pair: the private key (0600) named by signing.env, its public half on the keyring.
+    assert first.signing_key is not None
+    assert again.signing_key == first.signing_key
+    signing = dict(line.split("=", 1) for line in (first.directory / SIGNING_ENV).read_text().splitlines())
+    assert signing["LGSP_SIGNING__KEY_ID"] == first.signing_key.key_id
+    private = load_private_key(Path(signing["LGSP_SIGNING__KEY_FILE"]))  # refuses a key others can read
+    on_keyring = (await load_keyring(secured)).get(first.signing_key.key_id)
+    assert on_keyring is not None
+    assert on_keyring.agency == code
+    assert on_keyring.public_key == private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert on_keyring.usable_at(now_ms())
+    # The command itself, as an operator runs it (settings from the environment): nothing new.
+    env = {
+        **kafka_environment(secured.kafka),
+        "LGSP_TOPICS__PREFIX": prefix,
+        "LGSP_INGRESS__API_KEYS_FILE": str(secured.ingress.api_keys_file),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = ["agencies", "onboard", code, "--sdk", "--ingress", "--out", str(out)]
+    cli = await asyncio.to_thread(lambda: CliRunner().invoke(app, args))
+    assert cli.exit_code == 0, cli.output
+    assert f"signing key {first.signing_key.key_id} (exists, kept)" in cli.output
+    assert "ingress API key: exists (kept)" in cli.output
     assert (again.directory / KAFKA_ENV).read_text() == env_before
     assert (first.directory / KAFKA_ENV).stat().st_mode & 0o777 == 0o600
     security = SecurityAdmin(secured.kafka)
@@ -167,8 +203,12 @@ async def test_onboarding_is_idempotent_and_offboarding_locks_the_agency_out(
     agency = _as(secured, first.directory / KAFKA_ENV)
     assert await aio_produce(agency, prefix + "lgsp.dossiers") is Outcome.OK
 
-    removed = offboard_agency(secured, code, out_dir=out)
+    removed = await offboard_agency(secured, code, out_dir=out)
     assert removed
+    revoked = (await load_keyring(secured)).get(first.signing_key.key_id)
+    assert revoked is not None
+    assert revoked.revoked_at_ms is not None
+    assert not revoked.usable_at(now_ms())
     assert not first.directory.exists()
     assert security.acls_of(agency_principal(code)) == []
     assert not security.has_user(agency_principal(code))

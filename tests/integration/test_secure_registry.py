@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,11 +20,11 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from bus.errors import RegistryError
-from bus.events import EVENT_TYPES
+from bus.errors import RegistryError, RegistryUnavailableError
+from bus.events import EVENT_TYPES, Event
 from bus.kafka_client import connection_kwargs
 from bus.publisher import Publisher
-from bus.registry import SchemaRegistryClient, registry_environment
+from bus.registry import SchemaRegistryClient, register_schemas, registry_environment
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import RegistrySettings, Settings
 from bus.topics import ensure_topics, topic_for
@@ -139,32 +140,13 @@ async def test_strangers_cannot_register_relax_or_delete_and_nothing_changes(
         await raw.put("/apis/ccompat/v7/config", json={"compatibility": "NONE"})  # Apicurio's default again
 
 
-async def test_the_bus_works_end_to_end_with_the_admin_writing_and_clients_reading_anonymously(
-    secure_stack: SecureStack, admin_registry: RegistrySettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    runner = CliRunner()
-    anonymous = RegistrySettings(url=admin_registry.url)
-
-    async def register(env: dict[str, str]) -> Any:
-        for key in ("LGSP_REGISTRY__USERNAME", "LGSP_REGISTRY__PASSWORD"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        return await asyncio.to_thread(lambda: runner.invoke(app, ["schemas", "register"]))
-
-    refused = await register(registry_environment(anonymous))
-    assert refused.exit_code == 1
-    assert "401" in refused.output
-    assert "LGSP_REGISTRY__PASSWORD" in refused.output
-    # What `lgsp dev up --secure` wrote to admin.env is what the operator sources: use the same variables.
-    done = await register(registry_environment(admin_registry))
-    assert done.exit_code == 0, done.output
-
+async def _publish_and_read(secure: SecureStack, registry: RegistrySettings) -> tuple[list[Event], list[Any]]:
+    """12 sample events published as the Kafka admin with ``registry`` (lookups only), and read back."""
     prefix = f"r{uuid.uuid4().hex[:8]}."
     settings = Settings.model_validate(
         {
-            "kafka": secure_stack.admin.model_dump(),
-            "registry": anonymous.model_dump(),  # auto_register off: the publisher only looks ids up
+            "kafka": secure.admin.model_dump(),
+            "registry": registry.model_dump(),  # auto_register off: the publisher only looks ids up
             "topics": {"prefix": prefix, "partitions": 1},
         }
     )
@@ -186,6 +168,31 @@ async def test_the_bus_works_end_to_end_with_the_admin_writing_and_clients_readi
             records += [r for batch in batches.values() for r in batch]
     finally:
         await consumer.stop()
+    return events, records
+
+
+async def test_the_bus_works_end_to_end_with_the_admin_writing_and_clients_reading_anonymously(
+    secure_stack: SecureStack, admin_registry: RegistrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    anonymous = RegistrySettings(url=admin_registry.url)
+
+    async def register(env: dict[str, str]) -> Any:
+        for key in ("LGSP_REGISTRY__USERNAME", "LGSP_REGISTRY__PASSWORD"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return await asyncio.to_thread(lambda: runner.invoke(app, ["schemas", "register"]))
+
+    refused = await register(registry_environment(anonymous))
+    assert refused.exit_code == 1
+    assert "401" in refused.output
+    assert "LGSP_REGISTRY__PASSWORD" in refused.output
+    # What `lgsp dev up --secure` wrote to admin.env is what the operator sources: use the same variables.
+    done = await register(registry_environment(admin_registry))
+    assert done.exit_code == 0, done.output
+
+    events, records = await _publish_and_read(secure_stack, anonymous)
     async with SchemaRegistryClient(anonymous) as client:
         deserializer = AvroDeserializer(client)
         assert await deserializer.prepare_ids({AvroDeserializer.schema_id_of(r.value) for r in records}) == {}
@@ -194,8 +201,7 @@ async def test_the_bus_works_end_to_end_with_the_admin_writing_and_clients_readi
     assert {type(e).AVRO_NAME for e in decoded} <= set(EVENT_TYPES)
 
 
-def test_dev_up_secure_writes_the_registry_admin_to_admin_env(secure_stack: SecureStack) -> None:
-    """The registry's password is in admin.env (0600) and never on the registry's command line."""
+def test_the_registry_password_is_private_and_never_on_the_command_line(secure_stack: SecureStack) -> None:
     state_dir = secure_stack.launcher.settings.state_dir
     admin = secure_stack.launcher.registry_admin_settings()
     assert admin.password is not None
@@ -205,3 +211,52 @@ def test_dev_up_secure_writes_the_registry_admin_to_admin_env(secure_stack: Secu
     pid = int((registry_dir / "registry.pid").read_text())
     with open(f"/proc/{pid}/cmdline", "rb") as handle:
         assert password.encode() not in handle.read()
+
+
+async def test_consumers_keep_decoding_a_deleted_subject_and_with_the_registry_stopped(
+    secure_stack: SecureStack, admin_registry: RegistrySettings, tmp_path: Path
+) -> None:
+    """Issue #13: consumers keep working when a subject is deleted (ids cached on disk, bus.schema_cache)."""
+    async with SchemaRegistryClient(admin_registry) as admin:
+        await register_schemas(admin, sorted(EVENT_TYPES))
+    anonymous = RegistrySettings(url=admin_registry.url, max_retries=0)
+    cached = anonymous.model_copy(update={"schema_cache_dir": tmp_path / "schemas"})
+    events, records = await _publish_and_read(secure_stack, anonymous)
+    ids = {AvroDeserializer.schema_id_of(r.value) for r in records}
+
+    async def decode(settings: RegistrySettings) -> list[str]:
+        async with SchemaRegistryClient(settings) as client:
+            deserializer = AvroDeserializer(client)
+            failed = await deserializer.prepare_ids(ids)
+            assert failed == {}, failed
+            return sorted(
+                str(deserializer.deserialize(r.value, SerializationContext(r.topic)).meta.event_id)
+                for r in records
+            )
+
+    expected = sorted(str(e.meta.event_id) for e in events)
+    assert await decode(cached) == expected  # a consumer with the cache decodes once: the files are written
+
+    # A subject deleted (by the admin: only the admin can now) after its id was cached.
+    subject = f"test.secure.Gone{uuid.uuid4().hex[:8]}"
+    schema = _record(subject.rsplit(".", 1)[1], "a")
+    async with SchemaRegistryClient(admin_registry) as admin:
+        gone_id = await admin.register(subject, schema)
+        async with SchemaRegistryClient(cached) as client:
+            assert await client.get_by_id(gone_id) == schema
+        await admin.delete_subject(subject, permanent=True)
+        assert subject not in await admin.list_subjects()
+    async with SchemaRegistryClient(cached) as client:
+        assert await client.get_by_id(gone_id) == schema
+
+    secure_stack.launcher.stop_registry()
+    try:
+        async with SchemaRegistryClient(anonymous) as client:  # without the cache: every id fails
+            failed = await AvroDeserializer(client).prepare_ids(ids)
+        assert set(failed) == ids
+        assert all(isinstance(error, RegistryUnavailableError) for error in failed.values())
+        assert await decode(cached) == expected
+        async with SchemaRegistryClient(cached) as client:
+            assert await client.get_by_id(gone_id) == schema
+    finally:
+        secure_stack.launcher.start_registry()

@@ -9,23 +9,17 @@ unknown type without the nearest one. The same entries reach the ingress's 422 a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bus.cloudevents import from_structured, to_structured
-from bus.consumer.decode import BatchDecoder
 from bus.errors import Problem, UnknownEventTypeError, ValidationError
 from bus.events import DocumentSent, DossierSynced, validate
-from bus.registry import SchemaRegistryClient
-from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
-from bus.settings import RegistrySettings
 from producers.ingress.problems import ProblemError
 from producers.ingress.requests import to_events
 from tests.strategies import sample_document_sent, sample_dossier_synced
-from tests.unit.registry_fake import FakeRegistry
-from tests.unit.runner_fakes import Record
+from tests.unit.dead_letters import dead_letter_headers
 
 pytestmark = pytest.mark.unit
 
@@ -194,26 +188,10 @@ def test_rules_across_fields_still_report_precisely() -> None:
 # --- the same entries in the dead-letter headers --------------------------------------------------------
 
 
-async def _no_sleep(delay: float) -> None:
-    return None
-
-
 async def test_a_dead_letter_carries_one_entry_per_broken_rule() -> None:
-    config = RegistrySettings(url="http://registry.test/apis/ccompat/v7")
-    async with SchemaRegistryClient(
-        config, transport=FakeRegistry().transport(), sleep=_no_sleep
-    ) as registry:
-        serializer = AvroSerializer(registry, auto_register=True)
-        await serializer.prepare([DossierSynced])
-        record = validate(DossierSynced, sample_dossier_synced()).to_avro()
-        record["processing_agency"] = {"code": "000.00.00.h29", "name": "Sở\u202eTư pháp"}  # two rules broken
-        ctx = SerializationContext("lgsp.dossiers")
-        value = serializer.serialize_record(DossierSynced, record, ctx)
-        decoder = BatchDecoder(AvroDeserializer(registry), lambda topic: SerializationContext(topic))
-        batch = await decoder.decode({0: [Record("lgsp.dossiers", 0, 5, b"k", value)]})
-    assert not batch.events.get("lgsp.dossiers")
-    (dead,) = batch.dead_letters
-    headers = dict(dead.dlq_headers("views", datetime.now(UTC)))
+    record = validate(DossierSynced, sample_dossier_synced()).to_avro()
+    record["processing_agency"] = {"code": "000.00.00.h29", "name": "Sở\u202eTư pháp"}  # two rules broken
+    headers = await dead_letter_headers(record)
     entries = json.loads(headers["lgsp_dlq_errors"])
     assert {(entry["field"], entry["rule"]) for entry in entries} == {
         ("processing_agency.code", "agency_code.shape"),

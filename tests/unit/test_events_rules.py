@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from bus.agencies import load_catalog
 from bus.errors import UnknownAgencyError, UnknownEventTypeError, ValidationError
 from bus.events import (
     DocumentSent,
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.unit
 
 RECEIVED = datetime(2025, 7, 1, 1, 30, tzinfo=UTC)
 HCMC_JUSTICE = {"code": "000.00.03.H29", "name": "Sở Tư pháp thành phố Hồ Chí Minh"}
+NGHE_AN_NAME = "Ủy ban nhân dân tỉnh Nghệ An"
 
 SAMPLE_ID = "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
 """The document id of ``sample_document_sent``."""
@@ -160,13 +162,23 @@ BROKEN: list[tuple[type[Event], dict[str, Any], str, str]] = [
     (DocumentSent, {"recipients": []}, "recipients", "too_short"),
     (
         DocumentSent,
-        {"recipients": [{"code": "000.00.00.H41", "name": "A"}, {"code": "000.00.00.H41", "name": "B"}]},
+        {
+            "recipients": [
+                {"code": "000.00.00.H41", "name": NGHE_AN_NAME},
+                {"code": "000.00.00.H41", "name": NGHE_AN_NAME},
+            ]
+        },
         "recipients",
         "recipients.unique",
     ),
     (
         DocumentSent,
-        {"recipients": [{"code": "000.00.00.H41", "name": "A"}, {"code": "000.00.00.X41", "name": "B"}]},
+        {
+            "recipients": [
+                {"code": "000.00.00.H41", "name": NGHE_AN_NAME},
+                {"code": "000.00.00.X41", "name": "B"},
+            ]
+        },
         "recipients[1].code",
         "agency_code.known",
     ),
@@ -298,7 +310,9 @@ def test_unknown_agency_is_its_own_error_type() -> None:
     ],
 )
 def test_well_formed_units_under_a_known_level1_unit_are_accepted(code: str, province: str | None) -> None:
-    data = sample_dossier_synced(processing_agency={"code": code, "name": "Đơn vị"}, province_code=province)
+    listed = load_catalog().find(code)  # a listed unit needs its catalog name (agency_name.matches_catalog)
+    name = listed.name if listed is not None else "Đơn vị"
+    data = sample_dossier_synced(processing_agency={"code": code, "name": name}, province_code=province)
     assert DossierSynced.from_avro(data).processing_agency.code == code
 
 

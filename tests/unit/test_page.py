@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -144,7 +145,11 @@ async def test_province_page_and_evidence(http: httpx.AsyncClient) -> None:
     assert evidence.status_code == 200
     dossier = next(e for e in EVENTS if getattr(e, "dossier_code", None) == s.code(1))
     assert dossier.meta.event_id in evidence.text
-    assert f"/v1/views/dossiers/{s.code(1)}/evidence" in evidence.text
+    evidence_href = f"/v1/views/dossiers/{quote(s.code(1), safe='')}/evidence"
+    assert evidence_href in evidence.text
+    proof = (await http.get(evidence_href)).json()  # the link answers: the signed records behind it
+    assert [r["event_id"] for r in proof["records"]] == [dossier.meta.event_id]
+    assert "/v1/views/scoreboard/79/evidence" in page.text
     assert (await http.get("/evidence", params={"view": "nothing"})).status_code == 400
 
 

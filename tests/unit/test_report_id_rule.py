@@ -19,3 +19,7 @@ def test_a_report_id_that_disagrees_with_its_fields_is_refused_with_the_expected
         from_structured(obj)
     assert caught.value.rule == "report_id.format"
     assert "2025-Q2" in str(caught.value)  # the message names the id expected from the fields
+    (problem,) = caught.value.problems
+    assert problem.hint is not None
+    assert "{agency}/{report code}/{period}" in problem.hint
+    assert "make_report_id" in problem.hint
