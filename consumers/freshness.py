@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT_S = 5.0
 """One Kafka round trip of a measurement; far below the scrape interval and the SLO."""
+CLOSE_TIMEOUT_S = 5.0
+"""A consumer that lost its broker can hang in ``stop()`` (aiokafka waits for its in-flight fetches: seen for
+minutes after a broker restart, which froze every measurement and kept
+``lgsp_dependency_up{dependency="kafka"}`` at 0 with Kafka back): closing is given this long."""
 _FETCH_BYTES = 64 * 1024
 """Only the first waiting record of a partition is needed: keep each fetch small."""
 
@@ -135,9 +139,41 @@ class KafkaEnds:
     async def close(self) -> None:
         consumer, admin, self._consumer, self._admin = self._consumer, self._admin, None, None
         if consumer is not None:
-            await consumer.stop()
+            await _bounded(consumer.stop(), "consumer")
         if admin is not None:
-            await admin.close()
+            await _bounded(admin.close(), "admin client")
+
+
+async def _bounded(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Close a client in a task of its own and give it :data:`CLOSE_TIMEOUT_S`; whatever it does, the
+    measuring loop goes on and the next measurement starts a new client.
+
+    Seen in the live runs after a broker outage: aiokafka's ``stop()`` raised ``CancelledError`` (it awaits
+    its own cancelled fetch), which ``except Exception`` does not catch, so the loop died silently and Kafka
+    stayed "down" on the dashboards after it was back; a stop may also hang ignoring cancellation, so no
+    ``wait_for`` (it cancels, then waits for the cancelled close)."""
+    task = asyncio.ensure_future(closing)
+    done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)  # our own cancellation still propagates
+    if task not in done:
+        log.warning(
+            "freshness: the Kafka %s did not close within %g s; a new one is used", what, CLOSE_TIMEOUT_S
+        )
+        _LEFT.add(task)
+        task.add_done_callback(_forget)
+    elif task.cancelled():
+        log.info("freshness: closing the Kafka %s was cancelled inside the client; a new one is used", what)
+    elif (error := task.exception()) is not None:
+        log.info("freshness: closing the Kafka %s failed: %r; a new one is used", what, error)
+
+
+_LEFT: set[asyncio.Task[None]] = set()
+"""Closes still running in the background (a reference, so they are not garbage-collected mid-way)."""
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _LEFT.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a late close error is no news
 
 
 def freshness(
@@ -184,14 +220,35 @@ class FreshnessExporter:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Measure until ``stop`` is set."""
+        """Measure until ``stop`` is set; a measurement that fails in any way is logged and the next one runs
+        (a dead loop would leave the gauges standing at their last values)."""
         try:
             while not stop.is_set():
-                await self.measure()
+                await self._measure_once()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._interval)
         finally:
             await self._kafka.close()
+
+    async def _measure_once(self) -> None:
+        try:
+            await self.measure()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the app is stopping
+            # Raised inside aiokafka (a request it cancelled itself), not meant for this loop.
+            log.warning("freshness: a measurement was cancelled inside the Kafka client; measuring on")
+            self._kafka_down()
+            await self._reset_kafka()
+        except Exception:
+            log.exception("freshness: a measurement failed; measuring on")
+            self._kafka_down()
+            await self._reset_kafka()
+
+    def _kafka_down(self) -> None:
+        self._dependencies.set(Dependency.KAFKA, up=False)
+        self._metrics.clear()
 
     async def measure(self) -> dict[str, TopicFreshness] | None:
         """One measurement; None (and the series dropped) when the store or Kafka could not be read."""
@@ -207,8 +264,7 @@ class FreshnessExporter:
             result = await asyncio.wait_for(self._from_kafka(applied), timeout=KAFKA_TIMEOUT_S)
         except Exception as exc:  # Kafka down or slow: say so, never show a number we could not measure
             log.warning("freshness: cannot read the topics' end offsets: %s", exc or type(exc).__name__)
-            self._dependencies.set(Dependency.KAFKA, up=False)
-            self._metrics.clear()
+            self._kafka_down()
             await self._reset_kafka()
             return None
         self._dependencies.set(Dependency.KAFKA, up=True)

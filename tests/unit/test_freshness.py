@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ from bus.consumer.dlq_tools import Bookmark
 from bus.consumer.types import Partition
 from bus.errors import StoreBusyError
 from bus.metrics import Dependency, DependencyMetrics, FreshnessMetrics
-from consumers.freshness import FreshnessExporter, TopicFreshness, freshness
+from bus.settings import Settings
+from consumers import freshness as freshness_module
+from consumers.freshness import FreshnessExporter, KafkaEnds, TopicFreshness, freshness
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +120,60 @@ def test_a_replay_bookmark_remembers_pending_letters_below_its_offset() -> None:
     assert [o for o in range(12) if mark.is_candidate(o)] == [2, 7, 10, 11]
     assert Bookmark.parse(mark.offset, mark.metadata()) == mark
     assert Bookmark.parse(5, "written by an older replay") == Bookmark(5)
+
+
+def test_a_consumer_that_hangs_in_stop_is_left_behind_so_measuring_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen live: after a broker restart aiokafka's ``stop()`` waited for minutes, ignoring cancellation, and
+    every measurement with it, so Kafka stayed "down" on the dashboards after it was back."""
+    monkeypatch.setattr(freshness_module, "CLOSE_TIMEOUT_S", 0.2)
+
+    async def scenario() -> bool:
+        release = asyncio.Event()
+
+        class Hanging:
+            async def stop(self) -> None:
+                while not release.is_set():  # like the stuck fetch: a cancellation does not end it
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await release.wait()
+
+        ends = KafkaEnds(Settings(), [DOCS])
+        ends._consumer = Hanging()  # the stop() of a consumer that lost its broker
+        closing = asyncio.ensure_future(ends.close())
+        done, _ = await asyncio.wait({closing}, timeout=3)
+        release.set()  # whatever happened: let every close end, so the loop can close
+        await closing
+        await asyncio.sleep(0.05)
+        return closing in done and getattr(ends, "_consumer") is None  # noqa: B009 - mypy narrowed it
+
+    assert asyncio.run(scenario())  # closed within 3 s; the next measurement makes a new client
+
+
+def test_a_close_that_raises_cancelled_error_does_not_end_the_measuring_loop() -> None:
+    """Seen live after a broker restart: aiokafka's ``stop()`` raised ``CancelledError`` (its own cancelled
+    fetch), which ended the freshness loop silently; Kafka then stayed "down" although it was back."""
+    tp = Partition(DOCS, 0)
+    store, kafka = FakeStore({tp: 90}), FakeKafka({tp: 100}, {tp: 940.0})
+
+    class CancelledInside:
+        async def stop(self) -> None:
+            raise asyncio.CancelledError
+
+    ends = KafkaEnds(Settings(), [DOCS])
+    exporter, registry = _exporter(store, kafka)
+
+    async def scenario() -> None:
+        ends._consumer = CancelledInside()
+        await ends.close()  # returns: the close's own cancellation is not ours
+        kafka.down = True
+        stop = asyncio.Event()
+        loop = asyncio.ensure_future(exporter.run(stop))
+        await asyncio.sleep(0.05)
+        kafka.down = False
+        await exporter._measure_once()
+        stop.set()
+        await loop
+
+    asyncio.run(scenario())
+    assert _value(registry, "lgsp_dependency_up", dependency="kafka") == 1
