@@ -110,6 +110,14 @@ def demo(
             help="after the scoreboard, keep serving until Ctrl-C (default: when run from a terminal)",
         ),
     ] = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="on the secure stack (`lgsp dev up --secure`: SASL_SSL, SCRAM, ACLs), each process as its "
+            "own principal; with --no-dev-stack the settings must be the admin's (its admin.env)",
+        ),
+    ] = False,
     stop: Annotated[
         bool, typer.Option("--stop", help="stop what a demo left running (--keep-running), then exit")
     ] = False,
@@ -159,6 +167,7 @@ def demo(
         ingress=ingress,
         keep_running=keep_running,
         wait=_wants_wait(wait, console),
+        secure=secure,
     )
     try:
         run_demo(options, settings, console)

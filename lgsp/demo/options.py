@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr
 from bus.errors import ConfigError
 from bus.settings import Settings
 from lgsp.devstack.ports import free_port, port_in_use
+from lgsp.devstack.secure import PRINCIPALS_DIR
 from producers.simulate import AVRO_ENCODABLE_DEFECTS, DEFAULT_SCALE, DEFAULT_START, SimulationConfig
 
 GROUP_ID: Final = "lgsp-demo"
@@ -95,6 +96,8 @@ class DemoOptions:
     """Leave the views and the ingress running when the demo exits."""
     wait: bool = False
     """After the scoreboard, keep everything up until Ctrl-C."""
+    secure: bool = False
+    """On the secure stack (``lgsp dev up --secure``): each process connects as its own principal."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,12 @@ class DemoPaths:
     @property
     def sample_event(self) -> Path:
         return self.home / "sample-dossier.json"
+
+    @property
+    def principals(self) -> Path:
+        """The Kafka principals' credentials on the secure stack (``<principal>/kafka.env``, 0600): the state
+        dir's, shared with ``lgsp dev up --secure`` (one SCRAM user, one password file)."""
+        return self.home.parent / PRINCIPALS_DIR
 
     def clear_store(self) -> None:
         """Delete the view store (and SQLite's WAL files) so the views are rebuilt from the topics."""

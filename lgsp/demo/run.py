@@ -24,7 +24,7 @@ from rich.console import Console
 from bus.agencies import load_catalog
 from bus.errors import DevStackError
 from bus.metrics import MetricsServer, new_process_registry, serve_metrics
-from bus.settings import Settings
+from bus.settings import KafkaSettings, Settings
 from bus.signing.keyring import create_keys, publish_entries
 from lgsp.demo import children
 from lgsp.demo.children import Child, ChildSpec
@@ -32,6 +32,7 @@ from lgsp.demo.options import DemoOptions, DemoPaths, Ports, demo_settings, reso
 from lgsp.demo.progress import LiveProgress
 from lgsp.demo.report import how_to_stop, kpi_line, look_further, print_scoreboard, read_scoreboard
 from lgsp.demo.scrape import scrape_now
+from lgsp.demo.secure import DemoPrincipals, demo_principals
 from lgsp.demo.stack import issue_demo_key, provision, start_dev_stack, write_sample_event
 from lgsp.demo.traffic import CatchUp, simulate, wait_caught_up
 from producers.simulate.run import RunReport
@@ -86,21 +87,22 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
     if left:
         steps.say(f"stopped what the previous demo left running: {', '.join(left)}")
     ports = resolve_ports(options.ports, settings, ingress=options.ingress)
-    settings = _stack_topics_schemas(options, settings, paths, ports, steps)
+    settings, principals = _stack_topics_schemas(options, settings, paths, ports, steps)
     key = _prepare_files(paths, options.ingress)
     kept = False
     started: list[Child] = []
     server: MetricsServer | None = None
     try:
         steps.next("the views (lgsp views run, lgsp views serve)" + (" and the ingress" if key else ""))
-        started = _start_children(settings, ports, paths, steps)
+        started = _start_children(settings, ports, paths, steps, principals)
         steps.next(
             f"the simulated nation: {options.traffic.duration_s:g} s at {options.traffic.rate:g} events/s "
             f"(seed {options.traffic.seed})"
         )
         registry = new_process_registry()
         server = serve_metrics(registry, ports.host, ports.simulator_metrics)
-        report, catch_up = _traffic(settings, options, ports, registry, console)
+        publisher = settings if principals is None else _as(settings, principals.simulator)
+        report, catch_up = _traffic(settings, publisher, options, ports, registry, console)
         _say_traffic(steps, report, catch_up, options)
         steps.next("the national scoreboard")
         print_scoreboard(console, read_scoreboard(settings))
@@ -126,16 +128,20 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
 
 def _stack_topics_schemas(
     options: DemoOptions, settings: Settings, paths: DemoPaths, ports: Ports, steps: _Steps
-) -> Settings:
-    """Steps 1 and 2; the settings the rest of the demo (and its children) use."""
-    steps.next("Kafka and the schema registry")
+) -> tuple[Settings, DemoPrincipals | None]:
+    """Steps 1 and 2; the settings the rest of the demo uses, and on the secure stack each process's own
+    connection (made before anything is provisioned: a plain connection is refused first)."""
+    steps.next(
+        "Kafka and the schema registry" + (" (secure: SASL_SSL, SCRAM, ACLs)" if options.secure else "")
+    )
     if options.dev_stack:
-        settings = start_dev_stack(settings, options.dev_ports, steps.say)
+        settings = start_dev_stack(settings, options.dev_ports, steps.say, secure=options.secure)
     else:
         steps.say(
             f"from settings: Kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}"
         )
     settings = demo_settings(settings, paths, ports)
+    principals = _principals(options, settings, paths, steps)
     steps.next("topics and schemas")
     done = provision(settings)
     steps.say(f"topics ready: {', '.join(done.topics)} ({done.topics_created} created now)")
@@ -143,7 +149,7 @@ def _stack_topics_schemas(
         f"schemas: {done.subjects} subjects, {done.versions} versions registered "
         f"({done.versions_created} new), compatibility levels from schemas/compatibility.json"
     )
-    return _signing_keys(settings, paths, steps)
+    return _signing_keys(settings, paths, steps), principals
 
 
 def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settings:
@@ -158,6 +164,28 @@ def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settin
     return settings.model_copy(
         update={"signing": settings.signing.model_copy(update={"key_dir": key_dir, "key_file": None})}
     )
+
+
+def _principals(
+    options: DemoOptions, settings: Settings, paths: DemoPaths, steps: _Steps
+) -> DemoPrincipals | None:
+    """On the secure stack: each process's own principal (lgsp/demo/secure.py); None on the plain one."""
+    if not options.secure:
+        return None
+    principals = demo_principals(settings, paths.principals)
+    steps.say(
+        f"principals (least privilege, ACLs as code): views {principals.views.sasl_username}, ingress "
+        f"{principals.ingress.sasl_username}, simulator {principals.simulator.sasl_username}; "
+        f"credentials in {paths.principals}"
+    )
+    return principals
+
+
+def _as(settings: Settings, kafka: KafkaSettings) -> Settings:
+    """A process's own settings on the secure stack: its Kafka principal, and no registry credentials (the
+    registry admin is the demo's alone: the processes only read schemas)."""
+    registry = settings.registry.model_copy(update={"username": None, "password": None})
+    return settings.model_copy(update={"kafka": kafka, "registry": registry})
 
 
 def _prepare_files(paths: DemoPaths, ingress: bool) -> str | None:
@@ -198,12 +226,14 @@ def child_specs(ports: Ports) -> list[ChildSpec]:
     return specs
 
 
-def _start_children(settings: Settings, ports: Ports, paths: DemoPaths, steps: _Steps) -> list[Child]:
-    env = {**os.environ, **settings_env(settings)}
+def _start_children(
+    settings: Settings, ports: Ports, paths: DemoPaths, steps: _Steps, principals: DemoPrincipals | None
+) -> list[Child]:
     started: list[Child] = []
     begin = time.monotonic()
     for spec in child_specs(ports):
-        started.append(children.spawn(spec, paths.home, env))
+        own = settings if principals is None else _as(settings, principals.for_child(spec.name))
+        started.append(children.spawn(spec, paths.home, {**os.environ, **settings_env(own)}))
     children.wait_ready(started, READY_TIMEOUT_S)
     for child in started:
         steps.say(f"{child.spec.what}: pid {child.pid}, log {child.managed.log_file.name}")
@@ -213,12 +243,19 @@ def _start_children(settings: Settings, ports: Ports, paths: DemoPaths, steps: _
 
 
 def _traffic(
-    settings: Settings, options: DemoOptions, ports: Ports, registry: CollectorRegistry, console: Console
+    settings: Settings,
+    publisher: Settings,
+    options: DemoOptions,
+    ports: Ports,
+    registry: CollectorRegistry,
+    console: Console,
 ) -> tuple[RunReport, CatchUp]:
+    """The simulated nation publishing with ``publisher``'s connection, then the wait for the views (the
+    topics' end offsets read with ``settings``')."""
     timeout_s = max(120.0, options.traffic.duration_s)
 
     async def both(progress: LiveProgress) -> tuple[RunReport, CatchUp]:
-        report, tally = await simulate(settings, options.traffic, ports, registry, progress)
+        report, tally = await simulate(publisher, options.traffic, ports, registry, progress)
         return report, await wait_caught_up(settings, ports, tally, progress, timeout_s)
 
     with LiveProgress(console, options.traffic.duration_s) as progress:

@@ -29,8 +29,11 @@ from producers.simulate import DEFAULT_START
 Say = Callable[[str], None]
 
 
-def start_dev_stack(settings: Settings, ports: Mapping[str, int | None], say: Say) -> Settings:
-    """Start the local stack (reused when up; jars fetched on first use); ``settings`` pointing at it."""
+def start_dev_stack(
+    settings: Settings, ports: Mapping[str, int | None], say: Say, *, secure: bool = False
+) -> Settings:
+    """Start the local stack (reused when up; jars fetched on first use); ``settings`` pointing at it, as
+    its admin on a ``secure`` one (SASL_SSL + SCRAM + ACLs, ``lgsp dev up --secure``)."""
     given = {key: value for key, value in ports.items() if value is not None}
     dev = DevSettings.model_validate({**settings.dev.model_dump(), **given})
     stack = DevStack(dev)
@@ -42,20 +45,43 @@ def start_dev_stack(settings: Settings, ports: Mapping[str, int | None], say: Sa
         for item in stack.fetch():
             say(f"  {item.name}: {'downloaded' if item.downloaded else 'cached'} {item.path}")
     status = stack.status()
+    layout = stack.layout
+    if status.ready and layout is not None and layout.secure != secure:
+        running, wanted = ("secure", "plain") if layout.secure else ("plain", "secure")
+        raise DevStackError(
+            f"the local stack in {dev.state_dir} runs {running}; a {wanted} demo needs `lgsp dev down` first "
+            f"(or `lgsp demo{' --secure' if layout.secure else ''}`)"
+        )
+    command = "lgsp dev up --secure" if secure else "lgsp dev up"
     if status.ready:
         say("reusing the local stack that is already running (`lgsp dev status`)")
     else:
-        say("starting the local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback (`lgsp dev up`)")
-        status = stack.up()
+        say(f"starting the local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback (`{command}`)")
+        status = stack.up(secure=secure)
     if status.bootstrap_servers is None or status.registry_url is None:
         raise DevStackError(
             f"the local stack in {dev.state_dir} runs without its registry; `lgsp dev down` first"
         )
     say(f"Kafka {status.bootstrap_servers}, registry {status.registry_url} (state: {dev.state_dir})")
+    kafka = (
+        stack.admin_settings()
+        if secure
+        else settings.kafka.model_copy(update={"bootstrap_servers": status.bootstrap_servers})
+    )
+    if secure:
+        say(
+            f"SASL_SSL, SCRAM-SHA-512, ACLs; the demo provisions as {kafka.sasl_username}, "
+            f"CA {kafka.ssl_cafile}"
+        )
+    registry = (
+        stack.registry_admin_settings()  # the secure registry's writes need its admin (schemas register)
+        if secure
+        else settings.registry.model_copy(update={"url": status.registry_url})
+    )
     return settings.model_copy(
         update={
-            "kafka": settings.kafka.model_copy(update={"bootstrap_servers": status.bootstrap_servers}),
-            "registry": settings.registry.model_copy(update={"url": status.registry_url}),
+            "kafka": kafka,
+            "registry": registry,
             "dev": dev,
         }
     )
