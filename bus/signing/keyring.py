@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 KEYS_TOPIC: Final = "lgsp.keys"
 _READ_TIMEOUT_MS: Final = 1000
 _TOPIC_ALREADY_EXISTS: Final = 36
-_TOPIC_AUTHORIZATION_FAILED: Final = 29
 
 
 def keys_topic(settings: Settings) -> str:
@@ -64,6 +63,10 @@ async def ensure_keys_topic(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     try:
         await admin.start()
+        # Look before creating: on the secure bus a principal without Create (the views) is answered
+        # TOPIC_AUTHORIZATION_FAILED, not TOPIC_ALREADY_EXISTS, for a topic that exists.
+        if keys_topic(settings) in await admin.list_topics():
+            return
         cluster = await cluster_defaults(admin)
         replicas = settings.topics.replication_factor or cluster.replication_factor
         min_isr = min(settings.topics.min_insync_replicas or cluster.min_insync_replicas, replicas)
@@ -71,11 +74,7 @@ async def ensure_keys_topic(settings: Settings) -> None:
         topic = NewTopic(keys_topic(settings), 1, replicas, topic_configs=configs)
         response = await admin.create_topics([topic], timeout_ms=settings.kafka.request_timeout_ms)
         for name, error_code, *rest in response.topic_errors:
-            if error_code == _TOPIC_AUTHORIZATION_FAILED:
-                # A reader on the secure stack (views: Read on lgsp.keys only) may not create it; whoever
-                # writes keys (the admin: `lgsp agencies keys add`, `lgsp demo`) does. Reading then tells.
-                log.info("not allowed to create %s (read-only principal); expecting it to exist", name)
-            elif error_code not in (0, _TOPIC_ALREADY_EXISTS):  # idempotent
+            if error_code not in (0, _TOPIC_ALREADY_EXISTS):  # idempotent
                 raise BrokerUnavailableError(f"could not create {name}: error {error_code} {rest}")
     except KafkaError as exc:
         raise BrokerUnavailableError(f"cannot create the keyring topic: {exc!r}") from exc

@@ -96,6 +96,15 @@ def demo(
     ingress: Annotated[
         bool, typer.Option("--ingress/--no-ingress", help="also run the HTTP ingress, with a demo API key")
     ] = True,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="on the secure bus: `lgsp dev up --secure` (TLS, SCRAM, ACLs, a write-protected registry; "
+            "with --no-dev-stack the settings must be the admin's); the views and the ingress run as their "
+            "own least-privilege principals",
+        ),
+    ] = False,
     keep_running: Annotated[
         bool,
         typer.Option(
@@ -110,14 +119,6 @@ def demo(
             help="after the scoreboard, keep serving until Ctrl-C (default: when run from a terminal)",
         ),
     ] = None,
-    secure: Annotated[
-        bool,
-        typer.Option(
-            "--secure",
-            help="on the secure stack (`lgsp dev up --secure`: SASL_SSL, SCRAM, ACLs), each process as its "
-            "own principal; with --no-dev-stack the settings must be the admin's (its admin.env)",
-        ),
-    ] = False,
     stop: Annotated[
         bool, typer.Option("--stop", help="stop what a demo left running (--keep-running), then exit")
     ] = False,
@@ -165,9 +166,9 @@ def demo(
             "registry_port": registry_port,
         },
         ingress=ingress,
+        secure=secure,
         keep_running=keep_running,
         wait=_wants_wait(wait, console),
-        secure=secure,
     )
     try:
         run_demo(options, settings, console)

@@ -16,7 +16,7 @@ from bus.kafka_client import kafka_environment
 from bus.settings import DevSettings, KafkaSettings, Settings
 from lgsp.devstack import DevStack, StackStatus, State
 from lgsp.devstack.postgres import PostgresServer
-from lgsp.devstack.secure import PRINCIPALS_DIR, write_admin_env
+from lgsp.devstack.secure import write_admin_env
 from lgsp.security.onboarding import KAFKA_ENV, ensure_service
 
 StateDir = Annotated[
@@ -98,7 +98,7 @@ def up(
 def _service_principals(admin: KafkaSettings, state_dir: Path) -> list[Path]:
     """The ingress's and the default views deployment's principals and ACLs (idempotent, like `up`)."""
     settings = Settings(kafka=admin)
-    out = state_dir / PRINCIPALS_DIR
+    out = state_dir / "principals"
     return [
         ensure_service(settings, kind, out_dir=out).directory / KAFKA_ENV for kind in ("ingress", "views")
     ]

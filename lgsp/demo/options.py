@@ -19,7 +19,6 @@ from pydantic import BaseModel, SecretStr
 from bus.errors import ConfigError
 from bus.settings import Settings
 from lgsp.devstack.ports import free_port, port_in_use
-from lgsp.devstack.secure import PRINCIPALS_DIR
 from producers.simulate import AVRO_ENCODABLE_DEFECTS, DEFAULT_SCALE, DEFAULT_START, SimulationConfig
 
 GROUP_ID: Final = "lgsp-demo"
@@ -92,12 +91,13 @@ class DemoOptions:
     dev_ports: Mapping[str, int | None] = field(default_factory=dict)
     """Overrides of ``settings.dev`` ports (kafka_port, controller_port, registry_port)."""
     ingress: bool = True
+    secure: bool = False
+    """The secure bus (`lgsp dev up --secure`, or admin settings): the children run as least-privilege
+    principals and read the registry without credentials."""
     keep_running: bool = False
     """Leave the views and the ingress running when the demo exits."""
     wait: bool = False
     """After the scoreboard, keep everything up until Ctrl-C."""
-    secure: bool = False
-    """On the secure stack (``lgsp dev up --secure``): each process connects as its own principal."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,6 @@ class DemoPaths:
     @property
     def sample_event(self) -> Path:
         return self.home / "sample-dossier.json"
-
-    @property
-    def principals(self) -> Path:
-        """The Kafka principals' credentials on the secure stack (``<principal>/kafka.env``, 0600): the state
-        dir's, shared with ``lgsp dev up --secure`` (one SCRAM user, one password file)."""
-        return self.home.parent / PRINCIPALS_DIR
 
     def clear_store(self) -> None:
         """Delete the view store (and SQLite's WAL files) so the views are rebuilt from the topics."""

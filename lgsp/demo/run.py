@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from bus.agencies import load_catalog
-from bus.errors import DevStackError
+from bus.errors import ConfigError, DevStackError
 from bus.metrics import MetricsServer, new_process_registry, serve_metrics
 from bus.settings import KafkaSettings, Settings
 from bus.signing.keyring import create_keys, publish_entries
@@ -32,9 +32,9 @@ from lgsp.demo.options import DemoOptions, DemoPaths, Ports, demo_settings, reso
 from lgsp.demo.progress import LiveProgress
 from lgsp.demo.report import how_to_stop, kpi_line, look_further, print_scoreboard, read_scoreboard
 from lgsp.demo.scrape import scrape_now
-from lgsp.demo.secure import DemoPrincipals, demo_principals
 from lgsp.demo.stack import issue_demo_key, provision, start_dev_stack, write_sample_event
 from lgsp.demo.traffic import CatchUp, simulate, wait_caught_up
+from lgsp.security.onboarding import service_settings
 from producers.simulate.run import RunReport
 
 READY_TIMEOUT_S: Final = 180.0
@@ -87,7 +87,8 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
     if left:
         steps.say(f"stopped what the previous demo left running: {', '.join(left)}")
     ports = resolve_ports(options.ports, settings, ingress=options.ingress)
-    settings, principals = _stack_topics_schemas(options, settings, paths, ports, steps)
+    settings = _stack_topics_schemas(options, settings, paths, ports, steps)
+    principals = _principals(settings, steps) if options.secure else {}
     key = _prepare_files(paths, options.ingress)
     kept = False
     started: list[Child] = []
@@ -101,8 +102,7 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
         )
         registry = new_process_registry()
         server = serve_metrics(registry, ports.host, ports.simulator_metrics)
-        publisher = settings if principals is None else _as(settings, principals.simulator)
-        report, catch_up = _traffic(settings, publisher, options, ports, registry, console)
+        report, catch_up = _traffic(settings, options, ports, registry, console)
         _say_traffic(steps, report, catch_up, options)
         steps.next("the national scoreboard")
         print_scoreboard(console, read_scoreboard(settings))
@@ -128,12 +128,9 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
 
 def _stack_topics_schemas(
     options: DemoOptions, settings: Settings, paths: DemoPaths, ports: Ports, steps: _Steps
-) -> tuple[Settings, DemoPrincipals | None]:
-    """Steps 1 and 2; the settings the rest of the demo uses, and on the secure stack each process's own
-    connection (made before anything is provisioned: a plain connection is refused first)."""
-    steps.next(
-        "Kafka and the schema registry" + (" (secure: SASL_SSL, SCRAM, ACLs)" if options.secure else "")
-    )
+) -> Settings:
+    """Steps 1 and 2; the settings the rest of the demo (and its children) use."""
+    steps.next("Kafka and the schema registry")
     if options.dev_stack:
         settings = start_dev_stack(settings, options.dev_ports, steps.say, secure=options.secure)
     else:
@@ -141,7 +138,6 @@ def _stack_topics_schemas(
             f"from settings: Kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}"
         )
     settings = demo_settings(settings, paths, ports)
-    principals = _principals(options, settings, paths, steps)
     steps.next("topics and schemas")
     done = provision(settings)
     steps.say(f"topics ready: {', '.join(done.topics)} ({done.topics_created} created now)")
@@ -149,7 +145,7 @@ def _stack_topics_schemas(
         f"schemas: {done.subjects} subjects, {done.versions} versions registered "
         f"({done.versions_created} new), compatibility levels from schemas/compatibility.json"
     )
-    return _signing_keys(settings, paths, steps), principals
+    return _signing_keys(settings, paths, steps)
 
 
 def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settings:
@@ -164,28 +160,6 @@ def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settin
     return settings.model_copy(
         update={"signing": settings.signing.model_copy(update={"key_dir": key_dir, "key_file": None})}
     )
-
-
-def _principals(
-    options: DemoOptions, settings: Settings, paths: DemoPaths, steps: _Steps
-) -> DemoPrincipals | None:
-    """On the secure stack: each process's own principal (lgsp/demo/secure.py); None on the plain one."""
-    if not options.secure:
-        return None
-    principals = demo_principals(settings, paths.principals)
-    steps.say(
-        f"principals (least privilege, ACLs as code): views {principals.views.sasl_username}, ingress "
-        f"{principals.ingress.sasl_username}, simulator {principals.simulator.sasl_username}; "
-        f"credentials in {paths.principals}"
-    )
-    return principals
-
-
-def _as(settings: Settings, kafka: KafkaSettings) -> Settings:
-    """A process's own settings on the secure stack: its Kafka principal, and no registry credentials (the
-    registry admin is the demo's alone: the processes only read schemas)."""
-    registry = settings.registry.model_copy(update={"username": None, "password": None})
-    return settings.model_copy(update={"kafka": kafka, "registry": registry})
 
 
 def _prepare_files(paths: DemoPaths, ingress: bool) -> str | None:
@@ -226,14 +200,50 @@ def child_specs(ports: Ports) -> list[ChildSpec]:
     return specs
 
 
+def _principals(settings: Settings, steps: _Steps) -> dict[str, KafkaSettings]:
+    """The secure bus: the children's own principals (least privilege, lgsp.security.acls), as `lgsp dev up
+    --secure` makes them; the demo itself stays the admin (it creates topics, registers schemas, publishes
+    the keyring and plays the nation's agencies)."""
+    if not settings.kafka.uses_sasl:
+        raise ConfigError(
+            "--secure needs the admin's SASL settings (LGSP_KAFKA__SECURITY_PROTOCOL=SASL_SSL, ...): "
+            "`set -a; . <state>/admin.env` after `lgsp dev up --secure`, or drop --no-dev-stack"
+        )
+    out = settings.dev.state_dir / "principals"
+    views = service_settings(settings, "views", out_dir=out)
+    ingress = service_settings(settings, "ingress", out_dir=out)
+    steps.say(
+        f"secure bus: the views run as User:{views.sasl_username}, the ingress as "
+        f"User:{ingress.sasl_username} (settings in {out}); they read the registry without credentials"
+    )
+    return {"views-run": views, "views-serve": views, "ingress": ingress}
+
+
+def child_settings(settings: Settings, name: str, principals: Mapping[str, KafkaSettings]) -> Settings:
+    """What child ``name`` runs with: its own principal on a secure bus, and never the registry's admin
+    credentials (the children only read schemas)."""
+    return settings.model_copy(
+        update={
+            "kafka": principals.get(name, settings.kafka),
+            "registry": settings.registry.model_copy(update={"username": None, "password": None}),
+        }
+    )
+
+
 def _start_children(
-    settings: Settings, ports: Ports, paths: DemoPaths, steps: _Steps, principals: DemoPrincipals | None
+    settings: Settings,
+    ports: Ports,
+    paths: DemoPaths,
+    steps: _Steps,
+    principals: Mapping[str, KafkaSettings],
 ) -> list[Child]:
     started: list[Child] = []
     begin = time.monotonic()
     for spec in child_specs(ports):
-        own = settings if principals is None else _as(settings, principals.for_child(spec.name))
-        started.append(children.spawn(spec, paths.home, {**os.environ, **settings_env(own)}))
+        # settings_env carries every setting; an LGSP_ variable of ours (the admin's passwords) must not leak.
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("LGSP_")}
+        env = {**inherited, **settings_env(child_settings(settings, spec.name, principals))}
+        started.append(children.spawn(spec, paths.home, env))
     children.wait_ready(started, READY_TIMEOUT_S)
     for child in started:
         steps.say(f"{child.spec.what}: pid {child.pid}, log {child.managed.log_file.name}")
@@ -243,19 +253,12 @@ def _start_children(
 
 
 def _traffic(
-    settings: Settings,
-    publisher: Settings,
-    options: DemoOptions,
-    ports: Ports,
-    registry: CollectorRegistry,
-    console: Console,
+    settings: Settings, options: DemoOptions, ports: Ports, registry: CollectorRegistry, console: Console
 ) -> tuple[RunReport, CatchUp]:
-    """The simulated nation publishing with ``publisher``'s connection, then the wait for the views (the
-    topics' end offsets read with ``settings``')."""
     timeout_s = max(120.0, options.traffic.duration_s)
 
     async def both(progress: LiveProgress) -> tuple[RunReport, CatchUp]:
-        report, tally = await simulate(publisher, options.traffic, ports, registry, progress)
+        report, tally = await simulate(settings, options.traffic, ports, registry, progress)
         return report, await wait_caught_up(settings, ports, tally, progress, timeout_s)
 
     with LiveProgress(console, options.traffic.duration_s) as progress:

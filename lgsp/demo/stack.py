@@ -23,6 +23,7 @@ from bus.settings import DevSettings, Settings
 from bus.topics import TopicStatus, ensure_topics_report
 from lgsp.demo.options import DEMO_AGENCY, DemoPaths
 from lgsp.devstack import DevStack, artifacts
+from lgsp.devstack.secure import write_admin_env
 from producers.ingress.auth import ApiKeyStore
 from producers.simulate import DEFAULT_START
 
@@ -33,7 +34,7 @@ def start_dev_stack(
     settings: Settings, ports: Mapping[str, int | None], say: Say, *, secure: bool = False
 ) -> Settings:
     """Start the local stack (reused when up; jars fetched on first use); ``settings`` pointing at it, as
-    its admin on a ``secure`` one (SASL_SSL + SCRAM + ACLs, ``lgsp dev up --secure``)."""
+    its admin (Kafka and registry) when ``secure``."""
     given = {key: value for key, value in ports.items() if value is not None}
     dev = DevSettings.model_validate({**settings.dev.model_dump(), **given})
     stack = DevStack(dev)
@@ -46,42 +47,31 @@ def start_dev_stack(
             say(f"  {item.name}: {'downloaded' if item.downloaded else 'cached'} {item.path}")
     status = stack.status()
     layout = stack.layout
-    if status.ready and layout is not None and layout.secure != secure:
-        running, wanted = ("secure", "plain") if layout.secure else ("plain", "secure")
-        raise DevStackError(
-            f"the local stack in {dev.state_dir} runs {running}; a {wanted} demo needs `lgsp dev down` first "
-            f"(or `lgsp demo{' --secure' if layout.secure else ''}`)"
-        )
-    command = "lgsp dev up --secure" if secure else "lgsp dev up"
-    if status.ready:
-        say("reusing the local stack that is already running (`lgsp dev status`)")
+    mode = "secure " if secure else ""
+    if status.ready and layout is not None and layout.secure == secure:
+        say(f"reusing the {mode}local stack that is already running (`lgsp dev status`)")
     else:
-        say(f"starting the local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback (`{command}`)")
+        flag = " --secure" if secure else ""
+        say(
+            f"starting the {mode}local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback "
+            f"(`lgsp dev up{flag}`)"
+        )
         status = stack.up(secure=secure)
     if status.bootstrap_servers is None or status.registry_url is None:
         raise DevStackError(
             f"the local stack in {dev.state_dir} runs without its registry; `lgsp dev down` first"
         )
     say(f"Kafka {status.bootstrap_servers}, registry {status.registry_url} (state: {dev.state_dir})")
-    kafka = (
-        stack.admin_settings()
-        if secure
-        else settings.kafka.model_copy(update={"bootstrap_servers": status.bootstrap_servers})
-    )
+    # Plain: the bootstrap servers and the URL; secure: also the admin's TLS, SCRAM and registry credentials.
+    admin, registry_admin = stack.admin_settings(), stack.registry_admin_settings()
     if secure:
-        say(
-            f"SASL_SSL, SCRAM-SHA-512, ACLs; the demo provisions as {kafka.sasl_username}, "
-            f"CA {kafka.ssl_cafile}"
-        )
-    registry = (
-        stack.registry_admin_settings()  # the secure registry's writes need its admin (schemas register)
-        if secure
-        else settings.registry.model_copy(update={"url": status.registry_url})
-    )
+        write_admin_env(dev.state_dir, admin, registry_admin)  # as `lgsp dev up --secure` does
+    kafka = admin.model_dump(exclude_unset=True)
+    registry = registry_admin.model_dump(exclude_unset=True)
     return settings.model_copy(
         update={
-            "kafka": kafka,
-            "registry": registry,
+            "kafka": settings.kafka.model_copy(update=kafka),
+            "registry": settings.registry.model_copy(update=registry),
             "dev": dev,
         }
     )

@@ -41,8 +41,6 @@ from lgsp.devstack.certs import TlsFiles, ensure_certificates
 ADMIN = "admin"
 SCRAM = "SCRAM-SHA-512"
 ADMIN_ENV = "admin.env"
-PRINCIPALS_DIR = "principals"
-"""Under the state dir: one directory per service principal with its ``kafka.env`` (0600)."""
 _PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 

@@ -6,8 +6,8 @@
     User:lgsp-views[-<name>]      Read the three topics, Read lgsp.keys, Write <topic>.dlq, literal topics,
                                   Read its consumer groups                                  prefixed group
     User:agency-<CODE>            Write lgsp.documents|dossiers|reports                     literal topics
-    User:lgsp-simulator           Write lgsp.documents|dossiers|reports (the demo's         literal topics
-                                  simulated nation, every agency's events)
+    User:lgsp-simulator           Write lgsp.documents|dossiers|reports (the simulator      literal topics
+                                  service of docker-compose.secure.yml: every agency's events)
 
 Everything else is denied (``allow.everyone.if.no.acl.found=false``): no principal but the admin creates,
 alters or deletes topics, reads groups it does not own, or touches ACLs. Topic ACLs are *literal* on
@@ -99,7 +99,7 @@ def views_acls(prefix: str, group_id: str, principal: str = VIEWS_PRINCIPAL) -> 
 
 
 def simulator_acls(prefix: str, principal: str = SIMULATOR_PRINCIPAL) -> list[Acl]:
-    """``lgsp simulate`` publishes every agency's events (signed with each agency's key), nothing else."""
+    """``lgsp simulate`` (the compose simulator) publishes every agency's events, nothing else."""
     return _topic_acls(principal, event_topics(prefix), Operation.WRITE)
 
 

@@ -136,6 +136,24 @@ def ensure_service(settings: Settings, kind: str, *, out_dir: Path, rotate: bool
     return result
 
 
+def read_kafka_env(path: Path) -> KafkaSettings:
+    """The connection a ``kafka.env`` written here describes (``LGSP_KAFKA__*`` lines)."""
+    values = dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if "=" in line)
+    return KafkaSettings.model_validate(
+        {key.removeprefix("LGSP_KAFKA__").lower(): value for key, value in values.items()}
+    )
+
+
+def service_settings(settings: Settings, kind: str, *, out_dir: Path) -> KafkaSettings:
+    """The connection of a service principal (:func:`ensure_service`), for a process to run as it. Its
+    ``kafka.env`` is reused; when it is not in ``out_dir``, the principal gets a new password."""
+    done = ensure_service(settings, kind, out_dir=out_dir)
+    env_file = done.directory / KAFKA_ENV
+    if not env_file.exists():
+        done = ensure_service(settings, kind, out_dir=out_dir, rotate=True)
+    return read_kafka_env(env_file)
+
+
 def principal_settings(admin: KafkaSettings, username: str, password: SecretStr) -> KafkaSettings:
     """The admin's connection (bootstrap, TLS, mechanism) with another principal's credentials."""
     return admin.model_copy(update={"sasl_username": username, "sasl_password": password})

@@ -59,29 +59,6 @@ class Demo:
     def url(self, port: int, path: str) -> str:
         return f"http://127.0.0.1:{port}{path}"
 
-    def run(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        """``lgsp demo`` with ``extra`` flags, to its end."""
-        return subprocess.run(
-            self.args(*extra),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=DEMO_TIMEOUT_S,
-            check=False,
-        )
-
-    def post_sample(self) -> tuple[dict[str, object], httpx.Response]:
-        """The demo's sample event posted to its ingress with the demo key."""
-        key = (self.home / "ingress-demo-key").read_text().strip()
-        sample = json.loads((self.home / "sample-dossier.json").read_text())
-        posted = httpx.post(
-            self.url(self.ingress, "/v1/events"),
-            json=sample,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/cloudevents+json"},
-            timeout=30,
-        )
-        return sample, posted
-
     def child_pids(self) -> dict[str, int]:
         pids = {}
         for name in CHILDREN:
@@ -144,7 +121,14 @@ def _answers(url: str) -> bool:
 
 
 def test_keep_running_completes_with_a_scoreboard_and_leaves_the_views_answering(demo: Demo) -> None:
-    done = demo.run("--duration", "4", "--rate", "60", "--keep-running", "--no-wait")
+    done = subprocess.run(
+        demo.args("--duration", "4", "--rate", "60", "--keep-running", "--no-wait"),
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        check=False,
+    )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     nation = NATION_ROW.search(out)
@@ -173,7 +157,14 @@ def test_keep_running_completes_with_a_scoreboard_and_leaves_the_views_answering
     builder_metrics = httpx.get(demo.url(demo.builder, "/metrics"), timeout=10).text
     assert 'lgsp_events_consumed_total{group="lgsp-demo"' in builder_metrics
 
-    sample, posted = demo.post_sample()
+    key = (demo.home / "ingress-demo-key").read_text().strip()
+    sample = json.loads((demo.home / "sample-dossier.json").read_text())
+    posted = httpx.post(
+        demo.url(demo.ingress, "/v1/events"),
+        json=sample,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/cloudevents+json"},
+        timeout=30,
+    )
     assert posted.status_code == 202, posted.text
     assert posted.json()["id"] == sample["id"]
     assert 'route="/v1/events",status="202"' in httpx.get(demo.url(demo.ingress, "/metrics"), timeout=10).text

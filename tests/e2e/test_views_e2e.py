@@ -8,6 +8,10 @@ once per module. Then:
   of ``tests/views_oracle.py``, exactly; so does ``lgsp views rebuild`` (partition-parallel, merged shards);
 - a builder stopped with SIGTERM once and killed with SIGKILL three times, at random points, and restarted
   each time ends with the same views: nothing lost, nothing counted twice.
+
+Signatures are on, as in production: the traffic is signed with a key per People's Committee and ministry
+(on the keyring of the module's topic prefix), and every builder requires signatures
+(``LGSP_VIEWS__REQUIRE_SIGNATURES=true``), so a record the views refused would show as a mismatch.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from pathlib import Path
 
 import pytest
 
+from bus.agencies import load_catalog
 from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
+from bus.signing.keyring import create_keys, publish_entries
 from bus.topics import ensure_topics
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
@@ -65,16 +71,21 @@ def traffic(count: int, seed: int) -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-async def published(stack: StackEndpoints) -> Published:
+async def published(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Published:
     prefix = f"e2e{os.getpid()}{random.randrange(10**6)}."
+    key_dir = tmp_path_factory.mktemp("signing-keys")
     settings = Settings.model_validate(
         {
             "kafka": {"bootstrap_servers": stack.bootstrap_servers},
             "registry": {"url": stack.registry_url, "auto_register": True},
             "topics": {"prefix": prefix, "partitions": 4},
+            "signing": {"key_dir": str(key_dir)},
         }
     )
     await ensure_topics(settings, prefix=prefix)
+    catalog = load_catalog()
+    agencies = [a.code for a in [*catalog.province_committees(), *catalog.ministries()]]
+    await publish_entries(settings, create_keys(key_dir, agencies))
     events = traffic(EVENTS, seed=20250701)
     async with Publisher(settings) as publisher:
         for start in range(0, len(events), 5000):
@@ -91,6 +102,7 @@ def builder_env(stack: StackEndpoints, prefix: str, store: Path, group: str) -> 
         "LGSP_STORE__URL": f"sqlite:///{store}",
         "LGSP_VIEWS__GROUP_ID": group,
         "LGSP_VIEWS__MAX_BATCH_RECORDS": "2000",
+        "LGSP_VIEWS__REQUIRE_SIGNATURES": "true",
     }
 
 

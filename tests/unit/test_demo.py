@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from bus.cloudevents import from_structured
 from bus.errors import ConfigError
 from bus.events import DossierSynced
-from bus.settings import KafkaSettings, Settings
+from bus.settings import Settings
 from lgsp.demo.children import CHILD_NAMES, lgsp_command, managed
 from lgsp.demo.options import (
     DEMO_AGENCY,
@@ -28,7 +28,6 @@ from lgsp.demo.progress import Tally
 from lgsp.demo.report import kpi_line, shell_env
 from lgsp.demo.run import child_specs
 from lgsp.demo.scrape import Samples
-from lgsp.demo.secure import DemoPrincipals, demo_principals
 from lgsp.demo.stack import sample_dossier
 
 pytestmark = pytest.mark.unit
@@ -162,23 +161,3 @@ def test_shell_env_points_lgsp_commands_at_the_demo() -> None:
     lines = shell_env(settings)
     assert "export LGSP_STORE__URL=sqlite:////s/v.db" in lines
     assert "export LGSP_TOPICS__PREFIX=p." in lines
-
-
-def test_the_secure_demo_refuses_a_plain_connection_and_gives_each_child_its_principal() -> None:
-    with pytest.raises(ConfigError, match="--secure needs the admin's SASL_SSL connection"):
-        demo_principals(Settings(), Path("/nonexistent"))  # nothing is created with a plain connection
-
-    def principal(name: str) -> KafkaSettings:
-        return KafkaSettings(
-            security_protocol="SASL_SSL",
-            sasl_mechanism="SCRAM-SHA-512",
-            sasl_username=name,
-            sasl_password=SecretStr("x"),
-        )
-
-    found = DemoPrincipals(principal("lgsp-views"), principal("lgsp-ingress"), principal("lgsp-simulator"))
-    assert {name: found.for_child(name).sasl_username for name in CHILD_NAMES} == {
-        "views-run": "lgsp-views",
-        "views-serve": "lgsp-views",
-        "ingress": "lgsp-ingress",
-    }

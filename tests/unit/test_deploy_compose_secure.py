@@ -185,3 +185,13 @@ def test_secrets_are_private_and_every_part_has_the_ca(tmp_path: Path) -> None:
 
 def test_bus_services_of_the_base_file_are_all_covered() -> None:
     assert set(PRINCIPAL_OF) | {"init"} == set(BUS_SERVICES)
+
+
+def test_the_simulator_principal_may_only_write_the_three_event_topics() -> None:
+    from lgsp.security.acls import Operation, Pattern, Resource, simulator_acls
+
+    acls = simulator_acls("p.")
+    assert {(a.principal, a.resource, a.name, a.pattern, a.operation) for a in acls} == {
+        ("lgsp-simulator", Resource.TOPIC, f"p.lgsp.{name}", Pattern.LITERAL, Operation.WRITE)
+        for name in ("documents", "dossiers", "reports")
+    }
