@@ -53,7 +53,7 @@ test-faults: install system-deps jars ## kills, restarts, overload, bad input on
 
 demo: install ## the whole bus locally: stack, topics, schemas, simulated nation, views, scoreboard
 	@scripts/system_deps.sh demo
-	$(BIN)/lgsp demo
+	$(BIN)/lgsp demo $(DEMO_ARGS)
 
 bench: install ## benchmarks on the local stack; results in bench/results/
 	@scripts/system_deps.sh bench

@@ -70,10 +70,11 @@ class ConsumerPerfResult:
 def producer_props(
     kafka: KafkaSettings, *, linger_ms: int, batch_size: int, compression: str, max_request_size: int
 ) -> list[str]:
-    """The producer settings of :class:`bus.Publisher` in Java property form (its connection included)."""
+    """The producer settings of :class:`bus.Publisher` in Java property form. TLS and SASL go in a file
+    (:func:`write_client_config`, ``--producer.config``): ProducerPerformance refuses a ``--producer-props``
+    value holding ``=`` (a JAAS line does), and the command line is recorded in the results."""
     return [
         f"bootstrap.servers={kafka.bootstrap_servers}",
-        *(f"{key}={value}" for key, value in java_client_properties(kafka).items()),
         "acks=all",
         "enable.idempotence=true",
         f"linger.ms={linger_ms}",
@@ -91,9 +92,11 @@ def producer_performance(
     records: int,
     record_size: int,
     props: list[str],
+    client_config: Path,
     timeout_s: float,
 ) -> ProducerPerfResult:
-    """Run ProducerPerformance unthrottled; its final summary line, parsed."""
+    """Run ProducerPerformance unthrottled; its final summary line, parsed. ``client_config``: the
+    connection's properties file (:func:`write_client_config`)."""
     command = [
         java,
         "-cp",
@@ -107,6 +110,8 @@ def producer_performance(
         str(record_size),
         "--throughput",
         "-1",
+        "--producer.config",
+        str(client_config),
         "--producer-props",
         *props,
     ]

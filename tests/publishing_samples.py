@@ -106,8 +106,23 @@ def document_sent(n: int = 0, *, source: str = GOV_OFFICE) -> dict[str, Any]:
             "attachment_bytes": 20480,
             "digitally_signed": True,
             "form": "ELECTRONIC_ONLY",
+            # DocumentSent v2: a reply to the previous sample, signed on behalf of the Government
+            "response_for": _document_id(n - 1),
+            "signing_authority": "ON_BEHALF",  # or its edXML prefix "TM."
         },
     )
+
+
+def document_revoked(n: int = 0, *, reason: str = "Ban hành chưa đúng thẩm quyền") -> dict[str, Any]:
+    """The Government Office revokes ``document_sent(n)`` under its own id, saying which and why (v2)."""
+    revocation = document_sent(n)
+    revocation["time"] = format_time(_BASE + timedelta(minutes=n, hours=3))
+    revocation["data"] |= {
+        "business_type": "REVOKE",
+        "referenced_document_id": _document_id(n),
+        "business_reason": reason,
+    }
+    return revocation
 
 
 def document_status(n: int = 0, *, source: str = HCMC) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from bus.events import (
     Period,
     Priority,
     ReportFiled,
+    SigningAuthority,
     SubmissionChannel,
     make_document_id,
     make_report_id,
@@ -111,9 +112,13 @@ def document_sent(draw: st.DrawFn) -> DocumentSent:
     notation = draw(identifiers(max_size=20))
     recipient_codes = draw(st.lists(agency_codes(), min_size=1, max_size=5, unique=True))
     attachments = draw(st.integers(0, 20))
+    business_type = draw(_known(BusinessType))
+    document_id = make_document_id(sender.code, promulgated, number, notation)
+    other_id = make_document_id(sender.code, promulgated, f"{number}0", notation)  # not this document
+    revises = business_type in (BusinessType.REVOKE, BusinessType.UPDATE)
     return DocumentSent(
         meta=draw(event_meta(sender.code)),
-        document_id=make_document_id(sender.code, promulgated, number, notation),
+        document_id=document_id,
         sender=sender,
         recipients=tuple(AgencyRef(code=c, name=draw(catalog_name(c))) for c in recipient_codes),
         code_number=number,
@@ -128,11 +133,15 @@ def document_sent(draw: st.DrawFn) -> DocumentSent:
         due_date=draw(st.none() | st.integers(0, 90).map(lambda d: promulgated + timedelta(days=d))),
         priority=draw(_known(Priority)),
         steering=draw(st.booleans()),
-        business_type=draw(_known(BusinessType)),
+        business_type=business_type,
         attachment_count=attachments,
         attachment_bytes=0 if attachments == 0 else draw(st.integers(0, 2**40)),
         digitally_signed=draw(st.booleans()),
         form=draw(_known(DocumentForm)),
+        response_for=draw(st.none() | st.just(other_id)),
+        signing_authority=draw(st.none() | _known(SigningAuthority)),
+        referenced_document_id=draw(st.sampled_from([None, document_id, other_id])) if revises else None,
+        business_reason=draw(st.none() | vietnamese_text(max_size=100)) if revises else None,
     )
 
 

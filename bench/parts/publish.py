@@ -37,7 +37,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.kafka_tools import producer_performance, producer_props
+from bench.kafka_tools import producer_performance, producer_props, write_client_config
 from bench.keys import make_keys, signing_settings
 from bench.model import BenchContext, PartResult
 from bench.profiling import hot_paths, sampling
@@ -103,6 +103,7 @@ def run(ctx: BenchContext) -> PartResult:
             records=perf_records,
             record_size=record_size,
             props=props,
+            client_config=write_client_config(settings.kafka, ctx.work_dir / "publish-client.properties"),
             timeout_s=600,
         )
         java.add(perf.records_per_s)

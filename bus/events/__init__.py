@@ -26,6 +26,7 @@ from bus.events.codes import (
     OnlineLevel,
     PeriodType,
     Priority,
+    SigningAuthority,
     SubmissionChannel,
 )
 from bus.events.document import (
@@ -83,6 +84,7 @@ __all__ = [
     "PeriodType",
     "Priority",
     "ReportFiled",
+    "SigningAuthority",
     "SubmissionChannel",
     "event_type",
     "make_document_id",

@@ -73,6 +73,19 @@ class DocumentForm(CodedEnum):
     PAPER_ONLY = "PAPER_ONLY"
 
 
+class SigningAuthority(CodedEnum):
+    """How the signer signs (thẩm quyền ký; Decree 30/2020/NĐ-CP on clerical work, Appendix I): the prefix
+    above the signer's position. ``DIRECT`` (the head, in own right) has no prefix, so no code."""
+
+    UNKNOWN = "UNKNOWN"
+    DIRECT = "DIRECT"
+    ON_BEHALF = "ON_BEHALF"
+    DEPUTY = "DEPUTY"
+    ACTING = "ACTING"
+    BY_ORDER = "BY_ORDER"
+    BY_AUTHORISATION = "BY_AUTHORISATION"
+
+
 class DocumentStatus(CodedEnum):
     """edXML status feedback code (mã trạng thái)."""
 
@@ -148,6 +161,13 @@ class PeriodType(CodedEnum):
 _CODES: dict[str, dict[str, str]] = {
     "Priority": {"NORMAL": "0", "URGENT": "1", "VERY_URGENT": "2", "FLASH": "3", "FLASH_TIMED": "4"},
     "BusinessType": {"NEW": "0", "REVOKE": "1", "UPDATE": "2"},
+    "SigningAuthority": {
+        "ON_BEHALF": "TM.",
+        "DEPUTY": "KT.",
+        "ACTING": "Q.",
+        "BY_ORDER": "TL.",
+        "BY_AUTHORISATION": "TUQ.",
+    },
     "DocumentStatus": {
         "ARRIVED": "01",
         "REJECTED": "02",

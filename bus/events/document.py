@@ -17,7 +17,7 @@ from bus.events._base import (
     Text,
     UtcDatetime,
 )
-from bus.events.codes import BusinessType, DocumentForm, DocumentStatus, Priority
+from bus.events.codes import BusinessType, DocumentForm, DocumentStatus, Priority, SigningAuthority
 from bus.events.rules import (
     CODE_NOTATION,
     CODE_NUMBER,
@@ -50,12 +50,13 @@ def parse_document_id(document_id: str) -> DocumentIdParts:
 class DocumentSent(Event):
     """An official document sent over the axis: the edXML message header (gửi văn bản).
 
-    Its rules across fields (the id matches the header, recipients unique, due date, attachments) are in
-    ``bus.events.rules.RECORD_RULES``.
+    Its rules across fields (the id matches the header, recipients unique, due date, attachments, what only a
+    revocation or update may say) are in ``bus.events.rules.RECORD_RULES``. Version 2 added the last four
+    fields (all optional): events written with v1 read them as None.
     """
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.document.DocumentSent"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     document_id: DocumentIdText
     sender: ReusedAgencyRef
@@ -77,6 +78,10 @@ class DocumentSent(Event):
     attachment_bytes: Annotated[Long, COUNT]
     digitally_signed: Bool
     form: DocumentForm
+    response_for: DocumentIdText | None = None
+    signing_authority: SigningAuthority | None = None
+    referenced_document_id: DocumentIdText | None = None
+    business_reason: LongText | None = None
 
     def entity_key(self) -> str:
         return self.document_id

@@ -183,7 +183,26 @@ def problems_of(
     """One :class:`~bus.errors.Problem` per error of ``exc``; paths under ``prefix``, with the first part
     renamed through ``rename`` (``meta.occurred_at`` -> ``time``) when it matches. ``model`` (the one
     validated) lets a hint name the nearest field of an unknown one."""
-    return [_problem(detail, prefix, rename or {}, model) for detail in exc.errors(include_url=False)]
+    details = exc.errors(include_url=False)
+    return [
+        _problem(detail, prefix, rename or {}, model)
+        for detail in details
+        if not _counted_short(detail, details)
+    ]
+
+
+def _counted_short(detail: Any, details: list[Any]) -> bool:
+    """A list's ``too_short`` that pydantic counted without its failed items: those items' own errors say
+    what is wrong (one entry per broken rule), the list is not too short."""
+    if detail["type"] != "too_short":
+        return False
+    loc = tuple(detail["loc"])
+    return any(
+        len(other["loc"]) > len(loc)
+        and tuple(other["loc"][: len(loc)]) == loc
+        and isinstance(other["loc"][len(loc)], int)
+        for other in details
+    )
 
 
 def _problem(

@@ -35,7 +35,7 @@ from pydantic import GetCoreSchemaHandler, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
 from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
-from bus.events.codes import DossierStatus, PeriodType
+from bus.events.codes import BusinessType, DossierStatus, PeriodType
 from bus.events.periods import PERIODS_PER_YEAR, Period
 from bus.types import AgencyCode
 
@@ -430,6 +430,28 @@ def _attachments(r: Record, catalog: AgencyCatalog) -> Violation | None:
     return Violation("attachment_bytes must be 0 when attachment_count is 0")
 
 
+@_rule("document.response_for_itself", "response_for")
+def _response_for_itself(r: Record, catalog: AgencyCatalog) -> Violation | None:
+    if r.get("response_for") != r["document_id"]:
+        return None
+    return Violation("response_for names the document itself: a document cannot reply to itself")
+
+
+_REVOKE_OR_UPDATE: Final = frozenset({BusinessType.REVOKE.value, BusinessType.UPDATE.value})
+
+
+def _revoke_or_update_only(field: str) -> RecordRule:
+    """Rule ``document.{field}``: ``field`` (DocumentSent v2) is said only by a revocation or an update."""
+
+    def check(r: Record, catalog: AgencyCatalog) -> Violation | None:
+        # .get: the plain form of a record read with the v1 schema has no such key
+        if r.get(field) is None or r["business_type"] in _REVOKE_OR_UPDATE:
+            return None
+        return Violation(f"{field} is for business_type REVOKE or UPDATE only, not {r['business_type']}")
+
+    return RecordRule(f"document.{field}", field, check)
+
+
 @_rule("province_code.matches_agency", "province_code")
 def _province_of_agency(r: Record, catalog: AgencyCatalog) -> Violation | None:
     code = r["processing_agency"]["code"]
@@ -554,6 +576,9 @@ RECORD_RULES: Final[Mapping[str, Sequence[RecordRule]]] = {
         _recipients_unique,
         _due_after_promulgation,
         _attachments,
+        _response_for_itself,
+        _revoke_or_update_only("referenced_document_id"),
+        _revoke_or_update_only("business_reason"),
     ),
     "vn.gov.lgsp.dossier.DossierSynced": (
         _province_of_agency,

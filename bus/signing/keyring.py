@@ -63,6 +63,10 @@ async def ensure_keys_topic(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     try:
         await admin.start()
+        # Look before creating: on the secure bus a principal without Create (the views) is answered
+        # TOPIC_AUTHORIZATION_FAILED, not TOPIC_ALREADY_EXISTS, for a topic that exists.
+        if keys_topic(settings) in await admin.list_topics():
+            return
         cluster = await cluster_defaults(admin)
         replicas = settings.topics.replication_factor or cluster.replication_factor
         min_isr = min(settings.topics.min_insync_replicas or cluster.min_insync_replicas, replicas)

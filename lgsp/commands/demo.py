@@ -96,6 +96,15 @@ def demo(
     ingress: Annotated[
         bool, typer.Option("--ingress/--no-ingress", help="also run the HTTP ingress, with a demo API key")
     ] = True,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="on the secure bus: `lgsp dev up --secure` (TLS, SCRAM, ACLs, a write-protected registry; "
+            "with --no-dev-stack the settings must be the admin's); the views and the ingress run as their "
+            "own least-privilege principals",
+        ),
+    ] = False,
     keep_running: Annotated[
         bool,
         typer.Option(
@@ -157,6 +166,7 @@ def demo(
             "registry_port": registry_port,
         },
         ingress=ingress,
+        secure=secure,
         keep_running=keep_running,
         wait=_wants_wait(wait, console),
     )

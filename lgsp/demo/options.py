@@ -91,6 +91,9 @@ class DemoOptions:
     dev_ports: Mapping[str, int | None] = field(default_factory=dict)
     """Overrides of ``settings.dev`` ports (kafka_port, controller_port, registry_port)."""
     ingress: bool = True
+    secure: bool = False
+    """The secure bus (`lgsp dev up --secure`, or admin settings): the children run as least-privilege
+    principals and read the registry without credentials."""
     keep_running: bool = False
     """Leave the views and the ingress running when the demo exits."""
     wait: bool = False

@@ -8,6 +8,7 @@ from typing import Final
 
 from rich.console import Console
 
+from bus.kafka_client import kafka_environment
 from bus.metrics import NATIONAL, Kpi
 from bus.settings import Settings
 from consumers.base import ViewQuery, ViewResult
@@ -15,6 +16,7 @@ from consumers.viewset import ViewSet
 from lgsp.commands.scoreboard_table import narrow_table
 from lgsp.demo.options import DemoPaths, Ports
 from lgsp.demo.scrape import Samples
+from lgsp.devstack.secure import ADMIN_ENV
 
 _KPI_LABELS: Final = {
     Kpi.ELECTRONIC_DOCUMENT_RATIO: "electronic documents",
@@ -56,7 +58,16 @@ def shell_env(settings: Settings) -> list[str]:
     }
     if settings.topics.prefix:
         env["LGSP_TOPICS__PREFIX"] = settings.topics.prefix
-    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    secure = settings.kafka.uses_sasl
+    if secure:  # everything but the password, which stays in the 0600 file
+        env |= {
+            k: v for k, v in kafka_environment(settings.kafka).items() if k != "LGSP_KAFKA__SASL_PASSWORD"
+        }
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    if secure:
+        admin_env = settings.dev.state_dir / ADMIN_ENV
+        lines.append(f"set -a; . {shlex.quote(str(admin_env))}; set +a   # the admin's passwords (0600)")
+    return lines
 
 
 def look_further(

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from bus.agencies import load_catalog
-from bus.errors import DevStackError
+from bus.errors import ConfigError, DevStackError
 from bus.metrics import MetricsServer, new_process_registry, serve_metrics
-from bus.settings import Settings
+from bus.settings import KafkaSettings, Settings
 from bus.signing.keyring import create_keys, publish_entries
 from lgsp.demo import children
 from lgsp.demo.children import Child, ChildSpec
@@ -34,6 +34,7 @@ from lgsp.demo.report import how_to_stop, kpi_line, look_further, print_scoreboa
 from lgsp.demo.scrape import scrape_now
 from lgsp.demo.stack import issue_demo_key, provision, start_dev_stack, write_sample_event
 from lgsp.demo.traffic import CatchUp, simulate, wait_caught_up
+from lgsp.security.onboarding import service_settings
 from producers.simulate.run import RunReport
 
 READY_TIMEOUT_S: Final = 180.0
@@ -87,13 +88,14 @@ def run_demo(options: DemoOptions, settings: Settings, console: Console) -> None
         steps.say(f"stopped what the previous demo left running: {', '.join(left)}")
     ports = resolve_ports(options.ports, settings, ingress=options.ingress)
     settings = _stack_topics_schemas(options, settings, paths, ports, steps)
+    principals = _principals(settings, steps) if options.secure else {}
     key = _prepare_files(paths, options.ingress)
     kept = False
     started: list[Child] = []
     server: MetricsServer | None = None
     try:
         steps.next("the views (lgsp views run, lgsp views serve)" + (" and the ingress" if key else ""))
-        started = _start_children(settings, ports, paths, steps)
+        started = _start_children(settings, ports, paths, steps, principals)
         steps.next(
             f"the simulated nation: {options.traffic.duration_s:g} s at {options.traffic.rate:g} events/s "
             f"(seed {options.traffic.seed})"
@@ -130,7 +132,7 @@ def _stack_topics_schemas(
     """Steps 1 and 2; the settings the rest of the demo (and its children) use."""
     steps.next("Kafka and the schema registry")
     if options.dev_stack:
-        settings = start_dev_stack(settings, options.dev_ports, steps.say)
+        settings = start_dev_stack(settings, options.dev_ports, steps.say, secure=options.secure)
     else:
         steps.say(
             f"from settings: Kafka {settings.kafka.bootstrap_servers}, registry {settings.registry.url}"
@@ -198,11 +200,49 @@ def child_specs(ports: Ports) -> list[ChildSpec]:
     return specs
 
 
-def _start_children(settings: Settings, ports: Ports, paths: DemoPaths, steps: _Steps) -> list[Child]:
-    env = {**os.environ, **settings_env(settings)}
+def _principals(settings: Settings, steps: _Steps) -> dict[str, KafkaSettings]:
+    """The secure bus: the children's own principals (least privilege, lgsp.security.acls), as `lgsp dev up
+    --secure` makes them; the demo itself stays the admin (it creates topics, registers schemas, publishes
+    the keyring and plays the nation's agencies)."""
+    if not settings.kafka.uses_sasl:
+        raise ConfigError(
+            "--secure needs the admin's SASL settings (LGSP_KAFKA__SECURITY_PROTOCOL=SASL_SSL, ...): "
+            "`set -a; . <state>/admin.env` after `lgsp dev up --secure`, or drop --no-dev-stack"
+        )
+    out = settings.dev.state_dir / "principals"
+    views = service_settings(settings, "views", out_dir=out)
+    ingress = service_settings(settings, "ingress", out_dir=out)
+    steps.say(
+        f"secure bus: the views run as User:{views.sasl_username}, the ingress as "
+        f"User:{ingress.sasl_username} (settings in {out}); they read the registry without credentials"
+    )
+    return {"views-run": views, "views-serve": views, "ingress": ingress}
+
+
+def child_settings(settings: Settings, name: str, principals: Mapping[str, KafkaSettings]) -> Settings:
+    """What child ``name`` runs with: its own principal on a secure bus, and never the registry's admin
+    credentials (the children only read schemas)."""
+    return settings.model_copy(
+        update={
+            "kafka": principals.get(name, settings.kafka),
+            "registry": settings.registry.model_copy(update={"username": None, "password": None}),
+        }
+    )
+
+
+def _start_children(
+    settings: Settings,
+    ports: Ports,
+    paths: DemoPaths,
+    steps: _Steps,
+    principals: Mapping[str, KafkaSettings],
+) -> list[Child]:
     started: list[Child] = []
     begin = time.monotonic()
     for spec in child_specs(ports):
+        # settings_env carries every setting; an LGSP_ variable of ours (the admin's passwords) must not leak.
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("LGSP_")}
+        env = {**inherited, **settings_env(child_settings(settings, spec.name, principals))}
         started.append(children.spawn(spec, paths.home, env))
     children.wait_ready(started, READY_TIMEOUT_S)
     for child in started:

@@ -23,14 +23,18 @@ from bus.settings import DevSettings, Settings
 from bus.topics import TopicStatus, ensure_topics_report
 from lgsp.demo.options import DEMO_AGENCY, DemoPaths
 from lgsp.devstack import DevStack, artifacts
+from lgsp.devstack.secure import write_admin_env
 from producers.ingress.auth import ApiKeyStore
 from producers.simulate import DEFAULT_START
 
 Say = Callable[[str], None]
 
 
-def start_dev_stack(settings: Settings, ports: Mapping[str, int | None], say: Say) -> Settings:
-    """Start the local stack (reused when up; jars fetched on first use); ``settings`` pointing at it."""
+def start_dev_stack(
+    settings: Settings, ports: Mapping[str, int | None], say: Say, *, secure: bool = False
+) -> Settings:
+    """Start the local stack (reused when up; jars fetched on first use); ``settings`` pointing at it, as
+    its admin (Kafka and registry) when ``secure``."""
     given = {key: value for key, value in ports.items() if value is not None}
     dev = DevSettings.model_validate({**settings.dev.model_dump(), **given})
     stack = DevStack(dev)
@@ -42,20 +46,32 @@ def start_dev_stack(settings: Settings, ports: Mapping[str, int | None], say: Sa
         for item in stack.fetch():
             say(f"  {item.name}: {'downloaded' if item.downloaded else 'cached'} {item.path}")
     status = stack.status()
-    if status.ready:
-        say("reusing the local stack that is already running (`lgsp dev status`)")
+    layout = stack.layout
+    mode = "secure " if secure else ""
+    if status.ready and layout is not None and layout.secure == secure:
+        say(f"reusing the {mode}local stack that is already running (`lgsp dev status`)")
     else:
-        say("starting the local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback (`lgsp dev up`)")
-        status = stack.up()
+        flag = " --secure" if secure else ""
+        say(
+            f"starting the {mode}local stack: Kafka (KRaft) and Apicurio Registry, JVMs on loopback "
+            f"(`lgsp dev up{flag}`)"
+        )
+        status = stack.up(secure=secure)
     if status.bootstrap_servers is None or status.registry_url is None:
         raise DevStackError(
             f"the local stack in {dev.state_dir} runs without its registry; `lgsp dev down` first"
         )
     say(f"Kafka {status.bootstrap_servers}, registry {status.registry_url} (state: {dev.state_dir})")
+    # Plain: the bootstrap servers and the URL; secure: also the admin's TLS, SCRAM and registry credentials.
+    admin, registry_admin = stack.admin_settings(), stack.registry_admin_settings()
+    if secure:
+        write_admin_env(dev.state_dir, admin, registry_admin)  # as `lgsp dev up --secure` does
+    kafka = admin.model_dump(exclude_unset=True)
+    registry = registry_admin.model_dump(exclude_unset=True)
     return settings.model_copy(
         update={
-            "kafka": settings.kafka.model_copy(update={"bootstrap_servers": status.bootstrap_servers}),
-            "registry": settings.registry.model_copy(update={"url": status.registry_url}),
+            "kafka": settings.kafka.model_copy(update=kafka),
+            "registry": settings.registry.model_copy(update=registry),
             "dev": dev,
         }
     )

@@ -6,6 +6,8 @@
     User:lgsp-views[-<name>]      Read the three topics, Read lgsp.keys, Write <topic>.dlq, literal topics,
                                   Read its consumer groups                                  prefixed group
     User:agency-<CODE>            Write lgsp.documents|dossiers|reports                     literal topics
+    User:lgsp-simulator           Write lgsp.documents|dossiers|reports (the simulator      literal topics
+                                  service of docker-compose.secure.yml: every agency's events)
 
 Everything else is denied (``allow.everyone.if.no.acl.found=false``): no principal but the admin creates,
 alters or deletes topics, reads groups it does not own, or touches ACLs. Topic ACLs are *literal* on
@@ -30,6 +32,7 @@ from bus.topics import AUDIT_TOPIC, TOPICS, dlq_topic
 ADMIN_PRINCIPAL: Final = "admin"
 INGRESS_PRINCIPAL: Final = "lgsp-ingress"
 VIEWS_PRINCIPAL: Final = "lgsp-views"
+SIMULATOR_PRINCIPAL: Final = "lgsp-simulator"
 AGENCY_PRINCIPAL_PREFIX: Final = "agency-"
 # Catalog names fixed by ARCHITECTURE.md ("Wave 2 names"): the signing keyring (the audit trail's is
 # bus.topics.AUDIT_TOPIC, beside its topic definition).
@@ -93,6 +96,11 @@ def views_acls(prefix: str, group_id: str, principal: str = VIEWS_PRINCIPAL) -> 
         *_topic_acls(principal, [dlq_topic(name) for name in events], Operation.WRITE),
         Acl(principal, Resource.GROUP, group_id, Pattern.PREFIXED, Operation.READ),
     ]
+
+
+def simulator_acls(prefix: str, principal: str = SIMULATOR_PRINCIPAL) -> list[Acl]:
+    """``lgsp simulate`` (the compose simulator) publishes every agency's events, nothing else."""
+    return _topic_acls(principal, event_topics(prefix), Operation.WRITE)
 
 
 def sdk_agency_acls(prefix: str, code: str) -> list[Acl]:

@@ -34,11 +34,13 @@ from bus.signing.keys import KeyEntry, now_ms
 from lgsp.devstack.secure import write_private
 from lgsp.security.acls import (
     INGRESS_PRINCIPAL,
+    SIMULATOR_PRINCIPAL,
     VIEWS_PRINCIPAL,
     Acl,
     agency_principal,
     ingress_acls,
     sdk_agency_acls,
+    simulator_acls,
     views_acls,
 )
 from lgsp.security.kafka_admin import SecurityAdmin
@@ -114,21 +116,42 @@ async def offboard_agency(settings: Settings, code: str, *, out_dir: Path) -> li
 
 
 def ensure_service(settings: Settings, kind: str, *, out_dir: Path, rotate: bool = False) -> Onboarded:
-    """The principal of the ingress (``kind="ingress"``) or of the views deployment of
-    ``settings.views.group_id`` (``kind="views"``), with its ACLs and ``<out>/<principal>/kafka.env``."""
+    """The principal of the ingress (``kind="ingress"``), of the views deployment of
+    ``settings.views.group_id`` (``kind="views"``) or of the simulator (``kind="simulator"``), with its ACLs
+    and ``<out>/<principal>/kafka.env``."""
     prefix = settings.topics.prefix
     if kind == "ingress":
         principal, acls = INGRESS_PRINCIPAL, ingress_acls(prefix)
     elif kind == "views":
         principal, acls = VIEWS_PRINCIPAL, views_acls(prefix, settings.views.group_id)
+    elif kind == "simulator":
+        principal, acls = SIMULATOR_PRINCIPAL, simulator_acls(prefix)
     else:
-        raise ValueError(f"unknown service {kind!r}: ingress or views")
+        raise ValueError(f"unknown service {kind!r}: ingress, views or simulator")
     result = Onboarded(principal, out_dir / principal, acls=acls)
     result.created_user, result.notes = _ensure_user(
         settings.kafka, principal, result.directory, rotate=rotate
     )
     SecurityAdmin(settings.kafka).create_acls(acls)
     return result
+
+
+def read_kafka_env(path: Path) -> KafkaSettings:
+    """The connection a ``kafka.env`` written here describes (``LGSP_KAFKA__*`` lines)."""
+    values = dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if "=" in line)
+    return KafkaSettings.model_validate(
+        {key.removeprefix("LGSP_KAFKA__").lower(): value for key, value in values.items()}
+    )
+
+
+def service_settings(settings: Settings, kind: str, *, out_dir: Path) -> KafkaSettings:
+    """The connection of a service principal (:func:`ensure_service`), for a process to run as it. Its
+    ``kafka.env`` is reused; when it is not in ``out_dir``, the principal gets a new password."""
+    done = ensure_service(settings, kind, out_dir=out_dir)
+    env_file = done.directory / KAFKA_ENV
+    if not env_file.exists():
+        done = ensure_service(settings, kind, out_dir=out_dir, rotate=True)
+    return read_kafka_env(env_file)
 
 
 def principal_settings(admin: KafkaSettings, username: str, password: SecretStr) -> KafkaSettings:

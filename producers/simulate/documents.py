@@ -2,7 +2,11 @@
 it (DocumentStatusChanged 01 arrived → 03 accepted → 04 assigned → 05 processing → 06 finished; some 02
 rejected; a recalled document gets 13, then 15 or 16).
 
-Paper-only documents never travel over the axis, so they have no status feedback. Numbers grow per agency,
+Paper-only documents never travel over the axis, so they have no status feedback. DocumentSent v2's fields:
+a share of the documents sent to a single agency reply to the last one that agency sent the sender
+(``response_for``); the signer's position gives the signing authority (``vocab.SIGNING_AUTHORITY``); a
+recalled document is first revoked by its sender (a REVOKE under its own id, naming it and the reason), and
+an UPDATE says why and names the sender's previous document. Numbers grow per agency,
 year and document type, starting at sim start where a real register would be by then, and advancing by about
 what a real register of that agency would have numbered in between.
 """
@@ -21,6 +25,7 @@ from bus.events import (
     DocumentSent,
     DocumentStatus,
     DocumentStatusChanged,
+    Event,
     Priority,
     make_document_id,
 )
@@ -64,35 +69,57 @@ PROCESS_RATE: Final = 0.8
 FINISH_RATE: Final = 0.75
 DUE_DATE_RATE: Final = 0.25
 UPDATE_RATE: Final = 0.005
+REPLY_RATE: Final = 0.3
+"""Of the documents sent to one agency that has sent the sender a document before, the share replying to the
+last of those (illustrative: no published share of replies)."""
 SIGNED_PREVIOUS_DAY_RATE: Final = 0.2
 MAX_DOCUMENT_SPAN_MS: Final = 60 * DAY_MS
 """No status feedback comes later than this after the document was sent."""
 
-Step = tuple[int, AgencyRef, DocumentStatus]
+Step = tuple[int, AgencyRef, DocumentStatus | None]
+"""(time, agency, status); status None is the sender's revocation of the document (a DocumentSent REVOKE)."""
 
 
 class DocumentProcess(Process):
-    """The status feedback of one document, in time order."""
+    """The status feedback of one document, and its sender's revocation if recalled, in time order."""
 
-    __slots__ = ("_document_id", "_factory", "_index", "_steps")
+    __slots__ = ("_document", "_factory", "_index", "_reason", "_steps")
 
-    def __init__(self, factory: Factory, document_id: str, steps: list[Step]) -> None:
+    def __init__(self, factory: Factory, document: DocumentSent, steps: list[Step], reason: str) -> None:
         super().__init__(steps[0][0] if steps else None)
         self._factory = factory
-        self._document_id = document_id
+        self._document = document
         self._steps = steps
+        self._reason = reason
         self._index = 0
 
-    def step(self) -> DocumentStatusChanged:
-        at_ms, recipient, status = self._steps[self._index]
+    def step(self) -> Event:
+        at_ms, agency, status = self._steps[self._index]
         self._index += 1
         self.next_ms = self._steps[self._index][0] if self._index < len(self._steps) else None
+        if status is None:
+            return self._revocation(at_ms)
+        return self._feedback(at_ms, agency, status)
+
+    def _revocation(self, at_ms: int) -> DocumentSent:
+        document, factory = self._document, self._factory
+        values = dict(document.__dict__)
+        values.update(
+            meta=factory.meta(document.sender.code, at_ms),
+            business_type=BusinessType.REVOKE,
+            response_for=None,
+            referenced_document_id=document.document_id,
+            business_reason=self._reason,
+        )
+        return factory.make(DocumentSent, **values)
+
+    def _feedback(self, at_ms: int, recipient: AgencyRef, status: DocumentStatus) -> DocumentStatusChanged:
         factory = self._factory
         meta = factory.meta(recipient.code, at_ms)
         return factory.make(
             DocumentStatusChanged,
             meta=meta,
-            document_id=self._document_id,
+            document_id=self._document.document_id,
             reporting_agency=recipient,
             status=status,
             description=_describe(factory.rng, status),
@@ -101,6 +128,8 @@ class DocumentProcess(Process):
 
 
 _REJECTION_REASONS: Final = Picker(vocab.REJECTION_REASONS, (4, 3, 2, 1))
+_REVOCATION_REASONS: Final = Picker(vocab.REVOCATION_REASONS, (4, 3, 2, 1))
+_UPDATE_REASONS: Final = Picker(vocab.UPDATE_REASONS, (3, 2, 1))
 
 
 def _describe(rng: random.Random, status: DocumentStatus) -> str | None:
@@ -119,6 +148,10 @@ class DocumentPlanner:
         self._factory = factory
         self._scale = scale
         self._numbers: dict[tuple[str, int, str], int] = {}
+        self._last_to: dict[tuple[str, str], str] = {}
+        """(recipient, sender) -> the id of the last document the sender sent that recipient alone."""
+        self._last_from: dict[str, str] = {}
+        """sender -> the id of its last NEW document (what an UPDATE updates)."""
 
     def start(self, at_ms: int, sender: SimAgency) -> tuple[DocumentSent, DocumentProcess | None]:
         """A document ``sender`` sends at ``at_ms``, and its status feedback (None for paper-only)."""
@@ -135,6 +168,9 @@ class DocumentPlanner:
         attachments = _ATTACHMENTS.pick(rng) if electronic else 0
         signer = sender.signers.pick(rng)
         document_id = make_document_id(sender.code, promulgated, number, notation)
+        business_type = BusinessType.UPDATE if rng.random() < UPDATE_RATE else BusinessType.NEW
+        response_for = self._reply_to(sender, recipients, document_id)
+        updated = self._last_from.get(sender.code) if business_type is BusinessType.UPDATE else None
         document = self._factory.make(
             DocumentSent,
             meta=self._factory.meta(sender.code, at_ms),
@@ -155,16 +191,33 @@ class DocumentPlanner:
             else None,
             priority=_priority(rng, doc_type),
             steering=doc_type.steering or (kind != 1 and doc_type.code == _CONG_VAN and rng.random() < 0.12),
-            business_type=BusinessType.UPDATE if rng.random() < UPDATE_RATE else BusinessType.NEW,
+            business_type=business_type,
             attachment_count=attachments,
             attachment_bytes=_attachment_bytes(rng, attachments),
             digitally_signed=electronic and rng.random() < sender.targets.signed_rate,
             form=form,
+            response_for=response_for,
+            signing_authority=signer.authority,
+            referenced_document_id=updated,
+            business_reason=_UPDATE_REASONS.pick(rng) if business_type is BusinessType.UPDATE else None,
         )
+        if business_type is BusinessType.NEW:
+            self._last_from[sender.code] = document_id
         if not electronic:
             return document, None
-        steps = _feedback(rng, at_ms, recipients)
-        return document, DocumentProcess(self._factory, document_id, steps)
+        steps = _feedback(rng, at_ms, sender.ref, recipients)
+        return document, DocumentProcess(self._factory, document, steps, _REVOCATION_REASONS.pick(rng))
+
+    def _reply_to(self, sender: SimAgency, recipients: tuple[AgencyRef, ...], document_id: str) -> str | None:
+        """The last document ``recipients[0]`` sent ``sender`` alone, if this one (to it alone) replies."""
+        if len(recipients) != 1:
+            return None
+        recipient = recipients[0].code
+        earlier = self._last_to.get((sender.code, recipient))
+        self._last_to[(recipient, sender.code)] = document_id
+        if earlier is None or earlier == document_id or self._rng.random() >= REPLY_RATE:
+            return None
+        return earlier
 
     def _next_number(self, sender: SimAgency, doc_type: vocab.DocumentType, on: date, kind: int) -> int:
         """The next number of the sender's register for this type and year: a register numbers every document
@@ -290,9 +343,12 @@ def _from_department(rng: random.Random, world: World, sender: SimAgency) -> lis
 # --- status feedback ----------------------------------------------------------------------------------------
 
 
-def _feedback(rng: random.Random, sent_ms: int, recipients: tuple[AgencyRef, ...]) -> list[Step]:
+def _feedback(
+    rng: random.Random, sent_ms: int, sender: AgencyRef, recipients: tuple[AgencyRef, ...]
+) -> list[Step]:
     recall_ms = sent_ms + _RECALL.draw(rng) if rng.random() < RECALL_RATE else None
-    steps: list[Step] = []
+    # a recall is the sender revoking the document (REVOKE), which each recipient then reports (13, 15/16)
+    steps: list[Step] = [] if recall_ms is None else [(recall_ms, sender, None)]
     for recipient in recipients:
         steps.extend(_one_recipient(rng, sent_ms, recipient, recall_ms))
     steps.sort(key=_time_of)

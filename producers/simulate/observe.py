@@ -20,6 +20,7 @@ from datetime import datetime
 
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.events import (
+    BusinessType,
     DocumentForm,
     DocumentSent,
     DossierStatus,
@@ -79,7 +80,8 @@ def observe(events: Iterable[Event], *, catalog: AgencyCatalog | None = None) ->
         first_ms = moment if first_ms is None else min(first_ms, moment)
         last_ms = moment if last_ms is None else max(last_ms, moment)
         if isinstance(event, DocumentSent):
-            documents.append(event)
+            if event.business_type is not BusinessType.REVOKE:  # a revocation sends nothing new
+                documents.append(event)
         elif isinstance(event, DossierSynced):
             kept = dossiers.get(event.dossier_code)
             if kept is None or event.version > kept.version:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bus.events import (
+    BusinessType,
     DocumentForm,
     DocumentSent,
     DocumentStatus,
@@ -42,7 +43,8 @@ _CLOSING = {
 @dataclass
 class GroundTruth:
     """Counters of a run. ``outcomes[key]`` counts entity facts (``documents``, ``electronic_only``,
-    ``dossiers``, ``online``, ``full_process``, ``digitised``, ``resolved``, ``on_time``, ``reports``,
+    ``revocations``, ``dossiers``, ``online``, ``full_process``, ``digitised``, ``resolved``, ``on_time``,
+    ``reports``,
     ``late``, ``revised``...) of the real events emitted (new or late, never duplicates or invalid ones)."""
 
     emitted: int = 0
@@ -119,6 +121,9 @@ def _count_outcomes(event: Event, counts: Counter[str]) -> None:
     elif isinstance(event, DossierSynced):
         _count_dossier(event, counts)
     elif isinstance(event, DocumentSent):
+        if event.business_type is BusinessType.REVOKE:  # not a sending: the revocation of one (a recall)
+            counts["revocations"] += 1
+            return
         counts["documents"] += 1
         counts[_LOWER[event.form._value_]] += 1
         counts["signed"] += event.digitally_signed

@@ -191,6 +191,26 @@ SIGNER_POSITIONS: Final = {
 }
 """By kind of agency (or level-1 code): (position, how many people hold it, share of signatures)."""
 
+SIGNING_AUTHORITY: Final = {
+    "Chủ tịch": "ON_BEHALF",  # TM. ỦY BAN NHÂN DÂN / CHỦ TỊCH: the chair signs for the collective committee
+    "Phó Chủ tịch": "DEPUTY",  # TM. ỦY BAN NHÂN DÂN / KT. CHỦ TỊCH: the immediate authority is KT.
+    "Chánh Văn phòng": "BY_ORDER",  # TL. (thừa lệnh) the head of the agency
+    "Giám đốc": "DIRECT",
+    "Phó Giám đốc": "DEPUTY",
+    "Bộ trưởng": "DIRECT",
+    "Thứ trưởng": "DEPUTY",
+    "Bộ trưởng, Chủ nhiệm": "DIRECT",
+    "Phó Chủ nhiệm": "DEPUTY",
+    "Vụ trưởng": "BY_AUTHORISATION",  # TUQ. BỘ TRƯỞNG, CHỦ NHIỆM: a unit head with a standing mandate
+    "Thống đốc": "DIRECT",
+    "Phó Thống đốc": "DEPUTY",
+    "Tổng Thanh tra Chính phủ": "DIRECT",
+    "Phó Tổng Thanh tra": "DEPUTY",
+}
+"""The signing authority (DocumentSent v2 ``signing_authority``; Decree 30/2020/NĐ-CP, Appendix I) of each
+position of ``SIGNER_POSITIONS``: the prefix a signature by that position usually carries. Illustrative: in
+life it depends on the document (a deputy may sign a document of the collective TM.; an office head TUQ.)."""
+
 SURNAMES: Final = (
     ("Nguyễn", 38),
     ("Trần", 11),
@@ -255,6 +275,19 @@ REJECTION_REASONS: Final = (
     "Tệp đính kèm bị lỗi, không mở được",
     "Văn bản gửi trùng, đã tiếp nhận trước đó",
 )
+REVOCATION_REASONS: Final = (
+    "Văn bản ban hành chưa đúng thẩm quyền",
+    "Văn bản có sai sót về nội dung, sẽ ban hành văn bản thay thế",
+    "Gửi nhầm nơi nhận",
+    "Văn bản gửi trùng",
+)
+"""Why a sender revokes a document it sent (``business_reason`` of a REVOKE), most common first."""
+UPDATE_REASONS: Final = (
+    "Đính chính sai sót về thể thức văn bản",
+    "Bổ sung tệp đính kèm",
+    "Cập nhật nơi nhận",
+)
+"""Why a sender sends an update of a document (``business_reason`` of an UPDATE)."""
 STATUS_DESCRIPTIONS: Final = {
     "ARRIVED": "Văn bản đã đến hệ thống quản lý văn bản của cơ quan nhận",
     "ACCEPTED": "Đã tiếp nhận, vào sổ văn bản đến",

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 from bus.agencies import Agency, AgencyCatalog
 from bus.errors import ConfigError
-from bus.events import AgencyRef
+from bus.events import AgencyRef, SigningAuthority
 from bus.types import AgencyCode, ProvinceCode
 from producers.simulate import vocab
 from producers.simulate.targets import MINISTRIES_KEY, Targets, TargetTable
@@ -60,6 +60,7 @@ class Picker(Generic[T]):
 class Signer:
     position: str
     name: str
+    authority: SigningAuthority = SigningAuthority.DIRECT
 
 
 @dataclass(eq=False, slots=True)
@@ -226,7 +227,8 @@ def _signers(rng: random.Random, style: str) -> Picker[Signer]:
     weights: list[float] = []
     for position, holders, share in vocab.SIGNER_POSITIONS[style]:
         for _ in range(holders):
-            signers.append(Signer(position, _person_name(rng)))
+            authority = SigningAuthority(vocab.SIGNING_AUTHORITY.get(position, "DIRECT"))
+            signers.append(Signer(position, _person_name(rng), authority))
             weights.append(share / holders)
     return Picker(signers, weights)
 

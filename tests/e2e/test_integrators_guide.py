@@ -199,7 +199,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_guide_has_checked_examples() -> None:
     kinds = [b.check for b in BLOCKS if b.check is not None]
-    assert len(EVENTS) == 4
+    assert len(EVENTS) == 5  # one per event type, and a DocumentSent v2 revocation
     assert {"python", "sh"} <= {b.lang for b in RUNS}
     assert kinds.count("output") >= 6
     assert len(QUICKSTART) >= 5

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from bus.kafka_client import connection_kwargs, kafka_environment
 from bus.settings import KafkaSettings, Settings
-from bus.signing.keyring import load_keyring
+from bus.signing.keyring import Keyring, load_keyring
 from bus.signing.keys import load_private_key, now_ms
 from bus.topics import AUDIT_TOPIC, all_topics, ensure_topics
 from lgsp.cli import app
@@ -30,6 +30,7 @@ from lgsp.security.onboarding import (
     ensure_service,
     offboard_agency,
     onboard_agency,
+    read_kafka_env,
 )
 from tests.integration.secure_ops import (
     Outcome,
@@ -77,14 +78,6 @@ async def secured(secure_stack: SecureStack, prefix: str, tmp_path: Path) -> Set
     return settings
 
 
-def _as(settings: Settings, env_file: Path) -> KafkaSettings:
-    """The connection a credentials file written by onboarding describes."""
-    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-    return KafkaSettings.model_validate(
-        {key.removeprefix("LGSP_KAFKA__").lower(): value for key, value in values.items()}
-    )
-
-
 async def test_no_credentials_wrong_credentials_or_no_tls_get_nothing(secured: Settings, prefix: str) -> None:
     admin = secured.kafka
     topic = prefix + "lgsp.dossiers"
@@ -113,7 +106,7 @@ async def test_an_sdk_agency_writes_the_event_topics_and_nothing_else(
     secured: Settings, prefix: str, tmp_path: Path
 ) -> None:
     done = await onboard_agency(secured, AGENCY, sdk=True, ingress=False, out_dir=tmp_path / "agencies")
-    agency = _as(secured, done.directory / KAFKA_ENV)
+    agency = read_kafka_env(done.directory / KAFKA_ENV)
     assert agency.sasl_username == agency_principal(AGENCY)
     for name in ("lgsp.documents", "lgsp.dossiers", "lgsp.reports"):
         assert await aio_produce(agency, prefix + name) is Outcome.OK, name
@@ -132,7 +125,7 @@ async def test_the_ingress_writes_events_and_audit_only(
     secured: Settings, prefix: str, tmp_path: Path
 ) -> None:
     done = ensure_service(secured, "ingress", out_dir=tmp_path)
-    ingress = _as(secured, done.directory / KAFKA_ENV)
+    ingress = read_kafka_env(done.directory / KAFKA_ENV)
     assert ingress.sasl_username == INGRESS_PRINCIPAL
     for name in ("lgsp.documents", "lgsp.dossiers", "lgsp.reports", AUDIT_TOPIC):
         assert await aio_produce(ingress, prefix + name) is Outcome.OK, name
@@ -146,7 +139,7 @@ async def test_views_read_events_and_keyring_write_dead_letters_own_their_group(
     secured: Settings, prefix: str, tmp_path: Path
 ) -> None:
     done = ensure_service(secured, "views", out_dir=tmp_path)
-    views = _as(secured, done.directory / KAFKA_ENV)
+    views = read_kafka_env(done.directory / KAFKA_ENV)
     assert views.sasl_username == VIEWS_PRINCIPAL
     group = secured.views.group_id
     for name in ("lgsp.documents", "lgsp.dossiers", "lgsp.reports", KEYS_TOPIC):
@@ -160,6 +153,8 @@ async def test_views_read_events_and_keyring_write_dead_letters_own_their_group(
     assert await aio_commit(views, prefix + "lgsp.dossiers", "someone-else") is Outcome.DENIED
     assert await aio_read(views, prefix + AUDIT_TOPIC) is Outcome.DENIED
     assert await aio_create_topic(views, prefix + "lgsp.new") is Outcome.DENIED
+    # The views' keyring reader starts as this principal (it once tried to create the existing topic).
+    assert isinstance(await load_keyring(secured.model_copy(update={"kafka": views})), Keyring)
 
 
 async def test_onboarding_is_idempotent_and_offboarding_locks_the_agency_out(
@@ -200,7 +195,7 @@ async def test_onboarding_is_idempotent_and_offboarding_locks_the_agency_out(
     assert (first.directory / KAFKA_ENV).stat().st_mode & 0o777 == 0o600
     security = SecurityAdmin(secured.kafka)
     assert security.acls_of(agency_principal(code)) == sorted(first.acls)
-    agency = _as(secured, first.directory / KAFKA_ENV)
+    agency = read_kafka_env(first.directory / KAFKA_ENV)
     assert await aio_produce(agency, prefix + "lgsp.dossiers") is Outcome.OK
 
     removed = await offboard_agency(secured, code, out_dir=out)

@@ -9,10 +9,11 @@ import math
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bench.cpu_cases import Case, as_figure, run_rounds
-from bench.kafka_tools import _PRODUCER_FINAL, _consumer_row
+from bench.kafka_tools import _PRODUCER_FINAL, _consumer_row, producer_props, write_client_config
 from bench.keys import RawRecord, make_keys, sign_records
 from bench.loadgen import Outcome, build_requests, summary
 from bench.model import PARTS, PartResult, Sizes
@@ -27,6 +28,7 @@ from bus.cloudevents import kafka_headers
 from bus.consumer.types import Partition
 from bus.events import EVENT_TYPES, DossierSynced
 from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from bus.settings import KafkaSettings
 from bus.signing.keyring import Keyring
 from bus.signing.verify import Verifier
 from lgsp.cli import app
@@ -221,3 +223,19 @@ def test_an_unknown_part_is_refused_with_the_list_of_parts() -> None:
     assert done.exit_code == 2
     assert "no benchmark part nope" in done.output
     assert ", ".join(PARTS) in done.output
+
+
+def test_producer_props_keep_the_connection_secrets_off_the_recorded_command_line(tmp_path: Path) -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers="127.0.0.1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="admin",
+        sasl_password=SecretStr("pw=with=equals"),
+    )
+    props = producer_props(kafka, linger_ms=10, batch_size=1024, compression="lz4", max_request_size=4096)
+    assert all(prop.count("=") == 1 for prop in props)  # ProducerPerformance splits each on "="
+    assert not any("pw=with=equals" in prop or "sasl" in prop for prop in props)
+    config = write_client_config(kafka, tmp_path / "client.properties")
+    assert "pw=with=equals" in config.read_text()  # the secret lives in the 0600 file instead
+    assert config.stat().st_mode & 0o077 == 0

@@ -380,6 +380,22 @@ def _empty_text(draw: st.DrawFn) -> Broken:
     return Broken(event, _with(decoded(event), path, ""), path, "string_too_short")
 
 
+@breaker("document replies to itself")
+def _replies_to_itself(draw: st.DrawFn) -> Broken:
+    event = draw(document_sent())
+    record = _with(decoded(event), "response_for", event.document_id)
+    return Broken(event, record, "response_for", "document.response_for_itself")
+
+
+@breaker("a NEW document names a revised one or a reason")
+def _new_with_revision_fields(draw: st.DrawFn) -> Broken:
+    event = draw(document_sent())
+    field = draw(st.sampled_from(["referenced_document_id", "business_reason"]))
+    cleared = {"referenced_document_id": None, "business_reason": None}  # a drawn revision may set both
+    record = {**decoded(event), **cleared, "business_type": "NEW", field: event.document_id}
+    return Broken(event, record, field, f"document.{field}")
+
+
 @breaker("extra field")
 def _extra(draw: st.DrawFn) -> Broken:
     event = draw(events())

@@ -23,6 +23,7 @@ from bus.events import (
     Period,
     PeriodType,
     ReportFiled,
+    SigningAuthority,
     event_type,
     make_document_id,
     parse_document_id,
@@ -41,6 +42,10 @@ pytestmark = pytest.mark.unit
 RECEIVED = datetime(2025, 7, 1, 1, 30, tzinfo=UTC)
 HCMC_JUSTICE = {"code": "000.00.03.H29", "name": "Sở Tư pháp thành phố Hồ Chí Minh"}
 NGHE_AN_NAME = "Ủy ban nhân dân tỉnh Nghệ An"
+
+SAMPLE_ID = "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
+"""The document id of ``sample_document_sent``."""
+EARLIER_ID = "000.00.00.G22,2015/09/01,7000/VPCP-TTĐT"
 
 BROKEN: list[tuple[type[Event], dict[str, Any], str, str]] = [
     # dossier timeline
@@ -181,6 +186,23 @@ BROKEN: list[tuple[type[Event], dict[str, Any], str, str]] = [
     (DocumentSent, {"attachment_count": 0}, "attachment_bytes", "document.attachments"),
     (DocumentSent, {"attachment_count": -1}, "attachment_count", "greater_than_equal"),
     (DocumentSent, {"subject": ""}, "subject", "string_too_short"),
+    # DocumentSent v2: reply chain, signing authority, what a revocation or update says
+    (DocumentSent, {"response_for": "7816/VPCP-TTĐT"}, "response_for", "document_id.format"),
+    (DocumentSent, {"response_for": SAMPLE_ID}, "response_for", "document.response_for_itself"),
+    (DocumentSent, {"signing_authority": "KT"}, "signing_authority", "enum"),
+    (
+        DocumentSent,
+        {"referenced_document_id": EARLIER_ID},
+        "referenced_document_id",
+        "document.referenced_document_id",
+    ),
+    (DocumentSent, {"business_reason": "Sai sót"}, "business_reason", "document.business_reason"),
+    (
+        DocumentSent,
+        {"business_type": "REVOKE", "referenced_document_id": "000.00.00.G99,2015/09/01,7000/VPCP-TTĐT"},
+        "referenced_document_id",
+        "agency_code.known",
+    ),
     (
         DocumentStatusChanged,
         {"document_id": "000.00.00.G22,30/09/2015,7816"},
@@ -242,6 +264,33 @@ def test_broken_rule_names_field_and_rule(
     assert field in str(caught.value)
     with pytest.raises(pydantic.ValidationError):
         model.model_validate(data)  # direct construction raises pydantic's error
+
+
+def test_document_v2_fields_take_the_edxml_codes_and_a_revocation_says_what_and_why() -> None:
+    reply = validate(DocumentSent, sample_document_sent(response_for=EARLIER_ID, signing_authority="KT."))
+    assert (reply.response_for, reply.signing_authority) == (EARLIER_ID, SigningAuthority.DEPUTY)
+    assert [SigningAuthority(code) for code in ("TM.", "TL.", "TUQ.", "Q.")] == [
+        SigningAuthority.ON_BEHALF,
+        SigningAuthority.BY_ORDER,
+        SigningAuthority.BY_AUTHORISATION,
+        SigningAuthority.ACTING,
+    ]
+    for kind in ("REVOKE", "UPDATE"):
+        revision = validate(
+            DocumentSent,
+            sample_document_sent(
+                business_type=kind,
+                referenced_document_id=SAMPLE_ID,
+                business_reason="Ban hành sai thẩm quyền",
+            ),
+        )
+        assert (revision.referenced_document_id, revision.business_reason) == (
+            SAMPLE_ID,
+            "Ban hành sai thẩm quyền",
+        )
+    plain = validate(DocumentSent, sample_document_sent())  # a v1-shaped input: every v2 field defaults
+    assert (plain.response_for, plain.signing_authority) == (None, None)
+    assert (plain.referenced_document_id, plain.business_reason) == (None, None)
 
 
 def test_unknown_agency_is_its_own_error_type() -> None:

@@ -241,6 +241,28 @@ async def test_one_bad_event_fails_the_whole_batch_with_422(ingress: Ingress) ->
     assert ingress.publisher.published == []
 
 
+async def test_document_v2_fields_are_accepted_and_published(ingress: Ingress) -> None:
+    reply, revocation = samples.document_sent(4), samples.document_revoked(4)
+    assert (await ingress.post("/v1/events:batch", [reply, revocation], BATCH)).status_code == 202
+    (published,) = ingress.publisher.published
+    sent, revoked = (e.model_dump(mode="json") for e in published)
+    assert (sent["response_for"], sent["signing_authority"]) == (reply["data"]["response_for"], "ON_BEHALF")
+    assert revoked["business_type"] == "REVOKE"
+    assert revoked["referenced_document_id"] == reply["data"]["document_id"]
+    assert revoked["business_reason"] == revocation["data"]["business_reason"]
+
+
+async def test_a_new_document_giving_a_revocation_reason_is_422_naming_the_rule(ingress: Ingress) -> None:
+    wrong = samples.document_sent(5)
+    wrong["data"]["business_reason"] = "Sai sót"
+    body = _problem(await ingress.post("/v1/events", wrong), 422)
+    assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == (
+        "data.business_reason",
+        "document.business_reason",
+    )
+    assert ingress.publisher.published == []
+
+
 async def test_unknown_type_is_422_naming_type(ingress: Ingress) -> None:
     body = _problem(await ingress.post("/v1/events", samples.dossier(1) | {"type": "com.example.Nope"}), 422)
     assert body["errors"][0]["field"] == "type"

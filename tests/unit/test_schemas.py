@@ -44,6 +44,7 @@ def test_the_expected_records_and_versions() -> None:
     assert {(n, v) for n, v in ALL_VERSIONS} == {
         ("AgencyRef", 1),
         ("DocumentSent", 1),
+        ("DocumentSent", 2),
         ("DocumentStatusChanged", 1),
         ("DossierSynced", 1),
         ("DossierSynced", 2),
@@ -109,6 +110,19 @@ def test_dossier_v2_adds_an_optional_field_with_a_default() -> None:
     assert set(v2) - set(v1) == {"result_digitised"}
     assert v2["result_digitised"]["type"] == ["null", "boolean"]
     assert v2["result_digitised"]["default"] is None
+
+
+def test_document_v2_adds_the_edxml_reply_signing_and_business_fields_all_optional() -> None:
+    v1, v2 = _fields(load_schema("DocumentSent", 1)), _fields(load_schema("DocumentSent", 2))
+    added = {"response_for", "signing_authority", "referenced_document_id", "business_reason"}
+    assert set(v2) - set(v1) == added
+    assert set(v1) <= set(v2)
+    for name in added:
+        assert v2[name]["default"] is None
+        assert v2[name]["type"][0] == "null"
+    authority = v2["signing_authority"]["type"][1]
+    assert authority["symbols"][0] == authority["default"] == "UNKNOWN"
+    assert "ELECTRONIC_AND_PAPER" in v2["form"]["doc"]  # v1's doc said the rate counts ELECTRONIC_ONLY
 
 
 def test_load_by_full_name_and_latest_by_default() -> None:

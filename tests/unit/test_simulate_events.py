@@ -13,6 +13,7 @@ import pytest
 from bus.agencies import load_catalog
 from bus.cloudevents import from_structured, to_structured
 from bus.events import (
+    BusinessType,
     DocumentForm,
     DocumentSent,
     DocumentStatus,
@@ -22,6 +23,7 @@ from bus.events import (
     Event,
     OnlineLevel,
     ReportFiled,
+    SigningAuthority,
     SubmissionChannel,
     parse_document_id,
 )
@@ -137,7 +139,9 @@ def test_sources_are_catalog_agencies_and_cover_every_province(events: list[Even
 
 
 def test_documents_look_like_edxml_headers(events: list[Event]) -> None:
-    documents = [e for e in events if isinstance(e, DocumentSent)]
+    documents = [
+        e for e in events if isinstance(e, DocumentSent) and not _revocation(e)
+    ]  # a REVOKE re-states one
     numbers: defaultdict[tuple[str, int, str], set[str]] = defaultdict(set)
     for document in documents:
         parts = parse_document_id(document.document_id)
@@ -162,7 +166,7 @@ def test_documents_look_like_edxml_headers(events: list[Event]) -> None:
 
 
 def test_status_feedback_comes_from_recipients_in_order(events: list[Event]) -> None:
-    documents = {e.document_id: e for e in events if isinstance(e, DocumentSent)}
+    documents = {e.document_id: e for e in events if isinstance(e, DocumentSent) and not _revocation(e)}
     last: dict[tuple[str, str], DocumentStatus | None] = {}
     seen_statuses: set[DocumentStatus] = set()
     for event in events:
@@ -178,6 +182,66 @@ def test_status_feedback_comes_from_recipients_in_order(events: list[Event]) -> 
         last[key] = event.status
         seen_statuses.add(event.status)
     assert seen_statuses == set(DocumentStatus) - {DocumentStatus.UNKNOWN}
+
+
+def _revocation(event: DocumentSent) -> bool:
+    return event.business_type is BusinessType.REVOKE
+
+
+def test_documents_v2_fields_replies_signing_authority_and_revocations(events: list[Event]) -> None:
+    sent = [e for e in events if isinstance(e, DocumentSent)]
+    first = {e.document_id: e for e in reversed(sent) if not _revocation(e)}
+    revocations = [e for e in sent if _revocation(e)]
+    replies = [e for e in sent if e.response_for is not None]
+    # replies: a realistic share, each to an earlier document of its single recipient, to the sender
+    assert 0.02 < len(replies) / len(first) < 0.4
+    for reply in replies:
+        earlier = first.get(reply.response_for or "")  # the run starts cold: it replies to what it sent
+        assert earlier is not None, f"{reply.document_id} replies to {reply.response_for}, never sent"
+        assert earlier.meta.occurred_at <= reply.meta.occurred_at
+        assert earlier.sender.code == reply.recipients[0].code
+        assert reply.sender in earlier.recipients
+    # every document says how it was signed, consistent with the signer's position
+    assert all(e.signing_authority is not None for e in sent)
+    authorities = {(e.signer_position, e.signing_authority) for e in sent}
+    assert {a for _, a in authorities} >= {
+        SigningAuthority.DIRECT,
+        SigningAuthority.ON_BEHALF,
+        SigningAuthority.DEPUTY,
+        SigningAuthority.BY_ORDER,
+    }
+    assert len({p for p, _ in authorities}) == len(authorities)  # one authority per position
+    # a recalled document is revoked by its sender, naming it and why, before any recipient reports 13
+    assert revocations
+    recalled = {
+        e.document_id for e in events if isinstance(e, DocumentStatusChanged) and e.status.code == "13"
+    }
+    assert recalled <= {e.document_id for e in revocations}
+    for revocation in revocations:
+        original = first[revocation.document_id]
+        assert revocation.referenced_document_id == revocation.document_id
+        assert revocation.business_reason in vocab.REVOCATION_REASONS
+        assert revocation.meta.occurred_at > original.meta.occurred_at
+        assert (
+            revocation.model_copy(
+                update={
+                    "meta": original.meta,
+                    "business_type": original.business_type,
+                    "response_for": original.response_for,
+                    "referenced_document_id": original.referenced_document_id,
+                    "business_reason": original.business_reason,
+                }
+            )
+            == original
+        )
+    for update in (e for e in sent if e.business_type is BusinessType.UPDATE):
+        assert update.business_reason in vocab.UPDATE_REASONS
+        assert update.referenced_document_id is None or update.referenced_document_id in first
+    assert all(
+        e.referenced_document_id is None and e.business_reason is None
+        for e in sent
+        if e.business_type is BusinessType.NEW
+    )
 
 
 def test_dossier_snapshots_grow_in_version_and_follow_the_portal_lifecycle(events: list[Event]) -> None:
