@@ -7,6 +7,8 @@ runs it under uvicorn.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -23,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bus import schema_drift
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.authz import Principal
 from bus.errors import LgspError
@@ -67,6 +70,25 @@ from producers.ingress.service import (
 from producers.ingress.workers import multiprocess_metrics, run_workers, worker_count
 
 log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _schema_watch(settings: Settings) -> AsyncIterator[None]:
+    """While the ingress runs: a later release's schema in the registry is logged with what to redeploy (it
+    cannot be picked up at run time: bus.schema_drift)."""
+    async with SchemaRegistryClient(settings.registry) as registry:
+        task = asyncio.create_task(
+            schema_drift.watch(
+                registry, EVENT_TYPES.values(), lambda found: log.warning("%s", found.advice())
+            )
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
 
 RegistryProbe = Callable[[float], Awaitable[Check]]
 UNMATCHED_ROUTE = "<unmatched>"
@@ -236,6 +258,8 @@ class _PublisherHolder:
                     Publisher(self._settings, metrics=self._metrics)
                 )
             await self._warm_up()
+            if self._owned:
+                await stack.enter_async_context(_schema_watch(self._settings))
             yield
             if self._owned:
                 self._publisher = None

@@ -8,7 +8,9 @@ bus's own clients, built by ``bus.kafka_client.connection_kwargs``) and confluen
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -192,3 +194,27 @@ def rd_create_topic(kafka: KafkaSettings, topic: str) -> Outcome:
     except TimeoutError:
         return Outcome.REFUSED
     return Outcome.OK
+
+
+async def read_records(
+    kafka: KafkaSettings, topics: Sequence[str], count: int, timeout_s: float = 30.0
+) -> list[Any]:
+    """At least ``count`` records of ``topics`` from the beginning (aiokafka ConsumerRecords), read as
+    ``kafka`` without a group; fails when they do not arrive within ``timeout_s``."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        **connection_kwargs(kafka),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(records) < count:
+                batches = await consumer.getmany(timeout_ms=1000)
+                records += [record for batch in batches.values() for record in batch]
+    finally:
+        await consumer.stop()
+    return records

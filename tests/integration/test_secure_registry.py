@@ -16,13 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bus.errors import RegistryError, RegistryUnavailableError
 from bus.events import EVENT_TYPES, Event
-from bus.kafka_client import connection_kwargs
 from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient, register_schemas, registry_environment
 from bus.serde import AvroDeserializer, SerializationContext
@@ -30,6 +28,7 @@ from bus.settings import RegistrySettings, Settings
 from bus.topics import ensure_topics, topic_for
 from lgsp.cli import app
 from tests import publishing_samples as samples
+from tests.integration.secure_ops import read_records
 from tests.integration.test_serde import import_confluent_quietly
 from tests.stack import SecureStack
 
@@ -157,17 +156,7 @@ async def _publish_and_read(secure: SecureStack, registry: RegistrySettings) -> 
     assert len(deliveries) == 12
 
     topics = sorted({topic_for(type(e), prefix=prefix) for e in events})
-    consumer = AIOKafkaConsumer(
-        *topics, **connection_kwargs(settings.kafka), auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        while len(records) < len(events):
-            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
-            records += [r for batch in batches.values() for r in batch]
-    finally:
-        await consumer.stop()
+    records = await read_records(settings.kafka, topics, len(events))
     return events, records
 
 

@@ -52,6 +52,8 @@ class FakeRegistry:
             if method == "POST":
                 return _ok({"id": self._register(match[1], body["schema"])})
             return self._versions(match[1])
+        if (match := re.fullmatch(r"/subjects/([^/]+)/versions/latest", path)) and method == "GET":
+            return self._latest(match[1])
         if (match := re.fullmatch(r"/subjects/([^/]+)", path)) and method == "POST":
             return self._lookup(match[1], body["schema"])
         if match := re.fullmatch(r"/schemas/ids/(\d+)", path):
@@ -91,6 +93,13 @@ class FakeRegistry:
         if subject not in self.subjects:
             return _error(404, 40401, f"No artifact with ID '{subject}' in group 'null' was found.")
         return _ok(list(range(1, len(self.subjects[subject]) + 1)))
+
+    def _latest(self, subject: str) -> httpx.Response:
+        if subject not in self.subjects:
+            return _error(404, 40401, f"No artifact with ID '{subject}' in group 'null' was found.")
+        texts = self.subjects[subject]
+        payload = {"subject": subject, "version": len(texts), "id": self.ids[texts[-1]], "schema": texts[-1]}
+        return _ok(payload)
 
     def _config(self, method: str, subject: str, body: dict[str, Any]) -> httpx.Response:
         if method == "PUT":
