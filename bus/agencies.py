@@ -21,7 +21,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from bus.errors import ConfigError, UnknownAgencyError, ValidationError
 from bus.types import AgencyCode, ProvinceCode
@@ -35,6 +35,10 @@ AGENCY_CODE_RE = re.compile(r"^[0-9A-Z]+(?:\.[0-9A-Z]+)*\.[A-Z][0-9]{2}$")
 _SHAPE_CACHE_SIZE = 8192
 """Codes whose shape is remembered: several times the catalog, so garbage cannot evict the real ones often."""
 _PROVINCE_CACHE_SIZE = 8192
+
+
+GOVERNMENT_OFFICE: Final = "000.00.00.G22"
+"""Văn phòng Chính phủ, which runs the national platforms (the default owner of a stack's ingress key)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,11 @@ class AgencyCatalog:
     def province_committees(self) -> list[Agency]:
         """The People's Committee of each province, by code."""
         return self._of_kind("province_committee")
+
+    def signers(self) -> list[Agency]:
+        """The People's Committees and the ministries: one signing key each signs for all their units (a
+        province's key for its departments), as the demo and test stacks sign the simulated nation."""
+        return [*self.province_committees(), *self.ministries()]
 
     def province_councils(self) -> list[Agency]:
         """The People's Council of each province, by code."""

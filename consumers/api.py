@@ -59,7 +59,7 @@ _AS_OF = (
 )
 _EVIDENCE_KEY = (
     "a document id, dossier code or report key (code|agency|period) of that view; for the scoreboard a "
-    "province code, 00 for the nation, central for the ministries"
+    "province code, 00 for the nation, central for the ministries; for agencies an agency code"
 )
 _EVIDENCE_DESCRIPTION = (
     "Every record a view applied to this row: event id and type, topic, partition, offset (where to re-read "

@@ -71,7 +71,9 @@ _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM {TABLE}"
 SCOREBOARD: Final = "scoreboard"
 ENTITY_VIEWS: Final = ("documents", "dossiers", "reports")
 """Views whose evidence key is one of their entities (document id, dossier code, report key)."""
-EVIDENCE_VIEWS: Final = (SCOREBOARD, *ENTITY_VIEWS)
+AGENCIES: Final = "agencies"
+"""Its evidence key is an agency code: the records that count for that agency (one range of its province)."""
+EVIDENCE_VIEWS: Final = (SCOREBOARD, *ENTITY_VIEWS, AGENCIES)
 CENTRAL_KEY: Final = "central"
 """The scoreboard key of the agencies without a province (their row's ``province`` is ``""``)."""
 DEFAULT_LIMIT: Final = 100
@@ -259,6 +261,8 @@ def _condition(rollup: Rollup, view: str, key: str, topic: str | None) -> tuple[
             params.append(topic)
         return clauses, params, "topic, partition_no, offset_no"
     order = ", ".join(_KEY)
+    if view == AGENCIES:
+        return ["province = ?", "agency = ?"], [rollup.of(key)[0], key], order
     if view != SCOREBOARD:
         views = ", ".join(EVIDENCE_VIEWS)
         raise EvidenceNotFoundError(f"no evidence for view {view!r}; views with evidence: {views}")
@@ -308,7 +312,7 @@ def read_evidence(
         )
         for province, entity, topic_, part, offset, event_id, kind, agency, at, signer in rows[:limit]
     ]  # fmt: skip
-    if not records and after is None and view in ENTITY_VIEWS:
+    if not records and after is None and (view in ENTITY_VIEWS or view == AGENCIES):
         raise EvidenceNotFoundError(f"no record made {view} row {key!r}")
     more = len(rows) > limit
     return EvidencePage(view, key, records, cursor_of(records[-1]) if more else None)

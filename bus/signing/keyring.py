@@ -7,6 +7,7 @@ latest entry per key id) and can :meth:`KeyringReader.refresh` to pick up new ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from bus.cluster_defaults import cluster_defaults
 from bus.errors import BrokerUnavailableError, ConfigError
 from bus.kafka_client import connection_kwargs
 from bus.settings import Settings
-from bus.signing.keys import KeyEntry, create_agency_key
+from bus.signing.keys import KeyEntry, Role, create_agency_key, now_ms
 from bus.topics import admin_kwargs
 
 log = logging.getLogger(__name__)
@@ -182,3 +183,31 @@ def create_keys(key_dir: Path, agencies: Iterable[str]) -> list[KeyEntry]:
     """A new key in ``key_dir`` for each agency (the demo, the test stacks: tools that publish for many
     agencies); publish the returned entries with :func:`publish_entries`."""
     return [create_agency_key(agency, key_dir).entry for agency in agencies]
+
+
+async def ensure_keys(
+    settings: Settings, key_dir: Path, agencies: Iterable[str], *, role: Role = "agency"
+) -> tuple[list[KeyEntry], list[KeyEntry]]:
+    """``(kept, made)``: one usable key of ``role`` per agency in ``key_dir`` and on the keyring, for stacks
+    started again and again (docker compose's init). A key of ``key_dir`` the keyring does not hold usable
+    (a new Kafka volume, a revocation) is deleted and replaced; nothing else is touched."""
+    keyring = await load_keyring(settings)
+    kept, made = await asyncio.to_thread(_settle_keys, keyring, key_dir, list(dict.fromkeys(agencies)), role)
+    await publish_entries(settings, made)
+    return kept, made
+
+
+def _settle_keys(
+    keyring: Keyring, key_dir: Path, wanted: list[str], role: Role
+) -> tuple[list[KeyEntry], list[KeyEntry]]:
+    now = now_ms()
+    have: dict[str, KeyEntry] = {}
+    for path in sorted(key_dir.glob("*.pem")) if key_dir.is_dir() else ():
+        entry = keyring.get(path.stem)
+        usable = entry is not None and entry.role == role and entry.usable_at(now)
+        if entry is not None and usable and entry.agency in wanted and entry.agency not in have:
+            have[entry.agency] = entry
+        else:
+            path.unlink()
+    made = [create_agency_key(a, key_dir, role=role).entry for a in wanted if a not in have]
+    return [have[a] for a in wanted if a in have], made

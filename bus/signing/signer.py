@@ -90,7 +90,8 @@ class KeyChain:
 
     @classmethod
     def from_settings(cls, settings: SigningSettings) -> KeyChain | None:
-        """``key_file`` + ``key_id`` (an SDK), every ``<key id>.pem`` of ``key_dir`` (tools), or None."""
+        """``key_file`` + ``key_id`` (an SDK), every ``<key id>.pem`` of ``key_dir`` (tools; an ``ingress#…``
+        one is the attester), or None."""
         signers: list[BatchSigner] = []
         attester: BatchSigner | None = None
         if settings.key_file is not None:
@@ -102,7 +103,13 @@ class KeyChain:
             else:
                 signers.append(_signer(settings.key_file, settings.key_id))
         if settings.key_dir is not None:
-            signers += [_signer(path, path.stem) for path in sorted(settings.key_dir.glob("*.pem"))]
+            for path in sorted(settings.key_dir.glob("*.pem")):
+                if path.stem.startswith(INGRESS_KEY_PREFIX + KEY_ID_SEPARATOR):  # a stack's ingress key
+                    if attester is not None:
+                        raise ConfigError(f"two ingress keys: {attester.key_id} and {path.stem}; keep one")
+                    attester = BatchSigner(load_private_key(path), path.stem, INGRESS_KEY_PREFIX)
+                else:
+                    signers.append(_signer(path, path.stem))
         return cls(signers, attester=attester) if signers or attester else None
 
 

@@ -23,7 +23,7 @@ def explain(
     key: Annotated[
         str,
         typer.Argument(
-            help="document id, dossier code, report key; for the scoreboard a province (00: nation)"
+            help="document id, dossier code, report key; scoreboard: province (00: nation); agencies: code"
         ),
     ],
     verify: Annotated[

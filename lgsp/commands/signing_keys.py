@@ -1,4 +1,4 @@
-"""``lgsp agencies keys add | list | revoke``: the signing keys on the keyring topic ``lgsp.keys``.
+"""``lgsp agencies keys add | list | revoke | stack``: the signing keys on the keyring topic ``lgsp.keys``.
 
 The only writers of the keyring (with onboarding). ``add`` writes the private key to ``--out`` (mode 0600)
 and publishes the public entry; ``revoke`` publishes the entry again with its revocation time.
@@ -14,11 +14,13 @@ from typing import Annotated
 
 import typer
 
+from bus.agencies import GOVERNMENT_OFFICE, load_catalog
 from bus.errors import LgspError
 from bus.settings import Settings
 from bus.signing import create_agency_key
-from bus.signing.keyring import load_keyring, publish_entry
-from bus.signing.keys import KeyEntry, now_ms
+from bus.signing.keyring import ensure_keys, load_keyring, publish_entry
+from bus.signing.keys import KeyEntry, Role, now_ms
+from bus.wording import counted
 from lgsp.commands.agencies import agencies_app
 
 keys_app = typer.Typer(
@@ -31,6 +33,7 @@ def register(app: typer.Typer) -> None:
     keys_app.command("add")(add)
     keys_app.command("list")(list_keys)
     keys_app.command("revoke")(revoke)
+    keys_app.command("stack")(stack)
     agencies_app.add_typer(keys_app, name="keys")
 
 
@@ -100,3 +103,31 @@ def revoke(key_id: Annotated[str, typer.Argument(help="the key id, e.g. 000.00.0
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"key {key_id} revoked")
+
+
+def stack(
+    out: Annotated[Path, typer.Option("--out", help="directory of the stack's keys")] = Path("lgsp-keys"),
+    ingress_agency: Annotated[
+        str, typer.Option("--ingress-agency", help="the agency that runs the ingress (its attester key)")
+    ] = GOVERNMENT_OFFICE,
+) -> None:
+    """The keys a whole test or demo stack signs with, made once and kept on later runs (docker compose's
+    init): OUT/simulator/ a key per People's Committee and ministry (the agencies `lgsp simulate` publishes
+    for) and OUT/ingress/ the ingress's attester key. Point each process at its directory with
+    LGSP_SIGNING__KEY_DIR. A key the keyring does not hold usable is replaced. Not for production agencies:
+    each signs with its own key (`lgsp agencies onboard`)."""
+    settings = Settings()
+    catalog = load_catalog()
+    publishers = [str(a.code) for a in catalog.signers()]
+    try:
+        plan: list[tuple[str, list[str], Role]] = [
+            ("simulator", publishers, "agency"),
+            ("ingress", [ingress_agency], "ingress"),
+        ]
+        for name, agencies, role in plan:
+            kept, made = asyncio.run(ensure_keys(settings, out / name, agencies, role=role))
+            kept_n = counted(len(kept), "key")
+            typer.echo(f"{out / name}: {kept_n} kept, {len(made)} made and put on the keyring")
+    except LgspError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc

@@ -154,7 +154,7 @@ def _signing_keys(settings: Settings, paths: DemoPaths, steps: _Steps) -> Settin
     key_dir = paths.home / "signing-keys"
     shutil.rmtree(key_dir, ignore_errors=True)  # fresh keys each run: the keyring may be a new stack's
     catalog = load_catalog()
-    made = create_keys(key_dir, [a.code for a in [*catalog.province_committees(), *catalog.ministries()]])
+    made = create_keys(key_dir, [a.code for a in catalog.signers()])
     asyncio.run(publish_entries(settings, made))
     steps.say(f"signing keys: one per agency ({len(made)}) in {key_dir}, public keys on the keyring")
     return settings.model_copy(

@@ -5,8 +5,12 @@ Lifecycle: online dossiers are 1 registered, then 2 accepted (or 3 not accepted)
 start accepted. Then 4 processing, sometimes 5 supplement requested or 6 financial obligation requested (and
 back to processing), then 9 resolved and 10 result returned; some are 7 withdrawn or 8 stopped. The due time
 is the procedure's legal time in working days; a dossier is on time when it finishes no later than that.
-Everything a test measures (channel, level, digitisation, on time) is drawn independently per dossier from the
-targets of its agency's province.
+
+The procedure comes from the catalog (``producers/data/procedures.json``) with its handling agency (its 2025
+competent authority) and its online service level, which every dossier of it carries. Whether a dossier is
+submitted online depends on that level, calibrated so that the province's online and full-process shares
+match its targets (``procedures.online_propensity``); digitisation and on-time resolution are drawn per
+dossier from the targets of its agency's province.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from producers.simulate.clock import (
     working_days_between,
 )
 from producers.simulate.factory import Factory
+from producers.simulate.procedures import Procedure
 from producers.simulate.process import Delay, Process
-from producers.simulate.vocab import Procedure
 from producers.simulate.world import SimAgency, SimProvince, World
 
 NOT_ACCEPTED_RATE: Final = 0.04
@@ -157,20 +161,19 @@ class DossierPlanner:
     def start(self, at_ms: int, province: SimProvince | None) -> DossierProcess:
         """A dossier arriving at ``at_ms`` at an agency of ``province`` (None: a ministry)."""
         rng = self._rng
-        procedures = province.procedures if province is not None else self._world.ministry_procedures
+        if province is not None:
+            procedures, propensity = province.procedures, province.online_propensity
+        else:
+            procedures, propensity = self._world.ministry_procedures, self._world.ministry_online_propensity
         procedure, agency = procedures.pick(rng)
         targets = agency.targets
-        u = rng.random()
-        if u < targets.online_share:
+        level = procedure.online_service  # the service's level, whatever the channel of this dossier
+        if rng.random() < propensity[level]:
             channel = SubmissionChannel.ONLINE
-            level = OnlineLevel.FULL if rng.random() < targets.full_of_online else OnlineLevel.PARTIAL
-        else:
-            channel = (
-                SubmissionChannel.POSTAL
-                if u < targets.online_share + targets.postal_share
-                else (SubmissionChannel.COUNTER)
-            )
-            level = OnlineLevel.NONE
+        else:  # of the dossiers not submitted online, postal_share / (1 - online_share) come by post
+            offline = 1.0 - targets.online_share
+            postal = targets.postal_share / offline if offline > 0 else 0.0
+            channel = SubmissionChannel.POSTAL if rng.random() < postal else SubmissionChannel.COUNTER
         applicant = (
             ApplicantType.BUSINESS if rng.random() < procedure.business_share else ApplicantType.CITIZEN
         )
@@ -249,7 +252,8 @@ def _plan(
     result_digitised = rng.random() < targets.digitised_rate
     steps.append((finished, DossierStatus.RESOLVED, due, finished, None, result_digitised))
     if rng.random() < RETURNED_RATE:
-        hand_over = _RETURN_ONLINE if level is OnlineLevel.FULL else _RETURN_COUNTER
+        full_online = level is OnlineLevel.FULL and channel is SubmissionChannel.ONLINE
+        hand_over = _RETURN_ONLINE if full_online else _RETURN_COUNTER
         returned = office_time(rng, finished + hand_over.draw(rng))
         steps.append((returned, DossierStatus.RETURNED, due, finished, returned, result_digitised))
     return steps

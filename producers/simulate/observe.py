@@ -128,7 +128,9 @@ def _count_dossier(dossier: DossierSynced, c: Counter[str]) -> None:
     c["dossiers"] += 1
     c["online"] += dossier.channel is SubmissionChannel.ONLINE
     c["postal"] += dossier.channel is SubmissionChannel.POSTAL
-    c["full_process"] += dossier.online_level is OnlineLevel.FULL
+    c["full_process"] += (
+        dossier.online_level is OnlineLevel.FULL and dossier.channel is SubmissionChannel.ONLINE
+    )
     c["digitised"] += dossier.digitised
     if dossier.status in (DossierStatus.RESOLVED, DossierStatus.RETURNED):
         c["finished"] += 1

@@ -77,11 +77,6 @@ class Targets:
         if self.documents_per_day < 0 or self.dossiers_per_day < 0:
             raise ConfigError(f"province targets {self.key}: volumes must not be negative")
 
-    @property
-    def full_of_online(self) -> float:
-        """Of the online dossiers, the share handled at the full-process level."""
-        return self.full_process_share / self.online_share if self.online_share else 0.0
-
 
 @dataclass(frozen=True)
 class TargetTable:

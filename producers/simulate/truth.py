@@ -140,7 +140,9 @@ def _count_dossier(event: DossierSynced, counts: Counter[str]) -> None:
     if event.version == 1:
         counts["dossiers"] += 1
         counts[_LOWER[event.channel._value_]] += 1
-        counts["full_process"] += event.online_level is OnlineLevel.FULL
+        counts["full_process"] += (
+            event.online_level is OnlineLevel.FULL and event.channel is SubmissionChannel.ONLINE
+        )
         counts["digitised"] += event.digitised
         counts["fees_paid_online"] += event.fees_paid_online
     closing = _CLOSING.get(event.status._value_)

@@ -12,13 +12,14 @@ import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from bus.agencies import Agency, AgencyCatalog
 from bus.errors import ConfigError
-from bus.events import AgencyRef, SigningAuthority
+from bus.events import AgencyRef, OnlineLevel, SigningAuthority
 from bus.types import AgencyCode, ProvinceCode
 from producers.simulate import vocab
+from producers.simulate.procedures import COMMUNE, Procedure, load_procedures, online_propensity
 from producers.simulate.targets import MINISTRIES_KEY, Targets, TargetTable
 
 T = TypeVar("T")
@@ -96,7 +97,11 @@ class SimProvince:
     committee: SimAgency
     departments: tuple[SimAgency, ...]
     senders: Picker[SimAgency]
-    procedures: Picker[tuple[vocab.Procedure, SimAgency]]
+    procedures: Picker[tuple[Procedure, SimAgency]]
+    online_propensity: dict[OnlineLevel, float]
+    """P(a dossier goes online | its procedure's service level): ``procedures.online_propensity``."""
+    communes: tuple[SimAgency, ...] = ()
+    """Illustrative commune People's Committees (not in the catalog): 2025 authority of some procedures."""
 
 
 @dataclass(eq=False, slots=True)
@@ -106,8 +111,9 @@ class World:
     provinces: tuple[SimProvince, ...]
     ministries: tuple[SimAgency, ...]
     ministry_senders: Picker[SimAgency]
-    ministry_procedures: Picker[tuple[vocab.Procedure, SimAgency]]
+    ministry_procedures: Picker[tuple[Procedure, SimAgency]]
     ministry_targets: Targets
+    ministry_online_propensity: dict[OnlineLevel, float]
     by_code: dict[str, SimAgency] = field(default_factory=dict)
     by_level1: dict[str, SimAgency] = field(default_factory=dict)
     committees: tuple[SimAgency, ...] = ()
@@ -124,7 +130,9 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
     if not ministries:
         raise ConfigError("the agency catalog has no ministries to simulate")
     by_level1 = {m.unit: m for m in ministries}
-    ministry_procedures = [(p, by_level1[p.unit]) for p in vocab.MINISTRY_PROCEDURES if p.unit in by_level1]
+    ministry_procedures = [(p, by_level1[p.unit]) for p in load_procedures().ministry if p.unit in by_level1]
+    if not ministry_procedures:
+        raise ConfigError("no procedure of the catalog is handled by a ministry of the agency catalog")
     ministry_weights = [_MINISTRY_DOC_WEIGHTS.get(m.unit, 1.0) for m in ministries]
     _share_documents(ministries, ministry_weights, targets.ministries.documents_per_day)
     world = World(
@@ -133,6 +141,7 @@ def build_world(catalog: AgencyCatalog, targets: TargetTable, rng: random.Random
         ministry_senders=Picker(ministries, ministry_weights),
         ministry_procedures=Picker(ministry_procedures, [p.weight for p, _ in ministry_procedures]),
         ministry_targets=targets.ministries,
+        ministry_online_propensity=_propensity([p for p, _ in ministry_procedures], targets.ministries),
         by_level1=by_level1,
     )
     for agency in ministries:
@@ -164,15 +173,61 @@ def _province(
     ]
     _share_documents(senders, weights, row.documents_per_day)
     by_unit = {a.unit: a for a in senders}
-    procedures = [(p, by_unit.get(p.unit, committee)) for p in vocab.PROVINCE_PROCEDURES]
+    communes = _communes(committee, place)
+    procedures: list[tuple[Procedure, SimAgency]] = []
+    procedure_weights: list[float] = []
+    for procedure in load_procedures().province:
+        handlers = communes if procedure.unit == COMMUNE else (by_unit.get(procedure.unit, committee),)
+        procedures += [(procedure, handler) for handler in handlers]
+        procedure_weights += [procedure.weight / len(handlers)] * len(handlers)
     return SimProvince(
         code=code,
         targets=row,
         committee=committee,
         departments=departments,
         senders=Picker(senders, weights),
-        procedures=Picker(procedures, [p.weight for p, _ in procedures]),
+        procedures=Picker(procedures, procedure_weights),
+        online_propensity=_propensity([p for p, _ in procedures], row),
+        communes=communes,
     )
+
+
+COMMUNES_PER_PROVINCE: Final = 3
+_COMMUNE_UNIT_BASE: Final = 90
+
+
+def _communes(committee: SimAgency, place: str) -> tuple[SimAgency, ...]:
+    """Illustrative commune People's Committees of a province, coded ``000.00.9n.<province H code>``.
+
+    The catalog lists no communes (no published list of their QĐ 20/2020 codes at hand), so these are
+    unlisted units to the views (counted apart, ``lgsp views show agencies``) that roll up to the province.
+    They handle dossiers only; they send no documents (they take the committee's signers, never used).
+    """
+    level1 = committee.code.rsplit(".", 1)[-1]
+    communes = []
+    for number in range(1, COMMUNES_PER_PROVINCE + 1):
+        code = AgencyCode(f"000.00.{_COMMUNE_UNIT_BASE + number}.{level1}")
+        name = f"Ủy ban nhân dân xã {number} (minh họa), {place}"
+        communes.append(
+            SimAgency(
+                code=code,
+                ref=AgencyRef(code=code, name=name),
+                kind="commune",
+                province=committee.province,
+                targets=committee.targets,
+                abbreviation="UBND",
+                drafting_units=committee.drafting_units,
+                signers=committee.signers,
+                place=place,
+                unit=str(_COMMUNE_UNIT_BASE + number),
+            )
+        )
+    return tuple(communes)
+
+
+def _propensity(procedures: Sequence[Procedure], row: Targets) -> dict[OnlineLevel, float]:
+    unique = tuple({p.number: p for p in procedures}.values())  # a commune procedure is listed per commune
+    return online_propensity(unique, row.online_share, row.full_process_share, f"province targets {row.key}")
 
 
 def _set_registers(world: World) -> None:

@@ -15,12 +15,13 @@ from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 import bus.signing.signer
+from bus.agencies import load_catalog
 from bus.consumer.dlq_tools import read_dead_letters
 from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.signing import create_agency_key, load_private_key
-from bus.signing.keyring import publish_entries, publish_entry
+from bus.signing.keyring import load_keyring, publish_entries, publish_entry
 from bus.signing.keys import now_ms
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.topics import ensure_topics
@@ -130,3 +131,48 @@ def test_keys_add_list_revoke_write_the_keyring(
     (entry,) = [e for e in json.loads(listed.output) if e["key_id"] == key_id]
     assert (entry["agency"], entry["revoked_at_ms"] is not None) == (s.HCMC, True)
     assert runner.invoke(app, ["agencies", "keys", "revoke", "nobody#00000000"]).exit_code == 1
+
+
+def test_a_stacks_keys_are_made_once_and_kept_and_load_as_the_publishers_load_them(
+    settings: Settings, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lgsp agencies keys stack` (docker compose's init): a key per People's Committee and ministry and the
+    ingress's key, kept when run again, replaced when the keyring no longer holds one usable."""
+    monkeypatch.setenv("LGSP_KAFKA__BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
+    monkeypatch.setenv("LGSP_TOPICS__PREFIX", topic_prefix)
+    out = tmp_path / "keys"
+    runner = CliRunner()
+    signers = len(load_catalog().signers())
+
+    def run() -> list[str]:
+        done = runner.invoke(app, ["agencies", "keys", "stack", "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        return done.output.splitlines()
+
+    assert run() == [
+        f"{out / 'simulator'}: 0 keys kept, {signers} made and put on the keyring",
+        f"{out / 'ingress'}: 0 keys kept, 1 made and put on the keyring",
+    ]
+    first = sorted(p.name for p in (out / "simulator").glob("*.pem"))
+    assert run() == [
+        f"{out / 'simulator'}: {signers} keys kept, 0 made and put on the keyring",
+        f"{out / 'ingress'}: 1 key kept, 0 made and put on the keyring",
+    ]
+    assert sorted(p.name for p in (out / "simulator").glob("*.pem")) == first
+    (hcmc_key,) = (out / "simulator").glob(f"{s.HCMC}#*.pem")
+    prefixed = settings.model_copy(
+        update={"topics": settings.topics.model_copy(update={"prefix": topic_prefix})}
+    )
+    entry = asyncio.run(load_keyring(prefixed)).get(hcmc_key.stem)
+    assert entry is not None
+    asyncio.run(publish_entry(prefixed, entry.revoked(now_ms())))
+    assert run()[0] == f"{out / 'simulator'}: {signers - 1} keys kept, 1 made and put on the keyring"
+    assert not hcmc_key.exists()
+    # What the simulator and the ingress load from those directories.
+    chain = KeyChain.from_settings(Settings().signing.model_copy(update={"key_dir": out / "simulator"}))
+    assert chain is not None
+    assert (len(chain), chain.attester) == (signers, None)
+    ingress = KeyChain.from_settings(Settings().signing.model_copy(update={"key_dir": out / "ingress"}))
+    assert ingress is not None
+    assert len(ingress) == 0
+    assert ingress.attester is not None

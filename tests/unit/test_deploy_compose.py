@@ -166,12 +166,27 @@ def test_every_service_command_is_a_real_lgsp_subcommand(service: str, args: lis
     assert used <= known, f"{service}: `lgsp {' '.join(path)}` has no option {sorted(used - known)}"
 
 
-def test_the_init_service_creates_topics_then_registers_schemas() -> None:
+def test_the_init_service_creates_topics_registers_schemas_and_makes_the_signing_keys() -> None:
     assert [_subcommand(args) for args in _lgsp_invocations(_services()["init"])] == [
         ["topics", "create"],
         ["schemas", "register"],
+        ["agencies", "keys", "stack"],
     ]
     assert _services()["init"]["restart"] == "no"
+
+
+def test_the_publishers_sign_with_the_keys_init_made() -> None:
+    # The views apply only signed records (LGSP_VIEWS__REQUIRE_SIGNATURES defaults to true): an unsigned
+    # simulator or ingress would see every record dead-lettered (signature.missing).
+    services = _services()
+    (out,) = [
+        args[args.index("--out") + 1] for args in _lgsp_invocations(services["init"]) if "--out" in args
+    ]
+    volume = next(v.split(":")[0] for v in services["init"]["volumes"] if v.split(":")[1] == out)
+    for service, directory in (("simulator", "simulator"), ("ingress", "ingress")):
+        assert services[service]["environment"]["LGSP_SIGNING__KEY_DIR"] == f"{out}/{directory}"
+        assert f"{volume}:{out}:ro" in services[service]["volumes"]
+    assert "LGSP_VIEWS__REQUIRE_SIGNATURES" not in services["views-run"]["environment"]
 
 
 @pytest.mark.parametrize("service", BUS_SERVICES)

@@ -118,8 +118,12 @@ def test_init_provisions_as_the_admin_then_creates_the_service_principals() -> N
     script = _shell(_merged()["services"]["init"])
     assert script.startswith(f"set -a; . {ROOT}/admin/admin.env; set +a;")
     steps = [shlex.split(step) for step in script.split(";")[-1].split("&&")]
-    assert [_subcommand(step[1:]) for step in steps[:2]] == [["topics", "create"], ["schemas", "register"]]
-    assert steps[2] == ["python", "-m", "lgsp.devstack.compose_secure", "principals", ROOT]
+    assert [_subcommand(step[1:]) for step in steps[:3]] == [
+        ["topics", "create"],
+        ["schemas", "register"],
+        ["agencies", "keys", "stack"],
+    ]
+    assert steps[3] == ["python", "-m", "lgsp.devstack.compose_secure", "principals", ROOT]
 
 
 def test_kafka_starts_from_the_generated_properties_with_the_admin_credential_at_format() -> None:

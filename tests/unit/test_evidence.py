@@ -125,8 +125,20 @@ def test_pages_follow_each_other_without_gaps_or_overlap(views: ViewSet) -> None
     assert sorted(seen) == [(t, p, o) for t, p, o, _, _ in evidence_rows(views)]  # each record once
 
 
+def test_an_agency_lists_the_records_that_count_for_it(views: ViewSet) -> None:
+    nghe_an = views.evidence("agencies", s.NGHE_AN)
+    assert [r.event_id for r in nghe_an.records] == [str(EVENTS[4].meta.event_id)]
+    assert {r.agency for r in views.evidence("agencies", s.HCMC).records} == {s.HCMC}
+    assert len(views.evidence("agencies", s.HCMC).records) == 4
+
+
 def test_unknown_views_provinces_and_entities_are_not_found(views: ViewSet) -> None:
-    for view, key in [("agencies", s.HCMC), ("nope", "1"), ("scoreboard", "99"), ("dossiers", s.code(404))]:
+    for view, key in [
+        ("agencies", "000.00.00.H99"),
+        ("nope", "1"),
+        ("scoreboard", "99"),
+        ("dossiers", s.code(404)),
+    ]:
         with pytest.raises(EvidenceNotFoundError):
             views.evidence(view, key)
     assert views.evidence("scoreboard", "01").records == []  # a province with nothing yet: an empty list

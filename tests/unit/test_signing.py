@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bus.consumer.decode import LOG_APPEND_TIME
+from bus.errors import ConfigError
 from bus.events import Event
 from bus.events.raw import raw_of
+from bus.settings import SigningSettings
 from bus.signing import create_agency_key, load_private_key, tree
 from bus.signing.envelope import HEADER, parse_envelope, parse_protected
 from bus.signing.keyring import Keyring
@@ -240,3 +242,17 @@ def test_the_ingress_attests_the_agency_it_authenticated(keys: Keys, tmp_path: P
 def _signed_header(signer: BatchSigner) -> bytes:
     (header,) = signer.sign([bytes(32)], attestation="ingress", agency=s.HCMC, api_key_id="0123456789ab")
     return header
+
+
+def test_a_key_dir_gives_its_agency_keys_as_signers_and_its_ingress_key_as_attester(tmp_path: Path) -> None:
+    for agency in (s.HCMC, s.NGHE_AN):
+        create_agency_key(agency, tmp_path)
+    first = create_agency_key(s.GOV_OFFICE, tmp_path, role="ingress").entry
+    chain = KeyChain.from_settings(SigningSettings(key_dir=tmp_path))
+    assert chain is not None
+    assert len(chain) == 2
+    assert chain.attester is not None
+    assert chain.attester.key_id == first.key_id
+    create_agency_key(s.GOV_OFFICE, tmp_path, role="ingress")  # a stack's key dir holds one ingress key
+    with pytest.raises(ConfigError, match="two ingress keys"):
+        KeyChain.from_settings(SigningSettings(key_dir=tmp_path))

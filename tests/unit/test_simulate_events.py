@@ -30,6 +30,7 @@ from bus.events import (
 from producers.simulate import Emission, EmissionKind, Simulation, SimulationConfig, generate, vocab
 from producers.simulate.dossiers import MAX_DOSSIER_SPAN_MS
 from producers.simulate.factory import uuid4_from
+from producers.simulate.procedures import load_procedures
 
 pytestmark = pytest.mark.unit
 
@@ -133,15 +134,18 @@ def test_new_events_come_in_simulated_time_order(emissions: list[Emission]) -> N
 
 def test_sources_are_catalog_agencies_and_cover_every_province(events: list[Event]) -> None:
     catalog = load_catalog()
-    assert all(e.meta.source in catalog for e in events)
+    unlisted = {e.meta.source for e in events if e.meta.source not in catalog}
+    # the only unlisted sources: the illustrative communes, which handle dossiers and nothing else
+    assert all(catalog.province_of(code) and code in catalog.known_codes for code in unlisted)
+    assert unlisted
+    assert all(isinstance(e, DossierSynced) for e in events if e.meta.source in unlisted)
     provinces = {catalog.province_of(e.meta.source) for e in events if isinstance(e, DocumentSent)}
     assert provinces == {p.code for p in catalog.provinces()} | {None}
 
 
 def test_documents_look_like_edxml_headers(events: list[Event]) -> None:
-    documents = [
-        e for e in events if isinstance(e, DocumentSent) and not _revocation(e)
-    ]  # a REVOKE re-states one
+    # a REVOKE re-states a document already sent
+    documents = [e for e in events if isinstance(e, DocumentSent) and not _revocation(e)]
     numbers: defaultdict[tuple[str, int, str], set[str]] = defaultdict(set)
     for document in documents:
         parts = parse_document_id(document.document_id)
@@ -276,8 +280,9 @@ def test_dossier_snapshots_grow_in_version_and_follow_the_portal_lifecycle(event
             assert all(getattr(after, f) == getattr(before, f) for f in fixed)
         for snapshot in snapshots:
             statuses.add(snapshot.status)
-            if snapshot.channel is not SubmissionChannel.ONLINE:
-                assert snapshot.online_level is OnlineLevel.NONE
+            if snapshot.channel is SubmissionChannel.ONLINE:  # the level is the procedure's, any channel
+                assert snapshot.online_level is not OnlineLevel.NONE
+            else:
                 assert not snapshot.fees_paid_online
             assert _ms(snapshot.meta.occurred_at) - _ms(first.received_at) <= MAX_DOSSIER_SPAN_MS
     assert statuses == set(DossierStatus) - {DossierStatus.UNKNOWN}
@@ -316,3 +321,41 @@ def test_late_snapshots_arrive_after_a_newer_version(emissions: list[Emission]) 
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def test_each_procedure_has_one_online_level_its_service_level(events: list[Event]) -> None:
+    catalog = load_procedures()
+    level_of = {p.name: p.online_service for p in (*catalog.province, *catalog.ministry)}
+    seen: defaultdict[str, set[OnlineLevel]] = defaultdict(set)
+    channels: defaultdict[OnlineLevel, set[SubmissionChannel]] = defaultdict(set)
+    for event in events:
+        if isinstance(event, DossierSynced):
+            seen[event.procedure_name].add(event.online_level)
+            channels[event.online_level].add(event.channel)
+    assert {name: levels for name, levels in seen.items() if len(levels) > 1} == {}
+    assert all(levels == {level_of[name]} for name, levels in seen.items())
+    assert SubmissionChannel.ONLINE not in channels[OnlineLevel.NONE]  # no online service, no online dossier
+    assert (
+        SubmissionChannel.COUNTER in channels[OnlineLevel.FULL]
+    )  # a full-process service is used at the counter too
+
+
+def test_2025_competent_authorities_police_for_driving_licences_communes_for_foreign_civil_status(
+    events: list[Event],
+) -> None:
+    catalog = load_catalog()
+    dossiers = [e for e in events if isinstance(e, DossierSynced)]
+    licences = [d for d in dossiers if "giấy phép lái xe" in d.procedure_name]
+    civil = [
+        d for d in dossiers if d.procedure_name.endswith("có yếu tố nước ngoài") and d.sector_code == "HT"
+    ]
+    assert licences
+    assert civil
+    assert {d.processing_agency.code for d in licences} == {"000.00.00.G01"}  # Bộ Công an
+    assert {d.province_code for d in licences} == {None}  # a ministry's dossier: the nation's row
+    for dossier in civil:
+        code = dossier.processing_agency.code
+        assert code in catalog.known_codes
+        assert not catalog.is_listed(code)  # communes: illustrative, unlisted units
+        assert catalog.province_of(code) == dossier.province_code
+        assert dossier.processing_agency.name.startswith("Ủy ban nhân dân xã")
