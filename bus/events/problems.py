@@ -56,7 +56,7 @@ def _time_hint(value: Any, **_: Any) -> str:
 
 def _offset_hint(value: Any, **_: Any) -> str:
     if isinstance(value, str):
-        return f"add a UTC offset such as +07:00: {value}+07:00 (for example {TIME_EXAMPLE})"
+        return f"add a UTC offset such as +07:00: {value}+07:00"
     return f"add a UTC offset such as +07:00: {TIME_EXAMPLE}"
 
 
