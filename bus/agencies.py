@@ -1,8 +1,8 @@
 """The agency catalog: provinces, their People's Committees and departments, ministries and central bodies.
 
 The data is ``bus/data/agencies.json`` (its sources, and how sure each code is, are written in the file).
-Codes are QĐ 20/2020/QĐ-TTg agency codes: dotted groups of digits and A–Z, at most 35 characters, the level-1
-unit on the right (``G..`` ministries and central bodies, ``H..`` provincial People's Committees, ``K..``
+Codes are QĐ 20/2020/QĐ-TTg agency codes: QCVN 102:2016's groups ``A1A2A3.B1B2.C1C2.M1M2M3`` (more on the
+left below level 4), at most 35 characters, the level-1 unit on the right (``G..`` ministries and central bodies, ``H..`` provincial People's Committees, ``K..``
 provincial People's Councils). Any code whose level-1 group is a province's ``H`` number rolls up to that
 province, including units not listed here and the People's Committees of provinces merged on 2025-07-01.
 
@@ -30,8 +30,16 @@ AgencyKind = Literal["province_committee", "province_council", "ministry", "depa
 CodeStatus = Literal["confirmed", "derived", "illustrative"]
 
 AGENCY_CODE_MAX_LENGTH = 35
-AGENCY_CODE_RE = re.compile(r"^[0-9A-Z]+(?:\.[0-9A-Z]+)*\.[A-Z][0-9]{2}$")
-"""QĐ 20/2020 shape: dotted groups of digits and A–Z ending in the level-1 group (a letter and two digits)."""
+AGENCY_CODE_RE = re.compile(r"^(?:[0-9A-Z]+\.)*[0-9A-Z]{3}\.[0-9A-Z]{2}\.[0-9A-Z]{2}\.[A-Z][0-9]{2}$")
+"""QĐ 20/2020 shape (QCVN 102:2016's groups): ``A1A2A3.B1B2.C1C2.M1M2M3``, levels 4 to 1 from the left, the
+level-1 group a letter and two digits, ``0`` groups where a level is not used (000.00.00.H41 is a province's
+People's Committee); units below level 4 add groups on the left."""
+AGENCY_CODE_FORM = (
+    "A1A2A3.B1B2.C1C2.M1M2M3: groups of 3, 2, 2 and 3 digits or capitals (more groups on the left for "
+    f"units below level 4), at most {AGENCY_CODE_MAX_LENGTH} characters, ending in the level-1 group such "
+    "as H29 or G22"
+)
+"""The shape in words, for every message that refuses a code for its form."""
 _SHAPE_CACHE_SIZE = 8192
 """Codes whose shape is remembered: several times the catalog, so garbage cannot evict the real ones often."""
 _PROVINCE_CACHE_SIZE = 8192
@@ -78,8 +86,7 @@ def check_agency_code_shape(code: str, *, field: str) -> AgencyCode:
     """``code`` as an :data:`AgencyCode`, or :class:`~bus.errors.ValidationError` naming ``field``."""
     if not is_agency_code(code):
         raise ValidationError(
-            f"{field}: {code!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most "
-            f"{AGENCY_CODE_MAX_LENGTH} characters, ending in the level-1 group such as H29 or G22)",
+            f"{field}: {code!r} is not a QĐ 20/2020 agency code ({AGENCY_CODE_FORM})",
             field=field,
             rule="agency_code.shape",
         )

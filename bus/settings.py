@@ -114,7 +114,13 @@ class ViewsSettings(BaseModel):
         default=24.0, gt=0, description="a document not arrived after this is late"
     )
     decode_workers: int = Field(
-        default=0, ge=0, le=64, description="processes decoding records for the view builder; 0: in process"
+        default=0,
+        ge=0,
+        le=64,
+        description=(
+            "processes decoding records for a consumer without admission checks; 0: in process (the views "
+            "admit every record against the keyring and the event-time window in process, so they ignore it)"
+        ),
     )
     freshness_interval_s: float = Field(
         default=5.0,

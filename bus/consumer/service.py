@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from bus.metrics import ConsumerMetrics, DependencyMetrics
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,13 @@ def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryCli
     workers = settings.views.decode_workers
     if workers > 0 and spec.validate is None and spec.admit is None:
         return ProcessPoolDecoder(settings.registry, workers=workers, topic_types=spec.topic_types)
+    if workers > 0:
+        log.warning(
+            "views.decode_workers=%d not used by %s: its records are checked against the keyring or a "
+            "validator, which the decode workers do not hold; decoding in process",
+            workers,
+            spec.group_id,
+        )
     contexts = {topic: SerializationContext(topic) for topic in spec.topics}
     return BatchDecoder(
         AvroDeserializer(registry),

@@ -34,7 +34,7 @@ import annotated_types as at
 from pydantic import GetCoreSchemaHandler, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
-from bus.agencies import AgencyCatalog, is_agency_code, load_catalog
+from bus.agencies import AGENCY_CODE_FORM, AgencyCatalog, is_agency_code, load_catalog
 from bus.events.codes import BusinessType, DossierStatus, PeriodType
 from bus.events.periods import PERIODS_PER_YEAR, Period
 from bus.types import AgencyCode
@@ -213,8 +213,7 @@ def _agency_code(value: str, catalog: AgencyCatalog) -> Violation | None:
         return None
     if not is_agency_code(value):
         return Violation(
-            f"{value!r} is not a QĐ 20/2020 agency code (dotted groups of 0-9 and A-Z, at most 35 "
-            "characters, ending in the level-1 group such as H29 or G22)",
+            f"{value!r} is not a QĐ 20/2020 agency code ({AGENCY_CODE_FORM})",
             rule="agency_code.shape",
         )
     level1 = value.rpartition(".")[2]

@@ -19,7 +19,7 @@ from bus.cloudevents import parse_kafka_headers
 from bus.errors import PublishError
 from bus.events import Event
 from bus.publisher import Delivery, Publisher
-from tests.integration.kafka_read import end_offsets, read_all
+from tests.integration.kafka_read import Kafka, end_offsets, read_all
 
 
 @dataclass
@@ -131,7 +131,7 @@ class TopicScan:
         return [d for d in deliveries if self.at.get((d.topic, d.partition, d.offset)) != d.id]
 
 
-async def scan_topics(bootstrap: str, topics: Sequence[str]) -> TopicScan:
+async def scan_topics(bootstrap: Kafka, topics: Sequence[str]) -> TopicScan:
     """Read every record of ``topics`` and index it by CloudEvents id."""
     records: list[Any] = await read_all(bootstrap, topics)
     copies: Counter[str] = Counter()
@@ -143,7 +143,7 @@ async def scan_topics(bootstrap: str, topics: Sequence[str]) -> TopicScan:
     return TopicScan(copies, at, len(records))
 
 
-async def topic_ends(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+async def topic_ends(bootstrap: Kafka, topics: Sequence[str]) -> dict[tuple[str, int], int]:
     """End offset per (topic, partition)."""
     ends = await end_offsets(bootstrap, topics)
     return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}

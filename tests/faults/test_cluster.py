@@ -24,6 +24,7 @@ from tests.faults.procs import ViewsProcess, applied, wait_until
 from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, settle
 from tests.faults.workload import chunks, take_units
+from tests.integration.kafka_read import Kafka, client_kwargs
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -31,8 +32,8 @@ EVENTS = 3000
 CHUNK = 100
 
 
-async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def leader_of(bootstrap: Kafka, topic: str, partition: int) -> int:
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])

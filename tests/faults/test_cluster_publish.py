@@ -4,7 +4,7 @@ Red team: after ``lgsp dev up --brokers 3``, ``lgsp topics create`` made topics 
 and a broker SIGKILLed while ``lgsp publish`` sent 30,000 events stopped the publish with 144 events "not
 confirmed within 30 s". Here the topics get no replication settings at all (the cluster's defaults apply:
 RF 3, ``min.insync.replicas`` 2), one broker dies mid-publish, and the publish must exit 0 with every event
-on the topics exactly once.
+on the topics exactly once. The same on the secure cluster (`lgsp dev up --secure --brokers 3`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from bus.events import EVENT_TYPES
+from bus.kafka_client import kafka_environment
+from bus.registry import SchemaRegistryClient, register_schemas
+from bus.settings import Settings
 from bus.topics import ensure_topics
 from lgsp.devstack import DevStack
 from tests.faults.ledger import scan_topics, topic_ends
@@ -25,6 +30,8 @@ from tests.faults.procs import LGSP, Child, settings_env
 from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.test_cluster import leader_of
 from tests.faults.verify import data_topics
+from tests.integration.kafka_read import Kafka, client_kwargs
+from tests.stack import SecureStack, started_secure_stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -32,8 +39,9 @@ EVENTS = 30_000
 KILL_AFTER = 3_000
 
 
-async def _replication(bootstrap: str, topic: str) -> tuple[int, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _replication(kafka: Kafka, topic: str) -> tuple[int, str]:
+    """Replicas per partition and ``min.insync.replicas`` of ``topic``, as the brokers report them."""
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -56,14 +64,48 @@ async def test_publish_of_30000_events_survives_a_broker_sigkill(
     )
     assert settings.topics.replication_factor is None  # the cluster decides
     await ensure_topics(settings)
-    topics = data_topics(settings)
-    assert await _replication(bootstrap, topics[0]) == (3, "2")
+    assert await _replication(bootstrap, data_topics(settings)[0]) == (3, "2")
+    await publish_through_a_broker_kill(cluster, settings, bootstrap, settings_env(settings), tmp_path)
 
+
+@pytest.fixture(scope="module")
+def secure_cluster() -> Iterator[SecureStack]:
+    """``lgsp dev up --secure --brokers 3`` with its write-protected registry (this module kills brokers)."""
+    with started_secure_stack(brokers=3) as stack:
+        yield stack
+
+
+async def test_publish_of_30000_events_survives_a_broker_sigkill_on_the_secure_cluster(
+    secure_cluster: SecureStack, tmp_path: Path
+) -> None:
+    """The same over SASL_SSL: TLS between the brokers, SCRAM clients, the admin publishing (the child gets
+    the connection from ``LGSP_KAFKA__*``; with plain settings it could not reach the SASL_SSL listener)."""
+    launcher = secure_cluster.launcher
+    registry = launcher.registry_admin_settings()
+    settings = fault_settings(
+        launcher.endpoints.bootstrap_servers, registry.url, tmp_path, producer={"delivery_timeout_s": 30.0}
+    )
+    settings = settings.model_copy(update={"kafka": secure_cluster.admin})
+    assert settings.topics.replication_factor is None  # `dev up --secure --brokers 3` set the defaults
+    await ensure_topics(settings)
+    assert await _replication(secure_cluster.admin, data_topics(settings)[0]) == (3, "2")
+    async with SchemaRegistryClient(registry) as client:  # the registry takes writes from its admin only
+        await register_schemas(client, sorted(EVENT_TYPES))
+    env = settings_env(settings, **kafka_environment(secure_cluster.admin))
+    await publish_through_a_broker_kill(launcher, settings, secure_cluster.admin, env, tmp_path)
+
+
+async def publish_through_a_broker_kill(
+    cluster: DevStack, settings: Settings, kafka: Kafka, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`lgsp publish` of EVENTS simulated events; the leader of the first topic's partition 0 SIGKILLed
+    after KILL_AFTER landed: exit 0, every event on the topics exactly once."""
+    topics = data_topics(settings)
     events_file = tmp_path / "events.jsonl"
     await asyncio.to_thread(
         subprocess.run,
         [str(LGSP), "simulate", "--seed", "13", "--events", str(EVENTS), "--out", str(events_file)],
-        env=settings_env(settings),
+        env=env,
         check=True,
         capture_output=True,
         timeout=600,
@@ -71,25 +113,29 @@ async def test_publish_of_30000_events_survives_a_broker_sigkill(
     offered = [json.loads(line)["id"] for line in events_file.read_text().splitlines()]
     assert len(offered) == EVENTS
 
-    victim = await leader_of(bootstrap, topics[0], 0)
-    publish = Child("publish", [str(LGSP), "publish", str(events_file)], settings_env(settings), tmp_path)
+    victim = await leader_of(kafka, topics[0], 0)
+    publish = Child("publish", [str(LGSP), "publish", str(events_file)], env, tmp_path)
     try:
-        while await _sum_ends(bootstrap, topics) < KILL_AFTER and publish.alive():  # noqa: ASYNC110
+        landed = 0
+        while landed < KILL_AFTER and publish.alive():
             await asyncio.sleep(0.05)  # polls Kafka's end offsets: no event to wait on
-        assert publish.alive(), "the publish ended before the broker could be killed:\n" + publish.tail()
+            landed = await _sum_ends(kafka, topics)
         await asyncio.to_thread(cluster.kill_broker, victim)
-        landed_at_kill = await _sum_ends(bootstrap, topics)
+        # The kill fell mid-publish: the publish still ran when the broker was gone, with events to send.
+        # (Counted before the kill: right after it, a new client's metadata still names the dead broker and
+        # a request sent there fails, NodeNotReadyError, until the controller fences it.)
+        assert publish.alive(), "the publish ended before the broker was killed:\n" + publish.tail()
+        assert landed < EVENTS
         code = await publish.wait(timeout_s=600)
         assert code == 0, publish.tail()
-        assert landed_at_kill < EVENTS
     finally:
         publish.kill()
         await asyncio.to_thread(cluster.start_broker, victim)
-    scan = await scan_topics(bootstrap, topics)
+    scan = await scan_topics(kafka, topics)
     assert scan.records == EVENTS
     assert set(scan.copies) == set(offered)
     assert max(scan.copies.values()) == 1
 
 
-async def _sum_ends(bootstrap: str, topics: list[str]) -> int:
-    return sum((await topic_ends(bootstrap, topics)).values())
+async def _sum_ends(kafka: Kafka, topics: list[str]) -> int:
+    return sum((await topic_ends(kafka, topics)).values())

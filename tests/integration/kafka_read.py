@@ -8,11 +8,22 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bus.kafka_client import connection_kwargs
+from bus.settings import KafkaSettings
 
-async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+Kafka = str | KafkaSettings
+"""Bootstrap servers of a plain cluster, or the settings of a secure one (TLS, SASL)."""
+
+
+def client_kwargs(kafka: Kafka) -> dict[str, Any]:
+    """aiokafka's connection arguments for either form of :data:`Kafka`."""
+    return {"bootstrap_servers": kafka} if isinstance(kafka, str) else connection_kwargs(kafka)
+
+
+async def end_offsets(bootstrap: Kafka, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """The end offset of every partition of ``topics`` (what "nothing was published" is checked against)."""
     partitions = await _partitions(bootstrap, list(topics))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         offsets: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
@@ -21,8 +32,8 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _partitions(bootstrap: Kafka, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**client_kwargs(bootstrap))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -36,14 +47,14 @@ async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]
     )
 
 
-async def read_all(bootstrap: str, topics: Iterable[str]) -> list[Any]:
+async def read_all(bootstrap: Kafka, topics: Iterable[str]) -> list[Any]:
     """Every record of ``topics`` from the beginning to the current end offsets (aiokafka ConsumerRecords)."""
     ends = await end_offsets(bootstrap, topics)
     wanted = {tp: end for tp, end in ends.items() if end > 0}
     if not wanted:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **client_kwargs(bootstrap), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     records: list[Any] = []

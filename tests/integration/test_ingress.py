@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,10 @@ import pytest
 import uvicorn
 
 from bus.cloudevents import parse_kafka_headers
-from bus.events import EVENT_TYPES
+from bus.events import EVENT_TYPES, DossierSynced
+from bus.registry import SchemaRegistryClient, record_subject, register_schemas
+from bus.schema_drift import UnknownVersion, unknown_latest
+from bus.schemas import load_schema
 from bus.settings import Settings
 from bus.topics import ensure_topics, topic_for
 from producers.ingress.app import create_app
@@ -260,3 +265,54 @@ async def test_readiness_and_metrics_on_the_real_stack(ingress: Running) -> None
     assert 'lgsp_ingress_requests_total{route="/v1/events",status="202"} 1.0' in text
     assert "lgsp_events_published_total" in text
     assert "process_cpu_seconds_total" in text
+
+
+def _later_version(name: str) -> dict[str, Any]:
+    """What a later release would register: this release's latest schema plus an optional field."""
+    schema = copy.deepcopy(load_schema(name))
+    schema["fields"].append({"name": "later_field", "type": ["null", "string"], "default": None})
+    return schema
+
+
+async def _delete_version(settings: Settings, subject: str, version: int) -> None:
+    """Soft then hard delete of one subject version (the session's registry is shared by every test)."""
+    async with httpx.AsyncClient(base_url=settings.registry.url.rstrip("/") + "/", timeout=30) as http:
+        path = f"subjects/{subject}/versions/{version}"
+        (await http.delete(path)).raise_for_status()
+        (await http.delete(path, params={"permanent": "true"})).raise_for_status()
+
+
+async def test_a_later_releases_schema_is_logged_and_refused_until_the_ingress_runs_that_release(
+    ingress_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # #19 item 4 as documented (docs/integrators.md, "Adding a version"): a running ingress cannot validate
+    # a field its models lack, so it refuses it and its OpenAPI lacks it; it tells what to redeploy.
+    ingress_settings.registry.auto_register = False  # the subject holds this release's versions, nothing else
+    subject = record_subject(DossierSynced.AVRO_NAME)
+    async with SchemaRegistryClient(ingress_settings.registry) as registry:
+        await register_schemas(registry, sorted(EVENT_TYPES))
+        # the real registry's answers match the installed files: no false alarm on every ingress
+        assert await unknown_latest(registry, EVENT_TYPES.values()) == []
+        await registry.register(subject, _later_version(DossierSynced.AVRO_NAME))
+        version = int((await registry.get_version(subject))["version"])
+        try:
+            with caplog.at_level(logging.WARNING, logger="producers.ingress.app"):
+                async with running(ingress_settings) as ingress:
+                    for _ in range(500):  # the watch's first round runs at start
+                        told = [r.getMessage() for r in caplog.records if "subject version" in r.getMessage()]
+                        if told:
+                            break
+                        await asyncio.sleep(0.02)
+                    expected = UnknownVersion(DossierSynced.AVRO_NAME, version, DossierSynced.SCHEMA_VERSION)
+                    assert told == [expected.advice()]
+                    event = samples.dossier(1)
+                    event["data"]["later_field"] = "sent by a client of the later release"
+                    body = (await ingress.post("/v1/events", event)).json()
+                    assert [(e["field"], e["rule"]) for e in body["errors"]] == [
+                        ("data.later_field", "extra_forbidden")
+                    ]
+                    assert "later_field" not in (await ingress.client.get("/openapi.json")).text
+                    assert (await ingress.post("/v1/events", samples.dossier(2))).status_code == 202
+        finally:
+            await _delete_version(ingress_settings, subject, version)
+        assert await unknown_latest(registry, EVENT_TYPES.values()) == []  # the registry as it was

@@ -60,14 +60,17 @@ async def unknown_agency_bytes(settings: Settings, topic: str) -> bytes:
         return serializer.serialize(bad, SerializationContext(topic))
 
 
-@pytest.mark.parametrize("decode_workers", [0, 2], ids=["in-process", "two-decode-workers"])
+@pytest.mark.parametrize("decode_workers", [0, 2], ids=["in-process", "decode-workers-asked"])
 async def test_poison_goes_to_the_dlq_and_the_builder_goes_on(
     settings: Settings,
     topic_prefix: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     decode_workers: int,
 ) -> None:
+    """The same verdicts whatever ``views.decode_workers`` says: the views admit records against the keyring
+    in process, and say so when workers were asked for."""
     config = views_settings(settings, topic_prefix, tmp_path, decode_workers)
     await ensure_topics(config, prefix=topic_prefix)
     topic = f"{topic_prefix}lgsp.dossiers"
@@ -93,6 +96,8 @@ async def test_poison_goes_to_the_dlq_and_the_builder_goes_on(
     stats = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
 
     assert (stats.records, stats.applied, stats.dead_lettered) == (33, 30, 3)
+    ignored = [r for r in caplog.records if "views.decode_workers=2 not used" in r.getMessage()]
+    assert len(ignored) == (1 if decode_workers else 0)
     letters = await read_dead_letters(config, [f"{topic}.dlq"])
     assert sorted(letter.reason for letter in letters) == [
         "bad-wire-format",

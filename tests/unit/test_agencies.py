@@ -139,8 +139,11 @@ def test_get_unknown_and_malformed(catalog: AgencyCatalog) -> None:
         ("000.00.00.g22", False),
         ("000..00.G22", False),
         ("000.00.00.G22.", False),
-        ("0" * 31 + ".G22", True),  # 35 characters
-        ("0" * 32 + ".G22", False),  # 36 characters
+        ("0" * 21 + ".000.00.00.G22", True),  # 35 characters: a unit below level 4 adds groups on the left
+        ("0" * 22 + ".000.00.00.G22", False),  # 36 characters
+        ("0" * 31 + ".G22", False),  # not the groups of QCVN 102:2016
+        ("000.00.3.H41", False),  # #19: a level-2 group of one character
+        ("0000.00.00.H41", False),
         ("000.00.00.G2", False),
     ],
 )

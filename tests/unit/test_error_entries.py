@@ -137,8 +137,8 @@ def test_a_date_gets_the_expected_form() -> None:
 @pytest.mark.parametrize(
     ("code", "rule", "hint"),
     [
-        ("000.00.00.h41", "agency_code.shape", "malformed: an agency code is dotted groups"),
-        ("000.00.3.H99", "agency_code.known", "malformed, most likely: its groups have 3.2.1.3 characters"),
+        ("000.00.00.h41", "agency_code.shape", "malformed: an agency code is groups of 3, 2, 2 and 3"),
+        ("000.00.3.H41", "agency_code.shape", "malformed: an agency code is groups of 3, 2, 2 and 3"),
         ("000.00.01.H99", "agency_code.known", "unknown: well-formed, but H99 is no province's"),
     ],
 )

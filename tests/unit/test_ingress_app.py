@@ -269,6 +269,39 @@ async def test_unknown_type_is_422_naming_type(ingress: Ingress) -> None:
     assert body["errors"][0]["rule"] == "known-type"
 
 
+async def test_five_independent_mistakes_are_five_entries_each_naming_its_field_and_a_fix(
+    ingress: Ingress,
+) -> None:
+    # #19's acceptance over HTTP: an envelope error and four data errors of different kinds in one request,
+    # all answered at once, so the integrator fixes them in one round trip
+    event = samples.dossier(1)
+    event["time"] = "2025-07-03T09:30:00"  # no UTC offset
+    data = event["data"]
+    del data["status"]
+    data["channel"] = "online"
+    data["received_at"] = "20250701083000"  # the portal's yyyyMMddHHmmss
+    data["sectr_name"] = "Hộ tịch"  # a field this type does not have (a misspelt name is two entries:
+    # the unknown field and the missing one)
+    body = _problem(await ingress.post("/v1/events", event), 422)
+    rules = {entry["field"]: entry["rule"] for entry in body["errors"]}
+    assert len(body["errors"]) == len(rules), "one entry per field here"
+    assert rules == {
+        "time": "timezone_aware",
+        "data.status": "missing",
+        "data.channel": "enum",
+        "data.received_at": "timestamp.format",
+        "data.sectr_name": "extra_forbidden",
+    }
+    fixes = {entry["field"]: entry["hint"] for entry in body["errors"]}
+    assert "2025-07-03T09:30:00+07:00" in fixes["time"]  # this very time, with an offset
+    assert fixes["data.status"] == "add data.status"
+    assert fixes["data.channel"] == "did you mean 'ONLINE'?"
+    assert "2025-07-01T08:30:00+07:00" in fixes["data.received_at"]  # the portal form, converted
+    assert "'sector_name'" in fixes["data.sectr_name"]
+    assert all(entry["message"] for entry in body["errors"])
+    assert ingress.publisher.published == []
+
+
 async def test_duplicate_ids_in_a_batch_are_422(ingress: Ingress) -> None:
     first = samples.dossier(1)
     body = _problem(
