@@ -2,9 +2,10 @@
 
 The data is ``bus/data/agencies.json`` (its sources, and how sure each code is, are written in the file).
 Codes are QĐ 20/2020/QĐ-TTg agency codes: QCVN 102:2016's groups ``A1A2A3.B1B2.C1C2.M1M2M3`` (more on the
-left below level 4), at most 35 characters, the level-1 unit on the right (``G..`` ministries and central bodies, ``H..`` provincial People's Committees, ``K..``
-provincial People's Councils). Any code whose level-1 group is a province's ``H`` number rolls up to that
-province, including units not listed here and the People's Committees of provinces merged on 2025-07-01.
+left below level 4), at most 35 characters, the level-1 unit on the right (``G..`` ministries and central
+bodies, ``H..`` provincial People's Committees, ``K..`` provincial People's Councils). Any code whose
+level-1 group is a province's ``H`` number rolls up to that province, including units not listed here and
+the People's Committees of provinces merged on 2025-07-01.
 
 Which codes an event may name (:attr:`AgencyCatalog.known_codes`): every listed code, and any well-formed
 code whose level-1 group is known — a province's ``H`` code (its own or a merged province's pre-2025 one),

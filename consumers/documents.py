@@ -20,16 +20,15 @@ State is per document, and every merge is order-free and idempotent: the header 
 counted), each status class keeps its earliest time per agency, ``revoked`` is an "or". The daily counts
 are the sum of each document's contribution, maintained by subtracting a document's old contribution and
 adding its new one in the same transaction, so duplicates, late events and re-deliveries never double-count.
+That state and its contribution are in :mod:`consumers.document_state`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DocumentSent, DocumentStatusChanged
-from bus.events.codes import BusinessType, DocumentForm, DocumentStatus
 from bus.events.raw import RawEvent
 from consumers import span, units
 from consumers.base import (
@@ -49,6 +48,7 @@ from consumers.base import (
     unsupported,
     where,
 )
+from consumers.document_state import COUNTERS, DocumentState, Header, add_delta, delivery_rows_of
 from consumers.store.base import (
     Migration,
     StoreReader,
@@ -61,32 +61,6 @@ from consumers.store.base import (
 
 if TYPE_CHECKING:
     from bus.events import Event
-
-COUNTERS = (
-    "sent",
-    "sent_electronic",
-    "sent_electronic_only",
-    "signed",
-    "revoked",
-    "deliveries",
-    "arrived",
-    "finished",
-    "rejected",
-    "recalled",
-)
-_ELECTRONIC = frozenset({DocumentForm.ELECTRONIC_ONLY.value, DocumentForm.ELECTRONIC_AND_PAPER.value})
-_ELECTRONIC_ONLY = DocumentForm.ELECTRONIC_ONLY.value
-_REVOKE = BusinessType.REVOKE.value
-_NEW = BusinessType.NEW.value
-_STATUS_CLASS = {
-    DocumentStatus.ARRIVED.value: 0,
-    DocumentStatus.ACCEPTED.value: 0,
-    DocumentStatus.FINISHED.value: 1,
-    DocumentStatus.REJECTED.value: 2,
-    DocumentStatus.RECALLED.value: 3,
-    DocumentStatus.RECALL_ACCEPTED.value: 3,
-}
-"""Status symbol → index in a delivery's ``[arrived, finished, rejected, recalled]`` earliest times."""
 _SENT = DocumentSent.AVRO_NAME
 _STATUS = DocumentStatusChanged.AVRO_NAME
 
@@ -142,98 +116,6 @@ _UPSERT_DELIVERY = upsert_sql("doc_deliveries", _DELIVERY_COLUMNS, ("document_id
 _UPSERT_DAILY = upsert_sql("doc_daily", _DAILY_COLUMNS, ("agency", "day"), add=COUNTERS)
 
 
-@dataclass(slots=True)
-class _Header:
-    sent_ms: int
-    event_id: str
-    agency: str
-    electronic: bool
-    electronic_only: bool
-    signed: bool
-    recipients: tuple[str, ...]
-
-
-class _Doc:
-    """One document's merged state, as loaded from the store plus this batch's events."""
-
-    __slots__ = ("dirty", "header", "header_changed", "revoked", "statuses", "stored")
-
-    def __init__(self, header: _Header | None = None, revoked: bool = False, *, stored: bool = False) -> None:
-        self.header = header
-        self.revoked = revoked
-        self.statuses: dict[str, list[int | None]] = {}
-        self.stored = stored
-        self.header_changed = False
-        """The header or the revocation changed: the document row and all its delivery rows are rewritten."""
-        self.dirty: set[str] = set()
-        """Agencies whose status times changed: only their delivery rows are rewritten."""
-
-    @property
-    def changed(self) -> bool:
-        return self.header_changed or bool(self.dirty)
-
-    def merge_sent(self, event: dict[str, Any]) -> None:
-        """Merge a ``DocumentSent`` record (:class:`RawEvent` form)."""
-        if event["business_type"] == _REVOKE:
-            if not self.revoked:
-                self.revoked = self.header_changed = True
-            return
-        if event["business_type"] != _NEW:
-            return  # an UPDATE re-sends a document: not a document sent (bus/kpis.py)
-        meta = event["meta"]
-        sent_ms, event_id = meta["occurred_at"], meta["event_id"]
-        header = self.header
-        if header is None or (sent_ms, event_id) < (header.sent_ms, header.event_id):
-            self.header = _Header(
-                sent_ms,
-                event_id,
-                event["sender"]["code"],
-                event["form"] in _ELECTRONIC,
-                event["form"] == _ELECTRONIC_ONLY,
-                event["digitally_signed"],
-                tuple(r["code"] for r in event["recipients"]),
-            )
-            self.header_changed = True
-
-    def merge_status(self, event: dict[str, Any]) -> None:
-        """Merge a ``DocumentStatusChanged`` record (:class:`RawEvent` form)."""
-        index = _STATUS_CLASS.get(event["status"])
-        if index is None:
-            return
-        at = event["status_at"]
-        agency = event["reporting_agency"]["code"]
-        times = self.statuses.get(agency)
-        if times is None:
-            times = self.statuses[agency] = [None, None, None, None]
-        current = times[index]
-        if current is None or at < current:
-            times[index] = at
-            self.dirty.add(agency)
-
-    def contribution(self) -> tuple[str, str, tuple[int, ...]] | None:
-        """``(sender, day, counters)`` this document adds to ``doc_daily``, or None without a header."""
-        header = self.header
-        if header is None:
-            return None
-        counts = [0, 0, 0, 0]
-        for recipient in header.recipients:
-            times = self.statuses.get(recipient)
-            if times is not None:
-                for index in range(4):
-                    if times[index] is not None:
-                        counts[index] += 1
-        vector = (
-            1,
-            int(header.electronic),
-            int(header.electronic_only),
-            int(header.signed),
-            int(self.revoked),
-            len(header.recipients),
-            *counts,
-        )
-        return header.agency, local_day(header.sent_ms), vector
-
-
 class DocumentsView(View):
     """Documents sent, delivered and handled, per sender and day."""
 
@@ -264,7 +146,7 @@ class DocumentsView(View):
         doc_rows: list[tuple[Any, ...]] = []
         delivery_rows: list[tuple[Any, ...]] = []
         for document_id, doc_events in by_doc.items():
-            doc = docs.get(document_id) or _Doc()
+            doc = docs.get(document_id) or DocumentState()
             before = doc.contribution()
             for name, record in doc_events:
                 if name == _SENT:
@@ -275,16 +157,16 @@ class DocumentsView(View):
                 continue  # duplicates and later-than-first statuses change nothing
             after = doc.contribution()
             if after != before:
-                _add_delta(deltas, before, -1)
-                _add_delta(deltas, after, 1)
+                add_delta(deltas, before, -1)
+                add_delta(deltas, after, 1)
             if doc.header_changed or after != before or not doc.stored:
                 doc_rows.append(self._doc_row(document_id, doc))
             agencies = doc.statuses.keys() if doc.header_changed else doc.dirty
-            delivery_rows.extend(_delivery_rows(document_id, doc, agencies))
+            delivery_rows.extend(delivery_rows_of(document_id, doc, agencies))
         self._write(txn, doc_rows, delivery_rows, deltas)
 
-    def _load(self, txn: StoreTxn, ids: list[str]) -> dict[str, _Doc]:
-        docs: dict[str, _Doc] = {}
+    def _load(self, txn: StoreTxn, ids: list[str]) -> dict[str, DocumentState]:
+        docs: dict[str, DocumentState] = {}
         rows = select_in(
             txn,
             "SELECT document_id, agency, sent_ms, header_event_id, electronic, electronic_only, signed,"
@@ -294,7 +176,7 @@ class DocumentsView(View):
         for document_id, agency, sent_ms, event_id, electronic, only, signed, recipients, revoked in rows:
             header = None
             if agency is not None:
-                header = _Header(
+                header = Header(
                     sent_ms,
                     event_id,
                     agency,
@@ -303,7 +185,7 @@ class DocumentsView(View):
                     bool(signed),
                     tuple(recipients.split()),
                 )
-            docs[document_id] = _Doc(header, bool(revoked), stored=True)
+            docs[document_id] = DocumentState(header, bool(revoked), stored=True)
         rows = select_in(
             txn,
             "SELECT document_id, recipient, arrived_ms, finished_ms, rejected_ms, recalled_ms"
@@ -313,7 +195,7 @@ class DocumentsView(View):
         for document_id, agency, arrived, finished, rejected, recalled in rows:
             doc = docs.get(document_id)
             if doc is None:  # statuses stored for a document row that is missing: cannot happen, but be safe
-                doc = docs[document_id] = _Doc()
+                doc = docs[document_id] = DocumentState()
             doc.statuses[agency] = [arrived, finished, rejected, recalled]
         return docs
 
@@ -335,7 +217,7 @@ class DocumentsView(View):
             ],
         )
 
-    def _doc_row(self, document_id: str, doc: _Doc) -> tuple[Any, ...]:
+    def _doc_row(self, document_id: str, doc: DocumentState) -> tuple[Any, ...]:
         header = doc.header
         if header is None:
             return (document_id, *(None,) * 10, int(doc.revoked), 0)
@@ -444,31 +326,6 @@ class DocumentsView(View):
         return {
             tuple(row[: len(names)]): int(row[-1] or 0) for row in reader.query(sql, [*params, cutoff_ms])
         }
-
-
-def _add_delta(
-    deltas: dict[tuple[str, str], list[int]], contribution: tuple[str, str, tuple[int, ...]] | None, sign: int
-) -> None:
-    if contribution is None:
-        return
-    agency, day, vector = contribution
-    current = deltas.get((agency, day))
-    if current is None:
-        current = deltas[(agency, day)] = [0] * len(COUNTERS)
-    for index, value in enumerate(vector):
-        current[index] += sign * value
-
-
-def _delivery_rows(document_id: str, doc: _Doc, agencies: Iterable[str]) -> Iterable[tuple[Any, ...]]:
-    header = doc.header
-    recipients = set(header.recipients) if header is not None else set()
-    for agency in agencies:
-        arrived, finished, rejected, recalled = doc.statuses[agency]
-        is_recipient = agency in recipients
-        latency = None
-        if is_recipient and arrived is not None and header is not None:
-            latency = max(arrived - header.sent_ms, 0)
-        yield (document_id, agency, int(is_recipient), arrived, finished, rejected, recalled, latency)
 
 
 def _group_columns(level: Level, grain: Grain) -> list[tuple[str, str]]:

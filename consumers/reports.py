@@ -18,6 +18,8 @@ definitions of ``bus/kpis.py``: the window runs from the earliest event time the
 - ``completeness`` = filed / expected, ``on_time_rate`` = filed_on_time / filed;
 - national aggregates of indicators per report, period and indicator (in ``meta["indicators"]``): count,
   sum (exactly rounded, ``math.fsum``), min, max and mean.
+
+The counting of obligations against filings is in :mod:`consumers.report_completeness`.
 """
 
 from __future__ import annotations
@@ -46,11 +48,11 @@ from consumers.base import (
     ViewQuery,
     ViewResult,
     month_bounds,
-    ratio,
     raw_events,
     to_ms,
     unsupported,
 )
+from consumers.report_completeness import COUNTS, RATES, Owing, completeness, level_names, overlaps
 from consumers.store.base import (
     Migration,
     StoreReader,
@@ -275,12 +277,10 @@ class ReportsView(View):
             raise unsupported(self.name, "grain", grain.value)
         window = self.window(reader, query)
         due, later = self._obligations(window, query, level)
-        rows = _completeness(
-            self._filings(reader, query), due, later, window, level, per_period=grain is None
-        )
+        rows = completeness(self._filings(reader, query), due, later, window, level, per_period=grain is None)
         if query.limit is not None:
             rows = rows[: query.limit]
-        names = _level_names(level) + ["report_code"] + (["period"] if grain is None else [])
+        names = level_names(level) + ["report_code"] + (["period"] if grain is None else [])
         meta = {
             "level": level.value,
             "grain": "period" if grain is None else grain.value,
@@ -288,7 +288,7 @@ class ReportsView(View):
             "as_of": None if window is None else _iso(window[1]),
             "indicators": self._indicators(reader, query, level),
         }
-        return ViewResult(self.name, (*names, *COUNTS, *_RATES), rows, meta)
+        return ViewResult(self.name, (*names, *COUNTS, *RATES), rows, meta)
 
     def window(self, reader: StoreReader, query: ViewQuery) -> tuple[int, int] | None:
         """``(since, as_of)`` in epoch ms: the earliest event time applied, and ``query.as_of`` or else the
@@ -317,7 +317,7 @@ class ReportsView(View):
 
     def _obligations(
         self, window: tuple[int, int] | None, query: ViewQuery, level: Level
-    ) -> tuple[list[_Owing], list[_Owing]]:
+    ) -> tuple[list[Owing], list[Owing]]:
         """What fell due in the window and what falls due later, each report and period with its deadline and
         the owing agencies under the query's filters."""
         if window is None:
@@ -331,11 +331,11 @@ class ReportsView(View):
                 found = kept[owers] = tuple(a for a in owers if self._kept(a, query, level))
             return found
 
-        def owing(batch: list[Due]) -> list[_Owing]:
+        def owing(batch: list[Due]) -> list[Owing]:
             return [
-                _Owing(due.report.code, due.period.label, to_ms(due.deadline), keep(due.owers))
+                Owing(due.report.code, due.period.label, to_ms(due.deadline), keep(due.owers))
                 for due in batch
-                if query.period is None or _overlaps(due.period, query.period)
+                if query.period is None or overlaps(due.period, query.period)
             ]
 
         return owing(self._catalog.due_between(since, as_of)), owing(self._catalog.due_later(since, as_of))
@@ -390,13 +390,6 @@ def _sum(values: list[float]) -> float | None:
         return None
 
 
-def _period(period_type: str, year: int, number: int) -> Period | None:
-    try:
-        return Period(PeriodType(period_type), int(year), int(number))
-    except ValueError:
-        return None
-
-
 def _where(clauses: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
@@ -419,104 +412,6 @@ def _filters(query: ViewQuery, table: str = "") -> tuple[list[str], list[Any]]:
         clauses.append(f"{prefix}agency = ?")
         params.append(query.agency)
     return clauses, params
-
-
-def _level_names(level: Level) -> list[str]:
-    return [] if level is Level.NATION else [level.value]
-
-
-def _place(level: Level, agency: str, province: str, ministry: str) -> tuple[str, ...]:
-    if level is Level.AGENCY:
-        return (agency,)
-    if level is Level.PROVINCE:
-        return (province,)
-    if level is Level.MINISTRY:
-        return (ministry,)
-    return ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Owing:
-    """One report for one period, as the window sees it: its deadline and the agencies (kept by the
-    query's filters) that owe it. Counted per report and period, not per agency, so that a window of
-    decades (events dated 2000 and 2099) still reads in a blink."""
-
-    code: str
-    label: str
-    deadline_ms: int
-    agencies: tuple[str, ...]
-
-
-COUNTS = ("expected", "filed", "filed_on_time", "due_later", "due_later_filed", "other_filed")
-"""Per row: obligations due in the window, those filed by as-of, those first filed by their deadline;
-obligations of periods begun but not yet due, those already filed; filings matching no obligation of either
-kind (not owed by the agency, or for a period due before the views' first event)."""
-_RATES = ("completeness", "on_time_rate")
-
-
-def _completeness(
-    filings: list[tuple[Any, ...]],
-    due: list[_Owing],
-    later: list[_Owing],
-    window: tuple[int, int] | None,
-    level: Level,
-    *,
-    per_period: bool,
-) -> list[dict[str, Any]]:
-    rollup = Rollup()
-    as_of = window[1] if window is not None else -1
-    counts: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(COUNTS))
-    places: dict[tuple[str, ...], list[tuple[tuple[str, ...], int]]] = {}
-
-    def place(agency: str) -> tuple[str, ...]:
-        return _place(level, agency, *rollup.of(agency))
-
-    def grouped(agencies: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
-        """``(place, number of agencies)`` of a tuple of owers (the same few tuples come back each period)."""
-        found = places.get(agencies)
-        if found is None:
-            sizes: dict[tuple[str, ...], int] = defaultdict(int)
-            for agency in agencies:
-                sizes[place(agency)] += 1
-            found = places[agencies] = list(sizes.items())
-        return found
-
-    def key(where: tuple[str, ...], code: str, label: str) -> tuple[Any, ...]:
-        return (*where, code, *((label,) if per_period else ()))
-
-    owed = {(o.code, o.label): (o, 0) for o in due} | {(o.code, o.label): (o, 3) for o in later}
-    for code, agency, _province, ministry, period_type, year, number, first_ms in filings:
-        if (level is Level.MINISTRY and not ministry) or first_ms > as_of:
-            continue  # not at this level, or not filed yet at as-of
-        period = _period(period_type, year, number)
-        label = period.label if period is not None else f"{year}-UNKNOWN{number}"
-        owing, column = owed.get((code, label), (None, 5))
-        if owing is None or agency not in owing.agencies:
-            counts[key(place(agency), code, label)][5] += 1
-        elif column == 0:
-            entry = counts[key(place(agency), code, label)]
-            entry[1] += 1
-            entry[2] += int(first_ms <= owing.deadline_ms)
-        else:
-            counts[key(place(agency), code, label)][4] += 1
-    for owings, column in ((due, 0), (later, 3)):
-        for owing in owings:
-            for where, size in grouped(owing.agencies):
-                counts[key(where, owing.code, owing.label)][column] += size
-    names = _level_names(level) + ["report_code"] + (["period"] if per_period else [])
-    rows = []
-    for row_key in sorted(counts):
-        values = counts[row_key]
-        item: dict[str, Any] = dict(zip(names, row_key, strict=True))
-        item.update(zip(COUNTS, values, strict=True))
-        item.update(completeness=ratio(values[1], values[0]), on_time_rate=ratio(values[2], values[1]))
-        rows.append(item)
-    return rows
-
-
-def _overlaps(period: Period, month: str) -> bool:
-    first, last = month_bounds(month)
-    return period.start.isoformat() <= last and period.end.isoformat() >= first
 
 
 TOTALS = ("expected", "filed", "filed_on_time", "due_later")

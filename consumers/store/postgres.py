@@ -18,20 +18,13 @@ A deadlock that happens anyway fails the batch with a retriable error and the ru
 State that is not keyed by the Kafka key (the reports view: report, agency and period) is serialised with
 :meth:`StoreTxn.serialise` (an advisory lock for the rest of the transaction).
 
-**Fencing.** The store remembers, per partition, the offset it last loaded or committed. ``save_offsets``
-locks the partitions' offset rows and checks that nobody moved them meanwhile: a member that lost its
-partitions without noticing (a long pause, an expired session) cannot commit over its successor's work
-(``OffsetsMovedError``: nothing is written, the runner drops the batch and seeks to the store's offsets). If
-every offset already equals the batch's next offset, the batch itself committed before a lost connection hid
-the answer: the retry is rolled back and reported as done, so it is not counted twice.
-
 **View sets (blue/green).** The views of one database live in a schema per *view set*
 (``lgsp_<name>``); ``lgsp_control.current_set`` names the one the API serves. ``lgsp views rebuild --into
 NEW`` builds set NEW while the current one keeps serving, ``lgsp views switch NEW`` flips the pointer in one
 transaction; readers resolve it at the start of every read snapshot.
 
-Types: PostgreSQL's ``numeric`` (``SUM`` of ``BIGINT``, ``AVG``) is read as ``int`` when integral and
-``float`` otherwise, and ``boolean`` as ``0``/``1``: what SQLite returns for the same statements.
+The connection's side (the driver's setup, the reader and transaction handed to the views, the fencing of
+offsets, the types read) is in :mod:`consumers.store.postgres_txn`.
 """
 
 from __future__ import annotations
@@ -40,22 +33,16 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
-from functools import lru_cache
-from typing import Any
-from zlib import crc32
 
 import psycopg
-from psycopg.adapt import Buffer, Loader
 
 from bus.consumer.types import Partition
-from bus.errors import OffsetsMovedError, StoreBusyError, StoreError
+from bus.errors import StoreError
 from consumers.store.base import (
     CORE_MIGRATIONS,
     CREATE_SCHEMA_VERSION,
-    UPSERT_OFFSET,
     UPSERT_SCHEMA_VERSION,
     Migration,
     Row,
@@ -63,22 +50,21 @@ from consumers.store.base import (
     StoreTxn,
     ViewStore,
 )
+from consumers.store.postgres_txn import (
+    CONTROL_LOCK,
+    AlreadyCommittedError,
+    PgReader,
+    PgTxn,
+    connect,
+    store_error,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SET = "main"
 CONTROL_SCHEMA = "lgsp_control"
 _SET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-_RETRIABLE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-"""SQLSTATE classes worth retrying: connection, rollback (deadlock, serialization), resources (disk full),
-operator intervention (shutdown, restart), system I/O."""
-_RETRIABLE_STATES = frozenset({"25006", "55P03"})
-"""Read-only transaction (a standby, or ``default_transaction_read_only``), lock not available."""
-_CONNECT_TIMEOUT_S = 5
 _READER_POOL = 8
-_UPSERT_RE = re.compile(
-    r"^\s*INSERT INTO \w+ \(([^)]*)\) VALUES \([^)]*\) ON CONFLICT \(([^)]*)\) DO UPDATE", re.IGNORECASE
-)
 _CONTROL_DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}",
     f"CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.view_sets (name TEXT PRIMARY KEY,"
@@ -86,58 +72,6 @@ _CONTROL_DDL = (
     f"CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.current_set (one INTEGER PRIMARY KEY CHECK (one = 1),"
     " name TEXT NOT NULL REFERENCES lgsp_control.view_sets (name))",
 )
-_CONTROL_LOCK = 0x4C475350  # "LGSP": the advisory lock around creating sets, switching, migrating
-
-
-def store_error(exc: psycopg.Error, action: str) -> StoreError:
-    """Our error for a psycopg failure: lost connections, deadlocks, full disks, read-only are retried."""
-    state = exc.sqlstate
-    message = f"PostgreSQL store: {action} failed: {type(exc).__name__}: {str(exc).strip()}"
-    if state is None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return StoreBusyError(message)
-    if state is not None and (state[:2] in _RETRIABLE_CLASSES or state in _RETRIABLE_STATES):
-        return StoreBusyError(message)
-    return StoreError(message)
-
-
-@lru_cache(maxsize=2048)
-def to_pyformat(sql: str) -> str:
-    """``?`` placeholders as psycopg's ``%s`` (outside quoted strings); literal ``%`` doubled."""
-    out: list[str] = []
-    quoted = False
-    for char in sql:
-        if char == "'":
-            quoted = not quoted
-            out.append(char)
-        elif char == "?" and not quoted:
-            out.append("%s")
-        elif char == "%":
-            out.append("%%")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-@lru_cache(maxsize=512)
-def _upsert_key(sql: str) -> tuple[int, ...] | None:
-    """Positions of the conflict key among an upsert's parameters (None: not a single-row upsert)."""
-    match = _UPSERT_RE.match(sql)
-    if match is None:
-        return None
-    columns = [c.strip() for c in match.group(1).split(",")]
-    key = [c.strip() for c in match.group(2).split(",")]
-    if not all(k in columns for k in key):
-        return None
-    return tuple(columns.index(k) for k in key)
-
-
-def in_key_order(sql: str, rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
-    """An upsert's rows sorted by their conflict key (stable: a repeated key keeps its order), so that
-    concurrent builders lock shared rows in one order; other statements' rows as given."""
-    key = _upsert_key(sql)
-    if key is None:
-        return rows
-    return sorted(rows, key=lambda row: tuple(row[i] for i in key))
 
 
 def schema_of(view_set: str) -> str:
@@ -145,98 +79,6 @@ def schema_of(view_set: str) -> str:
     if not _SET_NAME_RE.match(view_set):
         raise StoreError(f"view set name {view_set!r}: use lowercase letters, digits and _ (max 31)")
     return f"lgsp_{view_set}"
-
-
-class _NumericLoader(Loader):
-    def load(self, data: Buffer) -> int | float:
-        value = Decimal(bytes(data).decode("ascii"))
-        exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
-
-
-class _BoolLoader(Loader):
-    def load(self, data: Buffer) -> int:
-        return 1 if bytes(data) == b"t" else 0
-
-
-def _connect(url: str) -> psycopg.Connection[Row]:
-    conn: psycopg.Connection[Row] = psycopg.connect(url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
-    conn.adapters.register_loader("numeric", _NumericLoader)
-    conn.adapters.register_loader("bool", _BoolLoader)
-    return conn
-
-
-class _PgReader(StoreReader):
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
-        self._conn = conn
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        try:
-            return self._conn.execute(to_pyformat(sql), tuple(params)).fetchall()
-        except psycopg.Error as exc:
-            raise store_error(exc, "query") from exc
-
-
-class _AlreadyCommittedError(Exception):
-    """Raised inside a transaction whose batch a previous attempt already committed."""
-
-    def __init__(self, offsets: Mapping[Partition, int]) -> None:
-        super().__init__("already committed")
-        self.offsets = dict(offsets)
-
-
-class _PgTxn(StoreTxn, _PgReader):
-    def __init__(self, conn: psycopg.Connection[Row], store: PostgresStore) -> None:
-        super().__init__(conn)
-        self._store = store
-        self.saved: dict[Partition, int] = {}
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        try:
-            self._conn.execute(to_pyformat(sql), tuple(params))
-        except psycopg.Error as exc:
-            raise store_error(exc, "write") from exc
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        batch = [tuple(row) for row in in_key_order(sql, rows)]
-        if not batch:
-            return
-        try:
-            with self._conn.cursor() as cursor:
-                cursor.executemany(to_pyformat(sql), batch)
-        except psycopg.Error as exc:
-            raise store_error(exc, "write") from exc
-
-    def serialise(self, name: str) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(?, ?)", (_CONTROL_LOCK, crc32(name.encode()) & 0x7FFFFFFF))
-
-    def save_offsets(self, offsets: Mapping[Partition, int]) -> None:
-        if not offsets:
-            return
-        parts = sorted(offsets)
-        stored: dict[Partition, int] = {}
-        for tp in parts:  # lock the rows in one order: members never wait on each other in a cycle here
-            row = self.query(
-                "SELECT next_offset FROM consumer_offsets WHERE topic = ? AND partition_no = ? FOR UPDATE",
-                (tp.topic, tp.partition),
-            )
-            if row:
-                stored[tp] = int(row[0][0])
-        known = self._store.known_offsets()
-        moved = [tp for tp in parts if stored.get(tp) != known.get(tp)]
-        if moved:
-            if all(stored.get(tp) == offsets[tp] for tp in parts):
-                raise _AlreadyCommittedError(offsets)
-            details = ", ".join(
-                f"{tp.topic}[{tp.partition}] {known.get(tp)}→{stored.get(tp)}" for tp in moved
-            )
-            raise OffsetsMovedError(
-                f"PostgreSQL store: another builder committed these partitions meanwhile ({details}); "
-                "this member's batch is dropped and it reads again from the store's offsets"
-            )
-        now = int(time.time() * 1000)
-        self.executemany(UPSERT_OFFSET, [(tp.topic, tp.partition, offsets[tp], now) for tp in parts])
-        self.saved.update(offsets)
 
 
 class PostgresStore(ViewStore):
@@ -295,7 +137,7 @@ class PostgresStore(ViewStore):
     def _existing_set(self, view_set: str | None) -> str | None:
         """The set to open if it (and the control tables) already exist; None when something must be made."""
         try:
-            with _connect(self._url) as conn:
+            with connect(self._url) as conn:
                 found = conn.execute(
                     "SELECT to_regclass(%s) IS NOT NULL", (f"{CONTROL_SCHEMA}.current_set",)
                 ).fetchone()
@@ -315,8 +157,8 @@ class PostgresStore(ViewStore):
     def _control(self) -> Iterator[psycopg.Connection[Row]]:
         """A transaction on the control tables, under the control advisory lock."""
         try:
-            with _connect(self._url) as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CONTROL_LOCK,))
+            with connect(self._url) as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (CONTROL_LOCK,))
                 for statement in _CONTROL_DDL:
                     conn.execute(statement)
                 yield conn
@@ -377,7 +219,7 @@ class PostgresStore(ViewStore):
             if conn is not None:
                 conn.close()
             try:
-                conn = _connect(self._url)
+                conn = connect(self._url)
                 conn.execute(f"SET search_path TO {self._schema}")
             except psycopg.Error as exc:
                 raise store_error(exc, "connecting") from exc
@@ -398,11 +240,11 @@ class PostgresStore(ViewStore):
         if all(m.version <= recorded.get(m.component, 0) for m in migrations):
             return recorded
         with self.transaction() as txn:
-            txn.execute("SELECT pg_advisory_xact_lock(?)", (_CONTROL_LOCK,))
+            txn.execute("SELECT pg_advisory_xact_lock(?)", (CONTROL_LOCK,))
             txn.execute(CREATE_SCHEMA_VERSION)
         for migration in sorted(migrations, key=lambda m: (m.component, m.version)):
             with self.transaction() as txn:
-                txn.execute("SELECT pg_advisory_xact_lock(?)", (_CONTROL_LOCK,))
+                txn.execute("SELECT pg_advisory_xact_lock(?)", (CONTROL_LOCK,))
                 found = txn.query(
                     "SELECT version FROM schema_version WHERE component = ?", (migration.component,)
                 )
@@ -449,10 +291,10 @@ class PostgresStore(ViewStore):
                 conn.execute("BEGIN")
             except psycopg.Error as exc:
                 raise store_error(exc, "begin") from exc
-            txn = _PgTxn(conn, self)
+            txn = PgTxn(conn, self)
             try:
                 yield txn
-            except _AlreadyCommittedError as done:
+            except AlreadyCommittedError as done:
                 self._rollback(conn)
                 self._known.update(done.offsets)
                 log.info("the batch had committed before the connection was lost; not applied twice")
@@ -486,7 +328,7 @@ class PostgresStore(ViewStore):
                 if current is not None:
                     schema = schema_of(str(current[0]))
             conn.execute(f"SET LOCAL search_path TO {schema}")
-            yield _PgReader(conn)
+            yield PgReader(conn)
             conn.execute("ROLLBACK")
             healthy = True
         except psycopg.Error as exc:
@@ -509,7 +351,7 @@ class PostgresStore(ViewStore):
             except psycopg.Error:
                 pooled.close()
         try:
-            conn = _connect(self._url)
+            conn = connect(self._url)
             conn.execute(begin)
         except psycopg.Error as exc:
             raise store_error(exc, "connecting") from exc

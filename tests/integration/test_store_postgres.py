@@ -17,7 +17,8 @@ from bus.events import Event
 from bus.settings import Settings
 from consumers.store import Migration, open_store
 from consumers.store.base import upsert_sql
-from consumers.store.postgres import PostgresStore, in_key_order
+from consumers.store.postgres import PostgresStore
+from consumers.store.postgres_txn import in_key_order
 from consumers.viewset import ViewSet, build_views
 from tests import views_samples as s
 from tests.unit.test_views import AS_OF, SLA_HOURS, simulated
