@@ -14,6 +14,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -39,7 +40,7 @@ EVENTS = 30_000
 KILL_AFTER = 3_000
 
 
-async def _replication(kafka: Kafka, topic: str) -> tuple[int, str]:
+async def replication(kafka: Kafka, topic: str) -> tuple[int, str]:
     """Replicas per partition and ``min.insync.replicas`` of ``topic``, as the brokers report them."""
     admin = AIOKafkaAdminClient(**client_kwargs(kafka))
     await admin.start()
@@ -55,16 +56,26 @@ async def _replication(kafka: Kafka, topic: str) -> tuple[int, str]:
     return replicas.pop(), min_isr
 
 
+async def with_cluster_topics(
+    cluster: DevStack, fault_stack: FaultStack, tmp_path: Path, **sections: dict[str, Any]
+) -> Settings:
+    """Settings for the plain 3-broker cluster (``fault_settings`` with ``sections``), their topics created
+    with no replication settings: the cluster's defaults apply (asserted: RF 3, ``min.insync.replicas`` 2)."""
+    bootstrap = cluster.endpoints.bootstrap_servers
+    settings = fault_settings(bootstrap, fault_stack.registry_url, tmp_path, **sections)
+    assert settings.topics.replication_factor is None  # the cluster decides
+    await ensure_topics(settings)
+    assert await replication(bootstrap, data_topics(settings)[0]) == (3, "2")
+    return settings
+
+
 async def test_publish_of_30000_events_survives_a_broker_sigkill(
     cluster: DevStack, fault_stack: FaultStack, tmp_path: Path
 ) -> None:
-    bootstrap = cluster.endpoints.bootstrap_servers
-    settings = fault_settings(
-        bootstrap, fault_stack.registry_url, tmp_path, producer={"delivery_timeout_s": 30.0}
+    settings = await with_cluster_topics(
+        cluster, fault_stack, tmp_path, producer={"delivery_timeout_s": 30.0}
     )
-    assert settings.topics.replication_factor is None  # the cluster decides
-    await ensure_topics(settings)
-    assert await _replication(bootstrap, data_topics(settings)[0]) == (3, "2")
+    bootstrap = settings.kafka.bootstrap_servers
     await publish_through_a_broker_kill(cluster, settings, bootstrap, settings_env(settings), tmp_path)
 
 
@@ -88,7 +99,7 @@ async def test_publish_of_30000_events_survives_a_broker_sigkill_on_the_secure_c
     settings = settings.model_copy(update={"kafka": secure_cluster.admin})
     assert settings.topics.replication_factor is None  # `dev up --secure --brokers 3` set the defaults
     await ensure_topics(settings)
-    assert await _replication(secure_cluster.admin, data_topics(settings)[0]) == (3, "2")
+    assert await replication(secure_cluster.admin, data_topics(settings)[0]) == (3, "2")
     async with SchemaRegistryClient(registry) as client:  # the registry takes writes from its admin only
         await register_schemas(client, sorted(EVENT_TYPES))
     env = settings_env(settings, **kafka_environment(secure_cluster.admin))
