@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 from collections.abc import Collection
 from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from aiokafka.producer.message_accumulator import MessageAccumulator, MessageBatch
 from aiokafka.protocol.metadata import MetadataRequest
 
@@ -71,9 +72,10 @@ def _internals(producer: AIOKafkaProducer) -> dict[str, bool]:
         "MessageAccumulator.fail_all": callable(getattr(accumulator, "fail_all", None)),
         "MessageBatch.future": "self.future" in batch_init,
         "MessageBatch._drain_waiter": "self._drain_waiter" in batch_init,
-        "producer.client.get_random_node / send": all(
-            callable(getattr(producer.client, name, None)) for name in ("get_random_node", "send")
-        ),
+        "producer.client.cluster.brokers / producer.client.send": callable(
+            getattr(getattr(producer.client, "cluster", None), "brokers", None)
+        )
+        and callable(getattr(producer.client, "send", None)),
         "MetadataRequest(topics, allow_auto_topic_creation=...)": metadata_request,
         "ClusterMetadata.update_metadata": callable(getattr(ClusterMetadata, "update_metadata", None)),
     }
@@ -172,13 +174,25 @@ class AiokafkaProducerPort:
 
     async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
         # A metadata request for these topics only, never creating them; aiokafka's client has no public call
-        # for that, so this uses its request API and its own response parser.
+        # for that, so this uses its request API and its own response parser. Any broker can answer, so they
+        # are asked in turn (random order, as aiokafka's own metadata refresh does) until one does: a broker
+        # just lost stays in the metadata until the controller fences it, and asking only it made a cluster
+        # riding through the loss look unreachable (the ingress answered 503 to every request meanwhile).
         client = self._producer.client
-        node = client.get_random_node()
-        if node is None:
+        nodes = [broker.nodeId for broker in client.cluster.brokers()]
+        if not nodes:
             raise KafkaConnectionError("no broker known")
+        random.shuffle(nodes)
         request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
-        response = await asyncio.wait_for(client.send(node, request), timeout=timeout_s)
-        metadata = ClusterMetadata()
-        metadata.update_metadata(response)
-        return set(metadata.topics()) & set(topics)
+        failures: list[str] = []
+        async with asyncio.timeout(timeout_s):  # the whole probe, however many brokers it asks
+            for node in nodes:
+                try:
+                    response = await client.send(node, request)
+                except KafkaError as exc:  # not connected, connection lost, request timed out
+                    failures.append(f"node {node}: {exc!r}")
+                    continue
+                metadata = ClusterMetadata()
+                metadata.update_metadata(response)
+                return set(metadata.topics()) & set(topics)
+        raise KafkaConnectionError(f"no broker answered a metadata request ({'; '.join(failures)})")

@@ -29,6 +29,7 @@ import pytest
 
 from bus.events import Event
 from bus.settings import ProducerSettings
+from bus.topics import AUDIT_TOPIC
 from lgsp.devstack import DevStack
 from tests.faults.badinput import INGRESS_LIMITS
 from tests.faults.ingress_client import book, issue_key, post
@@ -183,6 +184,7 @@ async def test_ingress_rides_through_a_broker_sigkill(
         await asyncio.to_thread(cluster.start_broker, victim)
     scan = await scan_topics(bootstrap, topics)
     ends = await topic_ends(bootstrap, topics)
+    audit_records = sum((await topic_ends(bootstrap, [settings.topics.prefix + AUDIT_TOPIC])).values())
     unexpected = set(scan.copies) - ledger.confirmed
     remember(
         FaultFigures(
@@ -207,6 +209,8 @@ async def test_ingress_rides_through_a_broker_sigkill(
                 "requests_after_kill": stream.requests_after_kill,
                 "latency_after_kill_p50_p99_max_s": spread(stream.latencies_after_kill),
                 "delivery_timeout_s": DELIVERY_TIMEOUT_S,
+                # the audit trail (one record per answer, dropped rather than delaying a request): recorded
+                "audit_records": audit_records,
                 "audit_written": metric(scraped, "lgsp_ingress_audit_written_total"),
                 "audit_dropped": metric(scraped, "lgsp_ingress_audit_dropped_total"),
                 "ingress_log_warnings_errors": ingress.count(r" (WARNING|ERROR) "),

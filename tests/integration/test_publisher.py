@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.structs import BrokerMetadata
 from prometheus_client import CollectorRegistry
 
 from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import parse_kafka_headers
-from bus.errors import PublishError, RegistryUnavailableError, ValidationError
+from bus.errors import BrokerUnavailableError, PublishError, RegistryUnavailableError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.metrics import PublisherMetrics
 from bus.publisher import Delivery, Publisher
@@ -20,6 +23,7 @@ from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings
 from bus.topics import ensure_topics, topic_for
+from lgsp.devstack.ports import free_port
 from tests import publishing_samples as samples
 from tests.integration.kafka_read import end_offsets, read_all
 from tests.integration.kafka_relay import KafkaRelay
@@ -204,3 +208,30 @@ async def test_batched_records_land_where_aiokafkas_own_partitioner_puts_them(
             await producer.stop()
     assert [m.partition for m in placed] == [d.partition for d in deliveries]
     assert len({d.partition for d in deliveries}) == publish_settings.topics.partitions
+
+
+async def test_the_topic_probe_asks_another_broker_when_one_is_down(
+    publish_settings: Settings, topics: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker lost from a cluster stays in the client's metadata until the controller fences it. The probe
+    that gates the ingress (``present_topics``) must then get its answer from another broker, not report
+    Kafka unreachable: asking one random broker made the ingress answer 503 while a 3-broker cluster rode
+    through a SIGKILL (tests/faults/test_cluster_ingress.py). Here a broker that refuses connections is in
+    the metadata and asked first; only when no broker answers is Kafka unavailable."""
+    dead = BrokerMetadata(99, "127.0.0.1", free_port("127.0.0.1"), None)
+    known = ClusterMetadata.brokers
+    monkeypatch.setattr(ClusterMetadata, "brokers", lambda self: {*known(self), dead})
+    lookup = ClusterMetadata.broker_metadata
+    monkeypatch.setattr(
+        ClusterMetadata,
+        "broker_metadata",
+        lambda self, node: dead if node == dead.nodeId else lookup(self, node),
+    )
+    monkeypatch.setattr(random, "shuffle", lambda nodes: nodes.sort(key=lambda node: node != dead.nodeId))
+    async with Publisher(publish_settings) as publisher:
+        for _ in range(10):  # before the fix the dead broker was picked at random: half of the probes failed
+            assert await publisher.present_topics(topics, timeout_s=5.0) == set(topics)
+
+        monkeypatch.setattr(ClusterMetadata, "brokers", lambda self: {dead})
+        with pytest.raises(BrokerUnavailableError, match=r"no broker answered a metadata request \(node 99"):
+            await publisher.present_topics(topics, timeout_s=5.0)
