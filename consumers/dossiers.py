@@ -60,6 +60,7 @@ from consumers.store.base import (
     create_table,
     reread_topic,
     select_in,
+    sums_by,
     upsert_sql,
 )
 
@@ -422,9 +423,8 @@ def province_totals(
     """``province → summed counters`` (``""``: central agencies), for the scoreboard; ``by="ministry"``: per
     ministry code (``""``: the provinces' agencies), for the silent-agency gauges."""
     condition, params = ("WHERE month = ?", [period]) if period else ("", [])
-    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
-    rows = reader.query(f"SELECT {by}, {sums} FROM dos_monthly {condition} GROUP BY {by}", params)
-    return {str(row[0]): dict(zip(COUNTERS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+    rows = sums_by(reader, "dos_monthly", (by,), COUNTERS, condition, params)
+    return {place: counts for (place,), counts in rows}
 
 
 def daily_totals(reader: StoreReader, province: str | None = None) -> dict[tuple[str, str], dict[str, int]]:
