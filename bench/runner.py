@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 from bench import machine
 from bench.model import PARTS, BenchContext, PartResult, Sizes
 from bench.report import figure_line, target_line, write_results
+from bench.secure import SECURE_PARTS, SUFFIX, as_secure, secure_stack
 from bench.stack import (
     bench_settings,
     delete_prefixed_topics,
@@ -49,6 +51,8 @@ class BenchOptions:
     keep_corpus: bool = False
     keep_work: bool = False
     profile: bool = False
+    secure: bool = True
+    """Also run the parts of :data:`bench.secure.SECURE_PARTS` on a private secure stack (#13)."""
     command: str = "lgsp bench"
 
 
@@ -116,6 +120,9 @@ def run_bench(options: BenchOptions, base: Settings | None = None) -> tuple[Path
     try:
         for name in options.parts:
             results.append(_run_part(ctx, name))
+        secure_parts = [name for name in options.parts if name in SECURE_PARTS] if options.secure else []
+        if secure_parts:
+            results += _secure_pass(ctx, base, secure_parts, {r.name: r for r in results})
     finally:
         if not options.keep_work:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -169,6 +176,26 @@ def _run_part(ctx: BenchContext, name: str) -> PartResult:
     for target in result.targets:
         ctx.say(f"{name}: {target_line(target, target.measured(result.figures), target.met(result.figures))}")
     return result
+
+
+def _secure_pass(
+    ctx: BenchContext, base: Settings, names: list[str], plain: dict[str, PartResult]
+) -> list[PartResult]:
+    """``names`` again on a private ``lgsp dev up --secure`` (:mod:`bench.secure`), compared with
+    ``plain``."""
+    ctx.say(f"--- secure stack for {', '.join(names)}: lgsp dev up --secure (private, free ports) ---")
+    try:
+        with secure_stack(base) as (settings, stack):
+            secure_ctx = dataclasses.replace(ctx, settings=settings, stack=stack)
+            ctx.say(f"secure stack at {stack.bootstrap_servers}")
+            return [as_secure(_run_part(secure_ctx, name), plain.get(name), stack) for name in names]
+    except Exception as exc:  # the stack did not start (or stop): the plain results must still be written
+        traceback.print_exc(file=sys.stderr)
+        error = f"{type(exc).__name__}: {exc}"
+        return [
+            PartResult(name + SUFFIX, _TITLES[name] + " — secure stack", status="failed", error=error)
+            for name in names
+        ]
 
 
 def _drop_topics(ctx: BenchContext, name: str) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DossierSynced
-from bus.events.codes import DossierStatus, OnlineLevel, SubmissionChannel
+from bus.events.codes import NOT_RECEIVED, DossierStatus, OnlineLevel, SubmissionChannel
 from bus.events.raw import RawEvent
 from consumers import span, units
 from consumers.base import (
@@ -85,7 +85,6 @@ COUNTERS = (
     "open",
 )
 _ADDED_IN_V2 = ("registered", "not_accepted", "resolved_without_due")
-_NOT_RECEIVED = frozenset({DossierStatus.REGISTERED, DossierStatus.NOT_ACCEPTED})
 _RESOLVED = frozenset({DossierStatus.RESOLVED, DossierStatus.RETURNED})
 _CLOSED = frozenset(
     {
@@ -194,7 +193,7 @@ class _State:
 
     def contribution(self) -> tuple[tuple[str, str, str], tuple[int, ...]]:
         """``((agency, procedure, month), counters)`` this dossier adds to ``dos_monthly``."""
-        received = self.status not in _NOT_RECEIVED
+        received = self.status not in NOT_RECEIVED
         resolved = self.status in _RESOLVED
         no_due = resolved and self.due_ms is None
         on_time = (

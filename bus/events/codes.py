@@ -148,6 +148,11 @@ class DossierStatus(CodedEnum):
         return self in (DossierStatus.RESOLVED, DossierStatus.RETURNED)
 
 
+NOT_RECEIVED: frozenset[str] = frozenset({DossierStatus.REGISTERED, DossierStatus.NOT_ACCEPTED})
+"""A dossier whose latest status is 1 registered or 3 not accepted was never accepted for processing: it is in
+no dossier KPI (``bus/kpis.py``, dossiers received). Members compare equal to their string codes."""
+
+
 class PeriodType(CodedEnum):
     """Reporting period kind (kỳ báo cáo)."""
 

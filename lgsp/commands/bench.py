@@ -56,6 +56,13 @@ def bench(
     profile: Annotated[
         bool, typer.Option("--profile", help="also profile the measured processes (py-spy), slower")
     ] = False,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure/--no-secure",
+            help="also run the publish and rebuild parts on a private `lgsp dev up --secure` stack",
+        ),
+    ] = True,
 ) -> None:
     """Run the benchmarks on the local stack (or the one LGSP_KAFKA__BOOTSTRAP_SERVERS names)."""
     try:
@@ -79,6 +86,7 @@ def bench(
         keep_corpus=keep_corpus,
         keep_work=keep_work,
         profile=profile,
+        secure=secure,
         command="lgsp " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "lgsp bench",
     )
     try:

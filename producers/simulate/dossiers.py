@@ -38,12 +38,10 @@ from producers.simulate.clock import (
     working_days_between,
 )
 from producers.simulate.factory import Factory
-from producers.simulate.procedures import Procedure
+from producers.simulate.procedures import NOT_ACCEPTED_RATE, Procedure, postal_given_offline
 from producers.simulate.process import Delay, Process
 from producers.simulate.world import SimAgency, SimProvince, World
 
-NOT_ACCEPTED_RATE: Final = 0.04
-"""Of online dossiers, those the officer does not accept (3)."""
 WITHDRAWN_RATE: Final = 0.015
 STOPPED_RATE: Final = 0.008
 SUPPLEMENT_RATE: Final = 0.06
@@ -170,9 +168,8 @@ class DossierPlanner:
         level = procedure.online_service  # the service's level, whatever the channel of this dossier
         if rng.random() < propensity[level]:
             channel = SubmissionChannel.ONLINE
-        else:  # of the dossiers not submitted online, postal_share / (1 - online_share) come by post
-            offline = 1.0 - targets.online_share
-            postal = targets.postal_share / offline if offline > 0 else 0.0
+        else:
+            postal = postal_given_offline(targets.online_share, targets.postal_share)
             channel = SubmissionChannel.POSTAL if rng.random() < postal else SubmissionChannel.COUNTER
         applicant = (
             ApplicantType.BUSINESS if rng.random() < procedure.business_share else ApplicantType.CITIZEN

@@ -7,9 +7,11 @@ instruments: driving licences with the police since 2025-03-01, civil status wit
 commune since 2025-07-01).
 
 Calibration: a province's targets ask for ``full_process_share`` (online at the FULL level) and
-``online_share`` of its dossiers. With the catalog's weight ``W_F`` of FULL procedures and ``W_P`` of PARTIAL
-ones, a dossier of a FULL procedure is submitted online with probability ``full_process_share / W_F``, one of
-a PARTIAL procedure with ``(online_share - full_process_share) / W_P``: :func:`online_propensity`.
+``online_share`` of its received dossiers (the KPIs of ``bus/kpis.py``). :data:`NOT_ACCEPTED_RATE` of the
+online dossiers are never received, so the shares wanted among the dossiers drawn are ``k`` times those
+(:func:`drawn_online_factor`). With the catalog's weight ``W_F`` of FULL procedures and ``W_P`` of PARTIAL
+ones, a dossier of a FULL procedure is submitted online with probability ``k full_process_share / W_F``, one
+of a PARTIAL procedure with ``k (online_share - full_process_share) / W_P``: :func:`online_propensity`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any, Final
 from bus.errors import ConfigError
 from bus.events import OnlineLevel
 
+NOT_ACCEPTED_RATE: Final = 0.04
+"""Of online dossiers, those the officer does not accept (3): never received, in no KPI's denominator."""
 AUTHORITIES: Final = frozenset({"department", "committee", "commune", "ministry"})
 COMMUNE: Final = "commune"
 """The ``unit`` of a procedure handled by a commune People's Committee."""
@@ -109,14 +113,38 @@ def level_weights(procedures: tuple[Procedure, ...]) -> dict[OnlineLevel, float]
     return shares
 
 
+def drawn_online_factor(online_share: float) -> float:
+    """``k``: how many times its share of the received dossiers a kind of online dossier must be drawn.
+
+    Drawn online with probability ``p``, a dossier is received online with ``p (1 - r)`` and received at all
+    with ``1 - p r`` (``r`` = :data:`NOT_ACCEPTED_RATE`; counter and postal dossiers are always received).
+    ``p (1 - r) / (1 - p r) = online_share`` gives ``p = online_share / (1 - r + online_share r)``; any part
+    of the online dossiers (a level's) scales by the same ``k = 1 / (1 - r + online_share r)``.
+    """
+    return 1.0 / (1.0 - NOT_ACCEPTED_RATE + online_share * NOT_ACCEPTED_RATE)
+
+
+def postal_given_offline(online_share: float, postal_share: float) -> float:
+    """P(by post | not drawn online) that gives ``postal_share`` of the received dossiers.
+
+    Postal dossiers are always received: wanted ``postal_share (1 - p r)`` of those drawn, with ``p`` the
+    drawn online share, ``1 - p r = (1 - r) k`` (:func:`drawn_online_factor`).
+    """
+    k = drawn_online_factor(online_share)
+    offline = 1.0 - online_share * k
+    return postal_share * (1.0 - NOT_ACCEPTED_RATE) * k / offline if offline > 0 else 0.0
+
+
 def online_propensity(
     procedures: tuple[Procedure, ...], online_share: float, full_process_share: float, where: str
 ) -> dict[OnlineLevel, float]:
-    """P(submitted online | the procedure's level) that gives ``online_share`` and ``full_process_share``."""
+    """P(submitted online | the procedure's level) that gives ``online_share`` and ``full_process_share`` of
+    the received dossiers."""
     shares = level_weights(procedures)
+    k = drawn_online_factor(online_share)
     wanted = {
-        OnlineLevel.FULL: full_process_share,
-        OnlineLevel.PARTIAL: online_share - full_process_share,
+        OnlineLevel.FULL: full_process_share * k,
+        OnlineLevel.PARTIAL: (online_share - full_process_share) * k,
         OnlineLevel.NONE: 0.0,
     }
     propensity: dict[OnlineLevel, float] = {}

@@ -54,7 +54,7 @@ class Targets:
     """Of the documents sent electronically (only or with paper), those digitally signed."""
     online_share: float
     full_process_share: float
-    """Dossiers ONLINE at the FULL level / all dossiers; at most ``online_share``."""
+    """Dossiers ONLINE at the FULL level / dossiers received (the KPI); at most ``online_share``."""
     postal_share: float
     digitised_rate: float
     on_time_rate: float

@@ -21,6 +21,7 @@ from tests.conftest import StackEndpoints
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PARTS = ["serde", "decode", "signing", "publish", "rebuild", "ingress", "e2e", "scaleout"]
+SECURE_PARTS = ["publish-secure", "rebuild-secure"]  # the secure pass, after the parts (bench/secure.py)
 
 
 def _lgsp() -> list[str]:
@@ -79,7 +80,7 @@ def test_json_has_machine_facts_and_every_part(smoke_run: tuple[Path, str]) -> N
     assert machine["cpu_model"]
     assert machine["python"]
     assert machine["kafka"]["tools_version"]
-    assert [part["name"] for part in document["parts"]] == PARTS
+    assert [part["name"] for part in document["parts"]] == PARTS + SECURE_PARTS
     for part in document["parts"]:
         assert part["status"] == "ok", f"{part['name']}: {part['error']}"
 
@@ -118,7 +119,7 @@ def test_markdown_has_the_targets_and_a_table_per_part(smoke_run: tuple[Path, st
     for part in document["parts"]:
         assert f". {part['title']}" in text
     tables = [line for line in text.splitlines() if line.startswith("| Figure | Median | Min – max |")]
-    assert len(tables) == len(PARTS)
+    assert len(tables) == len(PARTS) + len(SECURE_PARTS)
     for part in document["parts"]:
         for target in part["targets"]:
             assert target["label"] in text

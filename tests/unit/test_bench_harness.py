@@ -21,6 +21,8 @@ from bench.parts.e2e import Sent, visible_times
 from bench.parts.signing import Consumed
 from bench.profiling import hot_paths
 from bench.report import render_markdown, write_results
+from bench.secure import as_secure
+from bench.stack import StackInfo
 from bench.stats import Better, Figure, FigureSet, Ratio, Target, percentile
 from bench.stub_registry import SCHEMA_IDS, stub_registry
 from bench.workload import AGENCIES, make_dossiers
@@ -239,3 +241,24 @@ def test_producer_props_keep_the_connection_secrets_off_the_recorded_command_lin
     config = write_client_config(kafka, tmp_path / "client.properties")
     assert "pw=with=equals" in config.read_text()  # the secret lives in the 0600 file instead
     assert config.stat().st_mode & 0o077 == 0
+
+
+def test_a_part_run_on_the_secure_stack_is_named_and_compared_with_its_plain_run() -> None:
+    def part(rates: tuple[float, float]) -> PartResult:
+        result = PartResult("publish", "Publish")
+        for key, rate in zip(("publisher", "raw"), rates, strict=True):
+            result.figures.add(Figure(key, key, "events/s")).add(rate)
+        result.targets = [Target("Publisher ≥ 0.7× raw", "publisher/raw", ">=", 0.7, "×")]
+        return result
+
+    stack = StackInfo("127.0.0.1:9093", "http://127.0.0.1:8081/apis/ccompat/v7", "secure", True)
+    secure = as_secure(part((800.0, 1000.0)), part((1000.0, 2000.0)), stack)
+    assert secure.name == "publish-secure"
+    assert secure.title == "Publish — secure stack"
+    # its target rows are told apart from the plain part's in the results' target table
+    assert [t.label for t in secure.targets] == ["Publisher ≥ 0.7× raw (secure stack)"]
+    assert secure.figures["publisher"].detail["vs_plain"] == pytest.approx(0.8)
+    assert secure.figures["raw"].detail["vs_plain"] == pytest.approx(0.5)
+    assert "publisher 0.80×; raw 0.50×" in secure.notes[1]
+    failed = as_secure(part((1.0, 1.0)), PartResult("publish", "Publish", status="failed"), stack)
+    assert "vs_plain" not in failed.figures["publisher"].detail

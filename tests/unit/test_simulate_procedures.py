@@ -8,10 +8,12 @@ from bus.errors import ConfigError
 from bus.events import OnlineLevel
 from producers.simulate.procedures import (
     COMMUNE,
+    NOT_ACCEPTED_RATE,
     _procedure,
     level_weights,
     load_procedures,
     online_propensity,
+    postal_given_offline,
 )
 from producers.simulate.targets import load_targets
 
@@ -44,8 +46,12 @@ def test_every_target_row_is_reachable_by_the_catalog(level: str) -> None:
         assert propensity[OnlineLevel.NONE] == 0
         online = sum(weights[level] * propensity[level] for level in weights)
         full = weights[OnlineLevel.FULL] * propensity[OnlineLevel.FULL]
-        assert online == pytest.approx(row.online_share)
-        assert full == pytest.approx(row.full_process_share)
+        postal = (1 - online) * postal_given_offline(row.online_share, row.postal_share)
+        received = 1 - online * NOT_ACCEPTED_RATE  # of the dossiers drawn; counter and postal always are
+        # the targets are KPIs: shares of the received dossiers, the not-accepted online ones left out
+        assert online * (1 - NOT_ACCEPTED_RATE) / received == pytest.approx(row.online_share)
+        assert full * (1 - NOT_ACCEPTED_RATE) / received == pytest.approx(row.full_process_share)
+        assert postal / received == pytest.approx(row.postal_share)
 
 
 def test_a_target_the_catalog_cannot_reach_is_a_config_error() -> None:
