@@ -56,6 +56,7 @@ from consumers.store.base import (
     copy_sql,
     reread_topic,
     select_in,
+    sums_by,
     upsert_sql,
 )
 
@@ -357,16 +358,15 @@ def province_totals(
     """``province → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the scoreboard;
     ``by="ministry"``: per ministry code (``""``: the provinces' agencies), for the silent-agency gauges."""
     condition, params = ("WHERE day BETWEEN ? AND ?", list(month_bounds(period))) if period else ("", [])
-    sums = ", ".join(f"SUM({c})" for c in TOTALS)
-    rows = reader.query(f"SELECT {by}, {sums} FROM doc_daily {condition} GROUP BY {by}", params)
-    return {str(row[0]): dict(zip(TOTALS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+    return {
+        place: totals for (place,), totals in sums_by(reader, "doc_daily", (by,), TOTALS, condition, params)
+    }
 
 
 def daily_totals(reader: StoreReader) -> dict[tuple[str, str], dict[str, int]]:
     """``(province, day) → {sent, sent_electronic, sent_electronic_only}`` (``""``: central), for the page's
     daily trends: the scoreboard's document counts, one day at a time."""
-    sums = ", ".join(f"SUM({c})" for c in TOTALS)
-    rows = reader.query(f"SELECT province, day, {sums} FROM doc_daily GROUP BY province, day")
     return {
-        (str(row[0]), str(row[1])): dict(zip(TOTALS, (int(v) for v in row[2:]), strict=True)) for row in rows
+        (province, day): totals
+        for (province, day), totals in sums_by(reader, "doc_daily", ("province", "day"), TOTALS)
     }

@@ -27,7 +27,7 @@ contribution and adding its new one in the same transaction as the new state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DossierSynced
@@ -60,6 +60,7 @@ from consumers.store.base import (
     create_table,
     reread_topic,
     select_in,
+    sums_by,
     upsert_sql,
 )
 
@@ -179,7 +180,8 @@ class _State:
     received_ms: int
     due_ms: int | None
     finished_ms: int | None
-    digitised: bool
+    digitised: int
+    """A truth value: the record's bool, or the stored 0/1 as read back."""
 
     @property
     def rank(self) -> tuple[int, int, str]:
@@ -222,20 +224,18 @@ class _State:
         return (self.agency, self.procedure_code, local_month(self.received_ms)), vector
 
 
-_SELECT_STATES = (
-    "SELECT dossier_code, version, occurred_ms, event_id, agency, province, procedure_code, channel,"
-    " online_level, status, received_ms, due_ms, finished_ms, digitised FROM dos_dossiers"
-)
-"""The stored states, in the column order :func:`_state_from_row` reads."""
+_STATE_FIELDS = tuple(field.name for field in fields(_State))
+"""The columns of ``dos_dossiers`` a :class:`_State` is read from: its own fields, by name, in their order
+(each field is named after its column; one that is not a column fails the SELECT loudly)."""
+_SELECT_STATES = f"SELECT dossier_code, {', '.join(_STATE_FIELDS)} FROM dos_dossiers"
+"""The stored states: the dossier code, then :data:`_STATE_FIELDS`."""
 
 
 def _state_from_row(row: Sequence[Any]) -> _State:
-    version, occurred, event_id, agency, province, procedure, channel, level, status = row[1:10]
-    received, due, finished, digitised = row[10:14]
-    return _State(
-        version, occurred, event_id, agency, province, procedure, channel, level, status, received, due,
-        finished, bool(digitised),
-    )  # fmt: skip
+    """The state of a row of :data:`_SELECT_STATES`. Positional, but both the SELECT and the constructor
+    follow the dataclass's field order, so adding a field or a column cannot shift values (and it is cheaper
+    than naming each value: a rebuild loads every stored state it updates)."""
+    return _State(*row[1:])
 
 
 _DOSSIER = DossierSynced.AVRO_NAME
@@ -421,9 +421,8 @@ def province_totals(
     """``province → summed counters`` (``""``: central agencies), for the scoreboard; ``by="ministry"``: per
     ministry code (``""``: the provinces' agencies), for the silent-agency gauges."""
     condition, params = ("WHERE month = ?", [period]) if period else ("", [])
-    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
-    rows = reader.query(f"SELECT {by}, {sums} FROM dos_monthly {condition} GROUP BY {by}", params)
-    return {str(row[0]): dict(zip(COUNTERS, (int(v) for v in row[1:]), strict=True)) for row in rows}
+    rows = sums_by(reader, "dos_monthly", (by,), COUNTERS, condition, params)
+    return {place: counts for (place,), counts in rows}
 
 
 def daily_totals(reader: StoreReader, province: str | None = None) -> dict[tuple[str, str], dict[str, int]]:

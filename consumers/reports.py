@@ -360,8 +360,8 @@ class ReportsView(View):
             params,
         )
         groups: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-        for row in rows:
-            groups[tuple(row[:5])].append(float(row[5]))
+        for *where, value in rows:  # the place, report, period, indicator and unit of the SELECT; its value
+            groups[tuple(where)].append(float(value))
         out = []
         for key in sorted(groups, key=lambda k: tuple(str(part) for part in k)):
             values = groups[key]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from bus.agencies import load_catalog
 from bus.metrics import NATIONAL
+from bus.reporting import VIETNAM
 from consumers.base import Grain, ViewResult
 from consumers.page import tiles
 from consumers.page.charts import chart
@@ -31,7 +32,6 @@ _ISLANDS: Final = {
     "hoang_sa": ("Q.đ. Hoàng Sa", "Hoàng Sa (Paracel) Is."),
     "truong_sa": ("Q.đ. Trường Sa", "Trường Sa (Spratly) Is."),
 }
-_VN: Final = timedelta(hours=7)
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,10 @@ def shell(view: View, title: str, main: str, *, version: str, path: str) -> str:
 
 
 def updated_line(lang: Lang, now: datetime | None = None) -> str:
-    moment = (now or datetime.now(UTC)) + _VN
+    moment = now or datetime.now(UTC)
     return (
         f'<p class="updated" role="status">{esc(t(lang, "updated"))} '
-        f'<time datetime="{(moment - _VN).isoformat()}">{moment:%H:%M:%S}</time></p>'
+        f'<time datetime="{moment.isoformat()}">{moment.astimezone(VIETNAM):%H:%M:%S}</time></p>'
     )
 
 

@@ -138,6 +138,27 @@ def select_in(reader: StoreReader, sql_prefix: str, keys: Sequence[Any], suffix:
     return rows
 
 
+def sums_by(
+    reader: StoreReader,
+    table: str,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    condition: str = "",
+    params: Sequence[Any] = (),
+) -> Iterator[tuple[tuple[str, ...], dict[str, int]]]:
+    """``SELECT keys, SUM(each of sums) FROM table condition GROUP BY keys``, each row as the text of its
+    ``keys`` and ``{sum: int}``. The SELECT and the names read back are made from the same two lists, so a
+    column added to either cannot shift values. Names come from code, never from input."""
+    width = len(keys)
+    rows = reader.query(
+        f"SELECT {', '.join(keys)}, {', '.join(f'SUM({c})' for c in sums)} FROM {table} {condition}"
+        f" GROUP BY {', '.join(keys)}",
+        params,
+    )
+    for row in rows:
+        yield tuple(str(v) for v in row[:width]), dict(zip(sums, (int(v) for v in row[width:]), strict=True))
+
+
 def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()) -> str:
     """Portable ``INSERT ... ON CONFLICT (key) DO UPDATE``: ``add`` columns are incremented by the new
     values, the other non-key columns replaced. Names come from code, never from input."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -12,8 +12,8 @@ from typing import Any, Final
 from bus.cloudevents import to_structured
 from bus.errors import ConfigError
 from bus.events import Event
+from bus.reporting import VIETNAM
 
-VIETNAM: Final = timezone(timedelta(hours=7), "ICT")
 DEFAULT_START: Final = datetime(2025, 7, 1, tzinfo=VIETNAM)
 """The first day of the 34 provinces; a fixed date so a seed alone decides the output."""
 DEFAULT_SCALE: Final = 0.01

@@ -17,13 +17,23 @@ Cells need ``n p (1 - p) >= 5`` for the normal approximation; the pooled test us
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
+from datetime import datetime
 
 import pytest
 
+from bus.consumer.types import Batch, Partition
+from bus.events import Event
+from bus.reporting import VIETNAM
+from bus.settings import Settings
+from bus.topics import topic_for
 from bus.types import ProvinceCode
-from producers.simulate import Simulation, SimulationConfig
+from consumers.base import Grain, Level, ViewQuery
+from consumers.store import SqliteStore
+from consumers.viewset import ViewSet, build_views
+from producers.simulate import EmissionKind, Simulation, SimulationConfig
 from producers.simulate.observe import Observed, Proportion, observe
 from producers.simulate.targets import MINISTRIES_KEY, TargetTable, load_targets
 
@@ -167,3 +177,37 @@ def test_ground_truth_counts_what_was_emitted(simulation: Simulation, observed: 
         electronic = rates["electronic_rate"]
         sent_electronically = counted["electronic_only"] + counted["electronic_and_paper"]
         assert (sent_electronically, counted["documents"]) == (electronic.successes, electronic.trials)
+
+
+def test_missed_filings_come_back_as_the_views_completeness() -> None:
+    """A missed filing leaves no event, so the observer cannot see ``report_missed_rate``: the views' report
+    completeness over a simulated year, pooled over every province and the ministries, must be within sampling
+    error of 1 - each row's missed rate. Report volume does not depend on the scale, so a tiny scale keeps
+    this fast; the run ends more than the longest late filing (25 days) after the last deadline it counts."""
+    start = datetime(2025, 7, 1, tzinfo=VIETNAM)
+    until = datetime(2026, 7, 28, tzinfo=VIETNAM)
+    emissions = itertools.takewhile(
+        lambda e: e.event.meta.occurred_at < until,
+        Simulation(SimulationConfig(seed=20250702, start=start, scale=0.00005)),
+    )
+    by_topic: dict[str, list[Event]] = {}
+    for emission in emissions:
+        if emission.kind is not EmissionKind.INVALID:
+            by_topic.setdefault(topic_for(emission.event), []).append(emission.event)
+    views = ViewSet(SqliteStore(":memory:"), build_views(Settings()))
+    try:
+        asyncio.run(views.apply(Batch(by_topic, {Partition("lgsp.reports", 0): 1})))
+        rows = views.query("reports", ViewQuery(level=Level.PROVINCE, grain=Grain.ALL)).rows
+    finally:
+        views.close()
+    targets = load_targets()
+    filed = expected = mean = variance = 0.0
+    for row in rows:
+        p = 1 - targets.of(ProvinceCode(row["province"]) if row["province"] else None).report_missed_rate
+        filed += row["filed"]
+        expected += row["expected"]
+        mean += row["expected"] * p
+        variance += row["expected"] * p * (1 - p)
+    assert expected >= 1500  # a year of monthly, quarterly, half-year and year reports of 34 + ministries
+    assert filed < expected  # some never filed
+    assert abs(_z(filed, mean, variance)) < Z_LIMIT, f"{filed} of {expected} filed, {mean:.1f} expected"

@@ -15,7 +15,7 @@ import pytest
 from bus.consumer.types import Partition
 from bus.errors import StoreError
 from consumers.store import Migration, ViewStore, open_store
-from consumers.store.base import select_in, upsert_sql
+from consumers.store.base import select_in, sums_by, upsert_sql
 
 COUNTS_V1 = Migration(
     "counts", 1, "a counter table", ("CREATE TABLE counts (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",)
@@ -137,3 +137,22 @@ def test_results_have_sqlite_types_and_percent_and_quotes_pass_through(open_new:
         )[0]
     assert (total, mean, bigger, literal) == (5, 2.5, 1, "?%")
     assert (type(total), type(mean), type(bigger)) == (int, float, int)
+
+
+def test_sums_by_names_each_sum_after_the_list_the_select_is_made_from(open_new: Opener) -> None:
+    store = open_new()
+    tallies = (
+        "CREATE TABLE tallies (place TEXT NOT NULL, day TEXT NOT NULL, a BIGINT NOT NULL, b BIGINT NOT NULL)"
+    )
+    store.migrate([Migration("tallies", 1, "a table to sum", (tallies,))])
+    with store.transaction() as txn:
+        txn.executemany(
+            "INSERT INTO tallies (place, day, a, b) VALUES (?, ?, ?, ?)",
+            [("x", "d1", 1, 10), ("x", "d1", 2, 20), ("x", "d2", 4, 40), ("y", "d1", 8, 80)],
+        )
+    with store.reader() as reader:
+        # the sums asked in another order than the table's columns: each value is found by its name
+        by_place = dict(sums_by(reader, "tallies", ("place",), ("b", "a")))
+        by_day = dict(sums_by(reader, "tallies", ("place", "day"), ("a",), "WHERE b < ?", [50]))
+    assert by_place == {("x",): {"b": 70, "a": 7}, ("y",): {"b": 80, "a": 8}}
+    assert by_day == {("x", "d1"): {"a": 3}, ("x", "d2"): {"a": 4}}
