@@ -190,6 +190,7 @@ def _free_other_than(host: str, taken: set[int]) -> int:
 
 
 def _check(host: str, chosen: Mapping[str, int]) -> None:
+    # Duplicates first: they are a mistake in the command line whatever else runs on the machine.
     seen: dict[int, str] = {}
     for name, port in chosen.items():
         if port in seen:
@@ -198,6 +199,7 @@ def _check(host: str, chosen: Mapping[str, int]) -> None:
                 "give one of them another port (0: any free port)"
             )
         seen[port] = name
+    for name, port in chosen.items():
         if port_in_use(host, port):
             raise ConfigError(
                 f"port {port} on {host} is already in use; {_WHAT[name]} needs it. Stop what holds it "
