@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 KEYS_TOPIC: Final = "lgsp.keys"
 _READ_TIMEOUT_MS: Final = 1000
+_FETCH_WAIT_MS: Final = 50
+"""The broker answers a request of one connection only after the one before it: a long-polling fetch of the
+caught-up keyring held every refresh's end-offset request for the fetch's whole wait (500 ms, each batch of
+the views). The reader pauses its partition when caught up; this bounds a fetch still in flight."""
 _TOPIC_ALREADY_EXISTS: Final = 36
 
 
@@ -115,11 +119,15 @@ class KeyringReader:
     async def start(self) -> Keyring:
         await ensure_keys_topic(self._settings)
         consumer = AIOKafkaConsumer(
-            **connection_kwargs(self._settings.kafka), enable_auto_commit=False, group_id=None
+            **connection_kwargs(self._settings.kafka),
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_wait_ms=_FETCH_WAIT_MS,
         )
         try:
             await consumer.start()
             consumer.assign([self._partition])
+            consumer.pause(self._partition)  # fetched only while a refresh reads (see _FETCH_WAIT_MS)
             await consumer.seek_to_beginning(self._partition)
         except KafkaError as exc:
             await consumer.stop()
@@ -135,12 +143,17 @@ class KeyringReader:
             raise ConfigError("the keyring reader is not started")
         try:
             end = (await consumer.end_offsets([self._partition]))[self._partition]
-            while await consumer.position(self._partition) < end:
-                fetched = await consumer.getmany(self._partition, timeout_ms=_READ_TIMEOUT_MS)
-                for record in fetched.get(self._partition, []):
-                    entry = _entry(record.value)
-                    if entry is not None:
-                        self.keyring.put(entry)
+            if await consumer.position(self._partition) < end:
+                consumer.resume(self._partition)
+                try:
+                    while await consumer.position(self._partition) < end:
+                        fetched = await consumer.getmany(self._partition, timeout_ms=_READ_TIMEOUT_MS)
+                        for record in fetched.get(self._partition, []):
+                            entry = _entry(record.value)
+                            if entry is not None:
+                                self.keyring.put(entry)
+                finally:
+                    consumer.pause(self._partition)
         except KafkaError as exc:
             # Kafka is down (the batch in hand was fetched before): keep the keys read so far rather than stop
             # the views; the next batch reads on. A record signed by a key added meanwhile is a dead letter

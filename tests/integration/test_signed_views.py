@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from typer.testing import CliRunner
 
 import bus.signing.signer
@@ -21,7 +21,7 @@ from bus.events import Event
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.signing import create_agency_key, load_private_key
-from bus.signing.keyring import load_keyring, publish_entries, publish_entry
+from bus.signing.keyring import KeyringReader, keys_topic, load_keyring, publish_entries, publish_entry
 from bus.signing.keys import now_ms
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.topics import ensure_topics
@@ -176,3 +176,27 @@ def test_a_stacks_keys_are_made_once_and_kept_and_load_as_the_publishers_load_th
     assert ingress is not None
     assert len(ingress) == 0
     assert ingress.attester is not None
+
+
+async def test_the_keyring_reader_fetches_only_while_it_refreshes(
+    settings: Settings, topic_prefix: str, tmp_path: Path
+) -> None:
+    """A caught-up reader keeps its partition paused: a long-polling fetch in flight held each refresh's
+    end-offset request for the fetch's whole wait (500 ms before every batch of the views)."""
+    config = views_settings(settings, topic_prefix, tmp_path)
+    first = create_agency_key(s.HCMC, tmp_path / "keys")
+    await publish_entry(config, first.entry)
+    reader = KeyringReader(config)
+    keyring = await reader.start()
+    try:
+        assert keyring.get(first.entry.key_id) is not None
+        partition = TopicPartition(keys_topic(config), 0)
+        consumer = reader._consumer
+        assert consumer is not None
+        assert consumer.paused() == {partition}
+        later = create_agency_key(s.NGHE_AN, tmp_path / "keys")
+        await publish_entry(config, later.entry)
+        assert (await reader.refresh()).get(later.entry.key_id) is not None
+        assert consumer.paused() == {partition}
+    finally:
+        await reader.close()
