@@ -18,8 +18,11 @@ COPY schemas ./schemas
 # The versions CI tested: requirements.lock constrains every dependency (make lock regenerates it).
 RUN pip install -c requirements.lock ".[all]" && rm -rf /src
 
-# An unprivileged user; /data holds the SQLite view store and the ingress key file (volumes in compose).
-RUN useradd --system --uid 10001 --home-dir /data --create-home lgsp
+# An unprivileged user; /data holds the SQLite view store and the ingress key file, /keys the stack's signing
+# keys, /cache the schema cache (volumes in compose). Docker gives a new named volume the owner of the image's
+# directory it is mounted on, so each exists here owned by lgsp (a missing one would be root's: unwritable).
+RUN useradd --system --uid 10001 --home-dir /data --create-home lgsp \
+    && install -d -o lgsp -g lgsp /keys /cache
 USER lgsp
 WORKDIR /data
 

@@ -149,6 +149,29 @@ def test_dockerfile_installs_the_project_on_python_311_slim_with_lgsp_as_entrypo
             assert not any(fnmatch.fnmatch(item, pattern) for pattern in patterns), f"{item} is dockerignored"
 
 
+def test_every_volume_of_a_bus_service_is_mounted_where_the_image_gives_lgsp_a_directory() -> None:
+    """A new named volume takes the owner of the image's directory it is mounted on; a directory the image
+    lacks is root's, and the services run as the lgsp user."""
+    text = DOCKERFILE.read_text()
+    home = re.search(r"--home-dir (\S+) --create-home lgsp", text)
+    assert home is not None
+    owned = {
+        home[1],
+        *(
+            path
+            for line in re.findall(r"install -d -o lgsp -g lgsp ([^&\n]+)", text)
+            for path in line.split()
+        ),
+    }
+    for name in BUS_SERVICES:
+        for volume in _services()[name].get("volumes", []):
+            source, target = str(volume).split(":")[:2]
+            if source in _compose()["volumes"]:
+                assert target in owned, (
+                    f"{name}: volume {source} on {target}, which the image does not make for lgsp"
+                )
+
+
 @pytest.mark.parametrize(
     ("service", "args"),
     _invocations(),
