@@ -9,7 +9,7 @@ session and side by side: ``fault_stack`` (one broker and a registry) and ``clus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,6 +19,7 @@ from bus.errors import DevStackError
 from lgsp.devstack import DevStack
 from tests.faults import report
 from tests.faults.stacks import FaultStack, launched, register_all
+from tests.stack import SecureStack, started_secure_stack
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if report.RECORDED:
         terminalreporter.write_sep("=", f"fault figures (also in {report.results_file()})")
         terminalreporter.write_line(report.table(report.RECORDED))
+
+
+@pytest.fixture(scope="module")
+def secure_cluster() -> Iterator[SecureStack]:
+    """``lgsp dev up --secure --brokers 3`` with its write-protected registry; one per module, as the tests
+    kill its brokers."""
+    with started_secure_stack(brokers=3) as stack:
+        yield stack

@@ -168,9 +168,16 @@ class ViewsProcess(Child):
 class IngressProcess(Child):
     """``lgsp ingress`` on a port the OS picks; ``url`` is known once uvicorn says where it listens."""
 
-    def __init__(self, settings: Settings, workdir: Path, *, name: str = "ingress") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workdir: Path,
+        *,
+        name: str = "ingress",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         args = [str(LGSP), "ingress", "--host", "127.0.0.1", "--port", "0"]
-        super().__init__(name, args, settings_env(settings), workdir)
+        super().__init__(name, args, settings_env(settings, **(env or {})), workdir)
         self.url = ""
 
     async def started(self, timeout_s: float = 120.0) -> str:

@@ -19,7 +19,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -28,7 +28,8 @@ import httpx
 import pytest
 
 from bus.events import Event
-from bus.settings import ProducerSettings
+from bus.kafka_client import kafka_environment
+from bus.settings import ProducerSettings, Settings
 from bus.topics import AUDIT_TOPIC
 from lgsp.devstack import DevStack
 from tests.faults.badinput import INGRESS_LIMITS
@@ -38,9 +39,11 @@ from tests.faults.procs import IngressProcess, wait_until
 from tests.faults.report import FaultFigures, remember
 from tests.faults.stacks import FaultStack
 from tests.faults.test_cluster import leader_of
-from tests.faults.test_cluster_publish import with_cluster_topics
+from tests.faults.test_cluster_publish import with_cluster_topics, with_secure_cluster_topics
 from tests.faults.verify import data_topics
 from tests.faults.workload import take_units
+from tests.integration.kafka_read import Kafka
+from tests.stack import SecureStack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -148,13 +151,42 @@ async def test_ingress_rides_through_a_broker_sigkill(
     settings = await with_cluster_topics(
         cluster, fault_stack, tmp_path, producer={"delivery_timeout_s": DELIVERY_TIMEOUT_S}, ingress=LIMITS
     )
-    bootstrap = settings.kafka.bootstrap_servers
+    await ingress_through_a_broker_kill(
+        cluster, settings, settings.kafka.bootstrap_servers, {}, tmp_path, started
+    )
+
+
+async def test_ingress_rides_through_a_broker_sigkill_on_the_secure_cluster(
+    secure_cluster: SecureStack, tmp_path: Path
+) -> None:
+    """The same over SASL_SSL (the ingress connects as the admin, from ``LGSP_KAFKA__*``)."""
+    started = time.monotonic()
+    settings = await with_secure_cluster_topics(
+        secure_cluster, tmp_path, producer={"delivery_timeout_s": DELIVERY_TIMEOUT_S}, ingress=LIMITS
+    )
+    env = kafka_environment(secure_cluster.admin)
+    await ingress_through_a_broker_kill(
+        secure_cluster.launcher, settings, secure_cluster.admin, env, tmp_path, started, name=" (secure)"
+    )
+
+
+async def ingress_through_a_broker_kill(
+    cluster: DevStack,
+    settings: Settings,
+    bootstrap: Kafka,
+    env: Mapping[str, str],
+    tmp_path: Path,
+    started: float,
+    *,
+    name: str = "",
+) -> None:
+    """The stream, the kill of partition 0's leader, and every assertion of the module docstring."""
     topics = data_topics(settings)
     pool = take_units(POOL, seed=707)
     token = issue_key(settings.ingress.api_keys_file, {e.meta.source for e in pool})
     ledger = Ledger()
     victim = await leader_of(bootstrap, topics[0], 0)
-    ingress = IngressProcess(settings, tmp_path)
+    ingress = IngressProcess(settings, tmp_path, env=env)
     try:
         url = await ingress.started()
         unbounded = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -188,7 +220,7 @@ async def test_ingress_rides_through_a_broker_sigkill(
     unexpected = set(scan.copies) - ledger.confirmed
     remember(
         FaultFigures(
-            fault="2b ingress, one of 3 brokers SIGKILL (RF 3, min ISR 2)",
+            fault=f"2b ingress, one of 3 brokers SIGKILL (RF 3, min ISR 2){name}",
             offered=len(ledger.offered),
             confirmed=len(ledger.confirmed),
             reported_unconfirmed=len(ledger.reported_unconfirmed),

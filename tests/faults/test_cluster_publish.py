@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.test_cluster import leader_of
 from tests.faults.verify import data_topics
 from tests.integration.kafka_read import Kafka, client_kwargs
-from tests.stack import SecureStack, started_secure_stack
+from tests.stack import SecureStack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -79,31 +78,35 @@ async def test_publish_of_30000_events_survives_a_broker_sigkill(
     await publish_through_a_broker_kill(cluster, settings, bootstrap, settings_env(settings), tmp_path)
 
 
-@pytest.fixture(scope="module")
-def secure_cluster() -> Iterator[SecureStack]:
-    """``lgsp dev up --secure --brokers 3`` with its write-protected registry (this module kills brokers)."""
-    with started_secure_stack(brokers=3) as stack:
-        yield stack
-
-
 async def test_publish_of_30000_events_survives_a_broker_sigkill_on_the_secure_cluster(
     secure_cluster: SecureStack, tmp_path: Path
 ) -> None:
     """The same over SASL_SSL: TLS between the brokers, SCRAM clients, the admin publishing (the child gets
     the connection from ``LGSP_KAFKA__*``; with plain settings it could not reach the SASL_SSL listener)."""
+    settings = await with_secure_cluster_topics(
+        secure_cluster, tmp_path, producer={"delivery_timeout_s": 30.0}
+    )
+    env = settings_env(settings, **kafka_environment(secure_cluster.admin))
+    await publish_through_a_broker_kill(
+        secure_cluster.launcher, settings, secure_cluster.admin, env, tmp_path
+    )
+
+
+async def with_secure_cluster_topics(
+    secure_cluster: SecureStack, tmp_path: Path, **sections: dict[str, Any]
+) -> Settings:
+    """:func:`with_cluster_topics` on the secure cluster: the admin's connection, topics with the cluster's
+    defaults (asserted), the schemas registered by the registry's admin (it takes writes from no one else)."""
     launcher = secure_cluster.launcher
     registry = launcher.registry_admin_settings()
-    settings = fault_settings(
-        launcher.endpoints.bootstrap_servers, registry.url, tmp_path, producer={"delivery_timeout_s": 30.0}
-    )
+    settings = fault_settings(launcher.endpoints.bootstrap_servers, registry.url, tmp_path, **sections)
     settings = settings.model_copy(update={"kafka": secure_cluster.admin})
     assert settings.topics.replication_factor is None  # `dev up --secure --brokers 3` set the defaults
     await ensure_topics(settings)
     assert await replication(secure_cluster.admin, data_topics(settings)[0]) == (3, "2")
-    async with SchemaRegistryClient(registry) as client:  # the registry takes writes from its admin only
+    async with SchemaRegistryClient(registry) as client:
         await register_schemas(client, sorted(EVENT_TYPES))
-    env = settings_env(settings, **kafka_environment(secure_cluster.admin))
-    await publish_through_a_broker_kill(launcher, settings, secure_cluster.admin, env, tmp_path)
+    return settings
 
 
 async def publish_through_a_broker_kill(
