@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.events import Event
@@ -64,6 +65,10 @@ async def create_topics(settings: Settings) -> None:
     await ensure_topics(settings, prefix=settings.topics.prefix)
 
 
+READY_LINE: Final = r"serving metrics on "
+"""Logged by ``lgsp views run --metrics-port`` after it installed its SIGTERM handler."""
+
+
 @dataclass
 class Members:
     """``lgsp views run`` processes of one group on the scenario's store; killed ones are replaced."""
@@ -92,6 +97,10 @@ class Members:
         return [member for member in self.running if not member.alive()]
 
     async def stop(self) -> list[int]:
+        """SIGTERM each member once it is up: a replacement still starting has no handler yet, and the signal
+        would kill it (-15) instead of stopping it (seen on a loaded CI machine)."""
+        for member in self.running:
+            await member.wait_for_line(READY_LINE, timeout_s=120)
         return list(await asyncio.gather(*(member.stop() for member in self.running)))
 
     def kill_all(self) -> None:
