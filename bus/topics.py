@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final, Protocol
@@ -120,6 +121,15 @@ class TopicPlan:
     configs: Mapping[str, str]
 
 
+def replication(
+    settings: TopicSettings, cluster: ClusterDefaults, replication_factor: int | None = None
+) -> tuple[int, str]:
+    """``(replicas, min.insync.replicas)`` of a topic this bus creates: the argument, else the settings, else
+    the ``cluster``'s defaults; the in-sync minimum likewise, never above the replicas."""
+    replicas = replication_factor or settings.replication_factor or cluster.replication_factor
+    return replicas, str(min(settings.min_insync_replicas or cluster.min_insync_replicas, replicas))
+
+
 def topic_plans(
     settings: TopicSettings,
     *,
@@ -130,11 +140,9 @@ def topic_plans(
 ) -> list[TopicPlan]:
     """The desired state of every topic: catalog topics from ``settings``, DLQs with their own sizing.
 
-    Replication: the argument, else the settings, else the ``cluster``'s defaults; the in-sync minimum
-    likewise, never above the replicas.
+    Replication: :func:`replication`.
     """
-    replicas = replication_factor or settings.replication_factor or cluster.replication_factor
-    min_isr = str(min(settings.min_insync_replicas or cluster.min_insync_replicas, replicas))
+    replicas, min_isr = replication(settings, cluster, replication_factor)
     plans = []
     for spec in TOPICS.values():
         name = TopicName(prefix + spec.name)
@@ -164,8 +172,7 @@ def audit_topic_plan(
     """What ``lgsp.audit`` should look like: deleted after ``LGSP_AUDIT__RETENTION_DAYS``, stamped with the
     broker's append time (the time an auditor can trust), replicated like the event topics."""
     topics = settings.topics
-    replicas = topics.replication_factor or cluster.replication_factor
-    min_isr = str(min(topics.min_insync_replicas or cluster.min_insync_replicas, replicas))
+    replicas, min_isr = replication(topics, cluster)
     configs = {
         "cleanup.policy": "delete",
         "retention.ms": str(settings.audit.retention_days * _DAY_MS),
@@ -176,21 +183,28 @@ def audit_topic_plan(
     return TopicPlan(name, topics.partitions, replicas, configs)
 
 
-async def ensure_audit_topic(settings: Settings) -> bool:
-    """Create ``lgsp.audit`` if it is missing (idempotent); whether it was created."""
+@asynccontextmanager
+async def _creating(settings: Settings, failing: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client; Kafka's errors become the bus's (``failing`` says what did not happen)."""
     admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
     try:
         await admin.start()
-        plan = audit_topic_plan(settings, cluster=await cluster_defaults(admin))
-        return bool(await _create_missing(admin, [plan], settings.kafka.request_timeout_ms))
+        yield admin
     except (KafkaConnectionError, KafkaTimeoutError) as exc:
         raise BrokerUnavailableError(
             f"Kafka at {settings.kafka.bootstrap_servers} is unavailable: {exc}"
         ) from exc
     except KafkaError as exc:
-        raise BrokerError(f"cannot create the audit topic: {exc!r}") from exc
+        raise BrokerError(f"{failing}: {exc!r}") from exc
     finally:
         await admin.close()
+
+
+async def ensure_audit_topic(settings: Settings) -> bool:
+    """Create ``lgsp.audit`` if it is missing (idempotent); whether it was created."""
+    async with _creating(settings, "cannot create the audit topic") as admin:
+        plan = audit_topic_plan(settings, cluster=await cluster_defaults(admin))
+        return bool(await _create_missing(admin, [plan], settings.kafka.request_timeout_ms))
 
 
 class TopicStatus(StrEnum):
@@ -228,9 +242,7 @@ async def ensure_topics_report(
     replication_factor: int | None = None,
 ) -> list[TopicOutcome]:
     """Like :func:`ensure_topics`, with what happened to each topic and warnings about existing ones."""
-    admin = AIOKafkaAdminClient(**admin_kwargs(settings.kafka))
-    try:
-        await admin.start()
+    async with _creating(settings, "creating topics failed") as admin:
         plans = topic_plans(
             settings.topics,
             prefix=prefix or settings.topics.prefix,
@@ -242,14 +254,6 @@ async def ensure_topics_report(
         actual = await _partition_counts(
             admin, [p.name for p in plans], wait_s=settings.kafka.request_timeout_ms / 1000
         )
-    except (KafkaConnectionError, KafkaTimeoutError) as exc:
-        raise BrokerUnavailableError(
-            f"Kafka at {settings.kafka.bootstrap_servers} is unavailable: {exc}"
-        ) from exc
-    except KafkaError as exc:
-        raise BrokerError(f"creating topics failed: {exc}") from exc
-    finally:
-        await admin.close()
     return [_outcome(plan, plan.name in created, actual.get(plan.name, 0)) for plan in plans]
 
 

@@ -23,7 +23,7 @@ from bus.errors import BrokerUnavailableError, ConfigError
 from bus.kafka_client import connection_kwargs
 from bus.settings import Settings
 from bus.signing.keys import KeyEntry, Role, create_agency_key, now_ms
-from bus.topics import admin_kwargs
+from bus.topics import admin_kwargs, replication
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,8 @@ async def ensure_keys_topic(settings: Settings) -> None:
         if keys_topic(settings) in await admin.list_topics():
             return
         cluster = await cluster_defaults(admin)
-        replicas = settings.topics.replication_factor or cluster.replication_factor
-        min_isr = min(settings.topics.min_insync_replicas or cluster.min_insync_replicas, replicas)
-        configs = {"cleanup.policy": "compact", "min.insync.replicas": str(min_isr)}
+        replicas, min_isr = replication(settings.topics, cluster)
+        configs = {"cleanup.policy": "compact", "min.insync.replicas": min_isr}
         topic = NewTopic(keys_topic(settings), 1, replicas, topic_configs=configs)
         response = await admin.create_topics([topic], timeout_ms=settings.kafka.request_timeout_ms)
         for name, error_code, *rest in response.topic_errors:
