@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from bus.consumer.types import Batch, Partition
 from bus.errors import StoreError, ValidationError
@@ -206,3 +206,9 @@ class ViewSet:
         """Finish pending writes and close the store."""
         self._writer.shutdown(wait=True)
         self._store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -42,12 +42,9 @@ def explain(
     settings = Settings()
     require_store(settings)
     try:
-        viewset = ViewSet.from_settings(settings)
-        try:
+        with ViewSet.from_settings(settings) as viewset:
             page = viewset.evidence(view, key, after=after, limit=limit)
             topic_types = viewset.topic_types()
-        finally:
-            viewset.close()
         checks = asyncio.run(verify_evidence(settings, page.records, topic_types)) if verify else None
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -169,8 +169,7 @@ def show(
     settings = Settings()
     require_store(settings)
     try:
-        viewset = ViewSet.from_settings(settings)
-        try:
+        with ViewSet.from_settings(settings) as viewset:
             query = ViewQuery(
                 province=province,
                 agency=agency,
@@ -181,8 +180,6 @@ def show(
                 limit=limit,
             )
             result = viewset.query(name, query)
-        finally:
-            viewset.close()
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

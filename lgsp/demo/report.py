@@ -28,11 +28,8 @@ _KPI_LABELS: Final = {
 
 def read_scoreboard(settings: Settings) -> ViewResult:
     """The scoreboard view, read from the demo's store (as ``lgsp views show scoreboard`` does)."""
-    viewset = ViewSet.from_settings(settings)
-    try:
+    with ViewSet.from_settings(settings) as viewset:
         return viewset.query("scoreboard", ViewQuery())
-    finally:
-        viewset.close()
 
 
 def print_scoreboard(console: Console, result: ViewResult) -> None:
