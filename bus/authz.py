@@ -183,7 +183,11 @@ def event_refusals(principal: Principal, event: Event, catalog: AgencyCatalog | 
 def _at(record: object, path: tuple[str, ...]) -> Any:
     value: Any = record
     for part in path:
-        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+        # dict first: the views' Avro records are plain dicts, and the ABC check costs more than the lookup
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            value = getattr(value, part, None)
         if value is None:
             return None
     return value

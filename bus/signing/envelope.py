@@ -23,7 +23,10 @@ batch was signed: a key revoked at T stops records signed from T on.
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -75,10 +78,15 @@ def signing_input(protected: str, root: bytes) -> bytes:
     return f"{protected}.{b64url(root)}".encode("ascii")
 
 
-def record_header(jws: str, index: int, proof: list[bytes]) -> bytes:
-    """One record's ``lgsp_sig`` value."""
-    path = b64url(b"".join(proof))
-    return f'{{"v":{VERSION},"jws":"{jws}","i":{index},"p":"{path}"}}'.encode("ascii")
+def record_headers(jws: str, paths: Sequence[bytes]) -> list[bytes]:
+    """Each record's ``lgsp_sig`` value: the batch's JWS, the record's index and its proof (hashes
+    concatenated, as :func:`bus.signing.tree.proofs` gives them)."""
+    head = b'{"v":%d,"jws":"%b","i":' % (VERSION, jws.encode("ascii"))
+    return [b'%b%d,"p":"%b"}' % (head, index, _b64url(path)) for index, path in enumerate(paths)]
+
+
+def _b64url(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +94,41 @@ class Envelope:
     """A parsed ``lgsp_sig`` value (not yet verified)."""
 
     protected: str
-    signature: bytes
+    signature_b64: str
+    """The JWS signature as sent (BASE64URL): decoded only when its batch is first verified."""
     jws: str
     index: int
-    proof: tuple[bytes, ...]
+    path: bytes
+    """The inclusion proof: whole 32-byte hashes, bottom-up, concatenated."""
+
+    @property
+    def signature(self) -> bytes:
+        return from_b64url(self.signature_b64)
+
+    @property
+    def proof(self) -> tuple[bytes, ...]:
+        return tuple(self.path[at : at + 32] for at in range(0, len(self.path), 32))
+
+
+_B64URL: Final = rb"[A-Za-z0-9_-]*"
+_CANONICAL: Final = re.compile(
+    rb'\{"v":%d,"jws":"((%b)\.\.(%b))","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}'
+    % (VERSION, _B64URL, _B64URL, _B64URL)
+)
+"""The exact form :func:`record_headers` writes. Its strings hold no JSON escapes, so reading them by pattern
+gives what ``json.loads`` gives, at a fraction of the cost per record; any other spelling is read as JSON."""
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 
 
 def parse_envelope(value: bytes) -> Envelope:
     """The envelope in a header value; ``ValueError`` if it is not one."""
+    canonical = _CANONICAL.fullmatch(value)
+    if canonical is not None:
+        jws, protected, signature, index, proof = canonical.groups()
+        # The pattern admits only the base64url alphabet, so the standard decoder (in C) reads the proof.
+        path = binascii.a2b_base64(proof.translate(_TO_STANDARD) + b"=" * (-len(proof) % 4))
+        return _envelope(protected.decode(), signature.decode(), jws.decode(), int(index), path)
     raw = json.loads(value)
     if not isinstance(raw, dict) or raw.get("v") != VERSION:
         raise ValueError("not a version 1 lgsp_sig envelope")
@@ -103,11 +138,13 @@ def parse_envelope(value: bytes) -> Envelope:
     protected, empty, signature = jws.split(".")  # ValueError unless exactly three parts
     if empty:
         raise ValueError("the JWS payload must be detached (empty)")
-    path = from_b64url(proof)
+    return _envelope(protected, signature, jws, index, from_b64url(proof))
+
+
+def _envelope(protected: str, signature: str, jws: str, index: int, path: bytes) -> Envelope:
     if len(path) % 32:
         raise ValueError("the proof must be whole 32-byte hashes")
-    hashes = tuple(path[at : at + 32] for at in range(0, len(path), 32))
-    return Envelope(protected, from_b64url(signature), jws, index, hashes)
+    return Envelope(protected, signature, jws, index, path)
 
 
 def parse_protected(protected: str) -> Protected:

@@ -17,7 +17,7 @@ from bus.authz import Principal, may_publish_for
 from bus.errors import ConfigError
 from bus.settings import SigningSettings
 from bus.signing import tree
-from bus.signing.envelope import Attestation, Claims, protected_header, record_header, signing_input
+from bus.signing.envelope import Attestation, Claims, protected_header, record_headers, signing_input
 from bus.signing.keys import (
     INGRESS_KEY_PREFIX,
     KEY_ID_SEPARATOR,
@@ -51,7 +51,7 @@ class BatchSigner:
         protected = protected_header(self.key_id, claims)
         top, paths = tree.proofs(leaves)
         jws = f"{protected}..{b64url(self._key.sign(signing_input(protected, top)))}"
-        return [record_header(jws, index, path) for index, path in enumerate(paths)]
+        return record_headers(jws, paths)
 
 
 class KeyChain:

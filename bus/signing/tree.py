@@ -18,20 +18,22 @@ IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
 """The headers a signature binds, in leaf order (after the key, before the value)."""
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
+_ABSENT: Final = b"\xff\xff\xff\xff"
+_HASH: Final = 32
 
 
 def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes | None) -> bytes:
     """SHA-256(0x00 || each of key, identity headers, value as 4-byte big-endian length + bytes).
 
     A missing part (no key, a header absent) is length 0xFFFFFFFF with no bytes: distinct from empty."""
-    digest = hashlib.sha256(_LEAF)
+    framed = [_LEAF]
     for part in (key, *identity, value):
         if part is None:
-            digest.update(b"\xff\xff\xff\xff")
+            framed.append(_ABSENT)
         else:
-            digest.update(len(part).to_bytes(4, "big"))
-            digest.update(part)
-    return digest.digest()
+            framed.append(len(part).to_bytes(4, "big"))
+            framed.append(part)
+    return hashlib.sha256(b"".join(framed)).digest()  # one hash call: a record's parts are small
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -53,31 +55,38 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return _node(root(leaves[:k]), root(leaves[k:]))
 
 
-def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
-    """The root and every leaf's inclusion proof (RFC 9162 section 2.1.3.1), in one pass over the tree."""
-    paths: list[list[bytes]] = [[] for _ in leaves]
-    top = _build(leaves, 0, paths)
-    return top, paths
+def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
+    """The root and every leaf's inclusion proof (RFC 9162 section 2.1.3.1), each proof's hashes bottom-up and
+    concatenated (as the envelope carries them).
 
-
-def _build(leaves: Sequence[bytes], offset: int, paths: list[list[bytes]]) -> bytes:
-    n = len(leaves)
-    if n == 1:
-        return leaves[0]
-    k = _split(n)
-    left = _build(leaves[:k], offset, paths)
-    right = _build(leaves[k:], offset + k, paths)
-    for index in range(offset, offset + k):
-        paths[index].append(right)
-    for index in range(offset + k, offset + n):
-        paths[index].append(left)
-    return _node(left, right)
+    Built level by level: pairing each level's nodes and carrying an odd last node up unchanged gives RFC
+    9162's tree (its left subtree is always the largest power of two), without recursion or copies."""
+    if not leaves:
+        raise ValueError("a tree needs at least one leaf")
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        above = [_node(level[at], level[at + 1]) for at in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            above.append(level[-1])
+        levels.append(above)
+    below = levels[:-1]
+    paths = []
+    for leaf in range(len(leaves)):
+        siblings, node = [], leaf
+        for level in below:
+            sibling = node ^ 1
+            if sibling < len(level):  # no sibling: this node was carried up, the proof skips the level
+                siblings.append(level[sibling])
+            node >>= 1
+        paths.append(b"".join(siblings))
+    return levels[-1][0], paths
 
 
 def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
     """The root that ``leaf`` at ``index`` of a tree of ``size`` leaves proves with ``path``; None when the
     proof cannot be one for that position (RFC 9162 section 2.1.3.2)."""
-    return walk(leaf, index, size, path, None)[0]
+    return walk(leaf, index, size, b"".join(path), None)[0]
 
 
 NodeKey = tuple[int, int]
@@ -86,18 +95,23 @@ ROOT: Final[NodeKey] = (-1, -1)
 
 
 def walk(
-    leaf: bytes, index: int, size: int, path: Sequence[bytes], known: Mapping[NodeKey, bytes] | None
+    leaf: bytes, index: int, size: int, path: bytes, known: Mapping[NodeKey, bytes] | None
 ) -> tuple[bytes | None, list[tuple[NodeKey, bytes]]]:
     """:func:`root_from_proof`, stopping early at a node of ``known`` (nodes of the same tree already
     authenticated, with ``ROOT``): reaching an authenticated node proves inclusion, so the rest of a batch
     costs one or two hashes per record instead of one per level. Returns the root (``known[ROOT]`` on an
-    early stop; None if the proof fails or disagrees with ``known``) and the nodes computed on the way."""
+    early stop; None if the proof fails or disagrees with ``known``) and the nodes computed on the way.
+    ``path`` is the proof's hashes concatenated, as the envelope carries them: a walk that stops early never
+    slices the rest."""
+    if len(path) % _HASH:
+        return None, []
     if not 0 <= index < size:
         return None, []
     fn, sn, level = index, size - 1, 0
     current = leaf
     seen: list[tuple[NodeKey, bytes]] = []
-    for sibling in path:
+    for at in range(0, len(path), _HASH):
+        sibling = path[at : at + _HASH]
         if sn == 0:
             return None, seen
         if fn & 1 or fn == sn:

@@ -34,7 +34,15 @@ from bus.consumer.decode import LOG_APPEND_TIME
 from bus.consumer.outcome import DeadLetterReason
 from bus.events.raw import RawEvent
 from bus.signing import tree
-from bus.signing.envelope import HEADER, Protected, parse_envelope, parse_protected, signing_input
+from bus.signing.envelope import (
+    HEADER,
+    Claims,
+    Envelope,
+    Protected,
+    parse_envelope,
+    parse_protected,
+    signing_input,
+)
 from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry
 from bus.types import AgencyCode
@@ -75,6 +83,8 @@ class Verifier:
         self._nodes: OrderedDict[str, dict[tree.NodeKey, bytes]] = OrderedDict()
         """Per verified batch signature (JWS): its root and the tree nodes authenticated so far."""
         self._protected: dict[str, Protected | None] = {}
+        self._speakers: dict[str, tuple[KeyEntry, Principal | str]] = {}
+        self._entitled: dict[tuple[Principal, str, tuple[tuple[str, str], ...]], str | None] = {}
         self.last_key_id: str | None = None
         """The key id of the last record admitted (for the evidence the views keep)."""
 
@@ -115,8 +125,8 @@ class Verifier:
             return _rejection(DeadLetterReason.SIGNER_UNKNOWN, message)
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
         known = self._nodes.get(envelope.jws)
-        top, seen = tree.walk(leaf, envelope.index, protected.claims.size, envelope.proof, known)
-        if top is None or not self._signed(envelope.jws, envelope.protected, envelope.signature, top, entry):
+        top, seen = tree.walk(leaf, envelope.index, protected.claims.size, envelope.path, known)
+        if top is None or not self._signed(envelope, top, entry):
             message = f"the signature of key {entry.key_id} does not verify for this record"
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, message)
         self._nodes[envelope.jws].update(seen)  # authenticated now: later records of the batch stop here
@@ -136,23 +146,52 @@ class Verifier:
                 f"{record.timestamp} (its signature claims {issued})"
             )
             return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
-        claims = protected.claims
-        if entry.role == "ingress":
-            if claims.attestation != "ingress":
-                return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, "an ingress key signed as an agency")
-            principal = Principal(AgencyCode(claims.agency), frozenset(claims.grants))
-        else:
-            if claims.attestation != "agency" or claims.agency != entry.agency:
-                message = f"key {entry.key_id} is {entry.agency}'s, not {claims.agency}'s"
-                return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, message)
-            principal = Principal(entry.agency, frozenset(entry.grants))
+        principal = self._speaker(envelope.protected, protected.claims, entry)
+        if isinstance(principal, str):
+            return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, principal)
         name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
-        refused = refusals(principal, source, asserted_agencies(name, data, self._catalog), self._catalog)
-        if refused:
-            why = "; ".join(f"{r.field}: {r.message}" for r in refused)
+        why = self._entitlement(principal, source, tuple(asserted_agencies(name, data, self._catalog)))
+        if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
         return None
+
+    def _speaker(self, key: str, claims: Claims, entry: KeyEntry) -> Principal | str:
+        """Whom a batch's signature speaks for (or why it speaks for no one): an agency key for its agency
+        and grants, an ingress key for the agency it attests with that API key's grants. Remembered per
+        protected header while its keyring entry is the same object (a refresh replaces revoked entries)."""
+        cached = self._speakers.get(key)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        found: Principal | str
+        if entry.role == "ingress":
+            if claims.attestation != "ingress":
+                found = "an ingress key signed as an agency"
+            else:
+                found = Principal(AgencyCode(claims.agency), frozenset(claims.grants))
+        elif claims.attestation != "agency" or claims.agency != entry.agency:
+            found = f"key {entry.key_id} is {entry.agency}'s, not {claims.agency}'s"
+        else:
+            found = Principal(entry.agency, frozenset(entry.grants))
+        if len(self._speakers) >= _CACHE_SIZE:
+            self._speakers.clear()
+        self._speakers[key] = (entry, found)
+        return found
+
+    def _entitlement(
+        self, principal: Principal, source: str, asserted: tuple[tuple[str, str], ...]
+    ) -> str | None:
+        """Why ``principal`` may not assert ``source`` and ``asserted`` (None: entitled), remembered: a
+        batch repeats a handful of (signer, agencies) combinations over thousands of records."""
+        memo = (principal, source, asserted)
+        if memo in self._entitled:
+            return self._entitled[memo]
+        refused = refusals(principal, source, asserted, self._catalog)
+        why = "; ".join(f"{r.field}: {r.message}" for r in refused) if refused else None
+        if len(self._entitled) >= _CACHE_SIZE:
+            self._entitled.clear()
+        self._entitled[memo] = why
+        return why
 
     def _parse_protected(self, protected: str) -> Protected | None:
         if protected in self._protected:
@@ -166,15 +205,15 @@ class Verifier:
         self._protected[protected] = parsed
         return parsed
 
-    def _signed(self, jws: str, protected: str, signature: bytes, top: bytes, entry: KeyEntry) -> bool:
-        nodes = self._nodes.get(jws)
+    def _signed(self, envelope: Envelope, top: bytes, entry: KeyEntry) -> bool:
+        nodes = self._nodes.get(envelope.jws)
         if nodes is not None:
             return nodes[tree.ROOT] == top
         try:
-            entry.verifier().verify(signature, signing_input(protected, top))
-        except InvalidSignature:
+            entry.verifier().verify(envelope.signature, signing_input(envelope.protected, top))
+        except (InvalidSignature, ValueError):  # ValueError: the signature is not base64url
             return False
-        self._nodes[jws] = {tree.ROOT: top}
+        self._nodes[envelope.jws] = {tree.ROOT: top}
         if len(self._nodes) > _CACHE_SIZE:
             self._nodes.popitem(last=False)
         return True

@@ -16,7 +16,7 @@ from bus.events import Event
 from bus.events.raw import raw_of
 from bus.settings import SigningSettings
 from bus.signing import create_agency_key, load_private_key, tree
-from bus.signing.envelope import HEADER, parse_envelope, parse_protected
+from bus.signing.envelope import _CANONICAL, HEADER, parse_envelope, parse_protected, record_headers
 from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry, NewKey, b64url, from_b64url
 from bus.signing.signer import BatchSigner, KeyChain
@@ -33,9 +33,10 @@ def test_every_leaf_proves_the_root_and_no_other_position(size: int) -> None:
     top, paths = tree.proofs(leaves)
     assert top == tree.root(leaves)
     for index, path in enumerate(paths):
-        assert tree.root_from_proof(leaves[index], index, size, path) == top
+        hashes = [path[at : at + 32] for at in range(0, len(path), 32)]
+        assert tree.root_from_proof(leaves[index], index, size, hashes) == top
         if size > 1:
-            assert tree.root_from_proof(leaves[index], (index + 1) % size, size, path) != top
+            assert tree.root_from_proof(leaves[index], (index + 1) % size, size, hashes) != top
 
 
 class Keys:
@@ -256,3 +257,67 @@ def test_a_key_dir_gives_its_agency_keys_as_signers_and_its_ingress_key_as_attes
     create_agency_key(s.GOV_OFFICE, tmp_path, role="ingress")  # a stack's key dir holds one ingress key
     with pytest.raises(ConfigError, match="two ingress keys"):
         KeyChain.from_settings(SigningSettings(key_dir=tmp_path))
+
+
+_B64 = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=60)
+
+
+@given(_B64, _B64, st.integers(0, 300), st.lists(st.binary(min_size=32, max_size=32), max_size=12))
+def test_the_written_form_and_any_other_json_spelling_read_the_same(
+    protected: str, signature: str, index: int, proof: list[bytes]
+) -> None:
+    written = record_headers(f"{protected}..{signature}", [b""] * index + [b"".join(proof)])[index]
+    respelled = json.dumps(json.loads(written), indent=1, sort_keys=True).encode()  # not the written form
+    assert written != respelled
+    assert _CANONICAL.fullmatch(written) is not None  # what the signers write is what the fast reading reads
+    fast, slow = parse_envelope(written), parse_envelope(respelled)
+    assert fast == slow
+    assert (fast.protected, fast.signature_b64, fast.index, fast.proof) == (
+        protected,
+        signature,
+        index,
+        tuple(proof),
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"v":1,"jws":"a..b","i":0,"p":"' + b"A" * 42 + b'"}',  # 31.5 bytes: not whole hashes
+        b'{"v":1,"jws":"a..b","i":0,"p":"' + b"A" * 41 + b'"}',  # not base64 at all (length 1 mod 4)
+        b'{"v":1,"jws":"a.x.b","i":0,"p":""}',  # an attached payload
+        b'{"v":1,"jws":"a..b..c","i":0,"p":""}',
+        b'{"v":1,"jws":"a..b","i":-1,"p":""}',  # read as JSON; the walk refuses the position
+        b'{"v":1,"jws":"a..b","i":123456789012345678901234,"p":""}',  # longer than the pattern reads
+        b'{"v":1,"jws":"a..b","i":123456789012345678,"p":""}',
+        b'{"v":2,"jws":"a..b","i":0,"p":""}',
+        b'{"v":1,"jws":"a..b","i":"0","p":""}',
+        b'{"v":1,"jws":"a..b","i":0,"p":""} ',  # trailing space: read as JSON, still one envelope
+    ],
+)
+def test_near_misses_of_the_written_form_get_the_json_reading(value: bytes) -> None:
+    try:
+        fast: object = parse_envelope(value)
+    except ValueError as exc:
+        fast = type(exc)
+    try:
+        reparsed = json.loads(value)
+        slow: object = parse_envelope(json.dumps(reparsed, indent=1).encode())
+    except ValueError as exc:
+        slow = type(exc)
+    assert fast == slow
+
+
+def test_the_verdicts_do_not_depend_on_what_the_verifier_remembers(keys: Keys) -> None:
+    """The caches (verified roots, speakers, entitlements) change the cost, never a verdict: a record refused
+    by a fresh verifier is refused by one that has seen its batch mates, and the reverse."""
+    events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(6)]
+    records = _records(events, keys.signer(keys.hcmc))
+    tampered = replace(records[4], value=b"changed")
+    foreign = _records([s.report(s.NGHE_AN)], keys.signer(keys.hcmc))[0]  # HCMC's key, Nghe An's report
+    warm = Verifier(keys.keyring)
+    assert _verdicts(warm, events[:4], records[:4]) == [None] * 4
+    for record, event in [(tampered, events[4]), (records[5], events[5]), (foreign, s.report(s.NGHE_AN))]:
+        assert _verdicts(warm, [event], [record]) == _verdicts(Verifier(keys.keyring), [event], [record])
+    assert _verdicts(warm, [events[4]], [tampered]) == ["signature.invalid"]
+    assert _verdicts(warm, [s.report(s.NGHE_AN)], [foreign]) == ["signer.not-entitled"]
