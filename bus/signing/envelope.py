@@ -85,10 +85,6 @@ def record_headers(jws: str, paths: Sequence[bytes]) -> list[bytes]:
     return [b'%b%d,"p":"%b"}' % (head, index, _b64url(path)) for index, path in enumerate(paths)]
 
 
-def _b64url(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
-
-
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """A parsed ``lgsp_sig`` value (not yet verified)."""
@@ -107,44 +103,71 @@ class Envelope:
 
     @property
     def proof(self) -> tuple[bytes, ...]:
-        return tuple(self.path[at : at + 32] for at in range(0, len(self.path), 32))
+        return tuple(self.path[at : at + _HASH] for at in range(0, len(self.path), _HASH))
 
 
+_HASH: Final = 32
 _B64URL: Final = rb"[A-Za-z0-9_-]*"
 _CANONICAL: Final = re.compile(
-    rb'\{"v":%d,"jws":"((%b)\.\.(%b))","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}'
+    rb'\{"v":%d,"jws":"(%b\.\.%b)","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}'
     % (VERSION, _B64URL, _B64URL, _B64URL)
 )
 """The exact form :func:`record_headers` writes. Its strings hold no JSON escapes, so reading them by pattern
 gives what ``json.loads`` gives, at a fraction of the cost per record; any other spelling is read as JSON."""
 _TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+_LAST_QUANTUM: Final = {0: 0, 2: 1, 3: 2}
+"""Bytes that a last, partial group of 0, 2 or 3 base64 characters (unpadded) holds; 1 is never valid."""
 
 
-def parse_envelope(value: bytes) -> Envelope:
-    """The envelope in a header value; ``ValueError`` if it is not one."""
+def read_envelope(value: bytes) -> tuple[bytes, int, bytes]:
+    """The batch's JWS (``protected..signature``), the record's index and its proof, still base64url (see
+    :func:`proof_hashes`); ``ValueError`` if the value is not an envelope. What the views read per record:
+    the JWS is the same for a whole batch, so everything derived from it is worked out once per batch."""
     canonical = _CANONICAL.fullmatch(value)
     if canonical is not None:
-        jws, protected, signature, index, proof = canonical.groups()
-        # The pattern admits only the base64url alphabet, so the standard decoder (in C) reads the proof.
-        path = binascii.a2b_base64(proof.translate(_TO_STANDARD) + b"=" * (-len(proof) % 4))
-        return _envelope(protected.decode(), signature.decode(), jws.decode(), int(index), path)
+        jws, index, proof = canonical.groups()
+        quantum = _LAST_QUANTUM.get(len(proof) % 4)
+        if quantum is None or (len(proof) // 4 * 3 + quantum) % _HASH:
+            raise ValueError("the proof must be whole 32-byte hashes")
+        return jws, int(index), proof
     raw = json.loads(value)
     if not isinstance(raw, dict) or raw.get("v") != VERSION:
         raise ValueError("not a version 1 lgsp_sig envelope")
     jws, index, proof = raw.get("jws"), raw.get("i"), raw.get("p")
     if not isinstance(jws, str) or type(index) is not int or not isinstance(proof, str):
         raise ValueError("lgsp_sig needs jws (string), i (integer) and p (string)")
-    protected, empty, signature = jws.split(".")  # ValueError unless exactly three parts
+    split_jws(jws.encode("ascii"))  # UnicodeEncodeError (a ValueError) for what base64url never holds
+    path = from_b64url(proof)
+    if len(path) % _HASH:
+        raise ValueError("the proof must be whole 32-byte hashes")
+    # The proof again in the written form: what the JSON allowed beyond it (padding, ...) reads the same
+    return jws.encode("ascii"), index, _b64url(path)
+
+
+def split_jws(jws: bytes) -> tuple[str, str]:
+    """A detached JWS's protected header and signature (both BASE64URL); ``ValueError`` unless it is
+    ``protected..signature``."""
+    protected, empty, signature = jws.decode("ascii").split(".")  # ValueError unless exactly three parts
     if empty:
         raise ValueError("the JWS payload must be detached (empty)")
-    return _envelope(protected, signature, jws, index, from_b64url(proof))
+    return protected, signature
 
 
-def _envelope(protected: str, signature: str, jws: str, index: int, path: bytes) -> Envelope:
-    if len(path) % 32:
-        raise ValueError("the proof must be whole 32-byte hashes")
-    return Envelope(protected, signature, jws, index, path)
+def proof_hashes(proof: bytes, count: int | None = None) -> bytes:
+    """The first ``count`` hashes of a proof :func:`read_envelope` returned (all of them by default),
+    concatenated. A walk that reaches a node already authenticated needs only the first one or two: three
+    hashes are exactly 128 base64 characters, so a prefix decodes on its own."""
+    if count is not None:
+        proof = proof[: count * _HASH * 4 // 3]
+    return binascii.a2b_base64(proof.translate(_TO_STANDARD) + b"=" * (-len(proof) % 4))
+
+
+def parse_envelope(value: bytes) -> Envelope:
+    """The envelope in a header value; ``ValueError`` if it is not one."""
+    jws, index, proof = read_envelope(value)
+    protected, signature = split_jws(jws)
+    return Envelope(protected, signature, jws.decode("ascii"), index, proof_hashes(proof))
 
 
 def parse_protected(protected: str) -> Protected:
@@ -166,3 +189,7 @@ def parse_protected(protected: str) -> Protected:
         raise ValueError("lgsp.akid must be a string and lgsp.grants a list")
     parsed = Claims(attestation, agency, size, issued, akid, tuple(str(g) for g in grants))
     return Protected(key_id, parsed)
+
+
+def _b64url(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography.exceptions import InvalidSignature
@@ -36,15 +37,15 @@ from bus.events.raw import RawEvent
 from bus.signing import tree
 from bus.signing.envelope import (
     HEADER,
-    Claims,
-    Envelope,
     Protected,
-    parse_envelope,
     parse_protected,
+    proof_hashes,
+    read_envelope,
     signing_input,
+    split_jws,
 )
 from bus.signing.keyring import Keyring
-from bus.signing.keys import KeyEntry
+from bus.signing.keys import KeyEntry, from_b64url
 from bus.types import AgencyCode
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from bus.events import Event
 
 _CACHE_SIZE: Final = 4096
+_FIRST_HASHES: Final = 3
 _IDENTITY: Final = tuple(tree.IDENTITY_HEADERS)
 _HEADER_BYTES: Final = HEADER
 
@@ -61,6 +63,19 @@ class SignatureCounters(Protocol):
 
     def rejected(self, topic: str, reason: str, source: str) -> None: ...
     def unsigned(self, topic: str, source: str) -> None: ...
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What the verifier has worked out about one batch signature (JWS), once for all its records."""
+
+    protected: str
+    signature_b64: str
+    header: Protected
+    nodes: dict[tree.NodeKey, bytes] | None = None
+    """Once its signature verified: the root (``tree.ROOT``) and every tree node authenticated so far."""
+    speaker: tuple[KeyEntry, Principal | str] | None = None
+    """Whom it speaks for under that keyring entry (:meth:`Verifier._speaker`)."""
 
 
 class Verifier:
@@ -80,11 +95,9 @@ class Verifier:
         self._unsigned_sources = frozenset(unsigned_sources)
         self._catalog = catalog or load_catalog()
         self._counters = counters
-        self._nodes: OrderedDict[str, dict[tree.NodeKey, bytes]] = OrderedDict()
-        """Per verified batch signature (JWS): its root and the tree nodes authenticated so far."""
-        self._protected: dict[str, Protected | None] = {}
-        self._speakers: dict[str, tuple[KeyEntry, Principal | str]] = {}
-        self._entitled: dict[tuple[Principal, str, tuple[tuple[str, str], ...]], str | None] = {}
+        self._batches: OrderedDict[bytes, _Batch] = OrderedDict()
+        self._entitled: dict[Principal, dict[tuple[str, tuple[tuple[str, str], ...]], str | None]] = {}
+        """Per signer, why it may not assert (source, agencies) (None: entitled)."""
         self.last_key_id: str | None = None
         """The key id of the last record admitted (for the evidence the views keep)."""
 
@@ -113,24 +126,24 @@ class Verifier:
         source: str,
     ) -> Rejection | None:
         try:
-            envelope = parse_envelope(value)
+            jws, index, proof = read_envelope(value)
+            batch = self._batch(jws)
         except (ValueError, UnicodeDecodeError) as exc:
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, f"malformed lgsp_sig: {exc}")
-        protected = self._parse_protected(envelope.protected)
-        if protected is None:
+        if batch is None:
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, "malformed protected header")
-        entry = self.keyring.get(protected.key_id)
+        claims = batch.header.claims
+        entry = self.keyring.get(batch.header.key_id)
         if entry is None:
-            message = f"key {protected.key_id} is not on the keyring"
+            message = f"key {batch.header.key_id} is not on the keyring"
             return _rejection(DeadLetterReason.SIGNER_UNKNOWN, message)
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
-        known = self._nodes.get(envelope.jws)
-        top, seen = tree.walk(leaf, envelope.index, protected.claims.size, envelope.path, known)
-        if top is None or not self._signed(envelope, top, entry):
+        top, seen = self._included(batch, leaf, index, proof)
+        if top is None or not self._signed(batch, top, entry) or batch.nodes is None:
             message = f"the signature of key {entry.key_id} does not verify for this record"
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, message)
-        self._nodes[envelope.jws].update(seen)  # authenticated now: later records of the batch stop here
-        issued = protected.claims.issued_at_ms
+        batch.nodes.update(seen)  # authenticated now: later records of the batch stop here
+        issued = claims.issued_at_ms
         if not entry.usable_at(issued):
             validity = (
                 f"valid {entry.valid_from_ms}..{entry.valid_until_ms}, revoked at {entry.revoked_at_ms}"
@@ -146,7 +159,8 @@ class Verifier:
                 f"{record.timestamp} (its signature claims {issued})"
             )
             return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
-        principal = self._speaker(envelope.protected, protected.claims, entry)
+        speaker = batch.speaker
+        principal = speaker[1] if speaker is not None and speaker[0] is entry else self._speaker(batch, entry)
         if isinstance(principal, str):
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, principal)
         name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
@@ -156,13 +170,41 @@ class Verifier:
         self.last_key_id = entry.key_id
         return None
 
-    def _speaker(self, key: str, claims: Claims, entry: KeyEntry) -> Principal | str:
+    def _batch(self, jws: bytes) -> _Batch | None:
+        """The batch state of ``jws`` (None when its protected header is not one of ours); ValueError when
+        the JWS is not ``protected..signature``."""
+        batch = self._batches.get(jws)
+        if batch is not None:
+            return batch
+        protected, signature = split_jws(jws)
+        try:
+            header = parse_protected(protected)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        batch = self._batches[jws] = _Batch(protected, signature, header)
+        if len(self._batches) > _CACHE_SIZE:
+            self._batches.popitem(last=False)
+        return batch
+
+    @staticmethod
+    def _included(
+        batch: _Batch, leaf: bytes, index: int, proof: bytes
+    ) -> tuple[bytes | None, list[tuple[tree.NodeKey, bytes]]]:
+        """:func:`bus.signing.tree.walk` of the record's proof. Against a batch already verified a walk
+        stops at the first authenticated node, so it starts with the proof's first hashes and decodes the
+        rest only if it has to: the verdict is the same, the work is not."""
+        size, known = batch.header.claims.size, batch.nodes
+        if known is not None:
+            top, seen = tree.walk(leaf, index, size, proof_hashes(proof, _FIRST_HASHES), known)
+            if top is not None:
+                return top, seen
+        return tree.walk(leaf, index, size, proof_hashes(proof), known)
+
+    def _speaker(self, batch: _Batch, entry: KeyEntry) -> Principal | str:
         """Whom a batch's signature speaks for (or why it speaks for no one): an agency key for its agency
-        and grants, an ingress key for the agency it attests with that API key's grants. Remembered per
-        protected header while its keyring entry is the same object (a refresh replaces revoked entries)."""
-        cached = self._speakers.get(key)
-        if cached is not None and cached[0] is entry:
-            return cached[1]
+        and grants, an ingress key for the agency it attests with that API key's grants. Remembered in the
+        batch while its keyring entry is the same object (a refresh replaces a revoked entry)."""
+        claims = batch.header.claims
         found: Principal | str
         if entry.role == "ingress":
             if claims.attestation != "ingress":
@@ -173,49 +215,38 @@ class Verifier:
             found = f"key {entry.key_id} is {entry.agency}'s, not {claims.agency}'s"
         else:
             found = Principal(entry.agency, frozenset(entry.grants))
-        if len(self._speakers) >= _CACHE_SIZE:
-            self._speakers.clear()
-        self._speakers[key] = (entry, found)
+        batch.speaker = (entry, found)
         return found
 
     def _entitlement(
         self, principal: Principal, source: str, asserted: tuple[tuple[str, str], ...]
     ) -> str | None:
         """Why ``principal`` may not assert ``source`` and ``asserted`` (None: entitled), remembered: a
-        batch repeats a handful of (signer, agencies) combinations over thousands of records."""
-        memo = (principal, source, asserted)
-        if memo in self._entitled:
-            return self._entitled[memo]
+        signer repeats a handful of (source, agencies) combinations over thousands of records."""
+        memo = self._entitled.get(principal)
+        if memo is None:
+            if len(self._entitled) >= _CACHE_SIZE:
+                self._entitled.clear()
+            memo = self._entitled[principal] = {}
+        key = (source, asserted)
+        if key in memo:
+            return memo[key]
         refused = refusals(principal, source, asserted, self._catalog)
         why = "; ".join(f"{r.field}: {r.message}" for r in refused) if refused else None
-        if len(self._entitled) >= _CACHE_SIZE:
-            self._entitled.clear()
-        self._entitled[memo] = why
+        if len(memo) >= _CACHE_SIZE:
+            memo.clear()
+        memo[key] = why
         return why
 
-    def _parse_protected(self, protected: str) -> Protected | None:
-        if protected in self._protected:
-            return self._protected[protected]
+    def _signed(self, batch: _Batch, top: bytes, entry: KeyEntry) -> bool:
+        if batch.nodes is not None:
+            return batch.nodes[tree.ROOT] == top
         try:
-            parsed: Protected | None = parse_protected(protected)
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        if len(self._protected) >= _CACHE_SIZE:
-            self._protected.clear()
-        self._protected[protected] = parsed
-        return parsed
-
-    def _signed(self, envelope: Envelope, top: bytes, entry: KeyEntry) -> bool:
-        nodes = self._nodes.get(envelope.jws)
-        if nodes is not None:
-            return nodes[tree.ROOT] == top
-        try:
-            entry.verifier().verify(envelope.signature, signing_input(envelope.protected, top))
+            signature = from_b64url(batch.signature_b64)
+            entry.verifier().verify(signature, signing_input(batch.protected, top))
         except (InvalidSignature, ValueError):  # ValueError: the signature is not base64url
             return False
-        self._nodes[envelope.jws] = {tree.ROOT: top}
-        if len(self._nodes) > _CACHE_SIZE:
-            self._nodes.popitem(last=False)
+        batch.nodes = {tree.ROOT: top}
         return True
 
     def _reject(self, record: RecordLike, reason: DeadLetterReason, source: str, message: str) -> Rejection:

@@ -298,13 +298,13 @@ def test_the_written_form_and_any_other_json_spelling_read_the_same(
 def test_near_misses_of_the_written_form_get_the_json_reading(value: bytes) -> None:
     try:
         fast: object = parse_envelope(value)
-    except ValueError as exc:
-        fast = type(exc)
+    except ValueError:
+        fast = "not an envelope"
     try:
         reparsed = json.loads(value)
         slow: object = parse_envelope(json.dumps(reparsed, indent=1).encode())
-    except ValueError as exc:
-        slow = type(exc)
+    except ValueError:
+        slow = "not an envelope"
     assert fast == slow
 
 
