@@ -65,6 +65,11 @@ class SignatureCounters(Protocol):
     def unsigned(self, topic: str, source: str) -> None: ...
 
 
+_Entitlements = dict[tuple[str, tuple[tuple[str, str], ...]], str | None]
+"""One signer's verdicts per (source, asserted agencies): why it may not assert them, None when it may."""
+_Speaker = tuple[KeyEntry, Principal | str, _Entitlements]
+
+
 @dataclass(slots=True)
 class _Batch:
     """What the verifier has worked out about one batch signature (JWS), once for all its records."""
@@ -74,8 +79,8 @@ class _Batch:
     header: Protected
     nodes: dict[tree.NodeKey, bytes] | None = None
     """Once its signature verified: the root (``tree.ROOT``) and every tree node authenticated so far."""
-    speaker: tuple[KeyEntry, Principal | str] | None = None
-    """Whom it speaks for under that keyring entry (:meth:`Verifier._speaker`)."""
+    speaker: _Speaker | None = None
+    """Whom it speaks for under that keyring entry, and that signer's entitlements (``Verifier._speaker``)."""
 
 
 class Verifier:
@@ -96,7 +101,7 @@ class Verifier:
         self._catalog = catalog or load_catalog()
         self._counters = counters
         self._batches: OrderedDict[bytes, _Batch] = OrderedDict()
-        self._entitled: dict[Principal, dict[tuple[str, tuple[tuple[str, str], ...]], str | None]] = {}
+        self._entitled: dict[Principal, _Entitlements] = {}
         """Per signer, why it may not assert (source, agencies) (None: entitled)."""
         self.last_key_id: str | None = None
         """The key id of the last record admitted (for the evidence the views keep)."""
@@ -160,11 +165,13 @@ class Verifier:
             )
             return _rejection(DeadLetterReason.SIGNER_REVOKED, message)
         speaker = batch.speaker
-        principal = speaker[1] if speaker is not None and speaker[0] is entry else self._speaker(batch, entry)
+        if speaker is None or speaker[0] is not entry:
+            speaker = self._speaker(batch, entry)
+        principal, memo = speaker[1], speaker[2]
         if isinstance(principal, str):
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, principal)
         name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
-        why = self._entitlement(principal, source, tuple(asserted_agencies(name, data, self._catalog)))
+        why = self._entitlement(principal, memo, source, tuple(asserted_agencies(name, data, self._catalog)))
         if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
@@ -200,10 +207,11 @@ class Verifier:
                 return top, seen
         return tree.walk(leaf, index, size, proof_hashes(proof), known)
 
-    def _speaker(self, batch: _Batch, entry: KeyEntry) -> Principal | str:
+    def _speaker(self, batch: _Batch, entry: KeyEntry) -> _Speaker:
         """Whom a batch's signature speaks for (or why it speaks for no one): an agency key for its agency
         and grants, an ingress key for the agency it attests with that API key's grants. Remembered in the
-        batch while its keyring entry is the same object (a refresh replaces a revoked entry)."""
+        batch while its keyring entry is the same object (a refresh replaces a revoked entry), with the
+        signer's entitlements memo."""
         claims = batch.header.claims
         found: Principal | str
         if entry.role == "ingress":
@@ -215,19 +223,20 @@ class Verifier:
             found = f"key {entry.key_id} is {entry.agency}'s, not {claims.agency}'s"
         else:
             found = Principal(entry.agency, frozenset(entry.grants))
-        batch.speaker = (entry, found)
-        return found
-
-    def _entitlement(
-        self, principal: Principal, source: str, asserted: tuple[tuple[str, str], ...]
-    ) -> str | None:
-        """Why ``principal`` may not assert ``source`` and ``asserted`` (None: entitled), remembered: a
-        signer repeats a handful of (source, agencies) combinations over thousands of records."""
-        memo = self._entitled.get(principal)
-        if memo is None:
+        memo: _Entitlements = {}
+        if isinstance(found, Principal):
             if len(self._entitled) >= _CACHE_SIZE:
                 self._entitled.clear()
-            memo = self._entitled[principal] = {}
+            memo = self._entitled.setdefault(found, memo)
+        batch.speaker = (entry, found, memo)
+        return batch.speaker
+
+    def _entitlement(
+        self, principal: Principal, memo: _Entitlements, source: str, asserted: tuple[tuple[str, str], ...]
+    ) -> str | None:
+        """Why ``principal`` may not assert ``source`` and ``asserted`` (None: entitled), remembered in the
+        signer's ``memo``: a signer repeats a handful of (source, agencies) combinations over thousands of
+        records."""
         key = (source, asserted)
         if key in memo:
             return memo[key]
