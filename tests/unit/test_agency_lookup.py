@@ -92,18 +92,10 @@ def test_cli_show_and_search() -> None:
 
 
 async def test_the_ingress_answers_agency_lookups() -> None:
-    from prometheus_client import CollectorRegistry
 
-    from bus.settings import Settings
-    from producers.ingress.app import create_app
-    from producers.ingress.auth import ApiKeyStore
-    from producers.ingress.routes import FixedKeys
-    from tests.unit.test_ingress_app import FakePublisher, Probe
+    from tests.unit.test_ingress_app import fake_ingress
 
-    app = create_app(
-        Settings(), publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )  # fmt: skip
+    app = fake_ingress()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         known = await client.get("/v1/agencies/000.00.03.H41")
         unknown = await client.get("/v1/agencies/000.07.03.H41")

@@ -14,22 +14,17 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from bus.asyncapi import AVRO_SCHEMA_FORMAT, SIGNATURE_HEADER, build_document
 from bus.cloudevents import from_structured, kafka_headers
 from bus.consumer.outcome import DeadLetterReason
 from bus.events import EVENT_TYPES
 from bus.schemas import load_schema
-from bus.settings import Settings
 from bus.topics import TOPICS, dlq_topic
 from lgsp.commands.asyncapi import render_yaml
-from producers.ingress.app import create_app
-from producers.ingress.auth import ApiKeyStore
 from producers.ingress.events_docs import avro_type_text
-from producers.ingress.routes import FixedKeys
 from tests import publishing_samples as samples
-from tests.unit.test_ingress_app import FakePublisher, Probe
+from tests.unit.test_ingress_app import fake_ingress
 
 pytestmark = pytest.mark.unit
 
@@ -122,10 +117,7 @@ def test_avro_types_read_as_text() -> None:
 
 
 async def test_the_ingress_serves_the_document_as_html_and_json_without_a_cdn() -> None:
-    app = create_app(
-        Settings(), publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )  # fmt: skip
+    app = fake_ingress()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         page = await client.get("/docs/events")
         document = await client.get("/docs/asyncapi.json")

@@ -23,6 +23,7 @@ from bus.events import Event
 from bus.publisher import Delivery, EventEncodingError
 from bus.settings import Settings
 from producers.ingress.app import create_app
+from producers.ingress.audit import AuditSink
 from producers.ingress.auth import ApiKeyStore, KeyRefusal
 from producers.ingress.routes import FixedKeys
 from producers.ingress.service import Check
@@ -74,6 +75,25 @@ class Probe:
         if not self.ok:
             raise RegistryUnavailableError("registry unreachable")
         return Check(True, "reachable")
+
+
+def fake_ingress(
+    settings: Settings | None = None,
+    store: ApiKeyStore | None = None,
+    *,
+    probe: Probe | None = None,
+    audit: AuditSink | None = None,
+) -> FastAPI:
+    """The ingress app on fakes: a :class:`FakePublisher`, the keys of ``store`` (none by default), metrics
+    of its own and a registry probe (reachable by default)."""
+    return create_app(
+        settings or Settings(),
+        publisher=FakePublisher(),
+        keys=FixedKeys(store or ApiKeyStore()),
+        registry=CollectorRegistry(),
+        registry_probe=probe or Probe(),
+        audit=audit,
+    )
 
 
 @dataclass
@@ -363,10 +383,7 @@ async def test_health_and_readiness(ingress: Ingress) -> None:
 
 async def test_not_ready_when_the_registry_does_not_answer() -> None:
     settings = Settings()
-    app = create_app(
-        settings, publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
-        registry_probe=Probe(ok=False),
-    )  # fmt: skip
+    app = fake_ingress(settings, probe=Probe(ok=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/readyz")
     assert response.status_code == 503  # no lifespan ran: no schema id was resolved
@@ -379,10 +396,7 @@ async def test_not_ready_when_the_registry_does_not_answer() -> None:
 
 async def test_ready_but_degraded_when_the_registry_is_down_after_every_schema_id_was_cached() -> None:
     settings = Settings()
-    app = create_app(
-        settings, publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
-        registry_probe=Probe(ok=False),
-    )  # fmt: skip
+    app = fake_ingress(settings, probe=Probe(ok=False))
     async with (
         app.router.lifespan_context(app),  # the warm-up resolves every schema id
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
@@ -396,10 +410,7 @@ async def test_ready_but_degraded_when_the_registry_is_down_after_every_schema_i
 async def test_not_ready_when_a_topic_is_missing() -> None:
     settings = Settings()
     settings.topics.prefix = "elsewhere."
-    app = create_app(
-        settings, publisher=FakePublisher(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )  # fmt: skip
+    app = fake_ingress(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/readyz")
     assert response.status_code == 503

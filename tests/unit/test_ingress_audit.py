@@ -16,12 +16,10 @@ from prometheus_client import CollectorRegistry
 from bus.metrics import IngressMetrics
 from bus.settings import Settings
 from bus.topics import audit_topic_plan
-from producers.ingress.app import create_app
 from producers.ingress.audit import PUBLISHED, REFUSED, AuditRecord, AuditTrail
 from producers.ingress.auth import ApiKeyStore
-from producers.ingress.routes import FixedKeys
 from tests import publishing_samples as samples
-from tests.unit.test_ingress_app import BATCH, JSON, FakePublisher, Probe
+from tests.unit.test_ingress_app import BATCH, JSON, fake_ingress
 
 pytestmark = pytest.mark.unit
 
@@ -43,14 +41,7 @@ async def audited() -> AsyncIterator[Audited]:
     store = ApiKeyStore()
     token = store.add_key(samples.HCMC)
     records = ListSink()
-    app = create_app(
-        Settings(),
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-        audit=records,
-    )
+    app = fake_ingress(store=store, audit=records)
     transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://ingress.test") as client:
         yield Audited(client, records, token)

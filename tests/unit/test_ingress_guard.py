@@ -15,26 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from prometheus_client import CollectorRegistry
 
 from bus.settings import Settings
 from lgsp.devstack.certs import ensure_certificates
-from producers.ingress.app import create_app, front, server_limits
-from producers.ingress.auth import ApiKeyStore
-from producers.ingress.routes import FixedKeys
-from tests.unit.test_ingress_app import FakePublisher, Probe
+from producers.ingress.app import front, server_limits
+from tests.unit.test_ingress_app import fake_ingress
 
 pytestmark = pytest.mark.unit
 
 
 async def _served(settings: Settings) -> AsyncIterator[int]:
-    app = create_app(
-        settings,
-        publisher=FakePublisher(),
-        keys=FixedKeys(ApiKeyStore()),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(front(app), log_level="warning", lifespan="on", **server_limits(settings.ingress))

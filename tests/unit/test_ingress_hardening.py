@@ -20,9 +20,8 @@ from prometheus_client import CollectorRegistry
 from bus.settings import Settings
 from producers.ingress.app import create_app
 from producers.ingress.auth import ApiKeyStore
-from producers.ingress.routes import FixedKeys
 from tests import publishing_samples as samples
-from tests.unit.test_ingress_app import JSON, FakePublisher, Probe
+from tests.unit.test_ingress_app import JSON, FakePublisher, Probe, fake_ingress
 
 pytestmark = pytest.mark.unit
 
@@ -49,13 +48,7 @@ async def test_64_slow_bodies_with_one_key_do_not_starve_another_agency() -> Non
     """Red team: 64 slow-body connections holding one key made every other agency get 429."""
     settings = Settings()  # the defaults: 64 in flight per process
     store, hcmc, other_key = _keys()
-    app = create_app(
-        settings,
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(settings, store)
     release = asyncio.Event()
     async with _client(app) as client:
         slow = [
@@ -87,13 +80,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_408_and_frees_its_place() 
     settings.ingress.body_timeout_s = 0.2
     settings.ingress.max_in_flight_per_key = 1
     store, hcmc, _ = _keys()
-    app = create_app(
-        settings,
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(settings, store)
     headers = {"authorization": f"Bearer {hcmc}", **JSON}
     async with _client(app) as client:
         late = await client.post("/v1/events", content=_slow_body(asyncio.Event()), headers=headers)
@@ -110,13 +97,7 @@ async def test_one_agency_over_its_rate_is_429_and_the_others_are_not() -> None:
     settings.ingress.rate_per_key = 0.001
     settings.ingress.burst_per_key = 2
     store, hcmc, other_key = _keys()
-    app = create_app(
-        settings,
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(settings, store)
     async with _client(app) as client:
         codes = []
         for n in range(3):
@@ -139,13 +120,7 @@ async def test_one_agency_over_its_rate_is_429_and_the_others_are_not() -> None:
 async def test_no_trailing_slash_redirects(path: str) -> None:
     """Red team: `POST /v1/events:batch/` answered 307 to `http://<Host header>/...`."""
     store, hcmc, _ = _keys()
-    app = create_app(
-        Settings(),
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(Settings(), store)
     async with _client(app) as client:
         post = await client.post(
             path, content=b"[]", headers={"authorization": f"Bearer {hcmc}", "host": "evil.example"}
@@ -163,13 +138,7 @@ async def test_event_times_far_in_the_future_are_422_and_the_window_is_a_setting
     body = json.dumps(ahead).encode()
     headers = {"authorization": f"Bearer {hcmc}", **JSON}
     strict = Settings()
-    app = create_app(
-        strict,
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(strict, store)
     async with _client(app) as client:
         refused = await client.post("/v1/events", content=body, headers=headers)
         history = await client.post(
@@ -181,13 +150,7 @@ async def test_event_times_far_in_the_future_are_422_and_the_window_is_a_setting
     assert history.status_code == 202  # the past is open by default (backfills)
     replay = Settings()
     replay.ingress.event_time_window = False  # replays of simulated traffic, explicitly
-    app = create_app(
-        replay,
-        publisher=FakePublisher(),
-        keys=FixedKeys(store),
-        registry=CollectorRegistry(),
-        registry_probe=Probe(),
-    )
+    app = fake_ingress(replay, store)
     async with _client(app) as client:
         assert (await client.post("/v1/events", content=body, headers=headers)).status_code == 202
 
