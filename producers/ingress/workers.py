@@ -18,12 +18,14 @@ silently with fewer workers.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -43,6 +45,10 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _STOP_GRACE_S: Final = 30.0
+"""How long a worker has to finish once told to stop; the supervisor kills what is left after it."""
+_POLL_S: Final = 1.0
+_EXIT_GRACE_S: Final = 10.0
+"""How long a worker's interpreter may take to exit after its server has finished."""
 
 Worker = Callable[[socket.socket, Path], None]
 """Runs one worker on the shared socket, with the metrics directory, until it is told to stop."""
@@ -94,6 +100,10 @@ def _child(worker: Worker, sock: socket.socket, directory: Path) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)  # uvicorn installs its own once the server runs
     worker(sock, directory)
+    # The server has finished and said so. A worker once stayed alive after that (the interpreter's exit
+    # waiting on a thread), holding the whole ingress's stop: if it happens again, every thread's stack goes
+    # to stderr, so the log says which thread, and the worker exits (status 1).
+    faulthandler.dump_traceback_later(_EXIT_GRACE_S, exit=True)
 
 
 def _supervise(processes: Sequence[BaseProcess]) -> int:
@@ -109,8 +119,15 @@ def _supervise(processes: Sequence[BaseProcess]) -> int:
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         status = 0
+        deadline: float | None = None
         while any(process.is_alive() for process in processes):
-            wait([p.sentinel for p in processes if p.is_alive()])
+            if stopping and deadline is None:
+                deadline = time.monotonic() + _STOP_GRACE_S
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break  # told to stop, and the grace is over: what is still alive is killed below
+            # A bounded wait: a signal handled meanwhile does not wake it (PEP 475), so the loop looks again
+            wait([p.sentinel for p in processes if p.is_alive()], timeout=min(left or _POLL_S, _POLL_S))
             dead = [p for p in processes if not p.is_alive() and p.exitcode != 0]
             if dead and not stopping:
                 name, code = dead[0].name, dead[0].exitcode
@@ -118,10 +135,14 @@ def _supervise(processes: Sequence[BaseProcess]) -> int:
                 status = 1
                 stop(signal.SIGTERM, None)
         for process in processes:
-            process.join(_STOP_GRACE_S)
             if process.is_alive():
+                log.warning(
+                    "ingress worker %s still alive %.0f s after the stop; killing it",
+                    process.name,
+                    _STOP_GRACE_S,
+                )
                 process.kill()
-                process.join()
+            process.join()
         return status
     finally:
         for signum, handler in previous.items():
