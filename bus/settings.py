@@ -118,8 +118,8 @@ class ViewsSettings(BaseModel):
         ge=0,
         le=64,
         description=(
-            "processes decoding records for a consumer without admission checks; 0: in process (the views "
-            "admit every record against the keyring and the event-time window in process, so they ignore it)"
+            "processes decoding and checking records (Avro, the contract, the views' signature check against "
+            "the keyring, the event-time window, the report ranges) while the builder applies; 0: in process"
         ),
     )
     freshness_interval_s: float = Field(

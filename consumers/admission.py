@@ -9,18 +9,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from bus.consumer.admission import Admission, AllOf, Rejection
+from bus.consumer.admission import Admission, AllOf, Count, Rejection
 from bus.consumer.outcome import DeadLetterReason
 from bus.events import ReportFiled
 from bus.events.raw import RawEvent
 from bus.metrics import SignatureMetrics
 from bus.reporting import ReportCatalog, load_report_catalog
-from bus.signing.keyring import KeyringReader
+from bus.signing.keyring import Keyring, KeyringReader
+from bus.signing.keys import KeyEntry
 from bus.signing.verify import Verifier
 from consumers.base import to_ms
 
@@ -81,13 +84,80 @@ class EventTimeWindow:
         return Rejection(DeadLetterReason.EVENT_TIME_FUTURE, message)
 
 
-def views_admission(settings: Settings, verifier: Verifier | None = None) -> Admission:
-    """Every check a record passes before the views apply it (the signature check first, when given)."""
+def views_admission(settings: Settings, trust: ViewsTrust | None = None) -> ViewsAdmission:
+    """Every check a record passes before the views apply it: the signature check first (``trust``'s), the
+    event-time window, the report catalog's ranges."""
+    return ViewsAdmission(settings, trust)
+
+
+def _checks(verifier: Verifier | None, ahead_s: float | None) -> list[Admission]:
     checks: list[Admission] = [] if verifier is None else [verifier]
-    ahead_s = settings.views.max_future_s
     if ahead_s is not None:
         checks.append(EventTimeWindow(ahead_s))
-    return AllOf([*checks, IndicatorRanges()])
+    return [*checks, IndicatorRanges()]
+
+
+class ViewsAdmission(AllOf):
+    """The views' checks, in process or in decode workers (:class:`bus.consumer.admission.Portable`): a
+    worker builds the same checks from :meth:`snapshot` (the settings' part and the keyring as it is now),
+    and the signature counts it makes come back to :meth:`replay`, into this process's metrics."""
+
+    def __init__(self, settings: Settings, trust: ViewsTrust | None = None) -> None:
+        self._views = settings.views
+        self._trust = trust
+        super().__init__(_checks(trust.verifier if trust else None, self._views.max_future_s))
+
+    def snapshot(self) -> ViewsAdmissionSnapshot:
+        verifier = self._trust.verifier if self._trust else None
+        if verifier is None:
+            return ViewsAdmissionSnapshot((-1,), False, (), self._views.max_future_s, None)
+        return ViewsAdmissionSnapshot(
+            version=(verifier.keyring.version,),
+            require=verifier.require,
+            unsigned_sources=tuple(sorted(verifier.unsigned_sources)),
+            max_future_s=self._views.max_future_s,
+            entries=tuple(verifier.keyring),
+        )
+
+    def replay(self, counts: Sequence[Count]) -> None:
+        if self._trust is not None:
+            self._trust.replay(counts)
+
+
+@dataclass(frozen=True)
+class ViewsAdmissionSnapshot:
+    """:class:`ViewsAdmission` as a decode worker rebuilds it (pickled to the worker with each chunk)."""
+
+    version: tuple[int, ...]
+    require: bool
+    unsigned_sources: tuple[str, ...]
+    max_future_s: float | None
+    entries: tuple[KeyEntry, ...] | None
+    """The keyring's entries; None: no signature check (the bench's "not verifying" builder)."""
+
+    def build(self, counted: list[Count]) -> Admission:
+        verifier = None
+        if self.entries is not None:
+            verifier = Verifier(
+                Keyring(self.entries),
+                require=self.require,
+                unsigned_sources=self.unsigned_sources,
+                counters=_Counted(counted),
+            )
+        return AllOf(_checks(verifier, self.max_future_s))
+
+
+class _Counted:
+    """The verifier's counters in a worker: kept as tuples for :meth:`ViewsTrust.replay`."""
+
+    def __init__(self, counted: list[Count]) -> None:
+        self._counted = counted
+
+    def rejected(self, topic: str, reason: str, source: str) -> None:
+        self._counted.append(("rejected", topic, reason, source))
+
+    def unsigned(self, topic: str, source: str) -> None:
+        self._counted.append(("unsigned", topic, source))
 
 
 class ViewsTrust:
@@ -118,5 +188,13 @@ class ViewsTrust:
         await self._reader.refresh()
 
     @property
-    def admission(self) -> Admission:
-        return views_admission(self._settings, self.verifier)
+    def admission(self) -> ViewsAdmission:
+        return views_admission(self._settings, self)
+
+    def replay(self, counts: Sequence[Count]) -> None:
+        """What a decode worker's verifier counted, into the metrics (as the in-process verifier counts)."""
+        for kind, *labels in counts:
+            if kind == "rejected":
+                self._metrics.rejected(*labels)
+            elif kind == "unsigned":
+                self._metrics.unsigned(*labels)

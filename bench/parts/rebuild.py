@@ -10,6 +10,9 @@ for the next run. Each round runs, each in a fresh process (:mod:`bench.workers`
   group, from the start until caught up; timed from consumer start (group join included);
 * **views, not verifying**: the same with the signature check left out (#12: the ratio of the two is what
   verification costs the rebuild);
+* **views with decode workers**, verifying and not: the same builder with ``views.decode_workers`` =
+  :data:`DECODE_WORKERS` (decoding and every check, the signature check included, in worker processes; the
+  builder fetches, applies and commits);
 * **views, partition-parallel**: ``lgsp views rebuild`` in 2 processes (:mod:`consumers.rebuild`: shards of
   the partitions built side by side, then merged into one new store), timed from its start (processes
   spawned, shards built and merged), and the same command with 1 process (the 2-process target's "one");
@@ -38,6 +41,8 @@ from bus.consumer.kafka import consumer_config
 from bus.settings import Settings
 
 _WORKER_TIMEOUT_S = 3_600.0
+DECODE_WORKERS = 2
+"""``views.decode_workers`` of the decode-worker figures: one per core of the 2-core machine."""
 _PROFILE_WARMUP_S = 8.0
 _PROFILE_S = 60.0
 TITLE = "Rebuild: views from the start of the topics vs raw aiokafka vs ConsumerPerformance"
@@ -70,6 +75,16 @@ def _measure(
     parallel = figures.add(
         Figure("views_parallel", "views rebuild, 2 processes (`lgsp views rebuild`)", "events/s")
     )
+    in_workers = figures.add(
+        Figure("views_workers", f"views rebuild, {DECODE_WORKERS} decode workers", "events/s")
+    )
+    in_workers_unverified = figures.add(
+        Figure(
+            "views_workers_unverified",
+            f"views rebuild, {DECODE_WORKERS} decode workers, signatures not verified",
+            "events/s",
+        )
+    )
     raw = figures.add(
         Figure("raw_aiokafka", "raw aiokafka consume, same topics and fetch settings", "events/s")
     )
@@ -81,6 +96,13 @@ def _measure(
         pair = [(views, "--verify"), (unverified, "--no-verify")]
         for figure, flag in pair if index % 2 == 0 else reversed(pair):
             _add(figure, worker_round(ctx, settings, f"{figure.key}-{index}", total, "views-rebuild", flag))
+        workers = [(in_workers, "--verify"), (in_workers_unverified, "--no-verify")]
+        for figure, flag in workers if index % 2 == 0 else reversed(workers):
+            name = f"{figure.key}-{index}"
+            outcome = worker_round(
+                ctx, settings, name, total, "views-rebuild", flag, VIEWS__DECODE_WORKERS=str(DECODE_WORKERS)
+            )
+            _add(figure, outcome)
         sharded = [(rebuild_1, 1), (parallel, PARALLEL_PROCESSES)]
         for figure, processes in sharded if index % 2 == 0 else reversed(sharded):
             name = f"{figure.key}-{index}"
@@ -102,6 +124,7 @@ def _measure(
         ctx.say(
             f"rebuild round {index + 1}: views {views.samples[-1]:,.0f}/s, "
             f"not verifying {unverified.samples[-1]:,.0f}/s, "
+            f"with decode workers {in_workers.samples[-1]:,.0f}/{in_workers_unverified.samples[-1]:,.0f}/s, "
             f"views rebuild 1/2 processes {rebuild_1.samples[-1]:,.0f}/{parallel.samples[-1]:,.0f}/s, "
             f"raw {raw.samples[-1]:,.0f}/s, "
             f"raw+decode {decode.samples[-1]:,.0f}/s, ConsumerPerformance {perf.records_per_s:,.0f}/s"
@@ -110,6 +133,8 @@ def _measure(
         _profile_views(ctx, settings, result)
     result.ratios = [
         Ratio("views", "views_unverified", "not verifying signatures"),
+        Ratio("views_workers", "views_workers_unverified", "not verifying signatures, decode workers"),
+        Ratio("views_workers", "views", "in-process builder, verifying"),
         Ratio("views_unverified", "raw_aiokafka", "raw aiokafka"),
         Ratio("views_parallel", "raw_aiokafka", "raw aiokafka"),
         Ratio("views_parallel", "views_rebuild_1", "`views rebuild`, 1 process"),
@@ -127,6 +152,13 @@ def _measure(
             "views rebuild, 2 processes ≥ 1.7× 1 process", "views_parallel/views_rebuild_1", ">=", 1.7, "×"
         ),
         Target("rebuild verifying signatures ≥ 0.8× not verifying", "views/views_unverified", ">=", 0.8, "×"),
+        Target(
+            f"the same with {DECODE_WORKERS} decode workers",
+            "views_workers/views_workers_unverified",
+            ">=",
+            0.8,
+            "×",
+        ),
     ]
     result.notes += [
         "views: timed from consumer start (group join included) to caught up, on a fresh SQLite store and a "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bus.consumer.outcome import DeadLetterReason
 
@@ -60,3 +60,30 @@ class AllOf:
             if rejection is not None:
                 return rejection
         return None
+
+
+@runtime_checkable
+class Portable(Protocol):
+    """An admission a decode worker process can hold too (:class:`bus.consumer.parallel.ProcessPoolDecoder`).
+
+    :meth:`snapshot` is taken in the consumer before each batch; it pickles, and each worker builds the
+    check from it (:meth:`AdmissionSnapshot.build`) once per new snapshot version, so its caches live as long
+    as the keyring does not change. What the worker's check counts comes back with its verdicts and goes to
+    :meth:`replay`, in the consumer's process, where the metrics are."""
+
+    def snapshot(self) -> AdmissionSnapshot: ...
+    def replay(self, counts: Sequence[Count]) -> None: ...
+
+
+Count = tuple[str, ...]
+"""One thing an admission counted in a worker (its meaning is the admission's own)."""
+
+
+class AdmissionSnapshot(Protocol):
+    """Everything a worker needs to build the same check (picklable)."""
+
+    version: tuple[int, ...]
+
+    def build(self, counted: list[Count]) -> Admission:
+        """The check; what it counts is appended to ``counted``."""
+        ...

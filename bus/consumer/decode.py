@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from bus.consumer.admission import Admission, Rejection
+from bus.consumer.admission import Admission, Count, Rejection
 from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
 from bus.consumer.types import Origin, Partition
@@ -80,6 +80,8 @@ class DecodedBatch:
     records: int = 0
     origins: dict[str, list[Origin]] = field(default_factory=dict)
     """Per topic, the :class:`Origin` of each event of ``events`` (same order)."""
+    counts: list[Count] = field(default_factory=list)
+    """What an admission counted in a decode worker, for its ``Portable.replay`` in the consumer."""
 
 
 class Decoder(Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bus.consumer.admission import Admission
+from bus.consumer.admission import Admission, Portable
 from bus.consumer.decode import BatchDecoder, DecodedBatch, Decoder, RecordLike, Validator
 from bus.consumer.dlq import DeadLetterWriter
 from bus.consumer.kafka import broker_error, consumer_config, dlq_producer_config
@@ -93,15 +93,23 @@ async def run_consumer(
 
 
 def _decoder(settings: Settings, spec: ConsumerSpec, registry: SchemaRegistryClient) -> Decoder:
-    """In process, or in ``views.decode_workers`` processes (in process with a custom validator or an
-    admission check: the workers have no keyring)."""
+    """In process, or in ``views.decode_workers`` processes: those take the admission along when it is
+    :class:`Portable` (the views' is); a custom validator or another admission keeps decoding in process."""
     workers = settings.views.decode_workers
-    if workers > 0 and spec.validate is None and spec.admit is None:
-        return ProcessPoolDecoder(settings.registry, workers=workers, topic_types=spec.topic_types)
+    admit = spec.admit
+    portable = admit is None or isinstance(admit, Portable)
+    if workers > 0 and spec.validate is None and portable:
+        log.info("%s decodes and checks in %d worker processes", spec.group_id, workers)
+        return ProcessPoolDecoder(
+            settings.registry,
+            workers=workers,
+            topic_types=spec.topic_types,
+            admission=admit if isinstance(admit, Portable) else None,
+        )
     if workers > 0:
         log.warning(
-            "views.decode_workers=%d not used by %s: its records are checked against the keyring or a "
-            "validator, which the decode workers do not hold; decoding in process",
+            "views.decode_workers=%d not used by %s: its records are checked by a validator or an admission "
+            "the decode workers cannot hold; decoding in process",
             workers,
             spec.group_id,
         )

@@ -46,12 +46,16 @@ class Keyring:
 
     def __init__(self, entries: Iterable[KeyEntry] = ()) -> None:
         self._entries: dict[str, KeyEntry] = {e.key_id: e for e in entries}
+        self.version = 0
+        """Changes whenever an entry does (a copy elsewhere, in a decode worker, knows when to renew)."""
 
     def get(self, key_id: str) -> KeyEntry | None:
         return self._entries.get(key_id)
 
     def put(self, entry: KeyEntry) -> None:
-        self._entries[entry.key_id] = entry
+        if self._entries.get(entry.key_id) != entry:
+            self._entries[entry.key_id] = entry
+            self.version += 1
 
     def __iter__(self) -> Iterator[KeyEntry]:
         return iter(sorted(self._entries.values(), key=lambda e: (e.agency, e.valid_from_ms, e.key_id)))

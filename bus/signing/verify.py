@@ -96,8 +96,8 @@ class Verifier:
         counters: SignatureCounters | None = None,
     ) -> None:
         self.keyring = keyring
-        self._require = require
-        self._unsigned_sources = frozenset(unsigned_sources)
+        self.require = require
+        self.unsigned_sources = frozenset(unsigned_sources)
         self._catalog = catalog or load_catalog()
         self._counters = counters
         self._batches: OrderedDict[bytes, _Batch] = OrderedDict()
@@ -112,7 +112,7 @@ class Verifier:
         self.last_key_id = None
         envelope_value = headers.get(_HEADER_BYTES)
         if envelope_value is None:
-            if self._require and source not in self._unsigned_sources:
+            if self.require and source not in self.unsigned_sources:
                 return self._reject(record, DeadLetterReason.SIGNATURE_MISSING, source, "no lgsp_sig header")
             if self._counters is not None:
                 self._counters.unsigned(record.topic, self._label(source))

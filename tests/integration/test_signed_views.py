@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 import bus.signing.signer
+import consumers.service
 from bus.agencies import load_catalog
 from bus.consumer.dlq_tools import read_dead_letters
 from bus.events import Event
@@ -47,10 +50,17 @@ def _signing(config: Settings, key_file: Path, key_id: str) -> Settings:
     return config.model_copy(update={"signing": signing})
 
 
+@pytest.mark.parametrize("decode_workers", [0, 2], ids=["in-process", "decode-workers"])
 async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
-    settings: Settings, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    topic_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    decode_workers: int,
 ) -> None:
-    config = views_settings(settings, topic_prefix, tmp_path)
+    """Every attack gets its reason, in process and with the checks in decode workers (whose counts come
+    back into the builder's metrics)."""
+    config = views_settings(settings, topic_prefix, tmp_path, decode_workers)
     config.views.require_signatures = True
     await ensure_topics(config, prefix=topic_prefix)
     topic = f"{topic_prefix}lgsp.reports"
@@ -97,9 +107,23 @@ async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
     async with Publisher(as_hcmc) as publisher:
         await publisher.publish_many([s.report(s.HCMC, code="BC-BACKDATED")])
 
+    metrics = CollectorRegistry()
+    monkeypatch.setattr(consumers.service, "new_process_registry", lambda: metrics)
     stats = await run_views(config, stop=asyncio.Event(), until_caught_up=True)
 
     assert (stats.applied, stats.dead_lettered) == (3, 6)
+    counted = Counter[str]()
+    for family in metrics.collect():
+        if family.name == "lgsp_signature_rejections":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.value:
+                    counted[sample.labels["reason"]] += int(sample.value)
+    assert counted == {
+        "signature.invalid": 1,
+        "signature.missing": 1,
+        "signer.not-entitled": 1,
+        "signer.revoked": 2,
+    }
     letters = await read_dead_letters(config, [f"{topic}.dlq"])
     assert sorted(letter.reason for letter in letters) == [
         "signature.invalid",

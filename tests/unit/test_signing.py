@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
+import pickle
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.consumer.admission import Count
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.errors import ConfigError
 from bus.events import Event
 from bus.events.raw import raw_of
-from bus.settings import SigningSettings
+from bus.settings import Settings, SigningSettings
 from bus.signing import create_agency_key, load_private_key, tree
 from bus.signing.envelope import _CANONICAL, HEADER, parse_envelope, parse_protected, record_headers
 from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry, NewKey, b64url, from_b64url
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.verify import Verifier
+from consumers.admission import ViewsAdmission
 from tests import views_samples as s
 from tests.unit.runner_fakes import Record
 
@@ -321,3 +326,51 @@ def test_the_verdicts_do_not_depend_on_what_the_verifier_remembers(keys: Keys) -
         assert _verdicts(warm, [event], [record]) == _verdicts(Verifier(keys.keyring), [event], [record])
     assert _verdicts(warm, [events[4]], [tampered]) == ["signature.invalid"]
     assert _verdicts(warm, [s.report(s.NGHE_AN)], [foreign]) == ["signer.not-entitled"]
+
+
+class _Trust:
+    """What :class:`consumers.admission.ViewsAdmission` reads of a ViewsTrust (no Kafka here)."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+        self.replayed: list[tuple[str, ...]] = []
+
+    def replay(self, counts: Sequence[tuple[str, ...]]) -> None:
+        self.replayed.extend(counts)
+
+
+def test_a_decode_worker_rebuilds_the_same_checks_from_a_pickled_snapshot(keys: Keys) -> None:
+    """What `views.decode_workers` relies on: the snapshot travels, the checks it builds give the in-process
+    verdicts, and they count what the in-process verifier counts; a changed keyring is a new version."""
+    events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(4)]
+    records = _records(events, keys.signer(keys.hcmc))
+    records[2] = replace(records[2], value=b"changed")
+    records[3] = replace(records[3], headers=records[3].headers[:-1])  # no envelope
+    counted_here: list[tuple[str, ...]] = []
+    trust = _Trust(Verifier(keys.keyring, counters=_CountInto(counted_here)))
+    here = ViewsAdmission(Settings(), cast(Any, trust))
+    snapshot = pickle.loads(pickle.dumps(here.snapshot()))  # noqa: S301 - our own bytes, as the pool sends them
+    counted_there: list[Count] = []
+    there = snapshot.build(counted_there)
+    pairs = list(zip(records, [raw_of(event) for event in events], strict=True))
+    verdicts_here = [None if (r := here(rec, ev)) is None else r.reason for rec, ev in pairs]
+    verdicts_there = [None if (r := there(rec, ev)) is None else r.reason for rec, ev in pairs]
+    assert verdicts_here == verdicts_there == [None, None, "signature.invalid", "signature.missing"]
+    assert counted_there == counted_here
+    assert len(counted_there) == 2
+    here.replay(counted_there)
+    assert trust.replayed == counted_there
+    before = snapshot.version
+    keys.keyring.put(keys.hcmc.entry.revoked(1))
+    assert here.snapshot().version != before
+
+
+class _CountInto:
+    def __init__(self, into: list[tuple[str, ...]]) -> None:
+        self._into = into
+
+    def rejected(self, topic: str, reason: str, source: str) -> None:
+        self._into.append(("rejected", topic, reason, source))
+
+    def unsigned(self, topic: str, source: str) -> None:
+        self._into.append(("unsigned", topic, source))
