@@ -142,13 +142,14 @@ class ViewsAdmissionSnapshot:
                 Keyring(self.entries),
                 require=self.require,
                 unsigned_sources=self.unsigned_sources,
-                counters=_Counted(counted),
+                counters=CountedSignatures(counted),
             )
         return AllOf(_checks(verifier, self.max_future_s))
 
 
-class _Counted:
-    """The verifier's counters in a worker: kept as tuples for :meth:`ViewsTrust.replay`."""
+class CountedSignatures:
+    """The verifier's counters in a worker: kept as tuples for :meth:`ViewsTrust.replay` (which reads them
+    in this form)."""
 
     def __init__(self, counted: list[Count]) -> None:
         self._counted = counted

@@ -93,16 +93,17 @@ def _measure(
     fetch = consumer_config(settings, group_id=None)
     for index in range(result.rounds):
         # verifying and not verifying back to back, in alternating order: the ratio is what verifying costs
-        pair = [(views, "--verify"), (unverified, "--no-verify")]
-        for figure, flag in pair if index % 2 == 0 else reversed(pair):
-            _add(figure, worker_round(ctx, settings, f"{figure.key}-{index}", total, "views-rebuild", flag))
-        workers = [(in_workers, "--verify"), (in_workers_unverified, "--no-verify")]
-        for figure, flag in workers if index % 2 == 0 else reversed(workers):
-            name = f"{figure.key}-{index}"
-            outcome = worker_round(
-                ctx, settings, name, total, "views-rebuild", flag, VIEWS__DECODE_WORKERS=str(DECODE_WORKERS)
-            )
-            _add(figure, outcome)
+        for workers, verifying, unverifying in (
+            (0, views, unverified),
+            (DECODE_WORKERS, in_workers, in_workers_unverified),
+        ):
+            pair = [(verifying, "--verify"), (unverifying, "--no-verify")]
+            for figure, flag in pair if index % 2 == 0 else reversed(pair):
+                name = f"{figure.key}-{index}"
+                outcome = worker_round(
+                    ctx, settings, name, total, "views-rebuild", flag, VIEWS__DECODE_WORKERS=str(workers)
+                )
+                _add(figure, outcome)
         sharded = [(rebuild_1, 1), (parallel, PARALLEL_PROCESSES)]
         for figure, processes in sharded if index % 2 == 0 else reversed(sharded):
             name = f"{figure.key}-{index}"

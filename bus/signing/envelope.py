@@ -23,14 +23,14 @@ batch was signed: a key revoked at T stops records signed from T on.
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from bus.signing.keys import b64url, from_b64url
+from bus.signing.keys import b64url, b64url_bytes, from_b64url
+from bus.signing.tree import HASH_SIZE as _HASH
 
 HEADER: Final = "lgsp_sig"
 VERSION: Final = 1
@@ -82,7 +82,7 @@ def record_headers(jws: str, paths: Sequence[bytes]) -> list[bytes]:
     """Each record's ``lgsp_sig`` value: the batch's JWS, the record's index and its proof (hashes
     concatenated, as :func:`bus.signing.tree.proofs` gives them)."""
     head = b'{"v":%d,"jws":"%b","i":' % (VERSION, jws.encode("ascii"))
-    return [b'%b%d,"p":"%b"}' % (head, index, _b64url(path)) for index, path in enumerate(paths)]
+    return [b'%b%d,"p":"%b"}' % (head, index, b64url_bytes(path)) for index, path in enumerate(paths)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,6 @@ class Envelope:
         return tuple(self.path[at : at + _HASH] for at in range(0, len(self.path), _HASH))
 
 
-_HASH: Final = 32
 _B64URL: Final = rb"[A-Za-z0-9_-]*"
 _CANONICAL: Final = re.compile(
     rb'\{"v":%d,"jws":"(%b\.\.%b)","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}'
@@ -114,8 +113,6 @@ _CANONICAL: Final = re.compile(
 )
 """The exact form :func:`record_headers` writes. Its strings hold no JSON escapes, so reading them by pattern
 gives what ``json.loads`` gives, at a fraction of the cost per record; any other spelling is read as JSON."""
-_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
-_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 _LAST_QUANTUM: Final = {0: 0, 2: 1, 3: 2}
 """Bytes that a last, partial group of 0, 2 or 3 base64 characters (unpadded) holds; 1 is never valid."""
 
@@ -142,7 +139,7 @@ def read_envelope(value: bytes) -> tuple[bytes, int, bytes]:
     if len(path) % _HASH:
         raise ValueError("the proof must be whole 32-byte hashes")
     # The proof again in the written form: what the JSON allowed beyond it (padding, ...) reads the same
-    return jws.encode("ascii"), index, _b64url(path)
+    return jws.encode("ascii"), index, b64url_bytes(path)
 
 
 def split_jws(jws: bytes) -> tuple[str, str]:
@@ -158,9 +155,7 @@ def proof_hashes(proof: bytes, count: int | None = None) -> bytes:
     """The first ``count`` hashes of a proof :func:`read_envelope` returned (all of them by default),
     concatenated. A walk that reaches a node already authenticated needs only the first one or two: three
     hashes are exactly 128 base64 characters, so a prefix decodes on its own."""
-    if count is not None:
-        proof = proof[: count * _HASH * 4 // 3]
-    return binascii.a2b_base64(proof.translate(_TO_STANDARD) + b"=" * (-len(proof) % 4))
+    return from_b64url(proof if count is None else proof[: count * _HASH * 4 // 3])
 
 
 def parse_envelope(value: bytes) -> Envelope:
@@ -189,7 +184,3 @@ def parse_protected(protected: str) -> Protected:
         raise ValueError("lgsp.akid must be a string and lgsp.grants a list")
     parsed = Claims(attestation, agency, size, issued, akid, tuple(str(g) for g in grants))
     return Protected(key_id, parsed)
-
-
-def _b64url(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")

@@ -13,7 +13,7 @@ not the id, is what the views trust for a key's agency.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import secrets
 import stat
@@ -42,12 +42,23 @@ _ID_HEX: Final = 8
 
 def b64url(data: bytes) -> str:
     """Base64url without padding (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url_bytes(data).decode("ascii")
 
 
-def from_b64url(text: str) -> bytes:
-    """Inverse of :func:`b64url`; ``ValueError`` on malformed input."""
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def from_b64url(text: str | bytes) -> bytes:
+    """Inverse of :func:`b64url`; ``ValueError`` on malformed input (characters outside the alphabet are
+    skipped, as :func:`base64.urlsafe_b64decode` skips them)."""
+    raw = text.encode("ascii") if isinstance(text, str) else text
+    return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4))
+
+
+def b64url_bytes(data: bytes) -> bytes:
+    """:func:`b64url` as bytes (what a header value is made of)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 
 
 @dataclass(frozen=True, slots=True)

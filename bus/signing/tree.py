@@ -19,7 +19,8 @@ IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
 _ABSENT: Final = b"\xff\xff\xff\xff"
-_HASH: Final = 32
+HASH_SIZE: Final = 32
+"""Bytes of every leaf and node hash (SHA-256); a proof is a whole number of them."""
 
 
 def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes | None) -> bytes:
@@ -103,15 +104,15 @@ def walk(
     early stop; None if the proof fails or disagrees with ``known``) and the nodes computed on the way.
     ``path`` is the proof's hashes concatenated, as the envelope carries them: a walk that stops early never
     slices the rest."""
-    if len(path) % _HASH:
+    if len(path) % HASH_SIZE:
         return None, []
     if not 0 <= index < size:
         return None, []
     fn, sn, level = index, size - 1, 0
     current = leaf
     seen: list[tuple[NodeKey, bytes]] = []
-    for at in range(0, len(path), _HASH):
-        sibling = path[at : at + _HASH]
+    for at in range(0, len(path), HASH_SIZE):
+        sibling = path[at : at + HASH_SIZE]
         if sn == 0:
             return None, seen
         if fn & 1 or fn == sn:

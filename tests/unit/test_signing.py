@@ -25,7 +25,7 @@ from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry, NewKey, b64url, from_b64url
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.verify import Verifier
-from consumers.admission import ViewsAdmission
+from consumers.admission import CountedSignatures, ViewsAdmission
 from tests import views_samples as s
 from tests.unit.runner_fakes import Record
 
@@ -347,7 +347,7 @@ def test_a_decode_worker_rebuilds_the_same_checks_from_a_pickled_snapshot(keys: 
     records[2] = replace(records[2], value=b"changed")
     records[3] = replace(records[3], headers=records[3].headers[:-1])  # no envelope
     counted_here: list[tuple[str, ...]] = []
-    trust = _Trust(Verifier(keys.keyring, counters=_CountInto(counted_here)))
+    trust = _Trust(Verifier(keys.keyring, counters=CountedSignatures(counted_here)))
     here = ViewsAdmission(Settings(), cast(Any, trust))
     snapshot = pickle.loads(pickle.dumps(here.snapshot()))  # noqa: S301 - our own bytes, as the pool sends them
     counted_there: list[Count] = []
@@ -363,14 +363,3 @@ def test_a_decode_worker_rebuilds_the_same_checks_from_a_pickled_snapshot(keys: 
     before = snapshot.version
     keys.keyring.put(keys.hcmc.entry.revoked(1))
     assert here.snapshot().version != before
-
-
-class _CountInto:
-    def __init__(self, into: list[tuple[str, ...]]) -> None:
-        self._into = into
-
-    def rejected(self, topic: str, reason: str, source: str) -> None:
-        self._into.append(("rejected", topic, reason, source))
-
-    def unsigned(self, topic: str, source: str) -> None:
-        self._into.append(("unsigned", topic, source))
