@@ -105,17 +105,29 @@ def asserted_agencies(
     catalog = catalog or load_catalog()
     found: list[tuple[str, str]] = []
     for asserted in ASSERTED_FIELDS.get(type_name, ()):
-        value = _at(record, asserted.path)
-        if not isinstance(value, str):
+        value = _assertion_part(_at(record, asserted.path), asserted.kind)
+        if value is None:
             continue
-        if asserted.kind == "document_id":
-            value = value.split(",", 1)[0]  # edXML: {sender},{yyyy/MM/dd},{number}/{notation}
-        elif asserted.kind == "province":
+        if asserted.kind == "province":
             if not catalog.is_province(value):
                 continue
             value = catalog.province(value).committee
         found.append((asserted.name, value))
     return found
+
+
+def assertion_key(type_name: str, record: object) -> tuple[str | None, ...]:
+    """What :func:`asserted_agencies` of ``record`` depends on: each asserted field as it reads it (a string,
+    a document id's sender part) or None. Records with the same key assert the same agencies, so a verifier
+    remembers its verdicts by key without listing (or looking up in the catalog) each record's agencies."""
+    return tuple(_assertion_part(_at(record, a.path), a.kind) for a in ASSERTED_FIELDS.get(type_name, ()))
+
+
+def _assertion_part(value: Any, kind: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    # edXML document ids: {sender},{yyyy/MM/dd},{number}/{notation}
+    return value.split(",", 1)[0] if kind == "document_id" else value
 
 
 def asserted_by_event(event: Event, catalog: AgencyCatalog | None = None) -> list[tuple[str, str]]:

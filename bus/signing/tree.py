@@ -11,14 +11,17 @@ into its neighbour.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, cast
 
 IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
 """The headers a signature binds, in leaf order (after the key, before the value)."""
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
 _ABSENT: Final = b"\xff\xff\xff\xff"
+_length: Final = struct.Struct(">I").pack
+_SIX_PARTS: Final = _LEAF + b"%b%b" * 6
 HASH_SIZE: Final = 32
 """Bytes of every leaf and node hash (SHA-256); a proof is a whole number of them."""
 
@@ -27,14 +30,39 @@ def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes 
     """SHA-256(0x00 || each of key, identity headers, value as 4-byte big-endian length + bytes).
 
     A missing part (no key, a header absent) is length 0xFFFFFFFF with no bytes: distinct from empty."""
+    parts = (key, *identity, value)
+    if len(parts) == 6 and None not in parts:
+        # Every record of ours has all six parts: one formatting call frames them (a third of the cost of
+        # framing part by part, and this runs once per record signed and once per record verified).
+        a, b, c, d, e, f = cast(tuple[bytes, ...], parts)
+        framed = _SIX_PARTS % (
+            _length(len(a)),
+            a,
+            _length(len(b)),
+            b,
+            _length(len(c)),
+            c,
+            _length(len(d)),
+            d,
+            _length(len(e)),
+            e,
+            _length(len(f)),
+            f,
+        )
+    else:
+        framed = _framed(parts)
+    return hashlib.sha256(framed).digest()
+
+
+def _framed(parts: Sequence[bytes | None]) -> bytes:
     framed = [_LEAF]
-    for part in (key, *identity, value):
+    for part in parts:
         if part is None:
             framed.append(_ABSENT)
         else:
-            framed.append(len(part).to_bytes(4, "big"))
+            framed.append(_length(len(part)))
             framed.append(part)
-    return hashlib.sha256(b"".join(framed)).digest()  # one hash call: a record's parts are small
+    return b"".join(framed)
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -61,7 +89,10 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     concatenated (as the envelope carries them).
 
     Built level by level: pairing each level's nodes and carrying an odd last node up unchanged gives RFC
-    9162's tree (its left subtree is always the largest power of two), without recursion or copies."""
+    9162's tree (its left subtree is always the largest power of two), without recursion or copies. The
+    proofs are then built top-down: a node's proof is its sibling followed by its parent's proof, so each
+    level costs one concatenation per node (about 2n for the whole tree, not n log n); a carried node has no
+    sibling at its level and shares its parent's proof."""
     if not leaves:
         raise ValueError("a tree needs at least one leaf")
     levels = [list(leaves)]
@@ -71,16 +102,13 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
         if len(level) % 2:
             above.append(level[-1])
         levels.append(above)
-    below = levels[:-1]
-    paths = []
-    for leaf in range(len(leaves)):
-        siblings, node = [], leaf
-        for level in below:
-            sibling = node ^ 1
-            if sibling < len(level):  # no sibling: this node was carried up, the proof skips the level
-                siblings.append(level[sibling])
-            node >>= 1
-        paths.append(b"".join(siblings))
+    paths = [b""]
+    for level in reversed(levels[:-1]):
+        paired = len(level) - len(level) % 2
+        below = [level[at ^ 1] + paths[at >> 1] for at in range(paired)]
+        if paired < len(level):
+            below.append(paths[-1])
+        paths = below
     return levels[-1][0], paths
 
 
@@ -100,14 +128,20 @@ def walk(
 ) -> tuple[bytes | None, list[tuple[NodeKey, bytes]]]:
     """:func:`root_from_proof`, stopping early at a node of ``known`` (nodes of the same tree already
     authenticated, with ``ROOT``): reaching an authenticated node proves inclusion, so the rest of a batch
-    costs one or two hashes per record instead of one per level. Returns the root (``known[ROOT]`` on an
-    early stop; None if the proof fails or disagrees with ``known``) and the nodes computed on the way.
+    costs a leaf hash and at most one or two node hashes per record instead of one per level. Returns the
+    root (``known[ROOT]`` on an early stop; None if the proof fails or disagrees with ``known``) and the nodes
+    met on the way: those computed and the proof's siblings, all authenticated once the walk ends at an
+    authenticated node (a sibling record then finds its leaf among them and hashes nothing more).
     ``path`` is the proof's hashes concatenated, as the envelope carries them: a walk that stops early never
     slices the rest."""
     if len(path) % HASH_SIZE:
         return None, []
     if not 0 <= index < size:
         return None, []
+    if known is not None:
+        authentic = known.get((0, index))
+        if authentic is not None:
+            return (known[ROOT] if authentic == leaf else None), []
     fn, sn, level = index, size - 1, 0
     current = leaf
     seen: list[tuple[NodeKey, bytes]] = []
@@ -122,8 +156,10 @@ def walk(
                     fn >>= 1
                     sn >>= 1
                     level += 1
+            seen.append(((level, fn - 1), sibling))  # fn is odd now: the sibling is on its left
         else:
             current = _node(current, sibling)
+            seen.append(((level, fn + 1), sibling))
         fn >>= 1
         sn >>= 1
         level += 1

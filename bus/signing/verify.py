@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from cryptography.exceptions import InvalidSignature
 
 from bus.agencies import AgencyCatalog, load_catalog
-from bus.authz import Principal, asserted_agencies, refusals
+from bus.authz import Principal, asserted_agencies, assertion_key, refusals
 from bus.consumer.admission import Rejection
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.consumer.outcome import DeadLetterReason
@@ -65,8 +65,9 @@ class SignatureCounters(Protocol):
     def unsigned(self, topic: str, source: str) -> None: ...
 
 
-_Entitlements = dict[tuple[str, tuple[tuple[str, str], ...]], str | None]
-"""One signer's verdicts per (source, asserted agencies): why it may not assert them, None when it may."""
+_Entitlements = dict[tuple[str, str, tuple[str | None, ...]], str | None]
+"""One signer's verdicts per (source, event type, :func:`bus.authz.assertion_key`): why it may not assert
+them, None when it may."""
 _Speaker = tuple[KeyEntry, Principal | str, _Entitlements]
 
 
@@ -81,6 +82,19 @@ class _Batch:
     """Once its signature verified: the root (``tree.ROOT``) and every tree node authenticated so far."""
     speaker: _Speaker | None = None
     """Whom it speaks for under that keyring entry, and that signer's entitlements (``Verifier._speaker``)."""
+    warm: _Warm | None = None
+    """Set once one of its records was admitted: what held for the whole batch then (``Verifier._admit``)."""
+
+
+@dataclass(slots=True, frozen=True)
+class _Warm:
+    """A batch whose signature verified, whose key was usable when it signed and who speaks for an agency,
+    under keyring ``version``: the rest of its records need only their own checks."""
+
+    version: int
+    entry: KeyEntry
+    principal: Principal
+    memo: _Entitlements
 
 
 class Verifier:
@@ -117,21 +131,69 @@ class Verifier:
             if self._counters is not None:
                 self._counters.unsigned(record.topic, self._label(source))
             return None
-        rejection = self._verify(record, event, headers, envelope_value, source)
+        envelope: tuple[bytes, int, bytes] | ValueError
+        try:
+            jws, index, proof = read_envelope(envelope_value)
+        except ValueError as exc:  # UnicodeDecodeError included
+            envelope = exc
+        else:
+            envelope = (jws, index, proof)
+            batch = self._batches.get(jws)
+            if (
+                batch is not None
+                and batch.warm is not None
+                and self._admit(record, event, headers, envelope, batch, batch.warm, source)
+            ):
+                return None
+        rejection = self._verify(record, event, headers, envelope, source)
         if rejection is not None and self._counters is not None:
             self._counters.rejected(record.topic, rejection.reason.value, self._label(source))
         return rejection
+
+    def _admit(
+        self,
+        record: RecordLike,
+        event: Event | RawEvent,
+        headers: dict[str, bytes],
+        envelope: tuple[bytes, int, bytes],
+        batch: _Batch,
+        warm: _Warm,
+        source: str,
+    ) -> bool:
+        """True when the record passes every check, for a batch known to be good under this keyring: its
+        leaf reaches an authenticated node of the batch's tree, the broker appended it before its key was
+        revoked, and its signer may assert what it asserts. False leaves the verdict (and the reason) to
+        :meth:`_verify`, which checks everything again: this path only ever admits what that one would."""
+        nodes = batch.nodes
+        if warm.version != self.keyring.version or nodes is None:
+            return False
+        leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
+        _, index, proof = envelope
+        top, seen = self._included(batch, leaf, index, proof)
+        if top is None or top != nodes[tree.ROOT]:
+            return False
+        nodes.update(seen)
+        revoked = warm.entry.revoked_at_ms
+        if record.timestamp_type == LOG_APPEND_TIME and revoked is not None and record.timestamp >= revoked:
+            return False
+        name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
+        if self._entitlement(warm.principal, warm.memo, source, name, data) is not None:
+            return False
+        self.last_key_id = warm.entry.key_id
+        return True
 
     def _verify(
         self,
         record: RecordLike,
         event: Event | RawEvent,
         headers: dict[str, bytes],
-        value: bytes,
+        envelope: tuple[bytes, int, bytes] | ValueError,
         source: str,
     ) -> Rejection | None:
+        if isinstance(envelope, ValueError):
+            return _rejection(DeadLetterReason.SIGNATURE_INVALID, f"malformed lgsp_sig: {envelope}")
+        jws, index, proof = envelope
         try:
-            jws, index, proof = read_envelope(value)
             batch = self._batch(jws)
         except (ValueError, UnicodeDecodeError) as exc:
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, f"malformed lgsp_sig: {exc}")
@@ -171,10 +233,11 @@ class Verifier:
         if isinstance(principal, str):
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, principal)
         name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
-        why = self._entitlement(principal, memo, source, tuple(asserted_agencies(name, data, self._catalog)))
+        why = self._entitlement(principal, memo, source, name, data)
         if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
+        batch.warm = _Warm(self.keyring.version, entry, principal, memo)
         return None
 
     def _batch(self, jws: bytes) -> _Batch | None:
@@ -232,14 +295,15 @@ class Verifier:
         return batch.speaker
 
     def _entitlement(
-        self, principal: Principal, memo: _Entitlements, source: str, asserted: tuple[tuple[str, str], ...]
+        self, principal: Principal, memo: _Entitlements, source: str, name: str, data: object
     ) -> str | None:
-        """Why ``principal`` may not assert ``source`` and ``asserted`` (None: entitled), remembered in the
-        signer's ``memo``: a signer repeats a handful of (source, agencies) combinations over thousands of
-        records."""
-        key = (source, asserted)
+        """Why ``principal`` may not assert ``source`` and the agencies of ``data`` (an event of type
+        ``name``; None: entitled), remembered in the signer's ``memo``: a signer repeats a handful of
+        (source, asserted fields) combinations over thousands of records."""
+        key = (source, name, assertion_key(name, data))
         if key in memo:
             return memo[key]
+        asserted = asserted_agencies(name, data, self._catalog)
         refused = refusals(principal, source, asserted, self._catalog)
         why = "; ".join(f"{r.field}: {r.message}" for r in refused) if refused else None
         if len(memo) >= _CACHE_SIZE:
