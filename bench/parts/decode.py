@@ -164,8 +164,8 @@ def type_cases(name: str, inputs: Inputs, deserializer: AvroDeserializer) -> dic
 def mixed_cases(
     inputs: Inputs, deserializer: AvroDeserializer, *, with_fastavro: bool = True
 ) -> dict[str, Case]:
-    read, read_raw = deserializer.deserialize, deserializer.deserialize_record
+    read, read_record = deserializer.deserialize, deserializer.deserialize_record
     cases = {"fastavro": fastavro_case(inputs)} if with_fastavro else {}
     cases["deserialize"] = Case(lambda: len([read(data, CTX) for data in inputs.wire]))
-    cases["deserialize_record"] = Case(lambda: len([read_raw(data, CTX) for data in inputs.wire]))
+    cases["deserialize_record"] = Case(lambda: len([read_record(data, CTX) for data in inputs.wire]))
     return cases

@@ -1,6 +1,6 @@
 """The compiled contract reads its limits from the rule table, not from numbers of its own.
 
-The equivalence with the models (never less strict, same reading) is held by test_events_raw.py on generated
+The equivalence with the models (never less strict, same reading) is held by test_event_record.py on generated
 events and every broken rule; here: that a row of the table, changed, changes both the model and the compiled
 check, and that the compiler refuses what it cannot compile faithfully.
 """

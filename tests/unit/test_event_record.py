@@ -1,6 +1,6 @@
 """The views' decode path (``bus.events.record``, ``AvroDeserializer.deserialize_record``) changes nothing.
 
-A raw check may refuse more than the model does, never less, and what it accepts must read exactly as the
+A compiled check may refuse more than the model does, never less, and what it accepts must read exactly as the
 model reads it. Held on generated events, on records broken one rule at a time (the breakers of
 ``test_events_decode``), and through the serde: unusual but valid input (upper-case ids, decomposed text),
 an older writer's schema, and poison records, which must fail with the model's own error.
@@ -9,8 +9,10 @@ an older writer's schema, and poison records, which must fail with the model's o
 from __future__ import annotations
 
 import io
+import pickle
 import unicodedata
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
@@ -35,9 +37,10 @@ pytestmark = pytest.mark.unit
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CTX = SerializationContext("lgsp.test")
+BASE = datetime(2025, 7, 1, 3, 4, 5, 678000, tzinfo=UTC)
 
 
-def raw_read(event: Event) -> dict[str, Any]:
+def plain_read(event: Event) -> dict[str, Any]:
     """The event's bytes read back without logical types, as ``deserialize_record`` reads them."""
     model = type(event)
     buffer = io.BytesIO()
@@ -54,7 +57,7 @@ def raw_read(event: Event) -> dict[str, Any]:
 def test_every_valid_event_passes_its_check_and_reads_as_the_model(event: Event) -> None:
     check = check_for(event.AVRO_NAME)
     assert check is not None
-    record = raw_read(event)
+    record = plain_read(event)
     assert check(record)
     assert EventRecord(event.AVRO_NAME, record) == record_of(event)
 
@@ -111,7 +114,20 @@ async def test_unusual_but_valid_input_reads_as_the_model_reads_it(registry: Sch
     data = await _framed(registry, DossierSynced, record)
     deserializer = await _prepared(registry, data)
     read = deserializer.deserialize_record(data, CTX)
+    assert type(read) is EventRecord
     assert read == record_of(deserializer.deserialize(data, CTX)) == record_of(event)
+
+
+def test_a_record_names_its_meta_and_survives_the_trip_from_a_decode_worker() -> None:
+    event = dossier(5)
+    stamped = event.model_copy(update={"meta": event.meta.model_copy(update={"published_at": BASE})})
+    record, published = record_of(event), record_of(stamped)
+    occurred = int(event.meta.occurred_at.timestamp() * 1000)
+    assert (record.name, record.short_name) == ("vn.gov.lgsp.dossier.DossierSynced", "DossierSynced")
+    assert (record.event_id, record.source) == (str(event.meta.event_id), event.meta.source)
+    assert (record.occurred_ms, record.published_ms) == (occurred, None)
+    assert published.published_ms == int(BASE.timestamp() * 1000)
+    assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 - our own bytes, as the decode workers send them
 
 
 async def test_a_poison_record_fails_with_the_models_error(registry: SchemaRegistryClient) -> None:
@@ -120,11 +136,11 @@ async def test_a_poison_record_fails_with_the_models_error(registry: SchemaRegis
     record["due_at"] = record["received_at"].replace(year=record["received_at"].year - 1)
     data = await _framed(registry, DossierSynced, record)
     deserializer = await _prepared(registry, data)
-    with pytest.raises(ValidationError) as raw_error:
+    with pytest.raises(ValidationError) as record_error:
         deserializer.deserialize_record(data, CTX)
     with pytest.raises(ValidationError) as model_error:
         deserializer.deserialize(data, CTX)
-    assert (raw_error.value.field, raw_error.value.rule, str(raw_error.value)) == (
+    assert (record_error.value.field, record_error.value.rule, str(record_error.value)) == (
         model_error.value.field,
         model_error.value.rule,
         str(model_error.value),
