@@ -212,7 +212,7 @@ class BatchDecoder:
             failure = failed.get(self._deserializer.schema_id_of(value))
             if failure is not None:
                 return outcome_for_error(failure)
-            # The topic is judged before the validator, as the verdict names the first thing wrong.
+            # A wrong topic is named before anything the validator finds (the verdicts' order since wave 1).
             model: Event | None = None
             if self._direct is not None:
                 event = self._direct(value, ctx)
