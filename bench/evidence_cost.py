@@ -1,6 +1,6 @@
 """The views' store work per event with and without the evidence rows (#12 item 5), for the signing part.
 
-The same simulated events, in the views' RawEvent form, are applied in batches to fresh SQLite file stores:
+The same simulated events, in the views' EventRecord form, are applied in batches to fresh SQLite file stores:
 ``without`` (batches without record coordinates: no evidence rows, the store's work before evidence
 existed) and ``with`` (each event with its coordinates and a signer: one ``view_evidence`` row each, in the
 batch's transaction). Kafka and decoding are left out, so the difference is the evidence's whole cost, and
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.cpu_cases import Case
 from bus.consumer.types import Batch, Origin, Partition
-from bus.events.raw import RawEvent, raw_of
+from bus.events.record import EventRecord, record_of
 from bus.settings import Settings
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
@@ -27,17 +27,17 @@ BATCH = 2000
 """Events per store transaction (``views.max_batch_records``' order of magnitude)."""
 
 
-def _events(count: int) -> list[tuple[str, RawEvent]]:
+def _events(count: int) -> list[tuple[str, EventRecord]]:
     config = SimulationConfig(seed=5, duplicates=0.02, scale=0.002)
     emissions = (e for e in Simulation(config) if e.kind is not EmissionKind.INVALID)
-    return [(topic_of(e.event), raw_of(e.event)) for e in itertools.islice(emissions, count)]
+    return [(topic_of(e.event), record_of(e.event)) for e in itertools.islice(emissions, count)]
 
 
-def _batches(events: list[tuple[str, RawEvent]], evidence: bool) -> list[Batch]:
+def _batches(events: list[tuple[str, EventRecord]], evidence: bool) -> list[Batch]:
     batches: list[Batch] = []
     offsets: dict[str, int] = {}
     for start in range(0, len(events), BATCH):
-        by_topic: dict[str, list[RawEvent]] = {}
+        by_topic: dict[str, list[EventRecord]] = {}
         origins: dict[str, list[Origin]] = {}
         for topic, event in events[start : start + BATCH]:
             offset = offsets.get(topic, 0)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from bus.consumer.types import Batch, Partition
 from bus.events import Event
+from bus.events.record import EventRecord, record_of
 from bus.metrics import NATIONAL
 from bus.reporting import VIETNAM
 from bus.settings import Settings
@@ -140,9 +141,9 @@ def _events(config: SimulationConfig, until: datetime) -> Iterator[Event]:
 
 async def _feed(views: ViewSet, events: Iterator[Event]) -> int:
     applied = 0
-    by_topic: dict[str, list[Event]] = {}
+    by_topic: dict[str, list[EventRecord]] = {}
     for event in events:
-        by_topic.setdefault(topic_for(event), []).append(event)
+        by_topic.setdefault(topic_for(event), []).append(record_of(event))
         applied += 1
         if applied % BATCH == 0:
             await views.apply(Batch(by_topic, {Partition("lgsp.dossiers", 0): applied}))

@@ -166,7 +166,7 @@ async def raw_consume(settings: Settings, *, decode: bool) -> dict[str, Any]:
                 if decode:
                     ctx = contexts[tp.topic]
                     for r in rs:
-                        deserializer.deserialize_raw(r.value, ctx)
+                        deserializer.deserialize_record(r.value, ctx)
                 if rs and rs[-1].offset + 1 >= remaining.get(tp, 0):
                     remaining.pop(tp, None)
     finally:

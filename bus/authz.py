@@ -14,8 +14,8 @@ here:
     department of a ministry or of a province publishing about its head is fine, a stranger is not).
 
 The asserted fields per event type are one table (:data:`ASSERTED_FIELDS`); it reads a typed event by
-attribute or an Avro-shaped record (:class:`~bus.events.raw.RawEvent` ``record``), so the views can check a
-record without building a model. A dossier's ``province_code`` asserts the province's People's Committee.
+attribute or an Avro-shaped record (:attr:`~bus.events.record.EventRecord.avro`), so the views can check
+a record without building a model. A dossier's ``province_code`` asserts the province's People's Committee.
 """
 
 from __future__ import annotations

@@ -19,17 +19,15 @@ from prometheus_client import CollectorRegistry
 from bus.consumer.admission import Admission, AllOf, Count, Rejection
 from bus.consumer.outcome import DeadLetterReason
 from bus.events import ReportFiled
-from bus.events.raw import RawEvent
 from bus.metrics import SignatureMetrics
 from bus.reporting import ReportCatalog, load_report_catalog
 from bus.signing.keyring import Keyring, KeyringReader
 from bus.signing.keys import KeyEntry
 from bus.signing.verify import Verifier
-from consumers.base import to_ms
 
 if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
-    from bus.events import Event
+    from bus.events.record import EventRecord
     from bus.settings import Settings
 
 
@@ -40,16 +38,11 @@ class IndicatorRanges:
     def __init__(self, catalog: ReportCatalog | None = None) -> None:
         self._catalog = catalog or load_report_catalog()
 
-    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
-        if isinstance(event, RawEvent):
-            if event.name != ReportFiled.AVRO_NAME:
-                return None
-            raw = event.record
-            code, pairs = raw["report_code"], [(i["code"], i["value"]) for i in raw["indicators"]]
-        elif isinstance(event, ReportFiled):
-            code, pairs = event.report_code, [(i.code, i.value) for i in event.indicators]
-        else:
+    def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None:
+        if event.name != ReportFiled.AVRO_NAME:
             return None
+        report = event.avro
+        code, pairs = report["report_code"], [(i["code"], i["value"]) for i in report["indicators"]]
         why = self._catalog.out_of_range(code, pairs)
         return None if why is None else Rejection(DeadLetterReason.VALUE_OUT_OF_RANGE, why)
 
@@ -66,14 +59,10 @@ class EventTimeWindow:
     def __init__(self, ahead_s: float) -> None:
         self._ahead_ms = int(ahead_s * 1000)
 
-    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+    def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None:
         if record.timestamp < 0:  # no timestamp on the record: nothing to compare with
             return None
-        occurred = (
-            event.record["meta"]["occurred_at"]
-            if isinstance(event, RawEvent)
-            else to_ms(event.meta.occurred_at)
-        )
+        occurred = event.occurred_ms
         if occurred <= record.timestamp + self._ahead_ms:
             return None
         ahead = (occurred - record.timestamp) / 1000

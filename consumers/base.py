@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.errors import ValidationError
-from bus.events.raw import RawEvent, raw_of
 
 if TYPE_CHECKING:
-    from bus.events import Event
+    from bus.events.record import EventRecord
     from consumers.store.base import Migration, StoreReader, StoreTxn
 
 LOCAL_OFFSET_MS = 7 * 3600 * 1000
@@ -131,11 +130,11 @@ class View(ABC):
         """This view's schema steps, in order."""
 
     @abstractmethod
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
         """Fold ``events`` (one batch of this view's topic, in log order) into the view's tables.
 
-        The builder hands over :class:`~bus.events.raw.RawEvent` records (checked, logical-type free: times
-        in epoch milliseconds); models are accepted too and read the same (:func:`raw_events`).
+        The builder hands over :class:`~bus.events.record.EventRecord` records (checked, logical-type free:
+        times in epoch milliseconds); a model is made into one by ``bus.events.record.record_of``.
 
         Must be idempotent per event and independent of order, so that duplicates, late events and
         re-deliveries never move a count: state is kept per entity and merged by max/min/or rules.
@@ -152,11 +151,6 @@ class View(ABC):
         Entity rows are copied (an entity's events share its Kafka key, so one shard holds all of them);
         aggregates, sums of entity contributions, are added.
         """
-
-
-def raw_events(events: Sequence[Event | RawEvent]) -> list[RawEvent]:
-    """``events`` in the form views read: models (tests, custom decoders) become :class:`RawEvent`."""
-    return [event if isinstance(event, RawEvent) else raw_of(event) for event in events]
 
 
 def ratio(numerator: int, denominator: int) -> float | None:

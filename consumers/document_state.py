@@ -5,7 +5,7 @@ the store held, and what the document adds to the daily counts (:data:`COUNTERS`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +69,8 @@ class DocumentState:
     def changed(self) -> bool:
         return self.header_changed or bool(self.dirty)
 
-    def merge_sent(self, event: dict[str, Any]) -> None:
-        """Merge a ``DocumentSent`` record (:class:`RawEvent` form)."""
+    def merge_sent(self, event: Mapping[str, Any]) -> None:
+        """Merge a ``DocumentSent`` record (``EventRecord.avro``)."""
         if event["business_type"] == _REVOKE:
             if not self.revoked:
                 self.revoked = self.header_changed = True
@@ -92,8 +92,8 @@ class DocumentState:
             )
             self.header_changed = True
 
-    def merge_status(self, event: dict[str, Any]) -> None:
-        """Merge a ``DocumentStatusChanged`` record (:class:`RawEvent` form)."""
+    def merge_status(self, event: Mapping[str, Any]) -> None:
+        """Merge a ``DocumentStatusChanged`` record (``EventRecord.avro``)."""
         index = _STATUS_CLASS.get(event["status"])
         if index is None:
             return

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DocumentSent, DocumentStatusChanged
-from bus.events.raw import RawEvent
 from consumers import span, units
 from consumers.base import (
     Grain,
@@ -44,7 +43,6 @@ from consumers.base import (
     month_bounds,
     place_filters,
     ratio,
-    raw_events,
     unsupported,
     where,
 )
@@ -61,7 +59,7 @@ from consumers.store.base import (
 )
 
 if TYPE_CHECKING:
-    from bus.events import Event
+    from bus.events.record import EventRecord
 _SENT = DocumentSent.AVRO_NAME
 _STATUS = DocumentStatusChanged.AVRO_NAME
 
@@ -132,14 +130,13 @@ class DocumentsView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
-        by_doc: dict[str, list[RawEvent]] = {}
-        records = raw_events(events)
-        span.record(txn, self.name, records)
-        units.record(txn, self._rollup, records)
-        for event in records:
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
+        by_doc: dict[str, list[EventRecord]] = {}
+        span.record(txn, self.name, events)
+        units.record(txn, self._rollup, events)
+        for event in events:
             if event.name == _SENT or event.name == _STATUS:
-                by_doc.setdefault(event.record["document_id"], []).append(event)
+                by_doc.setdefault(event.avro["document_id"], []).append(event)
         if not by_doc:
             return
         docs = self._load(txn, list(by_doc))

@@ -26,13 +26,12 @@ contribution and adding its new one in the same transaction as the new state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bus.events import DossierSynced
 from bus.events.codes import NOT_RECEIVED, DossierStatus, OnlineLevel, SubmissionChannel
-from bus.events.raw import RawEvent
 from consumers import span, units
 from consumers.base import (
     CENTRAL,
@@ -48,7 +47,6 @@ from consumers.base import (
     local_month,
     place_filters,
     ratio,
-    raw_events,
     unsupported,
     where,
 )
@@ -65,7 +63,7 @@ from consumers.store.base import (
 )
 
 if TYPE_CHECKING:
-    from bus.events import Event
+    from bus.events.record import EventRecord
 
 COUNTERS = (
     "registered",
@@ -241,13 +239,13 @@ def _state_from_row(row: Sequence[Any]) -> _State:
 _DOSSIER = DossierSynced.AVRO_NAME
 
 
-def _rank(event: dict[str, Any]) -> tuple[int, int, str]:
+def _rank(event: Mapping[str, Any]) -> tuple[int, int, str]:
     meta = event["meta"]
     return (event["version"], meta["occurred_at"], meta["event_id"])
 
 
-def _state_of(event: dict[str, Any]) -> _State:
-    """The state a ``DossierSynced`` record (:class:`RawEvent` form) stands for."""
+def _state_of(event: Mapping[str, Any]) -> _State:
+    """The state a ``DossierSynced`` record (``EventRecord.avro``) stands for."""
     meta = event["meta"]
     return _State(
         version=event["version"],
@@ -280,13 +278,12 @@ class DossiersView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
-        best: dict[str, dict[str, Any]] = {}
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
+        best: dict[str, Mapping[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
-        records = raw_events(events)
-        span.record(txn, self.name, records)
-        units.record(txn, self._rollup, records)
-        for name, event in records:
+        span.record(txn, self.name, events)
+        units.record(txn, self._rollup, events)
+        for name, event in events:
             if name != _DOSSIER:
                 continue
             rank = _rank(event)

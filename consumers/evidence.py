@@ -30,15 +30,14 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from bus.errors import LgspError, ValidationError
-from bus.events.raw import RawEvent
 from bus.metrics import NATIONAL
-from consumers.base import CENTRAL, Rollup, ViewResult, raw_events
+from consumers.base import CENTRAL, Rollup, ViewResult
 from consumers.reports import report_key
 from consumers.store.base import Migration, StoreReader, StoreTxn, copy_sql, create_table
 
 if TYPE_CHECKING:
     from bus.consumer.types import Origin
-    from bus.events import Event
+    from bus.events.record import EventRecord
 
 TABLE: Final = "view_evidence"
 _COLUMNS: Final = {
@@ -80,11 +79,11 @@ DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 
 
-def _document_sender(record: dict[str, Any]) -> str:
+def _document_sender(record: Mapping[str, Any]) -> str:
     return str(record["document_id"]).split(",", 1)[0]  # edXML: {sender},{yyyy/MM/dd},{number}/{notation}
 
 
-_Extract = Callable[[dict[str, Any]], Any]
+_Extract = Callable[[Mapping[str, Any]], Any]
 ENTITIES: Final[Mapping[str, tuple[_Extract, _Extract]]] = {
     "vn.gov.lgsp.document.DocumentSent": (lambda r: r["document_id"], lambda r: r["sender"]["code"]),
     # a status changes the sender's document row, so it counts where the document does
@@ -130,26 +129,21 @@ class EvidenceLog:
 
     def __init__(self, rollup: Rollup | None = None) -> None:
         self._rollup = rollup or Rollup()
-        self._short: dict[str, str] = {}
 
-    def record(self, txn: StoreTxn, events: Sequence[Event | RawEvent], origins: Sequence[Origin]) -> int:
+    def record(self, txn: StoreTxn, events: Sequence[EventRecord], origins: Sequence[Origin]) -> int:
         """Keep the origin of each of ``events`` (aligned with ``origins``) as evidence; the number of rows
         offered (a replayed record's is ignored by the store)."""
         if not origins:
             return 0
         province_of = self._rollup.of
-        short = self._short
         rows: list[tuple[Any, ...]] = []
-        for (name, record), origin in zip(raw_events(events), origins, strict=True):
-            meta = record["meta"]
-            found = ENTITIES.get(name)
+        for event, origin in zip(events, origins, strict=True):
+            record, meta = event.avro, event.avro["meta"]
+            found = ENTITIES.get(event.name)
             if found is None:
                 entity, agency = "", meta["source"]
             else:
                 entity, agency = found[0](record), found[1](record)
-            kind = short.get(name)
-            if kind is None:
-                kind = short[name] = name.rsplit(".", 1)[-1]
             rows.append(
                 (
                     province_of(agency)[0],
@@ -158,7 +152,7 @@ class EvidenceLog:
                     origin.partition,
                     origin.offset,
                     meta["event_id"],
-                    kind,
+                    event.short_name,
                     agency,
                     meta["occurred_at"],
                     origin.signer,

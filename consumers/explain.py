@@ -24,7 +24,6 @@ from aiokafka.errors import KafkaError
 
 from bus.consumer.decode import BatchDecoder, RecordLike
 from bus.consumer.kafka import broker_error
-from bus.events.raw import RawEvent
 from bus.kafka_client import connection_kwargs
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
@@ -88,7 +87,7 @@ async def _check(decoder: BatchDecoder, evidence: EvidenceRecord, record: Record
         return Check(evidence, letter.reason.value, letter.message)
     event = batch.events[record.topic][0]
     origin = batch.origins[record.topic][0]
-    event_id = str(event.record["meta"]["event_id"] if isinstance(event, RawEvent) else event.meta.event_id)
+    event_id = event.event_id
     if event_id != evidence.event_id:
         return Check(evidence, CHANGED, f"the record there is event {event_id}, not {evidence.event_id}")
     if origin.signer != evidence.signer:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -36,7 +36,6 @@ from bus.cloudevents import format_time
 from bus.events import ReportFiled
 from bus.events.codes import PeriodType
 from bus.events.periods import Period
-from bus.events.raw import RawEvent
 from bus.reporting import Due, ReportCatalog, load_report_catalog
 from bus.types import AgencyCode
 from consumers import span, units
@@ -48,7 +47,6 @@ from consumers.base import (
     ViewQuery,
     ViewResult,
     month_bounds,
-    raw_events,
     to_ms,
     unsupported,
 )
@@ -65,7 +63,7 @@ from consumers.store.base import (
 )
 
 if TYPE_CHECKING:
-    from bus.events import Event
+    from bus.events.record import EventRecord
 
 _TEXT = "TEXT NOT NULL"
 _STATE_TYPES = {
@@ -133,12 +131,12 @@ class _Stored:
 _REPORT = ReportFiled.AVRO_NAME
 
 
-def report_key(event: dict[str, Any]) -> str:
-    """The entity key of a ``ReportFiled`` record (:class:`RawEvent` form): report code, agency and period."""
+def report_key(event: Mapping[str, Any]) -> str:
+    """The entity key of a ``ReportFiled`` record (``EventRecord.avro``): report code, agency and period."""
     return f"{event['report_code']}|{event['reporting_agency']['code']}|{period_label(event)}"
 
 
-def period_label(event: dict[str, Any]) -> str:
+def period_label(event: Mapping[str, Any]) -> str:
     """``2025-Q3``; periods of a type this reader does not know get ``<year>-UNKNOWN<number>``."""
     return _period_info(event["period_type"], event["period_year"], event["period_number"])[0]
 
@@ -177,14 +175,13 @@ class ReportsView(View):
 
     # -- writing ------------------------------------------------------------------------------------------
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
-        best: dict[str, dict[str, Any]] = {}
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
+        best: dict[str, Mapping[str, Any]] = {}
         best_rank: dict[str, tuple[int, int, str]] = {}
         first_filed: dict[str, int] = {}
-        records = raw_events(events)
-        span.record(txn, self.name, records)
-        units.record(txn, self._rollup, records)
-        for name, event in records:
+        span.record(txn, self.name, events)
+        units.record(txn, self._rollup, events)
+        for name, event in events:
             if name != _REPORT:
                 continue
             key = report_key(event)
@@ -223,7 +220,7 @@ class ReportsView(View):
         }
 
     def _row(
-        self, key: str, event: dict[str, Any], rank: tuple[int, int, str], first_filed_ms: int
+        self, key: str, event: Mapping[str, Any], rank: tuple[int, int, str], first_filed_ms: int
     ) -> tuple[Any, ...]:
         agency = event["reporting_agency"]["code"]
         province, ministry = self._rollup.of(agency)
@@ -236,7 +233,7 @@ class ReportsView(View):
             int(first_filed_ms <= deadline),
         )  # fmt: skip
 
-    def _replace_indicators(self, txn: StoreTxn, winners: list[dict[str, Any]]) -> None:
+    def _replace_indicators(self, txn: StoreTxn, winners: list[Mapping[str, Any]]) -> None:
         if not winners:
             return
         keys = [report_key(event) for event in winners]

@@ -21,8 +21,7 @@ from consumers import documents, dossiers, reports
 from consumers.base import Rollup, View, ViewQuery, ViewResult, ratio, unsupported
 
 if TYPE_CHECKING:
-    from bus.events import Event
-    from bus.events.raw import RawEvent
+    from bus.events.record import EventRecord
     from consumers.store.base import Migration, StoreReader, StoreTxn
 
 COLUMNS = (
@@ -61,7 +60,7 @@ class ScoreboardView(View):
     def migrations(self) -> Sequence[Migration]:
         return ()
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
         return None  # derived at read time
 
     def merge(self, txn: StoreTxn, source: str) -> None:

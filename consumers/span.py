@@ -11,9 +11,12 @@ Both bounds are merged by min/max, so duplicates, late events and batch boundari
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bus.events.raw import RawEvent
 from consumers.store.base import Migration, StoreReader, StoreTxn, create_table
+
+if TYPE_CHECKING:
+    from bus.events.record import EventRecord
 
 MIGRATION = Migration(
     "span",
@@ -37,11 +40,11 @@ _MERGE = (
 _UPSERT = "INSERT INTO view_span (view_name, first_ms, last_ms) VALUES (?, ?, ?)" + _MERGE
 
 
-def record(txn: StoreTxn, view: str, events: Sequence[RawEvent]) -> None:
+def record(txn: StoreTxn, view: str, events: Sequence[EventRecord]) -> None:
     """Widen ``view``'s span to cover the occurred-at times of ``events``."""
     if not events:
         return
-    times = [event.record["meta"]["occurred_at"] for event in events]
+    times = [event.occurred_ms for event in events]
     txn.execute(_UPSERT, (view, min(times), max(times)))
 
 

@@ -13,15 +13,14 @@ province in ``lgsp_unknown_units_total``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bus.events.raw import RawEvent
 from consumers.base import Rollup, View, ViewQuery, ViewResult, place_filters, unsupported, where
 from consumers.store.base import Migration, StoreReader, StoreTxn, create_table
 
 if TYPE_CHECKING:
-    from bus.events import Event
+    from bus.events.record import EventRecord
 
 MIGRATION = Migration(
     "units",
@@ -56,8 +55,8 @@ CENTRAL_LABEL = "central"
 """``province`` label of unlisted units of ministries and central bodies in ``lgsp_unknown_units_total``."""
 
 
-def _named(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(code, name)`` of every agency a record (:class:`RawEvent` form) names; the source has no name."""
+def _named(record: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """``(code, name)`` of every agency a record (``EventRecord.avro``) names; the source has no name."""
     for field in ("sender", "reporting_agency", "processing_agency"):
         ref = record.get(field)
         if ref is not None:
@@ -67,13 +66,13 @@ def _named(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
     yield record["meta"]["source"], ""
 
 
-def record(txn: StoreTxn, rollup: Rollup, events: Sequence[RawEvent]) -> None:
+def record(txn: StoreTxn, rollup: Rollup, events: Sequence[EventRecord]) -> None:
     """Remember the unlisted units ``events`` name."""
     catalog = rollup.catalog
     seen: dict[str, list[Any]] = {}
     for event in events:
-        at = event.record["meta"]["occurred_at"]
-        for code, name in _named(event.record):
+        at = event.occurred_ms
+        for code, name in _named(event.avro):
             if catalog.is_listed(code):
                 continue
             entry = seen.get(code)
@@ -109,7 +108,7 @@ class AgenciesView(View):
     def migrations(self) -> Sequence[Migration]:
         return (MIGRATION,)
 
-    def apply(self, txn: StoreTxn, events: Sequence[Event | RawEvent]) -> None:
+    def apply(self, txn: StoreTxn, events: Sequence[EventRecord]) -> None:
         return None  # recorded by the topic views, in their transactions
 
     def merge(self, txn: StoreTxn, source: str) -> None:

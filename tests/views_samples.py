@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from bus.consumer.types import Origin
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, EventMeta, ReportFiled
 from bus.events.document import make_document_id
 from bus.events.dossier import make_dossier_code
+from bus.events.record import EventRecord, record_of
 
 GOV_OFFICE = "000.00.00.G22"
 FINANCE = "000.00.00.G12"
@@ -37,19 +39,27 @@ SIGNER = "000.00.00.H29#0badcafe"
 """The key id the samples' coordinates name as signer."""
 
 
+def by_topic(events: Iterable[Event]) -> dict[str, list[EventRecord]]:
+    """``events`` per topic, in order, as the decoder hands them over (records)."""
+    grouped: dict[str, list[EventRecord]] = {}
+    for event in events:
+        grouped.setdefault(topic_of(event), []).append(record_of(event))
+    return grouped
+
+
 def by_topic_with_origins(
     events: list[Event], *, first_offset: int = 0
-) -> tuple[dict[str, list[Event]], dict[str, list[Origin]]]:
+) -> tuple[dict[str, list[EventRecord]], dict[str, list[Origin]]]:
     """``events`` per topic as the runner hands them over, each with its record's coordinates (partition 0 of
     its topic, offsets in order from ``first_offset``) and :data:`SIGNER`: what the views keep as evidence."""
-    by_topic: dict[str, list[Event]] = {}
+    grouped: dict[str, list[EventRecord]] = {}
     origins: dict[str, list[Origin]] = {}
     for event in events:
         topic = topic_of(event)
-        offset = first_offset + len(by_topic.get(topic, ()))
-        by_topic.setdefault(topic, []).append(event)
+        offset = first_offset + len(grouped.get(topic, ()))
+        grouped.setdefault(topic, []).append(record_of(event))
         origins.setdefault(topic, []).append(Origin(topic, 0, offset, SIGNER))
-    return by_topic, origins
+    return grouped, origins
 
 
 def meta(source: str, at: datetime, event_id: str | None = None) -> EventMeta:

@@ -5,11 +5,12 @@ Cases, for each of the four event types, over the same simulated events (``produ
     fastavro         Avro binary -> dict (schemaless_reader, the type's schema; the raw baseline)
     from_avro        dict -> event (``Model.from_avro``: what a consumer pays for the model)
     deserialize      wire bytes -> event (``AvroDeserializer.deserialize``: framing + fastavro + model)
-    deserialize_raw  wire bytes -> the views' record (``AvroDeserializer.deserialize_raw``: framing + fastavro
-                     + the compiled contract's checks; what the view builder runs)
+    deserialize_record  wire bytes -> the views' record (``AvroDeserializer.deserialize_record``: framing
+                     + fastavro + the compiled contract's checks; what the view builder runs)
 
 and the ``mixed`` stream (the simulation's own, types interleaved as the consumer sees them): fastavro,
-``deserialize`` and ``deserialize_raw``; the target (decode + validate ≥ 0.8× raw fastavro) is judged on it.
+``deserialize`` and ``deserialize_record``; the target (decode + validate ≥ 0.8× raw fastavro) is judged on
+it.
 
 Every event is distinct (nothing is cycled), so no per-record cache can flatter a figure; caches keyed by
 agency (the catalog lookups) do see their real share of repeats. Rates are events per CPU second
@@ -51,7 +52,7 @@ _LABELS = {
     "fastavro": "raw fastavro schemaless_reader",
     "from_avro": "dict → event (from_avro)",
     "deserialize": "our serde: wire bytes → event (deserialize)",
-    "deserialize_raw": "our serde: wire bytes → views' record (deserialize_raw)",
+    "deserialize_record": "our serde: wire bytes → views' record (deserialize_record)",
 }
 
 
@@ -81,7 +82,7 @@ def run(ctx: BenchContext) -> PartResult:
     result.targets = [
         Target(
             "decode + validate ≥ 0.8× raw fastavro (mixed stream)",
-            "mixed.deserialize_raw/mixed.fastavro",
+            "mixed.deserialize_record/mixed.fastavro",
             ">=",
             0.8,
             "×",
@@ -143,7 +144,7 @@ def fastavro_case(inputs: Inputs) -> Case:
 
 
 def type_cases(name: str, inputs: Inputs, deserializer: AvroDeserializer) -> dict[str, Case]:
-    """fastavro, ``from_avro``, ``deserialize`` and ``deserialize_raw`` of one type's events.
+    """fastavro, ``from_avro``, ``deserialize`` and ``deserialize_record`` of one type's events.
 
     ``from_avro`` gets records decoded just before it runs (untimed), as a consumer's are: fresh objects.
     """
@@ -163,8 +164,8 @@ def type_cases(name: str, inputs: Inputs, deserializer: AvroDeserializer) -> dic
 def mixed_cases(
     inputs: Inputs, deserializer: AvroDeserializer, *, with_fastavro: bool = True
 ) -> dict[str, Case]:
-    read, read_raw = deserializer.deserialize, deserializer.deserialize_raw
+    read, read_record = deserializer.deserialize, deserializer.deserialize_record
     cases = {"fastavro": fastavro_case(inputs)} if with_fastavro else {}
     cases["deserialize"] = Case(lambda: len([read(data, CTX) for data in inputs.wire]))
-    cases["deserialize_raw"] = Case(lambda: len([read_raw(data, CTX) for data in inputs.wire]))
+    cases["deserialize_record"] = Case(lambda: len([read_record(data, CTX) for data in inputs.wire]))
     return cases

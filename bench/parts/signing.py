@@ -33,6 +33,7 @@ from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.events import DossierSynced
+from bus.events.record import record_of
 from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
 from bus.signing.keyring import Keyring
@@ -84,6 +85,7 @@ def run(ctx: BenchContext) -> PartResult:
         Consumed(_TOPIC, 0, offset, r.key, r.value, tuple(r.headers), now_ms())
         for offset, r in enumerate(signing)
     ]
+    decoded = [record_of(event) for event in events]  # what the views' decoder hands the verifier
     verifier: list[Verifier] = []
 
     def new_verifier() -> None:  # nothing verified yet: every batch signature is checked once per round
@@ -92,7 +94,7 @@ def run(ctx: BenchContext) -> PartResult:
     def verify() -> int:
         check = verifier[0]
         refused = [
-            why for record, event in zip(consumed, events, strict=True) if (why := check(record, event))
+            why for record, event in zip(consumed, decoded, strict=True) if (why := check(record, event))
         ]
         if refused:
             raise BenchError(f"{len(refused)} records did not verify: {refused[0]}")

@@ -16,8 +16,7 @@ from bus.consumer.outcome import DeadLetterReason
 
 if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
-    from bus.events import Event
-    from bus.events.raw import RawEvent
+    from bus.events.record import EventRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +34,7 @@ class Admission(Protocol):
     admitted, None when unsigned): the decoder reads it into the record's :class:`~bus.consumer.types.Origin`.
     """
 
-    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None: ...
+    def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None: ...
 
 
 class AllOf:
@@ -54,7 +53,7 @@ class AllOf:
                 return key_id
         return None
 
-    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+    def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None:
         for check in self._checks:
             rejection = check(record, event)
             if rejection is not None:

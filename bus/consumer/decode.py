@@ -1,9 +1,10 @@
 """Turn a fetched batch of records into events to apply and dead letters, one verdict per record.
 
 Decoding is batched: the writer schema ids of the whole batch are resolved first (one registry round trip
-per unknown id, ``AvroDeserializer.prepare_ids``), then every record is decoded synchronously — into the
-views' :class:`~bus.events.raw.RawEvent` form when the deserializer offers ``deserialize_raw`` (the real
-one does) and no extra validator wants models, else into models.
+per unknown id, ``AvroDeserializer.prepare_ids``), then every record is decoded synchronously into an
+:class:`~bus.events.record.EventRecord`, the one form everything after decoding reads: straight from the bytes
+when the deserializer offers ``deserialize_record`` (the real one does) and no extra validator wants models;
+else through a model (a custom deserializer, a validator), converted here by ``record_of``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bus.consumer.dlq import DeadLetter
 from bus.consumer.outcome import DeadLetterReason, Outcome, Verdict, outcome_for_error
 from bus.consumer.types import Origin, Partition
 from bus.errors import LgspError, Problem, SerializationError, ValidationError
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord, record_of
 
 if TYPE_CHECKING:
     from bus.events import Event
@@ -73,7 +74,7 @@ Validator = Callable[["Event"], None]
 class DecodedBatch:
     """The verdicts of one fetched batch, grouped for the runner."""
 
-    events: dict[str, list[Event | RawEvent]] = field(default_factory=dict)
+    events: dict[str, list[EventRecord]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     retry: LgspError | None = None
@@ -108,8 +109,9 @@ class BatchDecoder:
         self._topic_types = dict(topic_types or {})
         self._validate = validate
         # Models only when a validator needs them; test doubles may offer deserialize() alone.
-        raw = getattr(deserializer, "deserialize_raw", None) if validate is None else None
-        self._read: Callable[[bytes, Any], Event | RawEvent] = raw or deserializer.deserialize
+        direct = getattr(deserializer, "deserialize_record", None) if validate is None else None
+        self._direct: Callable[[bytes, Any], EventRecord] | None = direct
+        self._read: Callable[[bytes, Any], EventRecord] = direct or self._through_model
 
     async def decode(self, fetched: Mapping[Any, Sequence[RecordLike]]) -> DecodedBatch:
         """Verdicts for every record of ``fetched`` (partition → records in offset order)."""
@@ -170,7 +172,7 @@ class BatchDecoder:
         ctx: Any,
         allowed: frozenset[str] | None,
         failed: Mapping[SchemaId, LgspError],
-    ) -> Event | RawEvent | None:
+    ) -> EventRecord | None:
         """The event, when everything about the record is fine (the common case); None sends the record
         to :meth:`_judge`, which decides again and says why."""
         value = record.value
@@ -183,13 +185,18 @@ class BatchDecoder:
             return None
         try:
             event = self._read(value, ctx)
-            if self._validate is not None and not isinstance(event, RawEvent):
-                self._validate(event)
         except LgspError:
             return None
-        if allowed is not None and _short_name(event) not in allowed:
+        if allowed is not None and event.short_name not in allowed:
             return None
         return event
+
+    def _through_model(self, data: bytes, ctx: Any) -> EventRecord:
+        """The record of ``data`` read as a model (and checked by the validator, if any)."""
+        event = self._deserializer.deserialize(data, ctx)
+        if self._validate is not None:
+            self._validate(event)
+        return record_of(event)
 
     def _judge(
         self,
@@ -205,13 +212,17 @@ class BatchDecoder:
             failure = failed.get(self._deserializer.schema_id_of(value))
             if failure is not None:
                 return outcome_for_error(failure)
-            event = self._read(value, ctx)
-            if allowed is not None and _short_name(event) not in allowed:
-                return _poison(
-                    DeadLetterReason.WRONG_TOPIC, f"{_full_name(event)} does not belong on this topic"
-                )
-            if self._validate is not None and not isinstance(event, RawEvent):
-                self._validate(event)
+            # A wrong topic is named before anything the validator finds (the verdicts' order since wave 1).
+            model: Event | None = None
+            if self._direct is not None:
+                event = self._direct(value, ctx)
+            else:
+                model = self._deserializer.deserialize(value, ctx)
+                event = record_of(model)
+            if allowed is not None and event.short_name not in allowed:
+                return _poison(DeadLetterReason.WRONG_TOPIC, f"{event.name} does not belong on this topic")
+            if model is not None and self._validate is not None:
+                self._validate(model)
         except SerializationError as exc:
             if len(value) < 5 or value[0] != 0:
                 return Verdict(Outcome.DEAD_LETTER, reason=DeadLetterReason.BAD_WIRE_FORMAT, error=exc)
@@ -219,21 +230,6 @@ class BatchDecoder:
         except LgspError as exc:
             return outcome_for_error(exc)
         return Verdict(Outcome.APPLY, event=event)
-
-
-def _full_name(event: Event | RawEvent) -> str:
-    return event.name if isinstance(event, RawEvent) else type(event).AVRO_NAME
-
-
-def _short_name(event: Event | RawEvent) -> str:
-    name = _full_name(event)
-    short = _SHORT_NAMES.get(name)
-    if short is None:
-        short = _SHORT_NAMES[name] = name.rsplit(".", 1)[-1]
-    return short
-
-
-_SHORT_NAMES: dict[str, str] = {}  # a handful of type names, looked up once per record
 
 
 def _poison(reason: DeadLetterReason, message: str) -> Verdict:

@@ -27,8 +27,7 @@ from bus.errors import (
 )
 
 if TYPE_CHECKING:
-    from bus.events import Event
-    from bus.events.raw import RawEvent
+    from bus.events.record import EventRecord
 
 
 class Outcome(Enum):
@@ -68,7 +67,7 @@ class Verdict:
     """The outcome for one record, with the event (APPLY) or the error (DEAD_LETTER, RETRY)."""
 
     outcome: Outcome
-    event: Event | RawEvent | None = None
+    event: EventRecord | None = None
     reason: DeadLetterReason | None = None
     error: BaseException | None = None
 

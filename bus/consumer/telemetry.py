@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING
 from bus.consumer.outcome import DeadLetterReason
 from bus.consumer.types import Partition
 from bus.errors import BrokerError, LgspError, RegistryError, StoreError
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord
 from bus.metrics import Dependency
 
 if TYPE_CHECKING:
     from bus.consumer.decode import DecodedBatch
-    from bus.events import Event
     from bus.metrics import ConsumerMetrics, DependencyMetrics
 
 _DEPENDENCY_OF: tuple[tuple[type[LgspError], Dependency], ...] = (
@@ -104,15 +103,7 @@ class RunnerTelemetry:
             self._metrics.forget_partition(self._group, tp.topic, tp.partition)
 
 
-def _clocks(event: Event | RawEvent) -> tuple[str, float, float | None]:
+def _clocks(event: EventRecord) -> tuple[str, float, float | None]:
     """(type name, occurred-at, published-at) in epoch milliseconds; published-at None if never stamped."""
-    if isinstance(event, RawEvent):
-        published = event.record["meta"].get("published_at")
-        return event.name, float(event.occurred_ms), None if published is None else float(published)
-    meta = event.meta
-    published_at = meta.published_at
-    return (
-        type(event).AVRO_NAME,
-        meta.occurred_at.timestamp() * 1000,
-        None if published_at is None else published_at.timestamp() * 1000,
-    )
+    published = event.published_ms
+    return event.name, float(event.occurred_ms), None if published is None else float(published)

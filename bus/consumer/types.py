@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from bus.events import Event
-    from bus.events.raw import RawEvent
+    from bus.events.record import EventRecord
 
 
 class Partition(NamedTuple):
@@ -39,8 +38,8 @@ class Origin(NamedTuple):
 class Batch:
     """What a sink applies in one transaction.
 
-    ``events`` are the decoded, valid events per topic, in log order within each partition: the views'
-    :class:`~bus.events.raw.RawEvent` records from the real decoder, models from a custom one.
+    ``events`` are the decoded, valid events per topic, in log order within each partition, as
+    :class:`~bus.events.record.EventRecord` (the decoder makes models into records: ``record_of``).
     ``next_offsets`` holds, for every partition the batch touched, the offset of the first record *not* in
     the batch: it covers dead-lettered records too, so committing it never skips a record that was not dealt
     with.
@@ -48,7 +47,7 @@ class Batch:
     order as ``events`` (a batch built without them, as tests do, has no evidence).
     """
 
-    events: Mapping[str, Sequence[Event | RawEvent]]
+    events: Mapping[str, Sequence[EventRecord]]
     next_offsets: Mapping[Partition, int]
     record_count: int = field(default=0)
     origins: Mapping[str, Sequence[Origin]] = field(default_factory=dict)

@@ -14,7 +14,7 @@ each event type :func:`compile_check` generates, once, a Python function over su
 The function answers True only when the model would accept the record *unchanged* (same values: canonical
 UUIDs, NFC text). It is generated as source (see :func:`check_source`) rather than composed of closures: one
 function per record type with the checks inline is as fast as the hand-written checks it replaces. A record it
-refuses goes through the model, which says precisely which rule broke (``tests/unit/test_events_raw.py``
+refuses goes through the model, which says precisely which rule broke (``tests/unit/test_event_record.py``
 holds the check to "never less strict than the model" on generated events and on every broken rule).
 """
 
@@ -44,7 +44,7 @@ from bus.events.rules import (
 )
 from bus.schemas import full_name
 
-RawCheck = Callable[[dict[str, Any]], bool]
+RecordCheck = Callable[[Mapping[str, Any]], bool]
 
 _CANONICAL_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _WIDTHS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -258,9 +258,26 @@ def check_source(model: type[Event]) -> tuple[str, dict[str, Any]]:
     return "\n".join(compiler.lines), compiler.namespace
 
 
-def compile_check(model: type[Event]) -> RawCheck:
+def compile_check(model: type[Event]) -> RecordCheck:
     """``model``'s compiled check: True when ``model.from_avro`` would accept the plain record unchanged."""
     source, namespace = check_source(model)
     exec(compile(source, f"<contract {model.AVRO_NAME}>", "exec"), namespace)  # noqa: S102 - our own source
-    check: RawCheck = namespace["check"]
+    check: RecordCheck = namespace["check"]
     return check
+
+
+def check_for(name: str) -> RecordCheck | None:
+    """The compiled check of records of Avro type ``name``, compiled on first use; None for a type the bus
+    does not carry."""
+    check = _CHECKS.get(name)
+    if check is None:
+        from bus.events import EVENT_TYPES  # the event modules import this one
+
+        model = EVENT_TYPES.get(name)
+        if model is None:
+            return None
+        check = _CHECKS[name] = compile_check(model)
+    return check
+
+
+_CHECKS: dict[str, RecordCheck] = {}

@@ -33,7 +33,7 @@ from bus.authz import Principal, asserted_agencies, assertion_key, refusals
 from bus.consumer.admission import Rejection
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.consumer.outcome import DeadLetterReason
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord
 from bus.signing import tree
 from bus.signing.envelope import (
     HEADER,
@@ -50,7 +50,6 @@ from bus.types import AgencyCode
 
 if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
-    from bus.events import Event
 
 _CACHE_SIZE: Final = 4096
 _FIRST_HASHES: Final = 3
@@ -120,9 +119,9 @@ class Verifier:
         self.last_key_id: str | None = None
         """The key id of the last record admitted (for the evidence the views keep)."""
 
-    def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+    def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None:
         headers = dict(record.headers or ())
-        source = _source(event)
+        source = event.source
         self.last_key_id = None
         envelope_value = headers.get(_HEADER_BYTES)
         if envelope_value is None:
@@ -153,7 +152,7 @@ class Verifier:
     def _admit(
         self,
         record: RecordLike,
-        event: Event | RawEvent,
+        event: EventRecord,
         headers: dict[str, bytes],
         envelope: tuple[bytes, int, bytes],
         batch: _Batch,
@@ -176,8 +175,7 @@ class Verifier:
         revoked = warm.entry.revoked_at_ms
         if record.timestamp_type == LOG_APPEND_TIME and revoked is not None and record.timestamp >= revoked:
             return False
-        name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
-        if self._entitlement(warm.principal, warm.memo, source, name, data) is not None:
+        if self._entitlement(warm.principal, warm.memo, source, event.name, event.avro) is not None:
             return False
         self.last_key_id = warm.entry.key_id
         return True
@@ -185,7 +183,7 @@ class Verifier:
     def _verify(
         self,
         record: RecordLike,
-        event: Event | RawEvent,
+        event: EventRecord,
         headers: dict[str, bytes],
         envelope: tuple[bytes, int, bytes] | ValueError,
         source: str,
@@ -232,8 +230,7 @@ class Verifier:
         principal, memo = speaker[1], speaker[2]
         if isinstance(principal, str):
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, principal)
-        name, data = (event.name, event.record) if isinstance(event, RawEvent) else (event.AVRO_NAME, event)
-        why = self._entitlement(principal, memo, source, name, data)
+        why = self._entitlement(principal, memo, source, event.name, event.avro)
         if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
@@ -334,9 +331,3 @@ class Verifier:
 
 def _rejection(reason: DeadLetterReason, message: str) -> Rejection:
     return Rejection(reason, message)
-
-
-def _source(event: Event | RawEvent) -> str:
-    if isinstance(event, RawEvent):
-        return str(event.record["meta"]["source"])
-    return event.meta.source

@@ -89,9 +89,7 @@ def _feed(views: ViewSet, events: Sequence[Event], partition: Partition, batch_s
 
     async def feed() -> None:
         for start in range(0, len(events), batch_size):
-            by_topic: dict[str, list[Event]] = {}
-            for event in events[start : start + batch_size]:
-                by_topic.setdefault(s.topic_of(event), []).append(event)
+            by_topic = s.by_topic(events[start : start + batch_size])
             batch = Batch(by_topic, {partition: start + len(events[start : start + batch_size])})
             for attempt in range(20):
                 try:

@@ -34,9 +34,7 @@ PATHS = (
 
 def _build(url: str, events: list[Event], view_set: str | None = None) -> None:
     views = ViewSet(open_store(url, view_set=view_set), build_views(Settings()))
-    by_topic: dict[str, list[Event]] = {}
-    for event in events:
-        by_topic.setdefault(s.topic_of(event), []).append(event)
+    by_topic = s.by_topic(events)
     try:
         asyncio.run(views.apply(Batch(by_topic, {Partition("lgsp.documents", 0): len(events)})))
     finally:

@@ -35,10 +35,7 @@ EVENTS: list[Event] = [
 
 def _gauges(tmp_path: Path, events: list[Event]) -> dict[tuple[str, str], float]:
     views = ViewSet(SqliteStore(tmp_path / "views.db"), build_views(Settings()))
-    by_topic: dict[str, list[Event]] = {}
-    for event in events:
-        by_topic.setdefault(s.topic_of(event), []).append(event)
-    asyncio.run(views.apply(Batch(by_topic, {})))
+    asyncio.run(views.apply(Batch(s.by_topic(events), {})))
     registry = CollectorRegistry()
     refresh_kpis(views, ViewMetrics(registry))
     views.close()

@@ -8,15 +8,14 @@ from bus.consumer.admission import AllOf, Rejection
 from bus.consumer.decode import BatchDecoder, RecordLike
 from bus.consumer.outcome import DeadLetterReason
 from bus.consumer.types import Partition
-from bus.events import Event
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord, record_of
 from tests import views_samples as s
 from tests.unit.runner_fakes import GOOD_ID, FakeDeserializer, Record, wire
 
 pytestmark = pytest.mark.unit
 
 
-def _refuse_odd_offsets(record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+def _refuse_odd_offsets(record: RecordLike, event: EventRecord) -> Rejection | None:
     if record.offset % 2:
         return Rejection(DeadLetterReason.SIGNATURE_MISSING, f"offset {record.offset} has no envelope")
     return None
@@ -29,7 +28,7 @@ async def test_refused_records_become_dead_letters_and_the_offsets_still_cover_t
     )
     records = [Record("lgsp.reports", 0, i, b"k", wire(GOOD_ID, f"#{i}".encode())) for i in range(3)]
     batch = await decoder.decode({"tp": records})
-    assert batch.events["lgsp.reports"] == [events[0], events[2]]
+    assert batch.events["lgsp.reports"] == [record_of(events[0]), record_of(events[2])]
     assert [(d.offset, d.reason, d.message) for d in batch.dead_letters] == [
         (1, DeadLetterReason.SIGNATURE_MISSING, "offset 1 has no envelope")
     ]

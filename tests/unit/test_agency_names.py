@@ -17,7 +17,7 @@ from bus.cloudevents import from_structured, to_structured
 from bus.errors import ValidationError
 from bus.events import DocumentSent, DossierSynced, validate
 from bus.events.contract import compile_check
-from bus.events.raw import raw_of
+from bus.events.record import record_of
 from bus.events.rules import comparable_name
 from tests.strategies import sample_document_sent, sample_dossier_synced
 from tests.unit.dead_letters import dead_letter_headers
@@ -95,7 +95,7 @@ def test_every_agency_reference_is_checked() -> None:
 
 def test_the_views_decode_check_refuses_what_the_model_refuses() -> None:
     check = compile_check(DossierSynced)
-    record = raw_of(validate(DossierSynced, sample_dossier_synced())).record
+    record = record_of(validate(DossierSynced, sample_dossier_synced())).avro
     assert check(dict(record))
     renamed = dict(record) | {"processing_agency": {"code": JUSTICE, "name": "Sở Tư pháp"}}
     assert not check(renamed)

@@ -9,7 +9,7 @@ import pytest
 
 from bus.agencies import load_catalog
 from bus.authz import Principal, Rule, asserted_agencies, asserted_by_event, event_refusals, rolls_up_to
-from bus.events.raw import raw_of
+from bus.events.record import record_of
 from bus.types import AgencyCode
 from tests import publishing_samples as samples
 from tests.attacks import ATTACKS
@@ -37,8 +37,8 @@ def test_each_event_type_asserts_the_agencies_the_views_credit() -> None:
 @pytest.mark.parametrize("build", samples.BUILDERS)
 def test_the_model_and_the_raw_record_assert_the_same(build: Callable[..., dict[str, Any]]) -> None:
     event = samples.event(build(3))
-    raw = raw_of(event)
-    assert asserted_agencies(raw.name, raw.record) == asserted_by_event(event)
+    raw = record_of(event)
+    assert asserted_agencies(raw.name, raw.avro) == asserted_by_event(event)
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

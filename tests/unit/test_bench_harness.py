@@ -29,6 +29,7 @@ from bench.workload import AGENCIES, make_dossiers
 from bus.cloudevents import kafka_headers
 from bus.consumer.types import Partition
 from bus.events import EVENT_TYPES, DossierSynced
+from bus.events.record import record_of
 from bus.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from bus.settings import KafkaSettings
 from bus.signing.keyring import Keyring
@@ -200,10 +201,11 @@ def test_cpu_cases_alternate_their_order_and_count_every_round() -> None:
 def test_records_the_bench_signs_verify_as_the_views_verify_them(tmp_path: Path) -> None:
     agencies = [code for code, _, _ in AGENCIES]
     chain, entries = make_keys(tmp_path, agencies)
-    events = make_dossiers(30)
+    models = make_dossiers(30)
+    events = [record_of(e) for e in models]
     records = [
         RawRecord(e.entity_key().encode(), b"\0value" + bytes([i]), kafka_headers(e))
-        for i, e in enumerate(events)
+        for i, e in enumerate(models)
     ]
     sign_records(chain, records)
     verifier = Verifier(Keyring(entries))

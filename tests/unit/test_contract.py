@@ -1,6 +1,6 @@
 """The compiled contract reads its limits from the rule table, not from numbers of its own.
 
-The equivalence with the models (never less strict, same reading) is held by test_events_raw.py on generated
+The equivalence with the models (never less strict, same reading) is held by test_event_record.py on generated
 events and every broken rule; here: that a row of the table, changed, changes both the model and the compiled
 check, and that the compiler refuses what it cannot compile faithfully.
 """
@@ -14,8 +14,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from bus.events import EVENT_TYPES, DocumentSent, rules
 from bus.events._base import Text
-from bus.events.contract import _Compiler, _fullmatch, check_source, compile_check
-from bus.events.raw import raw_check, raw_of
+from bus.events.contract import _Compiler, _fullmatch, check_for, check_source, compile_check
+from bus.events.record import record_of
 from bus.events.rules import RECORD_RULES, Limits
 from tests.serde_samples import dossier as sample_dossier
 
@@ -40,7 +40,7 @@ def test_the_limits_in_the_compiled_check_are_the_tables() -> None:
 
 def test_a_changed_row_changes_the_model_and_the_check_alike() -> None:
     dossier = sample_dossier(1)
-    record = raw_of(dossier).record
+    record = record_of(dossier).avro
     check = compile_check(type(dossier))
     assert check(record)
     narrow = Limits(max_length=len(dossier.sector_code) - 1)
@@ -63,7 +63,7 @@ def test_an_unanchored_pattern_is_refused() -> None:
         _fullmatch(r"\S+")
 
 
-def test_raw_check_is_compiled_once_per_type() -> None:
+def test_check_for_is_compiled_once_per_type() -> None:
     name = "vn.gov.lgsp.dossier.DossierSynced"
-    assert raw_check(name) is raw_check(name)
-    assert raw_check("vn.gov.lgsp.Nope") is None
+    assert check_for(name) is check_for(name)
+    assert check_for("vn.gov.lgsp.Nope") is None

@@ -32,10 +32,7 @@ def test_the_default_demo_fills_the_report_columns_for_a_due_period() -> None:
     events = [e.event for e in itertools.islice(simulation, count) if e.kind is not EmissionKind.INVALID]
     views = ViewSet(SqliteStore(":memory:"), build_views(Settings()))
     try:
-        by_topic: dict[str, list[object]] = {}
-        for event in events:
-            by_topic.setdefault(s.topic_of(event), []).append(event)
-        asyncio.run(views.apply(Batch(by_topic, {Partition("lgsp.reports", 0): len(events)})))  # type: ignore[arg-type]
+        asyncio.run(views.apply(Batch(s.by_topic(events), {Partition("lgsp.reports", 0): len(events)})))
         board = views.query("scoreboard", ViewQuery())
     finally:
         views.close()

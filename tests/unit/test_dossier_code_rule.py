@@ -14,7 +14,7 @@ from bus.cloudevents import from_structured, to_structured
 from bus.errors import ValidationError
 from bus.events import DossierSynced, make_dossier_code, validate
 from bus.events.contract import compile_check
-from bus.events.raw import raw_of
+from bus.events.record import record_of
 from bus.events.rules import DOSSIER_CODE_FORM
 from tests.strategies import sample_dossier_synced
 
@@ -55,6 +55,6 @@ def test_a_code_out_of_form_is_one_entry_with_the_form_and_an_example(code: str,
 @pytest.mark.parametrize(("code", "message"), BROKEN)
 def test_the_views_decode_check_refuses_what_the_model_refuses(code: str, message: str) -> None:
     check = compile_check(DossierSynced)
-    record = raw_of(validate(DossierSynced, sample_dossier_synced())).record
+    record = record_of(validate(DossierSynced, sample_dossier_synced())).avro
     assert check(dict(record))
     assert not check(dict(record) | {"dossier_code": code})

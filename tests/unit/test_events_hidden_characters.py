@@ -16,7 +16,8 @@ import pytest
 from bus.cloudevents import from_structured, to_structured
 from bus.errors import ValidationError
 from bus.events import DocumentSent, DocumentStatusChanged, DossierSynced, Event, ReportFiled, validate
-from bus.events.raw import raw_check, raw_of, raw_value
+from bus.events.contract import check_for
+from bus.events.record import plain_value, record_of
 from tests.strategies import (
     sample_document_sent,
     sample_dossier_synced,
@@ -95,20 +96,20 @@ def test_a_hidden_character_in_an_id_or_name_is_refused_naming_the_field(
     assert (caught.value.field, caught.value.rule) == (_dotted(path), "text.control_chars")
     assert f"U+{ord(char):04X}" in str(caught.value)
     # the views' compiled check refuses the record too (the model then names the rule, as above)
-    check = raw_check(model.AVRO_NAME)
+    check = check_for(model.AVRO_NAME)
     assert check is not None
-    good = raw_of(validate(model, data)).record
+    good = record_of(validate(model, data)).avro
     assert check(good)
-    assert not check(_with(good, path, raw_value(value[:2] + char + value[2:])))
+    assert not check(_with(good, path, plain_value(value[:2] + char + value[2:])))
 
 
 @pytest.mark.parametrize("char", ["\n", "\t", "\r"])
 def test_free_text_keeps_its_line_breaks(char: str) -> None:
     event = validate(DocumentSent, sample_document_sent(subject=f"Về việc{char}triển khai"))
     assert char in event.subject
-    check = raw_check(DocumentSent.AVRO_NAME)
+    check = check_for(DocumentSent.AVRO_NAME)
     assert check is not None
-    assert check(raw_of(event).record)
+    assert check(record_of(event).avro)
 
 
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\u202e", "\u200b"])

@@ -15,7 +15,7 @@ from bus.consumer.admission import AllOf, Rejection
 from bus.consumer.decode import BatchDecoder, RecordLike
 from bus.consumer.types import Batch, Origin, Partition
 from bus.events import Event
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord
 from bus.metrics import ViewMetrics
 from bus.settings import Settings
 from consumers.api import create_app
@@ -76,7 +76,7 @@ def test_each_entity_lists_the_records_that_made_it_with_coordinates_and_signer(
         str(EVENTS[5].meta.event_id),
     ]
     report = EVENTS[6]
-    key = report_key(RawEvent(report.AVRO_NAME, report.to_avro()).record)
+    key = report_key(report.to_avro())
     assert [r.event_id for r in views.evidence("reports", key).records] == [str(report.meta.event_id)]
     assert document.after is None
 
@@ -104,7 +104,7 @@ def test_a_replayed_batch_adds_no_second_evidence_row(views: ViewSet) -> None:
 def test_a_batch_without_coordinates_keeps_no_evidence() -> None:
     viewset = ViewSet(SqliteStore(":memory:"), build_views(Settings()))
     try:
-        asyncio.run(viewset.apply(Batch({"lgsp.dossiers": [s.dossier(s.code(9), 9)]}, {})))
+        asyncio.run(viewset.apply(Batch(s.by_topic([s.dossier(s.code(9), 9)]), {})))
         assert evidence_rows(viewset) == []
     finally:
         viewset.close()
@@ -175,7 +175,7 @@ async def test_the_decoder_gives_each_admitted_event_its_coordinates_and_signer(
     class Signed:
         last_key_id: str | None = None
 
-        def __call__(self, record: RecordLike, event: Event | RawEvent) -> Rejection | None:
+        def __call__(self, record: RecordLike, event: Event | EventRecord) -> Rejection | None:
             self.last_key_id = f"key-{record.offset}"
             return None
 

@@ -63,9 +63,7 @@ def _partition(event: Event, shards: int) -> int:
 def _feed(views: ViewSet, events: Sequence[Event], partition: int) -> None:
     async def feed() -> None:
         for start in range(0, len(events), 700):
-            by_topic: dict[str, list[Event]] = {}
-            for event in events[start : start + 700]:
-                by_topic.setdefault(s.topic_of(event), []).append(event)
+            by_topic = s.by_topic(events[start : start + 700])
             await views.apply(Batch(by_topic, {Partition(DOCS, partition): start + 700}))
 
     asyncio.run(feed())

@@ -30,7 +30,7 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import Event
-from bus.events.raw import RawEvent
+from bus.events.record import EventRecord, record_of
 from bus.metrics import ConsumerMetrics
 from tests import views_samples as s
 from tests.unit.runner_fakes import (
@@ -54,6 +54,11 @@ FAST = Backoff(initial_s=0.001, max_s=0.002, jitter=0.0)
 
 def dossiers(count: int) -> list[Event]:
     return [s.dossier(s.code(n), 1) for n in range(count)]
+
+
+def as_records(events: Sequence[Event]) -> list[EventRecord]:
+    """``events`` as the decoder hands them to the sink."""
+    return [record_of(event) for event in events]
 
 
 def good(tp: TopicPartition, offset: int, index: int) -> Record:
@@ -114,9 +119,9 @@ async def test_every_record_is_applied_once_with_its_offsets() -> None:
     events = dossiers(20)
     h = Harness(logs_of(10), events)
     await h.run()
-    first, second = set(events[:10]), set(events[10:])
-    assert [e for e in h.sink.applied if e in first] == events[:10]  # partition order kept
-    assert [e for e in h.sink.applied if e in second] == events[10:]
+    first, second = as_records(events[:10]), as_records(events[10:])
+    assert [e for e in h.sink.applied if e in first] == first  # partition order kept
+    assert [e for e in h.sink.applied if e in second] == second
     assert len(h.sink.applied) == 20
     assert h.sink.offsets == {P0: 10, P1: 10}
     assert h.consumer.committed == {TP0: 10, TP1: 10}  # a copy for lag tools, after the store
@@ -130,7 +135,7 @@ async def test_partitions_assigned_by_hand_are_read_to_their_end_and_no_others()
     h = Harness(logs_of(10), events, partitions=[P1])
     h.sink.offsets = {P1: 3}
     await h.run()
-    assert h.sink.applied == events[13:]
+    assert h.sink.applied == as_records(events[13:])
     assert h.sink.offsets == {P1: 10}
     assert h.consumer.assigned == {TP1}
     assert h.runner.stats.rebalances == 0
@@ -141,7 +146,7 @@ async def test_the_store_offsets_win_over_the_group_offsets() -> None:
     h = Harness(logs_of(10), events, group_offsets={TP0: 8, TP1: 9})
     h.sink.offsets = {P0: 4}  # the store has applied P0 up to 4 and never saw P1
     await h.run()
-    applied = {e.dossier_code for e in h.sink.applied}  # type: ignore[attr-defined]
+    applied = {e.avro["dossier_code"] for e in h.sink.applied}
     assert applied == {s.code(n) for n in (*range(4, 10), *range(10, 20))}
     assert h.sink.offsets == {P0: 10, P1: 10}
 
@@ -159,7 +164,7 @@ async def test_poison_is_dead_lettered_with_reasons_before_the_offsets_pass_it()
     ]
     h = Harness({TP0: records}, events, batch=10)
     await h.run()
-    assert h.sink.applied == [events[0], events[2]]
+    assert h.sink.applied == as_records([events[0], events[2]])
     assert h.sink.offsets == {P0: 7}
     reasons = [dict(headers)["lgsp_dlq_reason"].decode() for _, _, _, headers in h.producer.sent]
     assert reasons == [
@@ -212,7 +217,8 @@ async def test_a_busy_store_is_retried_with_the_same_batch() -> None:
     h = Harness(logs_of(10), events)
     h.sink.failures = [StoreBusyError("database is locked"), StoreBusyError("disk full")]
     await h.run()
-    assert sorted(e.dossier_code for e in h.sink.applied) == sorted(e.dossier_code for e in events)  # type: ignore[attr-defined]
+    applied = sorted(e.avro["dossier_code"] for e in h.sink.applied)
+    assert applied == sorted(e.avro["dossier_code"] for e in as_records(events))
     assert h.sink.offsets == {P0: 10, P1: 10}
     assert h.runner.stats.retries == 2
 
@@ -225,7 +231,7 @@ async def test_a_batch_refused_because_another_member_moved_on_is_dropped_and_th
     h.sink.failures = [OffsetsMovedError("P0 moved")]
     h.sink.before_failure = lambda: h.sink.offsets.update({P0: 6})
     await h.run()
-    applied = [e.dossier_code for e in h.sink.applied]  # type: ignore[attr-defined]
+    applied = [e.avro["dossier_code"] for e in h.sink.applied]
     assert sorted(applied) == sorted(s.code(n) for n in range(6, 20))  # each once; D-0..5 were the other's
     assert h.sink.offsets == {P0: 10, P1: 10}
 
@@ -289,8 +295,8 @@ async def test_records_fetched_across_a_rebalance_are_dropped_and_read_again_fro
 
     h.consumer.before_return = rebalance
     await h.run()
-    codes = [e.dossier_code for e in h.sink.applied]  # type: ignore[attr-defined]
-    assert sorted(codes) == sorted(e.dossier_code for e in events)  # type: ignore[attr-defined]
+    codes = [e.avro["dossier_code"] for e in h.sink.applied]
+    assert sorted(codes) == sorted(e.avro["dossier_code"] for e in as_records(events))
     assert len(codes) == len(set(codes))  # nothing applied twice
     assert h.runner.stats.rebalances == 2
 
@@ -304,8 +310,8 @@ async def test_records_fetched_after_the_new_assignment_but_in_an_old_fetch_are_
 
     h.consumer.before_take = rebalance
     await h.run()
-    codes = [e.dossier_code for e in h.sink.applied]  # type: ignore[attr-defined]
-    assert sorted(codes) == sorted(e.dossier_code for e in events)  # type: ignore[attr-defined]
+    codes = [e.avro["dossier_code"] for e in h.sink.applied]
+    assert sorted(codes) == sorted(e.avro["dossier_code"] for e in as_records(events))
     assert len(codes) == len(set(codes))
     assert h.sink.offsets == {P0: 10, P1: 10}
 
@@ -401,7 +407,7 @@ def test_worker_verdicts_merge_back_in_log_order() -> None:
     from bus.consumer.dlq import DeadLetter
     from bus.consumer.parallel import _merge, _split
 
-    events: list[Event | RawEvent] = list(dossiers(4))
+    events = as_records(dossiers(4))
     letter = DeadLetter(
         TOPIC, 0, 2, b"k", b"junk", [], DeadLetterReason.BAD_WIRE_FORMAT, "SerializationError", "x"
     )

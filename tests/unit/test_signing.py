@@ -17,7 +17,7 @@ from bus.consumer.admission import Count
 from bus.consumer.decode import LOG_APPEND_TIME
 from bus.errors import ConfigError
 from bus.events import Event
-from bus.events.raw import raw_of
+from bus.events.record import record_of
 from bus.settings import Settings, SigningSettings
 from bus.signing import create_agency_key, load_private_key, tree
 from bus.signing.envelope import _CANONICAL, HEADER, parse_envelope, parse_protected, record_headers
@@ -84,7 +84,7 @@ def _records(events: list[Event], signer: BatchSigner | None) -> list[Record]:
 def _verdicts(verifier: Verifier, events: list[Event], records: list[Record]) -> list[str | None]:
     out = []
     for record, event in zip(records, events, strict=True):
-        rejection = verifier(record, raw_of(event))
+        rejection = verifier(record, record_of(event))
         out.append(None if rejection is None else rejection.reason.value)
     return out
 
@@ -352,7 +352,7 @@ def test_a_decode_worker_rebuilds_the_same_checks_from_a_pickled_snapshot(keys: 
     snapshot = pickle.loads(pickle.dumps(here.snapshot()))  # noqa: S301 - our own bytes, as the pool sends them
     counted_there: list[Count] = []
     there = snapshot.build(counted_there)
-    pairs = list(zip(records, [raw_of(event) for event in events], strict=True))
+    pairs = list(zip(records, [record_of(event) for event in events], strict=True))
     verdicts_here = [None if (r := here(rec, ev)) is None else r.reason for rec, ev in pairs]
     verdicts_there = [None if (r := there(rec, ev)) is None else r.reason for rec, ev in pairs]
     assert verdicts_here == verdicts_there == [None, None, "signature.invalid", "signature.missing"]

@@ -25,7 +25,7 @@ from datetime import datetime
 import pytest
 
 from bus.consumer.types import Batch, Partition
-from bus.events import Event
+from bus.events.record import EventRecord, record_of
 from bus.reporting import VIETNAM
 from bus.settings import Settings
 from bus.topics import topic_for
@@ -190,10 +190,10 @@ def test_missed_filings_come_back_as_the_views_completeness() -> None:
         lambda e: e.event.meta.occurred_at < until,
         Simulation(SimulationConfig(seed=20250702, start=start, scale=0.00005)),
     )
-    by_topic: dict[str, list[Event]] = {}
+    by_topic: dict[str, list[EventRecord]] = {}
     for emission in emissions:
         if emission.kind is not EmissionKind.INVALID:
-            by_topic.setdefault(topic_for(emission.event), []).append(emission.event)
+            by_topic.setdefault(topic_for(emission.event), []).append(record_of(emission.event))
     views = ViewSet(SqliteStore(":memory:"), build_views(Settings()))
     try:
         asyncio.run(views.apply(Batch(by_topic, {Partition("lgsp.reports", 0): 1})))

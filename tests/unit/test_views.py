@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from bus.agencies import load_catalog
 from bus.consumer.types import Batch, Partition
 from bus.events import DossierSynced, Event
+from bus.events.record import record_of
 from bus.settings import Settings
 from consumers import span
-from consumers.base import Grain, Level, ViewQuery, raw_events
+from consumers.base import Grain, Level, ViewQuery
 from consumers.dossiers import _SELECT_STATES, DossiersView, _State, _state_from_row, _state_of
 from consumers.store import SqliteStore
 from consumers.viewset import ViewSet, build_views
@@ -50,9 +51,7 @@ def apply(viewset: ViewSet, events: Sequence[Event], batch_size: int = 500) -> N
     async def feed() -> None:
         offset = 0
         for start in range(0, len(events), batch_size):
-            by_topic: dict[str, list[Event]] = {}
-            for event in events[start : start + batch_size]:
-                by_topic.setdefault(s.topic_of(event), []).append(event)
+            by_topic = s.by_topic(events[start : start + batch_size])
             offset += len(events[start : start + batch_size])
             await viewset.apply(Batch(by_topic, {Partition("lgsp.documents", 0): offset}))
 
@@ -215,7 +214,7 @@ def test_a_dossier_read_back_from_the_store_is_the_state_written_field_by_field(
     events = [e for e in simulated() if isinstance(e, DossierSynced)]
     apply(viewset, events)
     written: dict[str, _State] = {}
-    for _name, record in raw_events(events):  # the plain form the view applies
+    for _name, record in map(record_of, events):  # the form the view applies
         state = _state_of(record)
         code = record["dossier_code"]
         if code not in written or state.rank > written[code].rank:

@@ -38,10 +38,7 @@ EVENTS: list[Event] = [
 
 def fill(path: Path) -> None:
     views = ViewSet(SqliteStore(path), build_views(Settings()))
-    by_topic: dict[str, list[Event]] = {}
-    for event in EVENTS:
-        by_topic.setdefault(s.topic_of(event), []).append(event)
-    asyncio.run(views.apply(Batch(by_topic, {Partition("lgsp.dossiers", 0): 2})))
+    asyncio.run(views.apply(Batch(s.by_topic(EVENTS), {Partition("lgsp.dossiers", 0): 2})))
     views.close()
 
 

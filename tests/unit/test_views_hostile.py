@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from bus.consumer.outcome import DeadLetterReason
 from bus.consumer.types import Batch, Partition
 from bus.events import Event, IndicatorValue, ReportFiled
-from bus.events.raw import raw_of
+from bus.events.record import record_of
 from bus.events.rules import EARLIEST
 from bus.metrics import ViewMetrics
 from bus.settings import Settings
@@ -100,9 +100,7 @@ def _apply_and_read(admitted: Sequence[Event]) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
         views = ViewSet(SqliteStore(Path(tmp) / "views.db"), build_views(Settings()))
         try:
-            by_topic: dict[str, list[Event]] = {}
-            for event in admitted:
-                by_topic.setdefault(s.topic_of(event), []).append(event)
+            by_topic = s.by_topic(admitted)
             offsets = {Partition(topic, 0): len(evs) for topic, evs in by_topic.items()}
             asyncio.run(views.apply(Batch(by_topic, offsets)))
             return asyncio.run(_read_all(views))
@@ -117,7 +115,7 @@ def test_every_endpoint_answers_200_whatever_valid_events_the_topics_hold(drawn:
     admitted = []
     for event in drawn:
         record = _record(event)
-        rejection = admit(record, raw_of(event))
+        rejection = admit(record, record_of(event))
         ahead = event.meta.occurred_at.timestamp() * 1000 > record.timestamp + 300_000
         if rejection is None:
             assert not ahead
@@ -135,7 +133,7 @@ def test_the_overflowing_reports_of_the_issue_are_refused_with_a_reason() -> Non
     attack = s.report(s.HCMC).model_copy(
         update={"indicators": (IndicatorValue(code="EDOC_RATE", value=MAX_FLOAT, unit="%"),)}
     )
-    rejection = admit(_record(attack), raw_of(attack))
+    rejection = admit(_record(attack), record_of(attack))
     assert rejection is not None
     assert rejection.reason is DeadLetterReason.VALUE_OUT_OF_RANGE
     assert "EDOC_RATE" in rejection.message
@@ -157,7 +155,7 @@ def test_an_event_ahead_of_its_records_timestamp_is_refused_a_skewed_clock_is_no
 
     def reason(record_ms: int, settings: Settings | None = None) -> str | None:
         record = replace(_record(report), timestamp=record_ms)
-        rejection = views_admission(settings or Settings())(record, raw_of(report))
+        rejection = views_admission(settings or Settings())(record, record_of(report))
         return None if rejection is None else rejection.reason.value
 
     assert reason(appended - five_minutes) is None  # a producer's clock a few minutes fast
@@ -173,7 +171,8 @@ def _reports_window(events: Sequence[Event], **views: object) -> tuple[str, str]
         viewset = ViewSet(SqliteStore(Path(tmp) / "views.db"), build_views(settings))
         try:
             topic = s.topic_of(events[0])
-            asyncio.run(viewset.apply(Batch({topic: list(events)}, {Partition(topic, 0): len(events)})))
+            batch = Batch({topic: [record_of(e) for e in events]}, {Partition(topic, 0): len(events)})
+            asyncio.run(viewset.apply(batch))
             meta = viewset.query("reports", ViewQuery()).as_json()["meta"]
             return meta["since"], meta["as_of"]
         finally:

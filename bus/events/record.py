@@ -1,0 +1,109 @@
+"""The one form of a decoded event downstream of decoding: :class:`EventRecord`.
+
+Building a pydantic model per consumed event was most of a view rebuild's cost (the models validate every
+field generically and convert timestamps to ``datetime``). So the consumer's decoder
+(:mod:`bus.consumer.decode`) hands out records instead, whatever its deserializer returns:
+
+* the real one (``AvroDeserializer.deserialize_record``) reads the bytes with a schema stripped of its logical
+  types (:func:`bus.avro_plain.plain_schema`: fastavro then hands out epoch milliseconds for
+  ``timestamp-millis``, epoch days for ``date`` and strings for ``uuid``) and checks the result with the event
+  type's compiled contract (:func:`bus.events.contract.check_for`), True only when the model would accept the
+  record *unchanged*. A record the check refuses goes through the model, which either accepts it or raises the
+  precise ``ValidationError`` (field, rule) that names the dead letter;
+* a model (from a custom deserializer, or read because the check refused its record) becomes a record through
+  :func:`record_of`, the one conversion.
+
+Admission, signature verification, telemetry, the views and ``lgsp views explain`` read only this form.
+Models stay where they earn their place: the HTTP ingress (OpenAPI, precise error shapes) and the SDK's
+``bus.Publisher`` input (docs/design/event-record.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from bus.events.rules import EPOCH, EPOCH_DAY
+
+if TYPE_CHECKING:
+    from bus.events._base import Event
+
+
+class EventRecord(NamedTuple):
+    """One decoded, valid event: its Avro full name and its Avro record without logical types.
+
+    ``avro`` holds every field of the record, ``meta`` included (so not CloudEvents' ``data``, which leaves
+    the envelope out). Times are UTC epoch milliseconds, dates epoch days, enums their symbols, UUIDs text,
+    nested records dicts. Only records that passed their type's check (or the model) are made into one:
+    treat them as valid, and never change them — the type says ``Mapping``; a copy per record to enforce it
+    at run time would cost the rebuild more than the record itself (a NamedTuple: cheap to build, to pickle
+    between the decode workers and the consumer, and immutable itself).
+    """
+
+    name: str
+    """The Avro full name (``vn.gov.lgsp.document.DocumentSent``)."""
+    avro: Mapping[str, Any]
+
+    @property
+    def short_name(self) -> str:
+        """The record name without its namespace (``DocumentSent``): what topics list as their types."""
+        return _short_name(self.name)
+
+    @property
+    def event_id(self) -> str:
+        """``meta.event_id``."""
+        event_id: str = self.avro["meta"]["event_id"]
+        return event_id
+
+    @property
+    def source(self) -> str:
+        """``meta.source``: the code of the agency that publishes the event."""
+        source: str = self.avro["meta"]["source"]
+        return source
+
+    @property
+    def occurred_ms(self) -> int:
+        """``meta.occurred_at`` in epoch milliseconds."""
+        occurred: int = self.avro["meta"]["occurred_at"]
+        return occurred
+
+    @property
+    def published_ms(self) -> int | None:
+        """``meta.published_at`` in epoch milliseconds; None when the event was never stamped."""
+        published: int | None = self.avro["meta"].get("published_at")
+        return published
+
+
+def record_of(event: Event) -> EventRecord:
+    """``event`` as an :class:`EventRecord`: the record the fast path would have read from its bytes."""
+    return EventRecord(event.AVRO_NAME, plain_value(event.to_avro()))
+
+
+def plain_value(value: Any) -> Any:
+    """A model dump or logically-typed Avro value in :class:`EventRecord` form (recursively)."""
+    if isinstance(value, dict):
+        return {key: plain_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(item) for item in value]
+    if isinstance(value, datetime):
+        return (value - EPOCH) // _MS
+    if isinstance(value, date):
+        return (value - EPOCH_DAY).days
+    if isinstance(value, Enum):
+        return value.value
+    if type(value).__name__ == "UUID":
+        return str(value)
+    return value
+
+
+def _short_name(name: str) -> str:
+    short = _SHORT_NAMES.get(name)
+    if short is None:
+        short = _SHORT_NAMES[name] = name.rsplit(".", 1)[-1]
+    return short
+
+
+_SHORT_NAMES: dict[str, str] = {}  # a handful of type names, looked up once per record
+_MS = timedelta(milliseconds=1)
