@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from bus.agencies import load_catalog
-from bus.authz import Principal, Rule, asserted_agencies, asserted_by_event, event_refusals, rolls_up_to
+from bus.authz import (
+    Principal,
+    Rule,
+    asserted_agencies,
+    asserted_by_event,
+    assertion_key,
+    event_refusals,
+    rolls_up_to,
+)
 from bus.events.record import record_of
 from bus.types import AgencyCode
 from tests import publishing_samples as samples
@@ -39,6 +47,23 @@ def test_the_model_and_the_raw_record_assert_the_same(build: Callable[..., dict[
     event = samples.event(build(3))
     raw = record_of(event)
     assert asserted_agencies(raw.name, raw.avro) == asserted_by_event(event)
+
+
+@pytest.mark.parametrize("build", samples.BUILDERS)
+def test_records_with_the_same_assertion_key_assert_the_same_agencies(
+    build: Callable[..., dict[str, Any]],
+) -> None:
+    """What the views' verifier remembers entitlements by: one key never stands for two lists of agencies
+    (the attacks change the sender, agency or province), and records of one agency share it (two documents
+    of one sender do, whatever their ids)."""
+    records = [record_of(samples.event(build(n))) for n in range(1, 6)]
+    attacks = [record_of(samples.event(attack())) for attack, _ in ATTACKS.values()]
+    by_key: dict[tuple[str, tuple[str | None, ...]], list[tuple[str, str]]] = {}
+    for record in [*records, *attacks]:
+        key = (record.name, assertion_key(record.name, record.avro))
+        asserted = asserted_agencies(record.name, record.avro)
+        assert by_key.setdefault(key, asserted) == asserted
+    assert len({(r.name, assertion_key(r.name, r.avro)) for r in records}) == 1
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

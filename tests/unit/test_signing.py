@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.consumer.admission import Count
@@ -363,3 +364,61 @@ def test_a_decode_worker_rebuilds_the_same_checks_from_a_pickled_snapshot(keys: 
     before = snapshot.version
     keys.keyring.put(keys.hcmc.entry.revoked(1))
     assert here.snapshot().version != before
+
+
+_PARTS = st.one_of(st.none(), st.binary(max_size=40))
+
+
+@given(_PARTS, st.lists(_PARTS, min_size=0, max_size=6), _PARTS)
+def test_the_leaf_framed_in_one_call_equals_the_leaf_framed_part_by_part(
+    key: bytes | None, identity: list[bytes | None], value: bytes | None
+) -> None:
+    framed = b"\x00" + b"".join(
+        b"\xff\xff\xff\xff" if part is None else len(part).to_bytes(4, "big") + part
+        for part in (key, *identity, value)
+    )
+    assert tree.leaf_hash(key, identity, value) == hashlib.sha256(framed).digest()
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> tuple[int, list[tuple[int, str, int]], int | None]:
+    """A batch size, then which records arrive in what order (index, kind, broker append time offset) and
+    when (if at all) the key is revoked, relative to the batch's ``iat``."""
+    size = draw(st.integers(1, 24))
+    kinds = st.sampled_from(["genuine", "genuine", "genuine", "tampered", "foreign", "swapped"])
+    arrivals = draw(st.lists(st.tuples(st.integers(0, size - 1), kinds, st.integers(-2, 2)), max_size=40))
+    revoked = draw(st.one_of(st.none(), st.integers(-1, 2)))
+    return size, arrivals, revoked
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=_streams())
+def test_a_warm_verifier_gives_each_record_the_verdict_a_fresh_one_gives(
+    keys: Keys, stream: tuple[int, list[tuple[int, str, int]], int | None]
+) -> None:
+    """What the verifier remembers of a batch (its verified root, the nodes and siblings its walks
+    authenticated, its signer's entitlements) changes the cost, never a verdict: over any order of genuine,
+    tampered and foreign records, appended before or after a revocation that may arrive mid-stream, a verifier
+    that has seen everything before gives each record the verdict of a verifier that sees it alone."""
+    size, arrivals, revoked = stream
+    events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(size)]
+    records = _records(events, keys.signer(keys.hcmc))
+    foreign_events: list[Event] = [s.report(s.NGHE_AN, code=f"BC-{i}") for i in range(size)]
+    foreign = _records(foreign_events, keys.signer(keys.hcmc))  # HCMC's key, Nghe An's reports
+    issued = parse_protected(parse_envelope(dict(records[0].headers)[HEADER]).protected).claims.issued_at_ms
+    entry = keys.hcmc.entry
+    ring = Keyring([entry, keys.hanoi_like.entry])
+    warm = Verifier(ring)
+    for step, (index, kind, appended) in enumerate(arrivals):
+        if revoked is not None and step == len(arrivals) // 2:
+            ring.put(entry.revoked(issued + revoked))
+        event, record = events[index], records[index]
+        if kind == "tampered":
+            record = replace(record, value=(record.value or b"") + b"!")
+        elif kind == "foreign":
+            event, record = foreign_events[index], foreign[index]
+        elif kind == "swapped":  # another record's envelope: a proof for another leaf
+            record = replace(record, headers=records[(index + 1) % size].headers)
+        record = replace(record, timestamp=issued + appended, timestamp_type=LOG_APPEND_TIME)
+        alone = Verifier(Keyring(ring.snapshot().values()))
+        assert _verdicts(warm, [event], [record]) == _verdicts(alone, [event], [record]), (step, kind)
