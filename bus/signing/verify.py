@@ -88,12 +88,21 @@ class _Batch:
 @dataclass(slots=True, frozen=True)
 class _Warm:
     """A batch whose signature verified, whose key was usable when it signed and who speaks for an agency,
-    under keyring ``version``: the rest of its records need only their own checks."""
+    under keyring ``version``: the rest of its records need only their own checks (``Verifier._admit``)."""
 
     version: int
-    entry: KeyEntry
+    nodes: dict[tree.NodeKey, bytes]
+    """The batch's authenticated nodes (the same dict as ``_Batch.nodes``)."""
+    root: bytes
+    size: int
+    revoked_at_ms: int | None
+    key_id: str
     principal: Principal
     memo: _Entitlements
+
+
+_UNKNOWN: Final = "unknown"
+"""A memo's answer for a key it has not seen (a verdict is a message or None)."""
 
 
 class Verifier:
@@ -121,67 +130,75 @@ class Verifier:
 
     def __call__(self, record: RecordLike, event: EventRecord) -> Rejection | None:
         headers = dict(record.headers or ())
-        source = event.source
         self.last_key_id = None
         envelope_value = headers.get(_HEADER_BYTES)
         if envelope_value is None:
-            if self.require and source not in self.unsigned_sources:
-                return self._reject(record, DeadLetterReason.SIGNATURE_MISSING, source, "no lgsp_sig header")
-            if self._counters is not None:
-                self._counters.unsigned(record.topic, self._label(source))
-            return None
+            return self._unsigned(record, event.source)
         envelope: tuple[bytes, int, bytes] | ValueError
         try:
             jws, index, proof = read_envelope(envelope_value)
         except ValueError as exc:  # UnicodeDecodeError included
             envelope = exc
         else:
-            envelope = (jws, index, proof)
             batch = self._batches.get(jws)
+            warm = None if batch is None else batch.warm
             if (
-                batch is not None
-                and batch.warm is not None
-                and self._admit(record, event, headers, envelope, batch, batch.warm, source)
+                warm is not None
+                and warm.version == self.keyring.version
+                and self._admit(record, event, headers, index, proof, warm)
             ):
                 return None
+            envelope = (jws, index, proof)
+        source = event.source
         rejection = self._verify(record, event, headers, envelope, source)
         if rejection is not None and self._counters is not None:
             self._counters.rejected(record.topic, rejection.reason.value, self._label(source))
         return rejection
+
+    def _unsigned(self, record: RecordLike, source: str) -> Rejection | None:
+        if self.require and source not in self.unsigned_sources:
+            return self._reject(record, DeadLetterReason.SIGNATURE_MISSING, source, "no lgsp_sig header")
+        if self._counters is not None:
+            self._counters.unsigned(record.topic, self._label(source))
+        return None
 
     def _admit(
         self,
         record: RecordLike,
         event: EventRecord,
         headers: dict[str, bytes],
-        envelope: tuple[bytes, int, bytes],
-        batch: _Batch,
+        index: int,
+        proof: bytes,
         warm: _Warm,
-        source: str,
     ) -> bool:
         """True when the record passes every check, for a batch known to be good under this keyring: its
         leaf reaches an authenticated node of the batch's tree, the broker appended it before its key was
         revoked, and its signer may assert what it asserts. False leaves the verdict (and the reason) to
-        :meth:`_verify`, which checks everything again: this path only ever admits what that one would."""
-        nodes = batch.nodes
-        if warm.version != self.keyring.version or nodes is None:
-            return False
+        :meth:`_verify`, which checks everything again: this path only ever admits what that one would.
+        The common case of every record, so written flat."""
+        nodes = warm.nodes
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
-        _, index, proof = envelope
         authentic = nodes.get((0, index))
         if authentic is None:
-            top, seen = self._included(batch, leaf, index, proof)
-            if top is None or top != nodes[tree.ROOT]:
+            top, seen = tree.walk(leaf, index, warm.size, proof_hashes(proof, _FIRST_HASHES), nodes)
+            if top is None:  # the first hashes did not reach an authenticated node: the whole proof
+                top, seen = tree.walk(leaf, index, warm.size, proof_hashes(proof), nodes)
+            if top is None or top != warm.root:
                 return False
             nodes.update(seen)
         elif authentic != leaf:  # a sibling's walk authenticated this position: no proof to read
             return False
-        revoked = warm.entry.revoked_at_ms
-        if record.timestamp_type == LOG_APPEND_TIME and revoked is not None and record.timestamp >= revoked:
+        revoked = warm.revoked_at_ms
+        if revoked is not None and record.timestamp_type == LOG_APPEND_TIME and record.timestamp >= revoked:
             return False
-        if self._entitlement(warm.principal, warm.memo, source, event.name, event.avro) is not None:
+        name, avro = event.name, event.avro
+        source = avro["meta"]["source"]
+        why = warm.memo.get((source, name, assertion_key(name, avro)), _UNKNOWN)
+        if why is _UNKNOWN:
+            why = self._entitlement(warm.principal, warm.memo, source, name, avro)
+        if why is not None:
             return False
-        self.last_key_id = warm.entry.key_id
+        self.last_key_id = warm.key_id
         return True
 
     def _verify(
@@ -238,7 +255,16 @@ class Verifier:
         if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
-        batch.warm = _Warm(self.keyring.version, entry, principal, memo)
+        batch.warm = _Warm(
+            self.keyring.version,
+            batch.nodes,
+            batch.nodes[tree.ROOT],
+            claims.size,
+            entry.revoked_at_ms,
+            entry.key_id,
+            principal,
+            memo,
+        )
         return None
 
     def _batch(self, jws: bytes) -> _Batch | None:
