@@ -33,6 +33,8 @@ class Record:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    leaf: bytes | None = None
+    """Its signing leaf (:func:`bus.signing.tree.leaf_hash`) when the encoder had it at hand."""
 
 
 Placed = tuple[asyncio.Future[RecordMetadataLike], int]

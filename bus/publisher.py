@@ -70,6 +70,7 @@ from bus.settings import Settings
 from bus.signing.keys import principal_of_settings
 from bus.signing.records import attest_records, sign_records
 from bus.signing.signer import KeyChain
+from bus.signing.tree import leaf_hash
 from bus.topics import TOPICS, topic_for
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
@@ -300,18 +301,26 @@ class Publisher:
             source = self._source_headers.get(meta.source)
             if source is None:
                 source = self._source_header(meta.source)
+            id_header = ("ce_id", event_id.encode())
+            time_header = ("ce_time", format_time(meta.occurred_at).encode())
             headers = [
                 _SPECVERSION_HEADER,
-                ("ce_id", event_id.encode()),
+                id_header,
                 source,
                 target.type_header,
-                ("ce_time", format_time(meta.occurred_at).encode()),
+                time_header,
                 _CONTENT_TYPE,
                 stamp.header,
             ]
             if meta.correlation_id is not None:
                 headers.append((_CORRELATION_ID_HEADER, meta.correlation_id.encode()))
             key = event.entity_key().encode()
+            # What a signature binds, from the values at hand (``leaf_of`` would find them in the headers)
+            leaf = (
+                None
+                if self._keychain is None
+                else leaf_hash(key, (id_header[1], source[1], target.type_header[1], time_header[1]), value)
+            )
         except (SerializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise EventEncodingError(
                 f"event {event_id} ({event_type.AVRO_NAME}) could not be encoded: {exc}",
@@ -321,7 +330,7 @@ class Publisher:
         # aiokafka's send() refuses such a record; a batch would take it and the broker refuse the batch. The
         # exact estimate only for records near the limit: the headers are a few hundred bytes at most.
         if len(value) + len(key) + _HEADERS_BOUND < self._max_request_size:
-            return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+            return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers, leaf)
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if size > self._max_request_size:
             raise EventEncodingError(
@@ -330,7 +339,7 @@ class Publisher:
                 index=index,
                 event_id=event_id,
             )
-        return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers)
+        return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers, leaf)
 
     def _source_header(self, source: str) -> tuple[str, bytes]:
         # Sources are catalog agency codes: a bounded set, each header built once.

@@ -53,5 +53,7 @@ def attest_records(attester: BatchSigner, on_behalf: Sequence[Principal], record
 
 
 def leaf_of(record: Record) -> bytes:
+    if record.leaf is not None:
+        return record.leaf
     headers = dict(record.headers)
     return leaf_hash(record.key, [headers.get(name) for name in IDENTITY_HEADERS], record.value)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,14 +18,20 @@ import bus
 from bus.cloudevents import parse_kafka_headers
 from bus.errors import BrokerError, BrokerUnavailableError, PublishError, ValidationError
 from bus.events import Event
+from bus.events.record import record_of
 from bus.metrics import PublisherMetrics
 from bus.producer_port import RecordBatchLike
 from bus.publisher import Delivery, EventEncodingError, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
+from bus.signing import create_agency_key, load_private_key
+from bus.signing.keyring import Keyring
+from bus.signing.signer import BatchSigner, KeyChain
+from bus.signing.verify import Verifier
 from tests import publishing_samples as samples
 from tests.unit.registry_fake import FakeRegistry
+from tests.unit.runner_fakes import Record as ConsumedRecord
 
 pytestmark = pytest.mark.unit
 
@@ -498,3 +505,38 @@ async def test_a_topic_without_known_partitions_leaves_every_event_unconfirmed(
         await publisher.publish_many(events)
     assert caught.value.unconfirmed == [e.meta.event_id for e in events]
     assert producer.sent == []
+
+
+async def test_what_the_publisher_signs_verifies_from_the_headers_it_sends(
+    settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer, tmp_path: Path
+) -> None:
+    """The Publisher hashes each record's signing leaf from the values it puts in the headers, not from the
+    headers: a verifier that reads the sent headers (with and without a correlation id) must agree."""
+    events = _events(12)
+    events[3] = events[3].model_copy(
+        update={"meta": events[3].meta.model_copy(update={"correlation_id": "corr-3"})}
+    )
+    made = {source: create_agency_key(source, tmp_path) for source in {e.meta.source for e in events}}
+    signers = [
+        BatchSigner(load_private_key(k.private_key_file), k.entry.key_id, k.entry.agency)
+        for k in made.values()
+    ]
+    async with Publisher(
+        settings,
+        registry=registry_client,
+        producer_factory=lambda _s: producer,
+        keychain=KeyChain(signers),
+    ) as publisher:
+        await publisher.publish_many(events)
+    verifier = Verifier(Keyring(k.entry for k in made.values()))
+    by_id = {e.meta.event_id: e for e in events}
+    verdicts = []
+    for offset, sent in enumerate(producer.sent):
+        headers = dict(sent.headers)
+        event = by_id[headers["ce_id"].decode()]
+        record = ConsumedRecord(sent.topic, 0, offset, sent.key, sent.value, tuple(sent.headers))
+        rejection = verifier(record, record_of(event))
+        verdicts.append(None if rejection is None else rejection.message)
+    assert len(verdicts) == len(events)
+    assert verdicts == [None] * len(events)
+    assert any(name == "ce_correlationid" for s in producer.sent for name, _ in s.headers)
