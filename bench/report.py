@@ -95,6 +95,9 @@ def _target_value(row: dict[str, Any]) -> str:
         return "—"
     unit = row["unit"]
     if unit == "×":
+        rounds = [r for r in row.get("per_round") or () if r is not None]
+        if len(rounds) > 1:  # older results have no per-round values
+            return f"{value:.2f}× (rounds {min(rounds):.2f}–{max(rounds):.2f})"
         return f"{value:.2f}×"
     return f"{_number(value)} {unit}".strip()
 

@@ -147,14 +147,18 @@ def run_bench(options: BenchOptions, base: Settings | None = None) -> tuple[Path
 
 def _destination(options: BenchOptions, host: str, started_at: datetime) -> tuple[Path, str, bool]:
     """Where to write: ``<date>-<host>`` for a full run (and LATEST.md); partial and smoke runs get a suffix
-    and never replace LATEST.md."""
+    and never replace LATEST.md. A run never replaces an earlier result: a stem already taken gets the run's
+    start time (results are committed and cited by name)."""
     stem = f"{started_at:%Y-%m-%d}-{host}"
     full = tuple(options.parts) == PARTS
     if not full:
         stem += "-" + "-".join(options.parts)
     if options.sizes.smoke:
         stem += "-smoke"
-    return options.output_dir or RESULTS_DIR, stem, full and not options.sizes.smoke
+    out_dir = options.output_dir or RESULTS_DIR
+    if any((out_dir / f"{stem}{suffix}").exists() for suffix in (".json", ".md")):
+        stem += f"-{started_at:%H%M%S}"
+    return out_dir, stem, full and not options.sizes.smoke
 
 
 def _run_part(ctx: BenchContext, name: str) -> PartResult:

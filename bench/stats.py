@@ -125,7 +125,16 @@ class Target:
             return None
         return value >= self.threshold if self.op == ">=" else value < self.threshold
 
+    def per_round(self, figures: FigureSet) -> list[float]:
+        """A ratio target's value in each round that measured both figures (a ratio of medians can hide a
+        noisy run: the spread says how far to trust it); empty for a figure target."""
+        if "/" not in self.of:
+            return []
+        numerator, denominator = self.of.split("/", 1)
+        return Ratio(numerator, denominator, self.of).paired(figures)
+
     def to_json(self, figures: FigureSet) -> dict[str, Any]:
+        rounds = self.per_round(figures)
         return {
             "label": self.label,
             "of": self.of,
@@ -134,6 +143,7 @@ class Target:
             "unit": self.unit,
             "measured": _finite(self.measured(figures)),
             "met": self.met(figures),
+            "per_round": [_finite(value) for value in rounds],
         }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from bench.parts.e2e import Sent, visible_times
 from bench.parts.signing import Consumed
 from bench.profiling import hot_paths
 from bench.report import render_markdown, write_results
+from bench.runner import BenchOptions, _destination
 from bench.secure import as_secure
 from bench.stack import StackInfo
 from bench.stats import Better, Figure, FigureSet, Ratio, Target, percentile
@@ -162,9 +164,19 @@ def test_results_are_written_as_json_and_a_markdown_table(tmp_path: Path) -> Non
     assert document["parts"][0]["targets"][0]["met"] is True
     text = md_path.read_text(encoding="utf-8")
     assert text == render_markdown(document, json_path.name)
-    assert "| slow ≥ 0.4× fast | 0.45× | ✅ met |" in text
+    assert document["parts"][0]["targets"][0]["per_round"] == pytest.approx([0.5, 40 / 120, 60 / 110])
+    assert "| slow ≥ 0.4× fast | 0.45× (rounds 0.33–0.55) | ✅ met |" in text
     assert "| slow | 50.0 | 40.0 – 60.0 | events/s | **0.45×** fast thing |" in text
     assert (tmp_path / "LATEST.md").read_text(encoding="utf-8") == text
+
+
+def test_a_run_never_replaces_an_earlier_result(tmp_path: Path) -> None:
+    started = datetime(2026, 12, 5, 21, 27, 8, tzinfo=UTC)
+    options = BenchOptions(parts=("rebuild",), output_dir=tmp_path)
+    assert _destination(options, "vm", started) == (tmp_path, "2026-12-05-vm-rebuild", False)
+    (tmp_path / "2026-12-05-vm-rebuild.md").write_text("an earlier run", encoding="utf-8")
+    assert _destination(options, "vm", started) == (tmp_path, "2026-12-05-vm-rebuild-212708", False)
+    assert _destination(BenchOptions(output_dir=tmp_path), "vm", started) == (tmp_path, "2026-12-05-vm", True)
 
 
 def test_the_stub_registry_answers_the_serde_for_every_event_type() -> None:
