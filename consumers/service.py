@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bus.consumer.retry import Backoff, StopRequested, retrying
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
+from bus.errors import LgspError
 from bus.metrics import (
     ConsumerMetrics,
     Dependency,
@@ -40,7 +42,13 @@ async def run_views(
     if metrics_port is not None:
         server = serve_metrics(registry, settings.views.host, metrics_port)
         log.info("serving metrics on %s", server.url)
-    viewset = ViewSet.from_settings(settings, metrics=view_metrics)
+    try:
+        viewset = await _open_views(settings, view_metrics, dependencies, stop)
+    except StopRequested:
+        log.info("stop requested while waiting for the view store; nothing was applied")
+        if server is not None:
+            server.close()
+        return RunStats()
     view_metrics.declare(VIEW_NAMES)
     try:
         async with ViewsTrust(settings, registry) as trust:
@@ -64,3 +72,25 @@ async def run_views(
         viewset.close()
         if server is not None:
             server.close()
+
+
+async def _open_views(
+    settings: Settings, metrics: ViewMetrics, dependencies: DependencyMetrics, stop: asyncio.Event
+) -> ViewSet:
+    """The views on their store, waiting (with the consumer's backoff, until ``stop``) while the store is down
+    or busy: a builder that starts while its PostgreSQL restarts waits for it, as it does when the store
+    goes away later, instead of exiting. Errors that retrying cannot cure (no permission, a bad schema) still
+    raise."""
+
+    def failed(error: LgspError) -> None:
+        dependencies.set(Dependency.STORE, up=False)
+
+    viewset = await retrying(
+        lambda: asyncio.to_thread(ViewSet.from_settings, settings, metrics=metrics),
+        what="opening the view store",
+        stop=stop,
+        backoff=Backoff(),
+        on_retry=failed,
+    )
+    dependencies.set(Dependency.STORE, up=True)
+    return viewset

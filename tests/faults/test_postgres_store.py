@@ -111,6 +111,38 @@ async def test_postgresql_restarted_mid_build(
     await _two_members_through(config, tmp_path, "server crashed and restarted mid-build", fault, seed=17)
 
 
+async def test_a_builder_started_while_postgresql_is_down_waits_for_it(
+    settings: Settings, topic_prefix: str, private_postgres: PostgresForTests, tmp_path: Path
+) -> None:
+    """A builder that starts while its store is down (a host rebooting, a restart racing the deployment)
+    waits for the store as it does when the store goes away later, instead of exiting: CI caught a member
+    that started during the restart above exit 1 at "opening the view set"."""
+    server = private_postgres.server
+    assert server is not None
+    started = time.monotonic()
+    config = scenario_settings(settings, topic_prefix, private_postgres.new_database())
+    await create_topics(config)
+    events = simulated_events(1000, seed=19)
+    await publish(config, events)
+    await asyncio.to_thread(server.stop, mode="fast")
+    members = Members(config, tmp_path)
+    try:
+        members.start(1)
+        await members.running[0].wait_for_line("opening the view store failed", timeout_s=120)
+        await asyncio.sleep(2.0)
+        assert members.exited() == [], members.running[0].tail()
+        await asyncio.to_thread(server.start)
+        await wait_caught_up(config, members, timeout_s=CATCH_UP_S)
+        codes = await members.stop()
+    finally:
+        members.kill_all()
+    problems = await compare_with_clean_rebuild(
+        "postgres: a builder started while the server was down", config, events, tmp_path, started=started
+    )
+    assert codes == [0]
+    assert problems == [], "\n".join(problems[:20])
+
+
 @pytest.mark.parametrize("refusal", ["read-only", "full"])
 async def test_a_store_that_refuses_writes_for_a_while(
     refusal: str, settings: Settings, topic_prefix: str, postgres_url: str, tmp_path: Path
