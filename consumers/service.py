@@ -43,7 +43,7 @@ async def run_views(
         server = serve_metrics(registry, settings.views.host, metrics_port)
         log.info("serving metrics on %s", server.url)
     try:
-        viewset = await _open_views(settings, view_metrics, dependencies, stop)
+        viewset = await open_views(settings, dependencies, stop, metrics=view_metrics)
     except StopRequested:
         log.info("stop requested while waiting for the view store; nothing was applied")
         if server is not None:
@@ -74,13 +74,17 @@ async def run_views(
             server.close()
 
 
-async def _open_views(
-    settings: Settings, metrics: ViewMetrics, dependencies: DependencyMetrics, stop: asyncio.Event
+async def open_views(
+    settings: Settings,
+    dependencies: DependencyMetrics,
+    stop: asyncio.Event,
+    *,
+    metrics: ViewMetrics | None = None,
 ) -> ViewSet:
     """The views on their store, waiting (with the consumer's backoff, until ``stop``) while the store is down
-    or busy: a builder that starts while its PostgreSQL restarts waits for it, as it does when the store
-    goes away later, instead of exiting. Errors that retrying cannot cure (no permission, a bad schema) still
-    raise."""
+    or busy: a builder or an API that starts while its PostgreSQL restarts waits for it, as the builder does
+    when the store goes away later, instead of exiting. Errors that retrying cannot cure (no permission, a
+    bad schema) still raise; :class:`~bus.consumer.retry.StopRequested` if ``stop`` is set meanwhile."""
 
     def failed(error: LgspError) -> None:
         dependencies.set(Dependency.STORE, up=False)

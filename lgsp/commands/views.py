@@ -121,6 +121,7 @@ def serve(
     )
     from consumers.api import create_app
     from consumers.freshness import FreshnessExporter, KafkaEnds
+    from consumers.service import open_views
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -128,7 +129,8 @@ def serve(
     metrics = ViewMetrics(registry)
     dependencies = DependencyMetrics(registry, (Dependency.KAFKA, Dependency.STORE))
     try:
-        viewset = ViewSet.from_settings(settings)
+        # a store that is down at start is waited for (logged, lgsp_dependency_up{store} 0), as by the builder
+        viewset = asyncio.run(open_views(settings, dependencies, asyncio.Event()))
     except LgspError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

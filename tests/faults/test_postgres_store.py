@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -24,6 +27,7 @@ from tests.faults.pgbuild import (
     simulated_events,
     wait_caught_up,
 )
+from tests.faults.procs import LGSP, Child, settings_env
 from tests.pg import PostgresForTests, started_test_postgres
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -141,6 +145,38 @@ async def test_a_builder_started_while_postgresql_is_down_waits_for_it(
     )
     assert codes == [0]
     assert problems == [], "\n".join(problems[:20])
+
+
+async def test_the_views_api_started_while_postgresql_is_down_waits_for_it(
+    settings: Settings, topic_prefix: str, private_postgres: PostgresForTests, tmp_path: Path
+) -> None:
+    """``lgsp views serve`` too: it waits for its store before it listens, then answers."""
+    server = private_postgres.server
+    assert server is not None
+    config = scenario_settings(settings, topic_prefix, private_postgres.new_database())
+    await asyncio.to_thread(server.stop, mode="fast")
+    api = Child(
+        "serve",
+        [str(LGSP), "views", "serve", "--host", "127.0.0.1", "--port", "0"],
+        settings_env(config),
+        tmp_path,
+    )
+    try:
+        await api.wait_for_line("opening the view store failed", timeout_s=120)
+        await asyncio.sleep(2.0)
+        assert api.alive(), api.tail()
+        await asyncio.to_thread(server.start)
+        line = await api.wait_for_line(r"Uvicorn running on http://", timeout_s=120)
+        match = re.search(r"(http://[0-9.]+:\d+)", line)
+        assert match is not None, line
+        async with httpx.AsyncClient(base_url=match.group(1), timeout=30) as http:
+            answer = await http.get("/v1/views/scoreboard")
+        assert answer.status_code == 200, answer.text
+        # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the supervisor to see
+        assert await api.stop() in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in api.tail()
+    finally:
+        api.kill()
 
 
 @pytest.mark.parametrize("refusal", ["read-only", "full"])
