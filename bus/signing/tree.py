@@ -32,8 +32,8 @@ def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes 
     A missing part (no key, a header absent) is length 0xFFFFFFFF with no bytes: distinct from empty."""
     parts = (key, *identity, value)
     if len(parts) == 6 and None not in parts:
-        # Every record of ours has all six parts: one formatting call frames them (a third of the cost of
-        # framing part by part, and this runs once per record signed and once per record verified).
+        # Every record of ours has all six parts: one formatting call frames them (the whole leaf 1.4 µs
+        # instead of 1.7 part by part, timeit; it runs once per record signed and once per record verified).
         a, b, c, d, e, f = cast(tuple[bytes, ...], parts)
         framed = _SIX_PARTS % (
             _length(len(a)),
