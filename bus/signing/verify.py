@@ -81,28 +81,10 @@ class _Batch:
     """Once its signature verified: the root (``tree.ROOT``) and every tree node authenticated so far."""
     speaker: _Speaker | None = None
     """Whom it speaks for under that keyring entry, and that signer's entitlements (``Verifier._speaker``)."""
-    warm: _Warm | None = None
-    """Set once one of its records was admitted: what held for the whole batch then (``Verifier._admit``)."""
-
-
-@dataclass(slots=True, frozen=True)
-class _Warm:
-    """A batch whose signature verified, whose key was usable when it signed and who speaks for an agency,
-    under keyring ``version``: the rest of its records need only their own checks (``Verifier._admit``)."""
-
-    version: int
-    nodes: dict[tree.NodeKey, bytes]
-    """The batch's authenticated nodes (the same dict as ``_Batch.nodes``)."""
-    root: bytes
-    size: int
-    revoked_at_ms: int | None
-    key_id: str
-    principal: Principal
-    memo: _Entitlements
-
-
-_UNKNOWN: Final = "unknown"
-"""A memo's answer for a key it has not seen (a verdict is a message or None)."""
+    admitted_at: int | None = None
+    """The keyring version under which the full check last admitted one of its records: under that version
+    its signature, its key's validity when it signed and its ``speaker`` hold for every record of it, so the
+    others need only their own checks (``Verifier._admit``)."""
 
 
 class Verifier:
@@ -141,11 +123,10 @@ class Verifier:
             envelope = exc
         else:
             batch = self._batches.get(jws)
-            warm = None if batch is None else batch.warm
             if (
-                warm is not None
-                and warm.version == self.keyring.version
-                and self._admit(record, event, headers, index, proof, warm)
+                batch is not None
+                and batch.admitted_at == self.keyring.version
+                and self._admit(record, event, headers, index, proof, batch)
             ):
                 return None
             envelope = (jws, index, proof)
@@ -169,36 +150,33 @@ class Verifier:
         headers: dict[str, bytes],
         index: int,
         proof: bytes,
-        warm: _Warm,
+        batch: _Batch,
     ) -> bool:
-        """True when the record passes every check, for a batch known to be good under this keyring: its
-        leaf reaches an authenticated node of the batch's tree, the broker appended it before its key was
-        revoked, and its signer may assert what it asserts. False leaves the verdict (and the reason) to
-        :meth:`_verify`, which checks everything again: this path only ever admits what that one would.
-        The common case of every record, so written flat."""
-        nodes = warm.nodes
+        """True when the record passes every check, for a batch admitted under this keyring: its leaf reaches
+        an authenticated node of the batch's tree, the broker appended it before its key was revoked, and its
+        signer may assert what it asserts. False leaves the verdict (and the reason) to :meth:`_verify`,
+        which checks everything again: this path only ever admits what that one would."""
+        nodes, speaker = batch.nodes, batch.speaker
+        if nodes is None or speaker is None:
+            return False
+        entry, principal, memo = speaker
+        if isinstance(principal, str):
+            return False
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
         authentic = nodes.get((0, index))
         if authentic is None:
-            top, seen = tree.walk(leaf, index, warm.size, proof_hashes(proof, _FIRST_HASHES), nodes)
-            if top is None:  # the first hashes did not reach an authenticated node: the whole proof
-                top, seen = tree.walk(leaf, index, warm.size, proof_hashes(proof), nodes)
-            if top is None or top != warm.root:
+            top, seen = self._included(batch, leaf, index, proof)
+            if top is None or top != nodes[tree.ROOT]:
                 return False
             nodes.update(seen)
         elif authentic != leaf:  # a sibling's walk authenticated this position: no proof to read
             return False
-        revoked = warm.revoked_at_ms
+        revoked = entry.revoked_at_ms
         if revoked is not None and record.timestamp_type == LOG_APPEND_TIME and record.timestamp >= revoked:
             return False
-        name, avro = event.name, event.avro
-        source = avro["meta"]["source"]
-        why = warm.memo.get((source, name, assertion_key(name, avro)), _UNKNOWN)
-        if why is _UNKNOWN:
-            why = self._entitlement(warm.principal, warm.memo, source, name, avro)
-        if why is not None:
+        if self._entitlement(principal, memo, event.source, event.name, event.avro) is not None:
             return False
-        self.last_key_id = warm.key_id
+        self.last_key_id = entry.key_id
         return True
 
     def _verify(
@@ -255,16 +233,7 @@ class Verifier:
         if why is not None:
             return _rejection(DeadLetterReason.SIGNER_NOT_ENTITLED, f"signed by {entry.key_id}: {why}")
         self.last_key_id = entry.key_id
-        batch.warm = _Warm(
-            self.keyring.version,
-            batch.nodes,
-            batch.nodes[tree.ROOT],
-            claims.size,
-            entry.revoked_at_ms,
-            entry.key_id,
-            principal,
-            memo,
-        )
+        batch.admitted_at = self.keyring.version
         return None
 
     def _batch(self, jws: bytes) -> _Batch | None:
