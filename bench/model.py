@@ -16,12 +16,13 @@ from bench.stack import StackInfo, with_prefix
 from bench.stats import FigureSet, Ratio, Target
 from bus.settings import Settings
 
-PARTS = ("serde", "decode", "signing", "publish", "rebuild", "ingress", "e2e", "scaleout")
+PARTS = ("serde", "decode", "signing", "publish", "publish-file", "rebuild", "ingress", "e2e", "scaleout")
 _DEFAULT_ROUNDS = {
     "serde": 5,
     "decode": 5,
     "signing": 5,
     "publish": 5,
+    "publish-file": 5,
     "rebuild": 2,
     "ingress": 3,
     "e2e": 3,
@@ -44,6 +45,7 @@ class Sizes:
     publish_events: int = 20_000
     publish_chunk: int = 1_000
     publish_concurrency: int = 4
+    publish_file_events: int = 50_000
     rebuild_events: int = 1_000_000
     scaleout_events: int = 200_000
     ingress_seconds: float = 10.0
@@ -64,6 +66,7 @@ class Sizes:
                 serde_events=events,
                 signing_events=events,
                 publish_events=events,
+                publish_file_events=events,
                 rebuild_events=events,
                 scaleout_events=events,
             )
@@ -83,6 +86,7 @@ class Sizes:
             signing_events=2_000,
             publish_events=2_000,
             publish_chunk=500,
+            publish_file_events=300,
             rebuild_events=3_000,
             scaleout_events=3_000,
             ingress_seconds=1.0,

@@ -36,6 +36,7 @@ _TITLES = {
     "decode": "Decode: wire bytes → event / views' record, per type and mixed, vs raw fastavro",
     "signing": "Signing: sign and verify CPU per event (batch signature + per-record proof)",
     "publish": "Publish: bus.Publisher vs raw aiokafka vs ProducerPerformance",
+    "publish-file": "Publish a file: `lgsp publish FILE` (whole process) vs a raw aiokafka script",
     "rebuild": "Rebuild: views from the start of the topics vs raw aiokafka vs ConsumerPerformance",
     "ingress": "Ingress: HTTP single-event and batch",
     "e2e": "End to end: publish → visible in the views",
@@ -74,6 +75,10 @@ def part_runner(name: str) -> Callable[[BenchContext], PartResult]:
         from bench.parts import publish
 
         return publish.run
+    if name == "publish-file":
+        from bench.parts import publish_file
+
+        return publish_file.run
     if name == "rebuild":
         from bench.parts import rebuild
 

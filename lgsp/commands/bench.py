@@ -39,7 +39,8 @@ def bench(
         typer.Option(
             "--events",
             min=1,
-            help="events per round (serde, signing, publish) and in the rebuild and scale-out corpus",
+            help="events per round (serde, signing, publish, publish-file) and in the rebuild and scale-out "
+            "corpus",
         ),
     ] = None,
     seconds: Annotated[

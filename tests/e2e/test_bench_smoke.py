@@ -20,7 +20,7 @@ from tests.conftest import StackEndpoints
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PARTS = ["serde", "decode", "signing", "publish", "rebuild", "ingress", "e2e", "scaleout"]
+PARTS = ["serde", "decode", "signing", "publish", "publish-file", "rebuild", "ingress", "e2e", "scaleout"]
 SECURE_PARTS = ["publish-secure", "rebuild-secure"]  # the secure pass, after the parts (bench/secure.py)
 
 
