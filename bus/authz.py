@@ -31,6 +31,7 @@ from bus.types import AgencyCode
 
 if TYPE_CHECKING:
     from bus.events import Event
+    from bus.events.record import EventRecord
 
 
 class Rule(StrEnum):
@@ -223,6 +224,14 @@ def event_refusals(principal: Principal, event: Event, catalog: AgencyCatalog | 
     """:func:`refusals` for a typed event."""
     catalog = catalog or load_catalog()
     return refusals(principal, event.meta.source, asserted_by_event(event, catalog), catalog)
+
+
+def record_refusals(
+    principal: Principal, record: EventRecord, catalog: AgencyCatalog | None = None
+) -> list[Refusal]:
+    """:func:`refusals` for an :class:`~bus.events.record.EventRecord` (the same fields and rules)."""
+    catalog = catalog or load_catalog()
+    return refusals(principal, record.source, asserted_agencies(record.name, record.avro, catalog), catalog)
 
 
 def _at(record: object, path: tuple[str, ...]) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any, Final
 
@@ -58,6 +59,22 @@ def plain_writer(source: Mapping[str, Any]) -> PlainWriter | None:
         partial(_convert_record, plan=plan),
         partial(_model_record, plan=model_plan),
     )
+
+
+def logical_restorer(source: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Any] | None:
+    """The inverse of :attr:`PlainWriter.convert` for the record schema ``source``: a plain record (an
+    :class:`~bus.events.record.EventRecord`'s ``avro``) with its logical types back, as fastavro's reader
+    would hand it to a model (epoch milliseconds -> aware UTC ``datetime``, epoch days -> ``date``; UUID text
+    stays text, which the models read). None where :func:`plain_writer` is.
+
+    Only for records that may be wrong: a value of the wrong type is left as it is (not a dict where a record
+    belongs, a string where epoch milliseconds do), so that the model names its field and rule.
+    """
+    compiler = _Compiler(from_models=False, restoring=True)
+    plan = compiler.plan(source, None)
+    if compiler.unsupported is not None:
+        return None
+    return partial(_restore_record, plan=plan)
 
 
 def _logical_key(node: Mapping[str, Any]) -> str | None:
@@ -128,11 +145,55 @@ def _convert_values(mapping: Any, step: Step) -> dict[str, Any]:
     return {k: None if v is None else function(v, argument) for k, v in mapping.items()}
 
 
+def _restore_record(value: Any, plan: Plan) -> Any:
+    return _convert_record(value, plan) if type(value) is dict else value
+
+
+def _restore_items(values: Any, step: Step) -> Any:
+    return _convert_items(values, step) if type(values) in (list, tuple) else values
+
+
+def _restore_values(mapping: Any, step: Step) -> Any:
+    return _convert_values(mapping, step) if type(mapping) is dict else mapping
+
+
+def _datetime_of_millis(value: Any, _schema: Any) -> Any:
+    from bus.events.rules.limits import EPOCH  # bus.events imports this module
+
+    try:
+        return EPOCH + timedelta(milliseconds=value) if type(value) is int else value
+    except OverflowError:  # beyond datetime's range: the model names the value as it is
+        return value
+
+
+def _date_of_days(value: Any, _schema: Any) -> Any:
+    from bus.events.rules.limits import EPOCH_DAY
+
+    try:
+        return EPOCH_DAY + timedelta(days=value) if type(value) is int else value
+    except OverflowError:
+        return value
+
+
+_RESTORERS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "long-timestamp-millis": _datetime_of_millis,
+    "int-date": _date_of_days,
+}
+"""The plain forms :mod:`bus.events.record` documents, back to what the models read (UUIDs stay text)."""
+
+
 class _Compiler:
     """Builds conversion steps; named records are compiled once and found by full name after."""
 
-    def __init__(self, *, from_models: bool) -> None:
+    def __init__(self, *, from_models: bool, restoring: bool = False) -> None:
         self._from_models = from_models
+        # restoring: the inverse direction (plain -> logical), tolerant of values of the wrong type
+        self._conversions: Mapping[str, Callable[[Any, Any], Any]] = (
+            _RESTORERS if restoring else LOGICAL_WRITERS
+        )
+        self._record_step = _restore_record if restoring else _convert_record
+        self._items_step = _restore_items if restoring else _convert_items
+        self._values_step = _restore_values if restoring else _convert_values
         self._named: dict[str, Step | None] = {}
         self._compiling: set[str] = set()
         self.unsupported: str | None = None
@@ -153,7 +214,7 @@ class _Compiler:
         if self._from_models:  # every nested model becomes a dict, converted or not
             self._named[name] = (_model_record, result)
         else:
-            self._named[name] = (_convert_record, result) if result else None
+            self._named[name] = (self._record_step, result) if result else None
         return result
 
     def step(self, schema: Any, namespace: str | None) -> Step | None:
@@ -165,7 +226,8 @@ class _Compiler:
         kind = schema["type"]
         key = _logical_key(schema)
         if key is not None and key in LOGICAL_WRITERS:
-            return LOGICAL_WRITERS[key], dict(schema)
+            conversion = self._conversions.get(key)
+            return None if conversion is None else (conversion, dict(schema))
         if kind in ("record", "error"):
             self.plan(schema, namespace)
             return self._named[_full_name(schema, namespace)]
@@ -174,10 +236,10 @@ class _Compiler:
             return None
         if kind == "array":
             items = self.step(schema["items"], namespace)
-            return None if items is None else (_convert_items, items)
+            return None if items is None else (self._items_step, items)
         if kind == "map":
             values = self.step(schema["values"], namespace)
-            return None if values is None else (_convert_values, values)
+            return None if values is None else (self._values_step, values)
         if isinstance(kind, list | Mapping):
             return self.step(kind, namespace)
         return self._reference(kind, namespace)

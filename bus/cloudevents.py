@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from bus.errors import Problem, UnknownEventTypeError, ValidationError
 from bus.events import Event, EventMeta, event_type
 from bus.events.problems import problems_of, validation_error
+from bus.events.rules.limits import EPOCH
 
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -59,6 +60,11 @@ def format_time(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def format_epoch_millis(millis: int) -> str:
+    """:func:`format_time` of a time in epoch milliseconds (an :class:`~bus.events.record.EventRecord`'s)."""
+    return format_time(EPOCH + timedelta(milliseconds=millis))
 
 
 def to_structured(event: Event) -> dict[str, Any]:

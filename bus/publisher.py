@@ -1,6 +1,8 @@
 """The SDK publisher: typed events to Kafka with acks=all and the idempotent producer.
 
-What happens to the events of one :meth:`Publisher.publish_many` call, in order:
+What happens to the events of one :meth:`Publisher.publish_many` call (or the records of one
+:meth:`Publisher.publish_records` call, checked by their compiled contract: :mod:`bus.publish_encoding`), in
+order:
 
 1. **Check and encode all of them** (nothing is sent yet): each must be an instance of a bus event type; the
    Publisher stamps ``meta.published_at`` (UTC, millisecond precision, one instant per call), picks the topic
@@ -31,87 +33,35 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Self
 
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import CollectorRegistry
 
 from bus.agencies import load_catalog
 from bus.aiokafka_adapter import CLOSE_GRACE_S, AiokafkaProducerPort
-from bus.authz import Principal, event_refusals
-from bus.cloudevents import (
-    AVRO_CONTENT_TYPE,
-    CONTENT_TYPE_HEADER,
-    CORRELATION_ID,
-    HEADER_PREFIX,
-    PUBLISHED_AT,
-    SPECVERSION,
-    format_time,
-)
-from bus.errors import (
-    BrokerError,
-    BrokerUnavailableError,
-    ForbiddenError,
-    PublishError,
-    SerializationError,
-    ValidationError,
-)
+from bus.authz import Principal, Refusal, event_refusals, record_refusals
+from bus.errors import BrokerError, BrokerUnavailableError, ForbiddenError, PublishError
 from bus.events import EVENT_TYPES, Event
+from bus.events.record import EventRecord
 from bus.handover import Placed, Record, hand_over
 from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
+from bus.publish_encoding import Encoder, Stamp, check_event_type, checked_records
+from bus.publish_encoding import EventEncodingError as EventEncodingError  # re-exported, as before
 from bus.registry import SchemaRegistryClient
-from bus.serde import AvroSerializer, SerializationContext
+from bus.serde import AvroSerializer
 from bus.settings import Settings
 from bus.signing.keys import principal_of_settings
 from bus.signing.records import attest_records, sign_records
 from bus.signing.signer import KeyChain
-from bus.signing.tree import leaf_hash
-from bus.topics import TOPICS, topic_for
+from bus.topics import TOPICS
 from bus.types import Delivery as Delivery  # re-exported: where SDK users have imported it from
 from bus.wording import of_total
 
 log = logging.getLogger(__name__)
-
-
-class EventEncodingError(SerializationError):
-    """One event of a batch could not be encoded (its values do not fit its Avro schema); nothing was sent."""
-
-    def __init__(self, message: str, *, index: int, event_id: str) -> None:
-        super().__init__(message)
-        self.index = index
-        self.event_id = event_id
-
-
-class _Stamp:
-    """The published-at instant of one call, as an Avro field value and as its CloudEvents header."""
-
-    __slots__ = ("header", "published_at")
-
-    def __init__(self, published_at: datetime) -> None:
-        self.published_at = published_at
-        self.header = (HEADER_PREFIX + PUBLISHED_AT, format_time(published_at).encode())
-
-
-_SPECVERSION_HEADER: Final = ("ce_specversion", SPECVERSION.encode())
-_CONTENT_TYPE: Final = (CONTENT_TYPE_HEADER, AVRO_CONTENT_TYPE.encode())
-_CORRELATION_ID_HEADER: Final = HEADER_PREFIX + CORRELATION_ID
-_SOURCE_HEADERS_LIMIT: Final = 10_000
-_HEADERS_BOUND: Final = 8_192
-"""More than a record's headers and framing can take (ids, agency code, type name, times, correlation id)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What one event type's records share: topic, serialization context and ``ce_type`` header."""
-
-    topic: str
-    ctx: SerializationContext
-    type_header: tuple[str, bytes]
 
 
 class Publisher:
@@ -154,15 +104,14 @@ class Publisher:
         self._producer_factory = producer_factory or AiokafkaProducerPort
         self._producer: ProducerPort | None = None
         self._prepared: set[type[Event]] = set()
-        self._topics: dict[type[Event], str] = {}
-        self._targets: dict[type[Event], _Target] = {}
         self._published_children: dict[tuple[str, str], Any] = {}
         # One publish_many's records are handed to the producer before the next one's, so one entity's events
         # keep their order even when calls overlap (their encoding and acknowledgements still overlap).
         self._send_lock = asyncio.Lock()
         self._timeout = settings.producer.delivery_timeout_s
-        self._max_request_size = settings.producer.max_request_size
-        self._source_headers: dict[str, tuple[str, bytes]] = {}
+        self._encoder = Encoder(
+            settings.topics.prefix, settings.producer.max_request_size, leaves=self._keychain is not None
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -230,8 +179,26 @@ class Publisher:
             return []
         started = time.perf_counter()
         try:
-            records = await self._encode_all(events, on_behalf)
-            return await self._send_all(records)
+            return await self._send_all(await self._encode_events(events, on_behalf))
+        finally:
+            self._metrics.publish_duration.observe(time.perf_counter() - started)
+
+    async def publish_records(
+        self, records: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
+    ) -> list[Delivery]:
+        """:meth:`publish_many` for :class:`~bus.events.record.EventRecord` values (the plain form the views
+        read, and ``lgsp publish FILE`` builds from JSON lines without a model): the same checks, bytes,
+        headers, signatures and errors, for less work per event.
+
+        Each record is checked by its type's compiled contract; one the check refuses goes through its
+        model, which raises the precise ``ValidationError`` (``item N: ...``, field, rule), or accepts it
+        after normalising a value (the model's record is then what is published).
+        """
+        if not records:
+            return []
+        started = time.perf_counter()
+        try:
+            return await self._send_all(await self._encode_records(records, on_behalf))
         finally:
             self._metrics.publish_duration.observe(time.perf_counter() - started)
 
@@ -250,103 +217,57 @@ class Publisher:
 
     def topic_of(self, event_type: type[Event]) -> str:
         """The real topic for an event type: the settings' prefix + the catalog's topic."""
-        topic = self._topics.get(event_type)
-        if topic is None:
-            topic = self._topics[event_type] = topic_for(event_type, prefix=self._settings.topics.prefix)
-        return topic
+        return self._encoder.topic_of(event_type)
 
-    # --- step 1: check and encode ------------------------------------------------------------------------
+    # --- step 1: check and encode (bus.publish_encoding) ---------------------------------------------------
 
-    async def _encode_all(
-        self, events: Sequence[Event], on_behalf: Sequence[Principal] | None = None
+    async def _encode_events(
+        self, events: Sequence[Event], on_behalf: Sequence[Principal] | None
     ) -> list[Record]:
         types: set[type[Event]] = set()
         for index, event in enumerate(events):
             event_type = type(event)
             if event_type not in types:
-                _check_event_type(index, event)
+                check_event_type(index, event)
                 types.add(event_type)
         if self._principal is not None:
-            _authorize(self._principal, events)
+            principal, catalog = self._principal, load_catalog()
+            _authorize(principal, [event_refusals(principal, event, catalog) for event in events])
         await self._prepare(types)
-        stamp = _Stamp(_now_millis())
-        serializer = self._require_serializer()
-        records = [self._encode(index, event, stamp, serializer) for index, event in enumerate(events)]
-        if self._keychain is not None and on_behalf is not None and self._keychain.attester is not None:
-            attest_records(self._keychain.attester, on_behalf, records)
-        elif self._keychain is not None:
-            sign_records(self._keychain, events, records)
+        stamp, serializer, encode = Stamp(_now_millis()), self._require_serializer(), self._encoder.event
+        records = [encode(index, event, stamp, serializer) for index, event in enumerate(events)]
+        self._sign(records, [event.meta.source for event in events], on_behalf)
         return records
+
+    async def _encode_records(
+        self, records: Sequence[EventRecord], on_behalf: Sequence[Principal] | None
+    ) -> list[Record]:
+        models, checked = checked_records(records)
+        if self._principal is not None:
+            principal, catalog = self._principal, load_catalog()
+            _authorize(principal, [record_refusals(principal, record, catalog) for record in checked])
+        await self._prepare(set(models))
+        stamp, serializer, encode = Stamp(_now_millis()), self._require_serializer(), self._encoder.record
+        encoded = [
+            encode(index, record, model, stamp, serializer)
+            for index, (record, model) in enumerate(zip(checked, models, strict=True))
+        ]
+        self._sign(encoded, [record.source for record in checked], on_behalf)
+        return encoded
+
+    def _sign(self, records: list[Record], sources: list[str], on_behalf: Sequence[Principal] | None) -> None:
+        if self._keychain is None:
+            return
+        if on_behalf is not None and self._keychain.attester is not None:
+            attest_records(self._keychain.attester, on_behalf, records)
+        else:
+            sign_records(self._keychain, sources, records)
 
     async def _prepare(self, types: set[type[Event]]) -> None:
         missing = types - self._prepared
         if missing:
             await self._require_serializer().prepare(missing)
             self._prepared |= missing
-
-    def _encode(self, index: int, event: Event, stamp: _Stamp, serializer: AvroSerializer) -> Record:
-        # The hot path of publishing: the stamp goes into the Avro record and the headers directly, so the
-        # model is never copied; the headers equal ``kafka_headers`` of the stamped event.
-        event_type = type(event)
-        target = self._targets.get(event_type)
-        if target is None:
-            topic = self.topic_of(event_type)
-            target = self._targets[event_type] = _Target(
-                topic, SerializationContext(topic, "value"), ("ce_type", event_type.AVRO_NAME.encode())
-            )
-        meta = event.meta
-        event_id = meta.event_id
-        try:
-            value = serializer.serialize_stamped(event, target.ctx, stamp.published_at)
-            source = self._source_headers.get(meta.source)
-            if source is None:
-                source = self._source_header(meta.source)
-            id_header = ("ce_id", event_id.encode())
-            time_header = ("ce_time", format_time(meta.occurred_at).encode())
-            headers = [
-                _SPECVERSION_HEADER,
-                id_header,
-                source,
-                target.type_header,
-                time_header,
-                _CONTENT_TYPE,
-                stamp.header,
-            ]
-            if meta.correlation_id is not None:
-                headers.append((_CORRELATION_ID_HEADER, meta.correlation_id.encode()))
-            key = event.entity_key().encode()
-            # What a signature binds, from the values at hand (``leaf_of`` would find them in the headers)
-            leaf = (
-                None
-                if self._keychain is None
-                else leaf_hash(key, (id_header[1], source[1], target.type_header[1], time_header[1]), value)
-            )
-        except (SerializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise EventEncodingError(
-                f"event {event_id} ({event_type.AVRO_NAME}) could not be encoded: {exc}",
-                index=index,
-                event_id=event_id,
-            ) from exc
-        # aiokafka's send() refuses such a record; a batch would take it and the broker refuse the batch. The
-        # exact estimate only for records near the limit: the headers are a few hundred bytes at most.
-        if len(value) + len(key) + _HEADERS_BOUND < self._max_request_size:
-            return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers, leaf)
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
-        if size > self._max_request_size:
-            raise EventEncodingError(
-                f"event {event_id} ({event_type.AVRO_NAME}) is {size} bytes as a Kafka record, more than "
-                f"producer.max_request_size ({self._max_request_size})",
-                index=index,
-                event_id=event_id,
-            )
-        return Record(event_id, event_type.AVRO_NAME, target.topic, key, value, headers, leaf)
-
-    def _source_header(self, source: str) -> tuple[str, bytes]:
-        # Sources are catalog agency codes: a bounded set, each header built once.
-        if len(self._source_headers) >= _SOURCE_HEADERS_LIMIT:
-            self._source_headers.clear()
-        header = self._source_headers[source] = ("ce_source", source.encode())
-        return header
 
     # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
 
@@ -429,28 +350,17 @@ class Publisher:
         return self._serializer
 
 
-def _authorize(principal: Principal, events: Sequence[Event]) -> None:
-    """:class:`ForbiddenError` naming every event and field ``principal`` may not assert (the SDK is an entry
+def _authorize(principal: Principal, per_item: Sequence[list[Refusal]]) -> None:
+    """:class:`ForbiddenError` naming every item and field ``principal`` may not assert (the SDK is an entry
     too: the same rules as the ingress)."""
-    catalog = load_catalog()
-    refused = [(i, r) for i, event in enumerate(events) for r in event_refusals(principal, event, catalog)]
+    refused = [(index, refusal) for index, found in enumerate(per_item) for refusal in found]
     if refused:
         first_index, first = refused[0]
         raise ForbiddenError(
             f"{principal.agency} may not publish "
-            f"{of_total(len({i for i, _ in refused}), len(events), 'event')} "
+            f"{of_total(len({i for i, _ in refused}), len(per_item), 'event')} "
             f"(first: item {first_index} {first.field}: {first.message}); nothing was sent",
             refusals=refused,
-        )
-
-
-def _check_event_type(index: int, event: object) -> None:
-    """A ``ValidationError`` unless ``event`` is an instance of a registered bus event type."""
-    if not isinstance(event, Event) or EVENT_TYPES.get(type(event).AVRO_NAME) is not type(event):
-        raise ValidationError(
-            f"item {index}: {type(event).__name__} is not a bus event type",
-            field=f"[{index}]",
-            rule="known-type",
         )
 
 

@@ -6,8 +6,11 @@ What happens to each line:
 - not JSON, not an object, an unknown ``type`` or an event that breaks the contract: **failed**, reported at
   once with its line number, field and rule; with ``stop_on_error`` reading stops there (the good lines
   before it are still published), otherwise it goes on;
-- valid: queued; every ``batch_size`` valid lines (or when input pauses, for a pipe) are published with one
-  ``publish_many``, which runs while the next batch is read (one batch in flight, so file order holds).
+- valid: queued as a record (:class:`~bus.events.record.EventRecord`; a canonical line, as ``to_json``
+  writes it, is read without a model by :func:`bus.cloudevents_record.structured_record`, any other goes
+  through ``from_structured``, which names what is wrong); every ``batch_size`` valid lines (or when input
+  pauses, for a pipe) are published with one ``publish_records``, which runs while the next batch is read
+  (one batch in flight, so file order holds).
   A line whose values do not fit the Avro schema fails alone; the rest of its batch is published. Kafka or
   registry failures are not a line's fault: the run **stops**, the lines Kafka did not confirm are reported
   failed, and the lines after them are not published (``lines_read`` says how far reading got).
@@ -25,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Final, Protocol
 
 from bus.cloudevents import from_structured
+from bus.cloudevents_record import structured_record
 from bus.errors import LgspError, PublishError, UnknownEventTypeError, ValidationError
-from bus.events import EVENT_TYPES, Event
+from bus.events import EVENT_TYPES
+from bus.events.record import EventRecord, record_of
 from bus.publisher import Delivery, EventEncodingError
 from producers.json_input import JsonInputError, loads_strict
 
@@ -37,7 +42,7 @@ UNKNOWN_TYPE: Final = "(unknown)"
 
 
 class BatchPublisher(Protocol):
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]: ...
+    async def publish_records(self, records: Sequence[EventRecord]) -> list[Delivery]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ class PublishSummary:
 @dataclass(frozen=True, slots=True)
 class _Pending:
     line: int
-    event: Event
+    record: EventRecord
 
 
 class FilePublisher:
@@ -174,10 +179,10 @@ class FilePublisher:
         """Publish ``batch``, dropping lines that do not encode; ``_FatalError`` when Kafka fails."""
         while batch:
             try:
-                await self._publisher.publish_many([p.event for p in batch])
+                await self._publisher.publish_records([p.record for p in batch])
             except EventEncodingError as exc:
                 bad = batch.pop(exc.index)
-                self._record(LineError(bad.line, None, "avro-schema", str(exc), bad.event.AVRO_NAME))
+                self._record(LineError(bad.line, None, "avro-schema", str(exc), bad.record.name))
                 continue
             except PublishError as exc:
                 self._unconfirmed(batch, exc)
@@ -185,11 +190,11 @@ class FilePublisher:
             except LgspError as exc:
                 for pending in batch:
                     self._record_quietly(
-                        LineError(pending.line, None, "publish", str(exc), pending.event.AVRO_NAME)
+                        LineError(pending.line, None, "publish", str(exc), pending.record.name)
                     )
                 self.summary.fatal = str(exc)
                 raise _FatalError from exc
-            self.summary.published.update(p.event.AVRO_NAME for p in batch)
+            self.summary.published.update(p.record.name for p in batch)
             return
 
     def _record_quietly(self, error: LineError) -> None:
@@ -199,8 +204,8 @@ class FilePublisher:
     def _unconfirmed(self, batch: list[_Pending], exc: PublishError) -> None:
         unconfirmed = set(exc.unconfirmed)
         for pending in batch:
-            name = pending.event.AVRO_NAME
-            if str(pending.event.meta.event_id) in unconfirmed:
+            name = pending.record.name
+            if pending.record.event_id in unconfirmed:
                 self._record_quietly(
                     LineError(pending.line, None, "not-confirmed", "Kafka did not confirm it", name)
                 )
@@ -222,10 +227,13 @@ def _parse(number: int, raw: bytes) -> _Pending | LineError | None:
         return LineError(number, None, "utf-8", f"not UTF-8: {exc}")
     if not isinstance(obj, dict):
         return LineError(number, None, "json.object", "a line must be one JSON object")
+    record = structured_record(obj)  # a canonical line, as the model path would read it
+    if record is not None:
+        return _Pending(number, record)
     type_name = obj.get("type")
     label = type_name if isinstance(type_name, str) and type_name in EVENT_TYPES else UNKNOWN_TYPE
     try:
-        return _Pending(number, from_structured(obj))
+        return _Pending(number, record_of(from_structured(obj)))
     except UnknownEventTypeError as exc:
         return LineError(number, "type", "known-type", str(exc), label)
     except ValidationError as exc:

@@ -76,7 +76,7 @@ def run(ctx: BenchContext) -> PartResult:
 
     def sign() -> int:
         for chunk in chunks:
-            sign_records(chain, [events[i] for i in chunk], [signing[i] for i in chunk])
+            sign_records(chain, [events[i].meta.source for i in chunk], [signing[i] for i in chunk])
         return count
 
     fresh()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -257,11 +256,16 @@ class Event(AvroRecord):
     SCHEMA_VERSION: ClassVar[int]
     """Version of the ``.avsc`` this model reads and writes (the latest; a test checks)."""
 
+    ENTITY_KEY: ClassVar[str]
+    """The field holding the id of the entity the event is about: the Kafka key and the CloudEvents
+    ``subject``, read from models (:meth:`entity_key`) and records (``record.avro[ENTITY_KEY]``) alike."""
+
     meta: EventMeta
 
-    @abstractmethod
     def entity_key(self) -> str:
         """The Kafka key: the id of the entity this event is about."""
+        key: str = getattr(self, self.ENTITY_KEY)
+        return key
 
     def to_avro(self) -> dict[str, Any]:
         """The record for fastavro ``schemaless_writer`` with :meth:`avro_schema`."""

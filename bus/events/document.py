@@ -57,6 +57,7 @@ class DocumentSent(Event):
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.document.DocumentSent"
     SCHEMA_VERSION: ClassVar[int] = 2
+    ENTITY_KEY: ClassVar[str] = "document_id"
 
     document_id: DocumentIdText
     sender: ReusedAgencyRef
@@ -83,21 +84,16 @@ class DocumentSent(Event):
     referenced_document_id: DocumentIdText | None = None
     business_reason: LongText | None = None
 
-    def entity_key(self) -> str:
-        return self.document_id
-
 
 class DocumentStatusChanged(Event):
     """Status feedback on a received document, from a recipient (edXML Status)."""
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.document.DocumentStatusChanged"
     SCHEMA_VERSION: ClassVar[int] = 1
+    ENTITY_KEY: ClassVar[str] = "document_id"
 
     document_id: DocumentIdText
     reporting_agency: ReusedAgencyRef
     status: DocumentStatus
     description: LongText | None = None
     status_at: UtcDatetime
-
-    def entity_key(self) -> str:
-        return self.document_id

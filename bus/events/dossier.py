@@ -44,6 +44,7 @@ class DossierSynced(Event):
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.dossier.DossierSynced"
     SCHEMA_VERSION: ClassVar[int] = 2
+    ENTITY_KEY: ClassVar[str] = "dossier_code"
 
     dossier_code: Annotated[Identifier, DOSSIER_CODE]
     procedure_code: Annotated[str, PROCEDURE_CODE]
@@ -64,6 +65,3 @@ class DossierSynced(Event):
     digitised: Bool
     version: Annotated[Long, COUNT]
     result_digitised: Bool | None = None
-
-    def entity_key(self) -> str:
-        return self.dossier_code

@@ -81,6 +81,33 @@ def record_of(event: Event) -> EventRecord:
     return EventRecord(event.AVRO_NAME, plain_value(event.to_avro()))
 
 
+def event_of(model: type[Event], avro: Mapping[str, Any]) -> Event:
+    """The ``model`` event of a plain record (``EventRecord.avro``) its type's compiled check refused: the
+    model's precise :class:`~bus.errors.ValidationError` (field, rule) when the record breaks a rule, or the
+    event when the check was only more cautious than the model (the model may normalise a value).
+
+    The record's logical types are restored first (:func:`bus.avro_plain.logical_restorer`): the model then
+    reads what a decoder would hand it, and a value of the wrong type reaches it unchanged, to be named.
+    """
+    from bus.errors import ValidationError
+
+    restore = _RESTORERS.get(model)
+    if restore is None:
+        from bus.avro_plain import logical_restorer
+
+        restore = logical_restorer(model.avro_schema_source())
+        if restore is None:  # none of the bus's schemas (a unit test of avro_plain checks)
+            raise TypeError(f"{model.__name__}: its schema has no plain form")
+        _RESTORERS[model] = restore
+    if not isinstance(avro, Mapping):
+        raise ValidationError(
+            f"a {model.AVRO_NAME} record must be a mapping of its fields, not {type(avro).__name__}",
+            field="<root>",
+            rule="record.type",
+        )
+    return model.from_avro(restore(dict(avro)))
+
+
 def plain_value(value: Any) -> Any:
     """A model dump or logically-typed Avro value in :class:`EventRecord` form (recursively)."""
     if isinstance(value, dict):
@@ -105,5 +132,6 @@ def _short_name(name: str) -> str:
     return short
 
 
-_SHORT_NAMES: dict[str, str] = {}  # a handful of type names, looked up once per record
+_SHORT_NAMES: dict[str, str] = {}
+_RESTORERS: dict[type[Event], Any] = {}  # a handful of type names, looked up once per record
 _MS = timedelta(milliseconds=1)

@@ -53,6 +53,7 @@ class ReportFiled(Event):
 
     AVRO_NAME: ClassVar[str] = "vn.gov.lgsp.report.ReportFiled"
     SCHEMA_VERSION: ClassVar[int] = 1
+    ENTITY_KEY: ClassVar[str] = "report_id"
 
     report_id: Identifier
     report_code: Annotated[Identifier, REPORT_CODE]
@@ -64,9 +65,6 @@ class ReportFiled(Event):
     filed_at: UtcDatetime
     revision: Annotated[Int, COUNT]
     indicators: Annotated[tuple[IndicatorValue, ...], INDICATORS]
-
-    def entity_key(self) -> str:
-        return self.report_id
 
     @property
     def period(self) -> Period | None:

@@ -15,18 +15,18 @@ from bus.signing.tree import IDENTITY_HEADERS, leaf_hash
 
 if TYPE_CHECKING:
     from bus.authz import Principal
-    from bus.events import Event
     from bus.handover import Record
 
 
-def sign_records(keychain: KeyChain, events: Sequence[Event], records: list[Record]) -> None:
-    """Add ``lgsp_sig`` to every record: one signature per key over the hash tree of its records."""
+def sign_records(keychain: KeyChain, sources: Sequence[str], records: list[Record]) -> None:
+    """Add ``lgsp_sig`` to every record (whose event's ``meta.source`` is ``sources[i]``): one signature per
+    key over the hash tree of its records."""
     groups: dict[BatchSigner, list[int]] = {}
-    for index, event in enumerate(events):
-        signer = keychain.signer_for(event.meta.source)
+    for index, source in enumerate(sources):
+        signer = keychain.signer_for(source)
         if signer is None:
             raise ForbiddenError(
-                f"item {index}: no signing key may sign for source {event.meta.source}; nothing was sent"
+                f"item {index}: no signing key may sign for source {source}; nothing was sent"
             )
         groups.setdefault(signer, []).append(index)
     for signer, indexes in groups.items():

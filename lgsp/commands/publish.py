@@ -42,7 +42,7 @@ def publish(
         bool,
         typer.Option("--stop-on-error", help="stop at the first bad line (good lines before it are sent)"),
     ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="events per publish_many")] = (
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="events per Publisher call")] = (
         DEFAULT_BATCH_SIZE
     ),
     progress: Annotated[

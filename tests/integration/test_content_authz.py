@@ -10,6 +10,7 @@ import pytest
 
 from bus.errors import ForbiddenError
 from bus.events import EVENT_TYPES
+from bus.events.record import record_of
 from bus.publisher import Publisher
 from bus.settings import Settings
 from bus.signing import create_agency_key
@@ -54,6 +55,13 @@ async def test_the_sdk_refuses_every_attack_before_sending(settings: Settings, t
         for name, (build, fields) in ATTACKS.items():
             with pytest.raises(ForbiddenError) as raised:
                 await publisher.publish_many([samples.event(samples.dossier(1)), samples.event(build())])
+            assert {(i, f"data.{r.field}") for i, r in raised.value.refusals} == {(1, f) for f in fields}, (
+                name
+            )
+            with pytest.raises(ForbiddenError) as raised:  # the same events as records
+                await publisher.publish_records(
+                    [record_of(samples.event(samples.dossier(1))), record_of(samples.event(build()))]
+                )
             assert {(i, f"data.{r.field}") for i, r in raised.value.refusals} == {(1, f) for f in fields}, (
                 name
             )

@@ -17,6 +17,7 @@ from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import parse_kafka_headers
 from bus.errors import BrokerUnavailableError, PublishError, RegistryUnavailableError, ValidationError
 from bus.events import EVENT_TYPES, Event
+from bus.events.record import record_of
 from bus.metrics import PublisherMetrics
 from bus.publisher import Delivery, Publisher
 from bus.registry import SchemaRegistryClient
@@ -235,3 +236,28 @@ async def test_the_topic_probe_asks_another_broker_when_one_is_down(
         monkeypatch.setattr(ClusterMetadata, "brokers", lambda self: {dead})
         with pytest.raises(BrokerUnavailableError, match=r"no broker answered a metadata request \(node 99"):
             await publisher.present_topics(topics, timeout_s=5.0)
+
+
+async def test_records_land_as_the_views_read_them(publish_settings: Settings, topics: list[str]) -> None:
+    """``publish_records`` on the real broker and registry: what the views' decoder reads back is each record,
+    stamped, at the place its delivery names, keyed and typed like its model."""
+    events = _events(60)
+    records = [record_of(event) for event in events]
+    async with Publisher(publish_settings) as publisher:
+        deliveries = await publisher.publish_records(records)
+    landed = await read_all(publish_settings.kafka.bootstrap_servers, topics)
+    by_place = {(r.topic, r.partition, r.offset): r for r in landed}
+    assert len(landed) == len(records)
+    async with SchemaRegistryClient(publish_settings.registry) as client:
+        deserializer = AvroDeserializer(client)
+        await deserializer.prepare_ids({AvroDeserializer.schema_id_of(r.value) for r in landed})
+        for event, record, delivery in zip(events, records, deliveries, strict=True):
+            sent = by_place[(delivery.topic, delivery.partition, delivery.offset)]
+            read = deserializer.deserialize_record(sent.value, SerializationContext(sent.topic))
+            assert read.published_ms is not None
+            assert read.avro == {
+                **record.avro,
+                "meta": {**record.avro["meta"], "published_at": read.published_ms},
+            }
+            assert sent.key == event.entity_key().encode()
+            assert parse_kafka_headers(sent.headers)["type"] == event.AVRO_NAME

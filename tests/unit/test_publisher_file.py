@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bus.errors import PublishError, RegistryUnavailableError
-from bus.events import Event
+from bus.events.record import EventRecord
 from bus.publisher import Delivery, EventEncodingError
 from producers.publish_file import FilePublisher, LineError
 from tests import publishing_samples as samples
@@ -27,11 +27,11 @@ class FakePublisher:
     batches: list[list[str]] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
 
-    async def publish_many(self, events: Sequence[Event]) -> list[Delivery]:
+    async def publish_records(self, records: Sequence[EventRecord]) -> list[Delivery]:
         if self.failures:
             raise self.failures.pop(0)
-        self.batches.append([e.meta.event_id for e in events])
-        return [Delivery(e.meta.event_id, "t", 0, i) for i, e in enumerate(events)]
+        self.batches.append([r.event_id for r in records])
+        return [Delivery(r.event_id, "t", 0, i) for i, r in enumerate(records)]
 
     @property
     def published(self) -> list[str]:
@@ -152,14 +152,14 @@ async def test_a_pipe_is_published_when_input_pauses_not_only_when_a_batch_fills
     first, second = samples.dossier(1), samples.dossier(2)
     published_first = threading.Event()
     publisher = FakePublisher()
-    original = publisher.publish_many
+    original = publisher.publish_records
 
-    async def publish_many(events: Sequence[Event]) -> list[Delivery]:
-        result = await original(events)
+    async def publish_records(records: Sequence[EventRecord]) -> list[Delivery]:
+        result = await original(records)
         published_first.set()
         return result
 
-    publisher.publish_many = publish_many  # type: ignore[method-assign]
+    publisher.publish_records = publish_records  # type: ignore[method-assign]
 
     def writer() -> None:
         with os.fdopen(write_fd, "wb") as out:

@@ -1,0 +1,148 @@
+"""``bus.cloudevents_record.structured_record`` never decides what is valid: it gives a record only for a line
+the model path (``from_structured``) accepts, and then exactly the record the model path gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+import unicodedata
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bus.cloudevents import format_time, from_structured, to_json
+from bus.cloudevents_record import structured_record
+from bus.errors import LgspError
+from bus.events import Event
+from bus.events.record import EventRecord, record_of
+from tests.strategies import events
+from tests.unit.test_events_decode import BREAKERS
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def canonical(event: Event) -> dict[str, Any]:
+    line: dict[str, Any] = json.loads(to_json(event))
+    return line
+
+
+def by_model(obj: Any) -> EventRecord | None:
+    try:
+        return record_of(from_structured(obj))
+    except (LgspError, OverflowError):
+        return None
+
+
+@SETTINGS
+@given(event=events())
+def test_a_canonical_line_becomes_the_record_the_model_path_gives(event: Event) -> None:
+    line = canonical(event)
+    record = structured_record(line)
+    assert record is not None
+    assert record == by_model(line) == record_of(event)
+
+
+def _first_text(data: dict[str, Any]) -> str | None:
+    return next((k for k, v in data.items() if isinstance(v, str) and not v.isascii()), None)
+
+
+def _first_enum(event: Event) -> str | None:
+    return next((k for k, v in event.__dict__.items() if isinstance(v, Enum)), None)
+
+
+def _mutations(key: str, enum_field: str | None) -> dict[str, Any]:
+    """Each changes one thing a sender might: the model accepts some (normalising), refuses others."""
+    return {
+        "offset time": lambda o: o.update(time=o["time"].replace("Z", "+07:00")),
+        "no Z": lambda o: o.update(time=o["time"].removesuffix("Z")),
+        "microseconds": lambda o: o.update(time=o["time"].replace("Z", "123Z")),
+        "seconds only": lambda o: o.update(time=o["time"][:19] + "Z"),
+        "bad day": lambda o: o.update(time="2025-02-30T00:00:00.000Z"),
+        "published": lambda o: o.update(lgsppublishedat="2025-07-01T00:00:00.000Z"),
+        "published bad": lambda o: o.update(lgsppublishedat="yesterday"),
+        "correlation": lambda o: o.update(correlationid="corr-9"),
+        "correlation number": lambda o: o.update(correlationid=9),
+        "no subject": lambda o: o.pop("subject"),
+        "wrong subject": lambda o: o.update(subject=o["subject"] + "x"),
+        "charset": lambda o: o.update(datacontenttype="application/json; charset=utf-8"),
+        "xml": lambda o: o.update(datacontenttype="application/xml"),
+        "specversion": lambda o: o.update(specversion="0.3"),
+        "no id": lambda o: o.pop("id"),
+        "upper id": lambda o: o.update(id=o["id"].upper()),
+        "extension": lambda o: o.update(lgspfoo="bar"),
+        "data meta": lambda o: o["data"].update(meta={}),
+        "extra field": lambda o: o["data"].update(extra=1),
+        "missing key": lambda o: o["data"].pop(key),
+        "nfd text": lambda o: (
+            None
+            if (name := _first_text(o["data"])) is None
+            else o["data"].update({name: unicodedata.normalize("NFD", o["data"][name])})
+        ),
+        "unknown symbol": lambda o: None if enum_field is None else o["data"].update({enum_field: "UNKNOWN"}),
+        "lower symbol": lambda o: None if enum_field is None else o["data"].update({enum_field: "online"}),
+        "key as number": lambda o: o["data"].update({key: 12}),
+        "nulls dropped": lambda o: o.update(data={k: v for k, v in o["data"].items() if v is not None}),
+        "data base64": lambda o: o.update(data_base64="AAAA"),
+    }
+
+
+@SETTINGS
+@given(event=events(), data=st.data())
+def test_a_changed_line_is_left_to_the_model_or_read_as_the_model_reads_it(
+    event: Event, data: st.DataObject
+) -> None:
+    mutations = _mutations(event.ENTITY_KEY, _first_enum(event))
+    chosen = data.draw(st.lists(st.sampled_from(sorted(mutations)), min_size=1, max_size=3, unique=True))
+    line = canonical(event)
+    for name in chosen:
+        mutations[name](line)
+    fast = structured_record(copy.deepcopy(line))
+    if fast is not None:
+        assert fast == by_model(line), chosen
+
+
+@pytest.mark.parametrize("name", sorted(_mutations("key", None)))
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event=events())
+def test_each_change_alone_is_left_to_the_model_or_read_as_the_model_reads_it(
+    name: str, event: Event
+) -> None:
+    line = canonical(event)
+    _mutations(event.ENTITY_KEY, _first_enum(event))[name](line)
+    fast = structured_record(copy.deepcopy(line))
+    if fast is not None:
+        assert fast == by_model(line)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKERS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_line_that_breaks_a_rule_is_never_read_without_the_model(name: str, data: st.DataObject) -> None:
+    broken = BREAKERS[name](data.draw)  # type: ignore[arg-type]  # DataObject.draw draws like a DrawFn
+    line = canonical(broken.event)
+    meta = broken.record["meta"]
+    line.update(id=str(meta["event_id"]), source=meta["source"], time=_json_value(meta["occurred_at"]))
+    line["data"] = _json_value({k: v for k, v in broken.record.items() if k != "meta"})
+    line.pop("subject")
+    assert by_model(line) is None, "the model path accepts it: not a broken line"
+    assert structured_record(line) is None
