@@ -48,6 +48,14 @@ class ProducerSettings(BaseModel):
     linger_ms: int = Field(default=10, ge=0)
     max_batch_size: int = Field(default=256 * 1024, gt=0, description="bytes per partition batch")
     compression_type: Literal["none", "gzip", "lz4", "zstd"] = "lz4"
+    lz4_level: int = Field(
+        default=1,
+        ge=0,
+        le=12,
+        description="LZ4 frame compression level when compression_type is lz4: 0-2 fast, 3-12 high "
+        "compression (Kafka's compression.lz4.level, KIP-390; aiokafka's and Kafka's default is 9). "
+        "Applies to every producer of the process",
+    )
     delivery_timeout_s: float = Field(
         default=30.0, gt=0, description="bound on retries before a publish fails"
     )
