@@ -22,7 +22,7 @@ from typing import Any, Final
 from bus.cloudevents import CORRELATION_ID, JSON_CONTENT_TYPE, PUBLISHED_AT, SPECVERSION
 from bus.events import EVENT_TYPES, Event
 from bus.events.contract import check_for
-from bus.events.record import EventRecord
+from bus.events.record import CheckedRecord, EventRecord
 from bus.events.rules.limits import EPOCH, EPOCH_DAY
 
 Convert = Callable[[Any], Any]
@@ -65,7 +65,7 @@ def structured_record(obj: object) -> EventRecord | None:
     subject = obj.get("subject")
     if subject is not None and subject != record[model.ENTITY_KEY]:
         return None
-    return EventRecord(model.AVRO_NAME, record)
+    return CheckedRecord(model.AVRO_NAME, record)
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:

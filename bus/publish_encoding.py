@@ -34,7 +34,7 @@ from bus.cloudevents import (
 from bus.errors import SerializationError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.events.contract import check_for
-from bus.events.record import EventRecord, event_of, record_of
+from bus.events.record import CheckedRecord, EventRecord, event_of, record_of
 from bus.events.rules.limits import EPOCH
 from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
@@ -106,7 +106,8 @@ def checked_records(records: Sequence[EventRecord]) -> tuple[list[type[Event]], 
                 f"item {index}: {what} is not a bus event record", field=f"[{index}]", rule="known-type"
             )
         models.append(model)
-        checked.append(record if check(record.avro) else _through_model(index, model, record))
+        ok = type(record) is CheckedRecord or check(record.avro)
+        checked.append(record if ok else _through_model(index, model, record))
     return models, checked
 
 

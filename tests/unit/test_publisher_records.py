@@ -3,6 +3,7 @@ signature), checked by the compiled contract, and refused with the model's own e
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import astuple
@@ -15,12 +16,16 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+import bus.publish_encoding
 import bus.publisher
 import bus.signing.signer
 from bus.authz import Principal
+from bus.cloudevents import to_json
+from bus.cloudevents_record import structured_record
 from bus.errors import ForbiddenError, ValidationError
 from bus.events import EVENT_TYPES, DossierSynced, Event
-from bus.events.record import EventRecord, event_of, plain_value, record_of
+from bus.events.contract import check_for
+from bus.events.record import CheckedRecord, EventRecord, event_of, plain_value, record_of
 from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
 from bus.settings import Settings
@@ -239,3 +244,31 @@ def test_every_event_type_reads_back_from_its_record() -> None:
     for obj in samples.mixed(len(EVENT_TYPES) * 3):
         event = samples.event(obj)
         assert event_of(type(event), record_of(event).avro) == event
+
+
+async def test_a_record_is_checked_once_on_its_way_from_a_json_line(
+    publisher: Publisher, producer: FakeProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``structured_record`` has checked its records (CheckedRecord): the Publisher does not check them again;
+    any other record it checks itself."""
+    calls: list[str] = []
+
+    def counting(name: str) -> Any:
+        check = check_for(name)
+        assert check is not None
+
+        def counted(avro: Any) -> bool:
+            calls.append(name)
+            return check(avro)
+
+        return counted
+
+    monkeypatch.setattr(bus.publish_encoding, "check_for", counting)
+    events = _events(4)
+    from_lines = [structured_record(json.loads(to_json(event))) for event in events]
+    assert all(type(record) is CheckedRecord for record in from_lines)
+    await publisher.publish_records([r for r in from_lines if r is not None])
+    assert calls == []
+    await publisher.publish_records([record_of(event) for event in events])
+    assert calls == [event.AVRO_NAME for event in events]
+    assert len(producer.sent) == 2 * len(events)
