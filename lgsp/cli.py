@@ -69,6 +69,11 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def app_for(arguments: list[str]) -> typer.Typer:
+    """The command line to run ``lgsp ARGUMENTS`` with: only the command named first, if it is one."""
+    command = arguments[0] if arguments else None
+    return build_app(command if command in COMMANDS else None)
+
+
 def main() -> None:
-    command = sys.argv[1] if len(sys.argv) > 1 else None
-    build_app(command if command in COMMANDS else None)()
+    app_for(sys.argv[1:])()

@@ -18,11 +18,15 @@ _OUR_PACKAGES = frozenset({"bus", "producers", "consumers", "lgsp"})
 
 def main() -> None:
     try:
-        from lgsp.cli import main as cli_main
+        # Building the command imports its modules (only that command's: lgsp.cli), so a missing extra
+        # shows here, not as a traceback from inside the command.
+        from lgsp.cli import app_for
+
+        app = app_for(sys.argv[1:])
     except ModuleNotFoundError as exc:
         # The base install has every dependency of the SDK, so a third-party module missing here is one of
         # the extras' (the list is pyproject.toml's, not repeated here).
         if not exc.name or exc.name.split(".")[0] in _OUR_PACKAGES:
             raise
         sys.exit(f"lgsp: {exc.name} is not installed; {CLI_EXTRA_HINT}")
-    cli_main()
+    app()

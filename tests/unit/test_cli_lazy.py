@@ -14,6 +14,7 @@ import pytest
 
 import lgsp.commands
 from lgsp.cli import COMMANDS, EXTENSIONS
+from lgsp.script import CLI_EXTRA_HINT
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +74,38 @@ def test_every_command_module_is_assembled() -> None:
 
 def test_the_whole_cli_is_a_group_of_every_command(whole: dict[str, Any]) -> None:
     assert sorted(whole["tree"]["commands"]) == sorted(COMMANDS)
+
+
+_WITHOUT_FASTAPI = """
+import sys
+sys.modules["fastapi"] = None  # as if the [ingress] extra were not installed: importing it fails
+sys.argv = ["lgsp", *sys.argv[1:]]
+from lgsp.script import main
+main()
+"""
+
+
+def _without_fastapi(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", _WITHOUT_FASTAPI, *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_command_needing_a_missing_extra_names_it_and_the_others_still_run() -> None:
+    ingress = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_FASTAPI, "ingress", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ingress.returncode == 1
+    assert CLI_EXTRA_HINT in ingress.stderr
+    assert "fastapi" in ingress.stderr
+    assert "Traceback" not in ingress.stderr
+    publish = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_FASTAPI, "publish", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert publish.returncode == 0, publish.stderr
+    assert "Usage: lgsp publish" in publish.stdout
