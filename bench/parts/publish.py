@@ -5,6 +5,8 @@ Python cases, over the same DossierSynced events (:mod:`bench.workload`):
 
     publisher   bus.Publisher.publish_many, one call per batch: validation of the types, published_at
                 stamping, CloudEvents headers, Avro + Confluent framing, keys, send-all-then-gather, acks=all
+    publisher_records  bus.Publisher.publish_records over the same events as EventRecords (made before timing,
+                as raw's bytes are): the compiled contract check instead of the models, then the same encoding
     publisher_signed  the same, by a Publisher that signs every call's records (a key per agency of the
                 events, as a tool publishing for many agencies holds them): the #12 ratio's numerator
     raw         aiokafka's AIOKafkaProducer built from the same ``producer_kwargs(settings)`` (acks=all,
@@ -47,6 +49,7 @@ from bench.workload import AGENCIES, make_dossiers
 from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.events import Event
+from bus.events.record import EventRecord, record_of
 from bus.partitioner import partition_for
 from bus.publisher import Publisher
 from bus.registry import SchemaRegistryClient
@@ -55,7 +58,7 @@ from bus.settings import Settings
 from bus.topics import topic_for
 
 _DISTINCT = 5_000
-CASES = ("publisher", "publisher_signed", "raw", "raw_batch")
+CASES = ("publisher", "publisher_records", "publisher_signed", "raw", "raw_batch")
 MODES = {"sequential": 1, "pipelined": 4}
 """Calls outstanding at once: one at a time (a simple caller), or 4 (a busy ingress, a pipelining tool)."""
 _PERF_MIN_RECORDS = 300_000
@@ -76,6 +79,8 @@ def run(ctx: BenchContext) -> PartResult:
     signed = signing_settings(settings, ctx.work_dir / "publish-keys")
     base = make_dossiers(min(_DISTINCT, count))
     events: list[Event] = [base[i % len(base)] for i in range(count)]
+    base_records = [record_of(event) for event in base]
+    event_records = [base_records[i % len(base)] for i in range(count)]
     records = asyncio.run(encode_all(settings, events))
     record_size = int(statistics.median(len(r.value) for r in records))
     headers = statistics.median(sum(len(k) + len(v) for k, v in r.headers) for r in records)
@@ -93,7 +98,9 @@ def run(ctx: BenchContext) -> PartResult:
     java = Figure("producer_perf", "Kafka ProducerPerformance (Java), same record size", "events/s")
     ctx.say(f"publish: {rounds} rounds of {count} events in batches of {batch}")
     for index in range(rounds):
-        rates = asyncio.run(one_round(settings, signed, events, records, batch, index % 2 == 0))
+        rates = asyncio.run(
+            one_round(settings, signed, events, event_records, records, batch, index % 2 == 0)
+        )
         for key in sorted(rates, key=_order):
             _figure_for(figures, key).add(rates[key])
         perf = producer_performance(
@@ -123,7 +130,11 @@ def run(ctx: BenchContext) -> PartResult:
         "record_header_bytes_median": int(headers),
         "partitions": settings.topics.partitions,
     }
-    result.ratios = [Ratio(f"publisher.{mode}", f"raw.{mode}", f"raw aiokafka {mode}") for mode in modes]
+    result.ratios = [
+        Ratio(f"{case}.{mode}", f"raw.{mode}", f"raw aiokafka {mode}")
+        for mode in modes
+        for case in ("publisher", "publisher_records")
+    ]
     result.ratios += [
         Ratio(f"publisher.{mode}", f"raw_batch.{mode}", f"raw aiokafka send_batch {mode}")
         for mode in modes
@@ -136,13 +147,24 @@ def run(ctx: BenchContext) -> PartResult:
         for cpu in ("", ".cpu_us")
     ]
     result.ratios += [
-        Ratio(f"publisher.{mode}.cpu_us", f"{raw}.{mode}.cpu_us", f"{label} {mode}")
+        Ratio(f"{case}.{mode}.cpu_us", f"{raw}.{mode}.cpu_us", f"{label} {mode}")
         for mode in modes
+        for case in ("publisher", "publisher_records")
         for raw, label in (("raw", "raw aiokafka"), ("raw_batch", "raw aiokafka send_batch"))
-        if figures.get(f"publisher.{mode}.cpu_us") and figures.get(f"{raw}.{mode}.cpu_us")
+        if figures.get(f"{case}.{mode}.cpu_us") and figures.get(f"{raw}.{mode}.cpu_us")
     ]
     result.targets = [
         Target(f"Publisher ≥ 0.7× raw aiokafka ({mode})", f"publisher.{mode}/raw.{mode}", ">=", 0.7, "×")
+        for mode in modes
+    ]
+    result.targets += [
+        Target(
+            f"Publisher, records ≥ 0.7× raw aiokafka ({mode})",
+            f"publisher_records.{mode}/raw.{mode}",
+            ">=",
+            0.7,
+            "×",
+        )
         for mode in modes
     ]
     result.targets += [
@@ -161,6 +183,8 @@ def run(ctx: BenchContext) -> PartResult:
         "(LGSP_SIGNING__KEY_DIR): each call's records are signed per key as one batch (a hash tree, one "
         "Ed25519 signature, a proof per record). Its CPU per event minus the unsigned one's is what signing "
         "adds in place; the signing part measures the same work alone.",
+        "The records Publisher is the unsigned Publisher given the same events as EventRecords "
+        "(publish_records: the compiled contract check instead of the models; what lgsp publish FILE uses).",
         f"Python cases: one publish_many / gather per batch of {batch}; "
         "sequential: each call awaited before the next; pipelined: 4 calls outstanding. All producers "
         "started before the timing, with a warm-up batch; the publishers go first or last, alternately.",
@@ -177,6 +201,7 @@ def run(ctx: BenchContext) -> PartResult:
 
 _LABELS = {
     "publisher": "bus.Publisher.publish_many",
+    "publisher_records": "bus.Publisher.publish_records (EventRecords)",
     "publisher_signed": "bus.Publisher.publish_many, signing each batch",
     "raw": "raw aiokafka, same bytes and settings",
     "raw_batch": "raw aiokafka send_batch, same bytes and settings",
@@ -288,6 +313,14 @@ async def time_publisher(
     return await _rate(jobs, in_flight, len(events))
 
 
+async def time_records(
+    publisher: Publisher, records: Sequence[EventRecord], batch: int, in_flight: int = 1
+) -> float:
+    """Events/s through ``Publisher.publish_records``, ``in_flight`` calls outstanding at most."""
+    jobs = [functools.partial(publisher.publish_records, chunk) for chunk in _batches(records, batch)]
+    return await _rate(jobs, in_flight, len(records))
+
+
 async def _rate(jobs: Sequence[Callable[[], Awaitable[Any]]], in_flight: int, count: int) -> float:
     """``count`` over the wall time of running ``jobs`` (:func:`_bounded`)."""
     started = time.perf_counter()
@@ -344,6 +377,7 @@ async def one_round(
     settings: Settings,
     signed: Settings,
     events: Sequence[Event],
+    event_records: Sequence[EventRecord],
     records: Sequence[Encoded],
     batch: int,
     publisher_first: bool,
@@ -357,6 +391,7 @@ async def one_round(
             warm = min(batch, len(events))
             await publisher.publish_many(events[:warm])
             await signing.publish_many(events[:warm])
+            await publisher.publish_records(event_records[:warm])
             await time_raw(raw, records[:warm], warm)
             await time_raw_batch(raw, records[:warm], warm)
             rates: dict[str, float] = {}
@@ -366,6 +401,8 @@ async def one_round(
                     cpu = time.process_time()
                     if case == "publisher":
                         rate = await time_publisher(publisher, events, batch, in_flight)
+                    elif case == "publisher_records":
+                        rate = await time_records(publisher, event_records, batch, in_flight)
                     elif case == "publisher_signed":
                         rate = await time_publisher(signing, events, batch, in_flight)
                     elif case == "raw":

@@ -29,7 +29,8 @@ from bus import schema_drift
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.authz import Principal
 from bus.errors import LgspError
-from bus.events import EVENT_TYPES, Event
+from bus.events import EVENT_TYPES
+from bus.events.record import EventRecord
 from bus.metrics import (
     UNREAD_TOPIC,
     Dependency,
@@ -132,12 +133,12 @@ def create_app(
     kafka = CachedProbe(kafka_probe(holder, topics), timeout_s=_PROBE_TIMEOUT_S)
     registry_ready = CachedProbe(probe, timeout_s=_PROBE_TIMEOUT_S)
 
-    def unavailable(events: Sequence[Event] | None) -> None:
+    def unavailable(events: Sequence[EventRecord] | None) -> None:
         # A 503 is a publish that failed: counted, so that a Kafka outage shows in the error rate even
         # when the ingress refuses before reading the body.
         prefix = settings.topics.prefix
         publisher_metrics.count_unavailable(
-            [UNREAD_TOPIC] if events is None else [topic_for(type(e), prefix=prefix) for e in events]
+            [UNREAD_TOPIC] if events is None else [topic_for(e.name, prefix=prefix) for e in events]
         )
 
     trail = (
@@ -277,10 +278,10 @@ class _PublisherHolder:
             raise LgspError("the ingress is not started")
         return self._publisher
 
-    async def publish_many(
-        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    async def publish_records(
+        self, records: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
     ) -> list[Delivery]:
-        return await self._require().publish_many(events, on_behalf=on_behalf)
+        return await self._require().publish_records(records, on_behalf=on_behalf)
 
     async def prepare(self, types: Any = ()) -> None:
         await self._require().prepare(types)

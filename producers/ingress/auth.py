@@ -41,9 +41,9 @@ from typing import Any, Final
 
 from bus.agencies import AgencyCatalog
 from bus.authz import Principal as Principal  # re-exported: the ingress's principal is the bus's
-from bus.authz import Refusal, event_refusals, may_publish_for
+from bus.authz import Refusal, may_publish_for, record_refusals
 from bus.errors import ConfigError
-from bus.events import Event
+from bus.events.record import EventRecord
 from bus.types import AgencyCode
 
 log = logging.getLogger(__name__)
@@ -327,6 +327,6 @@ class Authorizer:
     def may_publish(self, principal: Principal, source: str) -> bool:
         return may_publish_for(principal, source, self._catalog)
 
-    def refusals(self, principal: Principal, event: Event) -> list[Refusal]:
-        """Each field of ``event`` that ``principal`` may not assert, with the rule (empty: allowed)."""
-        return event_refusals(principal, event, self._catalog)
+    def refusals(self, principal: Principal, record: EventRecord) -> list[Refusal]:
+        """Each field of ``record`` that ``principal`` may not assert, with the rule (empty: allowed)."""
+        return record_refusals(principal, record, self._catalog)

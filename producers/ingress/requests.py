@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bus.cloudevents import from_structured
+from bus.cloudevents_record import structured_record
 from bus.errors import UnknownEventTypeError, ValidationError
-from bus.events import Event
+from bus.events.record import EventRecord, record_of
+from bus.events.rules.limits import EPOCH
 from bus.portal_time import with_portal_times
 from bus.settings import IngressSettings
 from bus.wording import counted, of_total
@@ -148,21 +150,25 @@ def _json_kind(value: Any) -> str:
     return "number"
 
 
-def to_events(items: Sequence[Any], *, batch: bool, portal_times: bool = False) -> list[Event]:
-    """Every item as an event, or one 422 listing each bad item's field and rule (and duplicate ids).
+def to_records(items: Sequence[Any], *, batch: bool, portal_times: bool = False) -> list[EventRecord]:
+    """Every item as an event record, or one 422 listing each bad item's field and rule (and duplicate ids).
+
+    An item in canonical form (as ``bus.cloudevents.to_json`` writes it) becomes its record without a model
+    (:func:`bus.cloudevents_record.structured_record`); any other goes through ``from_structured``, which
+    names what is wrong, so the errors are the model's.
 
     ``portal_times``: dossier times may come as the portal's local ``yyyyMMddHHmmss`` (bus/portal_time.py)."""
-    events: list[Event] = []
+    records: list[EventRecord] = []
     errors: list[FieldError] = []
     first_index: dict[str, int] = {}
     for index, given in enumerate(items):
         where = f"[{index}]" if batch else ""
         item = dict(with_portal_times(given)) if portal_times and isinstance(given, dict) else given
-        event = _to_event(item, where, errors)
-        if event is None:
+        record = _to_record(item, where, errors)
+        if record is None:
             continue
-        events.append(event)
-        event_id = str(event.meta.event_id)
+        records.append(record)
+        event_id = record.event_id
         if event_id in first_index:
             errors.append(
                 FieldError(
@@ -179,15 +185,18 @@ def to_events(items: Sequence[Any], *, batch: bool, portal_times: bool = False) 
             else "the event breaks the contract"
         )
         raise ProblemError(ProblemKind.INVALID_EVENT, f"{summary}; nothing was published", errors=errors)
-    return events
+    return records
 
 
-def _to_event(item: Any, where: str, errors: list[FieldError]) -> Event | None:
+def _to_record(item: Any, where: str, errors: list[FieldError]) -> EventRecord | None:
     if not isinstance(item, dict):
         errors.append(FieldError(where or None, "json.object", "each event must be a JSON object"))
         return None
+    record = structured_record(item)
+    if record is not None:
+        return record
     try:
-        return from_structured(item)
+        return record_of(from_structured(item))
     except UnknownEventTypeError as exc:
         errors.append(FieldError(_join(where, "type"), "known-type", str(exc), exc.hint))
     except ValidationError as exc:
@@ -207,7 +216,9 @@ def _join(where: str, field: str) -> str | None:
     return f"{where}.{field}" if field else where
 
 
-def authorize(authorizer: Authorizer, principal: Principal, events: Sequence[Event], *, batch: bool) -> None:
+def authorize(
+    authorizer: Authorizer, principal: Principal, records: Sequence[EventRecord], *, batch: bool
+) -> None:
     """403 naming, for each event, every field (``source`` and the agencies its data asserts) the principal
     may not publish for, with the rule it breaks (:mod:`bus.authz`)."""
     errors = [
@@ -216,15 +227,15 @@ def authorize(authorizer: Authorizer, principal: Principal, events: Sequence[Eve
             refusal.rule.value,
             refusal.message,
         )
-        for index, event in enumerate(events)
-        for refusal in authorizer.refusals(principal, event)
+        for index, record in enumerate(records)
+        for refusal in authorizer.refusals(principal, record)
     ]
     if errors:
         refused = len({e.field.split(".", 1)[0] for e in errors if e.field}) if batch else 1
         raise ProblemError(
             ProblemKind.FORBIDDEN_SOURCE,
             f"the key of {principal.agency} may not publish "
-            f"{of_total(refused, len(events), 'event') if batch else 'this event'}; "
+            f"{of_total(refused, len(records), 'event') if batch else 'this event'}; "
             "nothing was published",
             errors=errors,
         )
@@ -236,7 +247,7 @@ def _data_field(name: str) -> str:
 
 
 def check_event_times(
-    events: Sequence[Event], settings: IngressSettings, *, batch: bool, now: datetime | None = None
+    records: Sequence[EventRecord], settings: IngressSettings, *, batch: bool, now: datetime | None = None
 ) -> None:
     """Each event's ``time`` within the ingress's window around now (422 naming each event's ``time``).
 
@@ -249,8 +260,8 @@ def check_event_times(
     latest = now + timedelta(seconds=settings.max_future_s)
     earliest = None if settings.max_past_s is None else now - timedelta(seconds=settings.max_past_s)
     errors = []
-    for index, event in enumerate(events):
-        at = event.meta.occurred_at
+    for index, record in enumerate(records):
+        at = EPOCH + timedelta(milliseconds=record.occurred_ms)
         where = f"[{index}].time" if batch else "time"
         if at > latest:
             message = f"{at.isoformat()} is more than {settings.max_future_s:g} s after the ingress's clock"

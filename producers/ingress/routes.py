@@ -22,7 +22,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import LgspError
-from bus.events import Event
 from bus.settings import IngressSettings
 from producers.ingress.audit import AuditRecord, AuditSink, now_ms
 from producers.ingress.auth import ApiKeyStore, Authorizer, KeyRefusal, Principal
@@ -44,7 +43,7 @@ from producers.ingress.requests import (
     expect_object,
     parse_json,
     read_body,
-    to_events,
+    to_records,
 )
 from producers.ingress.service import CachedProbe, PublishService
 
@@ -234,13 +233,11 @@ class EventsEndpoint:
             value = parse_json(await read_body(_chunks(receive), limit, state.settings.body_timeout_s))
             items = expect_batch(value, state.settings.max_batch_events) if batch else [expect_object(value)]
             seen.event_ids = _ids_of(items)
-            events: list[Event] = to_events(
-                items, batch=batch, portal_times=state.settings.portal_local_times
-            )
-            seen.event_ids = tuple(str(event.meta.event_id) for event in events)
-            check_event_times(events, state.settings, batch=batch)
-            authorize(state.authorizer, principal, events, batch=batch)
-            deliveries = await state.service.publish(events, batch=batch, principal=principal)
+            records = to_records(items, batch=batch, portal_times=state.settings.portal_local_times)
+            seen.event_ids = tuple(record.event_id for record in records)
+            check_event_times(records, state.settings, batch=batch)
+            authorize(state.authorizer, principal, records, batch=batch)
+            deliveries = await state.service.publish(records, batch=batch, principal=principal)
         if not batch:
             return encode_json(deliveries[0].to_json())
         return encode_json({"count": len(deliveries), "events": [d.to_json() for d in deliveries]})

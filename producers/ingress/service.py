@@ -9,7 +9,8 @@ refusing costs almost nothing when the ingress is overloaded:
   background at most once a second, the same that ``/readyz`` shows) -> 503 with ``Retry-After``; nothing
   is sent (without this gate the producer would queue the events and might deliver them after the 503).
 
-Then, for an admitted request's validated events, :meth:`PublishService.publish` calls ``publish_many``: 202
+Then, for an admitted request's validated event records, :meth:`PublishService.publish` calls
+``publish_records``: 202
 with every delivery once Kafka acknowledged all of them; a registry failure (before sending) -> 503; a Kafka
 failure mid-publish -> 503 naming the unconfirmed ids.
 """
@@ -32,6 +33,7 @@ from bus.errors import (
     ValidationError,
 )
 from bus.events import Event
+from bus.events.record import EventRecord
 from bus.publisher import Delivery, EventEncodingError
 from bus.wording import of_total
 from producers.ingress.limits import KeyLimiter
@@ -41,8 +43,8 @@ from producers.ingress.problems import FieldError, ProblemError, ProblemKind
 class EventPublisher(Protocol):
     """What the ingress needs from :class:`bus.Publisher` (a fake in unit tests)."""
 
-    async def publish_many(
-        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    async def publish_records(
+        self, records: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
     ) -> list[Delivery]: ...
 
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None: ...
@@ -133,7 +135,7 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
 
 
 class Coalescer:
-    """Publishes the single events of concurrent requests together: one ``publish_many`` call for all the
+    """Publishes the single events of concurrent requests together: one ``publish_records`` call for all the
     events handed over in one turn of the event loop, so that the per-call work (stamp, lock, delivery
     wait, confirmation) is paid once for them rather than once per request. A lone request goes alone, at
     once: nothing waits for company.
@@ -148,10 +150,10 @@ class Coalescer:
 
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
-        self._pending: list[tuple[Event, Principal | None, asyncio.Future[Delivery]]] = []
+        self._pending: list[tuple[EventRecord, Principal | None, asyncio.Future[Delivery]]] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    async def publish(self, event: Event, principal: Principal | None = None) -> Delivery:
+    async def publish(self, event: EventRecord, principal: Principal | None = None) -> Delivery:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
         if not self._pending:
@@ -165,18 +167,20 @@ class Coalescer:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _publish(self, group: list[tuple[Event, Principal | None, asyncio.Future[Delivery]]]) -> None:
+    async def _publish(
+        self, group: list[tuple[EventRecord, Principal | None, asyncio.Future[Delivery]]]
+    ) -> None:
         if len(group) == 1:
             await self._alone(*group[0])
             return
         try:
-            deliveries = await self._publisher.publish_many(
+            deliveries = await self._publisher.publish_records(
                 [event for event, _, _ in group], **_on_behalf([p for _, p, _ in group])
             )
         except PublishError as exc:
             stored = {delivery.id: delivery for delivery in exc.deliveries}
             for event, _, future in group:
-                delivery = stored.get(str(event.meta.event_id))
+                delivery = stored.get(event.event_id)
                 if delivery is not None:  # Kafka has it: this request succeeded, whatever befell the others
                     _settle(future, result=delivery)
                 else:
@@ -195,10 +199,10 @@ class Coalescer:
                 _settle(future, result=delivery)
 
     async def _alone(
-        self, event: Event, principal: Principal | None, future: asyncio.Future[Delivery]
+        self, event: EventRecord, principal: Principal | None, future: asyncio.Future[Delivery]
     ) -> None:
         try:
-            (delivery,) = await self._publisher.publish_many([event], **_on_behalf([principal]))
+            (delivery,) = await self._publisher.publish_records([event], **_on_behalf([principal]))
         except Exception as exc:
             _settle(future, error=exc)
         else:
@@ -206,17 +210,17 @@ class Coalescer:
 
 
 def _on_behalf(principals: Sequence[Principal | None]) -> dict[str, Any]:
-    """``publish_many``'s ``on_behalf`` when every event has its authenticated principal (the ingress signs
+    """``publish_records``'s ``on_behalf`` when every event has its authenticated principal (the ingress signs
     as their attester), else nothing (tests and embeddings without principals)."""
     known = [p for p in principals if p is not None]
     return {"on_behalf": known} if known and len(known) == len(principals) else {}
 
 
-def _unconfirmed(event: Event, shared: PublishError) -> PublishError:
+def _unconfirmed(event: EventRecord, shared: PublishError) -> PublishError:
     """The failure of a shared call as the failure of one of its events (same cause)."""
     error = PublishError(
         f"a publish of {len(shared.unconfirmed) + shared.confirmed} events was not confirmed whole",
-        unconfirmed=[str(event.meta.event_id)],
+        unconfirmed=[event.event_id],
     )
     error.__cause__ = shared.__cause__
     return error
@@ -244,7 +248,7 @@ class PublishService:
         max_in_flight: int,
         retry_after_s: int,
         on_in_flight: Callable[[int], None] = lambda _n: None,
-        on_unavailable: Callable[[Sequence[Event] | None], None] = lambda _events: None,
+        on_unavailable: Callable[[Sequence[EventRecord] | None], None] = lambda _events: None,
         per_key: KeyLimiter | None = None,
     ) -> None:
         self._publisher = publisher
@@ -295,13 +299,13 @@ class PublishService:
         self._on_in_flight(value)
 
     async def publish(
-        self, events: Sequence[Event], *, batch: bool, principal: Principal | None = None
+        self, events: Sequence[EventRecord], *, batch: bool, principal: Principal | None = None
     ) -> list[Delivery]:
-        """Publish an admitted request's events; every failure becomes a problem."""
+        """Publish an admitted request's event records; every failure becomes a problem."""
         try:
             if not batch and len(events) == 1:
                 return [await self._coalescer.publish(events[0], principal)]
-            return await self._publisher.publish_many(events, **_on_behalf([principal] * len(events)))
+            return await self._publisher.publish_records(events, **_on_behalf([principal] * len(events)))
         except EventEncodingError as exc:
             raise ProblemError(
                 ProblemKind.INVALID_EVENT,

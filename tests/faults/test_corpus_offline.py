@@ -14,6 +14,7 @@ import pytest
 
 from bus.authz import Principal
 from bus.events import EVENT_TYPES, Event
+from bus.events.record import EventRecord
 from bus.publisher import Delivery
 from bus.settings import Settings
 from bus.topics import topic_for
@@ -33,13 +34,13 @@ pytestmark = pytest.mark.unit
 class RecordingPublisher:
     """Confirms everything it is given, and remembers it (nothing may reach it)."""
 
-    published: list[Event] = field(default_factory=list)
+    published: list[EventRecord] = field(default_factory=list)
 
-    async def publish_many(
-        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    async def publish_records(
+        self, events: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
     ) -> list[Delivery]:
         self.published.extend(events)
-        return [Delivery(e.meta.event_id, "t", 0, i) for i, e in enumerate(events)]
+        return [Delivery(e.event_id, "t", 0, i) for i, e in enumerate(events)]
 
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None:
         return None

@@ -17,7 +17,7 @@ from bus.cloudevents import from_structured, to_structured
 from bus.errors import Problem, UnknownEventTypeError, ValidationError
 from bus.events import DocumentSent, DossierSynced, validate
 from producers.ingress.problems import ProblemError
-from producers.ingress.requests import to_events
+from producers.ingress.requests import to_records
 from tests.strategies import sample_document_sent, sample_dossier_synced
 from tests.unit.dead_letters import dead_letter_headers
 
@@ -76,12 +76,12 @@ def test_five_independent_mistakes_get_five_entries_each_with_its_fix() -> None:
 
 def test_the_ingress_answers_the_five_entries_with_hints() -> None:
     with pytest.raises(ProblemError) as caught:
-        to_events([_five_mistakes()], batch=False)
+        to_records([_five_mistakes()], batch=False)
     entries = caught.value.body("/v1/events")["errors"]
     assert {entry["field"] for entry in entries} == set(FIVE_MISTAKES)
     assert all({"field", "rule", "message", "hint"} <= entry.keys() for entry in entries)
     with pytest.raises(ProblemError) as batch:
-        to_events([_envelope(), _five_mistakes()], batch=True)
+        to_records([_envelope(), _five_mistakes()], batch=True)
     fields = {entry["field"] for entry in batch.value.body("/v1/events:batch")["errors"]}
     assert fields == {f"[1].{field}" for field in FIVE_MISTAKES}
 

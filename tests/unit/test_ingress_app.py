@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT202012
 from bus.authz import Principal
 from bus.errors import BrokerUnavailableError, PublishError, RegistryUnavailableError
 from bus.events import Event
+from bus.events.record import EventRecord
 from bus.publisher import Delivery, EventEncodingError
 from bus.settings import Settings
 from producers.ingress.app import create_app
@@ -40,14 +41,14 @@ BATCH = {"content-type": "application/cloudevents-batch+json"}
 class FakePublisher:
     """Acknowledges every event (offsets count up) unless told to fail or to wait."""
 
-    published: list[list[Event]] = field(default_factory=list)
+    published: list[list[EventRecord]] = field(default_factory=list)
     fail_with: Exception | None = None
     kafka_down: bool = False
     gate: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def publish_many(
-        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    async def publish_records(
+        self, events: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
     ) -> list[Delivery]:
         self.entered.set()
         if self.gate is not None:
@@ -56,7 +57,7 @@ class FakePublisher:
             raise self.fail_with
         self.published.append(list(events))
         base = sum(len(b) for b in self.published) - len(events)
-        return [Delivery(e.meta.event_id, "lgsp.x", 0, base + i) for i, e in enumerate(events)]
+        return [Delivery(e.event_id, "lgsp.x", 0, base + i) for i, e in enumerate(events)]
 
     async def prepare(self, types: Iterable[type[Event]] = ()) -> None:
         return None
@@ -146,7 +147,7 @@ async def test_one_event_is_accepted_with_its_delivery(ingress: Ingress) -> None
     response = await ingress.post("/v1/events", event)
     assert response.status_code == 202
     assert response.json() == {"id": event["id"], "topic": "lgsp.x", "partition": 0, "offset": 0}
-    assert [e.meta.event_id for e in ingress.publisher.published[0]] == [event["id"]]
+    assert [e.event_id for e in ingress.publisher.published[0]] == [event["id"]]
 
 
 async def test_plain_json_is_accepted_too(ingress: Ingress) -> None:
@@ -265,7 +266,7 @@ async def test_document_v2_fields_are_accepted_and_published(ingress: Ingress) -
     reply, revocation = samples.document_sent(4), samples.document_revoked(4)
     assert (await ingress.post("/v1/events:batch", [reply, revocation], BATCH)).status_code == 202
     (published,) = ingress.publisher.published
-    sent, revoked = (e.model_dump(mode="json") for e in published)
+    sent, revoked = (e.avro for e in published)
     assert (sent["response_for"], sent["signing_authority"]) == (reply["data"]["response_for"], "ON_BEHALF")
     assert revoked["business_type"] == "REVOKE"
     assert revoked["referenced_document_id"] == reply["data"]["document_id"]

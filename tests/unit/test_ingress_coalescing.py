@@ -17,6 +17,7 @@ from bus.authz import Principal
 from bus.cloudevents import from_structured
 from bus.errors import PublishError
 from bus.events import Event
+from bus.events.record import EventRecord, record_of
 from bus.publisher import Delivery, EventEncodingError
 from bus.settings import Settings
 from producers.ingress.app import create_app, front
@@ -39,10 +40,10 @@ class Recorder:
     bad: set[str] = field(default_factory=set)
     broken: bool = False
 
-    async def publish_many(
-        self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+    async def publish_records(
+        self, events: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
     ) -> list[Delivery]:
-        ids = [e.meta.event_id for e in events]
+        ids = [e.event_id for e in events]
         self.calls.append(ids)
         for index, event_id in enumerate(ids):
             if event_id in self.bad:
@@ -62,8 +63,8 @@ class Recorder:
         return set(topics)
 
 
-def _events(count: int) -> list[Event]:
-    return [from_structured(samples.dossier(n)) for n in range(count)]
+def _events(count: int) -> list[EventRecord]:
+    return [record_of(from_structured(samples.dossier(n))) for n in range(count)]
 
 
 async def test_concurrent_single_events_share_one_publish_and_each_gets_its_delivery() -> None:
@@ -71,27 +72,27 @@ async def test_concurrent_single_events_share_one_publish_and_each_gets_its_deli
     coalescer = Coalescer(recorder)
     events = _events(5)
     deliveries = await asyncio.gather(*(coalescer.publish(e) for e in events))
-    assert recorder.calls == [[e.meta.event_id for e in events]]
-    assert [d.id for d in deliveries] == [e.meta.event_id for e in events]
+    assert recorder.calls == [[e.event_id for e in events]]
+    assert [d.id for d in deliveries] == [e.event_id for e in events]
 
 
 async def test_a_lone_event_is_published_alone() -> None:
     recorder = Recorder()
     (event,) = _events(1)
     delivery = await Coalescer(recorder).publish(event)
-    assert recorder.calls == [[event.meta.event_id]]
-    assert delivery.id == event.meta.event_id
+    assert recorder.calls == [[event.event_id]]
+    assert delivery.id == event.event_id
 
 
 async def test_an_event_that_does_not_encode_fails_only_its_own_request() -> None:
     events = _events(3)
-    recorder = Recorder(bad={events[1].meta.event_id})
+    recorder = Recorder(bad={events[1].event_id})
     coalescer = Coalescer(recorder)
     outcomes = await asyncio.gather(*(coalescer.publish(e) for e in events), return_exceptions=True)
     assert isinstance(outcomes[1], EventEncodingError)
     assert [d.id for d in outcomes if isinstance(d, Delivery)] == [
-        events[0].meta.event_id,
-        events[2].meta.event_id,
+        events[0].event_id,
+        events[2].event_id,
     ]
     assert len(recorder.calls) == 4  # the shared call, then each event alone (nothing of the shared one sent)
 
@@ -101,10 +102,10 @@ async def test_a_shared_publish_failing_names_each_requests_own_event_unconfirme
     coalescer = Coalescer(Recorder(broken=True))
     outcomes = await asyncio.gather(*(coalescer.publish(e) for e in events), return_exceptions=True)
     # Kafka confirmed the first event before the call failed: that request succeeded.
-    assert outcomes[0] == Delivery(events[0].meta.event_id, "lgsp.x", 0, 0)
+    assert outcomes[0] == Delivery(events[0].event_id, "lgsp.x", 0, 0)
     for event, outcome in zip(events[1:], outcomes[1:], strict=True):
         assert isinstance(outcome, PublishError)
-        assert outcome.unconfirmed == [event.meta.event_id]
+        assert outcome.unconfirmed == [event.event_id]
         assert isinstance(outcome.__cause__, TimeoutError)
 
 
@@ -145,12 +146,12 @@ async def test_a_full_ingress_refuses_before_reading_the_body() -> None:
     entered, release = asyncio.Event(), asyncio.Event()
 
     class Waiting(Recorder):
-        async def publish_many(
-            self, events: Sequence[Event], *, on_behalf: Sequence[Principal] | None = None
+        async def publish_records(
+            self, events: Sequence[EventRecord], *, on_behalf: Sequence[Principal] | None = None
         ) -> list[Delivery]:
             entered.set()
             await release.wait()
-            return await super().publish_many(events)
+            return await super().publish_records(events)
 
     app = create_app(
         settings, publisher=Waiting(), keys=FixedKeys(store), registry=CollectorRegistry(),

@@ -18,7 +18,7 @@ from producers.ingress.requests import (
     expect_object,
     parse_json,
     read_limited,
-    to_events,
+    to_records,
 )
 from tests import publishing_samples as samples
 
@@ -150,14 +150,14 @@ def test_a_batch_over_the_count_is_413_and_an_empty_one_422() -> None:
 
 def _errors(items: list[Any], *, batch: bool = True) -> list[FieldError]:
     with pytest.raises(ProblemError) as caught:
-        to_events(items, batch=batch)
+        to_records(items, batch=batch)
     assert _kind(caught) is ProblemKind.INVALID_EVENT
     return list(caught.value.errors)
 
 
 def test_valid_events_of_every_type_are_accepted() -> None:
-    events = to_events(samples.mixed(8), batch=True)
-    assert [e.AVRO_NAME for e in events[:4]] == [
+    events = to_records(samples.mixed(8), batch=True)
+    assert [e.name for e in events[:4]] == [
         "vn.gov.lgsp.dossier.DossierSynced",
         "vn.gov.lgsp.document.DocumentSent",
         "vn.gov.lgsp.document.DocumentStatusChanged",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from bus.portal_time import portal_time, with_portal_times
 from producers.ingress.problems import ProblemError
-from producers.ingress.requests import to_events
+from producers.ingress.requests import to_records
 from tests import publishing_samples as samples
 
 pytestmark = pytest.mark.unit
@@ -23,9 +25,13 @@ def test_the_ingress_option_converts_dossier_times_and_only_with_it() -> None:
     event = samples.dossier(0)
     event["data"] = {**event["data"], "received_at": "20250701083000"}
     with pytest.raises(ProblemError):
-        to_events([event], batch=False)
-    (dossier,) = to_events([event], batch=False, portal_times=True)
-    assert dossier.received_at.isoformat() == "2025-07-01T01:30:00+00:00"  # type: ignore[attr-defined]
+        to_records([event], batch=False)
+    (dossier,) = to_records([event], batch=False, portal_times=True)
+    assert dossier.avro["received_at"] == portal_millis("2025-07-01T01:30:00+00:00")
+
+
+def portal_millis(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def test_other_event_types_are_left_alone() -> None:
