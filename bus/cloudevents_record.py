@@ -32,6 +32,7 @@ _TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}(?:000)
 """UTC to the second or millisecond: ``format_time`` writes ``.123Z``, pydantic's JSON ``.123000Z``."""
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MILLISECOND: Final = timedelta(milliseconds=1)
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _UNKNOWN: Final = "UNKNOWN"
 """The symbol only readers may see (``from_structured`` refuses it from a producer)."""
 
@@ -54,13 +55,17 @@ def structured_record(obj: object) -> EventRecord | None:
     if content_type is not None and content_type != JSON_CONTENT_TYPE:
         return None
     plan = _PLANS.get(model) or _plan_for(model)
+    check = check_for(model.AVRO_NAME)
     try:
         record = plan(data)
         record["meta"] = _meta(obj)
+        if check is None or not check(record):
+            return None
     except _NotCanonicalError:
         return None
-    check = check_for(model.AVRO_NAME)
-    if check is None or not check(record):
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError):
+        # The compiled check was written for what an Avro reader hands out; JSON can hold anything. Whatever
+        # trips it is not canonical: the model path says what is wrong (the hostile corpus tests this).
         return None
     subject = obj.get("subject")
     if subject is not None and subject != record[model.ENTITY_KEY]:
@@ -81,7 +86,7 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
         "source": source,
         "occurred_at": _millis(obj.get("time")),
         "published_at": None if published is None else _millis(published),
-        "correlation_id": correlation,
+        "correlation_id": _text(correlation),
     }
 
 
@@ -104,13 +109,22 @@ def _days(value: Any) -> int:
 
 
 def _symbol(value: Any) -> Any:
-    if value == _UNKNOWN:
+    # the compiled check looks symbols up in a set: a list or an object from JSON would not even hash
+    if type(value) is not str or value == _UNKNOWN:
         raise _NotCanonicalError
     return value
 
 
 def _same(value: Any) -> Any:
     return value  # the compiled check decides whether it is right
+
+
+def _text(value: Any) -> Any:
+    # JSON can escape a lone surrogate ("\ud800"), which the models refuse (not Unicode text) and the
+    # compiled check, written for what an Avro reader hands out (strict UTF-8), does not look for.
+    if type(value) is str and not value.isascii() and _SURROGATE.search(value):
+        raise _NotCanonicalError
+    return value
 
 
 # --- the plan of each event type, compiled from its Avro schema -------------------------------------------
@@ -138,7 +152,7 @@ def _record(fields: list[Mapping[str, Any]], named: dict[str, Convert]) -> Conve
 
 def _step(schema: Any, named: dict[str, Convert]) -> Convert:
     if isinstance(schema, str):  # a primitive, or a named type defined before
-        return named.get(schema, _same)
+        return named.get(schema, _text if schema == "string" else _same)
     if isinstance(schema, list):  # the bus's unions are ["null", X]
         branches = [branch for branch in schema if branch != "null"]
         if len(branches) != 1:

@@ -86,6 +86,18 @@ def _mutations(key: str, enum_field: str | None) -> dict[str, Any]:
         ),
         "unknown symbol": lambda o: None if enum_field is None else o["data"].update({enum_field: "UNKNOWN"}),
         "lower symbol": lambda o: None if enum_field is None else o["data"].update({enum_field: "online"}),
+        "symbol as list": lambda o: (
+            None if enum_field is None else o["data"].update({enum_field: ["ONLINE"]})
+        ),
+        "symbol as object": lambda o: None if enum_field is None else o["data"].update({enum_field: {}}),
+        "key as list": lambda o: o["data"].update({key: [1]}),
+        "lone surrogate": lambda o: (
+            None
+            if (name := _first_text(o["data"])) is None
+            else o["data"].update({name: o["data"][name] + "\ud800"})
+        ),
+        "surrogate correlation": lambda o: o.update(correlationid="corr-\udfff-é"),
+        "text as object": lambda o: o.update(source={"code": o["source"]}),
         "key as number": lambda o: o["data"].update({key: 12}),
         "nulls dropped": lambda o: o.update(data={k: v for k, v in o["data"].items() if v is not None}),
         "data base64": lambda o: o.update(data_base64="AAAA"),

@@ -26,7 +26,7 @@ from bus.errors import ForbiddenError, ValidationError
 from bus.events import EVENT_TYPES, DossierSynced, Event
 from bus.events.contract import check_for
 from bus.events.record import CheckedRecord, EventRecord, event_of, plain_value, record_of
-from bus.publisher import Publisher
+from bus.publisher import EventEncodingError, Publisher
 from bus.registry import SchemaRegistryClient
 from bus.settings import Settings
 from bus.signing import create_agency_key, load_private_key
@@ -170,6 +170,8 @@ async def test_a_record_that_breaks_a_rule_is_refused_with_the_models_error(
         (("received_at",), 10**30, "received_at", "timestamp.type"),
         (("processing_agency",), "000.00.00.H29", "processing_agency", "model_type"),
         (("version",), "1", "version", "int_type"),
+        (("channel",), ["ONLINE"], "channel", "enum"),
+        (("channel",), {"ONLINE": 1}, "channel", "enum"),
     ],
 )
 async def test_a_value_of_the_wrong_type_is_named_by_its_field(
@@ -272,3 +274,18 @@ async def test_a_record_is_checked_once_on_its_way_from_a_json_line(
     await publisher.publish_records([record_of(event) for event in events])
     assert calls == [event.AVRO_NAME for event in events]
     assert len(producer.sent) == 2 * len(events)
+
+
+async def test_a_record_with_a_lone_surrogate_is_refused_before_anything_is_sent(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    """JSON can carry "\\ud800" and a hand-made record can too; the compiled check (written for what a strict
+    UTF-8 reader hands out) does not look for it, and the encoder refuses it naming the event."""
+    event = samples.event(samples.dossier(2))
+    avro = plain_value(event.to_avro())
+    avro["sector_name"] = "Hộ\ud800tịch"
+    with pytest.raises(EventEncodingError) as raised:
+        await publisher.publish_records([record_of(event), EventRecord(event.AVRO_NAME, avro)])
+    assert (raised.value.index, raised.value.event_id) == (1, event.meta.event_id)
+    assert "surrogate" in str(raised.value)
+    assert producer.sent == []
