@@ -107,7 +107,8 @@ def plain_schema(schema: Any) -> Any:
     return stripped
 
 
-def _full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
+def full_name(schema: Mapping[str, Any], namespace: str | None) -> str:
+    """The full name of named type ``schema`` defined inside ``namespace`` (Avro's name resolution)."""
     name = str(schema["name"])
     if "." in name:
         return name
@@ -201,7 +202,7 @@ class _Compiler:
 
     def plan(self, schema: Mapping[str, Any], namespace: str | None) -> Plan:
         """The conversion plan of record ``schema``."""
-        name = _full_name(schema, namespace)
+        name = full_name(schema, namespace)
         self._compiling.add(name)
         own_namespace = name.rpartition(".")[0] or None
         plan = []
@@ -230,9 +231,9 @@ class _Compiler:
             return None if conversion is None else (conversion, dict(schema))
         if kind in ("record", "error"):
             self.plan(schema, namespace)
-            return self._named[_full_name(schema, namespace)]
+            return self._named[full_name(schema, namespace)]
         if kind in _NAMED:
-            self._named[_full_name(schema, namespace)] = None
+            self._named[full_name(schema, namespace)] = None
             return None
         if kind == "array":
             items = self.step(schema["items"], namespace)

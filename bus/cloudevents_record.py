@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+from bus.avro_plain import full_name
 from bus.cloudevents import CORRELATION_ID, JSON_CONTENT_TYPE, PUBLISHED_AT, SPECVERSION
 from bus.events import EVENT_TYPES, Event
 from bus.events.contract import check_for
@@ -167,10 +168,10 @@ def _step(schema: Any, named: dict[str, Convert]) -> Convert:
     kind = schema["type"]
     if kind == "record":
         convert = _record(list(schema["fields"]), named)
-        named[schema["name"]] = named[_full_name(schema)] = convert
+        named[schema["name"]] = named[full_name(schema, None)] = convert
         return convert
     if kind == "enum":
-        named[schema["name"]] = named[_full_name(schema)] = _symbol
+        named[schema["name"]] = named[full_name(schema, None)] = _symbol
         return _symbol
     if kind == "array":
         items = _step(schema["items"], named)
@@ -186,12 +187,6 @@ def _step(schema: Any, named: dict[str, Convert]) -> Convert:
 
 def _refuse(value: Any) -> Any:
     raise _NotCanonicalError
-
-
-def _full_name(schema: Mapping[str, Any]) -> str:
-    name = str(schema["name"])
-    namespace = schema.get("namespace")
-    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 _PLANS: dict[type[Event], Convert] = {}

@@ -27,6 +27,7 @@ from fastavro.schema import to_parsing_canonical_form
 from fastavro.write import LOGICAL_WRITERS
 
 from bus.avro_plain import PlainWriter, plain_schema, plain_writer
+from bus.avro_writer import Encode, compile_writer
 from bus.errors import (
     LgspError,
     RegistryError,
@@ -87,6 +88,7 @@ class _Writer:
     header: bytes  # magic byte and schema id
     schema: Any  # the model's schema, parsed
     plain: PlainWriter | None  # its logical-type-free twin, when bus.avro_plain covers the schema
+    encode: Encode | None  # the plain twin's compiled encoder (bus.avro_writer), when it covers the schema
 
 
 class AvroSerializer:
@@ -125,7 +127,9 @@ class AvroSerializer:
                     f"{self._registry.url}; run `lgsp schemas register` (or set registry.auto_register)"
                 ) from exc
             raise
-        return _Writer(HEADER.pack(MAGIC_BYTE, schema_id), parsed, plain_writer(schema))
+        plain = plain_writer(schema)
+        encode = None if plain is None else compile_writer(plain_schema(schema))
+        return _Writer(HEADER.pack(MAGIC_BYTE, schema_id), parsed, plain, encode)
 
     def serialize(self, event: Event, ctx: SerializationContext) -> bytes:
         """The event's bytes: header + Avro binary of ``event.to_avro()`` under the model's schema.
@@ -161,7 +165,7 @@ class AvroSerializer:
             raise SerializationError(
                 f"{model.AVRO_NAME} for topic {ctx.topic} is not a record: {exc}"
             ) from exc
-        return _write(writer.header, plain.schema, record, model, ctx)
+        return _write(writer.header, plain.schema, record, model, ctx, writer.encode)
 
     def serialize_plain_stamped(
         self, model: type[Event], record: Mapping[str, Any], ctx: SerializationContext, published_ms: int
@@ -173,7 +177,7 @@ class AvroSerializer:
         if writer.plain is None:  # none of the bus's schemas (a unit test of avro_plain checks)
             raise SerializationError(f"{model.AVRO_NAME}: its schema has no plain form to write records with")
         stamped = {**record, "meta": {**record["meta"], "published_at": published_ms}}
-        return _write(writer.header, writer.plain.schema, stamped, model, ctx)
+        return _write(writer.header, writer.plain.schema, stamped, model, ctx, writer.encode)
 
     def serialize_record(
         self, model: type[Event], record: Mapping[str, Any], ctx: SerializationContext
@@ -201,8 +205,22 @@ _TIMESTAMP_NODE: Final = {"type": "long", "logicalType": "timestamp-millis"}
 
 
 def _write(
-    header: bytes, schema: Any, record: Mapping[str, Any], model: type[Event], ctx: SerializationContext
+    header: bytes,
+    schema: Any,
+    record: Mapping[str, Any],
+    model: type[Event],
+    ctx: SerializationContext,
+    encode: Encode | None = None,
 ) -> bytes:
+    """Header + the record's Avro bytes: by ``encode`` (compiled for ``schema``, the same bytes) if given,
+    else by fastavro."""
+    if encode is not None:
+        try:
+            return header + encode(record)
+        except (*_AVRO_ERRORS, AttributeError) as exc:  # a str where a record belongs has no .encode
+            raise SerializationError(
+                f"{model.AVRO_NAME} for topic {ctx.topic} does not fit its schema: {exc}"
+            ) from exc
     buffer = BytesIO(header)
     buffer.seek(HEADER.size)
     try:
