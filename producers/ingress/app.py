@@ -28,7 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bus import schema_drift
 from bus.agencies import AgencyCatalog, load_catalog
 from bus.authz import Principal
-from bus.errors import LgspError
+from bus.consumer.retry import Backoff, StopRequested, retrying
+from bus.errors import BrokerUnavailableError, LgspError
 from bus.events import EVENT_TYPES
 from bus.events.record import EventRecord
 from bus.metrics import (
@@ -255,15 +256,33 @@ class _PublisherHolder:
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if self._owned:
-                self._publisher = await stack.enter_async_context(
-                    Publisher(self._settings, metrics=self._metrics)
-                )
-            await self._warm_up()
-            if self._owned:
+                publisher = Publisher(self._settings, metrics=self._metrics)
+                stack.push_async_callback(publisher.close)
+                try:
+                    await publisher.start()
+                except BrokerUnavailableError as exc:
+                    # Serve anyway: /readyz and every publish answer 503 saying why, as when Kafka goes
+                    # away later, while the Publisher keeps trying (a crash loop would say nothing).
+                    log.warning("Kafka is unavailable at start, answering 503 until it answers: %s", exc)
+                    stop = asyncio.Event()
+                    connecting = asyncio.create_task(self._start_later(publisher, stop))
+                    stack.push_async_callback(_stop_task, connecting, stop)
+                else:
+                    self._publisher = publisher
+                    await self._warm_up()
                 await stack.enter_async_context(_schema_watch(self._settings))
+            else:
+                await self._warm_up()
             yield
             if self._owned:
                 self._publisher = None
+
+    async def _start_later(self, publisher: Publisher, stop: asyncio.Event) -> None:
+        with contextlib.suppress(StopRequested):
+            await retrying(publisher.start, what="connecting to Kafka", stop=stop, backoff=Backoff(max_s=5.0))
+            log.info("Kafka answers: publishing")
+            self._publisher = publisher
+            await self._warm_up()
 
     async def _warm_up(self) -> None:
         # Resolve every schema id now, so a registry outage later does not affect publishing.
@@ -275,7 +294,8 @@ class _PublisherHolder:
 
     def _require(self) -> EventPublisher:
         if self._publisher is None:
-            raise LgspError("the ingress is not started")
+            # before the lifespan, or while Kafka has not answered since the start: a 503 and /readyz say so
+            raise BrokerUnavailableError("Kafka has not answered since the ingress started; retrying")
         return self._publisher
 
     async def publish_records(
@@ -290,6 +310,12 @@ class _PublisherHolder:
 
     async def present_topics(self, topics: Collection[str], timeout_s: float) -> set[str]:
         return await self._require().present_topics(topics, timeout_s)
+
+
+async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    # The attempt under way is bounded by the delivery timeout; stopping between attempts is immediate.
+    stop.set()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _registry_probe(settings: Settings) -> RegistryProbe:

@@ -13,15 +13,19 @@ import asyncio
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bus.authz import asserted_by_event
 from bus.publisher import Publisher
 from bus.topics import ensure_topics
+from tests.faults.ingress_client import issue_key, post
 from tests.faults.ledger import Ledger, feed, resend_pending, scan_topics
-from tests.faults.procs import ViewsProcess, applied, wait_until
+from tests.faults.procs import IngressProcess, ViewsProcess, applied, wait_until
 from tests.faults.stacks import FaultStack, fault_settings
 from tests.faults.verify import data_topics, settle
 from tests.faults.workload import chunks, take_units
+from tests.integration.kafka_read import read_all
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -83,3 +87,45 @@ async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, t
     outcome.assert_exact(ledger)
     assert reported, "the outage was never reported to the caller"
     assert ledger.chunks_ok - ok_before_restart > 0, "publishing did not resume after the restart"
+
+
+async def test_an_ingress_started_while_kafka_is_down_answers_503_then_publishes(
+    fault_stack: FaultStack, tmp_path: Path
+) -> None:
+    """The ingress used to exit at start when Kafka did not answer (a crash loop under a restart policy);
+    now it serves 503 and a /readyz naming Kafka, and publishes once the broker is back."""
+    settings = fault_settings(
+        fault_stack.bootstrap_servers,
+        fault_stack.registry_url,
+        tmp_path,
+        producer={"delivery_timeout_s": 3.0},
+    )
+    await ensure_topics(settings)
+    (event,) = take_units(1, seed=7)
+    asserted = {code for _, code in asserted_by_event(event)}
+    token = issue_key(settings.ingress.api_keys_file, {event.meta.source, *asserted})
+    launcher = fault_stack.launcher
+    launcher.kill_broker(NODE)
+    ingress = IngressProcess(settings, tmp_path)
+    try:
+        url = await ingress.started(timeout_s=120)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"]["kafka"]["ok"] is False
+            refused = await post(client, token, [event], batch=False)
+            assert refused.status_code == 503, refused.text
+            assert ingress.alive()
+            await asyncio.to_thread(launcher.start_broker, NODE)
+            deadline = time.monotonic() + 120
+            while (await client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, ingress.tail()
+                await asyncio.sleep(0.5)
+            accepted = await post(client, token, [event], batch=False)
+            assert accepted.status_code == 202, accepted.text
+        assert "Kafka is unavailable at start" in ingress.tail(200)
+    finally:
+        await ingress.stop()
+        await asyncio.to_thread(fault_stack.restart_missing)
+    records = await read_all(settings.kafka.bootstrap_servers, data_topics(settings))
+    assert [r.key for r in records] == [event.entity_key().encode()]
