@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from typing import Any, Final
 
@@ -159,19 +158,19 @@ def _restore_values(mapping: Any, step: Step) -> Any:
 
 
 def _datetime_of_millis(value: Any, _schema: Any) -> Any:
-    from bus.events.rules.limits import EPOCH  # bus.events imports this module
+    from bus.events.rules.limits import datetime_of_millis  # bus.events imports this module
 
     try:
-        return EPOCH + timedelta(milliseconds=value) if type(value) is int else value
+        return datetime_of_millis(value) if type(value) is int else value
     except OverflowError:  # beyond datetime's range: the model names the value as it is
         return value
 
 
 def _date_of_days(value: Any, _schema: Any) -> Any:
-    from bus.events.rules.limits import EPOCH_DAY
+    from bus.events.rules.limits import date_of_days
 
     try:
-        return EPOCH_DAY + timedelta(days=value) if type(value) is int else value
+        return date_of_days(value) if type(value) is int else value
     except OverflowError:
         return value
 

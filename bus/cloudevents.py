@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from bus.errors import Problem, UnknownEventTypeError, ValidationError
 from bus.events import Event, EventMeta, event_type
 from bus.events.problems import problems_of, validation_error
-from bus.events.rules.limits import EPOCH
+from bus.events.rules.limits import datetime_of_millis
 
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
@@ -64,7 +64,7 @@ def format_time(value: datetime) -> str:
 
 def format_epoch_millis(millis: int) -> str:
     """:func:`format_time` of a time in epoch milliseconds (an :class:`~bus.events.record.EventRecord`'s)."""
-    return format_time(EPOCH + timedelta(milliseconds=millis))
+    return format_time(datetime_of_millis(millis))
 
 
 def to_structured(event: Event) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Final
 
 from bus.avro_plain import full_name
@@ -24,7 +24,7 @@ from bus.cloudevents import CORRELATION_ID, JSON_CONTENT_TYPE, PUBLISHED_AT, SPE
 from bus.events import EVENT_TYPES, Event
 from bus.events.contract import check_for
 from bus.events.record import CheckedRecord, EventRecord
-from bus.events.rules.limits import EPOCH, EPOCH_DAY
+from bus.events.rules.limits import EPOCH_DAY, millis_of
 
 Convert = Callable[[Any], Any]
 """JSON value -> plain record value; raises :class:`_NotCanonicalError` for anything else."""
@@ -32,7 +32,6 @@ Convert = Callable[[Any], Any]
 _TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}(?:000)?)?Z", re.ASCII)
 """UTC to the second or millisecond: ``format_time`` writes ``.123Z``, pydantic's JSON ``.123000Z``."""
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_MILLISECOND: Final = timedelta(milliseconds=1)
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _UNKNOWN: Final = "UNKNOWN"
 """The symbol only readers may see (``from_structured`` refuses it from a producer)."""
@@ -95,7 +94,7 @@ def _millis(value: Any) -> int:
     if type(value) is not str or not _TIME.fullmatch(value):
         raise _NotCanonicalError
     try:
-        return (datetime.fromisoformat(value) - EPOCH) // _MILLISECOND
+        return millis_of(datetime.fromisoformat(value))
     except ValueError:  # 2025-02-30, 24:00: the model path says what is wrong
         raise _NotCanonicalError from None
 

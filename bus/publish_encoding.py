@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -35,7 +35,7 @@ from bus.errors import SerializationError, ValidationError
 from bus.events import EVENT_TYPES, Event
 from bus.events.contract import RecordCheck, check_for
 from bus.events.record import CheckedRecord, EventRecord, event_of, record_of
-from bus.events.rules.limits import EPOCH
+from bus.events.rules.limits import millis_of
 from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
 from bus.signing.tree import leaf_hash
@@ -59,11 +59,10 @@ class Stamp:
 
     def __init__(self, published_at: datetime) -> None:
         self.published_at = published_at
-        self.millis = (published_at - EPOCH) // _MILLISECOND
+        self.millis = millis_of(published_at)
         self.header = (HEADER_PREFIX + PUBLISHED_AT, format_time(published_at).encode())
 
 
-_MILLISECOND: Final = timedelta(milliseconds=1)
 _SPECVERSION_HEADER: Final = ("ce_specversion", SPECVERSION.encode())
 _CONTENT_TYPE: Final = (CONTENT_TYPE_HEADER, AVRO_CONTENT_TYPE.encode())
 _CORRELATION_ID_HEADER: Final = HEADER_PREFIX + CORRELATION_ID

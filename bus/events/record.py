@@ -21,11 +21,12 @@ Models stay where they earn their place: the HTTP ingress (OpenAPI, precise erro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from bus.events.rules import EPOCH, EPOCH_DAY
+from bus.events.rules import EPOCH_DAY
+from bus.events.rules.limits import millis_of
 
 if TYPE_CHECKING:
     from bus.events._base import Event
@@ -125,7 +126,7 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain_value(item) for item in value]
     if isinstance(value, datetime):
-        return (value - EPOCH) // _MS
+        return millis_of(value)
     if isinstance(value, date):
         return (value - EPOCH_DAY).days
     if isinstance(value, Enum):
@@ -144,4 +145,3 @@ def _short_name(name: str) -> str:
 
 _SHORT_NAMES: dict[str, str] = {}
 _RESTORERS: dict[type[Event], Any] = {}  # a handful of type names, looked up once per record
-_MS = timedelta(milliseconds=1)

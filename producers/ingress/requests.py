@@ -15,7 +15,7 @@ from bus.cloudevents import from_structured
 from bus.cloudevents_record import structured_record
 from bus.errors import UnknownEventTypeError, ValidationError
 from bus.events.record import EventRecord, record_of
-from bus.events.rules.limits import EPOCH
+from bus.events.rules.limits import datetime_of_millis
 from bus.portal_time import with_portal_times
 from bus.settings import IngressSettings
 from bus.wording import counted, of_total
@@ -261,7 +261,7 @@ def check_event_times(
     earliest = None if settings.max_past_s is None else now - timedelta(seconds=settings.max_past_s)
     errors = []
     for index, record in enumerate(records):
-        at = EPOCH + timedelta(milliseconds=record.occurred_ms)
+        at = datetime_of_millis(record.occurred_ms)
         where = f"[{index}].time" if batch else "time"
         if at > latest:
             message = f"{at.isoformat()} is more than {settings.max_future_s:g} s after the ingress's clock"

@@ -35,14 +35,29 @@ FIRST_DAY: Final = (FIRST_DATE - EPOCH_DAY).days
 LAST_DAY: Final = (LAST_DATE - EPOCH_DAY).days
 
 
+def millis_of(value: datetime) -> int:
+    """An aware datetime in epoch milliseconds (what Avro's ``timestamp-millis`` holds), floored."""
+    return (value - EPOCH) // _MS
+
+
+def datetime_of_millis(value: int) -> datetime:
+    """Epoch milliseconds as the UTC datetime the models hold (``OverflowError`` beyond datetime's range)."""
+    return EPOCH + value * _MS
+
+
+def date_of_days(value: int) -> date:
+    """Epoch days (what Avro's ``date`` holds) as a date (``OverflowError`` beyond date's range)."""
+    return EPOCH_DAY + timedelta(days=value)
+
+
 def iso_of_millis(value: int) -> str:
     """Epoch milliseconds as the model shows the time (``datetime.isoformat`` of the UTC datetime)."""
-    return (EPOCH + value * _MS).isoformat()
+    return datetime_of_millis(value).isoformat()
 
 
 def iso_of_days(value: int) -> str:
     """Epoch days as the model shows the date (``date.isoformat``)."""
-    return (EPOCH_DAY + timedelta(days=value)).isoformat()
+    return date_of_days(value).isoformat()
 
 
 # --- 2. limits ---------------------------------------------------------------------------------------------
