@@ -261,9 +261,11 @@ def _cloudevents_trait() -> dict[str, Any]:
         },
         SIGNATURE_HEADER: {
             "type": "string",
+            "format": "binary",
             "description": (
-                "the publisher's signature envelope over the record (format: docs/security.md); the views "
-                "dead-letter unsigned or badly signed records when LGSP_VIEWS__REQUIRE_SIGNATURES is true"
+                "the publisher's signature envelope over the record, binary (version 2; format: "
+                "docs/security.md); the views dead-letter unsigned or badly signed records when "
+                "LGSP_VIEWS__REQUIRE_SIGNATURES is true"
             ),
         },
     }

@@ -1,12 +1,24 @@
 """The ``lgsp_sig`` header: one JWS (RFC 7515, detached content per appendix F) per producer batch, plus the
 record's inclusion proof.
 
-Header value (UTF-8 JSON, one line)::
+Header value, version 2 (what the signers write; binary, big-endian)::
+
+    offset   size  field
+    0        1     0x02, the version
+    1        2     n, the length of the JWS
+    3        n     the batch's JWS, compact and detached: BASE64URL(protected) ".." BASE64URL(signature)
+    3+n      4     the record's leaf index
+    7+n      rest  its inclusion proof: the audit path's 32-byte hashes, bottom-up, concatenated
+
+Version 1 (written until 2026-12; still read, so records already on the log verify) is one line of UTF-8
+JSON carrying the same three things, the proof base64url-encoded::
 
     {"v": 1, "jws": "<BASE64URL(protected)>..<BASE64URL(signature)>", "i": <index>, "p": "<BASE64URL(path)>"}
 
-``p`` is the inclusion proof: the audit path's 32-byte hashes, bottom-up, concatenated (one string to decode
-per record instead of one per level).
+Version 2 exists for cost: per record it is 120 bytes smaller (the proof is raw, and the proof is what LZ4
+cannot compress), and writing and reading it is a few byte slices instead of base64 and a pattern (about
+0.5 µs each way instead of 2.4 µs to write and 3.6 µs to read, timeit). The first byte tells them apart: a
+JSON object starts with ``{``.
 
 The JWS payload, detached, is the batch's Merkle root (:mod:`bus.signing.tree`, 32 bytes); anyone holding the
 root can rebuild the JWS compact form ``protected.BASE64URL(root).signature`` and check it with any JOSE
@@ -25,15 +37,21 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from bus.signing.keys import b64url, b64url_bytes, from_b64url
+from bus.signing.keys import b64url, from_b64url
 from bus.signing.tree import HASH_SIZE as _HASH
 
 HEADER: Final = "lgsp_sig"
-VERSION: Final = 1
+VERSION: Final = 2
+"""The version the signers write; :func:`read_envelope` reads it and version 1."""
+_HEAD: Final = struct.Struct(">BH")
+_INDEX: Final = struct.Struct(">I")
+MAX_JWS: Final = 0xFFFF
+"""The longest JWS a version 2 value can carry (its length is two bytes)."""
 TYP: Final = "lgsp-batch+jws"
 Attestation = Literal["agency", "ingress"]
 
@@ -79,10 +97,13 @@ def signing_input(protected: str, root: bytes) -> bytes:
 
 
 def record_headers(jws: str, paths: Sequence[bytes]) -> list[bytes]:
-    """Each record's ``lgsp_sig`` value: the batch's JWS, the record's index and its proof (hashes
-    concatenated, as :func:`bus.signing.tree.proofs` gives them)."""
-    head = b'{"v":%d,"jws":"%b","i":' % (VERSION, jws.encode("ascii"))
-    return [b'%b%d,"p":"%b"}' % (head, index, b64url_bytes(path)) for index, path in enumerate(paths)]
+    """Each record's ``lgsp_sig`` value (version 2): the batch's JWS, the record's index and its proof
+    (hashes concatenated, as :func:`bus.signing.tree.proofs` gives them)."""
+    raw = jws.encode("ascii")
+    if len(raw) > MAX_JWS:
+        raise ValueError(f"a JWS of {len(raw)} bytes does not fit an lgsp_sig value (at most {MAX_JWS})")
+    head, index = _HEAD.pack(VERSION, len(raw)) + raw, _INDEX.pack
+    return [b"%b%b%b" % (head, index(at), path) for at, path in enumerate(paths)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,30 +128,44 @@ class Envelope:
 
 
 _B64URL: Final = rb"[A-Za-z0-9_-]*"
-_CANONICAL: Final = re.compile(
-    rb'\{"v":%d,"jws":"(%b\.\.%b)","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}'
-    % (VERSION, _B64URL, _B64URL, _B64URL)
+_CANONICAL_V1: Final = re.compile(
+    rb'\{"v":1,"jws":"(%b\.\.%b)","i":(0|[1-9][0-9]{0,17}),"p":"(%b)"\}' % (_B64URL, _B64URL, _B64URL)
 )
-"""The exact form :func:`record_headers` writes. Its strings hold no JSON escapes, so reading them by pattern
+"""The exact version 1 form our signers wrote. Its strings hold no JSON escapes, so reading them by pattern
 gives what ``json.loads`` gives, at a fraction of the cost per record; any other spelling is read as JSON."""
-_LAST_QUANTUM: Final = {0: 0, 2: 1, 3: 2}
-"""Bytes that a last, partial group of 0, 2 or 3 base64 characters (unpadded) holds; 1 is never valid."""
 
 
 def read_envelope(value: bytes) -> tuple[bytes, int, bytes]:
-    """The batch's JWS (``protected..signature``), the record's index and its proof, still base64url (see
-    :func:`proof_hashes`); ``ValueError`` if the value is not an envelope. What the views read per record:
-    the JWS is the same for a whole batch, so everything derived from it is worked out once per batch."""
-    canonical = _CANONICAL.fullmatch(value)
+    """The batch's JWS (``protected..signature``), the record's index and its proof (whole 32-byte hashes,
+    concatenated); ``ValueError`` if the value is not an envelope. What the views read per record: the JWS
+    is the same for a whole batch, so everything derived from it is worked out once per batch."""
+    if value[:1] == b"\x02":
+        if len(value) < _HEAD.size:
+            raise ValueError("lgsp_sig version 2 is cut short")
+        length = _HEAD.unpack_from(value)[1]
+        end = _HEAD.size + length
+        if len(value) < end + _INDEX.size:
+            raise ValueError("lgsp_sig version 2 is cut short")
+        path = value[end + _INDEX.size :]
+        if len(path) % _HASH:
+            raise ValueError("the proof must be whole 32-byte hashes")
+        return value[_HEAD.size : end], _INDEX.unpack_from(value, end)[0], path
+    if value.lstrip()[:1] != b"{":
+        raise ValueError("not an lgsp_sig envelope (version 2 starts with byte 0x02, version 1 with '{')")
+    return _read_v1(value)
+
+
+def _read_v1(value: bytes) -> tuple[bytes, int, bytes]:
+    canonical = _CANONICAL_V1.fullmatch(value)
     if canonical is not None:
         jws, index, proof = canonical.groups()
-        quantum = _LAST_QUANTUM.get(len(proof) % 4)
-        if quantum is None or (len(proof) // 4 * 3 + quantum) % _HASH:
+        path = from_b64url(proof)
+        if len(path) % _HASH:
             raise ValueError("the proof must be whole 32-byte hashes")
-        return jws, int(index), proof
+        return jws, int(index), path
     raw = json.loads(value)
-    if not isinstance(raw, dict) or raw.get("v") != VERSION:
-        raise ValueError("not a version 1 lgsp_sig envelope")
+    if not isinstance(raw, dict) or raw.get("v") != 1:
+        raise ValueError("not an lgsp_sig envelope (version 2, or version 1 JSON)")
     jws, index, proof = raw.get("jws"), raw.get("i"), raw.get("p")
     if not isinstance(jws, str) or type(index) is not int or not isinstance(proof, str):
         raise ValueError("lgsp_sig needs jws (string), i (integer) and p (string)")
@@ -138,8 +173,7 @@ def read_envelope(value: bytes) -> tuple[bytes, int, bytes]:
     path = from_b64url(proof)
     if len(path) % _HASH:
         raise ValueError("the proof must be whole 32-byte hashes")
-    # The proof again in the written form: what the JSON allowed beyond it (padding, ...) reads the same
-    return jws.encode("ascii"), index, b64url_bytes(path)
+    return jws.encode("ascii"), index, path
 
 
 def split_jws(jws: bytes) -> tuple[str, str]:
@@ -151,18 +185,11 @@ def split_jws(jws: bytes) -> tuple[str, str]:
     return protected, signature
 
 
-def proof_hashes(proof: bytes, count: int | None = None) -> bytes:
-    """The first ``count`` hashes of a proof :func:`read_envelope` returned (all of them by default),
-    concatenated. A walk that reaches a node already authenticated needs only the first one or two: three
-    hashes are exactly 128 base64 characters, so a prefix decodes on its own."""
-    return from_b64url(proof if count is None else proof[: count * _HASH * 4 // 3])
-
-
 def parse_envelope(value: bytes) -> Envelope:
     """The envelope in a header value; ``ValueError`` if it is not one."""
-    jws, index, proof = read_envelope(value)
+    jws, index, path = read_envelope(value)
     protected, signature = split_jws(jws)
-    return Envelope(protected, signature, jws.decode("ascii"), index, proof_hashes(proof))
+    return Envelope(protected, signature, jws.decode("ascii"), index, path)
 
 
 def parse_protected(protected: str) -> Protected:

@@ -10,6 +10,7 @@ into its neighbour.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
@@ -112,6 +113,26 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     return levels[-1][0], paths
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def proof_length(index: int, size: int) -> int:
+    """How many hashes the inclusion proof of leaf ``index`` (``0 <= index < size``) of a tree of ``size``
+    leaves holds: one per level of its left-heavy subtree split (RFC 9162 section 2.1.3.1), the same for
+    every proof of that position. Cached (a verifier asks once per record; the positions repeat)."""
+    length = 0
+    while size > 1:
+        k = _split(size)
+        if index < k:
+            return length + k.bit_length()  # the k-leaf full subtree's log2(k) levels, and its sibling
+        index, size, length = index - k, size - k, length + 1
+    return length
+
+
+def fits(path: bytes, index: int, size: int) -> bool:
+    """Whether ``path`` (hashes concatenated) is exactly as long as a proof of ``index`` in ``size``
+    leaves."""
+    return 0 <= index < size and len(path) == HASH_SIZE * proof_length(index, size)
+
+
 def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
     """The root that ``leaf`` at ``index`` of a tree of ``size`` leaves proves with ``path``; None when the
     proof cannot be one for that position (RFC 9162 section 2.1.3.2)."""
@@ -133,10 +154,9 @@ def walk(
     met on the way: those computed and the proof's siblings, all authenticated once the walk ends at an
     authenticated node (a sibling record then finds its leaf among them and hashes nothing more).
     ``path`` is the proof's hashes concatenated, as the envelope carries them: a walk that stops early never
-    slices the rest."""
-    if len(path) % HASH_SIZE:
-        return None, []
-    if not 0 <= index < size:
+    slices the rest. Whatever it reads, a proof must be exactly as long as its position needs (:func:`fits`):
+    a padded or truncated proof fails however early the walk would stop."""
+    if not fits(path, index, size):
         return None, []
     if known is not None:
         authentic = known.get((0, index))

@@ -16,7 +16,10 @@ For each decoded record, in order (the first failure is the dead-letter reason):
 
 A batch's signature is checked once: the verified root and every tree node authenticated on the way are
 remembered per JWS, so the rest of the batch costs a leaf hash and one or two node hashes (a proof walk stops
-at the first authenticated node) instead of an Ed25519 verification (~100 µs) and a full walk.
+at the first authenticated node) instead of an Ed25519 verification (~100 µs) and a full walk. A proof must
+still be exactly as long as its position needs (:func:`bus.signing.tree.fits`). Its hashes above the first
+authenticated node are not read: the record's leaf is proven by that node, so a copy of a genuine record
+whose proof was altered only there is admitted as the genuine one is (and counted once, by its event id).
 """
 
 from __future__ import annotations
@@ -35,15 +38,7 @@ from bus.consumer.decode import LOG_APPEND_TIME
 from bus.consumer.outcome import DeadLetterReason
 from bus.events.record import EventRecord
 from bus.signing import tree
-from bus.signing.envelope import (
-    HEADER,
-    Protected,
-    parse_protected,
-    proof_hashes,
-    read_envelope,
-    signing_input,
-    split_jws,
-)
+from bus.signing.envelope import HEADER, Protected, parse_protected, read_envelope, signing_input, split_jws
 from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry, from_b64url
 from bus.types import AgencyCode
@@ -52,7 +47,6 @@ if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
 
 _CACHE_SIZE: Final = 4096
-_FIRST_HASHES: Final = 3
 _IDENTITY: Final = tuple(tree.IDENTITY_HEADERS)
 _HEADER_BYTES: Final = HEADER
 
@@ -118,7 +112,7 @@ class Verifier:
             return self._unsigned(record, event.source)
         envelope: tuple[bytes, int, bytes] | ValueError
         try:
-            jws, index, proof = read_envelope(envelope_value)
+            jws, index, path = read_envelope(envelope_value)
         except ValueError as exc:  # UnicodeDecodeError included
             envelope = exc
         else:
@@ -126,10 +120,10 @@ class Verifier:
             if (
                 batch is not None
                 and batch.admitted_at == self.keyring.version
-                and self._admit(record, event, headers, index, proof, batch)
+                and self._admit(record, event, headers, index, path, batch)
             ):
                 return None
-            envelope = (jws, index, proof)
+            envelope = (jws, index, path)
         source = event.source
         rejection = self._verify(record, event, headers, envelope, source)
         if rejection is not None and self._counters is not None:
@@ -149,7 +143,7 @@ class Verifier:
         event: EventRecord,
         headers: dict[str, bytes],
         index: int,
-        proof: bytes,
+        path: bytes,
         batch: _Batch,
     ) -> bool:
         """True when the record passes every check, for a batch admitted under this keyring: its leaf reaches
@@ -165,11 +159,12 @@ class Verifier:
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
         authentic = nodes.get((0, index))
         if authentic is None:
-            top, seen = self._included(batch, leaf, index, proof)
+            top, seen = tree.walk(leaf, index, batch.header.claims.size, path, nodes)
             if top is None or top != nodes[tree.ROOT]:
                 return False
             nodes.update(seen)
-        elif authentic != leaf:  # a sibling's walk authenticated this position: no proof to read
+        # A sibling's walk authenticated this position: no proof to walk, but it must be one for it
+        elif authentic != leaf or not tree.fits(path, index, batch.header.claims.size):
             return False
         revoked = entry.revoked_at_ms
         if revoked is not None and record.timestamp_type == LOG_APPEND_TIME and record.timestamp >= revoked:
@@ -189,7 +184,7 @@ class Verifier:
     ) -> Rejection | None:
         if isinstance(envelope, ValueError):
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, f"malformed lgsp_sig: {envelope}")
-        jws, index, proof = envelope
+        jws, index, path = envelope
         try:
             batch = self._batch(jws)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -202,7 +197,7 @@ class Verifier:
             message = f"key {batch.header.key_id} is not on the keyring"
             return _rejection(DeadLetterReason.SIGNER_UNKNOWN, message)
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
-        top, seen = self._included(batch, leaf, index, proof)
+        top, seen = tree.walk(leaf, index, batch.header.claims.size, path, batch.nodes)
         if top is None or not self._signed(batch, top, entry) or batch.nodes is None:
             message = f"the signature of key {entry.key_id} does not verify for this record"
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, message)
@@ -251,20 +246,6 @@ class Verifier:
         if len(self._batches) > _CACHE_SIZE:
             self._batches.popitem(last=False)
         return batch
-
-    @staticmethod
-    def _included(
-        batch: _Batch, leaf: bytes, index: int, proof: bytes
-    ) -> tuple[bytes | None, list[tuple[tree.NodeKey, bytes]]]:
-        """:func:`bus.signing.tree.walk` of the record's proof. Against a batch already verified a walk
-        stops at the first authenticated node, so it starts with the proof's first hashes and decodes the
-        rest only if it has to: the verdict is the same, the work is not."""
-        size, known = batch.header.claims.size, batch.nodes
-        if known is not None:
-            top, seen = tree.walk(leaf, index, size, proof_hashes(proof, _FIRST_HASHES), known)
-            if top is not None:
-                return top, seen
-        return tree.walk(leaf, index, size, proof_hashes(proof), known)
 
     def _speaker(self, batch: _Batch, entry: KeyEntry) -> _Speaker:
         """Whom a batch's signature speaks for (or why it speaks for no one): an agency key for its agency

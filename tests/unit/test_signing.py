@@ -21,9 +21,17 @@ from bus.events import Event
 from bus.events.record import record_of
 from bus.settings import Settings, SigningSettings
 from bus.signing import create_agency_key, load_private_key, tree
-from bus.signing.envelope import _CANONICAL, HEADER, parse_envelope, parse_protected, record_headers
+from bus.signing.envelope import (
+    _CANONICAL_V1,
+    HEADER,
+    MAX_JWS,
+    Envelope,
+    parse_envelope,
+    parse_protected,
+    record_headers,
+)
 from bus.signing.keyring import Keyring
-from bus.signing.keys import KeyEntry, NewKey, b64url, from_b64url
+from bus.signing.keys import KeyEntry, NewKey, b64url, b64url_bytes
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.verify import Verifier
 from consumers.admission import CountedSignatures, ViewsAdmission
@@ -40,6 +48,9 @@ def test_every_leaf_proves_the_root_and_no_other_position(size: int) -> None:
     assert top == tree.root(leaves)
     for index, path in enumerate(paths):
         hashes = [path[at : at + 32] for at in range(0, len(path), 32)]
+        assert tree.proof_length(index, size) == len(hashes)
+        assert tree.fits(path, index, size)
+        assert not tree.fits(path + bytes(32), index, size)
         assert tree.root_from_proof(leaves[index], index, size, hashes) == top
         if size > 1:
             assert tree.root_from_proof(leaves[index], (index + 1) % size, size, hashes) != top
@@ -88,6 +99,18 @@ def _verdicts(verifier: Verifier, events: list[Event], records: list[Record]) ->
         rejection = verifier(record, record_of(event))
         out.append(None if rejection is None else rejection.reason.value)
     return out
+
+
+def _as_v1(record: Record) -> Record:
+    """The record with its envelope as version 1 wrote it (JSON, proof base64url): what is already on the
+    log from before version 2."""
+    old = parse_envelope(dict(record.headers)[HEADER])
+    v1 = b'{"v":1,"jws":"%b","i":%d,"p":"%b"}' % (old.jws.encode(), old.index, b64url_bytes(old.path))
+    return replace(record, headers=tuple((n, v1 if n == HEADER else v) for n, v in record.headers))
+
+
+def _with_envelope(record: Record, value: bytes) -> Record:
+    return replace(record, headers=tuple((n, value if n == HEADER else v) for n, v in record.headers))
 
 
 def test_a_signed_batch_verifies_record_by_record(keys: Keys) -> None:
@@ -161,12 +184,12 @@ def test_a_record_the_broker_appended_after_the_revocation_is_refused_whatever_i
 def test_a_forged_signature_on_a_valid_proof_fails(keys: Keys) -> None:
     report: list[Event] = [s.report(s.HCMC)]
     good = _records(report, keys.signer(keys.hcmc))[0]
-    envelope = json.loads(dict(good.headers)[HEADER])
-    protected, _, signature = envelope["jws"].split(".")
-    flipped = bytes([from_b64url(signature)[0] ^ 1]) + from_b64url(signature)[1:]
-    envelope["jws"] = f"{protected}..{b64url(flipped)}"
-    forged = replace(good, headers=(*good.headers[:-1], (HEADER, json.dumps(envelope).encode())))
+    envelope = parse_envelope(dict(good.headers)[HEADER])
+    flipped = bytes([envelope.signature[0] ^ 1]) + envelope.signature[1:]
+    (value,) = record_headers(f"{envelope.protected}..{b64url(flipped)}", [envelope.path])
+    forged = _with_envelope(good, value)
     assert _verdicts(Verifier(keys.keyring), report, [forged]) == ["signature.invalid"]
+    assert _verdicts(Verifier(keys.keyring), report, [_as_v1(forged)]) == ["signature.invalid"]
 
 
 def test_unsigned_records_pass_only_when_allowed_and_are_counted(keys: Keys) -> None:
@@ -269,21 +292,55 @@ _B64 = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 
 
 @given(_B64, _B64, st.integers(0, 300), st.lists(st.binary(min_size=32, max_size=32), max_size=12))
-def test_the_written_form_and_any_other_json_spelling_read_the_same(
+def test_version_2_and_every_spelling_of_version_1_read_the_same(
     protected: str, signature: str, index: int, proof: list[bytes]
 ) -> None:
     written = record_headers(f"{protected}..{signature}", [b""] * index + [b"".join(proof)])[index]
-    respelled = json.dumps(json.loads(written), indent=1, sort_keys=True).encode()  # not the written form
-    assert written != respelled
-    assert _CANONICAL.fullmatch(written) is not None  # what the signers write is what the fast reading reads
-    fast, slow = parse_envelope(written), parse_envelope(respelled)
-    assert fast == slow
-    assert (fast.protected, fast.signature_b64, fast.index, fast.proof) == (
+    assert written[0] == 2
+    v1 = b'{"v":1,"jws":"%b..%b","i":%d,"p":"%b"}' % (
+        protected.encode(),
+        signature.encode(),
+        index,
+        b64url_bytes(b"".join(proof)),
+    )
+    respelled = json.dumps(json.loads(v1), indent=1, sort_keys=True).encode()  # not the form v1 wrote
+    assert _CANONICAL_V1.fullmatch(v1) is not None
+    assert _CANONICAL_V1.fullmatch(respelled) is None
+    read = parse_envelope(written)
+    assert read == parse_envelope(v1) == parse_envelope(respelled)
+    assert (read.protected, read.signature_b64, read.index, read.proof) == (
         protected,
         signature,
         index,
         tuple(proof),
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"", "empty"),
+        (b"\x02", "cut short"),
+        (b"\x02\x00\x04a..b\x00\x00\x00", "cut short"),  # the index is four bytes
+        (b"\x02\x00\x05a..b\x00\x00\x00\x00", "cut short"),  # the JWS is shorter than it says
+        (b"\x02\x00\x04a..b\x00\x00\x00\x00" + bytes(31), "whole 32-byte hashes"),
+        (b"\x03\x00\x04a..b\x00\x00\x00\x00", "not an lgsp_sig envelope"),
+        (b'{"v":2,"jws":"a..b","i":0,"p":""}', "not an lgsp_sig envelope"),  # no JSON version 2
+    ],
+)
+def test_what_is_not_a_version_2_envelope_is_named(value: bytes, why: str) -> None:
+    with pytest.raises(ValueError, match=why if why != "empty" else None):
+        parse_envelope(value)
+
+
+def test_a_version_2_envelope_reads_back_exactly_what_was_written() -> None:
+    path = bytes(range(64))
+    (value,) = record_headers("a..b", [b""])[:1]
+    assert value == b"\x02\x00\x04a..b\x00\x00\x00\x00"
+    value = record_headers("p..s", [b"", path])[1]
+    assert parse_envelope(value) == Envelope("p", "s", "p..s", 1, path)
+    with pytest.raises(ValueError, match="does not fit"):
+        record_headers("a" * (MAX_JWS - 1) + "..", [b""])
 
 
 @pytest.mark.parametrize(
@@ -296,12 +353,11 @@ def test_the_written_form_and_any_other_json_spelling_read_the_same(
         b'{"v":1,"jws":"a..b","i":-1,"p":""}',  # read as JSON; the walk refuses the position
         b'{"v":1,"jws":"a..b","i":123456789012345678901234,"p":""}',  # longer than the pattern reads
         b'{"v":1,"jws":"a..b","i":123456789012345678,"p":""}',
-        b'{"v":2,"jws":"a..b","i":0,"p":""}',
         b'{"v":1,"jws":"a..b","i":"0","p":""}',
         b'{"v":1,"jws":"a..b","i":0,"p":""} ',  # trailing space: read as JSON, still one envelope
     ],
 )
-def test_near_misses_of_the_written_form_get_the_json_reading(value: bytes) -> None:
+def test_near_misses_of_the_version_1_form_get_the_json_reading(value: bytes) -> None:
     try:
         fast: object = parse_envelope(value)
     except ValueError:
@@ -385,7 +441,9 @@ def _streams(draw: st.DrawFn) -> tuple[int, list[tuple[int, str, int]], int | No
     """A batch size, then which records arrive in what order (index, kind, broker append time offset) and
     when (if at all) the key is revoked, relative to the batch's ``iat``."""
     size = draw(st.integers(1, 24))
-    kinds = st.sampled_from(["genuine", "genuine", "genuine", "tampered", "foreign", "swapped"])
+    kinds = st.sampled_from(
+        ["genuine", "genuine", "genuine", "tampered", "foreign", "swapped", "padded", "truncated", "v1"]
+    )
     arrivals = draw(st.lists(st.tuples(st.integers(0, size - 1), kinds, st.integers(-2, 2)), max_size=40))
     revoked = draw(st.one_of(st.none(), st.integers(-1, 2)))
     return size, arrivals, revoked
@@ -401,8 +459,9 @@ def test_a_warm_verifier_gives_each_record_the_verdict_a_fresh_one_gives(
 ) -> None:
     """What the verifier remembers of a batch (its verified root, the nodes and siblings its walks
     authenticated, its signer's entitlements) changes the cost, never a verdict: over any order of genuine,
-    tampered and foreign records, appended before or after a revocation that may arrive mid-stream, a verifier
-    that has seen everything before gives each record the verdict of a verifier that sees it alone."""
+    tampered and foreign records, proofs padded or cut, envelopes of either version, appended before or after
+    a revocation that may arrive mid-stream, a verifier that has seen everything before gives each record the
+    verdict of a verifier that sees it alone."""
     size, arrivals, revoked = stream
     events: list[Event] = [s.report(s.HCMC, code=f"BC-{i}") for i in range(size)]
     records = _records(events, keys.signer(keys.hcmc))
@@ -422,6 +481,11 @@ def test_a_warm_verifier_gives_each_record_the_verdict_a_fresh_one_gives(
             event, record = foreign_events[index], foreign[index]
         elif kind == "swapped":  # another record's envelope: a proof for another leaf
             record = replace(record, headers=records[(index + 1) % size].headers)
+        elif kind in ("padded", "truncated"):  # a proof longer or shorter than its position needs
+            value = dict(record.headers)[HEADER]
+            record = _with_envelope(record, value + bytes(32) if kind == "padded" else value[:-32])
+        elif kind == "v1":  # written before version 2
+            record = _as_v1(record)
         record = replace(record, timestamp=issued + appended, timestamp_type=LOG_APPEND_TIME)
         alone = Verifier(Keyring(ring.snapshot().values()))
         assert _verdicts(warm, [event], [record]) == _verdicts(alone, [event], [record]), (step, kind)
