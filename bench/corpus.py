@@ -48,6 +48,7 @@ from bus.events import EVENT_TYPES, Event
 from bus.registry import SchemaRegistryClient
 from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
 from bus.settings import Settings
+from bus.signing.envelope import VERSION as ENVELOPE_VERSION
 from bus.signing.signer import KeyChain
 from bus.topics import TOPICS, topic_for
 from producers.simulate import Simulation, SimulationConfig
@@ -75,8 +76,10 @@ class CorpusRecord:
 
 
 def corpus_prefix(count: int) -> str:
-    """Topic prefix of the corpus of ``count`` events: the same for every run, so it can be reused."""
-    return f"bench-corpus-{count}-{_fingerprint()}-signed."
+    """Topic prefix of the corpus of ``count`` events: the same for every run, so it can be reused, until the
+    events or the signature envelope's version change (topics kept from before version 2 would measure
+    version 1's reading)."""
+    return f"bench-corpus-{count}-{_fingerprint()}-signed-v{ENVELOPE_VERSION}."
 
 
 @contextmanager

@@ -10,7 +10,6 @@ into its neighbour.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
@@ -66,8 +65,11 @@ def _framed(parts: Sequence[bytes | None]) -> bytes:
     return b"".join(framed)
 
 
+_sha256: Final = hashlib.sha256
+
+
 def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE + left + right).digest()
+    return _sha256(_NODE + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -99,7 +101,7 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     levels = [list(leaves)]
     while len(levels[-1]) > 1:
         level = levels[-1]
-        above = [_node(level[at], level[at + 1]) for at in range(0, len(level) - 1, 2)]
+        above = [_sha256(_NODE + level[at] + level[at + 1]).digest() for at in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             above.append(level[-1])
         levels.append(above)
@@ -113,24 +115,26 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     return levels[-1][0], paths
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def proof_length(index: int, size: int) -> int:
     """How many hashes the inclusion proof of leaf ``index`` (``0 <= index < size``) of a tree of ``size``
-    leaves holds: one per level of its left-heavy subtree split (RFC 9162 section 2.1.3.1), the same for
-    every proof of that position. Cached (a verifier asks once per record; the positions repeat)."""
-    length = 0
-    while size > 1:
-        k = _split(size)
-        if index < k:
-            return length + k.bit_length()  # the k-leaf full subtree's log2(k) levels, and its sibling
-        index, size, length = index - k, size - k, length + 1
-    return length
+    leaves holds (RFC 9162 section 2.1.3.1), in closed form.
+
+    Level by level the proof holds the node's sibling, unless the node is the last of an odd-sized level
+    and is carried up without one. At level ``l`` the node is ``index >> l`` and the last one
+    ``(size - 1) >> l``; they are equal from the first level ``b`` above which every bit of ``index`` and
+    ``size - 1`` agrees (``b = (index ^ (size - 1)).bit_length()``), and there the node is carried when it
+    is even, that is when that bit of ``size - 1`` is 0. Below ``b`` it always has a sibling. So the count is
+    ``b + popcount((size - 1) >> b)``; the tests check it against :func:`proofs` for every position of
+    trees of 1 to 70 leaves."""
+    last = size - 1
+    below = (index ^ last).bit_length()
+    return below + (last >> below).bit_count()
 
 
 def fits(path: bytes, index: int, size: int) -> bool:
     """Whether ``path`` (hashes concatenated) is exactly as long as a proof of ``index`` in ``size``
     leaves."""
-    return 0 <= index < size and len(path) == HASH_SIZE * proof_length(index, size)
+    return 0 <= index < size <= MAX_LEAVES and len(path) == HASH_SIZE * proof_length(index, size)
 
 
 def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
@@ -139,9 +143,14 @@ def root_from_proof(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -
     return walk(leaf, index, size, b"".join(path), None)[0]
 
 
-NodeKey = tuple[int, int]
-"""A node of a tree of known size: (level, index at that level); ``ROOT`` is the root."""
-ROOT: Final[NodeKey] = (-1, -1)
+NodeKey = int
+"""A node of a tree of known size: ``level << LEVEL_SHIFT | index at that level`` (a leaf's key is its index);
+``ROOT`` is the root. An int, not a (level, index) tuple: a verifier keeps thousands of nodes per batch, and a
+dict of ints and bytes is smaller and is never traversed by the garbage collector."""
+LEVEL_SHIFT: Final = 40
+MAX_LEAVES: Final = 1 << LEVEL_SHIFT
+"""The most leaves a tree may have (far beyond any batch): every node key is then distinct."""
+ROOT: Final[NodeKey] = -1
 
 
 def walk(
@@ -159,10 +168,10 @@ def walk(
     if not fits(path, index, size):
         return None, []
     if known is not None:
-        authentic = known.get((0, index))
+        authentic = known.get(index)
         if authentic is not None:
             return (known[ROOT] if authentic == leaf else None), []
-    fn, sn, level = index, size - 1, 0
+    fn, sn, base = index, size - 1, 0  # base: the level's key prefix, level << LEVEL_SHIFT
     current = leaf
     seen: list[tuple[NodeKey, bytes]] = []
     for at in range(0, len(path), HASH_SIZE):
@@ -170,22 +179,22 @@ def walk(
         if sn == 0:
             return None, seen
         if fn & 1 or fn == sn:
-            current = _node(sibling, current)
+            current = _sha256(_NODE + sibling + current).digest()
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
-                    level += 1
-            seen.append(((level, fn - 1), sibling))  # fn is odd now: the sibling is on its left
+                    base += MAX_LEAVES
+            seen.append((base | (fn - 1), sibling))  # fn is odd now: the sibling is on its left
         else:
-            current = _node(current, sibling)
-            seen.append(((level, fn + 1), sibling))
+            current = _sha256(_NODE + current + sibling).digest()
+            seen.append((base | (fn + 1), sibling))
         fn >>= 1
         sn >>= 1
-        level += 1
+        base += MAX_LEAVES
         if known is not None:
-            authentic = known.get((level, fn))
+            authentic = known.get(base | fn)
             if authentic is not None:
                 return (known[ROOT] if authentic == current else None), seen
-            seen.append(((level, fn), current))
+            seen.append((base | fn, current))
     return (current if sn == 0 else None), seen

@@ -157,7 +157,7 @@ class Verifier:
         if isinstance(principal, str):
             return False
         leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
-        authentic = nodes.get((0, index))
+        authentic = nodes.get(index)  # a leaf's node key is its index
         if authentic is None:
             top, seen = tree.walk(leaf, index, batch.header.claims.size, path, nodes)
             if top is None or top != nodes[tree.ROOT]:

@@ -54,6 +54,7 @@ def test_every_leaf_proves_the_root_and_no_other_position(size: int) -> None:
         assert tree.root_from_proof(leaves[index], index, size, hashes) == top
         if size > 1:
             assert tree.root_from_proof(leaves[index], (index + 1) % size, size, hashes) != top
+    assert not tree.fits(bytes(32 * 41), 0, tree.MAX_LEAVES + 1)  # node keys stay distinct below it
 
 
 class Keys:
