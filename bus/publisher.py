@@ -138,12 +138,20 @@ class Publisher:
         try:
             await asyncio.wait_for(producer.start(), timeout=self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
-            await producer.close(CLOSE_GRACE_S)
-            await self._close_registry()
+            await self._abandon(producer)
             raise BrokerUnavailableError(
                 f"cannot connect to Kafka at {self._settings.kafka.bootstrap_servers}: {exc!r}"
             ) from exc
+        except asyncio.CancelledError:
+            # Cancelled while connecting (a stopping ingress cancels its retries): close what was opened,
+            # shielded so that the cancellation cannot cut the close short, then let it through.
+            await asyncio.shield(self._abandon(producer))
+            raise
         self._producer = producer
+
+    async def _abandon(self, producer: ProducerPort) -> None:
+        await producer.close(CLOSE_GRACE_S)
+        await self._close_registry()
 
     async def close(self) -> None:
         """Flush what is pending (bounded by the delivery timeout), then disconnect."""

@@ -412,6 +412,28 @@ async def test_a_broker_that_cannot_be_reached_at_start_is_unavailable(settings:
     assert producer.closed
 
 
+async def test_a_start_cancelled_while_connecting_closes_the_producer(settings: Settings) -> None:
+    # The ingress cancels its retrying start when it stops: the producer it was connecting must not be left
+    # open (aiokafka warns "Unclosed AIOKafkaProducer" and keeps its connections).
+    connecting = asyncio.Event()
+
+    class Slow(FakeProducer):
+        async def start(self) -> None:
+            connecting.set()
+            await asyncio.Event().wait()
+
+    producer = Slow()
+    publisher = Publisher(settings, producer_factory=lambda _s: producer)
+    task = asyncio.create_task(publisher.start())
+    await connecting.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert producer.closed
+    with pytest.raises(BrokerError, match="not started"):
+        await publisher.publish_many(_events(1))
+
+
 async def test_close_closes_the_producer(
     settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer
 ) -> None:
