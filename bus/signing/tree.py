@@ -125,7 +125,7 @@ def proof_length(index: int, size: int) -> int:
     ``size - 1`` agrees (``b = (index ^ (size - 1)).bit_length()``), and there the node is carried when it
     is even, that is when that bit of ``size - 1`` is 0. Below ``b`` it always has a sibling. So the count is
     ``b + popcount((size - 1) >> b)``; the tests check it against :func:`proofs` for every position of
-    trees of 1 to 70 leaves."""
+    trees of 1 to 257 leaves."""
     last = size - 1
     below = (index ^ last).bit_length()
     return below + (last >> below).bit_count()

@@ -57,6 +57,12 @@ def test_every_leaf_proves_the_root_and_no_other_position(size: int) -> None:
     assert not tree.fits(bytes(32 * 41), 0, tree.MAX_LEAVES + 1)  # node keys stay distinct below it
 
 
+def test_the_closed_form_proof_length_is_every_proofs_length() -> None:
+    for size in range(1, 258):
+        _, paths = tree.proofs([bytes([i % 256]) * 32 for i in range(size)])
+        assert [tree.proof_length(i, size) for i in range(size)] == [len(p) // 32 for p in paths], size
+
+
 class Keys:
     def __init__(self, tmp: Path) -> None:
         self.hcmc = create_agency_key(s.HCMC, tmp)
