@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from bus.consumer.decode import RecordLike
 
 _CACHE_SIZE: Final = 4096
+NODE_BUDGET: Final = 1 << 20
+"""The most tree nodes a verifier remembers across its batches (each about 100 bytes: some 100 MB). Batches
+spread over many partitions leave about two authenticated nodes per record until all their records have come,
+and up to ``_CACHE_SIZE`` batches are remembered: without a bound a rebuild could hold gigabytes."""
 _IDENTITY: Final = tuple(tree.IDENTITY_HEADERS)
 _HEADER_BYTES: Final = HEADER
 
@@ -92,6 +96,7 @@ class Verifier:
         unsigned_sources: Collection[str] = (),
         catalog: AgencyCatalog | None = None,
         counters: SignatureCounters | None = None,
+        node_budget: int = NODE_BUDGET,
     ) -> None:
         self.keyring = keyring
         self.require = require
@@ -99,6 +104,8 @@ class Verifier:
         self._catalog = catalog or load_catalog()
         self._counters = counters
         self._batches: OrderedDict[bytes, _Batch] = OrderedDict()
+        self._node_budget = node_budget
+        self._nodes_held = 0
         self._entitled: dict[Principal, _Entitlements] = {}
         """Per signer, why it may not assert (source, agencies) (None: entitled)."""
         self.last_key_id: str | None = None
@@ -162,7 +169,7 @@ class Verifier:
             top, seen = tree.walk(leaf, index, batch.header.claims.size, path, nodes)
             if top is None or top != nodes[tree.ROOT]:
                 return False
-            nodes.update(seen)
+            self._remember(batch, nodes, seen)
         # A sibling's walk authenticated this position: no proof to walk, but it must be one for it
         elif authentic != leaf or not tree.fits(path, index, batch.header.claims.size):
             return False
@@ -201,7 +208,7 @@ class Verifier:
         if top is None or not self._signed(batch, top, entry) or batch.nodes is None:
             message = f"the signature of key {entry.key_id} does not verify for this record"
             return _rejection(DeadLetterReason.SIGNATURE_INVALID, message)
-        batch.nodes.update(seen)  # authenticated now: later records of the batch stop here
+        self._remember(batch, batch.nodes, seen)  # authenticated now: later records of the batch stop here
         issued = claims.issued_at_ms
         if not entry.usable_at(issued):
             validity = (
@@ -244,8 +251,34 @@ class Verifier:
             return None
         batch = self._batches[jws] = _Batch(protected, signature, header)
         if len(self._batches) > _CACHE_SIZE:
-            self._batches.popitem(last=False)
+            self._nodes_held -= len(self._batches.popitem(last=False)[1].nodes or ())
         return batch
+
+    @property
+    def nodes_held(self) -> int:
+        """Tree nodes remembered across all batches (at most the node budget after each record)."""
+        return self._nodes_held
+
+    def _remember(
+        self, batch: _Batch, nodes: dict[tree.NodeKey, bytes], seen: list[tuple[tree.NodeKey, bytes]]
+    ) -> None:
+        held = len(nodes)
+        nodes.update(seen)
+        self._nodes_held += len(nodes) - held
+        if self._nodes_held > self._node_budget:
+            self._forget_nodes()
+
+    def _forget_nodes(self) -> None:
+        """Shrink the oldest batches to their verified root until half the budget is held. Their later
+        records then walk their whole proofs (a few µs) instead of stopping early, with no second Ed25519
+        check; the verdicts are the same."""
+        for batch in self._batches.values():
+            nodes = batch.nodes
+            if nodes is not None and len(nodes) > 1:
+                self._nodes_held -= len(nodes) - 1
+                batch.nodes = {tree.ROOT: nodes[tree.ROOT]}
+                if self._nodes_held <= self._node_budget // 2:
+                    return
 
     def _speaker(self, batch: _Batch, entry: KeyEntry) -> _Speaker:
         """Whom a batch's signature speaks for (or why it speaks for no one): an agency key for its agency
@@ -297,6 +330,7 @@ class Verifier:
         except (InvalidSignature, ValueError):  # ValueError: the signature is not base64url
             return False
         batch.nodes = {tree.ROOT: top}
+        self._nodes_held += 1
         return True
 
     def _reject(self, record: RecordLike, reason: DeadLetterReason, source: str, message: str) -> Rejection:

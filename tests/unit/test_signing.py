@@ -33,7 +33,7 @@ from bus.signing.envelope import (
 from bus.signing.keyring import Keyring
 from bus.signing.keys import KeyEntry, NewKey, b64url, b64url_bytes
 from bus.signing.signer import BatchSigner, KeyChain
-from bus.signing.verify import Verifier
+from bus.signing.verify import NODE_BUDGET, Verifier
 from consumers.admission import CountedSignatures, ViewsAdmission
 from tests import views_samples as s
 from tests.unit.runner_fakes import Record
@@ -392,6 +392,24 @@ def test_the_verdicts_do_not_depend_on_what_the_verifier_remembers(keys: Keys) -
     assert _verdicts(warm, [s.report(s.NGHE_AN)], [foreign]) == ["signer.not-entitled"]
 
 
+def test_the_nodes_a_verifier_remembers_stay_within_its_budget(keys: Keys) -> None:
+    signer = keys.signer(keys.hcmc)
+    batches = [[s.report(s.HCMC, code=f"BC-{b}-{i}") for i in range(40)] for b in range(6)]
+    signed = [(list[Event](events), _records(list[Event](events), signer)) for events in batches]
+    bounded, unbounded = Verifier(keys.keyring, node_budget=50), Verifier(keys.keyring)
+    for events, records in signed:
+        order = list(range(0, 40, 7)) + [i for i in range(40) if i % 7]  # scattered, as across partitions
+        picked_events, picked = [events[i] for i in order], [records[i] for i in order]
+        assert _verdicts(bounded, picked_events, picked) == [None] * 40
+        assert bounded.nodes_held <= 50
+        held = sum(len(batch.nodes or ()) for batch in bounded._batches.values())  # the count is exact
+        assert bounded.nodes_held == held
+        assert _verdicts(unbounded, picked_events, picked) == [None] * 40
+    assert unbounded.nodes_held > 50 * 6  # what the budget spared: the nodes of all six batches
+    tampered = replace(signed[-1][1][3], value=b"changed")
+    assert _verdicts(bounded, [signed[-1][0][3]], [tampered]) == ["signature.invalid"]
+
+
 class _Trust:
     """What :class:`consumers.admission.ViewsAdmission` reads of a ViewsTrust (no Kafka here)."""
 
@@ -461,8 +479,9 @@ def _streams(draw: st.DrawFn) -> tuple[int, list[tuple[int, str, int]], int | No
 # Always tried: after the revocation, a record appended before it is admitted (the batch is admitted again
 # under the new keyring), then its sibling appended after it must still be refused.
 @example(stream=(2, [(0, "genuine", 0), (1, "genuine", 0), (0, "genuine", 0), (1, "genuine", 2)], 1))
+@pytest.mark.parametrize("budget", [NODE_BUDGET, 3])  # 3: nodes are forgotten every few records
 def test_a_warm_verifier_gives_each_record_the_verdict_a_fresh_one_gives(
-    keys: Keys, stream: tuple[int, list[tuple[int, str, int]], int | None]
+    keys: Keys, budget: int, stream: tuple[int, list[tuple[int, str, int]], int | None]
 ) -> None:
     """What the verifier remembers of a batch (its verified root, the nodes and siblings its walks
     authenticated, its signer's entitlements) changes the cost, never a verdict: over any order of genuine,
@@ -477,7 +496,7 @@ def test_a_warm_verifier_gives_each_record_the_verdict_a_fresh_one_gives(
     issued = parse_protected(parse_envelope(dict(records[0].headers)[HEADER]).protected).claims.issued_at_ms
     entry = keys.hcmc.entry
     ring = Keyring([entry, keys.hanoi_like.entry])
-    warm = Verifier(ring)
+    warm = Verifier(ring, node_budget=budget)
     for step, (index, kind, appended) in enumerate(arrivals):
         if revoked is not None and step == len(arrivals) // 2:
             ring.put(entry.revoked(issued + revoked))
