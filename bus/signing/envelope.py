@@ -146,10 +146,7 @@ def read_envelope(value: bytes) -> tuple[bytes, int, bytes]:
         end = _HEAD.size + length
         if len(value) < end + _INDEX.size:
             raise ValueError("lgsp_sig version 2 is cut short")
-        path = value[end + _INDEX.size :]
-        if len(path) % _HASH:
-            raise ValueError("the proof must be whole 32-byte hashes")
-        return value[_HEAD.size : end], _INDEX.unpack_from(value, end)[0], path
+        return value[_HEAD.size : end], _INDEX.unpack_from(value, end)[0], _whole(value[end + _INDEX.size :])
     if value.lstrip()[:1] != b"{":
         raise ValueError("not an lgsp_sig envelope (version 2 starts with byte 0x02, version 1 with '{')")
     return _read_v1(value)
@@ -159,10 +156,7 @@ def _read_v1(value: bytes) -> tuple[bytes, int, bytes]:
     canonical = _CANONICAL_V1.fullmatch(value)
     if canonical is not None:
         jws, index, proof = canonical.groups()
-        path = from_b64url(proof)
-        if len(path) % _HASH:
-            raise ValueError("the proof must be whole 32-byte hashes")
-        return jws, int(index), path
+        return jws, int(index), _whole(from_b64url(proof))
     raw = json.loads(value)
     if not isinstance(raw, dict) or raw.get("v") != 1:
         raise ValueError("not an lgsp_sig envelope (version 2, or version 1 JSON)")
@@ -170,10 +164,14 @@ def _read_v1(value: bytes) -> tuple[bytes, int, bytes]:
     if not isinstance(jws, str) or type(index) is not int or not isinstance(proof, str):
         raise ValueError("lgsp_sig needs jws (string), i (integer) and p (string)")
     split_jws(jws.encode("ascii"))  # UnicodeEncodeError (a ValueError) for what base64url never holds
-    path = from_b64url(proof)
+    return jws.encode("ascii"), index, _whole(from_b64url(proof))
+
+
+def _whole(path: bytes) -> bytes:
+    """``path`` if it is whole 32-byte hashes (how long it must be is the tree's to say: ``tree.fits``)."""
     if len(path) % _HASH:
         raise ValueError("the proof must be whole 32-byte hashes")
-    return jws.encode("ascii"), index, path
+    return path
 
 
 def split_jws(jws: bytes) -> tuple[str, str]:

@@ -65,11 +65,8 @@ def _framed(parts: Sequence[bytes | None]) -> bytes:
     return b"".join(framed)
 
 
-_sha256: Final = hashlib.sha256
-
-
 def _node(left: bytes, right: bytes) -> bytes:
-    return _sha256(_NODE + left + right).digest()
+    return hashlib.sha256(_NODE + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -101,7 +98,7 @@ def proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     levels = [list(leaves)]
     while len(levels[-1]) > 1:
         level = levels[-1]
-        above = [_sha256(_NODE + level[at] + level[at + 1]).digest() for at in range(0, len(level) - 1, 2)]
+        above = [_node(level[at], level[at + 1]) for at in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             above.append(level[-1])
         levels.append(above)
@@ -179,7 +176,7 @@ def walk(
         if sn == 0:
             return None, seen
         if fn & 1 or fn == sn:
-            current = _sha256(_NODE + sibling + current).digest()
+            current = _node(sibling, current)
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
@@ -187,7 +184,7 @@ def walk(
                     base += MAX_LEAVES
             seen.append((base | (fn - 1), sibling))  # fn is odd now: the sibling is on its left
         else:
-            current = _sha256(_NODE + current + sibling).digest()
+            current = _node(current, sibling)
             seen.append((base | (fn + 1), sibling))
         fn >>= 1
         sn >>= 1

@@ -18,6 +18,7 @@ import pytest
 
 from bus.authz import asserted_by_event
 from bus.publisher import Publisher
+from bus.settings import Settings
 from bus.topics import ensure_topics
 from tests.faults.ingress_client import issue_key, post
 from tests.faults.ledger import Ledger, feed, resend_pending, scan_topics
@@ -34,14 +35,18 @@ CHUNK = 100
 NODE = 1
 
 
-async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, tmp_path: Path) -> None:
-    started = time.monotonic()
-    settings = fault_settings(
+def _settings(fault_stack: FaultStack, tmp_path: Path, *, delivery_timeout_s: float) -> Settings:
+    return fault_settings(
         fault_stack.bootstrap_servers,
         fault_stack.registry_url,
         tmp_path,
-        producer={"delivery_timeout_s": 5.0},
+        producer={"delivery_timeout_s": delivery_timeout_s},
     )
+
+
+async def test_broker_killed_and_restarted_mid_stream(fault_stack: FaultStack, tmp_path: Path) -> None:
+    started = time.monotonic()
+    settings = _settings(fault_stack, tmp_path, delivery_timeout_s=5.0)
     await ensure_topics(settings)
     events = take_units(EVENTS, seed=101)
     ledger = Ledger()
@@ -94,12 +99,7 @@ async def test_an_ingress_started_while_kafka_is_down_answers_503_then_publishes
 ) -> None:
     """The ingress used to exit at start when Kafka did not answer (a crash loop under a restart policy);
     now it serves 503 and a /readyz naming Kafka, and publishes once the broker is back."""
-    settings = fault_settings(
-        fault_stack.bootstrap_servers,
-        fault_stack.registry_url,
-        tmp_path,
-        producer={"delivery_timeout_s": 3.0},
-    )
+    settings = _settings(fault_stack, tmp_path, delivery_timeout_s=3.0)
     await ensure_topics(settings)
     (event,) = take_units(1, seed=7)
     asserted = {code for _, code in asserted_by_event(event)}
