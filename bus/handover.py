@@ -41,10 +41,14 @@ Placed = tuple[asyncio.Future[RecordMetadataLike], int]
 """Where a record went: the future of its batch (or its own) and its index in that batch (0 for its own)."""
 
 
-async def hand_over(producer: ProducerPort, records: list[Record], placed: list[Placed | None]) -> None:
-    """Give every record to the producer, filling ``placed`` as they go (what is left None was not sent)."""
+Placement = dict[tuple[str, int], list[int]]
+"""The indexes of a call's records per (topic, partition), each list in call order."""
+
+
+async def placement(producer: ProducerPort, records: list[Record]) -> Placement:
+    """Where each record goes: its topic's partition for its key (:func:`bus.partitioner.partition_for`)."""
     partitions: dict[str, list[int]] = {}
-    groups: dict[tuple[str, int], list[int]] = {}
+    groups: Placement = {}
     for index, record in enumerate(records):
         ids = partitions.get(record.topic)
         if ids is None:
@@ -57,6 +61,14 @@ async def hand_over(producer: ProducerPort, records: list[Record], placed: list[
             groups[place] = [index]
         else:
             group.append(index)
+    return groups
+
+
+async def hand_over(
+    producer: ProducerPort, records: list[Record], groups: Placement, placed: list[Placed | None]
+) -> None:
+    """Give every record to the producer where ``groups`` places it, filling ``placed`` as they go (what is
+    left None was not sent)."""
     for (topic, partition), indexes in groups.items():
         if len(indexes) >= BATCH_MIN_RECORDS:
             await _send_batches(producer, topic, partition, records, indexes, placed)

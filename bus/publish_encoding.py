@@ -38,7 +38,7 @@ from bus.events.record import CheckedRecord, EventRecord, event_of, record_of
 from bus.events.rules.limits import millis_of
 from bus.handover import Record
 from bus.serde import AvroSerializer, SerializationContext
-from bus.signing.tree import leaf_hash
+from bus.signing.tree import full_leaf_hash
 from bus.topics import topic_for
 
 
@@ -207,7 +207,7 @@ class Encoder:
         key = entity_key.encode()
         # What a signature binds, from the values at hand (``leaf_of`` would find them in the headers)
         leaf = (
-            leaf_hash(key, (id_header[1], source_header[1], target.type_header[1], time_header[1]), value)
+            full_leaf_hash(key, id_header[1], source_header[1], target.type_header[1], time_header[1], value)
             if self._leaves
             else None
         )

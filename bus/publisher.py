@@ -46,7 +46,7 @@ from bus.authz import Principal, Refusal, event_refusals, record_refusals
 from bus.errors import BrokerError, BrokerUnavailableError, ForbiddenError, PublishError
 from bus.events import EVENT_TYPES, Event
 from bus.events.record import EventRecord
-from bus.handover import Placed, Record, hand_over
+from bus.handover import Placed, Placement, Record, hand_over, placement
 from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
 from bus.publish_encoding import Encoder, Stamp, check_event_type, checked_records
@@ -187,7 +187,8 @@ class Publisher:
             return []
         started = time.perf_counter()
         try:
-            return await self._send_all(await self._encode_events(events, on_behalf))
+            records = await self._encode_events(events, on_behalf)
+            return await self._send_all(records, [event.meta.source for event in events], on_behalf)
         finally:
             self._metrics.publish_duration.observe(time.perf_counter() - started)
 
@@ -206,7 +207,8 @@ class Publisher:
             return []
         started = time.perf_counter()
         try:
-            return await self._send_all(await self._encode_records(records, on_behalf))
+            encoded, sources = await self._encode_records(records, on_behalf)
+            return await self._send_all(encoded, sources, on_behalf)
         finally:
             self._metrics.publish_duration.observe(time.perf_counter() - started)
 
@@ -243,13 +245,12 @@ class Publisher:
             _authorize(principal, [event_refusals(principal, event, catalog) for event in events])
         await self._prepare(types)
         stamp, serializer, encode = Stamp(_now_millis()), self._require_serializer(), self._encoder.event
-        records = [encode(index, event, stamp, serializer) for index, event in enumerate(events)]
-        self._sign(records, [event.meta.source for event in events], on_behalf)
-        return records
+        return [encode(index, event, stamp, serializer) for index, event in enumerate(events)]
 
     async def _encode_records(
         self, records: Sequence[EventRecord], on_behalf: Sequence[Principal] | None
-    ) -> list[Record]:
+    ) -> tuple[list[Record], list[str]]:
+        """The records, and each one's ``source`` (the checked record's: a model may normalise it)."""
         models, checked = checked_records(records)
         if self._principal is not None:
             principal, catalog = self._principal, load_catalog()
@@ -260,16 +261,26 @@ class Publisher:
             encode(index, record, model, stamp, serializer)
             for index, (record, model) in enumerate(zip(checked, models, strict=True))
         ]
-        self._sign(encoded, [record.source for record in checked], on_behalf)
-        return encoded
+        return encoded, [record.source for record in checked]
 
-    def _sign(self, records: list[Record], sources: list[str], on_behalf: Sequence[Principal] | None) -> None:
+    def _sign(
+        self,
+        records: list[Record],
+        sources: list[str],
+        on_behalf: Sequence[Principal] | None,
+        groups: Placement,
+    ) -> None:
         if self._keychain is None:
             return
+        # Each signer's tree takes its records partition by partition: a signer's records in one partition are
+        # then neighbours in its tree, so their proofs share all but their lowest hashes. LZ4 finds the shared
+        # ones (a fifth fewer bytes per record sent), and the views' verifier, reading a partition in order,
+        # meets an authenticated node after a hash or two.
+        order = [index for indexes in groups.values() for index in indexes]
         if on_behalf is not None and self._keychain.attester is not None:
-            attest_records(self._keychain.attester, on_behalf, records)
+            attest_records(self._keychain.attester, on_behalf, records, order)
         else:
-            sign_records(self._keychain, sources, records)
+            sign_records(self._keychain, sources, records, order)
 
     async def _prepare(self, types: set[type[Event]]) -> None:
         missing = types - self._prepared
@@ -279,7 +290,10 @@ class Publisher:
 
     # --- steps 2 and 3: send all, then confirm -----------------------------------------------------------
 
-    async def _send_all(self, records: list[Record]) -> list[Delivery]:
+    async def _send_all(
+        self, records: list[Record], sources: list[str], on_behalf: Sequence[Principal] | None
+    ) -> list[Delivery]:
+        """Place, sign and hand over ``records`` (``sources``: each one's event source), then confirm them."""
         producer = self._require_producer()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
@@ -287,7 +301,9 @@ class Publisher:
         send_error: BaseException | None = None
         try:
             async with asyncio.timeout_at(deadline), self._send_lock:
-                await hand_over(producer, records, placed)
+                groups = await placement(producer, records)
+                self._sign(records, sources, on_behalf, groups)
+                await hand_over(producer, records, groups, placed)
         except (KafkaError, TimeoutError) as exc:
             send_error = exc
         futures = {slot[0] for slot in placed if slot is not None}

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Final, cast
+from typing import Final
 
 IDENTITY_HEADERS: Final = ("ce_id", "ce_source", "ce_type", "ce_time")
 """The headers a signature binds, in leaf order (after the key, before the value)."""
+_ID, _SOURCE, _TYPE, _TIME = IDENTITY_HEADERS
+_sha256: Final = hashlib.sha256
 _LEAF: Final = b"\x00"
 _NODE: Final = b"\x01"
 _ABSENT: Final = b"\xff\xff\xff\xff"
@@ -30,28 +32,40 @@ def leaf_hash(key: bytes | None, identity: Sequence[bytes | None], value: bytes 
     """SHA-256(0x00 || each of key, identity headers, value as 4-byte big-endian length + bytes).
 
     A missing part (no key, a header absent) is length 0xFFFFFFFF with no bytes: distinct from empty."""
-    parts = (key, *identity, value)
-    if len(parts) == 6 and None not in parts:
-        # Every record of ours has all six parts: one formatting call frames them (the whole leaf 1.4 µs
-        # instead of 1.7 part by part, timeit; it runs once per record signed and once per record verified).
-        a, b, c, d, e, f = cast(tuple[bytes, ...], parts)
-        framed = _SIX_PARTS % (
-            _length(len(a)),
-            a,
-            _length(len(b)),
-            b,
-            _length(len(c)),
-            c,
-            _length(len(d)),
-            d,
-            _length(len(e)),
-            e,
-            _length(len(f)),
-            f,
+    if key is not None and value is not None and len(identity) == len(IDENTITY_HEADERS):
+        ce_id, source, type_, time = identity
+        if ce_id is not None and source is not None and type_ is not None and time is not None:
+            return full_leaf_hash(key, ce_id, source, type_, time, value)
+    return _sha256(_framed((key, *identity, value))).digest()
+
+
+def leaf_hash_of(key: bytes | None, headers: Mapping[str, bytes], value: bytes | None) -> bytes:
+    """:func:`leaf_hash` of a record whose headers are ``headers`` (name to value)."""
+    get = headers.get
+    return leaf_hash(key, (get(_ID), get(_SOURCE), get(_TYPE), get(_TIME)), value)
+
+
+def full_leaf_hash(key: bytes, ce_id: bytes, source: bytes, type_: bytes, time: bytes, value: bytes) -> bytes:
+    """:func:`leaf_hash` when every part is present, as every record of ours has them: one formatting call
+    frames the six parts (the whole leaf 1.4 µs instead of 1.9 through the general path, timeit; it runs once
+    per record signed and once per record verified)."""
+    return _sha256(
+        _SIX_PARTS
+        % (
+            _length(len(key)),
+            key,
+            _length(len(ce_id)),
+            ce_id,
+            _length(len(source)),
+            source,
+            _length(len(type_)),
+            type_,
+            _length(len(time)),
+            time,
+            _length(len(value)),
+            value,
         )
-    else:
-        framed = _framed(parts)
-    return hashlib.sha256(framed).digest()
+    ).digest()
 
 
 def _framed(parts: Sequence[bytes | None]) -> bytes:
@@ -66,7 +80,7 @@ def _framed(parts: Sequence[bytes | None]) -> bytes:
 
 
 def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE + left + right).digest()
+    return _sha256(_NODE + left + right).digest()
 
 
 def _split(n: int) -> int:

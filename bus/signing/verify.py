@@ -51,7 +51,6 @@ NODE_BUDGET: Final = 1 << 20
 """The most tree nodes a verifier remembers across its batches (each about 100 bytes: some 100 MB). Batches
 spread over many partitions leave about two authenticated nodes per record until all their records have come,
 and up to ``_CACHE_SIZE`` batches are remembered: without a bound a rebuild could hold gigabytes."""
-_IDENTITY: Final = tuple(tree.IDENTITY_HEADERS)
 _HEADER_BYTES: Final = HEADER
 
 
@@ -163,7 +162,7 @@ class Verifier:
         entry, principal, memo = speaker
         if isinstance(principal, str):
             return False
-        leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
+        leaf = tree.leaf_hash_of(record.key, headers, record.value)
         authentic = nodes.get(index)  # a leaf's node key is its index
         if authentic is None:
             top, seen = tree.walk(leaf, index, batch.header.claims.size, path, nodes)
@@ -203,7 +202,7 @@ class Verifier:
         if entry is None:
             message = f"key {batch.header.key_id} is not on the keyring"
             return _rejection(DeadLetterReason.SIGNER_UNKNOWN, message)
-        leaf = tree.leaf_hash(record.key, [headers.get(name) for name in _IDENTITY], record.value)
+        leaf = tree.leaf_hash_of(record.key, headers, record.value)
         top, seen = tree.walk(leaf, index, batch.header.claims.size, path, batch.nodes)
         if top is None or not self._signed(batch, top, entry) or batch.nodes is None:
             message = f"the signature of key {entry.key_id} does not verify for this record"

@@ -26,6 +26,7 @@ from bus.registry import SchemaRegistryClient
 from bus.serde import AvroSerializer, SerializationContext
 from bus.settings import Settings
 from bus.signing import create_agency_key, load_private_key
+from bus.signing.envelope import read_envelope
 from bus.signing.keyring import Keyring
 from bus.signing.signer import BatchSigner, KeyChain
 from bus.signing.verify import Verifier
@@ -562,3 +563,34 @@ async def test_what_the_publisher_signs_verifies_from_the_headers_it_sends(
     assert len(verdicts) == len(events)
     assert verdicts == [None] * len(events)
     assert any(name == "ce_correlationid" for s in producer.sent for name, _ in s.headers)
+
+
+async def test_each_signer_takes_a_partitions_records_as_neighbours_in_its_tree(
+    settings: Settings, registry_client: SchemaRegistryClient, producer: FakeProducer, tmp_path: Path
+) -> None:
+    """A signer's records in one partition hold consecutive leaves of its tree, in the order they are sent
+    (their proofs then share all but their lowest hashes), and every leaf of every tree is used once."""
+    producer.partition_count = 4
+    events = _events(60)
+    made = {source: create_agency_key(source, tmp_path) for source in {e.meta.source for e in events}}
+    signers = [
+        BatchSigner(load_private_key(k.private_key_file), k.entry.key_id, k.entry.agency)
+        for k in made.values()
+    ]
+    async with Publisher(
+        settings, registry=registry_client, producer_factory=lambda _s: producer, keychain=KeyChain(signers)
+    ) as publisher:
+        await publisher.publish_many(events)
+    runs: dict[tuple[bytes, str, int | None], list[int]] = {}
+    for sent in producer.sent:
+        jws, index, _path = read_envelope(dict(sent.headers)["lgsp_sig"])
+        runs.setdefault((jws, sent.topic, sent.partition), []).append(index)
+    assert len({partition for _, _, partition in runs}) == 4
+    trees: dict[bytes, list[int]] = {}
+    for (jws, _, _), indexes in runs.items():
+        assert indexes == list(range(indexes[0], indexes[0] + len(indexes)))
+        trees.setdefault(jws, []).extend(indexes)
+    assert sorted(len(t) for t in trees.values()) == sorted(
+        sum(1 for e in events if e.meta.source == s) for s in made
+    )
+    assert all(sorted(indexes) == list(range(len(indexes))) for indexes in trees.values())

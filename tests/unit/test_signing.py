@@ -461,6 +461,23 @@ def test_the_leaf_framed_in_one_call_equals_the_leaf_framed_part_by_part(
     assert tree.leaf_hash(key, identity, value) == hashlib.sha256(framed).digest()
 
 
+@given(st.lists(st.binary(max_size=40), min_size=6, max_size=6))
+def test_the_leaf_of_six_present_parts_is_framed_as_any_other(parts: list[bytes]) -> None:
+    framed = b"\x00" + b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+    assert tree.full_leaf_hash(*parts) == hashlib.sha256(framed).digest()
+
+
+@given(_PARTS, st.lists(_PARTS, min_size=4, max_size=4), _PARTS)
+def test_the_leaf_of_a_records_headers_takes_its_identity_headers_in_order(
+    key: bytes | None, identity: list[bytes | None], value: bytes | None
+) -> None:
+    headers = {"ce_specversion": b"1.0", "content-type": b"application/avro"}
+    headers |= {
+        name: part for name, part in zip(tree.IDENTITY_HEADERS, identity, strict=True) if part is not None
+    }
+    assert tree.leaf_hash_of(key, headers, value) == tree.leaf_hash(key, identity, value)
+
+
 @st.composite
 def _streams(draw: st.DrawFn) -> tuple[int, list[tuple[int, str, int]], int | None]:
     """A batch size, then which records arrive in what order (index, kind, broker append time offset) and
