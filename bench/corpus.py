@@ -45,6 +45,7 @@ from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.events import EVENT_TYPES, Event
+from bus.partitioner import partition_for
 from bus.registry import SchemaRegistryClient
 from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
 from bus.settings import Settings
@@ -77,9 +78,9 @@ class CorpusRecord:
 
 def corpus_prefix(count: int) -> str:
     """Topic prefix of the corpus of ``count`` events: the same for every run, so it can be reused, until the
-    events or the signature envelope's version change (topics kept from before version 2 would measure
-    version 1's reading)."""
-    return f"bench-corpus-{count}-{_fingerprint()}-signed-v{ENVELOPE_VERSION}."
+    events, the signature envelope's version or the leaf order change (topics kept from before version 2
+    would measure version 1's reading; from before the trees went partition by partition, longer walks)."""
+    return f"bench-corpus-{count}-{_fingerprint()}-signed-v{ENVELOPE_VERSION}-by-partition."
 
 
 @contextmanager
@@ -273,28 +274,37 @@ async def send_cache(settings: Settings, path: Path, chain: KeyChain, progress: 
     await producer.start()
     sent = 0
     try:
+        partitions: dict[str, list[int]] = {t: sorted(await producer.partitions_for(t)) for t in topics}
         window: list[tuple[str, RawRecord]] = []
         for record in read_cache(path):
             raw = RawRecord(record.key, frames[record.type_index] + record.body, list(record.headers))
             window.append((topics[record.type_index], raw))
             if len(window) >= _IN_FLIGHT:
-                sent += await _send_window(producer, chain, window)
+                sent += await _send_window(producer, chain, window, partitions)
                 window.clear()
                 if sent % 200_000 == 0:
                     progress(f"corpus: sent {sent:,} records")
-        sent += await _send_window(producer, chain, window)
+        sent += await _send_window(producer, chain, window, partitions)
     finally:
         await producer.stop()
     return sent
 
 
 async def _send_window(
-    producer: AIOKafkaProducer, chain: KeyChain, window: list[tuple[str, RawRecord]]
+    producer: AIOKafkaProducer,
+    chain: KeyChain,
+    window: list[tuple[str, RawRecord]],
+    partitions: dict[str, list[int]],
 ) -> int:
-    """Sign the window's records (per agency, :data:`bench.keys.SIGN_BATCH` a signature), send, await."""
-    sign_records(chain, [raw for _, raw in window])
+    """Sign the window's records (per agency, :data:`bench.keys.SIGN_BATCH` a signature), send, await. As the
+    Publisher does, each signer's tree takes its records partition by partition: the window is placed first
+    (a stable sort, so each partition keeps its order)."""
+    placed = [(topic, partition_for(raw.key, partitions[topic]), raw) for topic, raw in window]
+    placed.sort(key=lambda item: item[:2])
+    sign_records(chain, [raw for _, _, raw in placed])
     pending = [
-        await producer.send(topic, raw.value, key=raw.key, headers=raw.headers) for topic, raw in window
+        await producer.send(topic, raw.value, key=raw.key, headers=raw.headers, partition=partition)
+        for topic, partition, raw in placed
     ]
     await asyncio.gather(*pending)
     return len(window)
