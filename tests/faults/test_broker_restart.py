@@ -10,6 +10,7 @@ views — which never stopped — must hold every confirmed event exactly once.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -129,3 +130,32 @@ async def test_an_ingress_started_while_kafka_is_down_answers_503_then_publishes
         await asyncio.to_thread(fault_stack.restart_missing)
     records = await read_all(settings.kafka.bootstrap_servers, data_topics(settings))
     assert [r.key for r in records] == [event.entity_key().encode()]
+
+
+async def test_an_ingress_stopped_while_kafka_is_down_exits_at_once(
+    fault_stack: FaultStack, tmp_path: Path
+) -> None:
+    """SIGTERM while the ingress is still trying to reach Kafka (and its audit trail queues records): it stops
+    retrying and exits gracefully at once, rather than retrying on or waiting out the delivery timeout (60 s
+    here) for a broker that is not there."""
+    settings = _settings(fault_stack, tmp_path, delivery_timeout_s=60.0)
+    await ensure_topics(settings)
+    issue_key(settings.ingress.api_keys_file, [])  # an ingress refuses to start without its key file
+    fault_stack.launcher.kill_broker(NODE)
+    ingress = IngressProcess(settings, tmp_path)
+    try:
+        url = await ingress.started(timeout_s=120)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        await ingress.wait_for_line("Kafka is unavailable at start", timeout_s=30)
+        asked = time.monotonic()
+        code = await ingress.stop(timeout_s=45)
+        took = time.monotonic() - asked
+    finally:
+        await ingress.stop()
+        await asyncio.to_thread(fault_stack.restart_missing)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the supervisor to see
+    assert code in (0, -signal.SIGTERM), ingress.tail()
+    assert "Application shutdown complete" in ingress.tail(200)
+    assert took < 15, f"the ingress took {took:.1f} s to stop:\n{ingress.tail()}"
