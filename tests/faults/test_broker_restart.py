@@ -10,8 +10,10 @@ views — which never stopped — must hold every confirmed event exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -105,29 +107,18 @@ async def test_an_ingress_started_while_kafka_is_down_answers_503_then_publishes
     (event,) = take_units(1, seed=7)
     asserted = {code for _, code in asserted_by_event(event)}
     token = issue_key(settings.ingress.api_keys_file, {event.meta.source, *asserted})
-    launcher = fault_stack.launcher
-    launcher.kill_broker(NODE)
-    ingress = IngressProcess(settings, tmp_path)
-    try:
-        url = await ingress.started(timeout_s=120)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            ready = await client.get("/readyz")
-            assert ready.status_code == 503, ready.text
-            assert ready.json()["checks"]["kafka"]["ok"] is False
-            refused = await post(client, token, [event], batch=False)
-            assert refused.status_code == 503, refused.text
-            assert ingress.alive()
-            await asyncio.to_thread(launcher.start_broker, NODE)
-            deadline = time.monotonic() + 120
-            while (await client.get("/readyz")).status_code != 200:
-                assert time.monotonic() < deadline, ingress.tail()
-                await asyncio.sleep(0.5)
-            accepted = await post(client, token, [event], batch=False)
-            assert accepted.status_code == 202, accepted.text
+    async with _ingress_without_kafka(fault_stack, settings, tmp_path) as (ingress, client):
+        refused = await post(client, token, [event], batch=False)
+        assert refused.status_code == 503, refused.text
+        assert ingress.alive()
+        await asyncio.to_thread(fault_stack.launcher.start_broker, NODE)
+        deadline = time.monotonic() + 120
+        while (await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ingress.tail()
+            await asyncio.sleep(0.5)
+        accepted = await post(client, token, [event], batch=False)
+        assert accepted.status_code == 202, accepted.text
         assert "Kafka is unavailable at start" in ingress.tail(200)
-    finally:
-        await ingress.stop()
-        await asyncio.to_thread(fault_stack.restart_missing)
     records = await read_all(settings.kafka.bootstrap_servers, data_topics(settings))
     assert [r.key for r in records] == [event.entity_key().encode()]
 
@@ -141,21 +132,32 @@ async def test_an_ingress_stopped_while_kafka_is_down_exits_at_once(
     settings = _settings(fault_stack, tmp_path, delivery_timeout_s=60.0)
     await ensure_topics(settings)
     issue_key(settings.ingress.api_keys_file, [])  # an ingress refuses to start without its key file
+    async with _ingress_without_kafka(fault_stack, settings, tmp_path) as (ingress, _client):
+        await ingress.wait_for_line("Kafka is unavailable at start", timeout_s=30)
+        asked = time.monotonic()
+        code = await ingress.stop(timeout_s=45)
+        took = time.monotonic() - asked
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the supervisor to see
+    assert code in (0, -signal.SIGTERM), ingress.tail()
+    assert "Application shutdown complete" in ingress.tail(200)
+    assert took < 15, f"the ingress took {took:.1f} s to stop:\n{ingress.tail()}"
+
+
+@contextlib.asynccontextmanager
+async def _ingress_without_kafka(
+    fault_stack: FaultStack, settings: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[IngressProcess, httpx.AsyncClient]]:
+    """The broker killed, then an ingress started: it serves, its /readyz says Kafka is down (503). Stopped,
+    and the broker restarted, on the way out."""
     fault_stack.launcher.kill_broker(NODE)
     ingress = IngressProcess(settings, tmp_path)
     try:
         url = await ingress.started(timeout_s=120)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             ready = await client.get("/readyz")
-        assert ready.status_code == 503, ready.text
-        await ingress.wait_for_line("Kafka is unavailable at start", timeout_s=30)
-        asked = time.monotonic()
-        code = await ingress.stop(timeout_s=45)
-        took = time.monotonic() - asked
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"]["kafka"]["ok"] is False
+            yield ingress, client
     finally:
         await ingress.stop()
         await asyncio.to_thread(fault_stack.restart_missing)
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal for the supervisor to see
-    assert code in (0, -signal.SIGTERM), ingress.tail()
-    assert "Application shutdown complete" in ingress.tail(200)
-    assert took < 15, f"the ingress took {took:.1f} s to stop:\n{ingress.tail()}"
