@@ -45,7 +45,7 @@ from bus.aiokafka_adapter import producer_kwargs
 from bus.cloudevents import kafka_headers
 from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.events import EVENT_TYPES, Event
-from bus.partitioner import partition_for
+from bus.handover import group_by_partition, partition_order
 from bus.registry import SchemaRegistryClient
 from bus.serde import HEADER, MAGIC_BYTE, parsed_schema, subject_for
 from bus.settings import Settings
@@ -298,14 +298,16 @@ async def _send_window(
 ) -> int:
     """Sign the window's records (per agency, :data:`bench.keys.SIGN_BATCH` a signature), send, await. As the
     Publisher does, each signer's tree takes its records partition by partition: the window is placed first
-    (a stable sort, so each partition keeps its order)."""
-    placed = [(topic, partition_for(raw.key, partitions[topic]), raw) for topic, raw in window]
-    placed.sort(key=lambda item: item[:2])
-    sign_records(chain, [raw for _, _, raw in placed])
-    pending = [
-        await producer.send(topic, raw.value, key=raw.key, headers=raw.headers, partition=partition)
-        for topic, partition, raw in placed
-    ]
+    (:func:`bus.handover.partition_order`; each partition keeps its order)."""
+    groups = group_by_partition([(topic, raw.key) for topic, raw in window], partitions)
+    sign_records(chain, [window[index][1] for index in partition_order(groups)])
+    pending = []
+    for (topic, partition), indexes in groups.items():
+        for raw in (window[index][1] for index in indexes):
+            sent = await producer.send(
+                topic, raw.value, key=raw.key, headers=raw.headers, partition=partition
+            )
+            pending.append(sent)
     await asyncio.gather(*pending)
     return len(window)
 

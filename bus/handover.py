@@ -9,6 +9,7 @@ whole record batches (``create_batch``/``send_batch``: one delivery future per b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,20 +49,33 @@ Placement = dict[tuple[str, int], list[int]]
 async def placement(producer: ProducerPort, records: list[Record]) -> Placement:
     """Where each record goes: its topic's partition for its key (:func:`bus.partitioner.partition_for`)."""
     partitions: dict[str, list[int]] = {}
+    for topic in {record.topic for record in records}:
+        ids = partitions[topic] = await producer.partitions(topic)
+        if not ids:  # what aiokafka's send() would wait for until its own timeout
+            raise KafkaTimeoutError(f"no partitions known for topic {topic}")
+    return group_by_partition([(record.topic, record.key) for record in records], partitions)
+
+
+def group_by_partition(
+    places: Sequence[tuple[str, bytes]], partitions: Mapping[str, Sequence[int]]
+) -> Placement:
+    """The indexes of ``places`` (topic, key) per (topic, partition), among each topic's ``partitions``."""
     groups: Placement = {}
-    for index, record in enumerate(records):
-        ids = partitions.get(record.topic)
-        if ids is None:
-            ids = partitions[record.topic] = await producer.partitions(record.topic)
-            if not ids:  # what aiokafka's send() would wait for until its own timeout
-                raise KafkaTimeoutError(f"no partitions known for topic {record.topic}")
-        place = (record.topic, partition_for(record.key, ids))
+    for index, (topic, key) in enumerate(places):
+        place = (topic, partition_for(key, partitions[topic]))
         group = groups.get(place)
         if group is None:
             groups[place] = [index]
         else:
             group.append(index)
     return groups
+
+
+def partition_order(groups: Placement) -> list[int]:
+    """Every index, partition by partition, each partition's in call order: the order in which a signer's hash
+    tree takes its records, so that a partition's records of one signer are neighbours in it and their
+    proofs share all but their lowest hashes."""
+    return [index for indexes in groups.values() for index in indexes]
 
 
 async def hand_over(

@@ -46,7 +46,7 @@ from bus.authz import Principal, Refusal, event_refusals, record_refusals
 from bus.errors import BrokerError, BrokerUnavailableError, ForbiddenError, PublishError
 from bus.events import EVENT_TYPES, Event
 from bus.events.record import EventRecord
-from bus.handover import Placed, Placement, Record, hand_over, placement
+from bus.handover import Placed, Placement, Record, hand_over, partition_order, placement
 from bus.metrics import PublisherMetrics, PublishErrorReason
 from bus.producer_port import ProducerFactory, ProducerPort, RecordMetadataLike
 from bus.publish_encoding import Encoder, Stamp, check_event_type, checked_records
@@ -272,11 +272,9 @@ class Publisher:
     ) -> None:
         if self._keychain is None:
             return
-        # Each signer's tree takes its records partition by partition: a signer's records in one partition are
-        # then neighbours in its tree, so their proofs share all but their lowest hashes. LZ4 finds the shared
-        # ones (a fifth fewer bytes per record sent), and the views' verifier, reading a partition in order,
-        # meets an authenticated node after a hash or two.
-        order = [index for indexes in groups.values() for index in indexes]
+        # Partition by partition: LZ4 finds the hashes neighbours share (a fifth fewer bytes per signed record
+        # sent), and the views' verifier, reading a partition in order, meets an authenticated node sooner.
+        order = partition_order(groups)
         if on_behalf is not None and self._keychain.attester is not None:
             attest_records(self._keychain.attester, on_behalf, records, order)
         else:
