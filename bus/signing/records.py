@@ -62,7 +62,7 @@ def attest_records(
 
 
 def _leaves(records: list[Record], indexes: list[int]) -> list[bytes]:
-    return [record.leaf or leaf_of(record) for record in map(records.__getitem__, indexes)]
+    return [leaf_of(records[index]) for index in indexes]
 
 
 def _append(records: list[Record], indexes: list[int], headers: list[bytes]) -> None:
