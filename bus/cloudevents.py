@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 import pydantic
 from pydantic import BaseModel
@@ -64,7 +64,24 @@ def format_time(value: datetime) -> str:
 
 def format_epoch_millis(millis: int) -> str:
     """:func:`format_time` of a time in epoch milliseconds (an :class:`~bus.events.record.EventRecord`'s)."""
-    return format_time(datetime_of_millis(millis))
+    # Once per published record: the date part comes from format_time once per day, the clock by arithmetic
+    # (half the cost of a datetime and its isoformat).
+    day, rest = divmod(millis, _DAY_MS)
+    date_part = _DATE_PARTS.get(day)
+    if date_part is None:
+        if len(_DATE_PARTS) >= _DATE_PARTS_LIMIT:
+            _DATE_PARTS.clear()
+        date_part = _DATE_PARTS[day] = format_time(datetime_of_millis(day * _DAY_MS))[:11]
+    seconds, ms = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return "%s%02d:%02d:%02d.%03dZ" % (date_part, hour, minute, second, ms)  # noqa: UP031 - the fastest
+
+
+_DAY_MS: Final = 86_400_000
+_DATE_PARTS_LIMIT: Final = 4_096
+_DATE_PARTS: dict[int, str] = {}
+"""Epoch day -> ``YYYY-MM-DDT`` (bounded: events span a few days, a replay at most years)."""
 
 
 def to_structured(event: Event) -> dict[str, Any]:

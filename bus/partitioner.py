@@ -31,9 +31,9 @@ def murmur2(data: bytes) -> int:
     h = (_SEED ^ length) & _MASK
     count = length >> 2
     for word in _words(count).unpack_from(data) if count else ():
-        k = (word * _M) & _MASK
-        k ^= k >> 24
-        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+        k = word * _M & _MASK
+        # (h·M mod 2³²) xor (k'·M mod 2³²) is (h·M xor k'·M) mod 2³²: one mask instead of two
+        h = (h * _M ^ (k ^ k >> 24) * _M) & _MASK
     tail = length & 3
     if tail:
         base = length & ~3

@@ -318,10 +318,17 @@ class Publisher:
         errors: Counter[tuple[str, str]] = Counter()
         abandoned: set[asyncio.Future[RecordMetadataLike]] = set()
         cause = send_error
+        # A future is one partition's batch, shared by many records: its outcome is read once.
+        outcomes: dict[asyncio.Future[RecordMetadataLike], RecordMetadataLike | None] = {}
         for record, slot in zip(records, placed, strict=True):
             future, position = (None, 0) if slot is None else slot
-            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
-                meta = future.result()
+            if future is None:
+                meta = None
+            elif future in outcomes:
+                meta = outcomes[future]
+            else:
+                meta = outcomes[future] = _metadata_of(future)
+            if meta is not None:
                 deliveries.append(
                     Delivery(record.event_id, meta.topic, meta.partition, meta.offset + position)
                 )
@@ -390,6 +397,13 @@ def _now_millis() -> datetime:
     # Avro carries timestamp-millis; truncating here makes the model equal what consumers will read.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _metadata_of(future: asyncio.Future[RecordMetadataLike]) -> RecordMetadataLike | None:
+    """Where Kafka stored the batch of ``future``, or None if it was not (yet) stored."""
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return None
 
 
 def _failure_of(future: asyncio.Future[Any] | None, send_error: BaseException | None) -> BaseException:

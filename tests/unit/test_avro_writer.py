@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.avro_plain import plain_schema, plain_writer
-from bus.avro_writer import compile_writer
+from bus.avro_writer import compile_writer, zigzag
 from bus.events import EVENT_TYPES, Event
 from bus.events.record import record_of
 from tests.strategies import events
@@ -151,3 +151,20 @@ def test_a_models_fields_are_written_as_fastavro_writes_its_record(event: Event)
     assert encode is not None
     assert plain is not None
     assert encode(plain.from_model(event)) == fastavro_bytes(source, event.to_avro())
+
+
+_LONGS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    # every varint length (1 to 10 bytes) at both of its ends, where an unrolled case could be off by one
+    st.integers(min_value=0, max_value=9).flatmap(
+        lambda groups: st.sampled_from([2 ** (7 * groups) - 1, 2 ** (7 * groups), -(2 ** (7 * groups))])
+    ),
+    st.integers(min_value=0, max_value=2**42),  # timestamp-millis of any year to 2109
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_LONGS)
+def test_every_long_is_the_varint_fastavro_writes(value: int) -> None:
+    value = max(-(2**63), min(2**63 - 1, value))
+    assert zigzag(value) == fastavro_bytes("long", value)

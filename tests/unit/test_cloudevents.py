@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bus.cloudevents import (
+    format_epoch_millis,
+    format_time,
     from_json,
     from_structured,
     kafka_headers,
@@ -20,6 +23,7 @@ from bus.cloudevents import (
 )
 from bus.errors import UnknownAgencyError, UnknownEventTypeError, ValidationError
 from bus.events import DossierSynced, Event, validate
+from bus.events.rules.limits import datetime_of_millis
 from tests.strategies import events, sample_dossier_synced, sample_meta
 
 pytestmark = pytest.mark.unit
@@ -221,3 +225,10 @@ def test_headers_that_do_not_describe_the_event() -> None:
     with pytest.raises(ValidationError) as caught:
         verify_headers(event, {**attributes, "type": "vn.gov.lgsp.report.ReportFiled"})
     assert (caught.value.field, caught.value.rule) == ("ce_type", "cloudevents.header_mismatch")
+
+
+@settings(max_examples=500, deadline=None)
+@given(millis=st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_a_time_in_epoch_millis_is_written_as_format_time_writes_its_datetime(millis: int) -> None:
+    """From year 1 to 9999: the arithmetic clock and the cached date equal the datetime's own isoformat."""
+    assert format_epoch_millis(millis) == format_time(datetime_of_millis(millis))
