@@ -35,6 +35,7 @@ from bus.errors import (
 from bus.events import Event
 from bus.events.record import EventRecord
 from bus.publisher import Delivery, EventEncodingError
+from bus.settings import Settings
 from bus.wording import of_total
 from producers.ingress.limits import KeyLimiter
 from producers.ingress.problems import FieldError, ProblemError, ProblemKind
@@ -134,11 +135,24 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
     return probe
 
 
+def ingress_publisher_settings(settings: Settings) -> Settings:
+    """The settings of the ingress's own Publisher: its producer does not linger, since the single events
+    have already waited ``producer.linger_ms`` for company in the :class:`Coalescer` (and a batch request's
+    records need none)."""
+    return settings.model_copy(update={"producer": settings.producer.model_copy(update={"linger_ms": 0})})
+
+
 class Coalescer:
     """Publishes the single events of concurrent requests together: one ``publish_records`` call for all the
-    events handed over in one turn of the event loop, so that the per-call work (stamp, lock, delivery
-    wait, confirmation) is paid once for them rather than once per request. A lone request goes alone, at
-    once: nothing waits for company.
+    events that arrive within ``linger_s`` of the first (or ``max_events`` of them, whichever comes first),
+    so that the per-call work (stamp, lock, the batch signature, a produce request, the confirmation) is paid
+    once for them rather than once per request.
+
+    This is the producer's own ``linger_ms`` lifted one level up: a record handed to Kafka's producer alone
+    waits that long for company anyway, so waiting here instead costs no latency, and the ingress's Publisher
+    then sends at once (its producer does not linger again: :func:`ingress_publisher_settings`). With
+    ``linger_s`` 0, the events handed over in one turn of the event loop go together and a lone request goes
+    alone, at once.
 
     Each request still gets its own answer. If the shared call fails before sending (an event that does not
     encode, the registry), nothing was sent, and each event is published again on its own so that only the
@@ -148,21 +162,35 @@ class Coalescer:
     duplicates by event id).
     """
 
-    def __init__(self, publisher: EventPublisher) -> None:
+    def __init__(self, publisher: EventPublisher, *, linger_s: float = 0.0, max_events: int = 500) -> None:
         self._publisher = publisher
+        self._linger_s = linger_s
+        self._max_events = max_events
         self._pending: list[tuple[EventRecord, Principal | None, asyncio.Future[Delivery]]] = []
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     async def publish(self, event: EventRecord, principal: Principal | None = None) -> Delivery:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Delivery] = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush)
+            self._timer = (
+                loop.call_later(self._linger_s, self._flush)
+                if self._linger_s > 0
+                else loop.call_soon(self._flush)
+            )
         self._pending.append((event, principal, future))
+        if len(self._pending) >= self._max_events:
+            self._flush()
         return await future
 
     def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         group, self._pending = self._pending, []
+        if not group:
+            return
         task = asyncio.get_running_loop().create_task(self._publish(group))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -250,6 +278,8 @@ class PublishService:
         on_in_flight: Callable[[int], None] = lambda _n: None,
         on_unavailable: Callable[[Sequence[EventRecord] | None], None] = lambda _events: None,
         per_key: KeyLimiter | None = None,
+        linger_s: float = 0.0,
+        max_coalesced: int = 500,
     ) -> None:
         self._publisher = publisher
         self._gate = gate
@@ -259,7 +289,7 @@ class PublishService:
         self._on_in_flight = on_in_flight
         self._on_unavailable = on_unavailable
         """Told of every publish refused with 503: its events, or None when the body was not read yet."""
-        self._coalescer = Coalescer(publisher)
+        self._coalescer = Coalescer(publisher, linger_s=linger_s, max_events=max_coalesced)
         self.in_flight = 0
 
     @contextmanager

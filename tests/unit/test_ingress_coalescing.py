@@ -4,6 +4,7 @@ each still answered on its own, and admission decided before the body is read.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from prometheus_client import CollectorRegistry
 
 from bus.authz import Principal
@@ -20,11 +22,18 @@ from bus.events import Event
 from bus.events.record import EventRecord, record_of
 from bus.publisher import Delivery, EventEncodingError
 from bus.settings import Settings
+from producers.ingress import app as ingress_app
 from producers.ingress.app import create_app, front
 from producers.ingress.auth import ApiKeyStore
 from producers.ingress.problems import ProblemError, ProblemKind
 from producers.ingress.routes import FixedKeys
-from producers.ingress.service import CachedProbe, Check, Coalescer, PublishService
+from producers.ingress.service import (
+    CachedProbe,
+    Check,
+    Coalescer,
+    PublishService,
+    ingress_publisher_settings,
+)
 from producers.ingress.workers import worker_count
 from tests import publishing_samples as samples
 
@@ -107,6 +116,70 @@ async def test_a_shared_publish_failing_names_each_requests_own_event_unconfirme
         assert isinstance(outcome, PublishError)
         assert outcome.unconfirmed == [event.event_id]
         assert isinstance(outcome.__cause__, TimeoutError)
+
+
+async def test_events_arriving_in_different_turns_within_the_linger_share_one_publish() -> None:
+    recorder = Recorder()
+    coalescer = Coalescer(recorder, linger_s=30.0, max_events=3)
+    events = _events(3)
+
+    async def arriving(event: EventRecord, delay_s: float) -> Delivery:
+        await asyncio.sleep(delay_s)
+        return await coalescer.publish(event)
+
+    # The third event fills the group: it goes then, not after the 30 s linger.
+    deliveries = await asyncio.wait_for(
+        asyncio.gather(*(arriving(e, 0.01 * i) for i, e in enumerate(events))), timeout=10
+    )
+    assert recorder.calls == [[e.event_id for e in events]]
+    assert [d.id for d in deliveries] == [e.event_id for e in events]
+
+
+async def test_a_lone_event_waits_the_linger_for_company() -> None:
+    recorder = Recorder()
+    coalescer = Coalescer(recorder, linger_s=0.05)
+    (event,) = _events(1)
+    request = asyncio.create_task(coalescer.publish(event))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert recorder.calls == []  # a linger of 0 would have published it by now
+    assert (await request).id == event.event_id
+    assert recorder.calls == [[event.event_id]]
+
+
+def test_the_ingress_publisher_does_not_linger_again() -> None:
+    settings = Settings()
+    settings.producer.linger_ms = 25
+    own = ingress_publisher_settings(settings)
+    assert own.producer.linger_ms == 0
+    assert settings.producer.linger_ms == 25
+    assert own.producer.model_dump(exclude={"linger_ms"}) == settings.producer.model_dump(
+        exclude={"linger_ms"}
+    )
+    assert own.model_dump(exclude={"producer"}) == settings.model_dump(exclude={"producer"})
+
+
+async def test_single_event_requests_wait_the_producer_linger_together() -> None:
+    settings = Settings()
+    settings.producer.linger_ms = 30_000
+    settings.ingress.max_batch_events = 2  # the second request fills the group
+    store = ApiKeyStore()
+    token = store.add_key(samples.HCMC)
+    recorder = Recorder()
+    app = create_app(
+        settings, publisher=recorder, keys=FixedKeys(store), registry=CollectorRegistry(),
+        registry_probe=lambda _t: _ok(),
+    )  # fmt: skip
+    events = [samples.dossier(n) for n in (1, 2)]
+    bodies = [json.dumps(event).encode() for event in events]
+
+    async def request(body: bytes, delay_s: float) -> int:
+        await asyncio.sleep(delay_s)
+        return (await _call(app, token, body))[0]
+
+    statuses = await asyncio.wait_for(asyncio.gather(request(bodies[0], 0), request(bodies[1], 0.02)), 10)
+    assert list(statuses) == [202, 202]
+    assert recorder.calls == [[event["id"] for event in events]]
 
 
 def _service(publisher: Recorder, *, max_in_flight: int, kafka: Check | None = None) -> PublishService:
@@ -234,3 +307,34 @@ async def test_the_served_front_answers_and_counts_like_the_app() -> None:
             "lgsp_ingress_requests_total", {"route": "/v1/events", "status": status}
         )
         assert value == 1.0, status
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+async def test_a_served_ingress_freezes_what_start_up_built(
+    monkeypatch: pytest.MonkeyPatch, freeze: bool
+) -> None:
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # the real one would pin the test's heap
+    app = create_app(
+        Settings(), publisher=Recorder(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry(),
+        registry_probe=lambda _t: _ok(), freeze_gc=freeze,
+    )  # fmt: skip
+    async with app.router.lifespan_context(app):
+        assert frozen == ([True] if freeze else [])
+
+
+def test_serve_asks_the_app_to_freeze(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[bool] = []
+
+    def recording_create_app(settings: Settings, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("freeze_gc", False))
+        return create_app(
+            settings, publisher=Recorder(), keys=FixedKeys(ApiKeyStore()), registry=CollectorRegistry()
+        )
+
+    monkeypatch.setattr(ingress_app, "create_app", recording_create_app)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    settings = Settings()
+    settings.ingress.workers = 1
+    assert ingress_app.serve(settings, host="127.0.0.1", port=0) == 0
+    assert asked == [True]
