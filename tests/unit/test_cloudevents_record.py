@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.cloudevents import format_time, from_structured, to_json
-from bus.cloudevents_record import structured_record
+from bus.cloudevents_record import _NotCanonicalError, compile_plan, structured_record
 from bus.errors import LgspError
 from bus.events import Event
 from bus.events.record import EventRecord, record_of
@@ -158,3 +158,60 @@ def test_a_line_that_breaks_a_rule_is_never_read_without_the_model(name: str, da
     line.pop("subject")
     assert by_model(line) is None, "the model path accepts it: not a broken line"
     assert structured_record(line) is None
+
+
+_CONSTRUCTS: list[dict[str, Any]] = [
+    {"name": "s", "type": "string"},
+    {"name": "n", "type": "long"},
+    {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "day", "type": ["null", {"type": "int", "logicalType": "date"}]},
+    {"name": "e", "type": {"type": "enum", "name": "Colour", "symbols": ["RED", "UNKNOWN"]}},
+    {"name": "e2", "type": ["null", "Colour"]},
+    {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "ns", "type": {"type": "array", "items": "long"}},
+    {"name": "sub", "type": {"type": "record", "name": "Sub", "namespace": "t", "fields": [
+        {"name": "x", "type": ["null", "string"]}]}},
+    {"name": "subs", "type": {"type": "array", "items": "t.Sub"}},
+]  # fmt: skip
+_GOOD = {
+    "s": "Hà Nội", "n": 7, "at": "1970-01-01T00:00:01.500Z", "day": "1970-01-03", "e": "RED", "e2": None,
+    "tags": ["a"], "ns": [1, 2], "sub": {"x": None}, "subs": [{"x": "y"}],
+}  # fmt: skip
+
+
+def test_the_compiled_plan_converts_every_construct() -> None:
+    plan = compile_plan(_CONSTRUCTS)
+    assert plan(_GOOD) == {**_GOOD, "at": 1500, "day": 2}
+    converted = plan(_GOOD)
+    # arrays are copied, as the record owns its values
+    assert converted["tags"] is not _GOOD["tags"]
+    assert converted["ns"] is not _GOOD["ns"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("s", "\ud800"),  # a lone surrogate: not Unicode text
+        ("at", "1970-01-01T00:00:01+00:00"),  # not the canonical form
+        ("at", "1970-02-30T00:00:00Z"),
+        ("day", "1970-1-3"),
+        ("e", "UNKNOWN"),  # only readers may see it
+        ("e2", ["RED"]),
+        ("tags", "a"),
+        ("tags", ["\udfff"]),
+        ("sub", {"x": None, "y": 1}),  # a field too many
+        ("sub", {}),  # a field missing
+        ("subs", [{"x": 1}, "no"]),
+    ],
+)
+def test_the_compiled_plan_leaves_anything_else_to_the_model(field: str, value: Any) -> None:
+    plan = compile_plan(_CONSTRUCTS)
+    with pytest.raises(_NotCanonicalError):
+        plan({**_GOOD, field: value})
+
+
+def test_a_union_of_two_types_is_left_to_the_model() -> None:
+    plan = compile_plan([{"name": "u", "type": ["null", "string", "long"]}])
+    for value in (None, "a", 1):
+        with pytest.raises(_NotCanonicalError):
+            plan({"u": value})
