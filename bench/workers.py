@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bus.consumer.admission import Admission
+from bus.consumer.gc_policy import tune_for_consuming
 from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
@@ -189,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings()
     if args.worker == "views-rebuild":
+        tune_for_consuming()  # as `lgsp views run` and a rebuild's builders do
         result = asyncio.run(views_rebuild(settings, verify=args.verify))
     elif args.worker == "rebuild-n":
         result = asyncio.run(rebuild_n(settings, args.processes))

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
+from bus.consumer.gc_policy import tune_for_consuming
 from bus.consumer.kafka import broker_error, consumer_config, topic_partitions
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
@@ -158,6 +159,7 @@ def run_shard(settings: Settings, store_url: str, partitions: list[Partition]) -
     store at ``store_url``; returns its :class:`RunStats` as a dict."""
     store = settings.store.model_copy(update={"url": store_url})
     settings = _rebuild_batches(settings.model_copy(update={"store": store}))
+    tune_for_consuming()
     return asyncio.run(_member(settings, settings.views.group_id, partitions=partitions))
 
 
@@ -168,6 +170,7 @@ def run_member(settings: Settings, group_id: str, view_set: str | None) -> dict[
     Members keep the configured batch size (``views.max_batch_records``), not a shard's 20,000: a member's
     heartbeats share its event loop with decoding, and on a busy host a 20,000-record batch outlasted the
     session timeout (the scale-out bench saw sessions expire, partitions move and batches refused)."""
+    tune_for_consuming()
     return asyncio.run(_member(settings, group_id, view_set=view_set))
 
 

@@ -51,6 +51,7 @@ def run(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Consume the topics into the view store (long-running; SIGTERM/SIGINT finish the batch in hand)."""
+    from bus.consumer.gc_policy import tune_for_consuming
     from consumers.service import run_views
 
     settings = Settings()
@@ -66,6 +67,7 @@ def run(
             f"{stats.dead_lettered} dead-lettered, {stats.retries} retries, {stats.rebalances} rebalances"
         )
 
+    tune_for_consuming()
     try:
         asyncio.run(main())
     except LgspError as exc:
