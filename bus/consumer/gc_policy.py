@@ -10,8 +10,8 @@ until the store takes them; almost no garbage is cyclic. So what start-up built 
 (``gc.freeze``), and the youngest generation is collected every ``YOUNG_THRESHOLD`` allocations: the same
 rebuild then spends 0.04 s in 4 collections and takes 15-20% less time.
 
-Not for the ingress or the views' HTTP API, where a young collection of 50,000 objects would be one request's
-pause: those freeze start-up only (``producers.ingress.app``).
+Not for a process that answers requests, where a young collection of 50,000 objects would be one request's
+pause: the ingress freezes start-up only (``producers.ingress.app``); the views' HTTP API keeps the defaults.
 """
 
 from __future__ import annotations
