@@ -28,11 +28,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bus.consumer.admission import Admission
-from bus.consumer.gc_policy import tune_for_consuming
 from bus.consumer.kafka import consumer_config, topic_partitions
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Batch
+from bus.gc_policy import tune_for_consuming
 from bus.registry import SchemaRegistryClient
 from bus.serde import AvroDeserializer, SerializationContext
 from bus.settings import Settings

@@ -35,12 +35,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from bus.consumer.gc_policy import tune_for_consuming
 from bus.consumer.kafka import broker_error, consumer_config, topic_partitions
 from bus.consumer.runner import RunStats
 from bus.consumer.service import ConsumerSpec, run_consumer
 from bus.consumer.types import Partition
 from bus.errors import ConfigError, StoreError
+from bus.gc_policy import tune_for_consuming
 from bus.settings import Settings
 from consumers.admission import ViewsTrust
 from consumers.store import is_postgres

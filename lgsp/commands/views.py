@@ -51,7 +51,7 @@ def run(
     metrics_port: MetricsPortOption = None,
 ) -> None:
     """Consume the topics into the view store (long-running; SIGTERM/SIGINT finish the batch in hand)."""
-    from bus.consumer.gc_policy import tune_for_consuming
+    from bus.gc_policy import tune_for_consuming
     from consumers.service import run_views
 
     settings = Settings()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from bus.authz import Principal
 from bus.errors import (
@@ -135,6 +135,10 @@ def kafka_probe(publisher: EventPublisher, topics: Iterable[str]) -> Callable[[f
     return probe
 
 
+MAX_COALESCED: Final = 500
+"""Single events published together at most, unless told otherwise (the app: ``ingress.max_batch_events``)."""
+
+
 def ingress_publisher_settings(settings: Settings) -> Settings:
     """The settings of the ingress's own Publisher: its producer does not linger, since the single events
     have already waited ``producer.linger_ms`` for company in the :class:`Coalescer` (and a batch request's
@@ -162,7 +166,9 @@ class Coalescer:
     duplicates by event id).
     """
 
-    def __init__(self, publisher: EventPublisher, *, linger_s: float = 0.0, max_events: int = 500) -> None:
+    def __init__(
+        self, publisher: EventPublisher, *, linger_s: float = 0.0, max_events: int = MAX_COALESCED
+    ) -> None:
         self._publisher = publisher
         self._linger_s = linger_s
         self._max_events = max_events
@@ -279,7 +285,7 @@ class PublishService:
         on_unavailable: Callable[[Sequence[EventRecord] | None], None] = lambda _events: None,
         per_key: KeyLimiter | None = None,
         linger_s: float = 0.0,
-        max_coalesced: int = 500,
+        max_coalesced: int = MAX_COALESCED,
     ) -> None:
         self._publisher = publisher
         self._gate = gate

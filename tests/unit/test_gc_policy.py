@@ -1,4 +1,4 @@
-"""bus.consumer.gc_policy: a consuming process freezes start-up and collects its young generation less often;
+"""bus.gc_policy: a consuming process freezes start-up and collects its young generation less often;
 ``lgsp views run`` and a rebuild's builders take it, before they consume."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import consumers.rebuild
 import consumers.service
-from bus.consumer import gc_policy
+from bus import gc_policy
 from bus.consumer.runner import RunStats
 from bus.settings import Settings
 from lgsp.cli import app
