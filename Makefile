@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(BIN)/lgsp: pyproject.toml requirements.lock
+$(BIN)/lgsp: pyproject.toml requirements.lock hatch_build.py bus/signing/_merkle.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -40,7 +40,7 @@ jars: install ## resolve the Kafka and Apicurio Registry jars from Maven Central
 lint: install ## ruff + mypy --strict on all code
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bus producers consumers lgsp tests bench
+	$(BIN)/mypy bus producers consumers lgsp tests bench hatch_build.py
 
 test: install system-deps node-deps jars ## the whole suite: unit, integration (real Kafka + registry), e2e, faults
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

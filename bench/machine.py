@@ -70,6 +70,13 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def signing_hashes() -> str:
+    """Which code hashes the signing trees in this install: its C module or its Python functions."""
+    from bus.signing import tree
+
+    return "C (bus/signing/_merkle.c)" if tree.NATIVE else "Python (no C module built)"
+
+
 def source_commit(root: Path) -> dict[str, Any]:
     """The commit the measured code is at, and whether the tree had changes not committed (``git``)."""
 
@@ -100,6 +107,7 @@ def machine_facts(*, java: str, kafka: dict[str, Any]) -> dict[str, Any]:
         "os": platform.platform(),
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "packages": package_versions(),
+        "signing_hashes": signing_hashes(),
         "java": tool_version([java, "-version"]),
         "wrk": tool_version(["wrk", "--version"]),
         "kafka": kafka,

@@ -60,7 +60,8 @@ def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
         f"{machine['os']}",
         f"- **Software**: {machine['python']}, aiokafka {packages.get('aiokafka')}, "
         f"fastavro {packages.get('fastavro')}, avro {packages.get('avro')}, "
-        f"{machine.get('java') or 'no java'}, {machine.get('wrk') or 'no wrk'}",
+        f"{machine.get('java') or 'no java'}, {machine.get('wrk') or 'no wrk'}; signing hashes in "
+        f"{machine.get('signing_hashes', 'Python')}",
         f"- **Kafka**: {kafka.get('tools_version')} "
         f"(broker metadata.version {kafka.get('metadata_version')}), {document['stack']['source']} "
         f"at {document['stack']['bootstrap_servers']}",
