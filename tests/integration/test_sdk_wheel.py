@@ -21,6 +21,7 @@ import pytest
 from bus.cloudevents import parse_kafka_headers
 from bus.events import DossierSynced
 from bus.settings import Settings
+from bus.signing import tree
 from bus.topics import ensure_topics, topic_for
 from lgsp.script import CLI_EXTRA_HINT
 from tests import publishing_samples as samples
@@ -50,6 +51,7 @@ import asyncio, importlib.util, json, sys
 import bus
 from bus.cloudevents import from_structured
 from bus.settings import Settings
+from bus.signing import tree
 
 FORBIDDEN = json.loads(sys.argv[2])
 
@@ -132,3 +134,19 @@ def test_lgsp_script_of_the_bare_wheel_names_the_cli_extra(sdk_venv: Path) -> No
     assert done.returncode == 1
     assert CLI_EXTRA_HINT in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_bare_wheel_carries_the_c_hashing_that_this_install_has(sdk_venv: Path) -> None:
+    """A wheel built where the C hash tree compiles carries it (tagged for the platform), and the SDK
+    installed from it signs with it; where it cannot be built, neither has it (``test_merkle_native`` checks
+    this install)."""
+    (wheel,) = (sdk_venv.parent / "dist").glob("lgsp_bus-*.whl")
+    out = _checked(
+        [
+            str(sdk_venv / "bin" / "python"),
+            "-c",
+            "import bus.signing.tree as t; print(t.NATIVE, t.proofs is t.python_proofs)",
+        ]
+    )
+    assert out.split() == ([str(tree.NATIVE), str(not tree.NATIVE)])
+    assert wheel.name.endswith("-py3-none-any.whl") is not tree.NATIVE, wheel.name
