@@ -307,7 +307,9 @@ DEPENDENCY_UP = MetricSpec(
 BUILD_INFO = MetricSpec(
     "lgsp_build_info",
     Kind.INFO,
-    "Always 1; the labels name the running lgsp-bus version and Python version.",
-    "Which version is deployed where?",
-    ("version", "python"),
+    "Always 1; the labels name the running lgsp-bus version, the Python version, and whether the signing "
+    "hash tree runs in C or in Python (signing_hashes: c, python; python when the install could not compile "
+    "it).",
+    "Which version is deployed where? Which hosts sign and verify without the C hashing?",
+    ("version", "python", "signing_hashes"),
 )

@@ -47,9 +47,17 @@ def package_version() -> str:
 
 
 def register_build_info(registry: CollectorRegistry, version: str | None = None) -> Info:
-    """Add ``lgsp_build_info{version, python} 1`` to ``registry``."""
+    """Add ``lgsp_build_info{version, python, signing_hashes} 1`` to ``registry``."""
+    from bus.signing import tree
+
     info = BUILD_INFO.info(registry)
-    info.info({"version": version or package_version(), "python": platform.python_version()})
+    info.info(
+        {
+            "version": version or package_version(),
+            "python": platform.python_version(),
+            "signing_hashes": "c" if tree.NATIVE else "python",
+        }
+    )
     return info
 
 

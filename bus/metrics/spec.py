@@ -29,6 +29,7 @@ ALLOWED_LABELS: Final = frozenset(
         "source",  # a claimed event source: bounded by the agency catalog (anything else is "other")
         "version",
         "python",
+        "signing_hashes",  # c or python (lgsp_build_info)
         "dependency",
     }
 )
