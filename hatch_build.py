@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -65,6 +66,9 @@ else:
     class NativeBuildHook(BuildHookInterface):  # type: ignore[misc]  # hatchling ships no types here
         PLUGIN_NAME = "custom"
 
+        _work: Path | None = None
+        """Where a wheel's module is compiled (removed once the wheel holds it)."""
+
         def initialize(self, version: str, build_data: dict[str, Any]) -> None:
             if os.environ.get("LGSP_BUILD_NATIVE", "1") == "0":
                 _say("LGSP_BUILD_NATIVE=0: not building the C hashing (bus.signing.tree uses Python)")
@@ -74,10 +78,16 @@ else:
             if version == "editable":
                 target = root / f"{MODULE}{suffix}"
             else:
-                target = Path(tempfile.mkdtemp(prefix="lgsp-native-")) / f"_merkle{suffix}"
+                self._work = Path(tempfile.mkdtemp(prefix="lgsp-native-"))
+                target = self._work / f"_merkle{suffix}"
             if not compile_extension(root / SOURCE, target):
                 return
             if version != "editable":
                 build_data["force_include"][str(target)] = f"{MODULE}{suffix}"
             build_data["pure_python"] = False
             build_data["infer_tag"] = True
+
+        def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+            if self._work is not None:
+                shutil.rmtree(self._work, ignore_errors=True)
+                self._work = None
