@@ -27,6 +27,7 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # here, in the main thread: not first in the worker (below)
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -102,6 +103,26 @@ async def answer(client: httpx.AsyncClient, target: Target, case: Case) -> rawht
     return rawhttp.Answer(response.status_code, dict(response.headers), response.content)
 
 
+RESET_RETRIES = 3
+"""Tries of a ``chunked`` case whose answer a reset destroyed (see :func:`answer_despite_reset`)."""
+
+
+async def answer_despite_reset(client: httpx.AsyncClient, target: Target, case: Case) -> rawhttp.Answer:
+    """:func:`answer`, tried again when a streamed body's answer is lost to a reset.
+
+    The server answers an over-limit chunked body with 413 and closes while the client is still sending. The
+    client's next bytes reach a closed socket, whose kernel answers with a reset, and a reset can discard the
+    413 before the client has read it: a TCP race, more likely the busier the client's event loop (CI saw it
+    once in a few hundred runs). The 413 must still come, within ``RESET_RETRIES`` tries."""
+    for attempt in range(1, RESET_RETRIES + 1):
+        try:
+            return await answer(client, target, case)
+        except ConnectionResetError:
+            if case.send != "chunked" or attempt == RESET_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def run_cases(target: Target, cases: Sequence[Case]) -> tuple[list[str], Counter[int]]:
     """Every case once, ``CONCURRENCY`` at a time; the problems found and the statuses seen."""
     problems: list[str] = []
@@ -111,7 +132,11 @@ async def run_cases(target: Target, cases: Sequence[Case]) -> tuple[list[str], C
 
         async def one(case: Case) -> None:
             async with gate:
-                response = await answer(client, target, case)
+                try:
+                    response = await answer_despite_reset(client, target, case)
+                except (ConnectionError, httpx.TransportError) as exc:  # named, and the other cases go on
+                    problems.append(f"{case.name}: no answer: {exc!r}")
+                    return
             statuses[response.status] += 1
             problem = judge(case, response)
             if problem is not None:
@@ -214,6 +239,9 @@ def _describe(failure: BaseException) -> str:
 async def test_schemathesis_finds_no_server_error_and_publishes_nothing(target: Target) -> None:
     started = time.monotonic()
     before = await topic_ends(target.bootstrap, target.topics)
+    # In a worker thread: schemathesis' requests block. Its OpenAPI modules were imported at collection, in
+    # the main thread: imported first in the worker, pytest's rewriting of their large ASTs raised CPython
+    # 3.11's "SystemError: AST constructor recursion depth mismatch" in one CI run.
     failures, seen = await asyncio.to_thread(schemathesis_run, target)
     after = await topic_ends(target.bootstrap, target.topics)
     accepted = sum(n for key, n in seen.items() if key.endswith(" 202"))
