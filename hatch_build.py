@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path("bus") / "signing" / "_merkle.c"
-MODULE = "bus/signing/_merkle"
+MODULE = SOURCE.with_suffix("").as_posix()
+"""The module's path in the wheel, without the platform's suffix (``EXT_SUFFIX``)."""
 
 
 def compile_extension(source: Path, target: Path) -> bool:
@@ -79,7 +80,7 @@ else:
                 target = root / f"{MODULE}{suffix}"
             else:
                 self._work = Path(tempfile.mkdtemp(prefix="lgsp-native-"))
-                target = self._work / f"_merkle{suffix}"
+                target = self._work / f"{SOURCE.stem}{suffix}"
             if not compile_extension(root / SOURCE, target):
                 return
             if version != "editable":

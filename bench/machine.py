@@ -71,10 +71,10 @@ def package_versions() -> dict[str, str]:
 
 
 def signing_hashes() -> str:
-    """Which code hashes the signing trees in this install: its C module or its Python functions."""
+    """Which code hashes the signing trees in this install: ``c`` (its C module) or ``python``."""
     from bus.signing import tree
 
-    return "C (bus/signing/_merkle.c)" if tree.NATIVE else "Python (no C module built)"
+    return tree.HASHING
 
 
 def source_commit(root: Path) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def register_build_info(registry: CollectorRegistry, version: str | None = None)
         {
             "version": version or package_version(),
             "python": platform.python_version(),
-            "signing_hashes": "c" if tree.NATIVE else "python",
+            "signing_hashes": tree.HASHING,
         }
     )
     return info

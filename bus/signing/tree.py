@@ -149,6 +149,8 @@ else:
     full_leaf_hash = _merkle.full_leaf_hash
     _node = _merkle.node
     proofs = _merkle.proofs
+HASHING: Final = "c" if NATIVE else "python"
+"""Which code hashes the trees, as ``lgsp_build_info{signing_hashes}`` and the bench reports name it."""
 
 
 def proof_length(index: int, size: int) -> int:
