@@ -129,9 +129,10 @@ class FilePublisher:
         pending: list[_Pending] = []
         try:
             async for chunk in _line_chunks(stream, self._batch_size):
+                read = 0  # progress once per chunk: a progress bar's update costs more than parsing a line
                 for number, raw, size in chunk:
                     self.summary.lines_read = number
-                    self._on_progress(size)
+                    read += size
                     outcome = _parse(number, raw)
                     if isinstance(outcome, _Pending):
                         pending.append(outcome)
@@ -141,8 +142,11 @@ class FilePublisher:
                         await self._hand_over(pending)
                         pending = []
                     if self.summary.stopped_at_line is not None:
+                        self._on_progress(read)
                         await self._drain()
                         return self.summary
+                if read:
+                    self._on_progress(read)
                 if pending and _is_pause(chunk):
                     await self._hand_over(pending)
                     pending = []
@@ -223,8 +227,6 @@ def _parse(number: int, raw: bytes) -> _Pending | LineError | None:
         obj = loads_strict(text)
     except JsonInputError as exc:
         return LineError(number, None, exc.rule, f"not acceptable JSON: {exc}")
-    except UnicodeDecodeError as exc:
-        return LineError(number, None, "utf-8", f"not UTF-8: {exc}")
     if not isinstance(obj, dict):
         return LineError(number, None, "json.object", "a line must be one JSON object")
     record = structured_record(obj)  # a canonical line, as the model path would read it

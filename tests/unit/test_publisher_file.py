@@ -91,6 +91,16 @@ async def test_duplicate_member_names_fail_the_line() -> None:
     assert summary.total_published == 1
 
 
+async def test_a_line_that_is_not_utf8_fails_with_that_rule_not_as_a_number() -> None:
+    # json.loads raises UnicodeDecodeError, a ValueError: it came out as "json.number: a number is too long"
+    good = json.dumps(samples.dossier(1), ensure_ascii=False).encode()
+    stream = io.BytesIO(b'{"type": "caf\xe9"}\n' + good + b"\n")
+    summary, errors = await _run(stream, FakePublisher())
+    assert [(e.line, e.rule) for e in errors] == [(1, "utf-8")]
+    assert "byte 0xe9 in position 13" in errors[0].message
+    assert summary.total_published == 1
+
+
 async def test_stop_on_error_publishes_the_good_lines_before_and_reads_no_further() -> None:
     good = [samples.dossier(i) for i in range(3)]
     publisher = FakePublisher()
