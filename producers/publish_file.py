@@ -47,18 +47,21 @@ class BatchPublisher(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LineError:
-    """Why one line was not published."""
+    """Why one line (or a run of consecutive lines, to ``last``) was not published."""
 
     line: int
     field: str | None
     rule: str
     message: str
     type: str = UNKNOWN_TYPE
+    last: int | None = None
+    """The run's last line, when Kafka or the registry failed a whole batch (one report, not one per line)."""
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
         message = self.message.removeprefix(where) if where else self.message
-        return f"line {self.line}: {where}{self.rule}: {message}"
+        lines = f"line {self.line}" if self.last is None else f"lines {self.line}-{self.last}"
+        return f"{lines}: {where}{self.rule}: {message}"
 
 
 @dataclass
@@ -192,29 +195,36 @@ class FilePublisher:
                 self._unconfirmed(batch, exc)
                 raise _FatalError from exc
             except LgspError as exc:
-                for pending in batch:
-                    self._record_quietly(
-                        LineError(pending.line, None, "publish", str(exc), pending.record.name)
-                    )
+                self._record_runs(batch, "publish", str(exc))
                 self.summary.fatal = str(exc)
                 raise _FatalError from exc
             self.summary.published.update(p.record.name for p in batch)
             return
 
-    def _record_quietly(self, error: LineError) -> None:
-        self.summary.failed[error.type] += 1
-        self._on_error(error)
+    def _record_runs(self, failed: list[_Pending], rule: str, message: str) -> None:
+        """Count every line of ``failed`` (in file order); report each run of consecutive lines once."""
+        self.summary.failed.update(p.record.name for p in failed)
+        start = 0
+        for i in range(1, len(failed) + 1):
+            if i == len(failed) or failed[i].line != failed[i - 1].line + 1:
+                first, last = failed[start], failed[i - 1]
+                self._on_error(
+                    LineError(
+                        first.line,
+                        None,
+                        rule,
+                        message,
+                        first.record.name,
+                        last=None if last is first else last.line,
+                    )
+                )
+                start = i
 
     def _unconfirmed(self, batch: list[_Pending], exc: PublishError) -> None:
         unconfirmed = set(exc.unconfirmed)
-        for pending in batch:
-            name = pending.record.name
-            if pending.record.event_id in unconfirmed:
-                self._record_quietly(
-                    LineError(pending.line, None, "not-confirmed", "Kafka did not confirm it", name)
-                )
-            else:
-                self.summary.published[name] += 1
+        lost = [p for p in batch if p.record.event_id in unconfirmed]
+        self.summary.published.update(p.record.name for p in batch if p.record.event_id not in unconfirmed)
+        self._record_runs(lost, "not-confirmed", "Kafka did not confirm it")
         self.summary.fatal = str(exc)
 
 

@@ -134,8 +134,10 @@ async def test_kafka_failing_stops_the_run_and_names_the_unconfirmed_lines() -> 
     failure = PublishError("timeout", unconfirmed=[events[1]["id"], events[2]["id"]], confirmed=1)
     publisher = FakePublisher(failures=[failure])
     summary, errors = await _run(_lines(*events), publisher, batch_size=3)
-    assert [(e.line, e.rule) for e in errors] == [(2, "not-confirmed"), (3, "not-confirmed")]
+    assert [(e.line, e.last, e.rule) for e in errors] == [(2, 3, "not-confirmed")]
+    assert str(errors[0]) == "lines 2-3: not-confirmed: Kafka did not confirm it"
     assert summary.total_published == 1
+    assert summary.total_failed == 2
     assert summary.fatal is not None
     assert summary.lines_read == 6  # the second batch was read while the first was in flight, never sent
     assert len(publisher.batches) == 0
@@ -145,8 +147,23 @@ async def test_the_registry_failing_stops_the_run() -> None:
     publisher = FakePublisher(failures=[RegistryUnavailableError("registry down")])
     summary, errors = await _run(_lines(*[samples.dossier(i) for i in range(3)]), publisher)
     assert summary.fatal == "registry down"
-    assert {e.rule for e in errors} == {"publish"}
+    assert [(e.line, e.last, e.rule) for e in errors] == [(1, 3, "publish")]
     assert summary.total_failed == 3
+
+
+async def test_a_failed_batch_is_reported_once_per_run_of_consecutive_lines_and_counted_per_line() -> None:
+    # a registry that refuses a schema fails every line of the batch: one report per run, not 500 lines
+    lines = _lines(samples.dossier(1), samples.dossier(2), "{oops", samples.report(3), samples.dossier(4))
+    publisher = FakePublisher(failures=[RegistryUnavailableError("registry down")])
+    summary, errors = await _run(lines, publisher)
+    reported = [(e.line, e.last, e.rule) for e in errors]
+    assert reported == [(3, None, "json"), (1, 2, "publish"), (4, 5, "publish")]
+    assert str(errors[2]) == "lines 4-5: publish: registry down"
+    assert summary.failed == {
+        "(unknown)": 1,
+        "vn.gov.lgsp.dossier.DossierSynced": 3,
+        "vn.gov.lgsp.report.ReportFiled": 1,
+    }
 
 
 async def test_progress_reports_every_byte() -> None:
