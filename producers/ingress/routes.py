@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -25,6 +25,7 @@ from bus.errors import LgspError
 from bus.settings import IngressSettings
 from producers.ingress.audit import AuditRecord, AuditSink, now_ms
 from producers.ingress.auth import ApiKeyStore, Authorizer, KeyRefusal, Principal
+from producers.ingress.linger import BodyTracker, lingers, read_rest
 from producers.ingress.problems import (
     PROBLEM_DOCS,
     PROBLEM_MEDIA_TYPE,
@@ -180,13 +181,14 @@ class EventsEndpoint:
         path = scope["path"]
         seen = _Seen()
         status, problem = 202, None
+        request_body = BodyTracker(receive)
         try:
-            body = await self._handle(scope, receive, seen)
+            body = await self._handle(scope, request_body, seen)
         except ProblemError as exc:
             status, problem = exc.kind.status, exc.kind.slug
             if exc.kind.status >= 500:  # ours to look at; 4xx are the client's and counted in the metrics
                 log.warning("POST %s -> %d: %s", path, exc.kind.status, exc.detail)
-            await _problem(send, path, exc)
+            await _problem(send, path, exc, self._linger(scope, request_body))
         except ClientDisconnectedError:
             status = CLIENT_CLOSED
             # Nobody reads this answer (the server drops it); it only tells the metrics what happened.
@@ -198,11 +200,17 @@ class EventsEndpoint:
                 ProblemKind.INTERNAL, "an unexpected error; nothing is known to be published"
             )
             status, problem = unexpected.kind.status, unexpected.kind.slug
-            await _problem(send, path, unexpected)
+            await _problem(send, path, unexpected, self._linger(scope, request_body))
         else:
             await respond(send, 202, "application/json", body)
         finally:
             self._audit(scope, seen, status, problem)
+
+    def _linger(self, scope: Scope, body: BodyTracker) -> Callable[[], Awaitable[None]] | None:
+        """What to do between writing a refusal and completing it (:mod:`producers.ingress.linger`)."""
+        if not lingers(scope, body):
+            return None
+        return lambda: read_rest(body, self._state.settings.max_body_bytes)
 
     def _audit(self, scope: Scope, seen: _Seen, status: int, problem: str | None) -> None:
         audit = self._state.audit
@@ -243,19 +251,34 @@ class EventsEndpoint:
         return encode_json({"count": len(deliveries), "events": [d.to_json() for d in deliveries]})
 
 
-async def _problem(send: Send, path: str, exc: ProblemError) -> None:
-    await respond(send, exc.kind.status, PROBLEM_MEDIA_TYPE, encode_json(exc.body(path)), exc.headers)
+async def _problem(
+    send: Send, path: str, exc: ProblemError, before_end: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    body = encode_json(exc.body(path))
+    await respond(send, exc.kind.status, PROBLEM_MEDIA_TYPE, body, exc.headers, before_end=before_end)
 
 
 async def respond(
-    send: Send, status: int, media_type: str, body: bytes, headers: Mapping[str, str] | None = None
+    send: Send,
+    status: int,
+    media_type: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    before_end: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """One complete HTTP response through ASGI."""
+    """One complete HTTP response through ASGI; ``before_end`` runs once all of it is written, before it is
+    completed (the server may close the connection on completion)."""
     raw = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    if before_end is None:
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    await before_end()
+    await send({"type": "http.response.body", "body": b""})
 
 
 def event_routes(state: IngressState) -> tuple[Route, Route]:

@@ -103,26 +103,6 @@ async def answer(client: httpx.AsyncClient, target: Target, case: Case) -> rawht
     return rawhttp.Answer(response.status_code, dict(response.headers), response.content)
 
 
-RESET_RETRIES = 3
-"""Tries of a ``chunked`` case whose answer a reset destroyed (see :func:`answer_despite_reset`)."""
-
-
-async def answer_despite_reset(client: httpx.AsyncClient, target: Target, case: Case) -> rawhttp.Answer:
-    """:func:`answer`, tried again when a streamed body's answer is lost to a reset.
-
-    The server answers an over-limit chunked body with 413 and closes while the client is still sending. The
-    client's next bytes reach a closed socket, whose kernel answers with a reset, and a reset can discard the
-    413 before the client has read it: a TCP race, more likely the busier the client's event loop (CI saw it
-    once in a few hundred runs). The 413 must still come, within ``RESET_RETRIES`` tries."""
-    for _ in range(RESET_RETRIES - 1):
-        try:
-            return await answer(client, target, case)
-        except ConnectionResetError:
-            if case.send != "chunked":
-                raise
-    return await answer(client, target, case)
-
-
 async def run_cases(target: Target, cases: Sequence[Case]) -> tuple[list[str], Counter[int]]:
     """Every case once, ``CONCURRENCY`` at a time; the problems found and the statuses seen."""
     problems: list[str] = []
@@ -133,7 +113,7 @@ async def run_cases(target: Target, cases: Sequence[Case]) -> tuple[list[str], C
         async def one(case: Case) -> None:
             async with gate:
                 try:
-                    response = await answer_despite_reset(client, target, case)
+                    response = await answer(client, target, case)
                 except (ConnectionError, httpx.TransportError) as exc:  # named, and the other cases go on
                     problems.append(f"{case.name}: no answer: {exc!r}")
                     return

@@ -15,17 +15,26 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import Message
 
 from bus.settings import Settings
 from lgsp.devstack.certs import ensure_certificates
 from producers.ingress.app import front, server_limits
+from producers.ingress.auth import ApiKeyStore
+from producers.ingress.linger import LINGER_S, BodyTracker, read_rest
+from tests import publishing_samples as samples
 from tests.unit.test_ingress_app import fake_ingress
 
 pytestmark = pytest.mark.unit
 
 
 async def _served(settings: Settings) -> AsyncIterator[int]:
-    app = fake_ingress(settings)
+    async for port in _served_app(fake_ingress(settings), settings):
+        yield port
+
+
+async def _served_app(app: FastAPI, settings: Settings) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(front(app), log_level="warning", lifespan="on", **server_limits(settings.ingress))
@@ -107,3 +116,93 @@ async def test_the_ingress_serves_tls_with_its_certificate(tmp_path: Path) -> No
         with pytest.raises(httpx.RemoteProtocolError):
             async with httpx.AsyncClient() as plain:
                 await plain.get(f"http://127.0.0.1:{found}/healthz")
+
+
+# --- a refusal while the client still sends its body (producers.ingress.linger) -----------------------------
+
+
+async def _refused_then_rest(port: int, head: bytes, rest: list[bytes]) -> tuple[bytes, bytes]:
+    """Send ``head``, read the whole answer, then send ``rest`` a piece at a time and read to the end: the
+    answer, and what came after it. A connection the server closed right after answering resets on the
+    pieces sent after it (ConnectionResetError / BrokenPipeError here)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in answer_head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        answer = answer_head + await reader.readexactly(length)
+        for piece in rest:
+            await asyncio.sleep(0.02)  # the client keeps sending after it has the answer, as a slow one does
+            writer.write(piece)
+            await writer.drain()
+        return answer, await asyncio.wait_for(reader.read(), timeout=5)
+    finally:
+        writer.close()
+
+
+async def test_a_refusal_before_the_body_is_read_by_a_closing_request_reads_the_rest_first() -> None:
+    # 401 is decided from the headers; the client (Connection: close) sends its 200 kB body all the same
+    body = b"x" * 200_000
+    head = (
+        b"POST /v1/events HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+        b"content-type: application/cloudevents+json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    async for port in _served(Settings()):
+        answer, after = await _refused_then_rest(
+            port, head, [body[i : i + 16384] for i in range(0, len(body), 16384)]
+        )
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
+        assert b"connection: close" in answer.lower()
+        assert after == b""
+
+
+async def test_a_chunked_body_refused_past_the_limit_by_a_closing_request_reads_the_rest_first() -> None:
+    settings = Settings()
+    settings.ingress.max_body_bytes = 64 * 1024
+    store = ApiKeyStore()
+    token = store.add_key(samples.HCMC, grants=[samples.GOV_OFFICE])
+    piece = b"x" * 16384
+    chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+    head = (
+        b"POST /v1/events HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer %s\r\n"
+        b"content-type: application/cloudevents+json\r\ntransfer-encoding: chunked\r\n\r\n" % token.encode()
+    ) + chunk * 5  # 80 kB: past the limit, so the answer comes before the body ends
+    async for port in _served_app(fake_ingress(settings, store), settings):
+        # the rest, within one more body's worth (64 kB): read, then the connection closes cleanly
+        answer, after = await _refused_then_rest(port, head, [chunk] * 3 + [b"0\r\n\r\n"])
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
+        assert b"/problems/too-large" in answer
+        assert after == b""
+        # a client that goes on sending is not read for ever: past one more body's worth it is cut off
+        with pytest.raises(ConnectionError):
+            await _refused_then_rest(port, head, [chunk] * 40)
+
+
+async def test_a_client_waiting_for_100_continue_gets_the_refusal_alone_and_the_connection_closes() -> None:
+    head = (
+        b"POST /v1/events HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\n"
+        b"content-type: application/cloudevents+json\r\ncontent-length: 200000\r\n\r\n"
+    )
+    async for port in _served(Settings()):
+        started = asyncio.get_running_loop().time()
+        answer = await _exchange(port, [head])
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:80]
+        assert b"100 Continue" not in answer  # the refusal is the final answer: no body is asked for
+        assert asyncio.get_running_loop().time() - started < LINGER_S  # closed at once, no body to wait for
+
+
+async def test_the_rest_of_a_refused_body_is_waited_for_no_longer_than_the_linger_time() -> None:
+    async def trickle() -> Message:
+        await asyncio.sleep(0.01)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    body = BodyTracker(trickle)
+    started = asyncio.get_running_loop().time()
+    await read_rest(body, limit_bytes=10**9, timeout_s=0.2)
+    assert 0.2 <= asyncio.get_running_loop().time() - started < 1.0
+    assert not body.done
