@@ -1,8 +1,9 @@
 # The LGSP bus image: one install of the project, the `lgsp` console script as entrypoint.
 # docker-compose.yml runs every bus process from it (ingress, simulate, views run/serve, the init job).
 
-# Build stage: the project's wheel, with the signing hash tree compiled in C (hatch_build.py). The compiler
-# and OpenSSL's headers stay in this stage; the wheel links the libcrypto the runtime image already has.
+# Build stage: the project's wheel, with its C extensions compiled (hatch_build.py: the signing hash tree, the
+# Avro writer and murmur2). The compiler and OpenSSL's headers stay in this stage; the wheel links the libcrypto
+# the runtime image already has.
 FROM python:3.11-slim AS wheel
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \

@@ -1,8 +1,10 @@
-"""Build hook: compiles ``bus/signing/_merkle.c`` (the RFC 9162 hashing of :mod:`bus.signing.tree` in C).
+"""Build hook: compiles the bus's C extensions (``EXTENSIONS``): ``bus/signing/_merkle.c``, the RFC 9162
+hashing of :mod:`bus.signing.tree`, and ``bus/_codec.c``, the Avro writer of :mod:`bus.avro_writer` and the
+key hash of :mod:`bus.partitioner`.
 
-The extension is optional. Without a C compiler, Python's headers or OpenSSL's, the build says why and goes
-on, and ``bus.signing.tree`` uses its pure-Python code: the same hashes, about three times the CPU per
-signed or verified record. ``LGSP_BUILD_NATIVE=0`` skips it on purpose.
+Each is optional. Without a C compiler, Python's headers or OpenSSL's, the build says why and goes on, and
+the module uses its pure-Python code: the same bytes, more CPU per event (docs/design/native-code.md).
+``LGSP_BUILD_NATIVE=0`` skips them on purpose.
 
 An editable install (``make install``) builds it in place, next to its source; a wheel carries it and is then
 tagged for this platform. The compiler and flags are the ones this Python was built with (``sysconfig``), as
@@ -22,31 +24,42 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path("bus") / "signing" / "_merkle.c"
-MODULE = SOURCE.with_suffix("").as_posix()
-"""The module's path in the wheel, without the platform's suffix (``EXT_SUFFIX``)."""
+CODEC = Path("bus") / "_codec.c"
+EXTENSIONS: dict[Path, tuple[str, ...]] = {SOURCE: ("crypto",), CODEC: ()}
+"""Each C source, and the libraries it links."""
+
+
+def module_of(source: Path) -> str:
+    """The module's path in the wheel, without the platform's suffix (``EXT_SUFFIX``)."""
+    return source.with_suffix("").as_posix()
 
 
 def compile_extension(source: Path, target: Path) -> bool:
-    """``source`` compiled and linked against libcrypto into ``target``; False (and why) if it cannot be.
+    """``source`` (its path ends as a key of ``EXTENSIONS``) compiled and linked with its libraries into
+    ``target``; False (and why) if it cannot be.
 
     Written beside ``target`` first, then moved over it: a process that has the old module loaded keeps its
     file (overwriting a mapped library in place crashes it), and a failed build leaves no stale module."""
+    libraries = next(
+        libs for known, libs in EXTENSIONS.items() if source.as_posix().endswith(known.as_posix())
+    )
     partial = target.with_name(target.name + ".partial")
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     flags = shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")
     include = sysconfig.get_paths()["include"]
     command = [*compiler, *flags, "-shared", "-O2", "-Wall", f"-I{include}", str(source), "-o", str(partial)]
-    command += ["-lcrypto"]
+    command += [f"-l{library}" for library in libraries]
+    module = module_of(Path(source.name)).removeprefix("_")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     except OSError as exc:
-        _say(f"no C compiler ({exc}); bus.signing.tree uses its Python hashing")
+        _say(f"no C compiler ({exc}); {source.name}'s module uses its Python code")
         return False
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         _say(
-            "could not build the C hashing; bus.signing.tree uses its Python hashing. "
+            f"could not build {source.name} ({module}); its module uses its Python code. "
             f"{shlex.join(command)} said:\n{done.stderr.strip()}"
         )
         return False
@@ -72,21 +85,24 @@ else:
 
         def initialize(self, version: str, build_data: dict[str, Any]) -> None:
             if os.environ.get("LGSP_BUILD_NATIVE", "1") == "0":
-                _say("LGSP_BUILD_NATIVE=0: not building the C hashing (bus.signing.tree uses Python)")
+                _say("LGSP_BUILD_NATIVE=0: not building the C extensions (their modules use Python)")
                 return
             suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
             root = Path(self.root)
-            if version == "editable":
-                target = root / f"{MODULE}{suffix}"
-            else:
-                self._work = Path(tempfile.mkdtemp(prefix="lgsp-native-"))
-                target = self._work / f"{SOURCE.stem}{suffix}"
-            if not compile_extension(root / SOURCE, target):
-                return
             if version != "editable":
-                build_data["force_include"][str(target)] = f"{MODULE}{suffix}"
-            build_data["pure_python"] = False
-            build_data["infer_tag"] = True
+                self._work = Path(tempfile.mkdtemp(prefix="lgsp-native-"))
+            for source in EXTENSIONS:
+                module = module_of(source)
+                if self._work is None:
+                    target = root / f"{module}{suffix}"
+                else:
+                    target = self._work / f"{source.stem}{suffix}"
+                if not compile_extension(root / source, target):
+                    continue
+                if self._work is not None:
+                    build_data["force_include"][str(target)] = f"{module}{suffix}"
+                build_data["pure_python"] = False
+                build_data["infer_tag"] = True
 
         def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
             if self._work is not None:

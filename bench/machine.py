@@ -77,6 +77,13 @@ def signing_hashes() -> str:
     return tree.HASHING
 
 
+def avro_writer() -> str:
+    """Which code writes Avro (and hashes keys) in this install: ``c`` (its C module) or ``python``."""
+    from bus import avro_writer as writer
+
+    return writer.WRITER
+
+
 def source_commit(root: Path) -> dict[str, Any]:
     """The commit the measured code is at, and whether the tree had changes not committed (``git``)."""
 
@@ -108,6 +115,7 @@ def machine_facts(*, java: str, kafka: dict[str, Any]) -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "packages": package_versions(),
         "signing_hashes": signing_hashes(),
+        "avro_writer": avro_writer(),
         "java": tool_version([java, "-version"]),
         "wrk": tool_version(["wrk", "--version"]),
         "kafka": kafka,

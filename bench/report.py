@@ -61,7 +61,7 @@ def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
         f"- **Software**: {machine['python']}, aiokafka {packages.get('aiokafka')}, "
         f"fastavro {packages.get('fastavro')}, avro {packages.get('avro')}, "
         f"{machine.get('java') or 'no java'}, {machine.get('wrk') or 'no wrk'}; signing hashes: "
-        f"{machine.get('signing_hashes', 'python')}",
+        f"{machine.get('signing_hashes', 'python')}, Avro writer: {machine.get('avro_writer', 'python')}",
         f"- **Kafka**: {kafka.get('tools_version')} "
         f"(broker metadata.version {kafka.get('metadata_version')}), {document['stack']['source']} "
         f"at {document['stack']['bootstrap_servers']}",

@@ -6,12 +6,15 @@ events would move partitions. ``partition = (murmur2(key) & 0x7fffffff) % partit
 partitions sorted by id. aiokafka's ``murmur2`` is a line-by-line port of Java's; this one computes the same
 32-bit hash (a unit test compares both on many keys) in a quarter of the time: the 4-byte words are unpacked
 by ``struct`` at once instead of byte by byte, and no masking is done that the arithmetic cannot need.
+Where the install built ``bus/_codec.c``, :func:`murmur2` is its C function (the same numbers,
+``tests/unit/test_codec_native.py``; 0.1 instead of 1.4 µs per key), and :func:`python_murmur2` the
+definition.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Final
 
@@ -25,7 +28,7 @@ def _words(count: int) -> struct.Struct:
     return struct.Struct(f"<{count}I")
 
 
-def murmur2(data: bytes) -> int:
+def python_murmur2(data: bytes) -> int:
     """The unsigned 32-bit MurmurHash2 of ``data`` with Kafka's seed (same result as aiokafka's)."""
     length = len(data)
     h = (_SEED ^ length) & _MASK
@@ -45,6 +48,17 @@ def murmur2(data: bytes) -> int:
     h ^= h >> 13
     h = (h * _M) & _MASK
     return h ^ (h >> 15)
+
+
+murmur2: Callable[[bytes], int] = python_murmur2
+"""Kafka's murmur2 of a key: the C function of ``bus._codec`` when the install built it, else the above."""
+try:
+    from bus import _codec
+except ImportError:  # not built: no compiler or Python headers at install time (hatch_build.py said so)
+    NATIVE = False
+else:
+    NATIVE = True
+    murmur2 = _codec.murmur2
 
 
 def partition_for(key: bytes, partitions: Sequence[int]) -> int:

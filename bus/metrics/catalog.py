@@ -308,8 +308,8 @@ BUILD_INFO = MetricSpec(
     "lgsp_build_info",
     Kind.INFO,
     "Always 1; the labels name the running lgsp-bus version, the Python version, and whether the signing "
-    "hash tree runs in C or in Python (signing_hashes: c, python; python when the install could not compile "
-    "it).",
-    "Which version is deployed where? Which hosts sign and verify without the C hashing?",
-    ("version", "python", "signing_hashes"),
+    "hash tree and the Avro writer run in C or in Python (signing_hashes, avro_writer: c, python; python "
+    "when the install could not compile it).",
+    "Which version is deployed where? Which hosts sign, verify or publish without the C code?",
+    ("version", "python", "signing_hashes", "avro_writer"),
 )

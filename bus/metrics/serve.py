@@ -47,7 +47,8 @@ def package_version() -> str:
 
 
 def register_build_info(registry: CollectorRegistry, version: str | None = None) -> Info:
-    """Add ``lgsp_build_info{version, python, signing_hashes} 1`` to ``registry``."""
+    """Add ``lgsp_build_info{version, python, signing_hashes, avro_writer} 1`` to ``registry``."""
+    from bus import avro_writer
     from bus.signing import tree
 
     info = BUILD_INFO.info(registry)
@@ -56,6 +57,7 @@ def register_build_info(registry: CollectorRegistry, version: str | None = None)
             "version": version or package_version(),
             "python": platform.python_version(),
             "signing_hashes": tree.HASHING,
+            "avro_writer": avro_writer.WRITER,
         }
     )
     return info

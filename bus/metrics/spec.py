@@ -30,6 +30,7 @@ ALLOWED_LABELS: Final = frozenset(
         "version",
         "python",
         "signing_hashes",  # c or python (lgsp_build_info)
+        "avro_writer",  # c or python (lgsp_build_info)
         "dependency",
     }
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bus import avro_writer
 from bus.cloudevents import parse_kafka_headers
 from bus.events import DossierSynced
 from bus.settings import Settings
@@ -136,17 +137,23 @@ def test_lgsp_script_of_the_bare_wheel_names_the_cli_extra(sdk_venv: Path) -> No
     assert "Traceback" not in done.stderr
 
 
-def test_the_bare_wheel_carries_the_c_hashing_that_this_install_has(sdk_venv: Path) -> None:
-    """A wheel built where the C hash tree compiles carries it (tagged for the platform), and the SDK
-    installed from it signs with it; where it cannot be built, neither has it (``test_merkle_native`` checks
-    this install)."""
+def test_the_bare_wheel_carries_the_c_code_that_this_install_has(sdk_venv: Path) -> None:
+    """A wheel built where the C extensions compile carries them (tagged for the platform), and the SDK
+    installed from it signs and writes Avro with them; where they cannot be built, neither has them
+    (``test_merkle_native`` and ``test_codec_native`` check this install)."""
     (wheel,) = (sdk_venv.parent / "dist").glob("lgsp_bus-*.whl")
     out = _checked(
         [
             str(sdk_venv / "bin" / "python"),
             "-c",
-            "import bus.signing.tree as t; print(t.NATIVE, t.proofs is t.python_proofs)",
+            "import bus.signing.tree as t, bus.avro_writer as w, bus.partitioner as p; "
+            "print(t.NATIVE, t.proofs is t.python_proofs, w.NATIVE, p.NATIVE)",
         ]
     )
-    assert out.split() == ([str(tree.NATIVE), str(not tree.NATIVE)])
+    assert out.split() == [
+        str(tree.NATIVE),
+        str(not tree.NATIVE),
+        str(avro_writer.NATIVE),
+        str(avro_writer.NATIVE),
+    ]
     assert wheel.name.endswith("-py3-none-any.whl") is not tree.NATIVE, wheel.name

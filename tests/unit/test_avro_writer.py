@@ -70,28 +70,30 @@ _items = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    record=st.fixed_dictionaries(
-        {
-            "i": st.integers(-(2**31), 2**31 - 1),
-            "l": st.integers(-(2**63), 2**63 - 1),
-            "f": st.floats(width=32, allow_nan=False),
-            "d": st.floats(allow_nan=False),
-            "b": st.booleans(),
-            "raw": st.binary(max_size=20),
-            "s": st.text(max_size=5000).filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)),
-            "e": st.sampled_from(["RED", "GREEN", "BLUE"]),
-            "e2": st.sampled_from(["RED", "GREEN", "BLUE"]),
-            "fx": st.binary(min_size=4, max_size=4),
-            "m": st.dictionaries(_text, st.integers(-(2**63), 2**63 - 1), max_size=5),
-            "a": _items,
-            "later": st.none() | _text,
-            "items": _items,
-            "ts": st.integers(0, 2**45),
-        }
-    )
+SYNTHETIC_RECORDS = st.fixed_dictionaries(
+    {
+        "i": st.integers(-(2**31), 2**31 - 1),
+        "l": st.integers(-(2**63), 2**63 - 1),
+        "f": st.floats(width=32, allow_nan=False),
+        "d": st.floats(allow_nan=False),
+        "b": st.booleans(),
+        "raw": st.binary(max_size=20),
+        "s": st.text(max_size=5000).filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)),
+        "e": st.sampled_from(["RED", "GREEN", "BLUE"]),
+        "e2": st.sampled_from(["RED", "GREEN", "BLUE"]),
+        "fx": st.binary(min_size=4, max_size=4),
+        "m": st.dictionaries(_text, st.integers(-(2**63), 2**63 - 1), max_size=5),
+        "a": _items,
+        "later": st.none() | _text,
+        "items": _items,
+        "ts": st.integers(0, 2**45),
+    }
 )
+"""Records of ``SYNTHETIC``: every construct the writers cover, with values at their edges."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(record=SYNTHETIC_RECORDS)
 def test_every_construct_is_written_as_fastavro_writes_it(record: dict[str, Any]) -> None:
     encode = compile_writer(SYNTHETIC)
     assert encode is not None

@@ -8,9 +8,6 @@ Python functions' bytes for every input, and refuse what is not a hash.
 
 from __future__ import annotations
 
-import importlib.util
-import sysconfig
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -19,24 +16,15 @@ from hypothesis import strategies as st
 
 import hatch_build
 from bus.signing import tree
+from tests.native import compiled
 
 pytestmark = pytest.mark.unit
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def native(tmp_path_factory: pytest.TempPathFactory) -> ModuleType | None:
     """The C module compiled from this tree by the build hook; None where this machine cannot compile it."""
-    target = tmp_path_factory.mktemp("merkle") / f"_merkle{sysconfig.get_config_var('EXT_SUFFIX')}"
-    if not hatch_build.compile_extension(REPO / hatch_build.SOURCE, target):
-        return None
-    spec = importlib.util.spec_from_file_location("_merkle", target)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return compiled(hatch_build.SOURCE, tmp_path_factory.mktemp("merkle"))
 
 
 def test_the_install_uses_the_c_hashing_wherever_it_can_be_built(native: ModuleType | None) -> None:
