@@ -40,9 +40,10 @@ def compile_extension(source: Path, target: Path) -> bool:
 
     Written beside ``target`` first, then moved over it: a process that has the old module loaded keeps its
     file (overwriting a mapped library in place crashes it), and a failed build leaves no stale module."""
-    libraries = next(
-        libs for known, libs in EXTENSIONS.items() if source.as_posix().endswith(known.as_posix())
-    )
+    found = [libs for known, libs in EXTENSIONS.items() if source.as_posix().endswith(known.as_posix())]
+    if not found:
+        raise ValueError(f"{source} is not one of hatch_build.EXTENSIONS")
+    (libraries,) = found
     partial = target.with_name(target.name + ".partial")
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     flags = shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")

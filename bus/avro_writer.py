@@ -34,6 +34,8 @@ Encode = Callable[[Mapping[str, Any]], bytes]
 Op = tuple[Any, ...]
 """One step of a writer program: ``(kind, *arguments)``, the kinds numbered as ``bus._codec.KINDS``."""
 
+# NATIVE: whether compile_writer hands the C writer (bus/_codec.c) a program instead of generating Python
+# (the same bytes; tests/unit/test_codec_native.py compares them).
 _native_encode: Callable[[Op, Mapping[str, Any]], bytes] | None = None
 _KINDS: dict[str, int] = {}
 try:
@@ -44,8 +46,6 @@ else:
     NATIVE = True
     _native_encode = _codec.encode
     _KINDS = {name: i for i, name in enumerate(_codec.KINDS)}
-"""NATIVE: whether :func:`compile_writer` hands the C writer (``bus/_codec.c``) a program instead of
-generating Python (the same bytes; ``tests/unit/test_codec_native.py`` compares them)."""
 WRITER: Final = "c" if NATIVE else "python"
 """Which code writes Avro, as ``lgsp_build_info{avro_writer}`` and the bench reports name it."""
 
