@@ -34,33 +34,29 @@ def module_of(source: Path) -> str:
     return source.with_suffix("").as_posix()
 
 
-def compile_extension(source: Path, target: Path) -> bool:
-    """``source`` (its path ends as a key of ``EXTENSIONS``) compiled and linked with its libraries into
+def compile_extension(source: Path, target: Path, *, root: Path = Path()) -> bool:
+    """``source`` (a key of ``EXTENSIONS``, under ``root``) compiled and linked with its libraries into
     ``target``; False (and why) if it cannot be.
 
     Written beside ``target`` first, then moved over it: a process that has the old module loaded keeps its
     file (overwriting a mapped library in place crashes it), and a failed build leaves no stale module."""
-    found = [libs for known, libs in EXTENSIONS.items() if source.as_posix().endswith(known.as_posix())]
-    if not found:
-        raise ValueError(f"{source} is not one of hatch_build.EXTENSIONS")
-    (libraries,) = found
+    libraries = EXTENSIONS[source]
     partial = target.with_name(target.name + ".partial")
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     flags = shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")
     include = sysconfig.get_paths()["include"]
-    command = [*compiler, *flags, "-shared", "-O2", "-Wall", f"-I{include}", str(source), "-o", str(partial)]
-    command += [f"-l{library}" for library in libraries]
-    module = module_of(Path(source.name)).removeprefix("_")
+    command = [*compiler, *flags, "-shared", "-O2", "-Wall", f"-I{include}", str(root / source)]
+    command += ["-o", str(partial), *(f"-l{library}" for library in libraries)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     except OSError as exc:
-        _say(f"no C compiler ({exc}); {source.name}'s module uses its Python code")
+        _say(f"no C compiler ({exc}); the bus runs the Python code {source} stands in for")
         return False
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         _say(
-            f"could not build {source.name} ({module}); its module uses its Python code. "
+            f"could not build {source}; the bus runs the Python code it stands in for. "
             f"{shlex.join(command)} said:\n{done.stderr.strip()}"
         )
         return False
@@ -98,7 +94,7 @@ else:
                     target = root / f"{module}{suffix}"
                 else:
                     target = self._work / f"{source.stem}{suffix}"
-                if not compile_extension(root / source, target):
+                if not compile_extension(source, target, root=root):
                     continue
                 if self._work is not None:
                     build_data["force_include"][str(target)] = f"{module}{suffix}"

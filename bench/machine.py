@@ -70,20 +70,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def signing_hashes() -> str:
-    """Which code hashes the signing trees in this install: ``c`` (its C module) or ``python``."""
-    from bus.signing import tree
-
-    return tree.HASHING
-
-
-def avro_writer() -> str:
-    """Which code writes Avro (and hashes keys) in this install: ``c`` (its C module) or ``python``."""
-    from bus import avro_writer as writer
-
-    return writer.WRITER
-
-
 def source_commit(root: Path) -> dict[str, Any]:
     """The commit the measured code is at, and whether the tree had changes not committed (``git``)."""
 
@@ -105,7 +91,11 @@ def source_commit(root: Path) -> dict[str, Any]:
 
 
 def machine_facts(*, java: str, kafka: dict[str, Any]) -> dict[str, Any]:
-    """Cores, CPU, memory, OS, Python and library versions, Java, and the Kafka the run used."""
+    """Cores, CPU, memory, OS, Python and library versions, which code runs in C, Java, and the Kafka the run
+    used."""
+    from bus import avro_writer
+    from bus.signing import tree
+
     return {
         "host": host_name(),
         "cores": os.cpu_count(),
@@ -114,8 +104,8 @@ def machine_facts(*, java: str, kafka: dict[str, Any]) -> dict[str, Any]:
         "os": platform.platform(),
         "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
         "packages": package_versions(),
-        "signing_hashes": signing_hashes(),
-        "avro_writer": avro_writer(),
+        "signing_hashes": tree.HASHING,
+        "avro_writer": avro_writer.WRITER,
         "java": tool_version([java, "-version"]),
         "wrk": tool_version(["wrk", "--version"]),
         "kafka": kafka,

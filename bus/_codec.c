@@ -129,14 +129,49 @@ put_string(Buffer *b, PyObject *value)
     return put_sized(b, text, size);
 }
 
+/* -1 with ValueError, unless an error is set already (a conversion of the program's argument failed). */
+static int
+malformed(void)
+{
+    if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "a malformed writer program");
+    }
+    return -1;
+}
+
 static PyObject *
 arg(PyObject *op, Py_ssize_t at)
 {
     if (PyTuple_GET_SIZE(op) <= at) {
-        PyErr_SetString(PyExc_ValueError, "a malformed writer program");
+        malformed();
         return NULL;
     }
     return PyTuple_GET_ITEM(op, at);
+}
+
+/* bytes(value), length-prefixed (fixed_size < 0) or of exactly fixed_size bytes, as the Python writer writes
+ * an Avro bytes or fixed. */
+static int
+put_bytes_of(Buffer *b, PyObject *value, Py_ssize_t fixed_size)
+{
+    PyObject *bytes = PyBytes_FromObject(value);
+    if (bytes == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(bytes);
+    int failed;
+    if (fixed_size < 0) {
+        failed = put_sized(b, PyBytes_AS_STRING(bytes), size);
+    }
+    else if (size != fixed_size) {
+        PyErr_Format(PyExc_ValueError, "fixed of %zd bytes", fixed_size);
+        failed = -1;
+    }
+    else {
+        failed = put(b, PyBytes_AS_STRING(bytes), size);
+    }
+    Py_DECREF(bytes);
+    return failed;
 }
 
 static int write_value(Buffer *b, PyObject *op, PyObject *value, int depth);
@@ -145,15 +180,13 @@ static int
 write_record(Buffer *b, PyObject *fields, PyObject *value, int depth)
 {
     if (!PyTuple_Check(fields)) {
-        PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-        return -1;
+        return malformed();
     }
     int exact = PyDict_CheckExact(value);
     for (Py_ssize_t at = 0; at < PyTuple_GET_SIZE(fields); at++) {
         PyObject *field = PyTuple_GET_ITEM(fields, at);
         if (!PyTuple_Check(field) || PyTuple_GET_SIZE(field) != 2) {
-            PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-            return -1;
+            return malformed();
         }
         PyObject *name = PyTuple_GET_ITEM(field, 0), *item;
         if (exact) {
@@ -229,8 +262,7 @@ write_value(Buffer *b, PyObject *op, PyObject *value, int depth)
         return -1;
     }
     if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) < 1 || !PyLong_Check(PyTuple_GET_ITEM(op, 0))) {
-        PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-        return -1;
+        return malformed();
     }
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
     switch (kind) {
@@ -267,23 +299,15 @@ write_value(Buffer *b, PyObject *op, PyObject *value, int depth)
     }
     case K_STRING:
         return put_string(b, value);
-    case K_BYTES: {
-        PyObject *bytes = PyBytes_FromObject(value);
-        if (bytes == NULL) {
-            return -1;
-        }
-        int failed = put_sized(b, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
-        Py_DECREF(bytes);
-        return failed;
-    }
+    case K_BYTES:
+        return put_bytes_of(b, value, -1);
     case K_ENUM: {
         PyObject *symbols = arg(op, 1);
         if (symbols == NULL) {
             return -1;
         }
         if (!PyDict_Check(symbols)) {
-            PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-            return -1;
+            return malformed();
         }
         PyObject *index = PyDict_GetItemWithError(symbols, value); /* TypeError if it does not hash */
         if (index == NULL) {
@@ -301,10 +325,7 @@ write_value(Buffer *b, PyObject *op, PyObject *value, int depth)
         }
         long null_at = PyLong_Check(null_index) ? PyLong_AsLong(null_index) : -1;
         if (null_at != 0 && null_at != 1) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-            }
-            return -1;
+            return malformed();
         }
         if (value == Py_None) {
             return put_long(b, null_at);
@@ -329,33 +350,10 @@ write_value(Buffer *b, PyObject *op, PyObject *value, int depth)
             return -1;
         }
         Py_ssize_t size = PyLong_Check(size_object) ? PyLong_AsSsize_t(size_object) : -1;
-        if (size < 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-            }
-            return -1;
-        }
-        Py_ssize_t length = PyObject_Length(value);
-        if (length < 0) {
-            return -1;
-        }
-        if (length != size) {
-            PyErr_Format(PyExc_ValueError, "fixed of %zd bytes", size);
-            return -1;
-        }
-        PyObject *bytes = PyBytes_FromObject(value);
-        if (bytes == NULL) {
-            return -1;
-        }
-        int failed = put(b, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
-        Py_DECREF(bytes);
-        return failed;
+        return size < 0 ? malformed() : put_bytes_of(b, value, size);
     }
     default:
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "a malformed writer program");
-        }
-        return -1;
+        return malformed();
     }
 }
 

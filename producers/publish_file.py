@@ -19,6 +19,7 @@ What happens to each line:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import stat
 import threading
@@ -204,21 +205,12 @@ class FilePublisher:
     def _record_runs(self, failed: list[_Pending], rule: str, message: str) -> None:
         """Count every line of ``failed`` (in file order); report each run of consecutive lines once."""
         self.summary.failed.update(p.record.name for p in failed)
-        start = 0
-        for i in range(1, len(failed) + 1):
-            if i == len(failed) or failed[i].line != failed[i - 1].line + 1:
-                first, last = failed[start], failed[i - 1]
-                self._on_error(
-                    LineError(
-                        first.line,
-                        None,
-                        rule,
-                        message,
-                        first.record.name,
-                        last=None if last is first else last.line,
-                    )
-                )
-                start = i
+        # consecutive lines keep the same difference between line number and position
+        for _, numbered in itertools.groupby(enumerate(failed), key=lambda item: item[1].line - item[0]):
+            run = [pending for _, pending in numbered]
+            first, last = run[0], run[-1]
+            ending = None if last is first else last.line
+            self._on_error(LineError(first.line, None, rule, message, first.record.name, last=ending))
 
     def _unconfirmed(self, batch: list[_Pending], exc: PublishError) -> None:
         unconfirmed = set(exc.unconfirmed)

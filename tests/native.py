@@ -14,11 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def compiled(source: Path, directory: Path) -> ModuleType | None:
-    """``source`` (relative to the repository) compiled by ``hatch_build.compile_extension`` into
+    """``source`` (a key of ``hatch_build.EXTENSIONS``) compiled by ``hatch_build.compile_extension`` into
     ``directory`` and imported; None where this machine cannot compile it."""
     name = source.stem
     target = directory / f"{name}{sysconfig.get_config_var('EXT_SUFFIX')}"
-    if not hatch_build.compile_extension(REPO / source, target):
+    if not hatch_build.compile_extension(source, target, root=REPO):
         return None
     spec = importlib.util.spec_from_file_location(name, target)
     assert spec is not None
