@@ -99,7 +99,10 @@ async def test_the_views_apply_only_what_an_entitled_valid_key_signed(
         await publisher.publish_many([ahead])
     # HCMC's key revoked; a record it signs afterwards is refused, the three before it stay — also when the
     # thief backdates the signature's iat: the broker's append time (LogAppendTime topics) tells.
-    revoked_at = now_ms()
+    # Revocation has millisecond precision and also refuses what was appended *in* its millisecond: stamped in
+    # the millisecond the broker appended BC-2099, it would rightly refuse that record too, so it comes after.
+    appended = max(record.timestamp for record in await read_all(config.kafka.bootstrap_servers, [topic]))
+    revoked_at = max(now_ms(), appended + 1)
     await publish_entry(config, hcmc.entry.revoked(revoked_at))
     async with Publisher(as_hcmc) as publisher:
         await publisher.publish_many([s.report(s.HCMC, code="BC-LATE")])
