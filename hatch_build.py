@@ -20,6 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,12 @@ def module_of(source: Path) -> str:
     return source.with_suffix("").as_posix()
 
 
-def compile_extension(source: Path, target: Path, *, root: Path = Path()) -> bool:
+def compile_extension(
+    source: Path, target: Path, *, root: Path = Path(), extra_flags: Sequence[str] = ()
+) -> bool:
     """``source`` (a key of ``EXTENSIONS``, under ``root``) compiled and linked with its libraries into
-    ``target``; False (and why) if it cannot be.
+    ``target``; False (and why) if it cannot be. ``extra_flags`` come after the build's own (the tests'
+    sanitizer builds: ``tests/native.py``).
 
     Written beside ``target`` first, then moved over it: a process that has the old module loaded keeps its
     file (overwriting a mapped library in place crashes it), and a failed build leaves no stale module."""
@@ -45,7 +49,7 @@ def compile_extension(source: Path, target: Path, *, root: Path = Path()) -> boo
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     flags = shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")
     include = sysconfig.get_paths()["include"]
-    command = [*compiler, *flags, "-shared", "-O2", "-Wall", f"-I{include}", str(root / source)]
+    command = [*compiler, *flags, "-shared", "-O2", "-Wall", *extra_flags, f"-I{include}", str(root / source)]
     command += ["-o", str(partial), *(f"-l{library}" for library in libraries)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

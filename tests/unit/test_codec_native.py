@@ -93,6 +93,23 @@ def test_the_c_writer_writes_every_construct_as_the_python_writer(
         assert encode(record) == python(record)
 
 
+def test_the_c_writer_grows_its_buffer_at_every_boundary(native: ModuleType | None) -> None:
+    """Every record size from empty to past the third doubling of the writer's buffer (512 bytes at first),
+    so that each kind of write (a string, bytes, a 10-byte varint) ends exactly at, one short of and one past
+    the buffer's end somewhere: an off-by-one there writes past the buffer, which the sanitizer run of this
+    file (``test_native_sanitized``) reports even where the bytes come out right."""
+    if (c := _built(native)) is None:
+        return
+    encode, python = _both(c, SYNTHETIC)
+    for size in range(2_100):
+        for record in (
+            {**_VALID, "s": "x" * size},
+            {**_VALID, "raw": b"\xff" * size, "l": -(2**63)},
+            {**_VALID, "m": {f"{n:05}": 2**62 for n in range(size // 16)}, "s": "x" * (size % 16)},
+        ):
+            assert encode(record) == python(record), size
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
