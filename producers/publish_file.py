@@ -3,6 +3,9 @@
 What happens to each line:
 
 - blank: skipped;
+- longer than ``max_line_bytes`` (the ingress's largest body, ``ingress.max_body_bytes``): **failed** with
+  rule ``max-bytes``, read past in pieces without being held (a file with no newline, ``/dev/zero``, is a
+  stream of such lines, not a process that grows until it is killed);
 - not JSON, not an object, an unknown ``type`` or an event that breaks the contract: **failed**, reported at
   once with its line number, field and rule; with ``stop_on_error`` reading stops there (the good lines
   before it are still published), otherwise it goes on;
@@ -34,12 +37,17 @@ from bus.errors import LgspError, PublishError, UnknownEventTypeError, Validatio
 from bus.events import EVENT_TYPES
 from bus.events.record import EventRecord, record_of
 from bus.publisher import Delivery, EventEncodingError
+from bus.settings import IngressSettings
 from producers.json_input import JsonInputError, loads_strict
 
 DEFAULT_BATCH_SIZE: Final = 500
 PIPE_FLUSH_S: Final = 0.2
 """For a pipe, publish what has been read after this long without a new line (so ``tail -f |`` flows)."""
 UNKNOWN_TYPE: Final = "(unknown)"
+MAX_LINE_BYTES: Final[int] = IngressSettings.model_fields["max_body_bytes"].default
+"""The default longest line: the largest JSON body the ingress reads, so an event goes in either way or
+neither."""
+_SKIP_BYTES: Final = 1024 * 1024
 
 
 class BatchPublisher(Protocol):
@@ -117,9 +125,13 @@ class FilePublisher:
         stop_on_error: bool = False,
         on_error: Callable[[LineError], None] = lambda _e: None,
         on_progress: Callable[[int], None] = lambda _n: None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be at least 1")
+        self._max_line_bytes = max_line_bytes
         self._publisher = publisher
         self._batch_size = batch_size
         self._stop_on_error = stop_on_error
@@ -132,12 +144,12 @@ class FilePublisher:
         """Publish every line of ``stream``; the summary (also on ``self.summary``)."""
         pending: list[_Pending] = []
         try:
-            async for chunk in _line_chunks(stream, self._batch_size):
+            async for chunk in _line_chunks(stream, self._batch_size, self._max_line_bytes):
                 read = 0  # progress once per chunk: a progress bar's update costs more than parsing a line
                 for number, raw, size in chunk:
                     self.summary.lines_read = number
                     read += size
-                    outcome = _parse(number, raw)
+                    outcome = _parse(number, raw) if raw is not None else self._too_long(number, size)
                     if isinstance(outcome, _Pending):
                         pending.append(outcome)
                     elif outcome is not None:
@@ -176,6 +188,11 @@ class FilePublisher:
         if self._in_flight is not None:
             task, self._in_flight = self._in_flight, None
             await task
+
+    def _too_long(self, number: int, size: int) -> LineError:
+        limit = self._max_line_bytes
+        message = f"the line is over {limit} bytes ({size} read), the most one event may be"
+        return LineError(number, None, "max-bytes", message)
 
     def _record(self, error: LineError) -> None:
         self.summary.failed[error.type] += 1
@@ -252,8 +269,8 @@ class _FatalError(Exception):
 
 # --- reading lines -----------------------------------------------------------------------------------------
 
-_Line = tuple[int, bytes, int]
-"""(line number, raw bytes, bytes consumed)."""
+_Line = tuple[int, bytes | None, int]
+"""(line number, raw bytes or None for a line over the limit, bytes consumed)."""
 _PAUSE: Final[list[_Line]] = []
 
 
@@ -261,11 +278,11 @@ def _is_pause(chunk: list[_Line]) -> bool:
     return chunk is _PAUSE
 
 
-async def _line_chunks(stream: IO[bytes], size: int) -> AsyncIterator[list[_Line]]:
+async def _line_chunks(stream: IO[bytes], size: int, limit: int) -> AsyncIterator[list[_Line]]:
     """Lines in chunks; a regular file is read directly, a pipe in a thread with pauses marked."""
     if _is_regular_file(stream):
         chunk: list[_Line] = []
-        for line in _numbered(stream):
+        for line in _numbered(stream, limit):
             chunk.append(line)
             if len(chunk) >= size:
                 yield chunk
@@ -273,13 +290,23 @@ async def _line_chunks(stream: IO[bytes], size: int) -> AsyncIterator[list[_Line
         if chunk:
             yield chunk
         return
-    async for item in _threaded_lines(stream):
+    async for item in _threaded_lines(stream, limit):
         yield item
 
 
-def _numbered(stream: IO[bytes]) -> Iterator[_Line]:
-    for number, raw in enumerate(stream, start=1):
-        yield number, raw, len(raw)
+def _numbered(stream: IO[bytes], limit: int) -> Iterator[_Line]:
+    """Each line of at most ``limit`` bytes (its newline not counted); a longer one as None with its size,
+    read past in pieces of ``_SKIP_BYTES``, never held whole."""
+    number = 0
+    while raw := stream.readline(limit + 1):
+        number += 1
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield number, raw, len(raw)
+            continue
+        size = len(raw)
+        while not raw.endswith(b"\n") and (raw := stream.readline(_SKIP_BYTES)):
+            size += len(raw)
+        yield number, None, size
 
 
 def _is_regular_file(stream: IO[bytes]) -> bool:
@@ -289,12 +316,12 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return True  # in-memory streams (tests): nothing to wait for
 
 
-async def _threaded_lines(stream: IO[bytes]) -> AsyncIterator[list[_Line]]:
+async def _threaded_lines(stream: IO[bytes], limit: int) -> AsyncIterator[list[_Line]]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[_Line | None] = asyncio.Queue(maxsize=10_000)
 
     def reader() -> None:
-        for line in _numbered(stream):
+        for line in _numbered(stream, limit):
             asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
         asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
 

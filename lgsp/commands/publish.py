@@ -130,6 +130,7 @@ async def _run(
                 stop_on_error=stop_on_error,
                 on_error=on_error,
                 on_progress=lambda n: bar.advance(task, n),
+                max_line_bytes=settings.ingress.max_body_bytes,
             )
             return await runner.run(stream)
 

@@ -120,6 +120,19 @@ async def test_standard_input_and_a_clean_run_exit_zero(cli_settings: Settings) 
     assert sorted(await _ids_on_topics(cli_settings)) == sorted(e["id"] for e in events)
 
 
+async def test_a_line_longer_than_the_ingress_accepts_fails_alone(cli_settings: Settings) -> None:
+    """The longest line is the ingress's largest body (one setting): an event goes in either way or neither.
+    Through standard input, so the pipe's reader is the one that reads past the long line."""
+    first, last = samples.dossier(1), samples.dossier(2)
+    long = b"\0" * 3 * 1024 * 1024  # no newline in it, as in a binary file given by mistake
+    stdin = json.dumps(first).encode() + b"\n" + long + b"\n" + json.dumps(last).encode() + b"\n"
+    result = await lgsp_publish(cli_settings, "-", stdin=stdin, LGSP_INGRESS__MAX_BODY_BYTES="65536")
+    assert result.code == 1, result.stderr
+    assert "line 2: max-bytes: the line is over 65536 bytes (3145729 read)" in result.stderr
+    assert (result.summary["published"], result.summary["failed"]) == (2, 1)
+    assert sorted(await _ids_on_topics(cli_settings)) == sorted([first["id"], last["id"]])
+
+
 async def test_kafka_unreachable_exits_2_with_the_reason(
     cli_settings: Settings, tmp_path: Path, unused_tcp_port: int
 ) -> None:

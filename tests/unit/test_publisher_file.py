@@ -7,6 +7,7 @@ import io
 import json
 import os
 import threading
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,56 @@ async def test_a_line_that_is_not_utf8_fails_with_that_rule_not_as_a_number() ->
     assert [(e.line, e.rule) for e in errors] == [(1, "utf-8")]
     assert "byte 0xe9 in position 13" in errors[0].message
     assert summary.total_published == 1
+
+
+async def test_a_line_over_the_limit_fails_alone_and_the_rest_goes_on() -> None:
+    good = json.dumps(samples.dossier(1), ensure_ascii=False).encode()
+    limit = len(good)  # a line of exactly the limit is read
+    long = b" " * (limit + 1)
+    stream = io.BytesIO(good + b"\n" + long + b"\n" + good.replace(b"DS-", b"DT-", 1) + b"\n" + long)
+    seen: list[int] = []
+    errors: list[LineError] = []
+    runner = FilePublisher(
+        FakePublisher(), on_error=errors.append, on_progress=seen.append, max_line_bytes=limit
+    )
+    summary = await runner.run(stream)
+    assert [(e.line, e.rule) for e in errors] == [(2, "max-bytes"), (4, "max-bytes")]
+    assert f"over {limit} bytes ({limit + 2} read)" in errors[0].message
+    assert (summary.total_published, summary.total_failed, summary.lines_read) == (2, 2, 4)
+    assert sum(seen) == len(stream.getvalue())
+
+
+class _Zeros(io.RawIOBase):
+    """``/dev/zero`` for ``size`` bytes: one line with no newline."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+async def test_a_stream_without_a_newline_is_read_past_not_held() -> None:
+    """``lgsp publish /dev/zero`` (or a binary file given by mistake) held the whole "line" in memory."""
+    size = 64 * 1024 * 1024
+    errors: list[LineError] = []
+    runner = FilePublisher(FakePublisher(), on_error=errors.append, max_line_bytes=1024)
+    tracemalloc.start()
+    try:
+        summary = await runner.run(io.BufferedReader(_Zeros(size)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(e.line, e.rule) for e in errors] == [(1, "max-bytes")]
+    assert f"({size} read)" in errors[0].message
+    assert summary.lines_read == 1
+    assert peak < 8 * 1024 * 1024, peak  # pieces of 1 MiB, not 64 MiB
 
 
 async def test_stop_on_error_publishes_the_good_lines_before_and_reads_no_further() -> None:
