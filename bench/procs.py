@@ -6,6 +6,8 @@ output to a log file in the run's work directory, and is stopped by its own pid 
 
 from __future__ import annotations
 
+import compileall
+import importlib
 import json
 import os
 import signal
@@ -41,6 +43,24 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     for key, value in extra.items():
         env[f"LGSP_{key}"] = value
     return env
+
+
+PACKAGES = ("bus", "producers", "consumers", "lgsp", "bench")
+"""The project's packages: what its child processes import."""
+
+
+def compile_bytecode() -> bool:
+    """Write each package's bytecode cache, as installing a wheel does; True if every file compiled.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (CI and many containers set it), an editable checkout keeps none,
+    and every child process compiles the bus's modules from source before its first line of work: about
+    60 ms of ``lgsp publish``'s start-up here, a cost no installed ``lgsp`` pays. ``compileall`` writes the
+    cache whatever that variable says, and skips files whose cache is current."""
+    compiled = True
+    for package in PACKAGES:
+        for directory in importlib.import_module(package).__path__:
+            compiled &= bool(compileall.compile_dir(directory, quiet=2))
+    return compiled
 
 
 def lgsp_command(*args: str) -> list[str]:

@@ -43,6 +43,12 @@ def render_markdown(document: dict[str, Any], json_name: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_BYTECODE = {
+    True: "compiled before the run (as an install does)",
+    False: "partly compiled (some child processes compile from source)",
+}
+
+
 def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
     machine = document["machine"]
     kafka = machine.get("kafka", {})
@@ -61,7 +67,8 @@ def _preamble(document: dict[str, Any], json_name: str) -> list[str]:
         f"- **Software**: {machine['python']}, aiokafka {packages.get('aiokafka')}, "
         f"fastavro {packages.get('fastavro')}, avro {packages.get('avro')}, "
         f"{machine.get('java') or 'no java'}, {machine.get('wrk') or 'no wrk'}; signing hashes: "
-        f"{machine.get('signing_hashes', 'python')}, Avro writer: {machine.get('avro_writer', 'python')}",
+        f"{machine.get('signing_hashes', 'python')}, Avro writer: {machine.get('avro_writer', 'python')}; "
+        f"bytecode {_BYTECODE.get(machine.get('bytecode_compiled'), 'not recorded')}",
         f"- **Kafka**: {kafka.get('tools_version')} "
         f"(broker metadata.version {kafka.get('metadata_version')}), {document['stack']['source']} "
         f"at {document['stack']['bootstrap_servers']}",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import machine
 from bench.model import PARTS, BenchContext, PartResult, Sizes
+from bench.procs import compile_bytecode
 from bench.report import figure_line, target_line, write_results
 from bench.secure import SECURE_PARTS, SUFFIX, as_secure, secure_stack
 from bench.stack import (
@@ -121,6 +122,8 @@ def run_bench(options: BenchOptions, base: Settings | None = None) -> tuple[Path
     )
     ctx.say(f"stack: {stack.source} at {stack.bootstrap_servers}; work dir {work_dir}")
     facts = machine.machine_facts(java=java, kafka=kafka_facts(settings, java))
+    # children then start as an installed lgsp does, whatever PYTHONDONTWRITEBYTECODE says
+    facts["bytecode_compiled"] = compile_bytecode()
     results = []
     try:
         for name in options.parts:

@@ -80,6 +80,7 @@ def test_json_has_machine_facts_and_every_part(smoke_run: tuple[Path, str]) -> N
     assert machine["cpu_model"]
     assert machine["python"]
     assert machine["kafka"]["tools_version"]
+    assert machine["bytecode_compiled"] is True  # the children start as an installed lgsp does
     assert [part["name"] for part in document["parts"]] == PARTS + SECURE_PARTS
     for part in document["parts"]:
         assert part["status"] == "ok", f"{part['name']}: {part['error']}"
