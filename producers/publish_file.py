@@ -47,7 +47,11 @@ UNKNOWN_TYPE: Final = "(unknown)"
 MAX_LINE_BYTES: Final[int] = IngressSettings.model_fields["max_body_bytes"].default
 """The default longest line: the largest JSON body the ingress reads, so an event goes in either way or
 neither."""
-_SKIP_BYTES: Final = 1024 * 1024
+_BLOCK_BYTES: Final = 1024 * 1024
+READ_AHEAD_BYTES: Final = 16 * 1024 * 1024
+"""Lines read but not yet parsed, at most (one chunk always passes): a batch of long lines is not read whole
+into memory first."""
+_READ_AHEAD_CHUNKS: Final = 64
 
 
 class BatchPublisher(Protocol):
@@ -282,31 +286,58 @@ async def _line_chunks(stream: IO[bytes], size: int, limit: int) -> AsyncIterato
     """Lines in chunks; a regular file is read directly, a pipe in a thread with pauses marked."""
     if _is_regular_file(stream):
         chunk: list[_Line] = []
-        for line in _numbered(stream, limit):
-            chunk.append(line)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
+        held = 0
+        for lines in _read_lines(stream, limit):
+            for line in lines:
+                chunk.append(line)
+                held += line[2]
+                if len(chunk) >= size or held >= READ_AHEAD_BYTES:
+                    yield chunk
+                    chunk, held = [], 0
         if chunk:
             yield chunk
         return
-    async for item in _threaded_lines(stream, limit):
+    async for item in _threaded_lines(stream, limit, size):
         yield item
 
 
-def _numbered(stream: IO[bytes], limit: int) -> Iterator[_Line]:
-    """Each line of at most ``limit`` bytes (its newline not counted); a longer one as None with its size,
-    read past in pieces of ``_SKIP_BYTES``, never held whole."""
+def _read_lines(stream: IO[bytes], limit: int) -> Iterator[list[_Line]]:
+    """The lines of ``stream``, a list per read of up to ``_BLOCK_BYTES``: a pipe's read returns what it
+    has at hand, so a fast writer's lines come in large lists and a trickle's line by line, without waiting.
+
+    A line is at most ``limit`` bytes, its newline not counted; a longer one comes as None with its size,
+    read past without being held (nor anything but its last block: a file with no newline is a stream of
+    blocks, not one growing line)."""
+    read = getattr(stream, "read1", stream.read)
     number = 0
-    while raw := stream.readline(limit + 1):
+    partial: list[bytes] = []  # the current line's pieces from earlier reads
+    held = 0  # their bytes, or those of an over-limit line read past so far
+    over = False
+    while block := read(_BLOCK_BYTES):
+        lines: list[_Line] = []
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            number += 1
+            piece = block[start : end + 1]
+            start = end + 1
+            size = held + len(piece)
+            if over or size - 1 > limit:
+                lines.append((number, None, size))
+            else:
+                lines.append((number, b"".join((*partial, piece)) if partial else piece, size))
+            partial, held, over = [], 0, False
+        rest = len(block) - start
+        if rest:
+            held += rest
+            if not over and held > limit:
+                partial, over = [], True
+            elif not over:
+                partial.append(block[start:])
+        if lines:
+            yield lines
+    if held:
         number += 1
-        if len(raw) <= limit or raw.endswith(b"\n"):
-            yield number, raw, len(raw)
-            continue
-        size = len(raw)
-        while not raw.endswith(b"\n") and (raw := stream.readline(_SKIP_BYTES)):
-            size += len(raw)
-        yield number, None, size
+        yield [(number, None if over else b"".join(partial), held)]
 
 
 def _is_regular_file(stream: IO[bytes]) -> bool:
@@ -316,14 +347,45 @@ def _is_regular_file(stream: IO[bytes]) -> bool:
         return True  # in-memory streams (tests): nothing to wait for
 
 
-async def _threaded_lines(stream: IO[bytes], limit: int) -> AsyncIterator[list[_Line]]:
+class _ReadAhead:
+    """The bytes of the lines a reader thread has queued and the event loop not yet taken: the thread waits
+    while they are over ``budget`` (a line alone always passes)."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._held = 0
+        self._room = threading.Condition()
+
+    def reserve(self, size: int) -> None:
+        with self._room:
+            self._room.wait_for(lambda: self._held == 0 or self._held + size <= self._budget)
+            self._held += size
+
+    def release(self, size: int) -> None:
+        with self._room:
+            self._held -= size
+            self._room.notify()
+
+
+async def _threaded_lines(
+    stream: IO[bytes], limit: int, size: int, budget: int = READ_AHEAD_BYTES
+) -> AsyncIterator[list[_Line]]:
+    """:func:`_read_lines` in a thread, in chunks of at most ``size`` lines handed over as they are read, and
+    a pause (:data:`_PAUSE`) after ``PIPE_FLUSH_S`` without one."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[_Line | None] = asyncio.Queue(maxsize=10_000)
+    queue: asyncio.Queue[list[_Line] | None] = asyncio.Queue(maxsize=_READ_AHEAD_CHUNKS)
+    ahead = _ReadAhead(budget)
+
+    def hand_over(item: list[_Line] | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
 
     def reader() -> None:
-        for line in _numbered(stream, limit):
-            asyncio.run_coroutine_threadsafe(queue.put(line), loop).result()
-        asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+        for lines in _read_lines(stream, limit):
+            for at in range(0, len(lines), size):
+                chunk = lines[at : at + size]
+                ahead.reserve(sum(line[2] for line in chunk))
+                hand_over(chunk)
+        hand_over(None)
 
     thread = threading.Thread(target=reader, name="lgsp-publish-stdin", daemon=True)
     thread.start()
@@ -335,4 +397,5 @@ async def _threaded_lines(stream: IO[bytes], limit: int) -> AsyncIterator[list[_
             continue
         if item is None:
             return
-        yield [item]
+        ahead.release(sum(line[2] for line in item))
+        yield item

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import threading
 import tracemalloc
 from collections.abc import Sequence
@@ -13,11 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bus.errors import PublishError, RegistryUnavailableError
 from bus.events.record import EventRecord
 from bus.publisher import Delivery, EventEncodingError
-from producers.publish_file import FilePublisher, LineError
+from producers.publish_file import (
+    READ_AHEAD_BYTES,
+    FilePublisher,
+    LineError,
+    _read_lines,
+    _threaded_lines,
+)
 from tests import publishing_samples as samples
 
 pytestmark = pytest.mark.unit
@@ -253,3 +262,80 @@ async def test_a_pipe_is_published_when_input_pauses_not_only_when_a_batch_fills
     await asyncio.to_thread(thread.join)
     assert publisher.batches == [[first["id"]], [second["id"]]]
     assert summary.total_published == 2
+
+
+class _CountingLines(io.RawIOBase):
+    """``count`` lines of ``size`` bytes each, counting the bytes the reader has taken."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self.data = memoryview((b"x" * (size - 1) + b"\n") * count)
+        self.taken = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), len(self.data) - self.taken)
+        buffer[:n] = self.data[self.taken : self.taken + n]
+        self.taken += n
+        return n
+
+
+async def test_a_pipe_is_read_ahead_by_a_bounded_number_of_bytes_not_lines() -> None:
+    """The pipe's reader thread queued up to 10,000 lines whatever their size: 10,000 lines of a few MiB
+    held while the publisher waits for Kafka. It now stops at the byte budget until lines are taken."""
+    mib = 1024 * 1024
+    lines = _CountingLines(100, mib)
+    stream = io.BufferedReader(lines)
+    chunks = _threaded_lines(stream, limit=2 * mib, size=500, budget=8 * mib)
+    first = await anext(chunks)
+    await asyncio.sleep(0.3)  # the reader runs ahead while nothing is taken
+    assert first[0][0] == 1
+    assert lines.taken <= (1 + 8 + 2) * mib  # what was taken, the budget, the block waiting for room
+    rest = [line[0] for chunk in [chunk async for chunk in chunks] for line in chunk]
+    assert rest == list(range(first[-1][0] + 1, 101))  # everything still arrives, in order
+
+
+async def test_a_file_is_read_ahead_by_a_bounded_number_of_bytes_too() -> None:
+    """A chunk of a regular file ends at the batch size or at the byte budget, whichever comes first."""
+    line = b" " * (1024 * 1024 - 1) + b"\n"  # blank: skipped, so only the reading is measured
+    stream = io.BytesIO(line * 40)
+    seen: list[int] = []
+    await FilePublisher(FakePublisher(), on_progress=seen.append).run(stream)
+    assert sum(seen) == len(stream.getvalue())
+    assert max(seen) <= READ_AHEAD_BYTES
+    assert len(seen) >= 3
+
+
+class _Pieces(io.RawIOBase):
+    """``data`` in reads of the given sizes (cycled): how a pipe hands over what its writer wrote so far."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.at, self.reads = data, sizes, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.sizes[self.reads % len(self.sizes)], len(self.data) - self.at)
+        buffer[:n] = self.data[self.at : self.at + n]
+        self.at, self.reads = self.at + n, self.reads + 1
+        return n
+
+
+@given(
+    data=st.lists(st.sampled_from([b"a", b"\n", b"bc", b"\r"]), max_size=200).map(b"".join),
+    limit=st.integers(1, 12),
+    sizes=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+)
+def test_lines_are_read_as_a_line_split_reads_them_whatever_the_pieces(
+    data: bytes, limit: int, sizes: list[int]
+) -> None:
+    """Each line with its newline, the last one without; a line over ``limit`` (its newline not counted) as
+    None with its size; every byte counted once."""
+    expected = []
+    for number, line in enumerate(re.findall(rb"[^\n]*\n|[^\n]+\Z", data), start=1):
+        content = len(line) - line.endswith(b"\n")
+        expected.append((number, line if content <= limit else None, len(line)))
+    stream = io.BufferedReader(_Pieces(data, sizes), buffer_size=16)
+    assert [line for lines in _read_lines(stream, limit) for line in lines] == expected
