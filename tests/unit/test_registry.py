@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from bus.registry import (
     SCHEMA_NOT_FOUND,
     SUBJECT_NOT_FOUND,
     SchemaRegistryClient,
+    _verification,
     is_not_found,
     record_subject,
     register_schemas,
@@ -347,3 +349,30 @@ async def test_credentials_in_the_url_never_reach_messages(fake: FakeRegistry, s
             await client.list_subjects()
     assert "bi-mat" not in str(caught.value)
     assert fake.requests[0].headers["authorization"].startswith("Basic ")
+
+
+def test_an_http_registry_costs_no_trust_store_and_an_https_one_keeps_httpx_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx loaded its CA bundle (30 ms of each process's start) for a registry reached over plain HTTP."""
+    loaded: list[object] = []
+    default_context = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        loaded.append(kwargs.get("cafile"))
+        return default_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    SchemaRegistryClient(RegistrySettings(url="http://127.0.0.1:8081/apis/ccompat/v7"))
+    assert loaded == []
+    SchemaRegistryClient(RegistrySettings(url="https://registry.example/apis/ccompat/v7"))
+    assert len(loaded) == 1  # certificates verified against httpx's bundle (or SSL_CERT_FILE)
+
+
+def test_the_context_of_an_http_registry_trusts_no_one() -> None:
+    """Were anything to reach TLS through it, no certificate would verify."""
+    context = _verification("http://127.0.0.1:8081/apis/ccompat/v7")
+    assert isinstance(context, ssl.SSLContext)
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert _verification("HTTPS://registry.example/") is True
