@@ -3,7 +3,7 @@
 aiokafka clients (Publisher, consumers, admin, DLQ tools, views, ingress, bench) take
 :func:`connection_kwargs`; librdkafka clients (confluent-kafka: ACL administration, interop tests) take
 :func:`librdkafka_config`. Both read the same ``LGSP_KAFKA__*`` settings, and the one TLS context is built by
-:func:`ssl_context`. Secrets are unwrapped only here, as a client is built.
+:func:`ssl_context` (:mod:`bus.tls`). Secrets are unwrapped only here, as a client is built.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from bus.errors import ConfigError
 from bus.settings import KafkaSettings
+from bus.tls import client_context
 
 
 def connection_kwargs(kafka: KafkaSettings, *, client_suffix: str | None = None) -> dict[str, Any]:
@@ -37,17 +38,7 @@ def connection_kwargs(kafka: KafkaSettings, *, client_suffix: str | None = None)
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
     """TLS 1.2+ with the broker's certificate and host name verified against ``ssl_cafile`` (or the system
     CAs), and the client certificate when one is configured (mutual TLS)."""
-    try:
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=None if kafka.ssl_cafile is None else str(kafka.ssl_cafile)
-        )
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if kafka.ssl_certfile is not None:
-            keyfile = None if kafka.ssl_keyfile is None else str(kafka.ssl_keyfile)
-            context.load_cert_chain(str(kafka.ssl_certfile), keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot build the Kafka TLS context: {exc}") from exc
-    return context
+    return client_context(kafka.ssl_cafile, kafka.ssl_certfile, kafka.ssl_keyfile, what="Kafka")
 
 
 def librdkafka_config(kafka: KafkaSettings, *, client_suffix: str | None = None) -> dict[str, str]:

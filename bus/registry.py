@@ -54,6 +54,7 @@ from bus.errors import ConfigError, RegistryError, RegistryUnavailableError
 from bus.schema_cache import SchemaDiskCache
 from bus.schemas import full_name, load_schema, schema_versions
 from bus.settings import RegistrySettings
+from bus.tls import client_context
 from bus.types import SchemaId, Subject
 
 SUBJECT_NOT_FOUND: Final = 40401
@@ -101,15 +102,34 @@ def is_not_found(exc: RegistryError, *codes: int) -> bool:
     return exc.status == 404 and (not codes or exc.error_code in codes)
 
 
-def _verification(url: str) -> ssl.SSLContext | bool:
-    """httpx's own verification (its CA bundle, or ``SSL_CERT_FILE``) for an https registry.
+def _verification(settings: RegistrySettings) -> ssl.SSLContext | bool:
+    """How the registry's certificate is verified: against ``ssl_cafile`` when set, else httpx's own CA bundle
+    (or ``SSL_CERT_FILE``); ConfigError for a CA file given with an http:// URL, which would be ignored.
 
-    An http one never handshakes, but httpx would load the bundle's trust anchors anyway, 30 ms of every
-    process's start: it gets a context that verifies certificates and host names and trusts no one, so
-    nothing passes unchecked."""
-    if httpx.URL(url).scheme == "https":
-        return True
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    An http registry never handshakes, but httpx would load its bundle's trust anchors anyway, 15-30 ms of
+    every process's start: it gets a context that verifies certificates and host names and trusts no one,
+    so nothing passes unchecked."""
+    https = httpx.URL(settings.url).scheme == "https"
+    if settings.ssl_cafile is not None:
+        if not https:
+            raise ConfigError(
+                f"LGSP_REGISTRY__SSL_CAFILE is set but LGSP_REGISTRY__URL is not https ({settings.url}): "
+                "use the registry's https URL, or unset the CA file"
+            )
+        return client_context(settings.ssl_cafile, what="schema registry")
+    return True if https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _unverified(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind a transport error, if that is what it is."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 class SchemaRegistryClient:
@@ -134,7 +154,7 @@ class SchemaRegistryClient:
             timeout=httpx.Timeout(settings.timeout_s),
             headers={"Accept": f"{_CONTENT_TYPE}, application/json", "Content-Type": _CONTENT_TYPE},
             transport=transport,
-            verify=_verification(settings.url),
+            verify=_verification(settings),
         )
         self._ids: dict[tuple[Subject, str], SchemaId] = {}
         self._schemas: dict[SchemaId, dict[str, Any]] = {}
@@ -297,6 +317,11 @@ class SchemaRegistryClient:
         except httpx.TimeoutException as exc:
             raise RegistryUnavailableError(f"schema registry timed out: {where}") from exc
         except httpx.TransportError as exc:
+            if (failure := _unverified(exc)) is not None:  # not an outage: retrying cannot help
+                raise RegistryError(
+                    f"the schema registry's certificate did not verify: {where}: {failure.verify_message}; "
+                    "set LGSP_REGISTRY__SSL_CAFILE to the CA certificate (PEM) that signed it"
+                ) from exc
             raise RegistryUnavailableError(f"schema registry unreachable: {where}: {exc}") from exc
         if response.status_code >= 400:
             raise _error_from(response, where)

@@ -69,6 +69,11 @@ class RegistrySettings(BaseModel):
     )
     username: str | None = None
     password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that signed an https registry's certificate (a private CA); None: "
+        "the public CAs httpx trusts, or the file SSL_CERT_FILE names",
+    )
     timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=0.2, ge=0, description="first retry delay; doubles, capped at 5 s")

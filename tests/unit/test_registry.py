@@ -371,8 +371,25 @@ def test_an_http_registry_costs_no_trust_store_and_an_https_one_keeps_httpx_veri
 
 def test_the_context_of_an_http_registry_trusts_no_one() -> None:
     """Were anything to reach TLS through it, no certificate would verify."""
-    context = _verification("http://127.0.0.1:8081/apis/ccompat/v7")
+    context = _verification(RegistrySettings(url="http://127.0.0.1:8081/apis/ccompat/v7"))
     assert isinstance(context, ssl.SSLContext)
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
     assert context.cert_store_stats()["x509_ca"] == 0
-    assert _verification("HTTPS://registry.example/") is True
+    assert _verification(RegistrySettings(url="HTTPS://registry.example/")) is True
+
+
+def test_a_ca_file_with_an_http_registry_is_refused_naming_both_settings(tmp_path: Path) -> None:
+    """It would be ignored: an operator who set it believes the registry's certificate is checked."""
+    settings = RegistrySettings(url="http://127.0.0.1:8081/apis/ccompat/v7", ssl_cafile=tmp_path / "ca.pem")
+    with pytest.raises(
+        ConfigError, match="LGSP_REGISTRY__SSL_CAFILE is set but LGSP_REGISTRY__URL is not https"
+    ):
+        SchemaRegistryClient(settings)
+
+
+def test_a_missing_ca_file_is_refused_when_the_client_is_built(tmp_path: Path) -> None:
+    settings = RegistrySettings(
+        url="https://registry.example/apis/ccompat/v7", ssl_cafile=tmp_path / "no.pem"
+    )
+    with pytest.raises(ConfigError, match="cannot build the schema registry TLS context"):
+        SchemaRegistryClient(settings)
