@@ -60,6 +60,8 @@ def publish(
 
     Each bad line is reported on standard error with its line number, field and rule.
 
+    A line may be at most LGSP_INGRESS__MAX_BODY_BYTES (5 MiB), the ingress's largest body; longer ones fail.
+
     A summary per event type follows on standard output.
 
     Exit status: 0 if every line was published, 1 if some lines failed, 2 if Kafka or the registry failed.
