@@ -26,6 +26,7 @@ from bus.registry import (
 )
 from bus.schemas import load_schema
 from bus.settings import RegistrySettings
+from lgsp.devstack.certs import ensure_certificates
 from tests.unit.registry_fake import FakeRegistry
 
 pytestmark = pytest.mark.unit
@@ -393,3 +394,14 @@ def test_a_missing_ca_file_is_refused_when_the_client_is_built(tmp_path: Path) -
     )
     with pytest.raises(ConfigError, match="cannot build the schema registry TLS context"):
         SchemaRegistryClient(settings)
+
+
+def test_an_https_registry_with_a_ca_file_checks_the_certificate_and_the_host_name(tmp_path: Path) -> None:
+    files = ensure_certificates(tmp_path, host="127.0.0.1")
+    context = _verification(
+        RegistrySettings(url="https://127.0.0.1:8443/apis/ccompat/v7", ssl_cafile=files.ca_cert)
+    )
+    assert isinstance(context, ssl.SSLContext)
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert context.cert_store_stats()["x509_ca"] == 1  # that CA, and only it
