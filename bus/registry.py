@@ -334,6 +334,8 @@ class SchemaRegistryClient:
 def registry_environment(settings: RegistrySettings) -> dict[str, str]:
     """``LGSP_REGISTRY__*`` variables giving a child process this registry client (credentials included)."""
     env = {"LGSP_REGISTRY__URL": settings.url}
+    if settings.ssl_cafile is not None:
+        env["LGSP_REGISTRY__SSL_CAFILE"] = str(settings.ssl_cafile)
     if settings.username is not None:
         env["LGSP_REGISTRY__USERNAME"] = settings.username
     if settings.password is not None:

@@ -22,6 +22,7 @@ from bus.registry import (
     is_not_found,
     record_subject,
     register_schemas,
+    registry_environment,
     schema_text,
 )
 from bus.schemas import load_schema
@@ -405,3 +406,24 @@ def test_an_https_registry_with_a_ca_file_checks_the_certificate_and_the_host_na
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     assert context.cert_store_stats()["x509_ca"] == 1  # that CA, and only it
+
+
+def test_a_child_given_the_registry_environment_gets_the_same_client(tmp_path: Path) -> None:
+    """URL, CA file and credentials: a child of an https registry signed by a private CA must trust it too."""
+    settings = RegistrySettings(
+        url="https://registry.example/apis/ccompat/v7",
+        ssl_cafile=tmp_path / "ca.pem",
+        username="admin",
+        password=SecretStr("s3cret"),
+    )
+    env = registry_environment(settings)
+    assert env == {
+        "LGSP_REGISTRY__URL": "https://registry.example/apis/ccompat/v7",
+        "LGSP_REGISTRY__SSL_CAFILE": str(tmp_path / "ca.pem"),
+        "LGSP_REGISTRY__USERNAME": "admin",
+        "LGSP_REGISTRY__PASSWORD": "s3cret",
+    }
+    child = RegistrySettings.model_validate(
+        {key.removeprefix("LGSP_REGISTRY__").lower(): v for key, v in env.items()}
+    )
+    assert child == settings
