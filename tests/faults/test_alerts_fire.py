@@ -249,6 +249,10 @@ async def _each_failure(fault_stack: FaultStack, tmp_path: Path) -> None:
         await poll(
             lambda: bool(prom.query(applying)), 90, "the simulator publishing and the builder applying", prom
         )
+        # And every process scraped twice, or its rate panels have one sample and show nothing: CI40 got here
+        # 2 s after the first scrapes, with the ingress scraped once.
+        scraped_twice = f"count(count_over_time(up[30s]) >= 2) == {len(JOBS)}"
+        await poll(lambda: bool(prom.query(scraped_twice)), 30, "every process scraped twice", prom)
         assert not firing(prom, "LgspViewStale", {}), prom.api("alerts")
         await no_blank_panels(stack, "healthy")
 
