@@ -49,8 +49,8 @@ MAX_LINE_BYTES: Final[int] = IngressSettings.model_fields["max_body_bytes"].defa
 neither."""
 _BLOCK_BYTES: Final = 1024 * 1024
 READ_AHEAD_BYTES: Final = 16 * 1024 * 1024
-"""Lines read but not yet parsed, at most (one chunk always passes): a batch of long lines is not read whole
-into memory first."""
+"""Lines a pipe's reader thread has read and the publisher not yet taken, at most (one chunk always passes);
+a file's chunk is one read (``_BLOCK_BYTES``)."""
 _READ_AHEAD_CHUNKS: Final = 64
 
 
@@ -285,20 +285,19 @@ def _is_pause(chunk: list[_Line]) -> bool:
 async def _line_chunks(stream: IO[bytes], size: int, limit: int) -> AsyncIterator[list[_Line]]:
     """Lines in chunks; a regular file is read directly, a pipe in a thread with pauses marked."""
     if _is_regular_file(stream):
-        chunk: list[_Line] = []
-        held = 0
-        for lines in _read_lines(stream, limit):
-            for line in lines:
-                chunk.append(line)
-                held += line[2]
-                if len(chunk) >= size or held >= READ_AHEAD_BYTES:
-                    yield chunk
-                    chunk, held = [], 0
-        if chunk:
+        for chunk in _chunks(stream, size, limit):
             yield chunk
         return
     async for item in _threaded_lines(stream, limit, size):
         yield item
+
+
+def _chunks(stream: IO[bytes], size: int, limit: int) -> Iterator[list[_Line]]:
+    """The lines of each read of :func:`_read_lines`, in lists of at most ``size``: a chunk never holds more
+    than one read's bytes (``_BLOCK_BYTES``)."""
+    for lines in _read_lines(stream, limit):
+        for at in range(0, len(lines), size):
+            yield lines[at : at + size]
 
 
 def _read_lines(stream: IO[bytes], limit: int) -> Iterator[list[_Line]]:
@@ -373,18 +372,17 @@ async def _threaded_lines(
     """:func:`_read_lines` in a thread, in chunks of at most ``size`` lines handed over as they are read, and
     a pause (:data:`_PAUSE`) after ``PIPE_FLUSH_S`` without one."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[list[_Line] | None] = asyncio.Queue(maxsize=_READ_AHEAD_CHUNKS)
+    queue: asyncio.Queue[tuple[list[_Line], int] | None] = asyncio.Queue(maxsize=_READ_AHEAD_CHUNKS)
     ahead = _ReadAhead(budget)
 
-    def hand_over(item: list[_Line] | None) -> None:
+    def hand_over(item: tuple[list[_Line], int] | None) -> None:
         asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
 
     def reader() -> None:
-        for lines in _read_lines(stream, limit):
-            for at in range(0, len(lines), size):
-                chunk = lines[at : at + size]
-                ahead.reserve(sum(line[2] for line in chunk))
-                hand_over(chunk)
+        for chunk in _chunks(stream, size, limit):
+            held = sum(line[2] for line in chunk)
+            ahead.reserve(held)
+            hand_over((chunk, held))
         hand_over(None)
 
     thread = threading.Thread(target=reader, name="lgsp-publish-stdin", daemon=True)
@@ -397,5 +395,6 @@ async def _threaded_lines(
             continue
         if item is None:
             return
-        ahead.release(sum(line[2] for line in item))
-        yield item
+        chunk, held = item
+        ahead.release(held)
+        yield chunk

@@ -9,6 +9,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,39 +34,32 @@ async def tls_relay(upstream: httpx.URL, files: TlsFiles) -> AsyncIterator[int]:
     """A port on 127.0.0.1 serving TLS with ``files``' certificate and relaying the bytes to ``upstream``."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(files.broker_cert, files.broker_key)
-    writers: set[asyncio.StreamWriter] = set()
-    relays: set[asyncio.Future[tuple[None, None]]] = set()
+    connections: set[asyncio.Task[Any]] = set()
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None  # a connection's handler runs in a task of its own
+        connections.add(task)
+        ends = [writer]
         try:
             up_reader, up_writer = await asyncio.open_connection(upstream.host, upstream.port)
-            writers.add(up_writer)
-            both = asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-            relays.add(both)
-            await both
-        except (OSError, asyncio.CancelledError):
+            ends.append(up_writer)
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except OSError:
             pass
         finally:
-            await _close(writer)
+            for end in ends:
+                end.transport.abort()
 
     server = await asyncio.start_server(relay, "127.0.0.1", 0, ssl=context)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
-        for pending in relays:
-            pending.cancel()
-        await asyncio.gather(*relays, return_exceptions=True)
-        for writer in writers:
-            await _close(writer)
+        for connection in connections:
+            connection.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
         await server.wait_closed()
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.CancelledError):
-        await writer.wait_closed()
 
 
 def _over(settings: Settings, port: int, **changes: object) -> RegistrySettings:

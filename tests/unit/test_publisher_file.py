@@ -297,7 +297,7 @@ async def test_a_pipe_is_read_ahead_by_a_bounded_number_of_bytes_not_lines() -> 
 
 
 async def test_a_file_is_read_ahead_by_a_bounded_number_of_bytes_too() -> None:
-    """A chunk of a regular file ends at the batch size or at the byte budget, whichever comes first."""
+    """A chunk of a regular file ends at the batch size or with one read's bytes, whichever comes first."""
     line = b" " * (1024 * 1024 - 1) + b"\n"  # blank: skipped, so only the reading is measured
     stream = io.BytesIO(line * 40)
     seen: list[int] = []
